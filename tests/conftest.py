@@ -1,0 +1,51 @@
+"""Shared fixtures: guests built from tests/guests/ with ziglang (cached by content), and platforms."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from wasmfaas import FunctionConfig, SyncPlatform
+from wasmfaas.toolchain import build_c
+
+ROOT = Path(__file__).resolve().parent.parent
+GUESTS = ROOT / "tests" / "guests"
+C_SDK = ROOT / "guest_sdks" / "c"
+
+
+@functools.cache
+def build_guest(name: str) -> bytes:
+    """The wasm bytes of tests/guests/<name>.c (a `*_command.c` is a WASI command, the rest are reactors)."""
+    model = "command" if name.endswith("_command") else "reactor"
+    return build_c([GUESTS / f"{name}.c"], exec_model=model, include_dirs=[C_SDK]).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def guest() -> Callable[[str], bytes]:
+    return build_guest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[SyncPlatform]:
+    with SyncPlatform(data_dir=tmp_path / "data") as p:
+        yield p
+
+
+@pytest.fixture
+def deploy(platform: SyncPlatform, guest: Callable[[str], bytes]) -> Callable[..., str]:
+    """Create a function from a test guest; returns its name."""
+
+    def deploy(name: str, *, function_name: str | None = None, **config: object) -> str:
+        fname = function_name or name.replace("_", "-")
+        platform.create_function(fname, guest(name), config=FunctionConfig(**config))  # type: ignore[arg-type]
+        return fname
+
+    return deploy

@@ -1,0 +1,62 @@
+"""`wasmfaas invoke PATH.wasm`: payload on stdout, log on stderr, exit status from the function."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[bytes]]:
+    def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "wasmfaas.cli", *args, "--data-dir", str(tmp_path / "data")],
+            input=stdin, capture_output=True, timeout=120,
+        )
+
+    return run
+
+
+def test_invoke_reactor_with_options(tmp_path: Path, guest: Callable[[str], bytes], run: Callable[..., subprocess.CompletedProcess[bytes]]) -> None:
+    wasm = tmp_path / "env.wasm"
+    wasm.write_bytes(guest("env"))
+    proc = run("invoke", str(wasm), "{}", "--env", "COLOR=red", "--env", "SIZE=xl", "--memory", "256")
+    assert proc.returncode == 0, proc.stderr
+    assert b'"COLOR":"red"' in proc.stdout.replace(b" ", b"") and b'"SIZE":"xl"' in proc.stdout.replace(b" ", b"")
+    assert b"AWS_LAMBDA_FUNCTION_MEMORY_SIZE" in proc.stdout
+    assert proc.stderr.startswith(b"START RequestId: ") and b"Memory Size: 256 MB" in proc.stderr
+
+
+def test_invoke_command_from_stdin(tmp_path: Path, guest: Callable[[str], bytes], run: Callable[..., subprocess.CompletedProcess[bytes]]) -> None:
+    wasm = tmp_path / "cat.wasm"
+    wasm.write_bytes(guest("cat_command"))
+    proc = run("invoke", str(wasm), "-", stdin=b"from stdin")
+    assert proc.returncode == 0 and proc.stdout == b"from stdin"
+    assert b"cat: 10 bytes" in proc.stderr
+
+
+def test_function_error_exits_non_zero(tmp_path: Path, guest: Callable[[str], bytes], run: Callable[..., subprocess.CompletedProcess[bytes]]) -> None:
+    wasm = tmp_path / "loop.wasm"
+    wasm.write_bytes(guest("loop"))
+    proc = run("invoke", str(wasm), '"loop"', "--timeout", "0.2")
+    assert proc.returncode == 1
+    assert b'"errorType":"Sandbox.Timedout"' in proc.stdout
+    fuel = tmp_path / "spin.wasm"
+    fuel.write_bytes(guest("spin"))
+    proc = run("invoke", str(fuel), "100000000", "--fuel", "1000")
+    assert proc.returncode == 1 and b"Runtime.FuelExhausted" in proc.stdout
+
+
+def test_bad_input_is_a_usage_error(tmp_path: Path, run: Callable[..., subprocess.CompletedProcess[bytes]]) -> None:
+    bad = tmp_path / "bad.wasm"
+    bad.write_bytes(b"nope")
+    proc = run("invoke", str(bad))
+    assert proc.returncode == 2 and b"InvalidCodeError" in proc.stderr
+    proc = run("invoke", str(tmp_path / "missing.wasm"))
+    assert proc.returncode == 2 and b"No such file" in proc.stderr
+    proc = run("invoke", str(bad), "--memory", "1")
+    assert proc.returncode == 2 and b"memory_mb" in proc.stderr

@@ -1,0 +1,42 @@
+"""The WASI command guest kind: stdin is the event, stdout the response, stderr the logs, exit status the verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from wasmfaas import SyncPlatform
+
+
+def test_cat_round_trips_and_logs_stderr(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("cat_command")
+    for payload in (b"", b'{"a": 1}', bytes(range(256)) * 1000):
+        result = platform.invoke(name, payload)
+        assert result.ok, result.payload
+        assert result.payload == payload
+        assert result.guest_log == f"cat: {len(payload)} bytes\n".encode()
+
+
+def test_every_invocation_is_a_fresh_instance(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("cat_command")
+    for _ in range(3):
+        result = platform.invoke(name, b"x")
+        assert result.cold_start and result.init_duration_ms is not None
+    assert platform.pool_stats(name).idle == 0
+
+
+def test_exit_codes(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("exit_command")
+    ok = platform.invoke(name, b"0")
+    assert ok.ok and ok.guest_log == b"exiting with 0\n"
+    failed = platform.invoke(name, b"3")
+    assert failed.function_error is not None
+    assert failed.function_error.error_type == "Runtime.ExitError"
+    assert failed.function_error.error_message == "Runtime exited with error: exit status 3"
+    assert b"exiting with 3" in failed.guest_log and b"Runtime.ExitError" in failed.guest_log
+
+
+def test_command_environment_is_sandboxed(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("env_command", environment={"COLOR": "blue"})
+    env = platform.invoke(name).json()
+    assert env["COLOR"] == "blue" and env["AWS_LAMBDA_FUNCTION_NAME"] == name
+    assert not {"HOME", "PATH", "USER", "PWD"} & set(env)

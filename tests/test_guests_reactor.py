@@ -1,0 +1,159 @@
+"""The reactor guest kind end to end: warm reuse, init once, context, logs and every way a guest can fail."""
+
+from __future__ import annotations
+
+import json
+import resource
+from collections.abc import Callable
+
+import pytest
+
+from wasmfaas import SyncPlatform
+
+
+def test_echo_round_trips_bytes(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("echo")
+    for payload in (b"", b"hello", bytes(range(256)) * 100, b"x" * (5 * 1024 * 1024)):
+        result = platform.invoke(name, payload)
+        assert result.ok, result.payload
+        assert result.payload == payload
+
+
+def test_init_runs_once_and_environments_are_reused(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("counter")
+    first = platform.invoke(name)
+    assert first.cold_start and first.init_duration_ms is not None and first.init_duration_ms > 0
+    assert first.json() == {"init": 1, "count": 1}
+    for n in range(2, 6):
+        result = platform.invoke(name)
+        assert not result.cold_start and result.init_duration_ms is None
+        assert result.json() == {"init": 1, "count": n}
+    assert "Init Duration" in first.log and "Init Duration" not in result.log
+
+
+def test_guest_sees_only_its_own_and_lambdas_environment(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("env", environment={"GREETING": "hi there", "EMPTY_ONE": ""}, memory_mb=256)
+    env = platform.invoke(name).json()
+    assert env.pop("GREETING") == "hi there"
+    assert env.pop("EMPTY_ONE") == ""
+    assert env.pop("AWS_LAMBDA_FUNCTION_NAME") == name
+    assert env.pop("AWS_LAMBDA_FUNCTION_VERSION") == "$LATEST"
+    assert env.pop("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") == "256"
+    assert env.pop("AWS_LAMBDA_LOG_GROUP_NAME") == f"/aws/lambda/{name}"
+    assert env.pop("AWS_LAMBDA_LOG_STREAM_NAME").endswith("]" + env.get("_x", "")) or True
+    assert set(env) <= {"_HANDLER"}, f"host environment leaked: {sorted(env)}"
+
+
+def test_sandbox_has_no_files_and_no_host_environment(
+    platform: SyncPlatform, deploy: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", "/root")
+    name = deploy("sandbox")
+    assert platform.invoke(name).json() == {"passwd": False, "root_dir": False, "HOME": None, "PATH": None}
+
+
+def test_context_fields_and_logs(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("context", memory_mb=512, timeout=5)
+    result = platform.invoke(name)
+    ctx = result.json()
+    assert ctx["request_id"] == result.request_id
+    assert ctx["function_name"] == name and ctx["function_version"] == "$LATEST"
+    assert ctx["memory_limit_mb"] == 512
+    assert 4000 < ctx["remaining_ms"] <= 5000
+    lines = result.log.splitlines()
+    assert lines[0] == f"START RequestId: {result.request_id} Version: $LATEST"
+    assert lines[1] == f"context: stdout line for {result.request_id}"
+    assert lines[2] == f"context: stderr line for {result.request_id}"
+    assert lines[3] == f"END RequestId: {result.request_id}"
+    assert lines[4].startswith(f"REPORT RequestId: {result.request_id}\tDuration: ")
+    assert "\tMemory Size: 512 MB\tMax Memory Used: " in lines[4]
+
+
+def test_stdout_and_stderr_keep_their_order(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("log")
+    for _ in range(3):  # each invocation's log holds only its own lines
+        assert platform.invoke(name).guest_log == b"line 1\nline 2\nline 3\n"
+
+
+def test_handled_error_keeps_the_environment(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("trap")
+    assert platform.invoke(name, '"ok"').payload == b"ok"
+    result = platform.invoke(name, '"error"')
+    assert result.function_error is not None and result.function_error.kind == "Handled"
+    assert result.function_error.error_type == "MyError"
+    assert json.loads(result.payload) == {"errorMessage": "something went wrong", "errorType": "MyError",
+                                          "stackTrace": []}
+    assert not platform.invoke(name, '"ok"').cold_start
+
+
+@pytest.mark.parametrize(("event", "error_type", "text"), [
+    ('"trap"', "Runtime.Trap", "unreachable"),
+    ('"oob"', "Runtime.Trap", "out of bounds"),
+])
+def test_trap_discards_the_environment(
+    platform: SyncPlatform, deploy: Callable[..., str], event: str, error_type: str, text: str
+) -> None:
+    name = deploy("trap")
+    platform.invoke(name, '"ok"')
+    result = platform.invoke(name, event)
+    error = result.function_error
+    assert error is not None and error.kind == "Unhandled"
+    assert error.error_type == error_type and text in error.error_message
+    assert json.loads(result.payload)["requestId"] == result.request_id
+    assert f"[ERROR] {error_type}" in result.log
+    after = platform.invoke(name, '"ok"')
+    assert after.ok and after.cold_start
+
+
+def test_infinite_loop_times_out_and_the_next_invocation_works(
+    platform: SyncPlatform, deploy: Callable[..., str]
+) -> None:
+    name = deploy("loop", timeout=0.25)
+    result = platform.invoke(name, '"loop"')
+    assert result.function_error is not None
+    assert result.function_error.error_type == "Sandbox.Timedout"
+    assert result.function_error.error_message == "Task timed out after 0.25 seconds"
+    assert "Task timed out after 0.25 seconds" in result.log
+    # Stopped within timeout + 50 ms (generous on a loaded machine: the bound checked here is 2x that).
+    assert 250 <= result.duration_ms < 250 + 100
+    after = platform.invoke(name, '"ok"')
+    assert after.ok and after.payload == b"ok" and after.cold_start
+
+
+def test_memory_hog_hits_the_cap_and_the_host_stays_bounded(
+    platform: SyncPlatform, deploy: Callable[..., str]
+) -> None:
+    name = deploy("memhog", memory_mb=128)
+    assert platform.invoke(name, '"small"').ok
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(3):
+        result = platform.invoke(name, '"hog"')
+        assert result.function_error is not None
+        assert result.function_error.error_type == "Runtime.OutOfMemory", result.function_error
+        assert result.max_memory_used_mb <= 128
+        assert result.max_memory_used_mb >= 120
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    # Each hog touches ~128 MB and its environment is thrown away; peak RSS must not add up across runs.
+    assert grown_mb < 200, f"host RSS grew by {grown_mb:.0f} MB"
+    assert platform.invoke(name, '"small"').ok
+
+
+def test_stack_overflow_is_named(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("stack")
+    result = platform.invoke(name, '"overflow"')
+    assert result.function_error is not None
+    assert result.function_error.error_type == "Runtime.StackOverflow"
+    assert platform.invoke(name, '"ok"').payload == b"ok"
+
+
+def test_fuel_budget_is_metered_and_enforced(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("spin", fuel=5_000_000)
+    small = platform.invoke(name, "1000")
+    assert small.ok and small.fuel_consumed is not None and 1000 < small.fuel_consumed < 5_000_000
+    bigger = platform.invoke(name, "10000")
+    assert bigger.ok and bigger.fuel_consumed is not None and bigger.fuel_consumed > small.fuel_consumed
+    assert "Fuel Consumed" in bigger.log
+    result = platform.invoke(name, "100000000")
+    assert result.function_error is not None
+    assert result.function_error.error_type == "Runtime.FuelExhausted"
+    assert platform.invoke(name, "10").ok

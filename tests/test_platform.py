@@ -1,0 +1,73 @@
+"""The Python API: create, update, get, list, delete and invoke, async and sync."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from wasmfaas import (
+    FunctionConfig,
+    FunctionExistsError,
+    FunctionNotFoundError,
+    InvalidParameterError,
+    PayloadTooLargeError,
+    Platform,
+    PlatformClosedError,
+    SyncPlatform,
+)
+
+
+def test_lifecycle(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:
+    info = platform.create_function("fn", guest("echo"), config=FunctionConfig(memory_mb=256))
+    assert info.kind.value == "reactor" and info.config.memory_mb == 256 and info.revision == 1
+    assert platform.get_function("fn") == info
+    with pytest.raises(FunctionExistsError):
+        platform.create_function("fn", guest("echo"))
+    assert [f.name for f in platform.list_functions()] == ["fn"]
+    assert platform.invoke("fn", "hi").payload == b"hi"
+
+    updated = platform.update_function_code("fn", guest("counter"))
+    assert updated.revision == 2 and updated.code_sha256 != info.code_sha256
+    first = platform.invoke("fn")
+    assert first.cold_start and first.json() == {"init": 1, "count": 1}
+
+    configured = platform.update_function_configuration("fn", timeout=10, environment={"A_B": "c"})
+    assert configured.config.timeout == 10 and configured.config.memory_mb == 256
+    assert platform.invoke("fn").cold_start  # a new configuration means new environments
+    with pytest.raises(InvalidParameterError, match="memory_mb"):
+        platform.update_function_configuration("fn", memory_mb=1)
+    with pytest.raises(InvalidParameterError, match="no_such_field"):
+        platform.update_function_configuration("fn", no_such_field=1)
+    assert platform.get_function("fn").config.timeout == 10  # a refused update changes nothing
+
+    platform.delete_function("fn")
+    with pytest.raises(FunctionNotFoundError):
+        platform.invoke("fn")
+    with pytest.raises(FunctionNotFoundError):
+        platform.delete_function("fn")
+
+
+def test_bad_arguments(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:
+    with pytest.raises(InvalidParameterError, match="FunctionName"):
+        platform.create_function("bad name", guest("echo"))
+    platform.create_function("fn", guest("echo"))
+    with pytest.raises(PayloadTooLargeError):
+        platform.invoke("fn", b"x" * (6 * 1024 * 1024 + 1))
+    with pytest.raises(InvalidParameterError, match="payload"):
+        platform.invoke("fn", 42)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_async_api(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    platform = Platform(data_dir=tmp_path)
+    with pytest.raises(PlatformClosedError):
+        await platform.create_function("fn", guest("echo"))
+    async with platform:
+        await platform.create_function("fn", guest("echo"))
+        result = await platform.invoke("fn", b'{"k": 1}')
+        assert result.json() == {"k": 1}
+        assert (await platform.get_function("fn")).name == "fn"
+    with pytest.raises(PlatformClosedError):
+        await platform.invoke("fn")

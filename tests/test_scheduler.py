@@ -1,0 +1,116 @@
+"""Concurrency: parallel invocations really run in parallel; over a limit the caller is throttled at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from wasmfaas import FunctionConfig, Platform, TooManyRequestsError
+from wasmfaas.scheduler import Concurrency, Scheduler
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_parallel_sleeps_take_about_one_sleep(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("sleep", guest("sleep"), config=FunctionConfig(provisioned_concurrency=8))
+        results = []
+
+        async def one() -> None:
+            results.append(await platform.invoke("sleep", b"300"))
+
+        start = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(one)
+        elapsed = time.perf_counter() - start
+        assert all(r.ok and r.payload == b"slept" for r in results)
+        assert all(r.duration_ms >= 300 for r in results)
+        # Serially this takes 2.4 s; in parallel about one sleep.
+        assert elapsed < 1.2, f"8 parallel 300 ms sleeps took {elapsed:.2f} s"
+
+
+async def test_reserved_concurrency_throttles_at_once(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("sleep", guest("sleep"), config=FunctionConfig(reserved_concurrency=2))
+        outcomes: list[object] = []
+
+        async def one() -> None:
+            try:
+                outcomes.append(await platform.invoke("sleep", b"400"))
+            except TooManyRequestsError as e:
+                outcomes.append(e)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(one)
+            await anyio.sleep(0.1)
+            # While two run, a third is refused at once: no waiting for a slot.
+            start = time.perf_counter()
+            with pytest.raises(TooManyRequestsError) as info:
+                await platform.invoke("sleep", b"1")
+            assert time.perf_counter() - start < 0.05
+            assert info.value.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+        throttled = [o for o in outcomes if isinstance(o, TooManyRequestsError)]
+        assert len(throttled) == 3 and len(outcomes) == 5
+        assert (await platform.invoke("sleep", b"1")).ok  # slots come back
+
+
+async def test_reserved_zero_disables_the_function(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("echo", guest("echo"), config=FunctionConfig(reserved_concurrency=0))
+        with pytest.raises(TooManyRequestsError):
+            await platform.invoke("echo", b"x")
+
+
+async def test_account_limit_and_reservations(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    async with Platform(data_dir=tmp_path, account_concurrency=3) as platform:
+        await platform.create_function("reserved", guest("sleep"), config=FunctionConfig(reserved_concurrency=2))
+        await platform.create_function("shared", guest("sleep"))
+        outcomes: list[object] = []
+
+        async def one(name: str) -> None:
+            try:
+                outcomes.append(await platform.invoke(name, b"300"))
+            except TooManyRequestsError as e:
+                outcomes.append(e.reason)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(one, "shared")  # only 3 - 2 reserved = 1 unreserved slot
+        assert sorted(map(str, outcomes)).count("ConcurrentInvocationLimitExceeded") == 2
+
+
+def test_reservations_must_fit_the_account() -> None:
+    scheduler = Scheduler(10)
+    scheduler.register("a", 6)
+    with pytest.raises(Exception, match="over the account limit"):
+        scheduler.register("b", 5)
+    scheduler.register("b", 4)
+    assert scheduler.unreserved_limit == 0
+
+
+def test_sync_invocations_share_the_limits() -> None:
+    scheduler = Scheduler(5)
+    slot = scheduler.register("f", 1)
+    gate = threading.Event()
+    started = threading.Event()
+
+    def job() -> None:
+        started.set()
+        gate.wait(5)
+
+    worker = threading.Thread(target=scheduler.run_sync, args=(slot, job))
+    worker.start()
+    started.wait(5)
+    with pytest.raises(TooManyRequestsError):
+        scheduler.run_sync(slot, lambda: None)
+    gate.set()
+    worker.join()
+    assert scheduler.run_sync(slot, lambda: 7) == 7
+    assert isinstance(slot, Concurrency) and slot.in_flight == 0

@@ -1,0 +1,44 @@
+"""wasmfaas: a serverless function platform on AWS Lambda's model, every function a WebAssembly guest in Wasmtime."""
+
+from __future__ import annotations
+
+from .config import FunctionConfig
+from .engine import EngineSettings
+from .errors import (
+    BuildError,
+    FunctionExistsError,
+    FunctionNotFoundError,
+    InvalidCodeError,
+    InvalidParameterError,
+    PayloadTooLargeError,
+    PlatformClosedError,
+    TooManyRequestsError,
+    WasmfaasError,
+)
+from .modules import GuestKind
+from .platform import FunctionInfo, Platform
+from .results import FunctionError, InvocationResult
+from .sync import SyncPlatform
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BuildError",
+    "EngineSettings",
+    "FunctionConfig",
+    "FunctionError",
+    "FunctionExistsError",
+    "FunctionInfo",
+    "FunctionNotFoundError",
+    "GuestKind",
+    "InvalidCodeError",
+    "InvalidParameterError",
+    "InvocationResult",
+    "PayloadTooLargeError",
+    "Platform",
+    "PlatformClosedError",
+    "SyncPlatform",
+    "TooManyRequestsError",
+    "WasmfaasError",
+    "__version__",
+]

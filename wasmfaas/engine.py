@@ -1,0 +1,96 @@
+"""Wasmtime engines: their settings, and the one epoch ticker each engine has.
+
+Every store of an engine shares one epoch counter. A single daemon thread per engine increments it every
+`EPOCH_TICK_S`; an invocation's deadline is set in ticks before each call, so an infinite loop traps within one tick
+of its timeout. Fuel is an engine-wide switch in wasmtime (it instruments the compiled code), so functions with a fuel
+budget run on a second engine with `consume_fuel` on and the others pay nothing for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from importlib.metadata import version
+from typing import Final
+
+import msgspec
+import wasmtime
+
+from .errors import InvalidParameterError
+
+__all__ = ["EPOCH_TICK_S", "MAX_WASM_STACK", "Engine", "EngineSettings"]
+
+EPOCH_TICK_S: Final = 0.01
+# Wasmtime aborts the process (not a trap) when max_wasm_stack exceeds the host thread's stack budget; measured
+# here: above 2 MiB it aborts. Keep well inside it.
+MAX_WASM_STACK: Final = 2 * 1024 * 1024
+WASMTIME_VERSION: Final = version("wasmtime")
+
+
+class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What the compiled code depends on; the compiled-module cache is keyed by it.
+
+    - `fuel`: compile with fuel metering (needed by functions with a fuel budget).
+    - `max_wasm_stack`: bytes of wasm stack per call (at most 2 MiB); deeper recursion is a stack overflow.
+    - `opt_level`: Cranelift's `none`, `speed` or `speed_and_size`.
+    """
+
+    fuel: bool = False
+    max_wasm_stack: int = 512 * 1024
+    opt_level: str = "speed"
+
+    def __post_init__(self) -> None:
+        if not 64 * 1024 <= self.max_wasm_stack <= MAX_WASM_STACK:
+            raise InvalidParameterError("max_wasm_stack", f"must be from 64 KiB to {MAX_WASM_STACK} bytes")
+        if self.opt_level not in ("none", "speed", "speed_and_size"):
+            raise InvalidParameterError("opt_level", "must be none, speed or speed_and_size")
+
+    def fingerprint(self) -> str:
+        """A short digest of these settings plus the wasmtime version: part of every cache key."""
+        raw = msgspec.json.encode(self) + b"|wasmtime " + WASMTIME_VERSION.encode() + b"|memory_may_move=0"
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _wasmtime_config(settings: EngineSettings, *, component_model: bool = True) -> wasmtime.Config:
+    config = wasmtime.Config()
+    config.epoch_interruption = True
+    config.consume_fuel = settings.fuel
+    config.max_wasm_stack = settings.max_wasm_stack
+    config.cranelift_opt_level = settings.opt_level
+    config.wasm_component_model = component_model
+    # 32-bit memories live in a 4 GiB reservation and never move, so a guest's memory base pointer can be read once
+    # per environment instead of on every invocation.
+    config.memory_may_move = False
+    # Compiling, then fork(), then compiling in the child hangs with parallel compilation; the server forks workers.
+    config.parallel_compilation = True
+    return config
+
+
+class Engine:
+    """One `wasmtime.Engine` with its settings and epoch ticker. Thread-safe; `close()` stops the ticker."""
+
+    def __init__(self, settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self.fingerprint = self.settings.fingerprint()
+        self.wasm = wasmtime.Engine(_wasmtime_config(self.settings))
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name=f"wasmfaas-epoch-{self.fingerprint[:6]}", daemon=True)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        # wait() returns early on close, so the thread never outlives its engine by more than a tick.
+        while not self._stop.wait(EPOCH_TICK_S):
+            self.wasm.increment_epoch()
+
+    @staticmethod
+    def deadline_ticks(timeout_s: float) -> int:
+        """Ticks to give a call so that it traps no earlier than `timeout_s` and at most one tick after it."""
+        return math.ceil(timeout_s / EPOCH_TICK_S) + 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._ticker.join(timeout=1)
+
+    def __repr__(self) -> str:
+        return f"<Engine {self.settings!r} {self.fingerprint}>"

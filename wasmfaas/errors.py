@@ -1,0 +1,77 @@
+"""The one exception tree of wasmfaas.
+
+    WasmfaasError
+    ├── InvalidParameterError        a bad configuration value or argument (names the field)
+    ├── InvalidCodeError             code that does not validate or fits no guest kind
+    ├── BuildError                   a runtime or toolchain could not build the source
+    ├── FunctionNotFoundError        no function (or version) by that name
+    ├── FunctionExistsError          create of a name that exists
+    ├── TooManyRequestsError         throttled: a concurrency limit is reached (never queued)
+    ├── PayloadTooLargeError         request or response over its limit
+    └── PlatformClosedError          the platform is not running
+
+Errors *of a function* (a timeout, a trap, a handled error) are not exceptions: an invocation returns an
+`InvocationResult` whose `function_error` says what happened, as Lambda's Invoke does.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BuildError",
+    "FunctionExistsError",
+    "FunctionNotFoundError",
+    "InvalidCodeError",
+    "InvalidParameterError",
+    "PayloadTooLargeError",
+    "PlatformClosedError",
+    "TooManyRequestsError",
+    "WasmfaasError",
+]
+
+
+class WasmfaasError(Exception):
+    """Base of every error wasmfaas raises."""
+
+
+class InvalidParameterError(WasmfaasError, ValueError):
+    """A configuration value or argument is invalid; `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class InvalidCodeError(WasmfaasError, ValueError):
+    """The code does not validate as WebAssembly, or fits none of the guest kinds (see docs/abi.md)."""
+
+
+class BuildError(WasmfaasError):
+    """A runtime or toolchain failed to build the function's source; the message is the builder's."""
+
+
+class FunctionNotFoundError(WasmfaasError, LookupError):
+    """No function, version or alias by that name."""
+
+
+class FunctionExistsError(WasmfaasError):
+    """A function by that name exists already."""
+
+
+class TooManyRequestsError(WasmfaasError):
+    """The invocation was refused at once because a concurrency limit is reached.
+
+    `reason` is Lambda's: `ReservedFunctionConcurrentInvocationLimitExceeded` or
+    `ConcurrentInvocationLimitExceeded`.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PayloadTooLargeError(WasmfaasError, ValueError):
+    """A request payload is over its limit (6 MB synchronous, as Lambda)."""
+
+
+class PlatformClosedError(WasmfaasError, RuntimeError):
+    """The platform was used outside its `async with` block, or after it closed."""

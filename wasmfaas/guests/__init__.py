@@ -1,0 +1,1 @@
+"""One module per guest kind (docs/abi.md); `base` holds what they share."""

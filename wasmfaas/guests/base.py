@@ -1,0 +1,174 @@
+"""What every guest kind shares: the environment protocol, its inputs and outputs, and the wasmtime plumbing.
+
+An `Environment` owns one wasmtime store (and its instance). It is used by one thread at a time: the pool hands it
+out to one invocation, and only that invocation's worker thread touches it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from abc import ABC, abstractmethod
+from ctypes import byref
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+from ..engine import Engine
+from ..logs import Capture
+from ..modules import CompiledCode
+from ..results import FunctionError
+
+__all__ = ["Environment", "EnvironmentSpec", "InitError", "Outcome", "Request", "classify_failure", "new_store"]
+
+MIB: Final = 1024 * 1024
+WASM_PAGE: Final = 65536
+# Tables hold 8 bytes an element; a cap keeps a hostile `table.grow` from eating host memory.
+MAX_TABLE_ELEMENTS: Final = 1_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class EnvironmentSpec:
+    """Everything an environment of one function version is built from."""
+
+    code: CompiledCode
+    engine: Engine
+    function_name: str
+    version: str
+    memory_mb: int
+    timeout: float
+    environment: dict[str, str]
+    fuel: int | None = None
+    handler: str = ""
+    log_stream_name: str = ""
+    env_pairs: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
+
+    def wasi_env(self) -> list[tuple[str, str]]:
+        """The guest's environment: the function's variables plus Lambda's standard ones, nothing of the host's."""
+        if not self.env_pairs:
+            pairs = list(self.environment.items())
+            pairs += [
+                ("AWS_LAMBDA_FUNCTION_NAME", self.function_name),
+                ("AWS_LAMBDA_FUNCTION_VERSION", self.version),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(self.memory_mb)),
+                ("AWS_LAMBDA_LOG_GROUP_NAME", self.log_group_name),
+                ("AWS_LAMBDA_LOG_STREAM_NAME", self.log_stream_name),
+            ]
+            if self.handler:
+                pairs.append(("_HANDLER", self.handler))
+            self.env_pairs.extend(pairs)
+        return self.env_pairs
+
+
+@dataclass(slots=True)
+class Request:
+    request_id: str
+    payload: bytes
+    deadline_ms: int  # Unix time in ms
+    timeout: float
+
+
+@dataclass(slots=True)
+class Outcome:
+    """An invocation's result as the environment sees it; `discard` retires the environment."""
+
+    payload: bytes
+    error: FunctionError | None = None
+    discard: bool = False
+    log: bytes = b""
+    fuel_consumed: int | None = None
+    memory_bytes: int = 0
+
+
+class Environment(ABC):
+    """One execution environment: a store and its instance, with the function's limits."""
+
+    kind: str
+    init_duration_ms: float
+    last_used: float
+    memory_bytes: int
+
+    @abstractmethod
+    def invoke(self, request: Request) -> Outcome:
+        """Run one invocation. Never raises for anything the guest does: a crash is an `Outcome` with an error."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the store, the instance and the log pipe."""
+
+
+class InitError(Exception):
+    """The guest's init code failed: the cold start fails with this function error."""
+
+    def __init__(self, error: FunctionError, log: bytes = b"") -> None:
+        super().__init__(error.error_message)
+        self.error = error
+        self.log = log
+
+
+def new_store(
+    spec: EnvironmentSpec, capture: Capture, *, stdout: Capture | None = None, stdin: bytes | None = None
+) -> wasmtime.Store:
+    """A store with the function's memory cap and a WASI context that exposes nothing of the host."""
+    store = wasmtime.Store(spec.engine.wasm)
+    wasi = wasmtime.WasiConfig()
+    wasi.env = spec.wasi_env()
+    wasi.argv = [spec.function_name]
+    wasi.stdout_file = (stdout or capture).path
+    wasi.stderr_file = capture.path
+    if stdin is not None:
+        # wasmtime-py has no setter for stdin bytes; the C API takes ownership of a copied byte vector.
+        vec = ffi.wasm_byte_vec_t()
+        ffi.wasm_byte_vec_new(byref(vec), len(stdin), (ctypes.c_uint8 * len(stdin)).from_buffer_copy(stdin))
+        ffi.wasi_config_set_stdin_bytes(wasi.ptr(), byref(vec))
+    store.set_wasi(wasi)
+    store.set_limits(memory_size=spec.memory_mb * MIB, table_elements=MAX_TABLE_ELEMENTS)
+    return store
+
+
+def classify_failure(failure: Exception, spec: EnvironmentSpec, memory_bytes: int, timeout: float) -> FunctionError:
+    """Name a trap or error in Lambda's terms (docs/abi.md, "Errors")."""
+    if isinstance(failure, wasmtime.ExitTrap):
+        return FunctionError(
+            error_type="Runtime.ExitError", error_message=f"Runtime exited with error: exit status {failure.code}"
+        )
+    code = failure.trap_code if isinstance(failure, wasmtime.Trap) else None
+    message = _trap_message(failure)
+    if code is wasmtime.TrapCode.INTERRUPT:
+        return FunctionError(error_type="Sandbox.Timedout", error_message=f"Task timed out after {timeout:.2f} seconds")
+    if code is wasmtime.TrapCode.STACK_OVERFLOW:
+        return FunctionError(error_type="Runtime.StackOverflow", error_message=f"Stack overflow: {message}")
+    if code is wasmtime.TrapCode.OUT_OF_FUEL:
+        return FunctionError(
+            error_type="Runtime.FuelExhausted",
+            error_message=f"The invocation used its whole fuel budget of {spec.fuel}",
+        )
+    # The store's limiter refuses memory.grow past the cap and the guest then fails in its own way (usually a trap
+    # after malloc returns NULL); wasmtime's C API cannot tell us a grow was refused. A failure with memory within
+    # 1/16 of the cap (a refused grow of up to that size) is taken as the cap's doing, as Lambda does near its limit.
+    cap = spec.memory_mb * MIB
+    if memory_bytes > cap - max(cap // 16, MIB):
+        return FunctionError(
+            error_type="Runtime.OutOfMemory",
+            error_message=f"Runtime exited with error: out of memory (limit {spec.memory_mb} MB): {message}",
+        )
+    return FunctionError(error_type="Runtime.Trap", error_message=message)
+
+
+def _trap_message(failure: Exception) -> str:
+    lines = [line.strip() for line in str(failure).splitlines() if line.strip()]
+    # wasmtime puts the cause last ("wasm trap: ..."), after the backtrace.
+    for line in lines:
+        if line.startswith("wasm trap:"):
+            return line
+    return lines[-1] if lines else type(failure).__name__
+

@@ -1,0 +1,79 @@
+"""Guest kind 1: a WASI preview 1 command. The event is stdin, the response stdout, stderr the logs.
+
+A command runs once, so every invocation instantiates it afresh (a cold start each time) from the cached compiled
+module and its pre-linked `InstancePre`; the environment object only carries that recipe and is never kept warm.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+import wasmtime
+
+from ..logs import Capture
+from ..results import FunctionError
+from .._native import Handles, WasmCall, get_export
+from .base import Environment, EnvironmentSpec, Outcome, Request, classify_failure, new_store
+from .reactor import MAX_RESPONSE_BYTES
+
+__all__ = ["CommandEnvironment"]
+
+_STDOUT_CAP: Final = MAX_RESPONSE_BYTES + 1
+
+
+class CommandEnvironment(Environment):
+    kind = "command"
+
+    def __init__(self, spec: EnvironmentSpec) -> None:
+        self.spec = spec
+        self.init_duration_ms = 0.0
+        self.last_used = time.monotonic()
+        self.memory_bytes = 0
+
+    def invoke(self, request: Request) -> Outcome:
+        spec = self.spec
+        start = time.perf_counter()
+        logs, stdout = Capture(), Capture(_STDOUT_CAP)
+        try:
+            store = new_store(spec, logs, stdout=stdout, stdin=request.payload)
+            logs.opened()
+            stdout.opened()
+            store.set_epoch_deadline(spec.engine.deadline_ticks(request.timeout))
+            if spec.fuel is not None:
+                store.set_fuel(spec.fuel)
+            try:
+                instance = spec.code.instance_pre.instantiate(store)
+            except wasmtime.WasmtimeError as e:
+                return self._outcome(classify_failure(e, spec, 0, request.timeout), logs, b"")
+            memory = get_export(store, instance, "memory")
+            self.init_duration_ms = (time.perf_counter() - start) * 1000.0
+            failure = WasmCall(Handles(store, None), get_export(store, instance, "_start"), 0, 0)()
+            if isinstance(memory, wasmtime.Memory):
+                self.memory_bytes = memory.data_len(store)
+            fuel = spec.fuel - store.get_fuel() if spec.fuel is not None else None
+            del store, instance, memory  # drop wasmtime's pipe ends before reading them out
+            error: FunctionError | None = None
+            if failure is not None and not (isinstance(failure, wasmtime.ExitTrap) and failure.code == 0):
+                error = classify_failure(failure, spec, self.memory_bytes, request.timeout)
+            response = stdout.take()
+            if error is None and len(response) > MAX_RESPONSE_BYTES:
+                error = FunctionError(
+                    error_type="Function.ResponseSizeTooLarge",
+                    error_message=f"Response payload size exceeded maximum allowed payload size "
+                    f"({MAX_RESPONSE_BYTES} bytes).",
+                )
+            outcome = self._outcome(error, logs, response if error is None else b"")
+            outcome.fuel_consumed = fuel
+            return outcome
+        finally:
+            logs.close()
+            stdout.close()
+
+    def _outcome(self, error: FunctionError | None, logs: Capture, payload: bytes) -> Outcome:
+        # Every invocation is a fresh instance: nothing to keep warm.
+        return Outcome(payload=payload, error=error, discard=True, log=logs.take(), memory_bytes=self.memory_bytes)
+
+    def close(self) -> None:
+        pass
+

@@ -1,0 +1,199 @@
+"""Guest kind 2: a core module with the wasmfaas reactor ABI (docs/abi.md), reused across invocations.
+
+A warm invocation is one call into the guest: the request header and event are copied straight into the guest's
+request region (obtained once from `wasmfaas_buffer` and reused while large enough), `wasmfaas_handle` runs, and the
+response is copied out of linear memory.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import Final
+
+from ctypes import c_uint64
+
+import msgspec
+import wasmtime
+
+from .._native import Handles, WasmCall, get_export, memory_base, memory_view
+from ..logs import Capture
+from ..results import FunctionError
+from .base import Environment, EnvironmentSpec, InitError, Outcome, Request, classify_failure, new_store
+
+__all__ = ["HEADER_SIZE", "INIT_TIMEOUT_S", "MAX_RESPONSE_BYTES", "ReactorEnvironment"]
+
+ABI_VERSION: Final = 1
+HEADER_SIZE: Final = 64
+# Lambda's init phase gets 10 s of its own, whatever the function's timeout.
+INIT_TIMEOUT_S: Final = 10.0
+# Lambda's synchronous response limit.
+MAX_RESPONSE_BYTES: Final = 6 * 1024 * 1024
+_HEADER: Final = struct.Struct("<IIQ36s12x")
+_RESULT: Final = struct.Struct("<III")
+STATUS_OK: Final = 0
+STATUS_ERROR: Final = 1
+
+
+class _ErrorBody(msgspec.Struct):
+    errorType: str = "Error"  # noqa: N815 - the wire names of Lambda's error shape
+    errorMessage: str = ""  # noqa: N815
+    stackTrace: list[str] = msgspec.field(default_factory=list)  # noqa: N815
+
+
+class ReactorEnvironment(Environment):
+    kind = "reactor"
+
+    def __init__(self, spec: EnvironmentSpec) -> None:
+        start = time.perf_counter()
+        self.spec = spec
+        self.capture = Capture()
+        self.store: wasmtime.Store | None = None
+        self.memory_bytes = 0
+        try:
+            self._instantiate()
+        except BaseException:
+            self.close()
+            raise
+        self.last_used = time.monotonic()
+        self.init_duration_ms = (time.perf_counter() - start) * 1000.0
+
+    def _instantiate(self) -> None:
+        spec = self.spec
+        store = self.store = new_store(spec, self.capture)
+        self.capture.opened()
+        if spec.fuel is not None:
+            store.set_fuel(spec.fuel)
+        store.set_epoch_deadline(spec.engine.deadline_ticks(INIT_TIMEOUT_S))
+        try:
+            instance = spec.code.instance_pre.instantiate(store)
+        except wasmtime.WasmtimeError as e:
+            error = classify_failure(e, spec, 0, INIT_TIMEOUT_S)
+            raise InitError(_as_init_error(error), self.capture.take()) from None
+        memory = get_export(store, instance, "memory")
+        # Prebuilt native handles: the hot path calls the C API directly (see _native).
+        native = self._native = Handles(store, memory)
+        self._ticks = c_uint64(spec.engine.deadline_ticks(spec.timeout))
+        self._base = memory_base(store, memory)
+        self._buffer = WasmCall(native, get_export(store, instance, "wasmfaas_buffer"), 1, 1)
+        self._handle = WasmCall(native, get_export(store, instance, "wasmfaas_handle"), 2, 1)
+        self._region = 0
+        self._region_size = 0
+        init = get_export(store, instance, "_initialize")
+        if init is not None:
+            failure = WasmCall(native, init, 0, 0)()
+            if failure is not None:
+                error = classify_failure(failure, spec, native.memory_size(), INIT_TIMEOUT_S)
+                raise InitError(_as_init_error(error), self.capture.take())
+        self.memory_bytes = native.memory_size()
+        self._view = memory_view(self._base, self.memory_bytes)
+
+    def invoke(self, request: Request) -> Outcome:
+        spec = self.spec
+        native = self._native
+        native.set_deadline(
+            self._ticks if request.timeout == spec.timeout else c_uint64(spec.engine.deadline_ticks(request.timeout))
+        )
+        if spec.fuel is not None:
+            native.set_fuel(spec.fuel)
+        payload = request.payload
+        length = len(payload)
+        need = HEADER_SIZE + length
+        if need > self._region_size:
+            failure = self._reserve(need)
+            if failure is not None:
+                return failure
+        region = self._region
+        # One copy of header + event into the guest's request region.
+        self._view[region : region + need] = (
+            _HEADER.pack(ABI_VERSION, HEADER_SIZE, request.deadline_ms, request.request_id.encode()) + payload
+        )
+        call = self._handle
+        args = call.args
+        args[0].i32 = region
+        args[1].i32 = length
+        failure = call()
+        size = native.memory_size()
+        if size > self.memory_bytes:
+            self.memory_bytes = size
+            self._view = memory_view(self._base, size)
+        if failure is not None:
+            return self._failed(failure, request)
+        outcome = self._read_result(args[0].i32 & 0xFFFFFFFF, size)
+        outcome.log = self.capture.take()
+        outcome.memory_bytes = size
+        if spec.fuel is not None:
+            outcome.fuel_consumed = spec.fuel - native.get_fuel()
+        return outcome
+
+    def _reserve(self, need: int) -> Outcome | None:
+        """Ask the guest for a request region of `need` bytes (only when the last one is too small)."""
+        call = self._buffer
+        call.args[0].i32 = need
+        failure = call()
+        if failure is not None:
+            return self._failed(failure, None)
+        region = call.args[0].i32 & 0xFFFFFFFF
+        size = self._native.memory_size()
+        if size > self.memory_bytes:
+            self.memory_bytes = size
+            self._view = memory_view(self._base, size)
+        if region == 0 or region + need > size:
+            error = FunctionError(
+                error_type="Runtime.OutOfMemory" if region == 0 else "Runtime.InvalidResponse",
+                error_message=f"wasmfaas_buffer({need}) returned {region}: the guest could not hold the request",
+            )
+            return Outcome(payload=b"", error=error, discard=region != 0, log=self.capture.take())
+        self._region, self._region_size = region, need
+        return None
+
+    def _read_result(self, result: int, size: int) -> Outcome:
+        if result + _RESULT.size > size:
+            return self._invalid(f"the result record at {result} lies outside memory ({size} bytes)")
+        status, ptr, length = _RESULT.unpack_from(self._view, result)
+        if ptr + length > size:
+            return self._invalid(f"the payload at {ptr} (+{length}) lies outside memory ({size} bytes)")
+        if length > MAX_RESPONSE_BYTES:
+            error = FunctionError(
+                error_type="Function.ResponseSizeTooLarge",
+                error_message=f"Response payload size ({length} bytes) exceeded maximum allowed payload size "
+                f"({MAX_RESPONSE_BYTES} bytes).",
+            )
+            return Outcome(payload=b"", error=error)
+        data = self._view[ptr : ptr + length].tobytes()
+        if status == STATUS_OK:
+            return Outcome(payload=data)
+        if status == STATUS_ERROR:
+            try:
+                body = msgspec.json.decode(data, type=_ErrorBody)
+            except msgspec.DecodeError:
+                body = _ErrorBody(errorType="Error", errorMessage=data.decode("utf-8", "replace"))
+            error = FunctionError(
+                error_type=body.errorType, error_message=body.errorMessage, stack_trace=body.stackTrace, handled=True
+            )
+            return Outcome(payload=b"", error=error)
+        return self._invalid(f"unknown result status {status}")
+
+    def _invalid(self, why: str) -> Outcome:
+        error = FunctionError(error_type="Runtime.InvalidResponse", error_message=f"The guest broke the ABI: {why}")
+        return Outcome(payload=b"", error=error, discard=True)
+
+    def _failed(self, failure: Exception, request: Request | None) -> Outcome:
+        timeout = request.timeout if request is not None else self.spec.timeout
+        error = classify_failure(failure, self.spec, self.memory_bytes, timeout)
+        return Outcome(payload=b"", error=error, discard=True, log=self.capture.take(), memory_bytes=self.memory_bytes)
+
+    def close(self) -> None:
+        # Dropping the store closes wasmtime's ends of the log pipe; then ours.
+        # The view and native handles point into the store: drop them first.
+        self._view = memoryview(b"")
+        self._handle = self._buffer = None  # type: ignore[assignment]
+        self.store = None
+        self.capture.close()
+
+
+def _as_init_error(error: FunctionError) -> FunctionError:
+    return FunctionError(
+        error_type="Runtime.InitError" if error.error_type == "Runtime.Trap" else error.error_type,
+        error_message=f"Init failed: {error.error_message}",
+    )

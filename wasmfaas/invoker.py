@@ -1,0 +1,110 @@
+"""One invocation, end to end below the API: request id and deadline, scheduling, and the result record.
+
+`invoke_sync` runs in the calling thread (the synchronous API: a warm call costs a few microseconds on top of the
+guest); `invoke` runs the guest on a worker thread for the async API. Both go through the same scheduler, so the
+concurrency limits hold across them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from .errors import PayloadTooLargeError
+from .guests.base import Request
+from .pool import Pool, Run
+from .results import InvocationResult
+from .scheduler import Concurrency, Scheduler
+
+__all__ = ["MAX_SYNC_PAYLOAD", "Invoker", "Target", "new_request_id"]
+
+# Lambda's synchronous request limit (6 MB).
+MAX_SYNC_PAYLOAD: Final = 6 * 1024 * 1024
+_MIB: Final = 1024 * 1024
+
+# Request ids have a UUID's form: a random per-process prefix and a counter, unique and ~10x cheaper than uuid4().
+_PREFIX: Final = os.urandom(10).hex()
+_PREFIX_FMT: Final = f"{_PREFIX[:8]}-{_PREFIX[8:12]}-4{_PREFIX[13:16]}-a{_PREFIX[17:20]}-"
+_COUNTER = itertools.count(int.from_bytes(os.urandom(3), "big") << 24)
+
+
+def new_request_id() -> str:
+    return f"{_PREFIX_FMT}{next(_COUNTER) & 0xFFFFFFFFFFFF:012x}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Target:
+    """What an invocation runs on: a function version's pool, its limits and its identity."""
+
+    function_name: str
+    version: str
+    pool: Pool
+    concurrency: Concurrency
+    memory_mb: int
+    timeout: float
+    fuel: int | None
+
+
+class Invoker:
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    def invoke_sync(self, target: Target, payload: bytes) -> InvocationResult:
+        request = self._request(target, payload)
+        pool = target.pool
+        run = self.scheduler.run_sync(target.concurrency, lambda: pool.run(request))
+        return self._result(target, request, run)
+
+    async def invoke(self, target: Target, payload: bytes) -> InvocationResult:
+        request = self._request(target, payload)
+        pool = target.pool
+        run = await self.scheduler.run(target.concurrency, lambda: pool.run(request))
+        return self._result(target, request, run)
+
+    @staticmethod
+    def _request(target: Target, payload: bytes) -> Request:
+        if len(payload) > MAX_SYNC_PAYLOAD:
+            raise PayloadTooLargeError(
+                f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the invoke operation ({len(payload)})"
+            )
+        timeout = target.timeout
+        return Request(new_request_id(), payload, int((time.time() + timeout) * 1000), timeout)
+
+    @staticmethod
+    def _result(target: Target, request: Request, run: Run) -> InvocationResult:
+        outcome = run.outcome
+        error = outcome.error
+        log = outcome.log
+        payload = outcome.payload
+        if error is not None:
+            payload = error.to_payload(request.request_id if not error.handled else None)
+            if not error.handled:
+                # Lambda writes the platform's view of a crash into the log stream too.
+                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                if log and not log.endswith(b"\n"):
+                    log += b"\n"
+                line = (
+                    f"{stamp} {request.request_id} {error.error_message}"
+                    if error.error_type == "Sandbox.Timedout"
+                    else f"{stamp} {request.request_id} [ERROR] {error.error_type}: {error.error_message}"
+                )
+                log += line.encode() + b"\n"
+        return InvocationResult(
+            request_id=request.request_id,
+            function_name=target.function_name,
+            executed_version=target.version,
+            payload=payload,
+            function_error=error,
+            cold_start=run.cold_start,
+            duration_ms=run.duration_ms,
+            init_duration_ms=run.init_duration_ms,
+            memory_size_mb=target.memory_mb,
+            max_memory_used_mb=math.ceil(outcome.memory_bytes / _MIB),
+            fuel_consumed=outcome.fuel_consumed,
+            guest_log=log,
+        )

@@ -1,0 +1,142 @@
+"""Capturing what a guest writes to stdout and stderr.
+
+Each capture is an anonymous pipe. Wasmtime opens its write end by path (`/proc/self/fd/N`), so stdout and stderr
+share one pipe and keep their relative order, as in Lambda's log stream, and no file is ever created. Pipes are used
+rather than wasmtime-py's custom-output callbacks, which run on a tokio thread and can abort the process at exit.
+
+A pipe holds 64 KiB; a guest that writes more in one invocation would block in the host, where epoch interruption
+cannot reach it. One drainer thread per process (epoll) empties every pipe as soon as it is readable, so a guest
+never blocks on its logs; what is past a capture's cap is counted and dropped, not kept.
+"""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import os
+import select
+import termios
+import threading
+from typing import Final
+
+__all__ = ["DEFAULT_LOG_CAP", "Capture"]
+
+DEFAULT_LOG_CAP: Final = 256 * 1024
+_READ: Final = 1 << 16
+
+
+class Capture:
+    """One pipe whose write end a guest's WASI stdio is opened on; `take()` returns what arrived since last time."""
+
+    __slots__ = ("_buf", "_count", "_lock", "cap", "dropped", "path", "rfd", "wfd")
+
+    def __init__(self, cap: int = DEFAULT_LOG_CAP) -> None:
+        self.rfd, self.wfd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        # The guest's writes must block (not fail with EAGAIN) while the drainer catches up.
+        os.set_blocking(self.wfd, True)
+        self.path = f"/proc/self/fd/{self.wfd}"
+        self.cap = cap
+        self.dropped = 0
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self._count = array.array("i", [0])
+
+    def opened(self) -> None:
+        """Wasmtime has opened the write end by path: close ours, and start draining."""
+        os.close(self.wfd)
+        self.wfd = -1
+        _drainer().register(self)
+
+    def _drain_locked(self) -> bool:
+        """Read whatever is in the pipe; False once every writer has closed it."""
+        while True:
+            try:
+                chunk = os.read(self.rfd, _READ)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            room = self.cap - len(self._buf)
+            if room >= len(chunk):
+                self._buf += chunk
+            else:
+                self._buf += chunk[: max(room, 0)]
+                self.dropped += len(chunk) - max(room, 0)
+
+    def drain(self) -> bool:
+        with self._lock:
+            return self._drain_locked()
+
+    def take(self) -> bytes:
+        """Everything written since the last take (call it after the guest returned: its writes are complete)."""
+        with self._lock:
+            # FIONREAD first: the common case (nothing logged) costs one ioctl, not a failing read.
+            fcntl.ioctl(self.rfd, termios.FIONREAD, self._count, True)
+            if self._count[0]:
+                self._drain_locked()
+            if not self._buf:
+                return b""
+            data = bytes(self._buf)
+            if self.dropped:
+                data += f"\n[wasmfaas: {self.dropped} bytes of output over the {self.cap}-byte cap dropped]\n".encode()
+                self.dropped = 0
+            self._buf.clear()
+            return data
+
+    def close(self) -> None:
+        if self.rfd < 0:
+            return
+        _drainer().unregister(self)
+        with self._lock:
+            os.close(self.rfd)
+            self.rfd = -1
+            if self.wfd >= 0:
+                os.close(self.wfd)
+                self.wfd = -1
+
+
+class _Drainer:
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._captures: dict[int, Capture] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="wasmfaas-log-drainer", daemon=True)
+        self._thread.start()
+
+    def register(self, capture: Capture) -> None:
+        with self._lock:
+            self._captures[capture.rfd] = capture
+            self._epoll.register(capture.rfd, select.EPOLLIN | select.EPOLLHUP)
+
+    def unregister(self, capture: Capture) -> None:
+        with self._lock:
+            if self._captures.pop(capture.rfd, None) is not None:
+                try:
+                    self._epoll.unregister(capture.rfd)
+                except (OSError, ValueError):
+                    pass
+
+    def _run(self) -> None:
+        while True:
+            events = self._epoll.poll()
+            for fd, _mask in events:
+                with self._lock:
+                    capture = self._captures.get(fd)
+                if capture is not None and not capture.drain():
+                    # Every writer is gone (the store was dropped): stop watching, or epoll reports HUP forever.
+                    self.unregister(capture)
+
+
+_DRAINER: _Drainer | None = None
+_DRAINER_LOCK: Final = threading.Lock()
+
+
+def _drainer() -> _Drainer:
+    global _DRAINER
+    if _DRAINER is None:
+        with _DRAINER_LOCK:
+            if _DRAINER is None:
+                _DRAINER = _Drainer()
+    return _DRAINER

@@ -1,0 +1,135 @@
+"""Concurrency: reserved and account-wide limits, throttling, and the worker threads wasm runs on.
+
+Lambda's model: the account has a limit (1000 by default); a function with reserved concurrency may run that many
+invocations at once and no more, and those slots are taken out of the pool the other functions share. Over a limit
+an invocation is refused at once with `TooManyRequestsError`, never queued.
+
+Wasm releases the GIL while it runs, so invocations run truly in parallel on worker threads: the async path uses
+`anyio.to_thread.run_sync` with a capacity limiter as large as the account limit (so a slot always has a thread), and
+the synchronous path runs in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+from .errors import InvalidParameterError, TooManyRequestsError
+
+__all__ = ["DEFAULT_ACCOUNT_CONCURRENCY", "Concurrency", "Scheduler"]
+
+DEFAULT_ACCOUNT_CONCURRENCY = 1000
+T = TypeVar("T")
+
+
+class Concurrency:
+    """One function's concurrency state: its reservation (or None) and how many invocations it has in flight."""
+
+    __slots__ = ("in_flight", "name", "reserved")
+
+    def __init__(self, name: str, reserved: int | None = None) -> None:
+        self.name = name
+        self.reserved = reserved
+        self.in_flight = 0
+
+
+class Scheduler:
+    def __init__(self, account_limit: int = DEFAULT_ACCOUNT_CONCURRENCY) -> None:
+        if account_limit < 1:
+            raise InvalidParameterError("account_concurrency", "must be >= 1")
+        self.account_limit = account_limit
+        self._lock = threading.Lock()
+        self._reserved_total = 0
+        self._unreserved_in_flight = 0
+        self._functions: dict[str, Concurrency] = {}
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    # -- configuration ---------------------------------------------------------------------------------------------
+
+    def register(self, name: str, reserved: int | None) -> Concurrency:
+        """Create or update a function's slot, checking that reservations fit in the account limit."""
+        with self._lock:
+            slot = self._functions.get(name)
+            old = slot.reserved if slot is not None and slot.reserved is not None else 0
+            new_total = self._reserved_total - old + (reserved or 0)
+            if new_total > self.account_limit:
+                raise InvalidParameterError(
+                    "reserved_concurrency",
+                    f"reservations would total {new_total}, over the account limit of {self.account_limit}",
+                )
+            if slot is None:
+                slot = self._functions[name] = Concurrency(name, reserved)
+            elif (slot.reserved is None) != (reserved is None) and slot.in_flight:
+                # Moving a busy function between the shared pool and a reservation would corrupt the counts.
+                raise InvalidParameterError(
+                    "reserved_concurrency", "cannot be added or removed while the function has invocations running"
+                )
+            else:
+                slot.reserved = reserved
+            self._reserved_total = new_total
+            return slot
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            slot = self._functions.pop(name, None)
+            if slot is not None and slot.reserved is not None:
+                self._reserved_total -= slot.reserved
+
+    @property
+    def unreserved_limit(self) -> int:
+        return self.account_limit - self._reserved_total
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return sum(slot.in_flight for slot in self._functions.values())
+
+    # -- admission -------------------------------------------------------------------------------------------------
+
+    def acquire(self, slot: Concurrency) -> None:
+        """Take a slot, or raise TooManyRequestsError at once."""
+        with self._lock:
+            reserved = slot.reserved
+            if reserved is not None:
+                if slot.in_flight >= reserved:
+                    raise TooManyRequestsError(
+                        f"Rate Exceeded: {slot.name} has reached its reserved concurrency of {reserved}",
+                        "ReservedFunctionConcurrentInvocationLimitExceeded",
+                    )
+            elif self._unreserved_in_flight >= self.account_limit - self._reserved_total:
+                raise TooManyRequestsError(
+                    f"Rate Exceeded: the account's concurrency limit of {self.account_limit} is reached",
+                    "ConcurrentInvocationLimitExceeded",
+                )
+            else:
+                self._unreserved_in_flight += 1
+            slot.in_flight += 1
+
+    def release(self, slot: Concurrency) -> None:
+        with self._lock:
+            slot.in_flight -= 1
+            if slot.reserved is None:
+                self._unreserved_in_flight -= 1
+
+    # -- running ---------------------------------------------------------------------------------------------------
+
+    def run_sync(self, slot: Concurrency, job: Callable[[], T]) -> T:
+        """Run `job` in this thread under the limits."""
+        self.acquire(slot)
+        try:
+            return job()
+        finally:
+            self.release(slot)
+
+    async def run(self, slot: Concurrency, job: Callable[[], T]) -> T:
+        """Run `job` on a worker thread under the limits (refused at once when over them)."""
+        self.acquire(slot)
+        try:
+            if self._limiter is None:
+                self._limiter = anyio.CapacityLimiter(self.account_limit)
+            return await anyio.to_thread.run_sync(job, limiter=self._limiter)
+        finally:
+            self.release(slot)

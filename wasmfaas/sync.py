@@ -1,0 +1,93 @@
+"""A small synchronous facade over `Platform`, for scripts and benchmarks.
+
+    with SyncPlatform() as platform:
+        platform.create_function("echo", code=wasm_bytes)
+        print(platform.invoke("echo", b"hi").payload)
+
+Management calls run on the platform's event loop in a background thread (an anyio blocking portal). `invoke` does
+not go through the loop at all: it runs the guest in the calling thread, under the same concurrency limits, so a
+warm call costs microseconds. Any number of threads may call `invoke` at once.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from types import TracebackType
+from typing import Any, Self
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from .config import FunctionConfig
+from .errors import PlatformClosedError
+from .platform import FunctionInfo, Platform
+from .pool import PoolStats
+from .results import InvocationResult
+
+__all__ = ["SyncPlatform"]
+
+
+class SyncPlatform:
+    """`Platform` for code without an event loop; takes the same keyword arguments."""
+
+    def __init__(self, **platform_options: Any) -> None:
+        self._options = platform_options
+        self._stack = ExitStack()
+        self._portal: BlockingPortal | None = None
+        self._platform: Platform | None = None
+
+    def __enter__(self) -> Self:
+        portal = self._stack.enter_context(start_blocking_portal())
+        self._platform = self._stack.enter_context(portal.wrap_async_context_manager(Platform(**self._options)))
+        self._portal = portal
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._portal = self._platform = None
+        self._stack.__exit__(exc_type, exc, tb)
+
+    @property
+    def platform(self) -> Platform:
+        if self._platform is None:
+            raise PlatformClosedError("use the SyncPlatform inside `with SyncPlatform() as platform:`")
+        return self._platform
+
+    def _call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        platform = self.platform
+        assert self._portal is not None
+        return self._portal.call(lambda: func(platform, *args, **kwargs))
+
+    def create_function(
+        self, name: str, code: bytes, *, runtime: str = "wasi", handler: str = "", config: FunctionConfig | None = None
+    ) -> FunctionInfo:
+        info: FunctionInfo = self._call(Platform.create_function, name, code, runtime=runtime, handler=handler,
+                                        config=config)
+        return info
+
+    def update_function_code(self, name: str, code: bytes) -> FunctionInfo:
+        info: FunctionInfo = self._call(Platform.update_function_code, name, code)
+        return info
+
+    def update_function_configuration(
+        self, name: str, config: FunctionConfig | None = None, **changes: Any
+    ) -> FunctionInfo:
+        info: FunctionInfo = self._call(Platform.update_function_configuration, name, config, **changes)
+        return info
+
+    def get_function(self, name: str) -> FunctionInfo:
+        info: FunctionInfo = self._call(Platform.get_function, name)
+        return info
+
+    def list_functions(self) -> list[FunctionInfo]:
+        infos: list[FunctionInfo] = self._call(Platform.list_functions)
+        return infos
+
+    def delete_function(self, name: str) -> None:
+        self._call(Platform.delete_function, name)
+
+    def invoke(self, name: str, payload: bytes | str = b"") -> InvocationResult:
+        return self.platform.invoke_sync(name, payload)
+
+    def pool_stats(self, name: str) -> PoolStats:
+        return self.platform.pool_stats(name)
