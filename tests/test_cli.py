@@ -15,13 +15,17 @@ def run(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[bytes]]:
     def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
             [sys.executable, "-m", "wasmfaas.cli", *args, "--data-dir", str(tmp_path / "data")],
-            input=stdin, capture_output=True, timeout=120,
+            input=stdin,
+            capture_output=True,
+            timeout=120,
         )
 
     return run
 
 
-def test_invoke_reactor_with_options(tmp_path: Path, guest: Callable[[str], bytes], run: Callable[..., subprocess.CompletedProcess[bytes]]) -> None:
+def test_invoke_reactor_with_options(
+    tmp_path: Path, guest: Callable[[str], bytes], run: Callable[..., subprocess.CompletedProcess[bytes]]
+) -> None:
     wasm = tmp_path / "env.wasm"
     wasm.write_bytes(guest("env"))
     proc = run("invoke", str(wasm), "{}", "--env", "COLOR=red", "--env", "SIZE=xl", "--memory", "256")
@@ -31,7 +35,9 @@ def test_invoke_reactor_with_options(tmp_path: Path, guest: Callable[[str], byte
     assert proc.stderr.startswith(b"START RequestId: ") and b"Memory Size: 256 MB" in proc.stderr
 
 
-def test_invoke_command_from_stdin(tmp_path: Path, guest: Callable[[str], bytes], run: Callable[..., subprocess.CompletedProcess[bytes]]) -> None:
+def test_invoke_command_from_stdin(
+    tmp_path: Path, guest: Callable[[str], bytes], run: Callable[..., subprocess.CompletedProcess[bytes]]
+) -> None:
     wasm = tmp_path / "cat.wasm"
     wasm.write_bytes(guest("cat_command"))
     proc = run("invoke", str(wasm), "-", stdin=b"from stdin")
@@ -39,7 +45,9 @@ def test_invoke_command_from_stdin(tmp_path: Path, guest: Callable[[str], bytes]
     assert b"cat: 10 bytes" in proc.stderr
 
 
-def test_function_error_exits_non_zero(tmp_path: Path, guest: Callable[[str], bytes], run: Callable[..., subprocess.CompletedProcess[bytes]]) -> None:
+def test_function_error_exits_non_zero(
+    tmp_path: Path, guest: Callable[[str], bytes], run: Callable[..., subprocess.CompletedProcess[bytes]]
+) -> None:
     wasm = tmp_path / "loop.wasm"
     wasm.write_bytes(guest("loop"))
     proc = run("invoke", str(wasm), '"loop"', "--timeout", "0.2")

@@ -81,15 +81,21 @@ def test_handled_error_keeps_the_environment(platform: SyncPlatform, deploy: Cal
     result = platform.invoke(name, '"error"')
     assert result.function_error is not None and result.function_error.kind == "Handled"
     assert result.function_error.error_type == "MyError"
-    assert json.loads(result.payload) == {"errorMessage": "something went wrong", "errorType": "MyError",
-                                          "stackTrace": []}
+    assert json.loads(result.payload) == {
+        "errorMessage": "something went wrong",
+        "errorType": "MyError",
+        "stackTrace": [],
+    }
     assert not platform.invoke(name, '"ok"').cold_start
 
 
-@pytest.mark.parametrize(("event", "error_type", "text"), [
-    ('"trap"', "Runtime.Trap", "unreachable"),
-    ('"oob"', "Runtime.Trap", "out of bounds"),
-])
+@pytest.mark.parametrize(
+    ("event", "error_type", "text"),
+    [
+        ('"trap"', "Runtime.Trap", "unreachable"),
+        ('"oob"', "Runtime.Trap", "out of bounds"),
+    ],
+)
 def test_trap_discards_the_environment(
     platform: SyncPlatform, deploy: Callable[..., str], event: str, error_type: str, text: str
 ) -> None:

@@ -29,18 +29,27 @@ def test_kinds_are_detected(engine: Engine, guest: Callable[[str], bytes]) -> No
     assert cache.load(guest("cat_command")).kind is GuestKind.COMMAND
 
 
-@pytest.mark.parametrize(("code", "message"), [
-    (b"", "not a WebAssembly binary"),
-    (b"not wasm at all", "not a WebAssembly binary"),
-    (b"\0asm\x01\0\0\0\x01\xff", "does not validate"),
-    (b"\0asm\x02\0\0\0", "unsupported WebAssembly binary version"),
-    (wasmtime.wat2wasm("(module)"), "neither a WASI command"),
-    (wasmtime.wat2wasm('(module (import "env" "f" (func)))'), "imports env.f"),
-    (wasmtime.wat2wasm('(module (func (export "wasmfaas_handle") (param i32) (result i32) i32.const 0))'),
-     "breaks the ABI"),
-    (wasmtime.wat2wasm('(module (import "wasi_snapshot_preview1" "no_such_call" (func)) (func (export "_start")))'),
-     "cannot be satisfied"),
-])
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (b"", "not a WebAssembly binary"),
+        (b"not wasm at all", "not a WebAssembly binary"),
+        (b"\0asm\x01\0\0\0\x01\xff", "does not validate"),
+        (b"\0asm\x02\0\0\0", "unsupported WebAssembly binary version"),
+        (wasmtime.wat2wasm("(module)"), "neither a WASI command"),
+        (wasmtime.wat2wasm('(module (import "env" "f" (func)))'), "imports env.f"),
+        (
+            wasmtime.wat2wasm('(module (func (export "wasmfaas_handle") (param i32) (result i32) i32.const 0))'),
+            "breaks the ABI",
+        ),
+        (
+            wasmtime.wat2wasm(
+                '(module (import "wasi_snapshot_preview1" "no_such_call" (func)) (func (export "_start")))'
+            ),
+            "cannot be satisfied",
+        ),
+    ],
+)
 def test_bad_code_is_refused_with_a_clear_message(engine: Engine, code: bytes, message: str) -> None:
     with pytest.raises(InvalidCodeError, match=message):
         ModuleCache(engine, None).load(code)
@@ -64,9 +73,7 @@ def test_compiles_once_per_hash(engine: Engine, guest: Callable[[str], bytes]) -
     assert cache.get(code_sha256(code)) is not None
 
 
-def test_disk_cache_round_trip_and_corruption(
-    tmp_path: Path, engine: Engine, guest: Callable[[str], bytes]
-) -> None:
+def test_disk_cache_round_trip_and_corruption(tmp_path: Path, engine: Engine, guest: Callable[[str], bytes]) -> None:
     code = guest("echo")
     first = ModuleCache(engine, tmp_path).load(code)
     assert not first.from_disk
@@ -109,11 +116,13 @@ def test_disk_cache_survives_a_process_restart(tmp_path: Path, guest: Callable[[
         with SyncPlatform(data_dir={str(tmp_path / "data")!r}) as p:
             p.create_function("counter", open({str(wasm)!r}, "rb").read())
             r = p.invoke("counter")
-            compiled = p.platform._functions["counter"].compiled
+            compiled = p.platform.compiled("counter")
             print(compiled.from_disk, r.payload.decode())
     """)
-    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
-            for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        for _ in range(2)
+    ]
     for run in runs:
         assert run.returncode == 0, run.stderr
     assert runs[0].stdout.split(" ", 1)[0] == "False"

@@ -18,8 +18,7 @@ def fast_reaping(tmp_path: Path) -> SyncPlatform:
 
 def test_most_recent_environment_is_reused(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
     name = deploy("counter")
-    pool = platform.platform._functions[name].target.pool
-    envs = [pool.spec and platform.invoke(name) for _ in range(2)]
+    envs = [platform.invoke(name) for _ in range(2)]
     assert envs[1].json()["count"] == 2
     assert platform.pool_stats(name).idle == 1 and platform.pool_stats(name).created == 1
 

@@ -4,6 +4,8 @@ import wasmfaas
 import wasmfaas.errors
 
 EXPECTED = {
+    "AccountSettings",
+    "AliasInfo",
     "BuildError",
     "EngineSettings",
     "FunctionConfig",
@@ -18,6 +20,7 @@ EXPECTED = {
     "PayloadTooLargeError",
     "Platform",
     "PlatformClosedError",
+    "ResourceConflictError",
     "SyncPlatform",
     "TooManyRequestsError",
     "WasmfaasError",

@@ -12,17 +12,20 @@ from .errors import (
     InvalidParameterError,
     PayloadTooLargeError,
     PlatformClosedError,
+    ResourceConflictError,
     TooManyRequestsError,
     WasmfaasError,
 )
 from .modules import GuestKind
-from .platform import FunctionInfo, Platform
+from .platform import AccountSettings, AliasInfo, FunctionInfo, Platform
 from .results import FunctionError, InvocationResult
 from .sync import SyncPlatform
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccountSettings",
+    "AliasInfo",
     "BuildError",
     "EngineSettings",
     "FunctionConfig",
@@ -37,6 +40,7 @@ __all__ = [
     "PayloadTooLargeError",
     "Platform",
     "PlatformClosedError",
+    "ResourceConflictError",
     "SyncPlatform",
     "TooManyRequestsError",
     "WasmfaasError",

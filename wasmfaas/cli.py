@@ -37,8 +37,14 @@ def _parser() -> argparse.ArgumentParser:
     inv.add_argument("payload", nargs="?", default="", help="the event; '-' reads it from stdin (default: empty)")
     inv.add_argument("--memory", type=int, default=128, metavar="MB", help="memory limit in MB (default 128)")
     inv.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS", help="timeout (default 3)")
-    inv.add_argument("--env", type=_env_pair, action="append", default=[], metavar="KEY=VALUE",
-                     help="an environment variable (repeatable)")
+    inv.add_argument(
+        "--env",
+        type=_env_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable (repeatable)",
+    )
     inv.add_argument("--fuel", type=int, default=None, metavar="N", help="fuel budget for the invocation")
     inv.add_argument("--name", default=None, help="function name (default: the file's stem)")
     inv.add_argument("--data-dir", type=Path, default=None, help="where compiled modules are cached")

@@ -29,7 +29,7 @@ MAX_ENV_BYTES: Final = 4096
 MAX_FUEL: Final = 2**63 - 1
 
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# Lambda's rule for environment variable keys: a letter, then letters, digits or underscores (two characters at least).
+# Lambda's rule for environment variable keys: a letter, then letters, digits or underscores (2+ characters).
 _ENV_KEY_RE: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
 
 # Keys Lambda sets itself and refuses in a function's configuration.
@@ -89,7 +89,9 @@ class FunctionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
                 "memory_mb", f"must be an integer from {MIN_MEMORY_MB} to {MAX_MEMORY_MB}, got {self.memory_mb!r}"
             )
         if isinstance(self.timeout, bool) or not 0 < self.timeout <= MAX_TIMEOUT_S:
-            raise InvalidParameterError("timeout", f"must be > 0 and <= {MAX_TIMEOUT_S:g} seconds, got {self.timeout!r}")
+            raise InvalidParameterError(
+                "timeout", f"must be > 0 and <= {MAX_TIMEOUT_S:g} seconds, got {self.timeout!r}"
+            )
         if self.fuel is not None and not 0 < self.fuel <= MAX_FUEL:
             raise InvalidParameterError("fuel", f"must be a positive integer, got {self.fuel!r}")
         if self.reserved_concurrency is not None and self.reserved_concurrency < 0:

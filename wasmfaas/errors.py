@@ -5,7 +5,8 @@
     ├── InvalidCodeError             code that does not validate or fits no guest kind
     ├── BuildError                   a runtime or toolchain could not build the source
     ├── FunctionNotFoundError        no function (or version) by that name
-    ├── FunctionExistsError          create of a name that exists
+    ├── ResourceConflictError        the change conflicts with the current state (Lambda's 409)
+    │   └── FunctionExistsError      create of a name that exists
     ├── TooManyRequestsError         throttled: a concurrency limit is reached (never queued)
     ├── PayloadTooLargeError         request or response over its limit
     └── PlatformClosedError          the platform is not running
@@ -24,6 +25,7 @@ __all__ = [
     "InvalidParameterError",
     "PayloadTooLargeError",
     "PlatformClosedError",
+    "ResourceConflictError",
     "TooManyRequestsError",
     "WasmfaasError",
 ]
@@ -53,7 +55,11 @@ class FunctionNotFoundError(WasmfaasError, LookupError):
     """No function, version or alias by that name."""
 
 
-class FunctionExistsError(WasmfaasError):
+class ResourceConflictError(WasmfaasError):
+    """The change conflicts with the resource's current state (an alias exists, a version is in use...)."""
+
+
+class FunctionExistsError(ResourceConflictError):
     """A function by that name exists already."""
 
 

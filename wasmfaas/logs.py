@@ -12,6 +12,7 @@ never blocks on its logs; what is past a capture's cap is counted and dropped, n
 from __future__ import annotations
 
 import array
+import contextlib
 import fcntl
 import os
 import select
@@ -80,7 +81,9 @@ class Capture:
                 return b""
             data = bytes(self._buf)
             if self.dropped:
-                data += f"\n[wasmfaas: {self.dropped} bytes of output over the {self.cap}-byte cap dropped]\n".encode()
+                data += (
+                    f"\n[wasmfaas: {self.dropped} bytes of output over the {self.cap}-byte cap dropped]\n".encode()
+                )
                 self.dropped = 0
             self._buf.clear()
             return data
@@ -113,10 +116,8 @@ class _Drainer:
     def unregister(self, capture: Capture) -> None:
         with self._lock:
             if self._captures.pop(capture.rfd, None) is not None:
-                try:
+                with contextlib.suppress(OSError, ValueError):
                     self._epoll.unregister(capture.rfd)
-                except (OSError, ValueError):
-                    pass
 
     def _run(self) -> None:
         while True:

@@ -14,7 +14,7 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,7 +32,7 @@ _COMPONENT_VERSION: Final = b"\x0d\x00\x01\x00"
 WASI_P1: Final = "wasi_snapshot_preview1"
 
 
-class GuestKind(str, Enum):
+class GuestKind(StrEnum):
     """The three kinds of guest (docs/abi.md)."""
 
     COMMAND = "command"
@@ -86,7 +86,9 @@ def _detect_core_kind(module: wasmtime.Module) -> GuestKind:
         if init is not None and not (isinstance(init, wasmtime.FuncType) and not init.params and not init.results):
             problems.append("_initialize must be a function () -> ()")
         if problems:
-            raise InvalidCodeError("the module looks like a wasmfaas reactor but breaks the ABI: " + "; ".join(problems))
+            raise InvalidCodeError(
+                "the module looks like a wasmfaas reactor but breaks the ABI: " + "; ".join(problems)
+            )
         return GuestKind.REACTOR
     start = exports.get("_start")
     if isinstance(start, wasmtime.FuncType):

@@ -1,18 +1,22 @@
-"""The async Python API: create, update, get, list, delete and invoke functions.
+"""The async Python API: functions, versions and aliases, and invoking them.
 
     async with Platform() as platform:
         await platform.create_function("echo", code=wasm_bytes)
         result = await platform.invoke("echo", b'{"hello": "world"}')
 
-Compilation runs once per code hash, at create/update time, on a worker thread (never on the event loop). A
-background task in the platform's task group reaps idle environments and keeps provisioned ones initialised.
+Compilation runs once per code hash, at create/update time, on a worker thread (never on the event loop). Each
+function version has its own pool of environments; the function's concurrency slot is shared by all its versions.
+A background task in the platform's task group reaps idle environments and keeps provisioned ones initialised.
+With `persistent=True` every change is written to the registry (`<data_dir>/registry.sqlite3`) before it returns,
+and the functions are back after a restart.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -25,19 +29,26 @@ import msgspec
 
 from .config import FunctionConfig, validate_function_name
 from .engine import Engine, EngineSettings
-from .errors import FunctionExistsError, FunctionNotFoundError, InvalidParameterError, PlatformClosedError
+from .errors import (
+    FunctionExistsError,
+    FunctionNotFoundError,
+    InvalidParameterError,
+    PlatformClosedError,
+    ResourceConflictError,
+)
 from .guests.base import Environment, EnvironmentSpec
 from .guests.command import CommandEnvironment
 from .guests.reactor import ReactorEnvironment
 from .invoker import Invoker, Target
 from .modules import CompiledCode, GuestKind, ModuleCache, code_sha256
 from .pool import Pool, PoolStats
+from .registry import LATEST, AliasInfo, FunctionInfo, FunctionRecord, Registry, SqliteRegistry
 from .results import InvocationResult
 from .scheduler import DEFAULT_ACCOUNT_CONCURRENCY, Scheduler
 
-__all__ = ["FunctionInfo", "Platform", "default_data_dir"]
+__all__ = ["AccountSettings", "AliasInfo", "FunctionInfo", "Platform", "default_data_dir"]
 
-LATEST = "$LATEST"
+_ALIAS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
 def default_data_dir() -> Path:
@@ -47,19 +58,9 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wasmfaas"
 
 
-class FunctionInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """A function as the API describes it."""
-
-    name: str
-    runtime: str
-    handler: str
-    kind: GuestKind
-    code_sha256: str
-    code_size: int
-    config: FunctionConfig
-    version: str = LATEST
-    revision: int = 1
-    last_modified: str = ""
+class AccountSettings(msgspec.Struct, frozen=True):
+    concurrent_executions: int
+    unreserved_concurrent_executions: int
 
 
 def _environment_factory(kind: GuestKind) -> Any:
@@ -74,16 +75,41 @@ def _environment_factory(kind: GuestKind) -> Any:
 
 @dataclass(eq=False)
 class _Deployed:
+    """One function version, ready to run: its description, code and pool."""
+
     info: FunctionInfo
     code: bytes
     compiled: CompiledCode
     target: Target
 
 
+@dataclass(eq=False)
+class _Function:
+    latest: _Deployed
+    versions: dict[str, _Deployed] = field(default_factory=dict)
+    aliases: dict[str, AliasInfo] = field(default_factory=dict)
+    provisioned: dict[str, int] = field(default_factory=dict)
+    next_version: int = 1
+
+    def all_deployed(self) -> list[_Deployed]:
+        return [self.latest, *self.versions.values()]
+
+    def record(self) -> FunctionRecord:
+        return FunctionRecord(
+            latest=self.latest.info,
+            versions=[d.info for d in self.versions.values()],
+            aliases=list(self.aliases.values()),
+            provisioned=dict(self.provisioned),
+            next_version=self.next_version,
+        )
+
+
 class Platform:
     """The engine behind every interface: functions, their environments, limits and invocations.
 
-    - `data_dir`: where compiled modules are cached (`<data_dir>/modules`); default `default_data_dir()`.
+    - `data_dir`: compiled modules are cached in `<data_dir>/modules`, and with `persistent` the registry and code
+      live there too; default `default_data_dir()`.
+    - `persistent`: keep functions, versions and aliases in the embedded registry across restarts.
     - `disk_cache`: set False to keep compiled modules in memory only.
     - `account_concurrency`: the account-wide concurrency limit (Lambda's default 1000).
     - `idle_ttl`: seconds an idle environment is kept; `max_idle`: idle environments kept per function version.
@@ -94,6 +120,8 @@ class Platform:
         self,
         *,
         data_dir: str | Path | None = None,
+        persistent: bool = False,
+        registry: Registry | None = None,
         disk_cache: bool = True,
         account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
         idle_ttl: float = 600.0,
@@ -102,6 +130,8 @@ class Platform:
         engine_settings: EngineSettings | None = None,
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self._persistent = persistent or registry is not None
+        self._registry = registry
         self._disk_cache = disk_cache
         self.scheduler = Scheduler(account_concurrency)
         self.invoker = Invoker(self.scheduler)
@@ -111,13 +141,18 @@ class Platform:
         self._interval = maintenance_interval
         self._caches: dict[bool, ModuleCache] = {}
         self._caches_lock = threading.Lock()
-        self._functions: dict[str, _Deployed] = {}
+        self._functions: dict[str, _Function] = {}
         self._lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        if self._persistent:
+            if self._registry is None:
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                self._registry = await anyio.to_thread.run_sync(SqliteRegistry, self.data_dir)
+            await self._restore()
         self._tg = await anyio.create_task_group().__aenter__()
         self._tg.start_soon(self._maintain_forever)
         return self
@@ -130,12 +165,16 @@ class Platform:
             tg.cancel_scope.cancel()
             # The body's own exception propagates by itself; handing it to the task group would wrap it in a group.
             await tg.__aexit__(None, None, None)
-        for deployed in self._functions.values():
-            deployed.target.pool.close()
+        for function in self._functions.values():
+            for deployed in function.all_deployed():
+                deployed.target.pool.close()
         self._functions.clear()
         for cache in self._caches.values():
             cache.engine.close()
         self._caches.clear()
+        self.scheduler.close()
+        if self._registry is not None:
+            self._registry.close()
 
     def _check_open(self) -> None:
         if self._tg is None:
@@ -144,8 +183,38 @@ class Platform:
     async def _maintain_forever(self) -> None:
         while True:
             await anyio.sleep(self._interval)
-            for deployed in list(self._functions.values()):
-                await anyio.to_thread.run_sync(deployed.target.pool.maintain)
+            for function in list(self._functions.values()):
+                for deployed in function.all_deployed():
+                    await anyio.to_thread.run_sync(deployed.target.pool.maintain)
+
+    async def _restore(self) -> None:
+        registry = self._registry
+        assert registry is not None
+        for record in await anyio.to_thread.run_sync(registry.load):
+            codes: dict[str, bytes] = {}
+            for info in (record.latest, *record.versions):
+                if info.code_sha256 not in codes:
+                    codes[info.code_sha256] = await anyio.to_thread.run_sync(registry.get_code, info.code_sha256)
+            function = _Function(latest=await self._deploy(record.latest, codes[record.latest.code_sha256]))
+            for info in record.versions:
+                function.versions[info.version] = await self._deploy(info, codes[info.code_sha256])
+            function.aliases = {alias.name: alias for alias in record.aliases}
+            function.provisioned = dict(record.provisioned)
+            function.next_version = record.next_version
+            self._functions[record.latest.name] = function
+            for qualifier, count in function.provisioned.items():
+                pool = self._resolve(function, qualifier).target.pool
+                pool.provisioned = count
+                await anyio.to_thread.run_sync(pool.provision)
+            await anyio.to_thread.run_sync(function.latest.target.pool.provision)
+
+    async def _save(self, function: _Function) -> None:
+        if self._registry is not None:
+            await anyio.to_thread.run_sync(self._registry.save, function.record())
+
+    async def _put_code(self, sha256: str, code: bytes) -> None:
+        if self._registry is not None:
+            await anyio.to_thread.run_sync(self._registry.put_code, sha256, code)
 
     # -- engines and code ------------------------------------------------------------------------------------------
 
@@ -161,10 +230,15 @@ class Platform:
     async def _compile(self, code: bytes, config: FunctionConfig) -> CompiledCode:
         cache = self._cache(config.fuel is not None)
         sha = code_sha256(code)
-        return cache.get(sha) or await anyio.to_thread.run_sync(cache.load, code, sha)
+        compiled = cache.get(sha)
+        if compiled is None:
+            compiled = await anyio.to_thread.run_sync(cache.load, code, sha)
+        return compiled
 
-    def _deploy(self, info: FunctionInfo, code: bytes, compiled: CompiledCode) -> _Deployed:
+    async def _deploy(self, info: FunctionInfo, code: bytes) -> _Deployed:
+        """Compile (once per hash) and build the version's pool and target."""
         config = info.config
+        compiled = await self._compile(code, config)
         spec = EnvironmentSpec(
             code=compiled,
             engine=self._cache(config.fuel is not None).engine,
@@ -178,22 +252,25 @@ class Platform:
             log_stream_name=f"{datetime.now(UTC):%Y/%m/%d}/[{info.version}]{os.urandom(16).hex()}",
         )
         factory: type[Environment] = _environment_factory(compiled.kind)
-        pool = Pool(
-            spec, factory, max_idle=self._max_idle, idle_ttl=self._idle_ttl, provisioned=config.provisioned_concurrency
-        )
-        concurrency = self.scheduler.register(info.name, config.reserved_concurrency)
+        provisioned = config.provisioned_concurrency if info.version == LATEST else 0
+        pool = Pool(spec, factory, max_idle=self._max_idle, idle_ttl=self._idle_ttl, provisioned=provisioned)
+        # Reserved concurrency belongs to the function (its $LATEST configuration), shared by every version.
+        if info.version == LATEST:
+            concurrency = self.scheduler.register(info.name, config.reserved_concurrency)
+        else:
+            concurrency = self.scheduler.slot(info.name)
         target = Target(info.name, info.version, pool, concurrency, config.memory_mb, config.timeout, config.fuel)
         return _Deployed(info, code, compiled, target)
 
-    async def _activate(self, deployed: _Deployed) -> FunctionInfo:
-        old = self._functions.get(deployed.info.name)
-        self._functions[deployed.info.name] = deployed
-        if old is not None:
-            old.target.pool.close()
+    async def _replace_latest(self, function: _Function, deployed: _Deployed) -> FunctionInfo:
+        old = function.latest
+        function.latest = deployed
+        await self._save(function)
+        old.target.pool.close()  # environments in use finish their invocation first
         await anyio.to_thread.run_sync(deployed.target.pool.provision)
         return deployed.info
 
-    # -- the API ---------------------------------------------------------------------------------------------------
+    # -- functions -------------------------------------------------------------------------------------------------
 
     async def create_function(
         self,
@@ -203,6 +280,8 @@ class Platform:
         runtime: str = "wasi",
         handler: str = "",
         config: FunctionConfig | None = None,
+        description: str = "",
+        publish: bool = False,
     ) -> FunctionInfo:
         """Create a function from wasm bytes (any of the three guest kinds, detected here)."""
         self._check_open()
@@ -212,97 +291,351 @@ class Platform:
         async with self._lock:
             if name in self._functions:
                 raise FunctionExistsError(f"Function already exist: {name}")
-            compiled = await self._compile(code, config)
+            sha = code_sha256(code)
             info = FunctionInfo(
                 name=name,
                 runtime=runtime,
                 handler=handler,
-                kind=compiled.kind,
-                code_sha256=compiled.sha256,
+                kind=GuestKind.REACTOR,  # replaced by the detected kind below
+                code_sha256=sha,
                 code_size=len(code),
                 config=config,
                 last_modified=_now(),
+                description=description,
             )
-            return await self._activate(self._deploy(info, code, compiled))
+            try:
+                deployed = await self._deploy(info, code)
+            except BaseException:
+                self.scheduler.unregister(name)
+                raise
+            deployed.info = msgspec.structs.replace(info, kind=deployed.compiled.kind)
+            function = _Function(latest=deployed)
+            await self._put_code(sha, code)
+            self._functions[name] = function
+            try:
+                await self._save(function)
+            except BaseException:
+                del self._functions[name]
+                self.scheduler.unregister(name)
+                raise
+            await anyio.to_thread.run_sync(deployed.target.pool.provision)
+            if publish:
+                return await self._publish(function, "")
+            return deployed.info
 
-    async def update_function_code(self, name: str, code: bytes) -> FunctionInfo:
-        """Replace the code; new invocations run it, invocations in flight finish on the old code."""
+    async def update_function_code(self, name: str, code: bytes, *, publish: bool = False) -> FunctionInfo:
+        """Replace the code of $LATEST; invocations in flight finish on the old code."""
         self._check_open()
         code = _as_code(code)
         async with self._lock:
-            current = self._get(name)
-            compiled = await self._compile(code, current.info.config)
+            function = self._get(name)
+            sha = code_sha256(code)
+            current = function.latest.info
             info = msgspec.structs.replace(
-                current.info,
-                kind=compiled.kind,
-                code_sha256=compiled.sha256,
-                code_size=len(code),
-                revision=current.info.revision + 1,
-                last_modified=_now(),
+                current, code_sha256=sha, code_size=len(code), revision=current.revision + 1, last_modified=_now()
             )
-            return await self._activate(self._deploy(info, code, compiled))
+            deployed = await self._deploy(info, code)
+            deployed.info = msgspec.structs.replace(info, kind=deployed.compiled.kind)
+            await self._put_code(sha, code)
+            result = await self._replace_latest(function, deployed)
+            if publish:
+                return await self._publish(function, "")
+            return result
 
     async def update_function_configuration(
-        self, name: str, config: FunctionConfig | None = None, *, handler: str | None = None, **changes: Any
+        self,
+        name: str,
+        config: FunctionConfig | None = None,
+        *,
+        handler: str | None = None,
+        description: str | None = None,
+        runtime: str | None = None,
+        **changes: Any,
     ) -> FunctionInfo:
         """Replace the configuration (`config`), or change some of its fields by keyword (`timeout=10`)."""
         self._check_open()
         async with self._lock:
-            current = self._get(name)
+            function = self._get(name)
+            current = function.latest
             new_config = config or current.info.config
             if changes:
                 unknown = set(changes) - set(FunctionConfig.__struct_fields__)
                 if unknown:
                     raise InvalidParameterError(sorted(unknown)[0], "is not a configuration field")
                 new_config = msgspec.structs.replace(new_config, **changes)
-            compiled = await self._compile(current.code, new_config)
+            old_reserved = current.info.config.reserved_concurrency
             info = msgspec.structs.replace(
                 current.info,
                 config=new_config,
                 handler=current.info.handler if handler is None else handler,
+                description=current.info.description if description is None else description,
+                runtime=current.info.runtime if runtime is None else runtime,
                 revision=current.info.revision + 1,
                 last_modified=_now(),
             )
-            return await self._activate(self._deploy(info, current.code, compiled))
+            try:
+                deployed = await self._deploy(info, current.code)
+            except BaseException:
+                self.scheduler.register(name, old_reserved)
+                raise
+            return await self._replace_latest(function, deployed)
 
-    async def get_function(self, name: str) -> FunctionInfo:
-        return self._get(name).info
+    async def get_function(self, name: str, qualifier: str | None = None) -> FunctionInfo:
+        return self._resolve(self._get(name), qualifier).info
+
+    async def get_function_code(self, name: str, qualifier: str | None = None) -> bytes:
+        return self._resolve(self._get(name), qualifier).code
 
     async def list_functions(self) -> list[FunctionInfo]:
-        return sorted((d.info for d in self._functions.values()), key=lambda info: info.name)
+        return sorted((f.latest.info for f in self._functions.values()), key=lambda info: info.name)
 
-    async def get_function_code(self, name: str) -> bytes:
-        return self._get(name).code
-
-    async def delete_function(self, name: str) -> None:
+    async def delete_function(self, name: str, qualifier: str | None = None) -> None:
+        """Delete the function with every version and alias, or (with a version number) one version."""
         self._check_open()
         async with self._lock:
-            deployed = self._get(name)
-            del self._functions[name]
-            self.scheduler.unregister(name)
+            function = self._get(name)
+            if qualifier == LATEST:
+                raise InvalidParameterError("Qualifier", "$LATEST cannot be deleted on its own; omit the qualifier")
+            if qualifier is None:
+                del self._functions[name]
+                if self._registry is not None:
+                    await anyio.to_thread.run_sync(self._registry.delete, name)
+                self.scheduler.unregister(name)
+                for deployed in function.all_deployed():
+                    deployed.target.pool.close()
+                return
+            if qualifier not in function.versions:
+                raise InvalidParameterError("Qualifier", f"{qualifier!r} is not a published version of {name}")
+            users = [a.name for a in function.aliases.values() if qualifier in (a.function_version, *a.routing)]
+            if users:
+                raise ResourceConflictError(f"Version {qualifier} is used by aliases {', '.join(sorted(users))}")
+            deployed = function.versions.pop(qualifier)
+            function.provisioned.pop(qualifier, None)
+            await self._save(function)
             deployed.target.pool.close()
 
-    async def invoke(self, name: str, payload: bytes | str = b"") -> InvocationResult:
+    # -- versions and aliases --------------------------------------------------------------------------------------
+
+    async def publish_version(self, name: str, *, description: str = "") -> FunctionInfo:
+        """Publish $LATEST as an immutable numbered version (or return the newest one if nothing changed)."""
+        self._check_open()
+        async with self._lock:
+            return await self._publish(self._get(name), description)
+
+    async def _publish(self, function: _Function, description: str) -> FunctionInfo:
+        latest = function.latest.info
+        if function.versions:
+            newest = function.versions[max(function.versions, key=int)].info
+            if (newest.code_sha256, newest.config, newest.handler, newest.runtime) == (
+                latest.code_sha256,
+                latest.config,
+                latest.handler,
+                latest.runtime,
+            ):
+                return newest
+        version = str(function.next_version)
+        info = msgspec.structs.replace(
+            latest, version=version, description=description or latest.description, last_modified=_now()
+        )
+        deployed = await self._deploy(info, function.latest.code)
+        function.versions[version] = deployed
+        function.next_version += 1
+        try:
+            await self._save(function)
+        except BaseException:
+            del function.versions[version]
+            function.next_version -= 1
+            raise
+        return info
+
+    async def list_versions(self, name: str) -> list[FunctionInfo]:
+        function = self._get(name)
+        return [function.latest.info, *(function.versions[v].info for v in sorted(function.versions, key=int))]
+
+    def _check_alias(self, function: _Function, version: str, routing: dict[str, float]) -> None:
+        if version != LATEST and version not in function.versions:
+            raise FunctionNotFoundError(f"Function not found: {function.latest.info.name}:{version}")
+        if len(routing) > 1:
+            raise InvalidParameterError("RoutingConfig", "at most one additional version may be weighted")
+        for extra, weight in routing.items():
+            if extra == LATEST or extra not in function.versions:
+                raise InvalidParameterError("RoutingConfig", f"{extra!r} is not a published version")
+            if extra == version:
+                raise InvalidParameterError("RoutingConfig", "the additional version must differ from the primary")
+            if not 0.0 <= weight <= 1.0:
+                raise InvalidParameterError("RoutingConfig", f"weights must be within 0.0 and 1.0, got {weight}")
+
+    async def create_alias(
+        self,
+        name: str,
+        alias: str,
+        version: str,
+        *,
+        description: str = "",
+        routing: dict[str, float] | None = None,
+    ) -> AliasInfo:
+        self._check_open()
+        if not alias or len(alias) > 128 or not set(alias) <= _ALIAS_CHARS or alias.isdigit():
+            raise InvalidParameterError("Name", f"{alias!r} is not a valid alias name")
+        async with self._lock:
+            function = self._get(name)
+            if alias in function.aliases:
+                raise ResourceConflictError(f"Alias already exists: {alias}")
+            routing = dict(routing or {})
+            self._check_alias(function, version, routing)
+            info = AliasInfo(
+                name=alias, function_name=name, function_version=version, description=description, routing=routing
+            )
+            function.aliases[alias] = info
+            try:
+                await self._save(function)
+            except BaseException:
+                del function.aliases[alias]
+                raise
+            return info
+
+    async def get_alias(self, name: str, alias: str) -> AliasInfo:
+        function = self._get(name)
+        try:
+            return function.aliases[alias]
+        except KeyError:
+            raise FunctionNotFoundError(f"Alias not found: {name}:{alias}") from None
+
+    async def update_alias(
+        self,
+        name: str,
+        alias: str,
+        *,
+        version: str | None = None,
+        description: str | None = None,
+        routing: dict[str, float] | None = None,
+    ) -> AliasInfo:
+        self._check_open()
+        async with self._lock:
+            function = self._get(name)
+            current = await self.get_alias(name, alias)
+            info = msgspec.structs.replace(
+                current,
+                function_version=current.function_version if version is None else version,
+                description=current.description if description is None else description,
+                routing=current.routing if routing is None else dict(routing),
+                revision_id=current.revision_id + 1,
+            )
+            self._check_alias(function, info.function_version, info.routing)
+            function.aliases[alias] = info
+            try:
+                await self._save(function)
+            except BaseException:
+                function.aliases[alias] = current
+                raise
+            return info
+
+    async def delete_alias(self, name: str, alias: str) -> None:
+        self._check_open()
+        async with self._lock:
+            function = self._get(name)
+            await self.get_alias(name, alias)
+            del function.aliases[alias]
+            function.provisioned.pop(alias, None)
+            await self._save(function)
+
+    async def list_aliases(self, name: str) -> list[AliasInfo]:
+        return sorted(self._get(name).aliases.values(), key=lambda a: a.name)
+
+    # -- concurrency -----------------------------------------------------------------------------------------------
+
+    async def put_provisioned_concurrency(self, name: str, qualifier: str, count: int) -> None:
+        """Keep `count` environments of a version (or an alias's version) initialised."""
+        self._check_open()
+        if count < 0:
+            raise InvalidParameterError("ProvisionedConcurrentExecutions", "must be >= 0")
+        async with self._lock:
+            function = self._get(name)
+            reserved = function.latest.info.config.reserved_concurrency
+            if reserved is not None and count > reserved:
+                raise InvalidParameterError(
+                    "ProvisionedConcurrentExecutions", f"{count} exceeds the reserved concurrency {reserved}"
+                )
+            pool = self._resolve(function, qualifier).target.pool
+            function.provisioned[qualifier] = count
+            await self._save(function)
+            pool.provisioned = count
+        await anyio.to_thread.run_sync(pool.provision)
+
+    async def get_provisioned_concurrency(self, name: str, qualifier: str) -> int | None:
+        return self._get(name).provisioned.get(qualifier)
+
+    async def delete_provisioned_concurrency(self, name: str, qualifier: str) -> None:
+        self._check_open()
+        async with self._lock:
+            function = self._get(name)
+            if function.provisioned.pop(qualifier, None) is None:
+                raise FunctionNotFoundError(f"No provisioned concurrency config for {name}:{qualifier}")
+            await self._save(function)
+            self._resolve(function, qualifier).target.pool.provisioned = 0
+
+    def account_settings(self) -> AccountSettings:
+        return AccountSettings(self.scheduler.account_limit, self.scheduler.unreserved_limit)
+
+    def concurrency_in_flight(self, name: str | None = None) -> int:
+        if name is None:
+            return self.scheduler.in_flight()
+        return self._get(name).latest.target.concurrency.in_flight
+
+    # -- invoking --------------------------------------------------------------------------------------------------
+
+    async def invoke(
+        self, name: str, payload: bytes | str = b"", *, qualifier: str | None = None
+    ) -> InvocationResult:
         """Invoke a function synchronously (RequestResponse); a function error is in the result, not raised.
 
         Raises `TooManyRequestsError` at once when a concurrency limit is reached.
         """
         self._check_open()
-        return await self.invoker.invoke(self._get(name).target, _as_payload(payload))
+        return await self.invoker.invoke(self._target(name, qualifier), _as_payload(payload))
 
-    def invoke_sync(self, name: str, payload: bytes | str = b"") -> InvocationResult:
+    def invoke_sync(self, name: str, payload: bytes | str = b"", *, qualifier: str | None = None) -> InvocationResult:
         """Invoke in the calling thread: for callers outside the event loop (the synchronous facade)."""
-        self._check_open()
-        return self.invoker.invoke_sync(self._get(name).target, _as_payload(payload))
+        if self._tg is None:
+            self._check_open()
+        return self.invoker.invoke_sync(self._target(name, qualifier), _as_payload(payload))
 
-    def pool_stats(self, name: str) -> PoolStats:
-        return self._get(name).target.pool.stats()
+    def pool_stats(self, name: str, qualifier: str | None = None) -> PoolStats:
+        return self._resolve(self._get(name), qualifier).target.pool.stats()
 
-    def _get(self, name: str) -> _Deployed:
-        deployed = self._functions.get(name)
-        if deployed is None:
+    def compiled(self, name: str, qualifier: str | None = None) -> CompiledCode:
+        """The compiled code a function version runs (`from_disk` tells whether the disk cache supplied it)."""
+        return self._resolve(self._get(name), qualifier).compiled
+
+    def _target(self, name: str, qualifier: str | None) -> Target:
+        function = self._functions.get(name)
+        if function is None:
             raise FunctionNotFoundError(f"Function not found: {name}")
-        return deployed
+        if qualifier is None:
+            return function.latest.target
+        return self._resolve(function, qualifier, route=True).target
+
+    def _resolve(self, function: _Function, qualifier: str | None, *, route: bool = False) -> _Deployed:
+        if qualifier is None or qualifier == LATEST:
+            return function.latest
+        deployed = function.versions.get(qualifier)
+        if deployed is not None:
+            return deployed
+        alias = function.aliases.get(qualifier)
+        if alias is None:
+            raise FunctionNotFoundError(f"Function not found: {function.latest.info.name}:{qualifier}")
+        version = alias.function_version
+        if route and alias.routing:
+            extra, weight = next(iter(alias.routing.items()))
+            if random.random() < weight:
+                version = extra
+        return function.latest if version == LATEST else function.versions[version]
+
+    def _get(self, name: str) -> _Function:
+        function = self._functions.get(name)
+        if function is None:
+            raise FunctionNotFoundError(f"Function not found: {name}")
+        return function
 
 
 def _as_code(code: bytes | bytearray | memoryview) -> bytes:
@@ -312,10 +645,10 @@ def _as_code(code: bytes | bytearray | memoryview) -> bytes:
 
 
 def _as_payload(payload: bytes | bytearray | memoryview | str) -> bytes:
-    if isinstance(payload, str):
-        return payload.encode()
     if isinstance(payload, bytes):
         return payload
+    if isinstance(payload, str):
+        return payload.encode()
     if isinstance(payload, bytearray | memoryview):
         return bytes(payload)
     raise InvalidParameterError("payload", f"must be bytes or str, got {type(payload).__name__}")

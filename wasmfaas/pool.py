@@ -142,4 +142,3 @@ class Pool:
             idle, self._idle = list(self._idle), deque()
         for env in idle:
             env.close()
-

@@ -78,8 +78,9 @@ class InvocationResult(msgspec.Struct, frozen=True, kw_only=True):
         if text and not text.endswith("\n"):
             text += "\n"
         report = (
-            f"REPORT RequestId: {rid}\tDuration: {self.duration_ms:.2f} ms\tBilled Duration: {self.billed_duration_ms}"
-            f" ms\tMemory Size: {self.memory_size_mb} MB\tMax Memory Used: {self.max_memory_used_mb} MB"
+            f"REPORT RequestId: {rid}\tDuration: {self.duration_ms:.2f} ms"
+            f"\tBilled Duration: {self.billed_duration_ms} ms\tMemory Size: {self.memory_size_mb} MB"
+            f"\tMax Memory Used: {self.max_memory_used_mb} MB"
         )
         if self.init_duration_ms is not None:
             report += f"\tInit Duration: {self.init_duration_ms:.2f} ms"

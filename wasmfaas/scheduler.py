@@ -4,9 +4,9 @@ Lambda's model: the account has a limit (1000 by default); a function with reser
 invocations at once and no more, and those slots are taken out of the pool the other functions share. Over a limit
 an invocation is refused at once with `TooManyRequestsError`, never queued.
 
-Wasm releases the GIL while it runs, so invocations run truly in parallel on worker threads: the async path uses
-`anyio.to_thread.run_sync` with a capacity limiter as large as the account limit (so a slot always has a thread), and
-the synchronous path runs in the caller's thread.
+Wasm releases the GIL while it runs, so invocations run truly in parallel on worker threads: the async path hands
+each admitted invocation to a thread of its own (`workers.WorkerPool`), the synchronous path runs in the caller's
+thread.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-import anyio
-import anyio.to_thread
-
 from .errors import InvalidParameterError, TooManyRequestsError
+from .workers import WorkerPool
 
 __all__ = ["DEFAULT_ACCOUNT_CONCURRENCY", "Concurrency", "Scheduler"]
 
@@ -46,7 +44,7 @@ class Scheduler:
         self._reserved_total = 0
         self._unreserved_in_flight = 0
         self._functions: dict[str, Concurrency] = {}
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._workers = WorkerPool(account_limit)
 
     # -- configuration ---------------------------------------------------------------------------------------------
 
@@ -72,6 +70,11 @@ class Scheduler:
                 slot.reserved = reserved
             self._reserved_total = new_total
             return slot
+
+    def slot(self, name: str) -> Concurrency:
+        """The slot of a registered function."""
+        with self._lock:
+            return self._functions[name]
 
     def unregister(self, name: str) -> None:
         with self._lock:
@@ -125,11 +128,25 @@ class Scheduler:
             self.release(slot)
 
     async def run(self, slot: Concurrency, job: Callable[[], T]) -> T:
-        """Run `job` on a worker thread under the limits (refused at once when over them)."""
+        """Run `job` on a worker thread under the limits (refused at once when over them).
+
+        The slot is released by the worker when the job ends, not when the caller stops waiting: a cancelled caller
+        does not stop the guest, and its slot stays taken until the guest is done.
+        """
         self.acquire(slot)
+
+        def run_and_release() -> T:
+            try:
+                return job()
+            finally:
+                self.release(slot)
+
         try:
-            if self._limiter is None:
-                self._limiter = anyio.CapacityLimiter(self.account_limit)
-            return await anyio.to_thread.run_sync(job, limiter=self._limiter)
-        finally:
+            started = self._workers.start(run_and_release)
+        except BaseException:
             self.release(slot)
+            raise
+        return await self._workers.result(started)
+
+    def close(self) -> None:
+        self._workers.close()

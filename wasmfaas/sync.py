@@ -19,7 +19,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .config import FunctionConfig
 from .errors import PlatformClosedError
-from .platform import FunctionInfo, Platform
+from .platform import AliasInfo, FunctionInfo, Platform
 from .pool import PoolStats
 from .results import InvocationResult
 
@@ -59,14 +59,30 @@ class SyncPlatform:
         return self._portal.call(lambda: func(platform, *args, **kwargs))
 
     def create_function(
-        self, name: str, code: bytes, *, runtime: str = "wasi", handler: str = "", config: FunctionConfig | None = None
+        self,
+        name: str,
+        code: bytes,
+        *,
+        runtime: str = "wasi",
+        handler: str = "",
+        config: FunctionConfig | None = None,
+        description: str = "",
+        publish: bool = False,
     ) -> FunctionInfo:
-        info: FunctionInfo = self._call(Platform.create_function, name, code, runtime=runtime, handler=handler,
-                                        config=config)
+        info: FunctionInfo = self._call(
+            Platform.create_function,
+            name,
+            code,
+            runtime=runtime,
+            handler=handler,
+            config=config,
+            description=description,
+            publish=publish,
+        )
         return info
 
-    def update_function_code(self, name: str, code: bytes) -> FunctionInfo:
-        info: FunctionInfo = self._call(Platform.update_function_code, name, code)
+    def update_function_code(self, name: str, code: bytes, *, publish: bool = False) -> FunctionInfo:
+        info: FunctionInfo = self._call(Platform.update_function_code, name, code, publish=publish)
         return info
 
     def update_function_configuration(
@@ -75,19 +91,49 @@ class SyncPlatform:
         info: FunctionInfo = self._call(Platform.update_function_configuration, name, config, **changes)
         return info
 
-    def get_function(self, name: str) -> FunctionInfo:
-        info: FunctionInfo = self._call(Platform.get_function, name)
+    def get_function(self, name: str, qualifier: str | None = None) -> FunctionInfo:
+        info: FunctionInfo = self._call(Platform.get_function, name, qualifier)
         return info
 
     def list_functions(self) -> list[FunctionInfo]:
         infos: list[FunctionInfo] = self._call(Platform.list_functions)
         return infos
 
-    def delete_function(self, name: str) -> None:
-        self._call(Platform.delete_function, name)
+    def delete_function(self, name: str, qualifier: str | None = None) -> None:
+        self._call(Platform.delete_function, name, qualifier)
 
-    def invoke(self, name: str, payload: bytes | str = b"") -> InvocationResult:
-        return self.platform.invoke_sync(name, payload)
+    def publish_version(self, name: str, *, description: str = "") -> FunctionInfo:
+        info: FunctionInfo = self._call(Platform.publish_version, name, description=description)
+        return info
 
-    def pool_stats(self, name: str) -> PoolStats:
-        return self.platform.pool_stats(name)
+    def list_versions(self, name: str) -> list[FunctionInfo]:
+        infos: list[FunctionInfo] = self._call(Platform.list_versions, name)
+        return infos
+
+    def create_alias(
+        self, name: str, alias: str, version: str, *, description: str = "", routing: dict[str, float] | None = None
+    ) -> AliasInfo:
+        info: AliasInfo = self._call(
+            Platform.create_alias, name, alias, version, description=description, routing=routing
+        )
+        return info
+
+    def update_alias(self, name: str, alias: str, **changes: Any) -> AliasInfo:
+        info: AliasInfo = self._call(Platform.update_alias, name, alias, **changes)
+        return info
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._call(Platform.delete_alias, name, alias)
+
+    def list_aliases(self, name: str) -> list[AliasInfo]:
+        infos: list[AliasInfo] = self._call(Platform.list_aliases, name)
+        return infos
+
+    def put_provisioned_concurrency(self, name: str, qualifier: str, count: int) -> None:
+        self._call(Platform.put_provisioned_concurrency, name, qualifier, count)
+
+    def invoke(self, name: str, payload: bytes | str = b"", *, qualifier: str | None = None) -> InvocationResult:
+        return self.platform.invoke_sync(name, payload, qualifier=qualifier)
+
+    def pool_stats(self, name: str, qualifier: str | None = None) -> PoolStats:
+        return self.platform.pool_stats(name, qualifier)

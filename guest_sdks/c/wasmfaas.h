@@ -38,6 +38,13 @@
 #ifndef WASMFAAS_H
 #define WASMFAAS_H
 
+/* clock_gettime is POSIX: a strict -std=c99/c11 hides it unless asked for. (zig cc's default, gnu17, shows it; under
+ * a strict -std, include this header first or define _POSIX_C_SOURCE yourself.) */
+#if !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && \
+    !defined(_BSD_SOURCE) && !defined(_ALL_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,10 +127,11 @@ static inline void wasmfaas__append_byte(wasmfaas__buf *b, uint8_t c) {
     b->data[b->len++] = c;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is not one (overlong, surrogate, > U+10FFFF, cut). */
-static inline size_t wasmfaas__utf8_len(const uint8_t *s, size_t n) {
+/* The UTF-8 sequence at s[0..n), n > 0: its length if valid (no overlong form, surrogate or code point over
+ * U+10FFFF), else minus the length of its maximal invalid prefix, which gets one U+FFFD (as Unicode recommends). */
+static inline int wasmfaas__utf8_len(const uint8_t *s, size_t n) {
     uint8_t c = s[0];
-    size_t len;
+    size_t len, i = 1;
     uint8_t lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
     if (c < 0x80) return 1;
     if (c >= 0xC2 && c <= 0xDF) len = 2;
@@ -135,11 +143,9 @@ static inline size_t wasmfaas__utf8_len(const uint8_t *s, size_t n) {
         len = 4;
         if (c == 0xF0) lo = 0x90;
         if (c == 0xF4) hi = 0x8F;
-    } else return 0;
-    if (n < len || s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    return len;
+    } else return -1;
+    while (i < len && i < n && (i == 1 ? s[1] >= lo && s[1] <= hi : (s[i] & 0xC0) == 0x80)) i++;
+    return i == len ? (int)len : -(int)i;
 }
 
 /* Append s[0..n) as a JSON string literal: quotes, escapes, and U+FFFD for bytes that are not valid UTF-8. */
@@ -151,10 +157,10 @@ static inline void wasmfaas__append_json_string(wasmfaas__buf *b, const char *st
     while (i < n) {
         uint8_t c = s[i];
         if (c >= 0x80) {
-            size_t len = wasmfaas__utf8_len(s + i, n - i);
-            if (len) wasmfaas__append(b, s + i, len);
+            int len = wasmfaas__utf8_len(s + i, n - i);
+            if (len > 0) wasmfaas__append(b, s + i, (size_t)len);
             else wasmfaas__append(b, "\xEF\xBF\xBD", 3);
-            i += len ? len : 1;
+            i += (size_t)(len > 0 ? len : -len);
             continue;
         }
         i++;
@@ -195,8 +201,11 @@ static inline wasmfaas__state *wasmfaas__st(void) {
 static inline const char *wasmfaas__env_copy(const char *name) {
     /* Copied, because a later setenv may free what getenv returned. */
     const char *v = getenv(name);
-    char *copy = v ? strdup(v) : NULL;
-    return copy ? copy : "";
+    if (!v) return "";
+    size_t n = strlen(v) + 1;
+    char *copy = (char *)malloc(n);
+    if (!copy) wasmfaas__oom();
+    return (const char *)memcpy(copy, v, n);
 }
 
 static inline void wasmfaas__load_env(wasmfaas_context *ctx) {

@@ -6,15 +6,14 @@ out to one invocation, and only that invocation's worker thread touches it.
 
 from __future__ import annotations
 
-import ctypes
+import functools
 from abc import ABC, abstractmethod
-from ctypes import byref
-from dataclasses import dataclass, field
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Final
 
 import wasmtime
-from wasmtime import _ffi as ffi
 
+from .._native import WasiRecipe
 from ..engine import Engine
 from ..logs import Capture
 from ..modules import CompiledCode
@@ -42,7 +41,6 @@ class EnvironmentSpec:
     fuel: int | None = None
     handler: str = ""
     log_stream_name: str = ""
-    env_pairs: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def log_group_name(self) -> str:
@@ -54,19 +52,21 @@ class EnvironmentSpec:
 
     def wasi_env(self) -> list[tuple[str, str]]:
         """The guest's environment: the function's variables plus Lambda's standard ones, nothing of the host's."""
-        if not self.env_pairs:
-            pairs = list(self.environment.items())
-            pairs += [
-                ("AWS_LAMBDA_FUNCTION_NAME", self.function_name),
-                ("AWS_LAMBDA_FUNCTION_VERSION", self.version),
-                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(self.memory_mb)),
-                ("AWS_LAMBDA_LOG_GROUP_NAME", self.log_group_name),
-                ("AWS_LAMBDA_LOG_STREAM_NAME", self.log_stream_name),
-            ]
-            if self.handler:
-                pairs.append(("_HANDLER", self.handler))
-            self.env_pairs.extend(pairs)
-        return self.env_pairs
+        pairs = list(self.environment.items())
+        pairs += [
+            ("AWS_LAMBDA_FUNCTION_NAME", self.function_name),
+            ("AWS_LAMBDA_FUNCTION_VERSION", self.version),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(self.memory_mb)),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", self.log_group_name),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", self.log_stream_name),
+        ]
+        if self.handler:
+            pairs.append(("_HANDLER", self.handler))
+        return pairs
+
+    @functools.cached_property
+    def wasi(self) -> WasiRecipe:
+        return WasiRecipe([self.function_name], self.wasi_env())
 
 
 @dataclass(slots=True)
@@ -120,17 +120,7 @@ def new_store(
 ) -> wasmtime.Store:
     """A store with the function's memory cap and a WASI context that exposes nothing of the host."""
     store = wasmtime.Store(spec.engine.wasm)
-    wasi = wasmtime.WasiConfig()
-    wasi.env = spec.wasi_env()
-    wasi.argv = [spec.function_name]
-    wasi.stdout_file = (stdout or capture).path
-    wasi.stderr_file = capture.path
-    if stdin is not None:
-        # wasmtime-py has no setter for stdin bytes; the C API takes ownership of a copied byte vector.
-        vec = ffi.wasm_byte_vec_t()
-        ffi.wasm_byte_vec_new(byref(vec), len(stdin), (ctypes.c_uint8 * len(stdin)).from_buffer_copy(stdin))
-        ffi.wasi_config_set_stdin_bytes(wasi.ptr(), byref(vec))
-    store.set_wasi(wasi)
+    spec.wasi.apply(store, (stdout or capture).path, capture.path, stdin)
     store.set_limits(memory_size=spec.memory_mb * MIB, table_elements=MAX_TABLE_ELEMENTS)
     return store
 
@@ -144,7 +134,9 @@ def classify_failure(failure: Exception, spec: EnvironmentSpec, memory_bytes: in
     code = failure.trap_code if isinstance(failure, wasmtime.Trap) else None
     message = _trap_message(failure)
     if code is wasmtime.TrapCode.INTERRUPT:
-        return FunctionError(error_type="Sandbox.Timedout", error_message=f"Task timed out after {timeout:.2f} seconds")
+        return FunctionError(
+            error_type="Sandbox.Timedout", error_message=f"Task timed out after {timeout:.2f} seconds"
+        )
     if code is wasmtime.TrapCode.STACK_OVERFLOW:
         return FunctionError(error_type="Runtime.StackOverflow", error_message=f"Stack overflow: {message}")
     if code is wasmtime.TrapCode.OUT_OF_FUEL:
@@ -171,4 +163,3 @@ def _trap_message(failure: Exception) -> str:
         if line.startswith("wasm trap:"):
             return line
     return lines[-1] if lines else type(failure).__name__
-

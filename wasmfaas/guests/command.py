@@ -11,9 +11,9 @@ from typing import Final
 
 import wasmtime
 
+from .._native import Handles, WasmCall, get_export, is_memory
 from ..logs import Capture
 from ..results import FunctionError
-from .._native import Handles, WasmCall, get_export
 from .base import Environment, EnvironmentSpec, Outcome, Request, classify_failure, new_store
 from .reactor import MAX_RESPONSE_BYTES
 
@@ -47,12 +47,13 @@ class CommandEnvironment(Environment):
             except wasmtime.WasmtimeError as e:
                 return self._outcome(classify_failure(e, spec, 0, request.timeout), logs, b"")
             memory = get_export(store, instance, "memory")
+            native = Handles(store, memory if is_memory(memory) else None)
             self.init_duration_ms = (time.perf_counter() - start) * 1000.0
-            failure = WasmCall(Handles(store, None), get_export(store, instance, "_start"), 0, 0)()
-            if isinstance(memory, wasmtime.Memory):
-                self.memory_bytes = memory.data_len(store)
+            failure = WasmCall(native, get_export(store, instance, "_start"), 0, 0)()
+            if native.memory is not None:
+                self.memory_bytes = native.memory_size()
             fuel = spec.fuel - store.get_fuel() if spec.fuel is not None else None
-            del store, instance, memory  # drop wasmtime's pipe ends before reading them out
+            del store, instance, memory, native  # drop wasmtime's pipe ends before reading them out
             error: FunctionError | None = None
             if failure is not None and not (isinstance(failure, wasmtime.ExitTrap) and failure.code == 0):
                 error = classify_failure(failure, spec, self.memory_bytes, request.timeout)
@@ -76,4 +77,3 @@ class CommandEnvironment(Environment):
 
     def close(self) -> None:
         pass
-

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import Final
-
 from ctypes import c_uint64
+from typing import Final
 
 import msgspec
 import wasmtime
 
-from .._native import Handles, WasmCall, get_export, memory_base, memory_view
+from .._native import Handles, WasmCall, get_export, memory_view
 from ..logs import Capture
 from ..results import FunctionError
 from .base import Environment, EnvironmentSpec, InitError, Outcome, Request, classify_failure, new_store
@@ -36,9 +35,9 @@ STATUS_ERROR: Final = 1
 
 
 class _ErrorBody(msgspec.Struct):
-    errorType: str = "Error"  # noqa: N815 - the wire names of Lambda's error shape
-    errorMessage: str = ""  # noqa: N815
-    stackTrace: list[str] = msgspec.field(default_factory=list)  # noqa: N815
+    errorType: str = "Error"
+    errorMessage: str = ""
+    stackTrace: list[str] = msgspec.field(default_factory=list)
 
 
 class ReactorEnvironment(Environment):
@@ -74,7 +73,7 @@ class ReactorEnvironment(Environment):
         # Prebuilt native handles: the hot path calls the C API directly (see _native).
         native = self._native = Handles(store, memory)
         self._ticks = c_uint64(spec.engine.deadline_ticks(spec.timeout))
-        self._base = memory_base(store, memory)
+        self._base = native.memory_base()
         self._buffer = WasmCall(native, get_export(store, instance, "wasmfaas_buffer"), 1, 1)
         self._handle = WasmCall(native, get_export(store, instance, "wasmfaas_handle"), 2, 1)
         self._region = 0
@@ -100,9 +99,9 @@ class ReactorEnvironment(Environment):
         length = len(payload)
         need = HEADER_SIZE + length
         if need > self._region_size:
-            failure = self._reserve(need)
-            if failure is not None:
-                return failure
+            refused = self._reserve(need)
+            if refused is not None:
+                return refused
         region = self._region
         # One copy of header + event into the guest's request region.
         self._view[region : region + need] = (
@@ -181,7 +180,9 @@ class ReactorEnvironment(Environment):
     def _failed(self, failure: Exception, request: Request | None) -> Outcome:
         timeout = request.timeout if request is not None else self.spec.timeout
         error = classify_failure(failure, self.spec, self.memory_bytes, timeout)
-        return Outcome(payload=b"", error=error, discard=True, log=self.capture.take(), memory_bytes=self.memory_bytes)
+        return Outcome(
+            payload=b"", error=error, discard=True, log=self.capture.take(), memory_bytes=self.memory_bytes
+        )
 
     def close(self) -> None:
         # Dropping the store closes wasmtime's ends of the log pipe; then ours.

@@ -1,0 +1,76 @@
+"""Versions and aliases: immutable snapshots, qualifiers, weighted routing, and the function-wide limit."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from wasmfaas import (
+    FunctionNotFoundError,
+    InvalidParameterError,
+    ResourceConflictError,
+    SyncPlatform,
+    TooManyRequestsError,
+)
+
+
+def test_publish_snapshots_code_and_configuration(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:
+    platform.create_function("fn", guest("env"))
+    platform.update_function_configuration("fn", environment={"STAGE": "one"})
+    v1 = platform.publish_version("fn", description="first")
+    assert (v1.version, v1.description) == ("1", "first")
+    assert platform.publish_version("fn").version == "1"  # nothing changed: the same version
+    platform.update_function_configuration("fn", environment={"STAGE": "two"})
+    assert platform.publish_version("fn").version == "2"
+
+    assert platform.invoke("fn", qualifier="1").json()["STAGE"] == "one"
+    env2 = platform.invoke("fn", qualifier="2").json()
+    assert env2["STAGE"] == "two" and env2["AWS_LAMBDA_FUNCTION_VERSION"] == "2"
+    result = platform.invoke("fn", qualifier="1")
+    assert result.executed_version == "1" and "Version: 1" in result.log
+    assert [v.version for v in platform.list_versions("fn")] == ["$LATEST", "1", "2"]
+    assert platform.get_function("fn", "2").config.environment == {"STAGE": "two"}
+    with pytest.raises(FunctionNotFoundError):
+        platform.invoke("fn", qualifier="9")
+
+
+def test_aliases_route_by_weight(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:
+    platform.create_function("fn", guest("env"), publish=True)
+    platform.update_function_configuration("fn", environment={"NEW": "yes"})
+    platform.publish_version("fn")
+    alias = platform.create_alias("fn", "live", "1", routing={"2": 0.3})
+    assert alias.function_version == "1"
+    seen = Counter(platform.invoke("fn", qualifier="live").executed_version for _ in range(400))
+    assert set(seen) == {"1", "2"} and 60 < seen["2"] < 180, seen
+    platform.update_alias("fn", "live", version="2", routing={})
+    assert {platform.invoke("fn", qualifier="live").executed_version for _ in range(20)} == {"2"}
+    with pytest.raises(ResourceConflictError):
+        platform.delete_function("fn", "2")  # the alias uses it
+    with pytest.raises(ResourceConflictError):
+        platform.create_alias("fn", "live", "1")
+    with pytest.raises(InvalidParameterError):
+        platform.create_alias("fn", "bad", "1", routing={"2": 1.5})
+    with pytest.raises(FunctionNotFoundError):
+        platform.create_alias("fn", "ghost", "7")
+    platform.delete_function("fn", "1")
+    assert [v.version for v in platform.list_versions("fn")] == ["$LATEST", "2"]
+    platform.delete_alias("fn", "live")
+    assert platform.list_aliases("fn") == []
+
+
+def test_reserved_concurrency_is_shared_by_versions(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:
+    import threading
+
+    platform.create_function("fn", guest("sleep"), publish=True)
+    platform.update_function_configuration("fn", reserved_concurrency=1)
+    started = threading.Thread(target=platform.invoke, args=("fn", b"400"), kwargs={"qualifier": "1"})
+    started.start()
+    import time
+
+    time.sleep(0.1)
+    with pytest.raises(TooManyRequestsError):
+        platform.invoke("fn", b"0")
+    started.join()
+    assert platform.invoke("fn", b"0").ok

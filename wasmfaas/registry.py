@@ -1,0 +1,143 @@
+"""Where functions are kept: the registry interface and its embedded default (SQLite in WAL mode + code blobs).
+
+A function's whole state (its $LATEST, published versions, aliases and provisioned concurrency) is one record,
+written in one transaction: a change is all there or not at all, whatever moment the process is killed. Code is
+stored once per sha256 under `<data_dir>/code/`, written and fsynced before the record that names it commits, so a
+record never points at a missing blob. Other backends (a shared database for several hosts) implement `Registry`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import msgspec
+
+from .config import FunctionConfig
+from .modules import GuestKind
+
+__all__ = ["AliasInfo", "FunctionInfo", "FunctionRecord", "Registry", "SqliteRegistry"]
+
+LATEST = "$LATEST"
+
+
+class FunctionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A function version as the API describes it (`version` is "$LATEST" or "1", "2", ...)."""
+
+    name: str
+    runtime: str
+    handler: str
+    kind: GuestKind
+    code_sha256: str
+    code_size: int
+    config: FunctionConfig
+    version: str = LATEST
+    revision: int = 1
+    last_modified: str = ""
+    description: str = ""
+
+
+class AliasInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A named pointer to a version; `routing` sends a share of traffic (0-1) to other versions."""
+
+    name: str
+    function_name: str
+    function_version: str
+    description: str = ""
+    routing: dict[str, float] = msgspec.field(default_factory=dict)
+    revision_id: int = 1
+
+
+class FunctionRecord(msgspec.Struct, kw_only=True):
+    """Everything the registry keeps of one function."""
+
+    latest: FunctionInfo
+    versions: list[FunctionInfo] = msgspec.field(default_factory=list)
+    aliases: list[AliasInfo] = msgspec.field(default_factory=list)
+    provisioned: dict[str, int] = msgspec.field(default_factory=dict)
+    next_version: int = 1
+
+
+class Registry(Protocol):
+    """Durable function state. Every method blocks: call from a worker thread."""
+
+    def load(self) -> list[FunctionRecord]: ...
+    def save(self, record: FunctionRecord) -> None: ...
+    def delete(self, name: str) -> None: ...
+    def put_code(self, sha256: str, code: bytes) -> None: ...
+    def get_code(self, sha256: str) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class SqliteRegistry:
+    """The embedded default: `<data_dir>/registry.sqlite3` and `<data_dir>/code/<sha256>`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.code_dir = data_dir / "code"
+        self.code_dir.mkdir(parents=True, exist_ok=True)
+        # One connection shared by worker threads, serialised by a lock: writes are rare and small.
+        self._db = sqlite3.connect(data_dir / "registry.sqlite3", check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS functions (name TEXT PRIMARY KEY, record BLOB NOT NULL)")
+        self._encoder = msgspec.json.Encoder()
+        self._decoder = msgspec.json.Decoder(FunctionRecord)
+
+    def load(self) -> list[FunctionRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM functions ORDER BY name").fetchall()
+        return [self._decoder.decode(row[0]) for row in rows]
+
+    def save(self, record: FunctionRecord) -> None:
+        data = self._encoder.encode(record)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO functions (name, record) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET record = excluded.record",
+                (record.latest.name, data),
+            )
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM functions WHERE name = ?", (name,))
+
+    def put_code(self, sha256: str, code: bytes) -> None:
+        path = self.code_dir / sha256
+        if path.exists():
+            return
+        fd, tmp = tempfile.mkstemp(dir=self.code_dir, prefix=f".{sha256}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(code)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def get_code(self, sha256: str) -> bytes:
+        return (self.code_dir / sha256).read_bytes()
+
+    def collect_garbage(self, keep: set[str]) -> int:
+        """Remove code blobs that no record names; returns how many."""
+        removed = 0
+        for path in self.code_dir.iterdir():
+            if path.name not in keep and not path.name.startswith("."):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
