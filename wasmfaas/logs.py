@@ -15,6 +15,7 @@ import array
 import contextlib
 import fcntl
 import os
+import resource
 import select
 import termios
 import threading
@@ -27,7 +28,12 @@ _READ: Final = 1 << 16
 
 
 class Capture:
-    """One pipe whose write end a guest's WASI stdio is opened on; `take()` returns what arrived since last time."""
+    """One pipe whose write end a guest's WASI stdio is opened on; `take()` returns what arrived since last time.
+
+    Get one with `Capture.acquire()` and give it back with `release()` once the store that opened it is gone:
+    released pipes are reused (no pipe, epoll or close calls on a cold start). Our own write end stays open for the
+    pipe's whole life, so the pipe never reports end-of-file while it waits in the free list.
+    """
 
     __slots__ = ("_buf", "_count", "_lock", "cap", "dropped", "path", "rfd", "wfd")
 
@@ -41,12 +47,30 @@ class Capture:
         self._buf = bytearray()
         self._lock = threading.Lock()
         self._count = array.array("i", [0])
-
-    def opened(self) -> None:
-        """Wasmtime has opened the write end by path: close ours, and start draining."""
-        os.close(self.wfd)
-        self.wfd = -1
         _drainer().register(self)
+
+    @classmethod
+    def acquire(cls, cap: int = DEFAULT_LOG_CAP) -> Capture:
+        """A pipe from the free list, or a new one."""
+        with _FREE_LOCK:
+            for i in range(len(_FREE) - 1, -1, -1):
+                if _FREE[i].cap == cap:
+                    return _FREE.pop(i)
+        return cls(cap)
+
+    def release(self) -> None:
+        """Give the pipe back (call only after the store that wrote to it is gone); what it holds is dropped."""
+        if self.rfd < 0:
+            return
+        with self._lock:
+            self._drain_locked()
+            self._buf.clear()
+            self.dropped = 0
+        with _FREE_LOCK:
+            if len(_FREE) < _FREE_MAX:
+                _FREE.append(self)
+                return
+        self.close()
 
     def _drain_locked(self) -> bool:
         """Read whatever is in the pipe; False once every writer has closed it."""
@@ -100,8 +124,19 @@ class Capture:
                 self.wfd = -1
 
 
+def _raise_fd_limit() -> None:
+    # Each warm environment holds four descriptors (its log pipe's two ends and wasmtime's stdout and stderr), so
+    # a thousand idle environments need more than the common soft limit of 1024: take what the hard limit allows.
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 class _Drainer:
     def __init__(self) -> None:
+        _raise_fd_limit()
         self._epoll = select.epoll()
         self._captures: dict[int, Capture] = {}
         self._lock = threading.Lock()
@@ -129,6 +164,10 @@ class _Drainer:
                     # Every writer is gone (the store was dropped): stop watching, or epoll reports HUP forever.
                     self.unregister(capture)
 
+
+_FREE: list[Capture] = []
+_FREE_LOCK: Final = threading.Lock()
+_FREE_MAX: Final = 256
 
 _DRAINER: _Drainer | None = None
 _DRAINER_LOCK: Final = threading.Lock()

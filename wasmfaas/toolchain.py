@@ -78,8 +78,9 @@ def build_c(
     """Compile C (or C++) sources into one stripped wasm32-wasi module and return the cached `.wasm`'s path.
 
     A `reactor` gets WASI's reactor start-up (`_initialize` runs the constructors); a `command` gets `_start` calling
-    `main`. Paths given in `extra_flags` (say `-I...`) are passed through, but only the flag text is in the key: pass
-    include dirs as `include_dirs` so that their contents are. Raises `BuildError` with the compiler's stderr.
+    `main`. C++ is built with `-fno-exceptions` (WASI has no exception runtime). Paths given in `extra_flags` (say
+    `-I...`) are passed through, but only the flag text is in the key: pass include dirs as `include_dirs` so that
+    their contents are. Raises `BuildError` with the compiler's stderr.
     """
     _check_exec_model(exec_model)
     if language not in ("c", "c++"):
@@ -95,6 +96,9 @@ def build_c(
     flags = ["-target", _TARGET]
     if exec_model == "reactor":
         flags.append("-mexec-model=reactor")
+    if language == "c++":
+        # zig's libc++ for wasm32-wasi has no exception runtime: code that can throw fails to link (__cxa_throw).
+        flags.append("-fno-exceptions")
     flags += [opt, "-s", *(f"-I{d}" for d in incs), *extra_flags]
 
     key = _Key(tool, flags)

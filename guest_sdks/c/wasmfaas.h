@@ -38,10 +38,11 @@
 #ifndef WASMFAAS_H
 #define WASMFAAS_H
 
-/* clock_gettime is POSIX: a strict -std=c99/c11 hides it unless asked for. (zig cc's default, gnu17, shows it; under
- * a strict -std, include this header first or define _POSIX_C_SOURCE yourself.) */
-#if !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && \
-    !defined(_BSD_SOURCE) && !defined(_ALL_SOURCE)
+/* clock_gettime is POSIX, which a strict -std=c99/c11 hides unless asked for (zig cc's default, gnu17, shows it and
+ * everything else: then nothing is defined here, so as not to narrow what the user's code sees). Under a strict -std,
+ * include this header first or define _POSIX_C_SOURCE yourself. */
+#if defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) && \
+    !defined(_DEFAULT_SOURCE) && !defined(_BSD_SOURCE) && !defined(_ALL_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
 

@@ -133,6 +133,8 @@ def classify_failure(failure: Exception, spec: EnvironmentSpec, memory_bytes: in
         )
     code = failure.trap_code if isinstance(failure, wasmtime.Trap) else None
     message = _trap_message(failure)
+    if "invalid exit status" in message:  # WASI refuses exit statuses >= 126 with a plain error, not an ExitTrap
+        return FunctionError(error_type="Runtime.ExitError", error_message=f"Runtime exited with error: {message}")
     if code is wasmtime.TrapCode.INTERRUPT:
         return FunctionError(
             error_type="Sandbox.Timedout", error_message=f"Task timed out after {timeout:.2f} seconds"

@@ -34,11 +34,9 @@ class CommandEnvironment(Environment):
     def invoke(self, request: Request) -> Outcome:
         spec = self.spec
         start = time.perf_counter()
-        logs, stdout = Capture(), Capture(_STDOUT_CAP)
+        logs, stdout = Capture.acquire(), Capture.acquire(_STDOUT_CAP)
         try:
             store = new_store(spec, logs, stdout=stdout, stdin=request.payload)
-            logs.opened()
-            stdout.opened()
             store.set_epoch_deadline(spec.engine.deadline_ticks(request.timeout))
             if spec.fuel is not None:
                 store.set_fuel(spec.fuel)
@@ -68,8 +66,8 @@ class CommandEnvironment(Environment):
             outcome.fuel_consumed = fuel
             return outcome
         finally:
-            logs.close()
-            stdout.close()
+            logs.release()
+            stdout.release()
 
     def _outcome(self, error: FunctionError | None, logs: Capture, payload: bytes) -> Outcome:
         # Every invocation is a fresh instance: nothing to keep warm.

@@ -46,7 +46,7 @@ class ReactorEnvironment(Environment):
     def __init__(self, spec: EnvironmentSpec) -> None:
         start = time.perf_counter()
         self.spec = spec
-        self.capture = Capture()
+        self.capture = Capture.acquire()
         self.store: wasmtime.Store | None = None
         self.memory_bytes = 0
         try:
@@ -60,7 +60,6 @@ class ReactorEnvironment(Environment):
     def _instantiate(self) -> None:
         spec = self.spec
         store = self.store = new_store(spec, self.capture)
-        self.capture.opened()
         if spec.fuel is not None:
             store.set_fuel(spec.fuel)
         store.set_epoch_deadline(spec.engine.deadline_ticks(INIT_TIMEOUT_S))
@@ -186,11 +185,12 @@ class ReactorEnvironment(Environment):
 
     def close(self) -> None:
         # Dropping the store closes wasmtime's ends of the log pipe; then ours.
-        # The view and native handles point into the store: drop them first.
+        # The view and native handles point into the store: drop them first, then the store (which closes
+        # wasmtime's ends of the log pipe), then give the pipe back.
         self._view = memoryview(b"")
-        self._handle = self._buffer = None  # type: ignore[assignment]
+        self._handle = self._buffer = self._native = None  # type: ignore[assignment]
         self.store = None
-        self.capture.close()
+        self.capture.release()
 
 
 def _as_init_error(error: FunctionError) -> FunctionError:

@@ -1,0 +1,222 @@
+"""wasmfaas.toolchain: building guests with ziglang, cached by content."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wasmtime
+
+from wasmfaas import toolchain
+from wasmfaas.errors import BuildError, InvalidParameterError
+from wasmfaas.toolchain import build_c, build_zig
+
+ROOT = Path(__file__).resolve().parent.parent
+GUESTS = ROOT / "tests" / "guests"
+C_SDK = ROOT / "guest_sdks" / "c"
+ABI_EXPORTS = {"memory", "wasmfaas_buffer", "wasmfaas_handle"}
+
+
+def _module(path: Path) -> wasmtime.Module:
+    return wasmtime.Module(wasmtime.Engine(), path.read_bytes())
+
+
+def _exports(path: Path) -> set[str]:
+    return {e.name for e in _module(path).exports}
+
+
+def _import_modules(path: Path) -> set[str]:
+    return {i.module for i in _module(path).imports}
+
+
+def _no_compiler(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError(f"the compiler ran on a cache hit: {args}")
+
+
+def test_build_c_reactor_then_cache_hit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wasm = build_c([GUESTS / "echo.c"], exec_model="reactor", include_dirs=[C_SDK], cache_dir=tmp_path)
+    assert wasm.parent == tmp_path and wasm.suffix == ".wasm"
+    assert ABI_EXPORTS | {"_initialize"} <= _exports(wasm)
+    assert _import_modules(wasm) <= {"wasi_snapshot_preview1"}
+    mtime = wasm.stat().st_mtime_ns
+
+    monkeypatch.setattr(subprocess, "run", _no_compiler)
+    again = build_c([str(GUESTS / "echo.c")], exec_model="reactor", include_dirs=[str(C_SDK)], cache_dir=tmp_path)
+    assert again == wasm
+    assert wasm.stat().st_mtime_ns == mtime
+
+
+def test_build_c_command(tmp_path: Path) -> None:
+    wasm = build_c([GUESTS / "cat_command.c"], exec_model="command", cache_dir=tmp_path)
+    exports = _exports(wasm)
+    assert "_start" in exports and "_initialize" not in exports
+
+
+def test_build_c_key_covers_flags_and_model(tmp_path: Path) -> None:
+    src = GUESTS / "echo.c"
+    base = build_c([src], exec_model="reactor", include_dirs=[C_SDK], cache_dir=tmp_path)
+    assert build_c([src], exec_model="reactor", include_dirs=[C_SDK], opt="-O3", cache_dir=tmp_path) != base
+    flagged = build_c([src], exec_model="reactor", include_dirs=[C_SDK], extra_flags=["-DX=1"], cache_dir=tmp_path)
+    assert flagged != base
+
+
+def test_build_c_key_covers_headers(tmp_path: Path) -> None:
+    """A header change, in an include dir or next to the source, is a new build."""
+    inc = tmp_path / "include"
+    inc.mkdir()
+    (inc / "value.h").write_text("#define VALUE 1\n")
+    (tmp_path / "local.h").write_text("#define LOCAL 1\n")
+    src = tmp_path / "fn.c"
+    src.write_text(
+        '#include "value.h"\n#include "local.h"\n'
+        '__attribute__((export_name("value"))) int value(void) { return VALUE + LOCAL; }\n'
+    )
+    cache = tmp_path / "cache"
+
+    def build() -> Path:
+        return build_c([src], exec_model="reactor", include_dirs=[inc], cache_dir=cache)
+
+    first = build()
+    (inc / "value.h").write_text("#define VALUE 2\n")
+    second = build()
+    (tmp_path / "local.h").write_text("#define LOCAL 2\n")
+    third = build()
+    assert len({first, second, third}) == 3
+    assert first.read_bytes() != second.read_bytes() != third.read_bytes()
+
+
+def test_build_c_cplusplus(tmp_path: Path) -> None:
+    src = tmp_path / "fn.cpp"
+    src.write_text(
+        '#include "wasmfaas.h"\n#include <string>\n'
+        "static wasmfaas_result handler(const wasmfaas_context *, const uint8_t *event, size_t len) {\n"
+        "    std::string s(reinterpret_cast<const char *>(event), len);\n"
+        "    return wasmfaas_ok_copy(s.data(), s.size());\n"
+        "}\n"
+        "WASMFAAS_HANDLER(handler)\n"
+    )
+    wasm = build_c([src], exec_model="reactor", language="c++", include_dirs=[C_SDK], cache_dir=tmp_path / "cache")
+    assert _exports(wasm) >= ABI_EXPORTS
+    assert _import_modules(wasm) <= {"wasi_snapshot_preview1"}
+
+
+def test_build_c_syntax_error(tmp_path: Path) -> None:
+    src = tmp_path / "broken.c"
+    src.write_text("int main(void) { return 0 }\n")
+    cache = tmp_path / "cache"
+    with pytest.raises(BuildError) as info:
+        build_c([src], exec_model="command", cache_dir=cache)
+    message = str(info.value)
+    assert "broken.c" in message and "expected ';'" in message
+    # Nothing is cached and no temporary file is left behind, only the per-key lock file.
+    assert [p.suffix for p in cache.iterdir()] == [".lock"]
+
+
+def test_build_c_concurrent_builds_compile_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toolchain.zig_version()  # memoised now, so that every _run_zig call below is a compile
+    calls: list[list[str]] = []
+    real_run_zig = toolchain._run_zig
+
+    def counting(args: list[str]) -> subprocess.CompletedProcess[str]:
+        calls.append(list(args))
+        return real_run_zig(args)
+
+    monkeypatch.setattr(toolchain, "_run_zig", counting)
+    results: list[Path] = []
+
+    def build() -> None:
+        results.append(build_c([GUESTS / "spin.c"], exec_model="reactor", include_dirs=[C_SDK], cache_dir=tmp_path))
+
+    threads = [threading.Thread(target=build) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3 and len(set(results)) == 1
+    assert len(calls) == 1
+
+
+def test_build_c_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameterError):
+        build_c([GUESTS / "echo.c"], exec_model="library", cache_dir=tmp_path)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError):
+        build_c([GUESTS / "echo.c"], exec_model="reactor", opt="2", cache_dir=tmp_path)
+    with pytest.raises(InvalidParameterError):
+        build_c([], exec_model="reactor", cache_dir=tmp_path)
+    with pytest.raises(BuildError, match="not found"):
+        build_c([tmp_path / "missing.c"], exec_model="reactor", cache_dir=tmp_path)
+
+
+def test_default_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WASMFAAS_BUILD_CACHE", str(tmp_path / "builds"))
+    assert toolchain.default_cache_dir() == tmp_path / "builds"
+    wasm = build_c([GUESTS / "noabi.c"], exec_model="reactor")
+    assert wasm.parent == tmp_path / "builds"
+    monkeypatch.delenv("WASMFAAS_BUILD_CACHE")
+    assert toolchain.default_cache_dir() == Path.home() / ".cache" / "wasmfaas" / "builds"
+
+
+def test_build_zig_reactor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wasm = build_zig(GUESTS / "echo.zig", exec_model="reactor", cache_dir=tmp_path)
+    assert _exports(wasm) >= ABI_EXPORTS
+    assert _import_modules(wasm) <= {"wasi_snapshot_preview1"}
+
+    monkeypatch.setattr(subprocess, "run", _no_compiler)
+    assert build_zig(str(GUESTS / "echo.zig"), exec_model="reactor", cache_dir=tmp_path) == wasm
+
+
+def test_build_zig_reactor_echoes(tmp_path: Path) -> None:
+    """The Zig guest speaks the ABI: the event comes back as the response."""
+    wasm = build_zig(GUESTS / "echo.zig", exec_model="reactor", cache_dir=tmp_path)
+    store = wasmtime.Store(wasmtime.Engine())
+    linker = wasmtime.Linker(store.engine)
+    linker.define_wasi()
+    store.set_wasi(wasmtime.WasiConfig())
+    exports = linker.instantiate(store, wasmtime.Module(store.engine, wasm.read_bytes())).exports(store)
+    memory, buffer, handle = exports["memory"], exports["wasmfaas_buffer"], exports["wasmfaas_handle"]
+    assert isinstance(memory, wasmtime.Memory)
+    assert isinstance(buffer, wasmtime.Func) and isinstance(handle, wasmtime.Func)
+    event = b'{"hello": "world"}'
+    region = buffer(store, 64 + len(event))
+    assert isinstance(region, int) and region != 0
+    header = (1).to_bytes(4, "little") + (64).to_bytes(4, "little") + bytes(56)
+    memory.write(store, header + event, region)
+    record = handle(store, region, len(event))
+    assert isinstance(record, int)
+    raw = memory.read(store, record, record + 12)
+    status, ptr, length = (int.from_bytes(raw[i : i + 4], "little") for i in (0, 4, 8))
+    assert status == 0
+    assert memory.read(store, ptr, ptr + length) == event
+
+
+def test_build_zig_command_and_opt_modes(tmp_path: Path) -> None:
+    src = tmp_path / "main.zig"
+    src.write_text("pub fn main() void {}\n")
+    small = build_zig(src, exec_model="command", cache_dir=tmp_path / "cache")
+    assert "_start" in _exports(small)
+    fast = build_zig(src, exec_model="command", opt="ReleaseFast", cache_dir=tmp_path / "cache")
+    assert fast != small
+    with pytest.raises(InvalidParameterError):
+        build_zig(src, exec_model="command", opt="-O2", cache_dir=tmp_path / "cache")
+
+
+def test_build_zig_key_covers_imports(tmp_path: Path) -> None:
+    """A change to a file the root source imports is a new build."""
+    (tmp_path / "value.zig").write_text("pub const value: i32 = 1;\n")
+    src = tmp_path / "fn.zig"
+    src.write_text('const v = @import("value.zig");\nexport fn value() i32 {\n    return v.value;\n}\n')
+    first = build_zig(src, exec_model="reactor", cache_dir=tmp_path / "cache")
+    (tmp_path / "value.zig").write_text("pub const value: i32 = 2;\n")
+    second = build_zig(src, exec_model="reactor", cache_dir=tmp_path / "cache")
+    assert first != second
+    assert "value" in _exports(second)
+
+
+def test_build_zig_compile_error(tmp_path: Path) -> None:
+    src = tmp_path / "bad.zig"
+    src.write_text("export fn f() i32 { return undefined_name; }\n")
+    with pytest.raises(BuildError, match="undefined_name"):
+        build_zig(src, exec_model="reactor", cache_dir=tmp_path / "cache")
