@@ -13,6 +13,7 @@ and the functions are back after a restart.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import threading
@@ -27,6 +28,7 @@ import anyio.abc
 import anyio.to_thread
 import msgspec
 
+from . import runtimes
 from .config import FunctionConfig, validate_function_name
 from .engine import Engine, EngineSettings
 from .errors import (
@@ -142,6 +144,7 @@ class Platform:
         self._caches: dict[bool, ModuleCache] = {}
         self._caches_lock = threading.Lock()
         self._functions: dict[str, _Function] = {}
+        self._built: dict[tuple[str, str, str], bytes] = {}
         self._lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -235,10 +238,21 @@ class Platform:
             compiled = await anyio.to_thread.run_sync(cache.load, code, sha)
         return compiled
 
+    async def _wasm(self, info: FunctionInfo, code: bytes) -> bytes:
+        """The wasm to run: the code itself for `wasi`, else the runtime's build of the source (cached by content)."""
+        if info.runtime == runtimes.WASI:
+            return code
+        key = (info.runtime, code_sha256(code), info.handler)
+        wasm = self._built.get(key)
+        if wasm is None:
+            wasm = await anyio.to_thread.run_sync(functools.partial(runtimes.build, info.runtime, code, info.handler))
+            self._built[key] = wasm
+        return wasm
+
     async def _deploy(self, info: FunctionInfo, code: bytes) -> _Deployed:
-        """Compile (once per hash) and build the version's pool and target."""
+        """Build (for a language runtime) and compile (once per hash), then make the version's pool and target."""
         config = info.config
-        compiled = await self._compile(code, config)
+        compiled = await self._compile(await self._wasm(info, code), config)
         spec = EnvironmentSpec(
             code=compiled,
             engine=self._cache(config.fuel is not None).engine,
@@ -283,9 +297,11 @@ class Platform:
         description: str = "",
         publish: bool = False,
     ) -> FunctionInfo:
-        """Create a function from wasm bytes (any of the three guest kinds, detected here)."""
+        """Create a function: wasm bytes for `runtime="wasi"` (any of the three guest kinds, detected here), or
+        for a language runtime (`wasmfaas.runtimes`) its source as a zip archive, built here into a component."""
         self._check_open()
         validate_function_name(name)
+        _check_runtime(runtime)
         config = config or FunctionConfig()
         code = _as_code(code)
         async with self._lock:
@@ -354,6 +370,8 @@ class Platform:
     ) -> FunctionInfo:
         """Replace the configuration (`config`), or change some of its fields by keyword (`timeout=10`)."""
         self._check_open()
+        if runtime is not None:
+            _check_runtime(runtime)
         async with self._lock:
             function = self._get(name)
             current = function.latest
@@ -636,6 +654,11 @@ class Platform:
         if function is None:
             raise FunctionNotFoundError(f"Function not found: {name}")
         return function
+
+
+def _check_runtime(runtime: str) -> None:
+    if runtime not in runtimes.runtimes():
+        raise InvalidParameterError("Runtime", f"{runtime!r} is not one of {', '.join(runtimes.runtimes())}")
 
 
 def _as_code(code: bytes | bytearray | memoryview) -> bytes:

@@ -133,6 +133,8 @@ def classify_failure(failure: Exception, spec: EnvironmentSpec, memory_bytes: in
         )
     code = failure.trap_code if isinstance(failure, wasmtime.Trap) else None
     message = _trap_message(failure)
+    if code is None:  # components report traps as plain errors: name them from wasmtime's message
+        code = _code_from_message(message)
     if "invalid exit status" in message:  # WASI refuses exit statuses >= 126 with a plain error, not an ExitTrap
         return FunctionError(error_type="Runtime.ExitError", error_message=f"Runtime exited with error: {message}")
     if code is wasmtime.TrapCode.INTERRUPT:
@@ -156,6 +158,20 @@ def classify_failure(failure: Exception, spec: EnvironmentSpec, memory_bytes: in
             error_message=f"Runtime exited with error: out of memory (limit {spec.memory_mb} MB): {message}",
         )
     return FunctionError(error_type="Runtime.Trap", error_message=message)
+
+
+_MESSAGE_CODES: Final = (
+    ("wasm trap: interrupt", wasmtime.TrapCode.INTERRUPT),
+    ("all fuel consumed", wasmtime.TrapCode.OUT_OF_FUEL),
+    ("call stack exhausted", wasmtime.TrapCode.STACK_OVERFLOW),
+)
+
+
+def _code_from_message(message: str) -> wasmtime.TrapCode | None:
+    for text, code in _MESSAGE_CODES:
+        if text in message:
+            return code
+    return None
 
 
 def _trap_message(failure: Exception) -> str:

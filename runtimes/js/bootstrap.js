@@ -1,0 +1,425 @@
+// The guest side of the wasmfaas JavaScript runtime: implements the world `wasmfaas:function/handler` on top of a
+// Lambda-style Node.js handler, `export const handler = async (event, context) => ...`.
+//
+// build.mjs bundles the user's code into one function, `load`, and generates an entry module that calls
+// `createRuntime`. componentize-js evaluates the entry at build time (Wizer pre-initialisation), so this file's
+// top-level code and the parsed user bundle are in the snapshot; the user's own module-level code runs in `init`,
+// once per execution environment, as Lambda's init phase does: it then sees the function's environment variables,
+// the real clock and fresh random numbers instead of values frozen at build time.
+//
+// componentize-js drives async exports itself: a promise returned by `init`/`handle` is settled by running the guest's
+// event loop inside the export call. What it does not do is turn JS errors into our `function-error` (an Error
+// thrown out of an export traps the instance), so both exports catch everything and return a tagged result.
+
+import { getEnvironment } from 'wasi:cli/environment@0.2.12';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// Node keeps 10 frames (Error.stackTraceLimit); deep recursion would otherwise put thousands of lines in a response.
+const MAX_STACK_FRAMES = 10;
+
+const stdoutWrite = console.log.bind(console);
+const stderrWrite = console.error.bind(console);
+
+/**
+ * @param {object} config `handler` (e.g. "index.handler"), `exportPath` (["handler"]), `userFile` (the bundle's file
+ *   name in stack traces), `sourceMap` ({sources, mappings}, esbuild's) and `lineOffset` (lines in the user file
+ *   before the bundle's first line).
+ * @param {(register: (mod: object) => void) => Promise<void>} load evaluates the user's code and registers its
+ *   module: the ES module namespace, or CommonJS module.exports.
+ */
+export function createRuntime(config, load) {
+  const stacks = new StackMapper(config);
+  installConsole(stacks);
+  installFetch();
+
+  let userHandler = null;
+  let initResult = null;
+
+  async function init() {
+    if (initResult !== null) return initResult;
+    try {
+      installProcess();
+      let mod;
+      await load((m) => {
+        mod = m;
+      });
+      const fn = resolveHandler(mod, config);
+      if (typeof fn !== 'function') {
+        initResult = err(
+          'Runtime.HandlerNotFound',
+          `${config.handler} is undefined or not exported`,
+        );
+      } else {
+        userHandler = fn;
+        initResult = { tag: 'ok', val: undefined };
+      }
+    } catch (e) {
+      initResult = { tag: 'err', val: toFunctionError(e, stacks) };
+    }
+    return initResult;
+  }
+
+  async function handle(ctx, event) {
+    try {
+      const ready = await init();
+      if (ready.tag === 'err') return ready;
+      let payload;
+      try {
+        payload = event.length === 0 ? {} : JSON.parse(decoder.decode(event));
+      } catch (e) {
+        return err('Runtime.UnmarshalError', `Unable to parse the event as JSON: ${e.message}`);
+      }
+      const result = await invokeHandler(userHandler, payload, makeContext(ctx), Number(ctx.deadlineMs));
+      let json;
+      try {
+        json = JSON.stringify(result === undefined ? null : result);
+      } catch (e) {
+        return err('Runtime.MarshalError', `Unable to stringify the handler's result: ${e.message}`);
+      }
+      // JSON.stringify gives undefined for a function or a symbol; Lambda answers null for those.
+      return { tag: 'ok', val: encoder.encode(json === undefined ? 'null' : json) };
+    } catch (e) {
+      return { tag: 'err', val: toFunctionError(e, stacks) };
+    }
+  }
+
+  return { init, handle };
+}
+
+// The world links no wasi:http (a function reaches nothing outside), and the engine's own fetch then traps the
+// instance on its first call; a rejected promise is what Node's fetch gives when the network is unreachable.
+function installFetch() {
+  globalThis.fetch = async function fetch() {
+    throw new TypeError('fetch failed: wasmfaas functions have no network access');
+  };
+}
+
+function err(errorType, errorMessage) {
+  return { tag: 'err', val: { errorType, errorMessage, stackTrace: [] } };
+}
+
+// Lambda code reads its configuration from process.env; the guest has no `process`, so give it one with the
+// environment the host passes (the function's variables plus Lambda's AWS_LAMBDA_* ones).
+function installProcess() {
+  const env = {};
+  for (const [name, value] of getEnvironment()) env[name] = value;
+  const existing = globalThis.process;
+  if (existing && typeof existing === 'object') {
+    existing.env = env;
+    return;
+  }
+  globalThis.process = {
+    env,
+    argv: [],
+    nextTick(fn, ...args) {
+      queueMicrotask(() => fn(...args));
+    },
+  };
+}
+
+function resolveHandler(mod, config) {
+  // For CommonJS the registered value is module.exports, as Lambda's require() of the handler file gives.
+  let value = mod;
+  for (const key of config.exportPath) {
+    if (value === null || value === undefined) return undefined;
+    value = value[key];
+  }
+  return value;
+}
+
+function makeContext(ctx) {
+  const deadline = Number(ctx.deadlineMs);
+  return {
+    awsRequestId: ctx.requestId,
+    functionName: ctx.functionName,
+    functionVersion: ctx.functionVersion,
+    invokedFunctionArn: ctx.invokedFunctionArn,
+    memoryLimitInMB: String(ctx.memoryLimitMb),
+    logGroupName: ctx.logGroupName,
+    logStreamName: ctx.logStreamName,
+    // Writable and ignored: code written for Lambda commonly sets it to false.
+    callbackWaitsForEmptyEventLoop: true,
+    identity: undefined,
+    clientContext: undefined,
+    getRemainingTimeInMillis() {
+      return deadline > 0 ? Math.max(0, deadline - Date.now()) : 0;
+    },
+  };
+}
+
+class TimeoutError extends Error {
+  constructor() {
+    super('Task timed out: the handler had not finished by the invocation deadline');
+    this.name = 'Sandbox.Timedout';
+  }
+}
+
+// Settles with the handler's result: a returned promise is awaited; a handler taking a third parameter that returns
+// nothing answers through the callback, as in Lambda's Node.js runtime; otherwise the returned value is the result.
+// The deadline timer keeps the event loop busy while a promise is pending on nothing the loop knows of: without it
+// StarlingMonkey finds the loop empty and aborts the instance; with it the invocation ends at the deadline instead.
+function invokeHandler(fn, event, context, deadlineMs) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let timer;
+    const settle = (how, value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      how(value);
+    };
+    // A deadline of 0 means the host set none.
+    if (deadlineMs > 0) {
+      timer = setTimeout(() => settle(reject, new TimeoutError()), Math.max(0, deadlineMs - Date.now()));
+    }
+    const callback = (error, result) =>
+      error !== null && error !== undefined ? settle(reject, error) : settle(resolve, result);
+    let returned;
+    try {
+      returned = fn(event, context, callback);
+    } catch (e) {
+      settle(reject, e);
+      return;
+    }
+    if (returned !== null && (typeof returned === 'object' || typeof returned === 'function') &&
+        typeof returned.then === 'function') {
+      Promise.resolve(returned).then((v) => settle(resolve, v), (e) => settle(reject, e));
+    } else if (!(fn.length >= 3 && returned === undefined)) {
+      settle(resolve, returned);
+    }
+  });
+}
+
+function isErrorLike(e) {
+  return e instanceof Error ||
+    (e !== null && typeof e === 'object' && typeof e.message === 'string' && typeof e.stack === 'string');
+}
+
+function errorName(e) {
+  try {
+    if (typeof e.name === 'string' && e.name !== '') return e.name;
+    const ctor = e.constructor && e.constructor.name;
+    return typeof ctor === 'string' && ctor !== '' ? ctor : 'Error';
+  } catch {
+    return 'Error';
+  }
+}
+
+// Lambda's shape for a thrown value: an Error gives its name, message and stack; anything else gives its type and
+// its text (`throw "boom"` is {errorType: "string", errorMessage: "boom"}).
+function toFunctionError(e, stacks) {
+  try {
+    if (isErrorLike(e)) {
+      const errorType = errorName(e);
+      const errorMessage = String(e.message);
+      return { errorType, errorMessage, stackTrace: stacks.format(errorType, errorMessage, e.stack) };
+    }
+    let errorMessage;
+    // SpiderMonkey reports an exhausted heap by throwing the bare string "out of memory": the host then discards
+    // the environment, as for any out-of-memory failure.
+    if (e === 'out of memory') {
+      return { errorType: 'Runtime.OutOfMemory', errorMessage: 'Runtime exited with error: out of memory', stackTrace: [] };
+    }
+    if (typeof e === 'string') {
+      errorMessage = e;
+    } else {
+      try {
+        errorMessage = JSON.stringify(e);
+      } catch {
+        errorMessage = undefined;
+      }
+      if (typeof errorMessage !== 'string') errorMessage = String(e);
+    }
+    return { errorType: typeof e, errorMessage, stackTrace: [] };
+  } catch {
+    return { errorType: 'Runtime.UnknownError', errorMessage: 'the handler threw a value that cannot be described', stackTrace: [] };
+  }
+}
+
+// Rewrites SpiderMonkey stacks (`fn@file:line:col`, `async*fn@...`) into Node's `    at fn (file:line:col)` lines,
+// mapping positions in the bundle back to the user's own files through esbuild's source map. Frames of this runtime
+// and of esbuild's helpers are dropped: they mean nothing to the function's author.
+class StackMapper {
+  constructor(config) {
+    this.userFile = config.userFile;
+    this.lineOffset = config.lineOffset;
+    this.sources = config.sourceMap.sources;
+    this.mappings = config.sourceMap.mappings;
+    this.lines = null; // decoded lazily: most environments never format a stack
+  }
+
+  format(name, message, stack) {
+    const head = message === '' ? name : `${name}: ${message}`;
+    const frames = [];
+    const raw = typeof stack === 'string' ? stack.split('\n') : [];
+    for (const line of raw) {
+      if (frames.length >= MAX_STACK_FRAMES) break;
+      const frame = this.frame(line);
+      if (frame !== null) frames.push(frame);
+    }
+    return [head, ...frames];
+  }
+
+  frame(line) {
+    const m = /^(async\*)?(.*)@(.*):(\d+):(\d+)$/.exec(line.trim());
+    if (m === null) return null;
+    if (m[3] !== this.userFile) return null;
+    const pos = this.lookup(Number(m[4]) - this.lineOffset, Number(m[5]));
+    if (pos === null) return null;
+    let fn = m[2];
+    // The loader wrapping the bundle is the user's module top level, which Node shows without a name.
+    if (fn === '__wasmfaas_load' || fn.startsWith('__wasmfaas_load/')) fn = '';
+    const where = `${pos.source}:${pos.line}:${pos.column}`;
+    const prefix = m[1] ? 'async ' : '';
+    return fn === '' ? `    at ${prefix}${where}` : `    at ${prefix}${fn} (${where})`;
+  }
+
+  // `line` and `column` are 1-based positions in the bundle; returns 1-based positions in the original source.
+  lookup(line, column) {
+    if (this.lines === null) this.lines = decodeMappings(this.mappings);
+    const segments = this.lines[line - 1];
+    if (!segments || segments.length === 0) return null;
+    const col = column - 1;
+    let best = null;
+    for (const seg of segments) {
+      if (seg[0] > col) break;
+      best = seg;
+    }
+    if (best === null) best = segments[0];
+    if (best.length < 4) return null;
+    return { source: this.sources[best[1]], line: best[2] + 1, column: best[3] + 1 };
+  }
+}
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+// Source map v3 "mappings": per generated line, segments of [generatedColumn, sourceIndex, originalLine,
+// originalColumn] (all 0-based), base64 VLQ, each field relative to the previous segment's.
+function decodeMappings(mappings) {
+  const lines = [];
+  let segments = [];
+  let genCol = 0;
+  let src = 0;
+  let origLine = 0;
+  let origCol = 0;
+  let fields = [];
+  let value = 0;
+  let shift = 0;
+  const flushSegment = () => {
+    if (fields.length === 0) return;
+    genCol += fields[0];
+    if (fields.length >= 4) {
+      src += fields[1];
+      origLine += fields[2];
+      origCol += fields[3];
+      segments.push([genCol, src, origLine, origCol]);
+    } else {
+      segments.push([genCol]);
+    }
+    fields = [];
+  };
+  for (let i = 0; i < mappings.length; i++) {
+    const ch = mappings[i];
+    if (ch === ';') {
+      flushSegment();
+      segments.sort((a, b) => a[0] - b[0]);
+      lines.push(segments);
+      segments = [];
+      genCol = 0;
+    } else if (ch === ',') {
+      flushSegment();
+    } else {
+      const digit = BASE64.indexOf(ch);
+      value += (digit & 31) << shift;
+      if (digit & 32) {
+        shift += 5;
+      } else {
+        fields.push(value & 1 ? -(value >>> 1) : value >>> 1);
+        value = 0;
+        shift = 0;
+      }
+    }
+  }
+  flushSegment();
+  segments.sort((a, b) => a[0] - b[0]);
+  lines.push(segments);
+  return lines;
+}
+
+// StarlingMonkey's console knows no format specifiers and prints an Error as source text; Node's does both, and
+// sends log/info/debug to stdout and warn/error/trace to stderr. Done here, at build time, once for the snapshot.
+function installConsole(stacks) {
+  const render = (args) => formatArgs(args, stacks);
+  console.log = (...args) => stdoutWrite(...render(args));
+  console.info = console.log;
+  console.debug = console.log;
+  console.error = (...args) => stderrWrite(...render(args));
+  console.warn = console.error;
+  console.trace = (...args) => {
+    const here = new Error(args.length > 0 ? String(render(args).join(' ')) : '');
+    const lines = stacks.format('Trace', here.message, here.stack);
+    stderrWrite(lines.join('\n'));
+  };
+}
+
+function formatError(e, stacks) {
+  const name = errorName(e);
+  return stacks.format(name, String(e.message), e.stack).join('\n');
+}
+
+function formatArgs(args, stacks) {
+  let rest = args;
+  const out = [];
+  if (typeof args[0] === 'string' && args[0].includes('%')) {
+    let i = 1;
+    const text = args[0].replace(/%[sdifjoOc%]/g, (spec) => {
+      if (spec === '%%') return '%';
+      if (i >= args.length) return spec;
+      const v = args[i++];
+      switch (spec) {
+        case '%s':
+          return typeof v === 'string' ? v : isErrorLike(v) ? formatError(v, stacks) : inspectShort(v);
+        case '%d':
+          return typeof v === 'bigint' ? `${v}n` : typeof v === 'object' ? 'NaN' : String(Number(v));
+        case '%i':
+          return typeof v === 'bigint' ? `${v}n` : typeof v === 'object' ? 'NaN' : String(parseInt(v, 10));
+        case '%f':
+          return typeof v === 'symbol' ? 'NaN' : String(parseFloat(v));
+        case '%j':
+          try {
+            return JSON.stringify(v);
+          } catch {
+            return '[Circular]';
+          }
+        case '%c':
+          return '';
+        default: // %o, %O
+          return isErrorLike(v) ? formatError(v, stacks) : inspectShort(v);
+      }
+    });
+    out.push(text);
+    rest = args.slice(i);
+  } else if (args.length > 0) {
+    out.push(args[0]);
+    rest = args.slice(1);
+    if (isErrorLike(out[0])) out[0] = formatError(out[0], stacks);
+  }
+  for (const v of rest) out.push(isErrorLike(v) ? formatError(v, stacks) : v);
+  return out;
+}
+
+function inspectShort(v) {
+  if (typeof v === 'string') return `'${v}'`;
+  if (typeof v === 'bigint') return `${v}n`;
+  if (v !== null && typeof v === 'object') {
+    try {
+      const json = JSON.stringify(v);
+      if (json !== undefined) return json;
+    } catch {
+      // circular: fall through to String
+    }
+  }
+  return String(v);
+}

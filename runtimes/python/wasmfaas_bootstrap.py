@@ -1,0 +1,703 @@
+"""wasmfaas's Python runtime: the app module that componentize-py turns into a `wasmfaas:function/handler` component.
+
+It plays the part of AWS Lambda's Python runtime interface client: `init` imports the function's module (the
+`module` of the handler string `module.function`), and `handle` decodes the JSON event, calls
+`function(event, context)` with a Lambda-like context object and JSON-encodes what it returns. Errors take Lambda's
+shape (`errorType`, `errorMessage`, `stackTrace`) and Lambda's `Runtime.*` error types.
+
+Two phases, because componentize-py builds by snapshotting: this module is imported once at *build* time
+(pre-initialisation) and the component starts from that heap snapshot, with no files at all at run time. So:
+
+* build time (this module's top level) reads the function's files (copied beside this module, under
+  `wasmfaas-task/`) into an in-memory bundle, compiles every `.py` to a code object, checks that the handler's
+  module exists, compiles, and seems to define the handler, and imports the standard-library modules the function's
+  code imports (they must be in the snapshot: nothing can be imported from disk later). It runs none of the
+  function's own code: Lambda runs module-level code at every cold start, with the function's environment
+  variables, clock and random numbers, and so does wasmfaas, in `init`.
+* run time (`init`, `handle`) serves the function's modules from the bundle through a meta-path finder, so its
+  packages import the usual way, with `__file__` under `/var/task` as on Lambda.
+
+A failed build check raises `BuildFailure`, whose message carries a `WASMFAAS_BUILD_ERROR` marker that the host's
+builder (`wasmfaas.runtimes.python`) picks out of componentize-py's output.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import decimal
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.resources.abc
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from types import CodeType, ModuleType, TracebackType
+from typing import Any, NoReturn
+
+import wasmfaas_build_config as build_config
+import wit_world
+from componentize_py_types import Err
+from wit_world.imports import types
+
+TASK_ROOT = "/var/task"
+BUILD_ERROR_MARKER = "WASMFAAS_BUILD_ERROR"
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# Not an identifier, so that no import at build time can pick the directory up as a namespace package.
+_TASK_DIR = os.path.join(_HERE, "wasmfaas-task")
+
+
+class BuildFailure(Exception):
+    """Raised at build time to fail componentize-py's pre-initialisation with a message the host can parse."""
+
+    def __init__(self, error_type: str, error_message: str) -> None:
+        payload = json.dumps({"errorType": error_type, "errorMessage": error_message})
+        super().__init__(f"{BUILD_ERROR_MARKER} {payload}")
+
+
+class FunctionFault(Exception):
+    """An error of the runtime's own (not the handler's), reported with one of Lambda's `Runtime.*` types."""
+
+    def __init__(self, error_type: str, error_message: str, stack_trace: Sequence[str] = ()) -> None:
+        super().__init__(error_message)
+        self.error_type = error_type
+        self.error_message = error_message
+        self.stack_trace = list(stack_trace)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The bundle: the function's files, held in memory (the component has no filesystem at run time)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class BundledModule:
+    """One importable `.py` file of the function: its code object is compiled at build time."""
+
+    __slots__ = ("code", "is_package", "name", "path", "syntax_error")
+
+    def __init__(self, name: str, path: str, is_package: bool) -> None:
+        self.name = name
+        self.path = path  # absolute, under TASK_ROOT
+        self.is_package = is_package
+        self.code: CodeType | None = None
+        self.syntax_error: SyntaxError | None = None
+
+
+def _is_identifier_path(parts: Sequence[str]) -> bool:
+    return all(p.isidentifier() for p in parts)
+
+
+def _load_bundle(task_dir: str) -> tuple[dict[str, bytes], dict[str, BundledModule], set[str]]:
+    """Read every file under `task_dir`: (files by absolute run-time path, modules by name, namespace packages)."""
+    files: dict[str, bytes] = {}
+    modules: dict[str, BundledModule] = {}
+    namespaces: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(task_dir):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, task_dir)
+        dir_parts = [] if rel_dir == "." else rel_dir.split(os.sep)
+        for filename in sorted(filenames):
+            with open(os.path.join(dirpath, filename), "rb") as f:
+                data = f.read()
+            path = "/".join([TASK_ROOT, *dir_parts, filename])
+            files[path] = data
+            stem, ext = os.path.splitext(filename)
+            if ext != ".py" or not _is_identifier_path(dir_parts):
+                continue
+            if stem == "__init__":
+                if dir_parts:
+                    name = ".".join(dir_parts)
+                    modules[name] = BundledModule(name, path, is_package=True)
+            elif stem.isidentifier():
+                name = ".".join([*dir_parts, stem])
+                modules[name] = BundledModule(name, path, is_package=False)
+    # A directory holding importable modules but no __init__.py is an implicit namespace package, as on disk.
+    for name in list(modules):
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            parent = ".".join(parts[:i])
+            if parent not in modules:
+                namespaces.add(parent)
+    for module in modules.values():
+        source = files[module.path]
+        try:
+            module.code = compile(source, module.path, "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            module.syntax_error = exc
+        except ValueError as exc:  # source with NUL bytes: Python reports this as a SyntaxError on import
+            module.syntax_error = SyntaxError(str(exc), (module.path, 1, 0, "", 1, 0))
+    return files, modules, namespaces
+
+
+class BundleTraversable(importlib.resources.abc.Traversable):
+    """`importlib.resources.files()` over the bundle: a directory or file under TASK_ROOT."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path.rstrip("/")
+
+    def iterdir(self) -> Iterator[BundleTraversable]:
+        prefix = self._path + "/"
+        children = {p[len(prefix) :].split("/", 1)[0] for p in _FILES if p.startswith(prefix)}
+        for child in sorted(children):
+            yield BundleTraversable(prefix + child)
+
+    def read_bytes(self) -> bytes:
+        try:
+            return _FILES[self._path]
+        except KeyError:
+            raise FileNotFoundError(self._path) from None
+
+    def read_text(self, encoding: str | None = None, errors: str | None = None) -> str:
+        return self.read_bytes().decode(encoding or "utf-8", errors or "strict")
+
+    def is_dir(self) -> bool:
+        prefix = self._path + "/"
+        return any(p.startswith(prefix) for p in _FILES)
+
+    def is_file(self) -> bool:
+        return self._path in _FILES
+
+    def joinpath(self, *descendants: str | os.PathLike[str]) -> BundleTraversable:
+        parts = [self._path]
+        for d in descendants:
+            parts.extend(x for x in os.fspath(d).split("/") if x and x != ".")
+        return BundleTraversable("/".join(parts))
+
+    def __truediv__(self, child: str | os.PathLike[str]) -> BundleTraversable:
+        return self.joinpath(child)
+
+    def open(self, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if mode not in ("r", "rb"):
+            raise ValueError(f"bundled files are read-only (mode {mode!r})")
+        data = self.read_bytes()
+        if mode == "rb":
+            return io.BytesIO(data)
+        return io.TextIOWrapper(io.BytesIO(data), *args, **kwargs)
+
+    @property
+    def name(self) -> str:
+        return self._path.rsplit("/", 1)[-1]
+
+    def __fspath__(self) -> str:
+        return self._path
+
+    def __str__(self) -> str:
+        return self._path
+
+
+class BundleResources(importlib.resources.abc.TraversableResources):
+    def __init__(self, directory: str) -> None:
+        self._directory = directory
+
+    def files(self) -> BundleTraversable:
+        return BundleTraversable(self._directory)
+
+
+class BundleLoader(importlib.abc.InspectLoader):
+    """Loads the function's modules from the bundle; `get_source` feeds tracebacks, `get_data` pkgutil.get_data."""
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return None  # the default module object
+
+    def exec_module(self, module: ModuleType) -> None:
+        entry = _MODULES.get(module.__name__)
+        if entry is None:  # an implicit namespace package: nothing to run
+            return
+        if entry.syntax_error is not None:
+            raise entry.syntax_error
+        assert entry.code is not None
+        exec(entry.code, module.__dict__)
+
+    def is_package(self, fullname: str) -> bool:
+        entry = _MODULES.get(fullname)
+        return entry.is_package if entry is not None else fullname in _NAMESPACES
+
+    def get_code(self, fullname: str) -> CodeType | None:
+        entry = _MODULES.get(fullname)
+        if entry is None:
+            return None
+        if entry.syntax_error is not None:
+            raise entry.syntax_error
+        return entry.code
+
+    def get_source(self, fullname: str) -> str | None:
+        entry = _MODULES.get(fullname)
+        if entry is None:
+            return None
+        return importlib.util.decode_source(_FILES[entry.path])
+
+    def get_filename(self, fullname: str) -> str:
+        entry = _MODULES.get(fullname)
+        if entry is None:
+            raise ImportError(f"no bundled module {fullname!r}", name=fullname)
+        return entry.path
+
+    def get_data(self, path: str) -> bytes:
+        try:
+            return _FILES[os.path.normpath(path)]
+        except KeyError:
+            raise FileNotFoundError(path) from None
+
+    def get_resource_reader(self, fullname: str) -> BundleResources:
+        return BundleResources(_package_dir(fullname))
+
+
+def _package_dir(name: str) -> str:
+    return "/".join([TASK_ROOT, *name.split(".")])
+
+
+class BundleFinder(importlib.abc.MetaPathFinder):
+    """Finds the function's modules in the bundle; placed before PathFinder, as /var/task leads sys.path on Lambda."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        entry = _MODULES.get(fullname)
+        if entry is not None:
+            spec = importlib.util.spec_from_loader(fullname, _LOADER, origin=entry.path, is_package=entry.is_package)
+            assert spec is not None
+            spec.has_location = True  # so that __file__ is set
+            if entry.is_package:
+                spec.submodule_search_locations = [_package_dir(fullname)]
+            return spec
+        if fullname in _NAMESPACES:
+            spec = importlib.machinery.ModuleSpec(fullname, _LOADER, is_package=True)
+            spec.submodule_search_locations = [_package_dir(fullname)]
+            return spec
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Build-time checks (static: the function's code is not run at build time)
+# ---------------------------------------------------------------------------------------------------------------
+
+# Names that let a module define attributes the AST cannot see: with any of them, a missing handler is left to init.
+_DYNAMIC_NAMES = frozenset({"globals", "vars", "exec", "eval", "modules"})
+_TYPE_ALIAS: tuple[type[ast.AST], ...] = tuple(t for t in (getattr(ast, "TypeAlias", None),) if t is not None)
+
+
+def _bound_names(tree: ast.Module) -> tuple[set[str], bool]:
+    """Names a module binds at top level, and whether it may bind others that the AST cannot show."""
+    names: set[str] = set()
+    dynamic = False
+
+    def targets(node: ast.AST) -> None:
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for elt in node.elts:
+                targets(elt)
+        elif isinstance(node, ast.Starred):
+            targets(node.value)
+
+    def visit(stmts: Sequence[ast.stmt]) -> None:
+        nonlocal dynamic
+        for stmt in stmts:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(stmt.name)
+            elif isinstance(stmt, ast.Assign):
+                for t in stmt.targets:
+                    targets(t)
+            elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+                if not (isinstance(stmt, ast.AnnAssign) and stmt.value is None):
+                    targets(stmt.target)
+            elif isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    names.add(alias.asname or alias.name.split(".", 1)[0])
+            elif isinstance(stmt, ast.ImportFrom):
+                for alias in stmt.names:
+                    if alias.name == "*":
+                        dynamic = True
+                    names.add(alias.asname or alias.name)
+            elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+                targets(stmt.target)
+                visit(stmt.body)
+                visit(stmt.orelse)
+            elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+                for item in stmt.items:
+                    if item.optional_vars is not None:
+                        targets(item.optional_vars)
+                visit(stmt.body)
+            elif isinstance(stmt, (ast.If, ast.While)):
+                visit(stmt.body)
+                visit(stmt.orelse)
+            elif isinstance(stmt, (ast.Try, ast.TryStar)):
+                visit(stmt.body)
+                for handler in stmt.handlers:
+                    if handler.name:
+                        names.add(handler.name)
+                    visit(handler.body)
+                visit(stmt.orelse)
+                visit(stmt.finalbody)
+            elif isinstance(stmt, ast.Match):
+                dynamic = True  # capture patterns bind names; rare enough to leave to init
+            elif isinstance(stmt, _TYPE_ALIAS):
+                targets(stmt.name)  # type: ignore[attr-defined]
+
+    visit(tree.body)
+    dynamic = dynamic or "__getattr__" in names  # PEP 562: the module answers for any attribute
+    for node in ast.walk(tree):
+        if isinstance(node, ast.NamedExpr):
+            targets(node.target)
+        elif (isinstance(node, ast.Name) and node.id in _DYNAMIC_NAMES) or (
+            isinstance(node, ast.Attribute) and node.attr in _DYNAMIC_NAMES
+        ):
+            dynamic = True
+    return names, dynamic
+
+
+def _imports(tree: ast.Module, module: BundledModule) -> list[tuple[str, bool, bool]]:
+    """(absolute module name, top-level statement, maybe an attribute) for each import in a module.
+
+    For `from X import y` both X and X.y are listed: y may be a submodule, or only an attribute of X.
+    """
+    package = module.name if module.is_package else module.name.rpartition(".")[0]
+    top_level = set(map(id, tree.body))
+    found: list[tuple[str, bool, bool]] = []
+    for node in ast.walk(tree):
+        unconditional = id(node) in top_level
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.append((alias.name, unconditional, False))
+        elif isinstance(node, ast.ImportFrom):
+            try:
+                base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+            except (ImportError, ValueError):
+                continue  # a relative import beyond the top-level package: it fails at import time, as on Lambda
+            if node.module is not None or node.level == 0:
+                found.append((base, unconditional, False))
+            for alias in node.names:
+                if alias.name != "*":
+                    found.append((f"{base}.{alias.name}" if base else alias.name, unconditional, True))
+    return found
+
+
+def _is_user_module(name: str) -> bool:
+    top = name.split(".", 1)[0]
+    return top in _MODULES or top in _NAMESPACES
+
+
+def _try_import(name: str) -> BaseException | None:
+    """Import a non-function module at build time so that it is in the snapshot; the failure, if any."""
+    if name in sys.modules:
+        return None
+    try:
+        importlib.import_module(name)
+    except BaseException as exc:  # a module may raise anything (SystemExit included) at import on WASI
+        return exc
+    return None
+
+
+# Standard-library modules that functions commonly use, or that the standard library imports lazily inside
+# functions (`_strptime` for strptime, `encodings.*` for str.encode, ...): a lazy import at run time would find no
+# files, so they are imported here, into the snapshot. One missing on this build of Python is skipped.
+_PRELOAD = (
+    "__future__", "_strptime", "abc", "argparse", "array", "ast", "asyncio", "base64", "binascii", "bisect",
+    "calendar", "cmath", "codecs", "collections", "collections.abc", "colorsys", "concurrent.futures", "contextlib",
+    "contextvars", "copy", "csv", "dataclasses", "datetime", "decimal", "difflib", "email", "email.charset",
+    "email.contentmanager", "email.encoders", "email.generator", "email.header", "email.headerregistry",
+    "email.message", "email.mime.application", "email.mime.base", "email.mime.multipart", "email.mime.text",
+    "email.parser", "email.policy", "email.utils", "encodings.ascii", "encodings.base64_codec", "encodings.cp1252",
+    "encodings.hex_codec", "encodings.idna", "encodings.latin_1", "encodings.punycode",
+    "encodings.raw_unicode_escape", "encodings.unicode_escape", "encodings.utf_16", "encodings.utf_16_be",
+    "encodings.utf_16_le", "encodings.utf_32", "encodings.utf_8", "encodings.utf_8_sig", "enum", "errno", "fnmatch",
+    "fractions", "functools", "glob", "gzip", "hashlib", "heapq", "hmac", "html", "html.parser", "http",
+    "http.cookies", "importlib.metadata", "importlib.resources", "importlib.resources._adapters",
+    "importlib.resources._common", "importlib.resources._itertools", "importlib.resources.readers", "inspect", "io",
+    "ipaddress", "itertools", "json", "keyword", "linecache", "locale", "logging", "logging.handlers", "math",
+    "mimetypes", "numbers", "operator", "os", "pathlib", "pickle", "platform", "pprint", "queue", "random", "re",
+    "secrets", "shlex", "shutil", "statistics", "string", "stringprep", "struct", "tempfile", "textwrap", "time",
+    "tokenize", "traceback", "types", "typing", "unicodedata", "urllib", "urllib.parse", "uuid", "warnings",
+    "weakref", "xml.dom.minidom", "xml.etree.ElementTree", "zipfile", "zlib",
+)  # fmt: skip
+
+
+def _check_and_preload(module_name: str, function_name: str) -> None:
+    """Fail the build (BuildFailure) on what would certainly fail the cold start; preload the stdlib it needs."""
+    entry = _MODULES.get(module_name)
+    if entry is None:
+        raise BuildFailure("Runtime.ImportModuleError", f"Unable to import module '{module_name}': "
+                           f"No module named '{module_name}'")  # fmt: skip
+
+    trees: dict[str, ast.Module] = {}
+    for name, mod in _MODULES.items():
+        if mod.syntax_error is None:
+            with contextlib.suppress(SyntaxError, ValueError):  # compile() accepted it; ast.parse should too
+                trees[name] = ast.parse(_FILES[mod.path], mod.path)
+
+    # Importing a package imports its parents first.
+    chain = [".".join(module_name.split(".")[: i + 1]) for i in range(module_name.count(".") + 1)]
+    # Walk the function's modules that a cold start certainly imports: the handler's module, its parents, and
+    # (transitively) every function module they import unconditionally; report what would fail.
+    pending = [n for n in chain if n in _MODULES]
+    seen: set[str] = set()
+    certain_external: list[str] = []
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        mod = _MODULES[name]
+        if mod.syntax_error is not None:
+            raise BuildFailure("Runtime.UserCodeSyntaxError",
+                               f"Syntax error in module '{module_name}': {mod.syntax_error}")  # fmt: skip
+        for imported, unconditional, maybe_attribute in _imports(trees[name], mod):
+            if not unconditional:
+                continue
+            if _is_user_module(imported):
+                # A bundled X.y is imported by `from X import y` unless X defines y itself: checked either way.
+                parts = imported.split(".")
+                pending.extend(n for n in (".".join(parts[: i + 1]) for i in range(len(parts))) if n in _MODULES)
+            elif not maybe_attribute:
+                certain_external.append(imported)
+
+    # Every import anywhere in the function's code (conditional ones too) pulls its stdlib module into the
+    # snapshot: one that is not there now cannot be imported at run time.
+    for name in _PRELOAD:
+        if not _is_user_module(name):
+            _try_import(name)
+    for tree_name, tree in trees.items():
+        for imported, _, _ in _imports(tree, _MODULES[tree_name]):
+            if not _is_user_module(imported):
+                _try_import(imported)
+
+    for imported in certain_external:
+        exc = _try_import(imported)
+        if isinstance(exc, ImportError):  # the message names the handler's module, as Lambda's does
+            raise BuildFailure("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}")
+
+    names, dynamic = _bound_names(trees[module_name])
+    if function_name not in names and not dynamic:
+        raise BuildFailure("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
+
+
+def _split_handler(handler: str) -> tuple[str, str]:
+    """`a/b.c.fn` -> (`a.b.c`, `fn`), as Lambda's runtime reads the handler setting."""
+    module_name, sep, function_name = handler.rpartition(".")
+    module_name = module_name.replace("/", ".")
+    if not sep or not module_name or not _is_identifier_path(module_name.split(".")) or not function_name:
+        raise BuildFailure("Runtime.MalformedHandlerName",
+                           f"Bad handler '{handler}': expected module.function")  # fmt: skip
+    return module_name, function_name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Lambda's context object and logging
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class LambdaContext:
+    """The `context` argument, with the attributes and method of Lambda's Python context object."""
+
+    def __init__(self, ctx: types.Context) -> None:
+        self.aws_request_id = ctx.request_id
+        self.function_name = ctx.function_name
+        self.function_version = ctx.function_version
+        self.invoked_function_arn = ctx.invoked_function_arn
+        # A string, as on Lambda (its runtime reads it from AWS_LAMBDA_FUNCTION_MEMORY_SIZE).
+        self.memory_limit_in_mb = str(ctx.memory_limit_mb)
+        self.log_group_name = ctx.log_group_name
+        self.log_stream_name = ctx.log_stream_name
+        self.identity = None
+        self.client_context = None
+        self._deadline_ms = ctx.deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+    def __repr__(self) -> str:
+        return (
+            f"LambdaContext([aws_request_id={self.aws_request_id},log_group_name={self.log_group_name},"
+            f"log_stream_name={self.log_stream_name},function_name={self.function_name},"
+            f"memory_limit_in_mb={self.memory_limit_in_mb},function_version={self.function_version},"
+            f"invoked_function_arn={self.invoked_function_arn},client_context=None,identity=None])"
+        )
+
+
+_request_id = ""
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _request_id
+        return True
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at the time, so that a replaced stdout is honoured too."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
+def _install_logging() -> None:
+    """Lambda's root handler: `[LEVEL]\\t<UTC time>\\t<request id>\\t<message>`, root level left at WARNING."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = _StdoutHandler()
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.addFilter(_RequestIdFilter())
+    root.addHandler(handler)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Errors in Lambda's shape
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _stack_trace(tb: TracebackType | None) -> list[str]:
+    """traceback.format_list lines, without the runtime's own leading frames (as Lambda's runtime strips them)."""
+    frames = traceback.extract_tb(tb)
+    for i, frame in enumerate(frames):
+        if frame.filename != __file__:
+            return traceback.format_list(frames[i:])
+    return []
+
+
+def _log_error(error_type: str, error_message: str, stack_trace: Sequence[str]) -> None:
+    lines = [f"[ERROR] {error_type}: {error_message}"]
+    if stack_trace:
+        lines.append("Traceback (most recent call last):")
+        lines.extend(line.rstrip("\n") for line in stack_trace)
+    with contextlib.suppress(Exception):
+        sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _function_error(error_type: str, error_message: str, stack_trace: Sequence[str]) -> Err[types.FunctionError]:
+    _log_error(error_type, error_message, stack_trace)
+    return Err(types.FunctionError(error_type, error_message, list(stack_trace)))
+
+
+def _exception_error(exc: BaseException) -> Err[types.FunctionError]:
+    if isinstance(exc, FunctionFault):
+        return _function_error(exc.error_type, exc.error_message, exc.stack_trace)
+    return _function_error(type(exc).__name__, str(exc), _stack_trace(exc.__traceback__))
+
+
+def _out_of_memory(exc: MemoryError) -> Err[types.FunctionError]:
+    # The guest hit its memory limit: reported as Runtime.OutOfMemory, so that the host can discard the environment.
+    exc.__traceback__ = None  # drop the frames it holds, to get memory back before building the error
+    return _function_error("Runtime.OutOfMemory", "Runtime exited with error: out of memory (MemoryError)", [])
+
+
+def _exit(exc: SystemExit) -> NoReturn:
+    # sys.exit() in a handler ends the runtime on Lambda too (Runtime.ExitError); flushed first, so no log is lost.
+    _flush()
+    raise exc
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def _decimal_default(value: object) -> object:
+    # Lambda's runtime serialises Decimal (what DynamoDB returns) as a number.
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Build time: runs once, inside componentize-py, and is snapshotted
+# ---------------------------------------------------------------------------------------------------------------
+
+HANDLER: str = build_config.HANDLER
+_MODULE_NAME, _FUNCTION_NAME = _split_handler(HANDLER)
+_FILES, _MODULES, _NAMESPACES = _load_bundle(_TASK_DIR)
+_LOADER = BundleLoader()
+_FINDER = BundleFinder()
+_check_and_preload(_MODULE_NAME, _FUNCTION_NAME)
+
+_handler: Any = None
+
+
+def _init() -> None:
+    global _handler
+    os.environ.setdefault("LAMBDA_TASK_ROOT", TASK_ROOT)
+    os.environ.setdefault("_HANDLER", HANDLER)
+    # Installed now, not at build time: no standard-library import at build time may pick up a function module.
+    if _FINDER not in sys.meta_path:
+        position = next((i for i, f in enumerate(sys.meta_path) if f is importlib.machinery.PathFinder), 0)
+        sys.meta_path.insert(position, _FINDER)
+    _install_logging()
+    try:
+        module = importlib.import_module(_MODULE_NAME)
+    except ImportError as exc:
+        raise FunctionFault("Runtime.ImportModuleError", f"Unable to import module '{_MODULE_NAME}': {exc}") from exc
+    except SyntaxError as exc:
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
+        raise FunctionFault(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{_MODULE_NAME}': {exc}", trace
+        ) from exc
+    handler = getattr(module, _FUNCTION_NAME, None)
+    if handler is None:
+        raise FunctionFault(
+            "Runtime.HandlerNotFound", f"Handler '{_FUNCTION_NAME}' missing on module '{_MODULE_NAME}'"
+        )
+    if not callable(handler):
+        raise FunctionFault(
+            "Runtime.HandlerNotFound", f"Handler '{_FUNCTION_NAME}' on module '{_MODULE_NAME}' is not callable"
+        )
+    _handler = handler
+
+
+def _handle(ctx: types.Context, event: bytes) -> bytes:
+    global _request_id
+    _request_id = ctx.request_id
+    if _handler is None:
+        raise FunctionFault("Runtime.InitError", "handle called before a successful init")
+    try:
+        payload = json.loads(event) if event.strip() else {}
+    except ValueError as exc:
+        raise FunctionFault("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}") from exc
+    result = _handler(payload, LambdaContext(ctx))
+    try:
+        return json.dumps(result, default=_decimal_default).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise FunctionFault("Runtime.MarshalError", f"Unable to marshal response: {exc}") from exc
+
+
+class WitWorld(wit_world.WitWorld):
+    """The component's exports: `init` once per execution environment, `handle` once per invocation."""
+
+    def init(self) -> None:
+        try:
+            _init()
+        except MemoryError as exc:
+            raise _out_of_memory(exc) from None
+        except SystemExit as exc:
+            _exit(exc)
+        except BaseException as exc:  # everything else is the function's init error
+            raise _exception_error(exc) from None
+        finally:
+            _flush()
+
+    def handle(self, ctx: types.Context, event: bytes) -> bytes:
+        try:
+            return _handle(ctx, event)
+        except MemoryError as exc:
+            raise _out_of_memory(exc) from None
+        except SystemExit as exc:
+            _exit(exc)
+        except BaseException as exc:  # KeyboardInterrupt and the like are the function's error too
+            raise _exception_error(exc) from None
+        finally:
+            _flush()

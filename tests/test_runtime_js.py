@@ -1,0 +1,125 @@
+"""The JavaScript runtime end to end through the engine: a zip of sources in, Lambda's Node.js semantics out."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import zipfile
+from collections.abc import Iterator
+
+import pytest
+
+from wasmfaas import BuildError, FunctionConfig, GuestKind, SyncPlatform
+from wasmfaas.runtimes import JAVASCRIPT
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+INDEX = """\
+import { shout } from "./lib/text.mjs";
+
+let calls = 0;
+const startedWith = process.env.GREETING;  // module-level code runs at each cold start, with the real environment
+
+export const handler = async (event, context) => {
+  calls += 1;
+  console.log("handling", event.action, context.awsRequestId);
+  console.error("to stderr", event.action);
+  if (event.action === "fail") throw new TypeError("bad input");
+  if (event.action === "loop") { for (;;) {} }
+  if (event.action === "hog") { const hoard = []; for (;;) hoard.push(new Uint8Array(8 << 20).fill(7)); }
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  return {
+    shout: shout(event.name ?? "world"),
+    calls,
+    startedWith,
+    context: {
+      awsRequestId: context.awsRequestId,
+      functionName: context.functionName,
+      functionVersion: context.functionVersion,
+      invokedFunctionArn: context.invokedFunctionArn,
+      memoryLimitInMB: context.memoryLimitInMB,
+      logGroupName: context.logGroupName,
+      remaining: context.getRemainingTimeInMillis(),
+    },
+    echo: event,
+  };
+};
+"""
+
+
+def zip_of(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+SOURCE = zip_of({"index.mjs": INDEX, "lib/text.mjs": "export const shout = (s) => s.toUpperCase() + '!';\n"})
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncPlatform]:
+    with SyncPlatform(data_dir=tmp_path_factory.mktemp("js-data")) as p:
+        p.create_function(
+            "js",
+            SOURCE,
+            runtime=JAVASCRIPT,
+            handler="index.handler",
+            config=FunctionConfig(environment={"GREETING": "hi"}, timeout=1, memory_mb=128),
+        )
+        yield p
+
+
+def test_hello_json_context_and_logs(platform: SyncPlatform) -> None:
+    assert platform.get_function("js").kind is GuestKind.COMPONENT
+    result = platform.invoke("js", json.dumps({"action": "hello", "name": "ada", "list": [1, None]}))
+    assert result.ok, result.payload
+    body = result.json()
+    assert body["shout"] == "ADA!" and body["startedWith"] == "hi"
+    assert body["echo"] == {"action": "hello", "name": "ada", "list": [1, None]}
+    ctx = body["context"]
+    assert ctx["awsRequestId"] == result.request_id
+    assert (ctx["functionName"], ctx["functionVersion"], ctx["memoryLimitInMB"]) == ("js", "$LATEST", "128")
+    assert ctx["invokedFunctionArn"].endswith(":function:js") and ctx["logGroupName"] == "/aws/lambda/js"
+    assert 0 < ctx["remaining"] <= 1000
+    assert f"handling hello {result.request_id}" in result.log and "to stderr hello" in result.log
+
+
+def test_module_state_survives_warm_invocations(platform: SyncPlatform) -> None:
+    platform.update_function_configuration("js", description="fresh environments")
+    first = platform.invoke("js", b'{"action": "count"}')
+    second = platform.invoke("js", b'{"action": "count"}')
+    assert first.cold_start and not second.cold_start
+    assert (first.json()["calls"], second.json()["calls"]) == (1, 2)
+
+
+def test_thrown_error_has_lambdas_error_shape(platform: SyncPlatform) -> None:
+    result = platform.invoke("js", b'{"action": "fail"}')
+    assert result.function_error is not None
+    body = result.json()
+    assert body["errorType"] == "TypeError" and body["errorMessage"] == "bad input"
+    assert any("index.mjs" in line for line in body["stackTrace"])
+
+
+def test_timeout_and_recovery(platform: SyncPlatform) -> None:
+    result = platform.invoke("js", b'{"action": "loop"}')
+    assert result.function_error is not None and result.function_error.error_type == "Sandbox.Timedout"
+    after = platform.invoke("js", b'{"action": "count"}')
+    assert after.ok and after.cold_start
+
+
+def test_memory_cap(platform: SyncPlatform) -> None:
+    result = platform.invoke("js", b'{"action": "hog"}')
+    assert result.function_error is not None, result.payload
+    assert result.function_error.error_type == "Runtime.OutOfMemory", result.function_error
+    assert platform.invoke("js", b'{"action": "count"}').ok
+
+
+def test_build_failure_is_refused_and_nothing_is_stored(platform: SyncPlatform) -> None:
+    with pytest.raises(BuildError, match="handler"):
+        platform.create_function(
+            "bad", zip_of({"index.mjs": "export const other = 1;\n"}), runtime=JAVASCRIPT, handler="index.handler"
+        )
+    assert [f.name for f in platform.list_functions()] == ["js"]

@@ -1,0 +1,145 @@
+"""The Python runtime end to end through the engine: a zip of sources in, Lambda's handler semantics out."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wasmfaas import BuildError, FunctionConfig, GuestKind, SyncPlatform
+from wasmfaas.runtimes import PYTHON
+
+APP = """\
+import logging
+import os
+
+import helpers.text
+
+logger = logging.getLogger()
+START_COUNT = 0
+calls = 0
+START_COUNT += 1  # module-level code: once per environment (the cold start)
+
+
+def handler(event, context):
+    global calls
+    calls += 1
+    action = event.get("action")
+    print("handling", action, context.aws_request_id)
+    logger.warning("warned about %s", action)
+    if action == "fail":
+        raise KeyError("no such thing")
+    if action == "loop":
+        while True:
+            pass
+    if action == "hog":
+        hoard = []
+        while True:
+            hoard.append(bytearray(8 * 1024 * 1024))
+    return {
+        "shout": helpers.text.shout(event.get("name", "world")),
+        "calls": calls,
+        "start_count": START_COUNT,
+        "greeting": os.environ.get("GREETING"),
+        "context": {
+            "aws_request_id": context.aws_request_id,
+            "function_name": context.function_name,
+            "function_version": context.function_version,
+            "invoked_function_arn": context.invoked_function_arn,
+            "memory_limit_in_mb": context.memory_limit_in_mb,
+            "log_group_name": context.log_group_name,
+            "log_stream_name": context.log_stream_name,
+            "remaining": context.get_remaining_time_in_millis(),
+        },
+        "echo": event,
+    }
+"""
+
+
+def zip_of(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+SOURCE = zip_of(
+    {"app.py": APP, "helpers/__init__.py": "", "helpers/text.py": "def shout(s):\n    return s.upper() + '!'\n"}
+)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncPlatform]:
+    with SyncPlatform(data_dir=tmp_path_factory.mktemp("py-data")) as p:
+        p.create_function(
+            "py",
+            SOURCE,
+            runtime=PYTHON,
+            handler="app.handler",
+            config=FunctionConfig(environment={"GREETING": "hi"}, timeout=1, memory_mb=256),
+        )
+        yield p
+
+
+def test_hello_json_context_and_logs(platform: SyncPlatform) -> None:
+    info = platform.get_function("py")
+    assert info.kind is GuestKind.COMPONENT and info.runtime == "python3.14"
+    result = platform.invoke("py", json.dumps({"action": "hello", "name": "ada", "nested": [1, {"a": None}]}))
+    assert result.ok, result.payload
+    body = result.json()
+    assert body["shout"] == "ADA!" and body["greeting"] == "hi"
+    assert body["echo"] == {"action": "hello", "name": "ada", "nested": [1, {"a": None}]}
+    ctx = body["context"]
+    assert ctx["aws_request_id"] == result.request_id
+    assert (ctx["function_name"], ctx["function_version"]) == ("py", "$LATEST")
+    assert ctx["invoked_function_arn"].endswith(":function:py")
+    assert str(ctx["memory_limit_in_mb"]) == "256"
+    assert ctx["log_group_name"] == "/aws/lambda/py" and ctx["log_stream_name"]
+    assert 0 < ctx["remaining"] <= 1000
+    assert f"handling hello {result.request_id}" in result.log
+    assert "warned about hello" in result.log
+
+
+def test_module_state_survives_warm_invocations(platform: SyncPlatform) -> None:
+    platform.update_function_configuration("py", description="fresh environments")
+    first = platform.invoke("py", b'{"action": "count"}')
+    second = platform.invoke("py", b'{"action": "count"}')
+    assert first.cold_start and not second.cold_start
+    assert (first.json()["calls"], second.json()["calls"]) == (1, 2)
+    assert second.json()["start_count"] == 1
+
+
+def test_raised_exception_has_lambdas_error_shape(platform: SyncPlatform) -> None:
+    result = platform.invoke("py", b'{"action": "fail"}')
+    assert result.function_error is not None
+    body = result.json()
+    assert body["errorType"] == "KeyError" and "no such thing" in body["errorMessage"]
+    assert any("app.py" in line for line in body["stackTrace"])
+    assert not platform.invoke("py", b'{"action": "count"}').cold_start  # the environment stays warm
+
+
+def test_timeout_and_recovery(platform: SyncPlatform) -> None:
+    result = platform.invoke("py", b'{"action": "loop"}')
+    assert result.function_error is not None and result.function_error.error_type == "Sandbox.Timedout"
+    after = platform.invoke("py", b'{"action": "count"}')
+    assert after.ok and after.cold_start
+
+
+def test_memory_cap(platform: SyncPlatform) -> None:
+    result = platform.invoke("py", b'{"action": "hog"}')
+    assert result.function_error is not None
+    assert result.function_error.error_type == "Runtime.OutOfMemory", result.payload
+    assert platform.invoke("py", b'{"action": "count"}').ok
+
+
+def test_build_failure_is_refused_and_nothing_is_stored(platform: SyncPlatform, tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="nope"):
+        platform.create_function(
+            "bad", zip_of({"app.py": "def handler(e, c):\n    return 1\n"}), runtime=PYTHON, handler="app.nope"
+        )
+    assert [f.name for f in platform.list_functions()] == ["py"]

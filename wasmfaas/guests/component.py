@@ -1,0 +1,263 @@
+"""Guest kind 3: a component implementing the world `wasmfaas:function/handler` (wit/wasmfaas.wit).
+
+`init` runs once per environment (the cold start), `handle(context, event)` once per invocation; the environment
+is reused while invocations end normally. Wasmtime-py lowers `list<u8>` one element at a time through Python
+(~1 µs a byte) and re-reads the function's type on every call, so this module lowers the call itself: the context
+record is lowered once per environment into a template that each call clones and patches (request id, deadline),
+and bytes cross as one strided copy of the C value array.
+
+Limits of wasmtime-py 50's component API, documented rather than hidden: a component's linear memory cannot be
+read from the host, so `Max Memory Used` is not measured (reported as 0); a trap leaves no trap code, so errors are
+named from wasmtime's message; and wasmtime refuses to lift a `list<u8>` of more than ~2.6 MB from a guest, so a
+component's response is limited to that (events may be up to 6 MB).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from ctypes import byref, pointer
+from typing import Any, Final
+
+import msgspec
+import wasmtime
+import wasmtime.component
+from wasmtime import _ffi as ffi
+from wasmtime.component import Record
+
+from ..engine import Engine
+from ..errors import InvalidCodeError
+from ..logs import Capture
+from ..modules import CompiledCode
+from ..results import FunctionError
+from .base import Environment, EnvironmentSpec, InitError, Outcome, Request, classify_failure, new_store
+from .reactor import INIT_TIMEOUT_S, MAX_RESPONSE_BYTES
+
+__all__ = ["ComponentEnvironment", "prepare_component"]
+
+CONTEXT_FIELDS: Final = (
+    "request-id",
+    "function-name",
+    "function-version",
+    "invoked-function-arn",
+    "memory-limit-mb",
+    "log-group-name",
+    "log-stream-name",
+    "deadline-ms",
+)
+_VAL_SIZE: Final = ctypes.sizeof(ffi.wasmtime_component_val_t)
+_KIND_OFFSET: Final = ffi.wasmtime_component_val_t.kind.offset
+_OF_OFFSET: Final = ffi.wasmtime_component_val_t.of.offset
+_U8: Final = ffi.WASMTIME_COMPONENT_U8.value
+_LIST: Final = ffi.WASMTIME_COMPONENT_LIST.value
+_RESULT: Final = ffi.WASMTIME_COMPONENT_RESULT.value
+
+_linkers: dict[int, wasmtime.component.Linker] = {}
+_linkers_lock: Final = threading.Lock()
+
+
+def _linker(engine: Engine) -> wasmtime.component.Linker:
+    with _linkers_lock:
+        linker = _linkers.get(id(engine.wasm))
+        if linker is None:
+            linker = _linkers[id(engine.wasm)] = wasmtime.component.Linker(engine.wasm)
+            linker.add_wasip2()
+        return linker
+
+
+def prepare_component(engine: Engine, compiled: CompiledCode) -> None:
+    """Check at create time that the component implements the world and that its imports can be satisfied."""
+    component = compiled.module
+    missing = [name for name in ("init", "handle") if component.get_export_index(name) is None]
+    if missing:
+        raise InvalidCodeError(
+            f"the component does not export {' and '.join(missing)}: it must implement the world "
+            "wasmfaas:function/handler (wit/wasmfaas.wit)"
+        )
+    store = wasmtime.Store(engine.wasm)
+    store.set_wasi(wasmtime.WasiConfig())
+    store.set_epoch_deadline(engine.deadline_ticks(INIT_TIMEOUT_S))
+    try:
+        instance = _linker(engine).instantiate(store, component)
+    except wasmtime.WasmtimeError as e:
+        raise InvalidCodeError(f"the component cannot be instantiated: {_last_line(e)}") from None
+    handle = instance.get_func(store, "handle")
+    init = instance.get_func(store, "init")
+    assert handle is not None and init is not None
+    handle_params = handle.type(store).params
+    params = [name for name, _ in handle_params]
+    context_type: Any = handle_params[0][1] if handle_params else None
+    fields = [name for name, _ in getattr(context_type, "fields", [])]
+    if len(params) != 2 or tuple(fields) != CONTEXT_FIELDS or init.type(store).params:
+        raise InvalidCodeError("the component's init/handle do not have the types of wit/wasmfaas.wit")
+
+
+class ComponentEnvironment(Environment):
+    kind = "component"
+
+    def __init__(self, spec: EnvironmentSpec) -> None:
+        start = time.perf_counter()
+        self.spec = spec
+        self.capture = Capture.acquire()
+        self.store: wasmtime.Store | None = None
+        self.memory_bytes = 0
+        self._template: Any = None
+        try:
+            self._instantiate()
+        except BaseException:
+            self.close()
+            raise
+        self.last_used = time.monotonic()
+        self.init_duration_ms = (time.perf_counter() - start) * 1000.0
+
+    def _instantiate(self) -> None:
+        spec = self.spec
+        store = self.store = new_store(spec, self.capture)
+        if spec.fuel is not None:
+            store.set_fuel(spec.fuel)
+        store.set_epoch_deadline(spec.engine.deadline_ticks(INIT_TIMEOUT_S))
+        try:
+            instance = _linker(spec.engine).instantiate(store, spec.code.module)
+            init = instance.get_func(store, "init")
+            handle = instance.get_func(store, "handle")
+            assert init is not None and handle is not None
+            failure = init(store)
+        except wasmtime.WasmtimeError as e:
+            error = classify_failure(e, spec, 0, INIT_TIMEOUT_S)
+            raise InitError(_init_error(error), self.capture.take()) from None
+        if failure is not None:
+            raise InitError(_init_error(_function_error(failure, handled=False)), self.capture.take())
+        self._handle: wasmtime.component.Func | None = handle
+        self._func_ref = byref(handle._func)
+        func_type = handle.type(store)
+        (_, context_type), _event = func_type.params
+        self._result_type: Any = func_type.result
+        # The context's fixed fields lowered once; each call clones this and patches request id and deadline.
+        record = Record()
+        for name, value in (
+            ("request-id", ""),
+            ("function-name", spec.function_name),
+            ("function-version", spec.version),
+            ("invoked-function-arn", spec.invoked_function_arn),
+            ("memory-limit-mb", spec.memory_mb),
+            ("log-group-name", spec.log_group_name),
+            ("log-stream-name", spec.log_stream_name),
+            ("deadline-ms", 0),
+        ):
+            setattr(record, name, value)
+        self._template = ffi.wasmtime_component_val_t()
+        context_type.convert_to_c(store, record, pointer(self._template))
+        self._ctx = store._context()
+
+    def invoke(self, request: Request) -> Outcome:
+        spec = self.spec
+        store = self.store
+        assert store is not None, "invoke on a closed environment"
+        store.set_epoch_deadline(spec.engine.deadline_ticks(request.timeout))
+        if spec.fuel is not None:
+            store.set_fuel(spec.fuel)
+        params = (ffi.wasmtime_component_val_t * 2)()
+        result = ffi.wasmtime_component_val_t()
+        lowered = 0
+        try:
+            ffi.wasmtime_component_val_clone(byref(self._template), byref(params[0]))
+            lowered = 1
+            fields = params[0].of.record.data
+            request_id = fields[0].val
+            ffi.wasm_byte_vec_delete(byref(request_id.of.string))
+            request_id.of.string = ffi.str_to_capi(request.request_id)
+            fields[7].val.of.u64 = request.deadline_ms
+            _lower_bytes(request.payload, params[1])
+            lowered = 2
+            error = ffi.wasmtime_component_func_call(self._func_ref, self._ctx, params, 2, byref(result), 1)
+        finally:
+            for i in range(lowered):
+                ffi.wasmtime_component_val_delete(byref(params[i]))
+        if error:
+            failure = wasmtime.WasmtimeError._from_ptr(error)
+            return self._failed(classify_failure(failure, spec, 0, request.timeout))
+        outcome = self._lift(result)
+        outcome.log = self.capture.take()
+        if spec.fuel is not None:
+            outcome.fuel_consumed = spec.fuel - store.get_fuel()
+        return outcome
+
+    def _lift(self, result: Any) -> Outcome:
+        if result.kind != _RESULT:
+            return self._failed(FunctionError(error_type="Runtime.InvalidResponse", error_message="not a result"))
+        if not result.of.result.is_ok:
+            body = self._result_type.convert_from_c(result)  # the error record: rare, the generic path is fine
+            error = _function_error(body, handled=True)
+            if error.error_type == "Runtime.OutOfMemory":  # the runtime's heap is exhausted: start afresh
+                return self._failed(msgspec.structs.replace(error, handled=False))
+            return Outcome(payload=b"", error=error)
+        boxed = result.of.result.val
+        inner = boxed.contents
+        data = b""
+        if inner.kind == _LIST:
+            size = inner.of.list.size
+            if size:
+                data = ctypes.string_at(inner.of.list.data, size * _VAL_SIZE)[_OF_OFFSET::_VAL_SIZE]
+        ffi.wasmtime_component_val_delete(boxed)
+        if len(data) > MAX_RESPONSE_BYTES:
+            error = FunctionError(
+                error_type="Function.ResponseSizeTooLarge",
+                error_message=f"Response payload size ({len(data)} bytes) exceeded maximum allowed payload size "
+                f"({MAX_RESPONSE_BYTES} bytes).",
+            )
+            return Outcome(payload=b"", error=error)
+        return Outcome(payload=data)
+
+    def _failed(self, error: FunctionError) -> Outcome:
+        # A trap leaves a component instance unusable ("cannot enter component instance"): always discard it.
+        return Outcome(payload=b"", error=error, discard=True, log=self.capture.take())
+
+    def close(self) -> None:
+        if self._template is not None:
+            ffi.wasmtime_component_val_delete(byref(self._template))
+            self._template = None
+        self._handle = None
+        self.store = None
+        self.capture.release()
+
+
+def _lower_bytes(data: bytes, out: Any) -> None:
+    """Lower bytes as a `list<u8>` value: one strided copy instead of a Python loop over the bytes."""
+    n = len(data)
+    raw = ffi.wasmtime_component_vallist_t()
+    if n:
+        buffer = bytearray(n * _VAL_SIZE)
+        buffer[_KIND_OFFSET::_VAL_SIZE] = bytes([_U8]) * n
+        buffer[_OF_OFFSET::_VAL_SIZE] = data
+        ffi.wasmtime_component_vallist_new(byref(raw), n, (ffi.wasmtime_component_val_t * n).from_buffer(buffer))
+    else:
+        ffi.wasmtime_component_vallist_new_empty(byref(raw))
+    out.kind = _LIST
+    out.of.list = raw
+
+
+def _function_error(body: Any, *, handled: bool) -> FunctionError:
+    def field(name: str, default: Any) -> Any:
+        return getattr(body, name, default)
+
+    stack = field("stack-trace", [])
+    return FunctionError(
+        error_type=str(field("error-type", "Error")),
+        error_message=str(field("error-message", "")),
+        stack_trace=[str(line) for line in stack] if isinstance(stack, list) else [],
+        handled=handled,
+    )
+
+
+def _init_error(error: FunctionError) -> FunctionError:
+    return FunctionError(
+        error_type="Runtime.InitError" if error.error_type == "Runtime.Trap" else error.error_type,
+        error_message=f"Init failed: {error.error_message}",
+        stack_trace=error.stack_trace,
+    )
+
+
+def _last_line(e: Exception) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return lines[-1] if lines else type(e).__name__

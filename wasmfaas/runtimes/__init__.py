@@ -1,0 +1,101 @@
+"""Language runtimes: builders that turn a function's source into a wasmfaas component.
+
+A runtime is named after the interpreter it really runs. `build(runtime, source, handler)` takes the source as a
+zip archive (Lambda's deployment package) or a folder, and returns the component's bytes; builds are cached by
+content, so the same source never builds twice. `wasi` is no runtime at all: the code is the wasm module itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import stat
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+from typing import Final
+
+from ..errors import InvalidParameterError
+
+__all__ = [
+    "JAVASCRIPT",
+    "MAX_UNZIPPED_BYTES",
+    "MAX_ZIPPED_BYTES",
+    "PYTHON",
+    "WASI",
+    "build",
+    "extract_zip",
+    "runtimes",
+]
+
+WASI: Final = "wasi"
+PYTHON: Final = "python3.14"  # CPython 3.14.0, as bundled by componentize-py 0.25.1
+JAVASCRIPT: Final = "js-starlingmonkey"  # SpiderMonkey in StarlingMonkey, as bundled by componentize-js 0.23.0
+
+# Lambda's deployment package limits.
+MAX_ZIPPED_BYTES: Final = 50 * 1024 * 1024
+MAX_UNZIPPED_BYTES: Final = 250 * 1024 * 1024
+MAX_ENTRIES: Final = 20_000
+
+
+def runtimes() -> list[str]:
+    return [WASI, PYTHON, JAVASCRIPT]
+
+
+def build(runtime: str, source: bytes | Path, handler: str, *, cache_dir: Path | None = None) -> bytes:
+    """Build `source` (zip bytes or a folder) for `runtime`; blocking (seconds on a cache miss)."""
+    if runtime not in (PYTHON, JAVASCRIPT):
+        raise InvalidParameterError("Runtime", f"{runtime!r} is not one of {', '.join(runtimes())}")
+    with contextlib.ExitStack() as stack:
+        if isinstance(source, bytes):
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wasmfaas-src-")))
+            extract_zip(source, folder)
+        else:
+            folder = source
+        out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wasmfaas-out-")))
+        if runtime == PYTHON:
+            from .python import build_python
+
+            return build_python(folder, handler, out, cache_dir=cache_dir).read_bytes()
+        from .js import build_js
+
+        return build_js(folder, handler, out, cache_dir=cache_dir).read_bytes()
+
+
+def extract_zip(data: bytes, dest: Path) -> None:
+    """Unpack a deployment package safely: no absolute or `..` paths, no links, and Lambda's size limits
+    enforced on what is actually decompressed (a zip bomb's declared sizes are not trusted)."""
+    if len(data) > MAX_ZIPPED_BYTES:
+        raise InvalidParameterError("ZipFile", f"the package is {len(data)} bytes; the limit is {MAX_ZIPPED_BYTES}")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zlib.error, ValueError, EOFError) as e:
+        raise InvalidParameterError("ZipFile", f"not a valid zip archive: {e}") from None
+    total = 0
+    with archive:
+        entries = archive.infolist()
+        if len(entries) > MAX_ENTRIES:
+            raise InvalidParameterError("ZipFile", f"the package has {len(entries)} entries; at most {MAX_ENTRIES}")
+        for entry in entries:
+            path = PurePosixPath(entry.filename.replace("\\", "/"))
+            if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+                raise InvalidParameterError("ZipFile", f"unsafe path in the package: {entry.filename!r}")
+            if stat.S_ISLNK(entry.external_attr >> 16):
+                raise InvalidParameterError("ZipFile", f"links are not allowed in the package: {entry.filename!r}")
+            target = dest.joinpath(*path.parts)
+            if entry.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with archive.open(entry) as src, open(target, "wb") as out:
+                    while chunk := src.read(1 << 20):
+                        total += len(chunk)
+                        if total > MAX_UNZIPPED_BYTES:
+                            raise InvalidParameterError(
+                                "ZipFile", f"the package unzips to more than {MAX_UNZIPPED_BYTES} bytes"
+                            )
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+                raise InvalidParameterError("ZipFile", f"cannot read {entry.filename!r}: {e}") from None

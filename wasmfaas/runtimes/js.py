@@ -1,0 +1,288 @@
+"""Building JavaScript functions (Lambda's Node.js `export const handler = async (event, context) => ...`) into
+components, cached by content.
+
+`build_js` runs `node runtimes/js/build.mjs` in a subprocess on a staging copy of the function's files: esbuild
+bundles the handler's file and everything it imports (local files, `node_modules`, JSON) into one module, and
+componentize-js (pinned in `runtimes/js/package.json`, installed by `npm ci --prefix runtimes/js`) makes it a
+component of the world `wasmfaas:function/handler` (`wit/`), with `runtimes/js/bootstrap.js` as the guest side of the
+world. The user's module-level code runs in the component's `init` (each cold start), not at build time: see
+bootstrap.js.
+
+Everything that decides the output is in the cache key: the componentize-js version from the lockfile, the runtime's
+files (bootstrap, build script, lockfile), the WIT files, the handler string, and every function file by relative
+path and bytes (dot-directories are left out, of the key and of the build alike). A build writes `js-<key>.wasm` in
+the cache dir (`$WASMFAAS_BUILD_CACHE`, else `~/.cache/wasmfaas/builds`) through a temporary file and a rename, under
+an exclusive `flock` on a per-key lock file, and the component is then linked (or copied) into `out_dir` the same way.
+
+Code that would certainly fail the cold start -- a syntax error, an import that cannot be resolved (a missing file or
+package, a Node.js built-in), an ES module without the handler's export -- fails the build with `BuildError`
+carrying the builder's message (`<Lambda's errorType>: <message>` where Lambda has one).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+from ..errors import BuildError, InvalidParameterError
+from ..toolchain import default_cache_dir
+
+__all__ = [
+    "COMPONENTIZE_JS_PACKAGE",
+    "RUNTIME_DIR",
+    "WIT_DIR",
+    "build_js",
+    "componentize_js_version",
+    "ensure_toolchain",
+]
+
+_REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+RUNTIME_DIR: Final = _REPO_ROOT / "runtimes" / "js"
+WIT_DIR: Final = _REPO_ROOT / "wit"
+COMPONENTIZE_JS_PACKAGE: Final = "@bytecodealliance/componentize-js"
+_BUILD_SCRIPT: Final = RUNTIME_DIR / "build.mjs"
+_LOCKFILE: Final = RUNTIME_DIR / "package-lock.json"
+# The files of the runtime itself that shape every component: the guest bootstrap, the build script (bundling
+# options, the generated entry, the WIT world it adds) and the lockfile (every npm package's exact version).
+_RUNTIME_FILES: Final = ("bootstrap.js", "build.mjs", "package-lock.json")
+_INSTALL_HINT: Final = "run `npm ci --prefix runtimes/js` in the wasmfaas checkout"
+# Lambda's limit on the handler string; its parts are a relative file path without extension and a dotted export path.
+_HANDLER_RE: Final = re.compile(r"(?:[^\s/.]+/)*[^\s/.]+(?:\.[^\s/.]+)+")
+_MAX_HANDLER_LEN: Final = 128
+_DEFAULT_TIMEOUT: Final = 900.0
+
+
+def build_js(
+    source_dir: Path | str,
+    handler: str,
+    out_dir: Path | str,
+    *,
+    cache_dir: Path | None = None,
+    timeout: float = _DEFAULT_TIMEOUT,
+) -> Path:
+    """Build the JavaScript function in `source_dir` with `handler` (`file.export`) and return the component's path.
+
+    `file` is a path relative to `source_dir` without its extension (`.js`, `.mjs` or `.cjs` is looked for, in that
+    order, as Lambda does) and `export` a (possibly dotted) export of it: `index.handler`, `src/app.handlers.main`.
+    The component lands in `out_dir` as `js-<key>.wasm`; the same inputs give the same path, from the cache without
+    running node. Raises `InvalidParameterError` for a malformed handler string and `BuildError` for code that cannot
+    work, a failed build, or a missing toolchain (`node`, or `runtimes/js/node_modules`).
+    """
+    if not isinstance(handler, str) or len(handler) > _MAX_HANDLER_LEN or not _HANDLER_RE.fullmatch(handler):
+        raise InvalidParameterError("handler", f"must be file.export (e.g. index.handler), not {handler!r}")
+    src = Path(source_dir).resolve()
+    if not src.is_dir():
+        raise BuildError(f"source dir not found: {src}")
+    node = ensure_toolchain()
+    version = componentize_js_version()
+
+    files = [(rel, _read(src / rel)) for rel in _source_files(src)]
+    runtime = [(rel, _read(RUNTIME_DIR / rel)) for rel in _RUNTIME_FILES]
+    wit = [(rel, _read(WIT_DIR / rel)) for rel in _source_files(WIT_DIR) if rel.endswith(".wit")]
+
+    key = _Key()
+    key.add_text("wasmfaas-js-build-v1")
+    key.add_text(version)
+    key.add_text(handler)
+    for label, group in (("runtime", runtime), ("wit", wit), ("source", files)):
+        key.add_text(label)
+        key.add_text(str(len(group)))
+        for rel, data in group:
+            key.add_text(rel)
+            key.add_bytes(data)
+    digest = key.hexdigest()
+
+    cached = _build_cached(node, digest, handler, files, cache_dir, timeout)
+    return _place(cached, Path(out_dir).absolute() / cached.name)
+
+
+def ensure_toolchain() -> str:
+    """Check that node and the runtime's npm packages are installed as locked; return the `node` executable's path.
+
+    Raises `BuildError` saying how to install what is missing. Nothing is ever fetched at build time: the packages are
+    the project's own set-up (`npm ci --prefix runtimes/js`).
+    """
+    node = shutil.which("node")
+    if node is None:
+        raise BuildError("node is not on PATH: the JavaScript runtime needs Node.js 20 or later to build functions")
+    modules = RUNTIME_DIR / "node_modules"
+    if not modules.is_dir():
+        raise BuildError(
+            f"the JavaScript runtime's npm packages are not installed ({modules} is missing): {_INSTALL_HINT}"
+        )
+    locked = componentize_js_version()
+    installed = _installed_version(modules / COMPONENTIZE_JS_PACKAGE / "package.json")
+    if installed != locked:
+        # The key names the locked version; building with another one would cache its output under the wrong key.
+        found = "is missing" if installed is None else f"is {installed}"
+        raise BuildError(
+            f"{COMPONENTIZE_JS_PACKAGE} in {modules} {found}, but package-lock.json pins {locked}: {_INSTALL_HINT}"
+        )
+    return node
+
+
+@functools.cache
+def componentize_js_version() -> str:
+    """The componentize-js version that runtimes/js/package-lock.json pins (part of every cache key)."""
+    try:
+        lock = json.loads(_LOCKFILE.read_text())
+        version = lock["packages"][f"node_modules/{COMPONENTIZE_JS_PACKAGE}"]["version"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BuildError(f"cannot read the {COMPONENTIZE_JS_PACKAGE} version from {_LOCKFILE}: {exc}") from exc
+    if not isinstance(version, str):
+        raise BuildError(f"malformed {COMPONENTIZE_JS_PACKAGE} version in {_LOCKFILE}: {version!r}")
+    return version
+
+
+def _installed_version(package_json: Path) -> str | None:
+    try:
+        version = json.loads(package_json.read_text()).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return version if isinstance(version, str) else None
+
+
+def _build_cached(
+    node: str,
+    digest: str,
+    handler: str,
+    files: list[tuple[str, bytes]],
+    cache_dir: Path | None,
+    timeout: float,
+) -> Path:
+    root = (cache_dir if cache_dir is not None else default_cache_dir()).absolute()
+    out = root / f"js-{digest}.wasm"
+    if out.is_file():
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"js-{digest}.lock", "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if out.is_file():  # another process built it while we waited
+            return out
+        stage = Path(tempfile.mkdtemp(dir=root, prefix=f".js-{digest}.stage."))
+        fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".js-{digest}.", suffix=".wasm")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            # The staged bytes are the hashed bytes: a source edited during the build cannot slip in under the key.
+            _write_files(stage, files)
+            _run_builder(node, stage, handler, tmp, timeout)
+            if tmp.stat().st_size == 0:
+                raise BuildError("the JavaScript builder exited 0 but wrote no component")
+            tmp.chmod(0o644)  # mkstemp's 0600 would keep other users of a shared cache out
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+            shutil.rmtree(stage, ignore_errors=True)
+    return out
+
+
+def _run_builder(node: str, stage: Path, handler: str, out: Path, timeout: float) -> None:
+    argv = [
+        node,
+        str(_BUILD_SCRIPT),
+        "--source-dir",
+        str(stage),
+        "--handler",
+        handler,
+        "--wit",
+        str(WIT_DIR),
+        "--out",
+        str(out),
+    ]
+    # NODE_OPTIONS could load code into the builder or change its module resolution behind the key's back.
+    env = {k: v for k, v in os.environ.items() if k not in ("NODE_OPTIONS", "NODE_PATH")}
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=RUNTIME_DIR,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"the JavaScript builder did not finish within {timeout:g} s") from None
+    except OSError as exc:
+        raise BuildError(f"cannot run node: {exc}") from exc
+    if proc.returncode != 0:
+        output = "\n".join(part for part in (proc.stderr.strip(), proc.stdout.strip()) if part)
+        # Paths in the builder's messages name the staging copy; the user knows their files by relative path.
+        for path in dict.fromkeys((str(stage), os.path.realpath(stage))):
+            output = output.replace(f"{path}{os.sep}", "").replace(path, ".")
+        raise BuildError(output or "(no output)")
+
+
+def _place(cached: Path, out: Path) -> Path:
+    """Put the cached component at `out` (a hard link, else a copy), atomically; reuse one already there."""
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        tmp.unlink()
+        try:
+            os.link(cached, tmp)
+        except OSError:  # another filesystem, or no hard links there
+            shutil.copyfile(cached, tmp)
+            tmp.chmod(0o644)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise BuildError(f"cannot write {out}: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _write_files(root: Path, files: list[tuple[str, bytes]]) -> None:
+    for rel, data in files:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _source_files(root: Path) -> Iterator[str]:
+    """Relative POSIX paths of the files under `root`, sorted, without dot-directories (.git, .cache, ...)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            yield Path(dirpath, name).relative_to(root).as_posix()
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BuildError(f"cannot read {path}: {exc}") from exc
+
+
+class _Key:
+    """A sha256 over length-prefixed fields, so that no two different inputs can run together into the same bytes."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+
+    def add_text(self, text: str) -> None:
+        self.add_bytes(text.encode())
+
+    def add_bytes(self, data: bytes) -> None:
+        self._hash.update(len(data).to_bytes(8, "little"))
+        self._hash.update(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()

@@ -1,0 +1,321 @@
+"""Building Python functions (Lambda's `def handler(event, context)`) into components, cached by content.
+
+`build_python` runs componentize-py (pinned: `COMPONENTIZE_PY_VERSION`) in a subprocess on a staging directory that
+holds the guest bootstrap (`runtimes/python/wasmfaas_bootstrap.py`, the app module), a generated
+`wasmfaas_build_config.py` naming the handler, and a copy of the function's files under `wasmfaas-task/`. The
+result is a component of the world `wasmfaas:function/handler` (`wit/`); see the bootstrap's docstring for what runs
+at build time and what at `init`.
+
+Everything that decides the output is in the cache key: the componentize-py version, the bootstrap's files, the WIT
+files, the handler string, and every function file by relative path and bytes (dot-directories, `__pycache__` and
+`.pyc` files are left out, of the key and of the build alike). A build writes `py-<key>.wasm` in the cache dir
+(`$WASMFAAS_BUILD_CACHE`, else `~/.cache/wasmfaas/builds`) through a temporary file and a rename, under an exclusive
+`flock` on a per-key lock file, and the component is then linked (or copied) into `out_dir` the same way.
+
+Errors that would certainly fail the cold start -- a missing module, a syntax error, an unconditional import of a
+module that is neither bundled nor in the standard library, a handler the module does not define -- fail the build
+with `BuildError("<Lambda's errorType>: <Lambda's errorMessage>")`; that verdict is cached too (`py-<key>.error`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+from ..errors import BuildError, InvalidParameterError
+from ..toolchain import default_cache_dir
+
+__all__ = ["APP_MODULE", "BOOTSTRAP_DIR", "COMPONENTIZE_PY_VERSION", "WIT_DIR", "WORLD", "build_python"]
+
+COMPONENTIZE_PY_VERSION: Final = "0.25.1"
+_REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+BOOTSTRAP_DIR: Final = _REPO_ROOT / "runtimes" / "python"
+WIT_DIR: Final = _REPO_ROOT / "wit"
+WORLD: Final = "handler"
+APP_MODULE: Final = "wasmfaas_bootstrap"
+_CONFIG_MODULE: Final = "wasmfaas_build_config"
+_TASK_SUBDIR: Final = "wasmfaas-task"  # must match the bootstrap's _TASK_DIR
+_BUILD_ERROR_RE: Final = re.compile(r"WASMFAAS_BUILD_ERROR (\{.*?\})\s*$", re.MULTILINE)
+_HANDLER_RE: Final = re.compile(r"[A-Za-z_]\w*(?:[./][A-Za-z_]\w*)*\.[A-Za-z_]\w*", re.ASCII)
+_DEFAULT_TIMEOUT: Final = 900.0
+
+# Runs in the subprocess: componentize-py's Python API, not its CLI, because the CLI appends the host's
+# site-packages to the guest's path (so a function could import host packages it did not bundle).
+_DRIVER: Final = """
+import json, sys
+args = json.loads(sys.argv[1])
+import componentize_py
+try:
+    componentize_py.componentize(
+        wit_path=[args["wit"]], worlds=[args["world"]], features=[], all_features=False, world_module=None,
+        python_path=[args["stage"]], module_worlds=[], app_name=args["app"], output_path=args["out"],
+        stub_wasi=False, import_interface_names=[], export_interface_names=[], full_names=False,
+        intersect_world=None,
+    )
+except BaseException as exc:
+    sys.stderr.write(str(exc))
+    sys.exit(1)
+"""
+
+
+def build_python(
+    source_dir: Path | str,
+    handler: str,
+    out_dir: Path | str,
+    *,
+    cache_dir: Path | None = None,
+    timeout: float = _DEFAULT_TIMEOUT,
+) -> Path:
+    """Build the Python function in `source_dir` with `handler` (`module.function`) and return the component's path.
+
+    The component lands in `out_dir` as `py-<key>.wasm`; the same inputs give the same path, from the cache without
+    running componentize-py. Raises `InvalidParameterError` for a malformed handler string and `BuildError` for code
+    that cannot work (with Lambda's error type and message) or a failed componentize-py run.
+    """
+    if not isinstance(handler, str) or len(handler) > 128 or not _HANDLER_RE.fullmatch(handler):
+        raise InvalidParameterError("handler", f"must be module.function (e.g. app.handler), not {handler!r}")
+    src = Path(source_dir).resolve()
+    if not src.is_dir():
+        raise BuildError(f"source dir not found: {src}")
+    version = _componentize_py_version()
+
+    files = [(rel, _read(src / rel)) for rel in _source_files(src)]
+    bootstrap = [(rel, _read(BOOTSTRAP_DIR / rel)) for rel in _source_files(BOOTSTRAP_DIR)]
+    wit = [(rel, _read(WIT_DIR / rel)) for rel in _source_files(WIT_DIR)]
+    if not any(rel.endswith(".py") for rel, _ in bootstrap):
+        raise BuildError(f"the Python runtime's bootstrap is missing from {BOOTSTRAP_DIR}")
+
+    key = _Key()
+    key.add_text("wasmfaas-python-build-v1")
+    key.add_text(version)
+    key.add_text(handler)
+    for label, group in (("bootstrap", bootstrap), ("wit", wit), ("source", files)):
+        key.add_text(label)
+        key.add_text(str(len(group)))
+        for rel, data in group:
+            key.add_text(rel)
+            key.add_bytes(data)
+    digest = key.hexdigest()
+
+    # The one check that needs no Python 3.14 (the guest's): saves a componentize-py run on a typo.
+    module_name = handler.rpartition(".")[0].replace("/", ".")
+    module_path = module_name.replace(".", "/")
+    if not any(rel in (f"{module_path}.py", f"{module_path}/__init__.py") for rel, _ in files):
+        raise BuildError(
+            f"Runtime.ImportModuleError: Unable to import module '{module_name}': No module named '{module_name}'"
+        )
+
+    cached = _build_cached(digest, handler, files, bootstrap, cache_dir, timeout)
+    return _place(cached, Path(out_dir).absolute() / cached.name)
+
+
+def _componentize_py_version() -> str:
+    try:
+        version = importlib.metadata.version("componentize-py")
+    except importlib.metadata.PackageNotFoundError:
+        raise BuildError(
+            f"componentize-py is not installed: pip install componentize-py=={COMPONENTIZE_PY_VERSION}"
+        ) from None
+    if version != COMPONENTIZE_PY_VERSION:
+        # The bootstrap is written against this version's bindings (wit_world, componentize_py_types).
+        raise BuildError(
+            f"componentize-py {version} is installed, but wasmfaas needs {COMPONENTIZE_PY_VERSION}: "
+            f"pip install componentize-py=={COMPONENTIZE_PY_VERSION}"
+        )
+    return version
+
+
+def _build_cached(
+    digest: str,
+    handler: str,
+    files: list[tuple[str, bytes]],
+    bootstrap: list[tuple[str, bytes]],
+    cache_dir: Path | None,
+    timeout: float,
+) -> Path:
+    root = (cache_dir if cache_dir is not None else default_cache_dir()).absolute()
+    out = root / f"py-{digest}.wasm"
+    # The bootstrap's verdict on the code is as deterministic as a component: kept, so a rebuild fails at once.
+    failed = root / f"py-{digest}.error"
+    if out.is_file():
+        return out
+    _raise_cached_error(failed)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"py-{digest}.lock", "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if out.is_file():  # another process built it while we waited
+            return out
+        _raise_cached_error(failed)
+        stage = Path(tempfile.mkdtemp(dir=root, prefix=f".py-{digest}.stage."))
+        fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".py-{digest}.", suffix=".wasm")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            # The staged bytes are the hashed bytes: a source edited during the build cannot slip in under the key.
+            _write_files(stage, bootstrap)
+            (stage / f"{_CONFIG_MODULE}.py").write_text(
+                f'"""Generated by wasmfaas.runtimes.python for this build."""\n\nHANDLER = {handler!r}\n'
+            )
+            _write_files(stage / _TASK_SUBDIR, files)
+            try:
+                _run_componentize(stage, tmp, timeout)
+            except _CodeError as exc:
+                _write_atomically(failed, str(exc).encode())
+                raise BuildError(str(exc)) from None
+            if tmp.stat().st_size == 0:
+                raise BuildError("componentize-py exited 0 but wrote no component")
+            tmp.chmod(0o644)  # mkstemp's 0600 would keep other users of a shared cache out
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+            shutil.rmtree(stage, ignore_errors=True)
+    return out
+
+
+def _run_componentize(stage: Path, out: Path, timeout: float) -> None:
+    args = {"wit": str(WIT_DIR), "world": WORLD, "stage": str(stage), "app": APP_MODULE, "out": str(out)}
+    # No Rust backtraces: they would bury the message.
+    env = {**os.environ, "RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0"}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _DRIVER, json.dumps(args)],
+            cwd=stage,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"componentize-py did not finish within {timeout:g} s") from None
+    except OSError as exc:
+        raise BuildError(f"cannot run componentize-py: {exc}") from exc
+    if proc.returncode == 0:
+        return
+    output = "\n".join(part for part in (proc.stderr.strip(), proc.stdout.strip()) if part)
+    message = _build_error_message(output)
+    if message is not None:
+        raise _CodeError(message)
+    raise BuildError(f"componentize-py failed (exit {proc.returncode}):\n{_trim(output)}")
+
+
+class _CodeError(Exception):
+    """The bootstrap rejected the function's code (a deterministic verdict, unlike a crash or a timeout)."""
+
+
+def _raise_cached_error(path: Path) -> None:
+    try:
+        message = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise BuildError(f"cannot read {path}: {exc}") from exc
+    raise BuildError(message)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # only a cache: the next build just runs componentize-py again
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _build_error_message(output: str) -> str | None:
+    """The bootstrap's own build error (`<errorType>: <errorMessage>`), if the output carries its marker."""
+    match = _BUILD_ERROR_RE.search(output)
+    if match is None:
+        return None
+    try:
+        error = json.loads(match.group(1))
+        return f"{error['errorType']}: {error['errorMessage']}"
+    except (ValueError, KeyError, TypeError):
+        return None  # not our marker after all
+
+
+def _trim(output: str) -> str:
+    """componentize-py repeats the guest's traceback under "Caused by:"; the first copy is enough."""
+    head = output.split("\n\nCaused by:", 1)[0].strip()
+    return head or "(no output)"
+
+
+def _place(cached: Path, out: Path) -> Path:
+    """Put the cached component at `out` (a hard link, else a copy), atomically; reuse one already there."""
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        tmp.unlink()
+        try:
+            os.link(cached, tmp)
+        except OSError:  # another filesystem, or no hard links there
+            shutil.copyfile(cached, tmp)
+            tmp.chmod(0o644)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise BuildError(f"cannot write {out}: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _write_files(root: Path, files: list[tuple[str, bytes]]) -> None:
+    for rel, data in files:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _source_files(root: Path) -> Iterator[str]:
+    """Relative POSIX paths of the files under `root`, sorted; without dot-directories, __pycache__ and .pyc."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+        for name in sorted(filenames):
+            if not name.endswith(".pyc"):
+                yield Path(dirpath, name).relative_to(root).as_posix()
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BuildError(f"cannot read {path}: {exc}") from exc
+
+
+class _Key:
+    """A sha256 over length-prefixed fields, so that no two different inputs can run together into the same bytes."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+
+    def add_text(self, text: str) -> None:
+        self.add_bytes(text.encode())
+
+    def add_bytes(self, data: bytes) -> None:
+        self._hash.update(len(data).to_bytes(8, "little"))
+        self._hash.update(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
