@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +14,12 @@ from wasmfaas import FunctionConfig, SyncPlatform
 from wasmfaas.toolchain import build_c
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# One compiled-module cache for the whole session: a 26 MB Python component takes seconds to compile, and every test
+# platform has a data dir of its own. Artifacts are keyed by content and engine settings, so sharing is safe.
+os.environ.setdefault(
+    "WASMFAAS_MODULE_CACHE", os.path.join(tempfile.gettempdir(), f"wasmfaas-test-modules-{os.getuid()}")
+)
 GUESTS = ROOT / "tests" / "guests"
 C_SDK = ROOT / "guest_sdks" / "c"
 

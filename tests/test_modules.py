@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -119,8 +120,9 @@ def test_disk_cache_survives_a_process_restart(tmp_path: Path, guest: Callable[[
             compiled = p.platform.compiled("counter")
             print(compiled.from_disk, r.payload.decode())
     """)
+    env = {k: v for k, v in os.environ.items() if k != "WASMFAAS_MODULE_CACHE"}  # this test owns its cache
     runs = [
-        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
         for _ in range(2)
     ]
     for run in runs:

@@ -54,26 +54,26 @@ class Invoker:
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
 
-    def invoke_sync(self, target: Target, payload: bytes) -> InvocationResult:
-        request = self._request(target, payload)
+    def invoke_sync(self, target: Target, payload: bytes, request_id: str | None = None) -> InvocationResult:
+        request = self._request(target, payload, request_id)
         pool = target.pool
         run = self.scheduler.run_sync(target.concurrency, lambda: pool.run(request))
         return self._result(target, request, run)
 
-    async def invoke(self, target: Target, payload: bytes) -> InvocationResult:
-        request = self._request(target, payload)
+    async def invoke(self, target: Target, payload: bytes, request_id: str | None = None) -> InvocationResult:
+        request = self._request(target, payload, request_id)
         pool = target.pool
         run = await self.scheduler.run(target.concurrency, lambda: pool.run(request))
         return self._result(target, request, run)
 
     @staticmethod
-    def _request(target: Target, payload: bytes) -> Request:
+    def _request(target: Target, payload: bytes, request_id: str | None) -> Request:
         if len(payload) > MAX_SYNC_PAYLOAD:
             raise PayloadTooLargeError(
                 f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the invoke operation ({len(payload)})"
             )
         timeout = target.timeout
-        return Request(new_request_id(), payload, int((time.time() + timeout) * 1000), timeout)
+        return Request(request_id or new_request_id(), payload, int((time.time() + timeout) * 1000), timeout)
 
     @staticmethod
     def _result(target: Target, request: Request, run: Run) -> InvocationResult:

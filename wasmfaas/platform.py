@@ -109,8 +109,8 @@ class _Function:
 class Platform:
     """The engine behind every interface: functions, their environments, limits and invocations.
 
-    - `data_dir`: compiled modules are cached in `<data_dir>/modules`, and with `persistent` the registry and code
-      live there too; default `default_data_dir()`.
+    - `data_dir`: compiled modules are cached in `<data_dir>/modules` (or `$WASMFAAS_MODULE_CACHE`), and with
+      `persistent` the registry and code live there too; default `default_data_dir()`.
     - `persistent`: keep functions, versions and aliases in the embedded registry across restarts.
     - `disk_cache`: set False to keep compiled modules in memory only.
     - `account_concurrency`: the account-wide concurrency limit (Lambda's default 1000).
@@ -132,6 +132,9 @@ class Platform:
         engine_settings: EngineSettings | None = None,
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        # Compiled modules may be shared by several data dirs (they are keyed by content and engine settings).
+        shared = os.environ.get("WASMFAAS_MODULE_CACHE")
+        self._module_cache = Path(shared) if shared else self.data_dir / "modules"
         self._persistent = persistent or registry is not None
         self._registry = registry
         self._disk_cache = disk_cache
@@ -226,7 +229,7 @@ class Platform:
             cache = self._caches.get(fuel)
             if cache is None:
                 settings = msgspec.structs.replace(self._settings, fuel=fuel)
-                cache_dir = self.data_dir / "modules" if self._disk_cache else None
+                cache_dir = self._module_cache if self._disk_cache else None
                 cache = self._caches[fuel] = ModuleCache(Engine(settings), cache_dir)
             return cache
 

@@ -101,7 +101,10 @@ class WorkerPool:
                 job.value = job.func()
             except BaseException as e:  # delivered to the awaiting task
                 job.error = e
-            job.notify(job.done.set)
+            try:
+                job.notify(job.done.set)
+            except RuntimeError:
+                pass  # the event loop closed while the job ran: nobody is waiting for it any more
             with self._lock:
                 self._idle += 1
 
