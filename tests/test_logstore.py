@@ -1,0 +1,224 @@
+"""The log store: appends off the invoke path, queries, follow, retention, persistence."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from wasmfaas import Platform
+from wasmfaas.logstore import LogEntry, LogStore
+from wasmfaas.results import InvocationResult
+
+pytestmark = pytest.mark.anyio
+
+
+def result(function_name: str, n: int, *, log: bytes = b"", version: str = "$LATEST") -> InvocationResult:
+    return InvocationResult(
+        request_id=f"req-{function_name}-{n}",
+        function_name=function_name,
+        executed_version=version,
+        payload=b"{}",
+        function_error=None,
+        cold_start=False,
+        duration_ms=1.0,
+        init_duration_ms=None,
+        memory_size_mb=128,
+        max_memory_used_mb=1,
+        guest_log=log,
+    )
+
+
+async def test_real_invocations_are_logged_and_queried_per_function(
+    tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    async with Platform(data_dir=tmp_path) as platform, LogStore(tmp_path) as logs:
+        await platform.create_function("log", guest("log"))
+        await platform.create_function("echo", guest("echo"))
+        results = [await platform.invoke("log", b"{}") for _ in range(3)]
+        logs.append(results[0])
+        logs.append(await platform.invoke("echo", b"{}"))
+        logs.append(results[1])
+        logs.append(results[2])
+        await logs.flush()
+
+        entries = await logs.query("log")
+        assert [e.request_id for e in entries] == [r.request_id for r in results]
+        assert entries[0].text == results[0].log
+        assert "line 1\nline 2\nline 3\n" in entries[0].text
+        assert entries[0].text.startswith(f"START RequestId: {results[0].request_id} Version: $LATEST\n")
+        assert [e.function_name for e in await logs.query(None)] == ["log", "echo", "log", "log"]
+        assert [e.request_id for e in await logs.query("log", limit=2)] == [r.request_id for r in results[1:]]
+
+
+async def test_read_pages_after_a_cursor(tmp_path: Path) -> None:
+    async with LogStore(tmp_path) as logs:
+        for i in range(5):
+            logs.append(result("a", i))
+            logs.append(result("b", i))
+        await logs.flush()
+        first = await logs.read("a", limit=2)
+        assert [e.request_id for e in first] == ["req-a-0", "req-a-1"]
+        rest = await logs.read("a", after=first[-1].id)
+        assert [e.request_id for e in rest] == [f"req-a-{i}" for i in (2, 3, 4)]
+        assert await logs.read("a", after=rest[-1].id) == []
+        assert len(await logs.read(None)) == 10
+
+
+async def test_since_filters_by_time(tmp_path: Path) -> None:
+    async with LogStore(tmp_path) as logs:
+        logs.append(result("fn", 1))
+        await logs.flush()
+        await anyio.sleep(0.05)
+        cut = time.time()
+        logs.append(result("fn", 2))
+        await logs.flush()
+        assert [e.request_id for e in await logs.query("fn", since=cut)] == ["req-fn-2"]
+        assert len(await logs.query("fn", since=cut - 10)) == 2
+        assert await logs.query("fn", since=time.time() + 1) == []
+
+
+async def test_appends_are_batched_into_few_commits(tmp_path: Path) -> None:
+    async with LogStore(tmp_path) as logs:
+        commits = 0
+        insert = logs._insert
+
+        def counting_insert(batch: list[tuple[str, str, str, float, int, str]]) -> None:
+            nonlocal commits
+            commits += 1
+            insert(batch)
+
+        logs._insert = counting_insert  # type: ignore[method-assign]
+        for i in range(1000):
+            logs.append(result("fn", i))  # synchronous: the writer cannot run until the loop yields
+        await logs.flush()
+        assert commits == 1
+        assert len(await logs.query("fn", limit=5000)) == 1000
+
+
+async def test_a_full_buffer_drops_instead_of_blocking(tmp_path: Path) -> None:
+    async with LogStore(tmp_path, buffer=5) as logs:
+        for i in range(20):
+            logs.append(result("fn", i))
+        assert logs.dropped == 15
+        await logs.flush()
+        assert [e.request_id for e in await logs.query("fn")] == [f"req-fn-{i}" for i in range(5)]
+
+
+async def test_a_buffer_full_of_bytes_drops_too(tmp_path: Path) -> None:
+    big = b"x" * 10_000
+    async with LogStore(tmp_path, buffer_bytes=25_000) as logs:
+        for i in range(5):
+            logs.append(result("fn", i, log=big))
+        assert logs.dropped == 3
+        await logs.flush()
+        logs.append(result("fn", 5, log=big))  # room again once the writer has caught up
+        await logs.flush()
+        assert [e.request_id for e in await logs.query("fn")] == ["req-fn-0", "req-fn-1", "req-fn-5"]
+
+
+async def test_follow_yields_the_backlog_then_new_entries_without_polling(tmp_path: Path) -> None:
+    # A poll interval far longer than the test: only the commit notification can deliver the entries in time.
+    async with LogStore(tmp_path, poll_interval=30.0) as logs:
+        logs.append(result("fn", 0))
+        logs.append(result("other", 0))
+        await logs.flush()
+        received: list[LogEntry] = []
+
+        async def follow() -> None:
+            async with contextlib.aclosing(logs.follow("fn")) as entries:
+                async for entry in entries:
+                    received.append(entry)
+                    if len(received) == 3:
+                        return
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(follow)
+                await anyio.sleep(0.1)
+                logs.append(result("fn", 1))
+                logs.append(result("other", 1))
+                await anyio.sleep(0.1)
+                logs.append(result("fn", 2))
+        assert [e.request_id for e in received] == ["req-fn-0", "req-fn-1", "req-fn-2"]
+
+
+async def test_follow_sees_entries_written_by_another_process(tmp_path: Path) -> None:
+    async with LogStore(tmp_path, poll_interval=0.1) as reader, LogStore(tmp_path) as writer:
+        with anyio.fail_after(5):
+            async with contextlib.aclosing(reader.follow(None)) as entries:
+                writer.append(result("fn", 7))
+                entry = await anext(entries)
+        assert entry.request_id == "req-fn-7"
+
+
+async def test_retention_keeps_the_newest_entries_per_function(tmp_path: Path) -> None:
+    async with LogStore(tmp_path, max_entries=10) as logs:
+        for i in range(100):
+            logs.append(result("busy", i))
+            if i % 7 == 0:
+                await logs.flush()  # many small commits, as under real traffic
+        logs.append(result("quiet", 0))
+        await logs.flush()
+        kept = await logs.query("busy", limit=1000)
+        assert 10 <= len(kept) <= 11  # pruned in batches: at most 10% over the bound
+        assert kept[-1].request_id == "req-busy-99"
+        assert [e.request_id for e in kept] == [f"req-busy-{i}" for i in range(100 - len(kept), 100)]
+        assert len(await logs.query("quiet")) == 1
+
+
+async def test_retention_by_size(tmp_path: Path) -> None:
+    line = b"x" * 1000 + b"\n"
+    async with LogStore(tmp_path, max_bytes=20_000) as logs:
+        for i in range(100):
+            logs.append(result("fn", i, log=line))
+            await logs.flush()
+        kept = await logs.query("fn", limit=1000)
+        total = sum(len(e.text.encode()) for e in kept)
+        assert 15_000 < total <= 22_000
+        assert kept[-1].request_id == "req-fn-99"
+
+
+async def test_entries_and_retention_survive_a_reopen(tmp_path: Path) -> None:
+    async with LogStore(tmp_path, max_entries=5) as logs:
+        for i in range(5):
+            logs.append(result("fn", i))
+    async with LogStore(tmp_path, max_entries=5) as logs:
+        assert len(await logs.query("fn")) == 5  # the close committed what was pending
+        for i in range(5, 10):
+            logs.append(result("fn", i))
+        await logs.flush()
+        kept = await logs.query("fn")
+        assert len(kept) <= 6 and kept[-1].request_id == "req-fn-9"
+
+
+async def test_delete_removes_a_functions_entries(tmp_path: Path) -> None:
+    async with LogStore(tmp_path) as logs:
+        logs.append(result("a", 1))
+        logs.append(result("b", 1))
+        assert await logs.delete("a") == 1
+        assert await logs.query("a") == []
+        assert len(await logs.query("b")) == 1
+
+
+async def test_append_outside_the_store_is_refused(tmp_path: Path) -> None:
+    from wasmfaas.errors import PlatformClosedError
+
+    logs = LogStore(tmp_path)
+    with pytest.raises(PlatformClosedError):
+        logs.append(result("fn", 1))
+
+
+async def test_entries_appended_before_a_cancelled_shutdown_are_kept(tmp_path: Path) -> None:
+    with anyio.CancelScope() as scope:
+        async with LogStore(tmp_path) as logs:
+            for i in range(10):
+                logs.append(result("fn", i))
+            scope.cancel()
+            await anyio.sleep(5)  # the cancellation lands here, before the writer had a turn
+    async with LogStore(tmp_path) as logs:
+        assert len(await logs.query("fn")) == 10

@@ -1,0 +1,376 @@
+"""The log store: every invocation's framed log (START / lines / END / REPORT), kept per function and queryable.
+
+    async with LogStore(data_dir) as logs:
+        logs.append(result)                                   # from the invoke path: never blocks, never fsyncs
+        recent = await logs.query("fn", since=time.time() - 600, limit=50)
+        async for entry in logs.follow("fn"):                 # the backlog, then new entries as they arrive
+            print(entry.text, end="")
+
+Entries live in `<data_dir>/logs.sqlite3` (WAL, `synchronous=NORMAL`). `append` only puts the entry on a bounded
+in-memory stream; one writer task takes whatever has gathered and commits it in one transaction on a worker thread,
+so logging adds neither a disk write nor a thread hop to an invocation, and a burst of invocations costs one commit.
+If the writer falls behind by more than `buffer` entries (or `buffer_bytes` of text), further entries are dropped
+and counted (`dropped`) rather than slowing invocations down or filling memory. `flush()` waits until everything
+appended so far is committed.
+
+Retention: per function, at most `max_entries` entries and `max_bytes` of text, the oldest pruned first. Pruning
+waits until a function is 10% over a bound and then deletes down to it in one statement, so it runs once per many
+appends, not on each.
+
+Followers wake on each commit of this store (an anyio Event, no polling); a writer in another process is noticed
+within `poll_interval`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncGenerator, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+import msgspec
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .errors import InvalidParameterError, PlatformClosedError
+from .results import InvocationResult
+
+__all__ = ["DB_NAME", "LogEntry", "LogStore"]
+
+logger = logging.getLogger("wasmfaas.logstore")
+
+DB_NAME: Final = "logs.sqlite3"
+_FOLLOW_PAGE: Final = 1000
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- the order of arrival; a follower's cursor
+    function_name TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    timestamp REAL NOT NULL,
+    size INTEGER NOT NULL,                 -- bytes of text, for the retention bound
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_function ON logs (function_name, id);
+"""
+_COLUMNS: Final = "id, function_name, request_id, version, timestamp, text"
+
+
+class LogEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One invocation's log: `text` is the framed log, `timestamp` when it was appended (Unix seconds)."""
+
+    id: int
+    function_name: str
+    request_id: str
+    version: str
+    timestamp: float
+    text: str
+
+
+# What travels from `append` to the writer: (function_name, request_id, version, timestamp, size, text).
+_Row = tuple[str, str, str, float, int, str]
+
+
+class LogStore:
+    """Per-function invocation logs in `<data_dir>/logs.sqlite3`; use as `async with LogStore(data_dir) as logs:`.
+
+    - `max_entries` / `max_bytes`: the retention bound per function (entries, bytes of text).
+    - `buffer` / `buffer_bytes`: entries (and bytes of text) that may wait for the writer before new ones are
+      dropped.
+    - `poll_interval`: how often a follower looks for entries written by another process.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        max_entries: int = 10_000,
+        max_bytes: int = 32 * 1024 * 1024,
+        buffer: int = 10_000,
+        buffer_bytes: int = 64 * 1024 * 1024,
+        poll_interval: float = 1.0,
+    ) -> None:
+        if min(max_entries, max_bytes, buffer, buffer_bytes) < 1:
+            raise InvalidParameterError("max_entries", "max_entries, max_bytes, buffer and buffer_bytes must be >= 1")
+        self.path = Path(data_dir) / DB_NAME
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._buffer = buffer
+        self._buffer_bytes = buffer_bytes
+        self._pending_bytes = 0
+        self._poll_interval = max(poll_interval, 0.1)
+        # The writer has its own connection; readers share another (WAL lets them read while it commits).
+        self._writer_db: sqlite3.Connection | None = None
+        self._reader_db: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+        self._send: MemoryObjectSendStream[_Row] | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._committed = anyio.Event()
+        self._appended = 0
+        self._written = 0
+        self.dropped = 0
+        # Per function (entries, bytes), kept by the writer to know when to prune without asking the database.
+        self._tally: dict[str, list[int]] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await anyio.to_thread.run_sync(self._open)
+        send, receive = anyio.create_memory_object_stream[_Row](self._buffer)
+        self._send = send
+        self._tg = await anyio.create_task_group().__aenter__()
+        self._tg.start_soon(self._write_forever, receive)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        send, self._send = self._send, None
+        tg, self._tg = self._tg, None
+        if send is not None:
+            send.close()  # the writer commits what is left, then ends
+        if tg is not None:
+            await tg.__aexit__(None, None, None)
+        with anyio.CancelScope(shield=True):  # close the database even when shutdown comes as a cancellation
+            await anyio.to_thread.run_sync(self._close)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        try:
+            writer.execute("PRAGMA journal_mode=WAL")
+            writer.execute("PRAGMA synchronous=NORMAL")
+            writer.executescript(_SCHEMA)
+            rows = writer.execute("SELECT function_name, COUNT(*), SUM(size) FROM logs GROUP BY function_name")
+            self._tally = {name: [count, size] for name, count, size in rows}
+            reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        except BaseException:
+            writer.close()
+            raise
+        self._writer_db, self._reader_db = writer, reader
+
+    def _close(self) -> None:
+        with self._reader_lock:
+            for db in (self._writer_db, self._reader_db):
+                if db is not None:
+                    db.close()
+            self._writer_db = self._reader_db = None
+
+    # -- writing ---------------------------------------------------------------------------------------------------
+
+    def append(self, result: InvocationResult) -> None:
+        """Queue an invocation's framed log for the writer; call from the event loop's thread. Never blocks."""
+        send = self._send
+        if send is None:
+            raise PlatformClosedError("use the LogStore inside `async with LogStore(data_dir) as logs:`")
+        text = result.log
+        row = (
+            result.function_name,
+            result.request_id,
+            result.executed_version,
+            time.time(),
+            len(text.encode()),
+            text,
+        )
+        if self._pending_bytes + row[4] > self._buffer_bytes:
+            self.dropped += 1
+            return
+        try:
+            send.send_nowait(row)
+        except anyio.WouldBlock:
+            self.dropped += 1
+            return
+        self._appended += 1
+        self._pending_bytes += row[4]
+
+    async def flush(self) -> None:
+        """Wait until every entry appended before this call is committed."""
+        target = self._appended
+        while self._written < target and self._tg is not None:
+            await self._committed.wait()
+
+    async def _write_forever(self, receive: MemoryObjectReceiveStream[_Row]) -> None:
+        async with receive:
+            try:
+                async for first in receive:
+                    await self._commit([first, *self._drain(receive)])
+            finally:
+                # Closed or cancelled: what is still buffered was appended before the shutdown, so commit it too.
+                rest = self._drain(receive)
+                if rest:
+                    with anyio.CancelScope(shield=True):
+                        await self._commit(rest)
+
+    def _drain(self, receive: MemoryObjectReceiveStream[_Row]) -> list[_Row]:
+        batch: list[_Row] = []
+        with contextlib.suppress(anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+            while len(batch) < self._buffer:
+                batch.append(receive.receive_nowait())
+        return batch
+
+    async def _commit(self, batch: list[_Row]) -> None:
+        try:
+            await anyio.to_thread.run_sync(self._insert, batch)
+        except Exception:
+            # A full disk or a locked database must not take the server down: the batch is lost, and logged.
+            logger.exception("dropped %d log entries", len(batch))
+            self.dropped += len(batch)
+        self._written += len(batch)
+        self._pending_bytes -= sum(row[4] for row in batch)
+        committed, self._committed = self._committed, anyio.Event()
+        committed.set()
+
+    def _insert(self, batch: list[_Row]) -> None:
+        db = self._writer_db
+        assert db is not None
+        over: list[str] = []
+        with _transaction(db):
+            db.executemany(
+                "INSERT INTO logs (function_name, request_id, version, timestamp, size, text)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                batch,
+            )
+            for name, _, _, _, size, _ in batch:
+                tally = self._tally.setdefault(name, [0, 0])
+                tally[0] += 1
+                tally[1] += size
+                if tally[0] > self._slack(self.max_entries) or tally[1] > self._slack(self.max_bytes):
+                    over.append(name)
+            for name in dict.fromkeys(over):
+                self._prune(db, name)
+
+    @staticmethod
+    def _slack(bound: int) -> int:
+        return bound + max(1, math.ceil(bound / 10))
+
+    def _prune(self, db: sqlite3.Connection, name: str) -> None:
+        """Delete the function's oldest entries down to both bounds, and re-read its tally."""
+        # The newest entry that falls outside a bound: everything up to it goes.
+        by_count = db.execute(
+            "SELECT id FROM logs WHERE function_name = ? ORDER BY id DESC LIMIT 1 OFFSET ?", (name, self.max_entries)
+        ).fetchone()
+        by_size = db.execute(
+            "SELECT id FROM (SELECT id, SUM(size) OVER (ORDER BY id DESC) AS total FROM logs"
+            " WHERE function_name = ?) WHERE total > ? ORDER BY id DESC LIMIT 1",
+            (name, self.max_bytes),
+        ).fetchone()
+        cut = max((row[0] for row in (by_count, by_size) if row is not None), default=None)
+        if cut is not None:
+            db.execute("DELETE FROM logs WHERE function_name = ? AND id <= ?", (name, cut))
+        count, size = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM logs WHERE function_name = ?", (name,)
+        ).fetchone()
+        self._tally[name] = [count, size]
+
+    # -- reading ---------------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        with self._reader_lock:
+            if self._reader_db is None:
+                raise PlatformClosedError("the log store is closed")
+            yield self._reader_db
+
+    async def query(
+        self, function_name: str | None, *, since: float | None = None, limit: int = 100
+    ) -> list[LogEntry]:
+        """The newest `limit` entries (of one function, or all when None) appended at or after `since`, oldest
+        first."""
+        entries, _ = await anyio.to_thread.run_sync(self._tail, function_name, since, limit)
+        return entries
+
+    def _tail(self, function_name: str | None, since: float | None, limit: int) -> tuple[list[LogEntry], int]:
+        clauses, args = _filters(function_name, since)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._reader() as db:
+            db.execute("BEGIN")  # one snapshot for both reads
+            try:
+                rows = db.execute(
+                    f"SELECT {_COLUMNS} FROM logs {where} ORDER BY id DESC LIMIT ?", (*args, max(0, limit))
+                ).fetchall()
+                last_id: int = db.execute("SELECT COALESCE(MAX(id), 0) FROM logs").fetchone()[0]
+            finally:
+                db.execute("COMMIT")
+        return [_entry(row) for row in reversed(rows)], last_id
+
+    async def read(self, function_name: str | None, *, after: int = 0, limit: int = 1000) -> list[LogEntry]:
+        """Up to `limit` entries with an id above `after`, oldest first: a poller's page ("everything after N"),
+        which never misses or repeats an entry still kept."""
+        return await anyio.to_thread.run_sync(self._after, function_name, after, limit)
+
+    def _after(self, function_name: str | None, after_id: int, limit: int = _FOLLOW_PAGE) -> list[LogEntry]:
+        clauses, args = _filters(function_name, None)
+        clauses.append("id > ?")
+        with self._reader() as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM logs WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",
+                (*args, after_id, max(0, limit)),
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
+    async def follow(
+        self, function_name: str | None, *, since: float | None = None, backlog: int = 100
+    ) -> AsyncGenerator[LogEntry, None]:
+        """Yield the newest `backlog` entries at or after `since`, then every new entry as it is committed."""
+        entries, cursor = await anyio.to_thread.run_sync(self._tail, function_name, since, backlog)
+        for entry in entries:
+            yield entry
+        while True:
+            # Take the Event before reading, so a commit that lands during the read wakes the next wait.
+            committed = self._committed
+            entries = await anyio.to_thread.run_sync(self._after, function_name, cursor)
+            for entry in entries:
+                yield entry
+            if entries:
+                cursor = entries[-1].id
+                continue
+            with anyio.move_on_after(self._poll_interval):
+                await committed.wait()
+
+    async def delete(self, function_name: str) -> int:
+        """Remove a function's entries (when the function is deleted); returns how many."""
+        await self.flush()
+        return await anyio.to_thread.run_sync(self._delete, function_name)
+
+    def _delete(self, function_name: str) -> int:
+        with self._reader() as db, _transaction(db):
+            removed = db.execute("DELETE FROM logs WHERE function_name = ?", (function_name,)).rowcount
+        # The writer's tally for the function is now too high; that only brings its next prune (which re-reads the
+        # real numbers) forward, so it is left to the writer's thread rather than shared under a lock.
+        return removed
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _filters(function_name: str | None, since: float | None) -> tuple[list[str], list[object]]:
+    clauses: list[str] = []
+    args: list[object] = []
+    if function_name is not None:
+        clauses.append("function_name = ?")
+        args.append(function_name)
+    if since is not None:
+        clauses.append("timestamp >= ?")
+        args.append(since)
+    return clauses, args
+
+
+def _entry(row: tuple[int, str, str, str, float, str]) -> LogEntry:
+    return LogEntry(id=row[0], function_name=row[1], request_id=row[2], version=row[3], timestamp=row[4], text=row[5])
