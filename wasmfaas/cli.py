@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .config import FunctionConfig
 from .errors import WasmfaasError
+from .server_cli import add_server_commands, run_server_command
 from .sync import SyncPlatform
 
 __all__ = ["main"]
@@ -51,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="build the C SDK example and invoke it cold and warm")
     demo.add_argument("--data-dir", type=Path, default=None, help="where compiled modules are cached")
+
+    # The server's commands (serve, deploy, list, logs, delete) and remote `invoke NAME`: wasmfaas/server_cli.py.
+    add_server_commands(sub, inv)
     return parser
 
 
@@ -109,6 +113,9 @@ def _demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        status = run_server_command(args)  # None unless a server command or `invoke` of a deployed function
+        if status is not None:
+            return status
         if args.command == "invoke":
             return _invoke(args)
         return _demo(args)

@@ -62,7 +62,8 @@ def _wasmtime_config(settings: EngineSettings, *, component_model: bool = True) 
     # 32-bit memories live in a 4 GiB reservation and never move, so a guest's memory base pointer can be read once
     # per environment instead of on every invocation.
     config.memory_may_move = False
-    # Compiling, then fork(), then compiling in the child hangs with parallel compilation; the server forks workers.
+    # Parallel compilation uses a thread pool that does not survive fork(): an engine must be made after forking
+    # (every Platform makes its own engines on entry), never inherited from a parent that compiled.
     config.parallel_compilation = True
     return config
 

@@ -1,0 +1,105 @@
+"""The rest of the HTTP surface: /metrics, /openapi.json, unknown routes, malformed bodies, request ids."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from server_helpers import ServerProcess, request
+
+Create = Callable[..., dict[str, Any]]
+
+
+def metrics(server: ServerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"{server.url}/metrics") as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_per_function(client: Any, server: ServerProcess, create: Create) -> None:
+    name = create("trap")["FunctionName"]
+    for payload in (b'"ok"', b'"ok"', b'"error"', b'"trap"'):
+        client.invoke(FunctionName=name, Payload=payload)
+    client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    with pytest.raises(client.exceptions.TooManyRequestsException):
+        client.invoke(FunctionName=name)
+    m = metrics(server)
+    fn = (("function", name),)
+    assert m[("wasmfaas_invocations_total", fn)] == 4
+    assert m[("wasmfaas_errors_total", (("function", name), ("kind", "Handled")))] == 1
+    assert m[("wasmfaas_errors_total", (("function", name), ("kind", "Unhandled")))] == 1
+    reason = "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert m[("wasmfaas_throttles_total", (("function", name), ("reason", reason)))] == 1
+    assert m[("wasmfaas_duration_seconds_count", fn)] == 4
+    assert m[("wasmfaas_cold_starts_total", fn)] >= 1
+    assert m[("wasmfaas_concurrent_executions", fn)] == 0
+    assert ("wasmfaas_account_concurrent_executions", ()) in m
+    client.delete_function(FunctionName=name)
+    assert ("wasmfaas_invocations_total", fn) not in metrics(server)
+
+
+def test_openapi_document(server: ServerProcess) -> None:
+    with urllib.request.urlopen(f"{server.url}/openapi.json") as response:
+        document = json.load(response)
+    assert document["openapi"].startswith("3.1")
+    paths = document["paths"]
+    assert paths["/2015-03-31/functions"]["post"]["operationId"] == "CreateFunction"
+    assert paths["/2015-03-31/functions/{FunctionName}/invocations"]["post"]["operationId"] == "Invoke"
+    assert set(paths["/2021-10-31/functions/{FunctionName}/url"]) == {"get", "post", "put", "delete"}
+    operations = {op["operationId"] for methods in paths.values() for op in methods.values()}
+    assert {
+        "ListAliases",
+        "PutProvisionedConcurrencyConfig",
+        "GetAccountSettings",
+        "ListFunctionUrlConfigs",
+    } <= operations
+    assert "CreateFunctionRequest" in document["components"]["schemas"]
+
+
+def test_unknown_routes_are_lambda_style_404(server: ServerProcess) -> None:
+    for method, path in (
+        ("GET", "/nope"),
+        ("PATCH", "/2015-03-31/functions"),
+        ("GET", "/2015-03-31/functions/a/b/c"),
+    ):
+        status, headers, body = request(f"{server.url}{path}", method)
+        assert status == 404
+        assert dict(headers)["x-amzn-errortype"] == "UnknownOperationException"
+        assert json.loads(body)["Type"] == "User"
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{not json", "InvalidRequestContentException"),
+        (b'{"FunctionName": 5, "Code": {}}', "InvalidParameterValueException"),
+        (b'{"FunctionName": "x", "Code": {"ZipFile": "!!!"}}', "InvalidParameterValueException"),
+        (
+            b'{"FunctionName": "x", "Code": {"ZipFile": "AA=="}, "MemorySize": "big"}',
+            "InvalidParameterValueException",
+        ),
+        (b"[]", "InvalidParameterValueException"),
+    ],
+)
+def test_bad_bodies_are_400(server: ServerProcess, body: bytes, code: str) -> None:
+    status, headers, _ = request(f"{server.url}/2015-03-31/functions", "POST", body)
+    assert (status, dict(headers)["x-amzn-errortype"]) == (400, code)
+
+
+def test_every_response_has_a_request_id(server: ServerProcess) -> None:
+    for path in ("/2015-03-31/functions", "/nope", "/metrics"):
+        assert dict(request(f"{server.url}{path}")[1]).get("x-amzn-requestid")
+
+
+def test_hello_route(server: ServerProcess) -> None:
+    status, _, body = request(f"{server.url}/__hello")
+    assert (status, body) == (200, b"hello, world\n")

@@ -1,0 +1,176 @@
+"""Invoke through boto3 against a real server: invocation types, logs, function errors, limits, throttling."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from server_helpers import ServerProcess
+
+Create = Callable[..., dict[str, Any]]
+
+
+def test_request_response(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    response = client.invoke(FunctionName=name, Payload=b'{"hello": "world"}')
+    assert response["StatusCode"] == 200
+    assert response["Payload"].read() == b'{"hello": "world"}'
+    assert response["ExecutedVersion"] == "$LATEST"
+    assert "FunctionError" not in response and "LogResult" not in response
+    assert response["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/json"
+
+
+def test_tail_returns_the_log(client: Any, create: Create) -> None:
+    name = create("log")["FunctionName"]
+    response = client.invoke(FunctionName=name, LogType="Tail")
+    log = base64.b64decode(response["LogResult"]).decode()
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert log.startswith(f"START RequestId: {request_id} Version: $LATEST\n")
+    assert "line 1\nline 2\nline 3\n" in log
+    assert f"END RequestId: {request_id}\n" in log
+    assert f"REPORT RequestId: {request_id}\tDuration: " in log
+
+
+def test_tail_keeps_the_last_4_kb(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    client.update_function_configuration(FunctionName=name, Environment={"Variables": {"XX": "y"}})
+    response = client.invoke(FunctionName=name, LogType="Tail", Payload=b"1")
+    assert len(base64.b64decode(response["LogResult"])) <= 4096
+
+
+def test_handled_and_unhandled_errors(client: Any, create: Create) -> None:
+    name = create("trap")["FunctionName"]
+    handled = client.invoke(FunctionName=name, Payload=b'"error"')
+    assert handled["StatusCode"] == 200 and handled["FunctionError"] == "Handled"
+    body = json.loads(handled["Payload"].read())
+    assert body == {"errorMessage": "something went wrong", "errorType": "MyError", "stackTrace": []}
+    unhandled = client.invoke(FunctionName=name, Payload=b'"trap"', LogType="Tail")
+    assert unhandled["StatusCode"] == 200 and unhandled["FunctionError"] == "Unhandled"
+    body = json.loads(unhandled["Payload"].read())
+    assert (
+        body["errorType"].startswith("Runtime.") and body["requestId"] == unhandled["ResponseMetadata"]["RequestId"]
+    )
+    assert "[ERROR]" in base64.b64decode(unhandled["LogResult"]).decode()
+
+
+def test_versions_aliases_and_qualifiers(client: Any, create: Create) -> None:
+    name = create("context")["FunctionName"]
+    client.publish_version(FunctionName=name)
+    client.update_function_configuration(FunctionName=name, MemorySize=256)
+    client.publish_version(FunctionName=name)
+    client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+
+    def ran(**kwargs: Any) -> tuple[str, int]:
+        response = (
+            client.invoke(FunctionName=name, **kwargs) if "FunctionName" not in kwargs else client.invoke(**kwargs)
+        )
+        return response["ExecutedVersion"], json.loads(response["Payload"].read())["memory_limit_mb"]
+
+    assert ran() == ("$LATEST", 256)
+    assert ran(Qualifier="1") == ("1", 128)
+    assert ran(Qualifier="2") == ("2", 256)
+    assert ran(Qualifier="live") == ("1", 128)
+    assert ran(FunctionName=f"{name}:live") == ("1", 128)
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.invoke(FunctionName=name, Qualifier="9")
+    with pytest.raises(ClientError) as e:
+        client.invoke(FunctionName=f"{name}:1", Qualifier="2")
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    client.update_alias(FunctionName=name, Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
+    versions = {ran(Qualifier="live")[0] for _ in range(60)}
+    assert versions == {"1", "2"}
+
+
+def test_dry_run(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    assert client.invoke(FunctionName=name, InvocationType="DryRun")["StatusCode"] == 204
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.invoke(FunctionName="nope", InvocationType="DryRun")
+
+
+def test_event_invocation_runs_later(client: Any, server: ServerProcess, create: Create) -> None:
+    name = create("recorder")["FunctionName"]
+    response = client.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 7}')
+    assert response["StatusCode"] == 202
+    assert response["Payload"].read() == b""
+    assert response["ResponseMetadata"]["RequestId"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{server.url}/__wasmfaas/logs/{name}") as logs:
+            events = json.load(logs)["events"]
+        if events:
+            assert 'EVENT {"n": 7}' in events[0]["message"]
+            return
+        time.sleep(0.05)
+    pytest.fail("the event was never invoked")
+
+
+def test_event_with_tail_is_400(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    with pytest.raises(ClientError) as e:
+        client.invoke(FunctionName=name, InvocationType="Event", LogType="Tail")
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def test_payload_limits(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    with pytest.raises(ClientError) as e:
+        client.invoke(FunctionName=name, Payload=b"x" * (6 * 1024 * 1024 + 1))
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert e.value.response["Error"]["Code"] == "RequestTooLargeException"
+    with pytest.raises(ClientError) as e:
+        client.invoke(FunctionName=name, InvocationType="Event", Payload=b"x" * (1024 * 1024 + 1))
+    assert e.value.response["Error"]["Code"] == "RequestTooLargeException"
+    big = b'"' + b"x" * (6 * 1024 * 1024 - 2) + b'"'
+    assert client.invoke(FunctionName=name, Payload=big)["Payload"].read() == big
+
+
+def test_bad_invocation_headers_are_400(server: ServerProcess, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    request = urllib.request.Request(
+        f"{server.url}/2015-03-31/functions/{name}/invocations", data=b"1", headers={"X-Amz-Invocation-Type": "Later"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(request)
+    assert e.value.code == 400
+    assert e.value.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+    assert json.loads(e.value.read())["Type"] == "User"
+
+
+def test_throttling_with_reserved_concurrency(client: Any, server: ServerProcess, create: Create) -> None:
+    name = create("sleep")["FunctionName"]
+    client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+
+    def call(_: int) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(f"{server.url}/2015-03-31/functions/{name}/invocations", data=b"700")
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+        except urllib.error.HTTPError as e:
+            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(call, range(8)))
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses.count(200) == 2 and statuses.count(429) == 6, statuses
+    _, headers, body = next(r for r in results if r[0] == 429)
+    assert headers["x-amzn-errortype"] == "TooManyRequestsException"
+    assert headers["retry-after"].isdigit()
+    assert json.loads(body)["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(client.invoke, FunctionName=name, Payload=b"500") for _ in range(3)]
+        errors = [f.exception() for f in futures]
+    throttled = [e for e in errors if e is not None]
+    assert len(throttled) == 1
+    assert isinstance(throttled[0], client.exceptions.TooManyRequestsException)
+    assert throttled[0].response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    with pytest.raises(client.exceptions.TooManyRequestsException):
+        client.invoke(FunctionName=name, Payload=b"0")

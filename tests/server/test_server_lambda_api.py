@@ -1,0 +1,383 @@
+"""The control plane through boto3 against a real server: every operation, its status codes and error codes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from server_helpers import ROLE, ServerProcess, unique, zip_of
+
+Create = Callable[..., dict[str, Any]]
+
+
+def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
+    response = excinfo.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
+
+
+def test_create_function_from_a_zip(client: Any, create: Create, guest: Callable[[str], bytes]) -> None:
+    name = unique("echo")
+    created = create(
+        "echo", name, MemorySize=256, Timeout=5, Description="hi", Environment={"Variables": {"AB": "1"}}
+    )
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert created["FunctionName"] == name
+    assert created["FunctionArn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
+    assert created["Runtime"] == "wasi"
+    assert created["Handler"] == "echo.wasm"
+    assert (created["MemorySize"], created["Timeout"], created["Description"]) == (256, 5, "hi")
+    assert created["Environment"] == {"Variables": {"AB": "1"}}
+    assert created["Version"] == "$LATEST"
+    assert created["State"] == "Active" and created["LastUpdateStatus"] == "Successful"
+    module = guest("echo")
+    assert created["CodeSha256"] == base64.b64encode(hashlib.sha256(module).digest()).decode()
+    assert created["CodeSize"] == len(module)
+    assert created["LastModified"].endswith("+0000")
+    assert len(created["RevisionId"]) == 36
+
+
+@pytest.mark.parametrize("handler", ["hello.wasm", "hello", "hello.handler"])
+def test_handler_names_the_module_in_the_zip(
+    client: Any, create: Create, guest: Callable[[str], bytes], handler: str
+) -> None:
+    code = zip_of({"README": b"not a module", "hello.wasm": guest("echo"), "other.wasm": guest("trap")})
+    created = create("echo", Handler=handler, Code={"ZipFile": code})
+    assert client.invoke(FunctionName=created["FunctionName"], Payload=b'"x"')["Payload"].read() == b'"x"'
+
+
+def test_raw_wasm_bytes_are_a_package_too(client: Any, create: Create, guest: Callable[[str], bytes]) -> None:
+    created = create("echo", Handler="", Code={"ZipFile": guest("echo")})
+    assert created["Handler"] == "function.wasm"
+    assert client.invoke(FunctionName=created["FunctionName"], Payload=b"1")["Payload"].read() == b"1"
+
+
+def test_a_zip_with_one_module_needs_no_handler(client: Any, create: Create, guest: Callable[[str], bytes]) -> None:
+    created = create("echo", Handler="", Code={"ZipFile": zip_of({"lib/only.wasm": guest("echo")})})
+    assert created["Handler"] == "lib/only.wasm"
+
+
+@pytest.mark.parametrize(
+    ("files", "handler", "message"),
+    [
+        ({"../evil.wasm": b"\0asm"}, "evil", "path traversal"),
+        ({"/abs.wasm": b"\0asm"}, "abs", "path traversal"),
+        ({"a.wasm": b"\0asm", "b.wasm": b"\0asm"}, "", "name the module"),
+        ({"a.wasm": b"\0asm"}, "missing", "no module 'missing.wasm'"),
+    ],
+)
+def test_bad_packages_are_400(client: Any, files: dict[str, bytes], handler: str, message: str) -> None:
+    with pytest.raises(ClientError) as e:
+        client.create_function(
+            FunctionName=unique("bad"), Runtime="wasi", Role=ROLE, Handler=handler, Code={"ZipFile": zip_of(files)}
+        )
+    status, code, text = error_of(e)
+    assert (status, code) == (400, "InvalidParameterValueException")
+    assert message in text
+
+
+def test_not_a_zip_and_not_wasm_is_400(client: Any) -> None:
+    with pytest.raises(ClientError) as e:
+        client.create_function(FunctionName=unique("bad"), Runtime="wasi", Role=ROLE, Code={"ZipFile": b"hello"})
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+    assert "Could not unzip" in error_of(e)[2]
+
+
+def test_invalid_wasm_is_400(client: Any) -> None:
+    with pytest.raises(ClientError) as e:
+        client.create_function(FunctionName=unique("bad"), Runtime="wasi", Role=ROLE, Code={"ZipFile": b"\0asm\x01"})
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+
+
+def test_s3_code_and_layers_are_refused(client: Any, guest: Callable[[str], bytes]) -> None:
+    with pytest.raises(ClientError) as e:
+        client.create_function(FunctionName=unique("s3"), Role=ROLE, Code={"S3Bucket": "bucket", "S3Key": "key"})
+    assert "S3" in error_of(e)[2]
+    with pytest.raises(ClientError) as e:
+        client.create_function(
+            FunctionName=unique("l"), Role=ROLE, Code={"ZipFile": guest("echo")}, Layers=["arn:aws:lambda:x"]
+        )
+    assert "Layers" in error_of(e)[2]
+
+
+def test_out_of_bounds_configuration_is_400(client: Any, guest: Callable[[str], bytes]) -> None:
+    for params in ({"MemorySize": 20000}, {"Timeout": 901}, {"Environment": {"Variables": {"AWS_REGION": "x"}}}):
+        with pytest.raises(ClientError) as e:
+            client.create_function(FunctionName=unique("b"), Role=ROLE, Code={"ZipFile": guest("echo")}, **params)
+        assert error_of(e)[:2] == (400, "InvalidParameterValueException"), params
+
+
+def test_create_twice_is_409(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    with pytest.raises(ClientError) as e:
+        create("echo", name)
+    assert error_of(e)[:2] == (409, "ResourceConflictException")
+
+
+def test_get_function_and_download_its_code(client: Any, create: Create, guest: Callable[[str], bytes]) -> None:
+    created = create("echo")
+    name = created["FunctionName"]
+    got = client.get_function(FunctionName=name)
+    assert got["Configuration"]["FunctionName"] == name
+    assert got["Configuration"]["CodeSha256"] == created["CodeSha256"]
+    assert got["Code"]["RepositoryType"] == "S3"
+    with urllib.request.urlopen(got["Code"]["Location"]) as response:
+        assert response.headers["Content-Type"] == "application/zip"
+        with zipfile.ZipFile(io.BytesIO(response.read())) as archive:
+            assert archive.read("echo.wasm") == guest("echo")
+    assert "Concurrency" not in got
+    client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=3)
+    assert client.get_function(FunctionName=name)["Concurrency"] == {"ReservedConcurrentExecutions": 3}
+
+
+def test_a_tampered_code_link_is_refused(client: Any, create: Create) -> None:
+    location = client.get_function(FunctionName=create("echo")["FunctionName"])["Code"]["Location"]
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(location.replace("Signature=", "Signature=0"))
+    assert e.value.code == 403
+
+
+def test_get_function_configuration_and_qualified_names(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    config = client.get_function_configuration(FunctionName=name)
+    assert config["FunctionArn"].endswith(f":function:{name}")
+    client.publish_version(FunctionName=name)
+    assert client.get_function_configuration(FunctionName=name, Qualifier="1")["Version"] == "1"
+    assert client.get_function_configuration(FunctionName=f"{name}:1")["FunctionArn"].endswith(f"{name}:1")
+    arn = f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
+    assert client.get_function_configuration(FunctionName=arn)["FunctionName"] == name
+
+
+def test_not_found_is_404_resource_not_found(client: Any) -> None:
+    for call in (
+        lambda: client.get_function(FunctionName="no-such-function"),
+        lambda: client.get_function_configuration(FunctionName="no-such-function"),
+        lambda: client.delete_function(FunctionName="no-such-function"),
+        lambda: client.invoke(FunctionName="no-such-function"),
+    ):
+        with pytest.raises(client.exceptions.ResourceNotFoundException) as e:
+            call()
+        assert e.value.response["Error"]["Message"]
+        assert e.value.response["Type"] == "User"
+
+
+def test_list_functions_pages_with_marker(client: Any, server: ServerProcess, create: Create) -> None:
+    for _ in range(5):
+        create("echo")
+    seen: list[str] = []
+    kwargs: dict[str, Any] = {"MaxItems": 2}
+    while True:
+        page = client.list_functions(**kwargs)
+        assert len(page["Functions"]) <= 2
+        seen.extend(f["FunctionName"] for f in page["Functions"])
+        if "NextMarker" not in page:
+            break
+        kwargs["Marker"] = page["NextMarker"]
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) >= 5
+    everything = [
+        f["FunctionName"] for p in client.get_paginator("list_functions").paginate() for f in p["Functions"]
+    ]
+    assert everything == seen
+
+
+def test_list_functions_all_versions(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    client.publish_version(FunctionName=name)
+    versions = [
+        f["Version"]
+        for p in client.get_paginator("list_functions").paginate(FunctionVersion="ALL")
+        for f in p["Functions"]
+        if f["FunctionName"] == name
+    ]
+    assert versions == ["$LATEST", "1"]
+
+
+def test_bad_marker_and_max_items_are_400(client: Any) -> None:
+    with pytest.raises(ClientError) as e:
+        client.list_functions(Marker="garbage!")
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+
+
+def test_update_function_code(client: Any, create: Create, guest: Callable[[str], bytes]) -> None:
+    created = create("echo")
+    name = created["FunctionName"]
+    updated = client.update_function_code(FunctionName=name, ZipFile=zip_of({"echo.wasm": guest("trap")}))
+    assert updated["CodeSha256"] != created["CodeSha256"]
+    assert client.invoke(FunctionName=name, Payload=b'"hi"')["Payload"].read() == b"ok"
+    with pytest.raises(ClientError) as e:
+        client.update_function_code(FunctionName=name, ZipFile=guest("echo"), RevisionId=created["RevisionId"])
+    assert error_of(e)[:2] == (412, "PreconditionFailedException")
+    published = client.update_function_code(FunctionName=name, ZipFile=guest("echo"), Publish=True)
+    assert published["Version"] == "1"
+
+
+def test_update_function_configuration(client: Any, create: Create) -> None:
+    name = create("echo", Environment={"Variables": {"KEEP": "no"}})["FunctionName"]
+    updated = client.update_function_configuration(
+        FunctionName=name,
+        MemorySize=512,
+        Timeout=10,
+        Environment={"Variables": {"NEW": "yes"}},
+        Handler="echo.wasm",
+        Runtime="wasi",
+        Description="updated",
+    )
+    assert (updated["MemorySize"], updated["Timeout"], updated["Description"]) == (512, 10, "updated")
+    assert updated["Environment"] == {"Variables": {"NEW": "yes"}}
+    cleared = client.update_function_configuration(FunctionName=name, Environment={})
+    assert "Environment" not in cleared
+    assert cleared["MemorySize"] == 512  # untouched fields stay
+    with pytest.raises(ClientError) as e:
+        client.update_function_configuration(FunctionName=name, MemorySize=100000)
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+
+
+def test_delete_function_and_one_version(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    client.publish_version(FunctionName=name)
+    client.update_function_configuration(FunctionName=name, MemorySize=256)
+    client.publish_version(FunctionName=name)
+    response = client.delete_function(FunctionName=name, Qualifier="1")
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 204
+    versions = [v["Version"] for v in client.list_versions_by_function(FunctionName=name)["Versions"]]
+    assert versions == ["$LATEST", "2"]
+    client.delete_function(FunctionName=name)
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_function(FunctionName=name)
+
+
+def test_publish_and_list_versions(client: Any, create: Create) -> None:
+    created = create("echo")
+    name = created["FunctionName"]
+    v1 = client.publish_version(FunctionName=name, Description="first")
+    assert v1["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert (v1["Version"], v1["Description"]) == ("1", "first")
+    assert v1["FunctionArn"].endswith(f"{name}:1")
+    with pytest.raises(ClientError) as e:
+        client.publish_version(FunctionName=name, CodeSha256="not-the-hash")
+    assert error_of(e)[:2] == (412, "PreconditionFailedException")
+    client.update_function_configuration(FunctionName=name, MemorySize=256)
+    v2 = client.publish_version(FunctionName=name, CodeSha256=created["CodeSha256"])
+    assert v2["Version"] == "2" and v2["MemorySize"] == 256
+    listed = client.list_versions_by_function(FunctionName=name)["Versions"]
+    assert [v["Version"] for v in listed] == ["$LATEST", "1", "2"]
+    assert listed[0]["FunctionArn"].endswith(f"{name}:$LATEST")
+    page = client.list_versions_by_function(FunctionName=name, MaxItems=2)
+    assert [v["Version"] for v in page["Versions"]] == ["$LATEST", "1"]
+    rest = client.list_versions_by_function(FunctionName=name, Marker=page["NextMarker"])
+    assert [v["Version"] for v in rest["Versions"]] == ["2"] and "NextMarker" not in rest
+
+
+def test_aliases(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    client.publish_version(FunctionName=name)
+    client.update_function_configuration(FunctionName=name, MemorySize=256)
+    client.publish_version(FunctionName=name)
+    alias = client.create_alias(
+        FunctionName=name,
+        Name="live",
+        FunctionVersion="1",
+        Description="prod",
+        RoutingConfig={"AdditionalVersionWeights": {"2": 0.25}},
+    )
+    assert alias["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert alias["AliasArn"].endswith(f"function:{name}:live")
+    assert alias["RoutingConfig"] == {"AdditionalVersionWeights": {"2": 0.25}}
+    got = client.get_alias(FunctionName=name, Name="live")
+    assert (got["FunctionVersion"], got["Description"]) == ("1", "prod")
+    with pytest.raises(ClientError) as e:
+        client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    assert error_of(e)[:2] == (409, "ResourceConflictException")
+    with pytest.raises(ClientError) as e:
+        client.update_alias(FunctionName=name, Name="live", RevisionId="00000000-0000-0000-0000-000000000000")
+    assert error_of(e)[:2] == (412, "PreconditionFailedException")
+    updated = client.update_alias(
+        FunctionName=name, Name="live", FunctionVersion="2", RoutingConfig={}, RevisionId=got["RevisionId"]
+    )
+    assert updated["FunctionVersion"] == "2" and "RoutingConfig" not in updated
+    assert updated["RevisionId"] != got["RevisionId"]
+    client.create_alias(FunctionName=name, Name="beta", FunctionVersion="$LATEST")
+    assert [a["Name"] for a in client.list_aliases(FunctionName=name)["Aliases"]] == ["beta", "live"]
+    assert [a["Name"] for a in client.list_aliases(FunctionName=name, FunctionVersion="2")["Aliases"]] == ["live"]
+    page = client.list_aliases(FunctionName=name, MaxItems=1)
+    assert [a["Name"] for a in page["Aliases"]] == ["beta"] and page["NextMarker"]
+    with pytest.raises(ClientError) as e:
+        client.create_alias(
+            FunctionName=name, Name="bad", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 1.5}}
+        )
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+    assert client.delete_alias(FunctionName=name, Name="beta")["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_alias(FunctionName=name, Name="beta")
+
+
+def test_function_concurrency(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    assert "ReservedConcurrentExecutions" not in client.get_function_concurrency(FunctionName=name)
+    put = client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=5)
+    assert put["ReservedConcurrentExecutions"] == 5
+    assert client.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 5
+    settings = client.get_account_settings()["AccountLimit"]
+    assert settings["ConcurrentExecutions"] == 100
+    assert settings["UnreservedConcurrentExecutions"] <= 95
+    deleted = client.delete_function_concurrency(FunctionName=name)
+    assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert "ReservedConcurrentExecutions" not in client.get_function_concurrency(FunctionName=name)
+    with pytest.raises(ClientError) as e:
+        client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1000)
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+
+
+def test_provisioned_concurrency(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    client.publish_version(FunctionName=name)
+    client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    with pytest.raises(client.exceptions.ProvisionedConcurrencyConfigNotFoundException):
+        client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
+    put = client.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=2
+    )
+    assert put["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert put["RequestedProvisionedConcurrentExecutions"] == 2 and put["Status"] == "READY"
+    got = client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    assert got["AllocatedProvisionedConcurrentExecutions"] == 2
+    with pytest.raises(ClientError) as e:
+        client.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier="$LATEST", ProvisionedConcurrentExecutions=1
+        )
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+    deleted = client.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(client.exceptions.ProvisionedConcurrencyConfigNotFoundException):
+        client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+
+
+def test_account_settings(client: Any, create: Create) -> None:
+    create("echo")
+    settings = client.get_account_settings()
+    assert settings["AccountLimit"]["CodeSizeZipped"] == 50 * 1024 * 1024
+    assert settings["AccountLimit"]["CodeSizeUnzipped"] == 250 * 1024 * 1024
+    assert settings["AccountUsage"]["FunctionCount"] >= 1
+    assert settings["AccountUsage"]["TotalCodeSize"] > 0
+
+
+def test_fuel_extension_over_raw_http(server: ServerProcess, create: Create) -> None:
+    import json
+
+    name = create("echo")["FunctionName"]
+    request = urllib.request.Request(
+        f"{server.url}/2015-03-31/functions/{name}/configuration",
+        data=json.dumps({"WasmfaasConfig": {"Fuel": 1000000}}).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as response:
+        assert json.load(response)["WasmfaasConfig"] == {"Fuel": 1000000, "Kind": "reactor"}
+    with urllib.request.urlopen(f"{server.url}/2015-03-31/functions/{name}/configuration") as response:
+        assert json.load(response)["WasmfaasConfig"]["Fuel"] == 1000000

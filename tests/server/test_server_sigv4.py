@@ -1,0 +1,205 @@
+"""SigV4: the verifier against botocore's own signer, and a server that requires signatures end to end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from botocore.auth import SigV4Auth, SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
+from botocore.exceptions import ClientError
+from server_helpers import (
+    ACCESS_KEY,
+    ROLE,
+    SECRET_KEY,
+    ServerProcess,
+    lambda_client,
+    request,
+    start_server,
+    unique,
+    zip_of,
+)
+
+from wasmfaas.server.sigv4 import Credentials, SignatureError, SigV4Verifier, sign_request
+
+VERIFIER = SigV4Verifier(Credentials(ACCESS_KEY, SECRET_KEY))
+
+
+def botocore_signed(
+    method: str,
+    url: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    *,
+    query: bool = False,
+    key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    region: str = "eu-west-1",
+) -> tuple[str, str, str, list[tuple[str, str]], bytes]:
+    request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
+    signer = SigV4QueryAuth if query else SigV4Auth
+    signer(BotoCredentials(key, secret), "lambda", region).add_auth(request)
+    prepared = request.prepare()
+    parts = urlsplit(prepared.url)
+    sent = [(k.lower(), v) for k, v in prepared.headers.items()]
+    if not any(k == "host" for k, _ in sent):
+        sent.append(("host", parts.netloc))  # the HTTP client adds it
+    return method, parts.path, parts.query, sent, prepared.body or b""
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "headers"),
+    [
+        ("GET", "http://127.0.0.1:9000/2015-03-31/functions", b"", {}),
+        ("GET", "http://127.0.0.1:9000/2015-03-31/functions?MaxItems=2&Marker=a%2Bb%3D%3D", b"", {}),
+        (
+            "POST",
+            "http://127.0.0.1:9000/2015-03-31/functions/my-fn%3Alive/invocations?Qualifier=%24LATEST",
+            b'{"x": 1}',
+            {"X-Amz-Invocation-Type": "Event", "X-Amz-Log-Type": "None"},
+        ),
+        (
+            "PUT",
+            "http://localhost/2015-03-31/functions/f/configuration",
+            '{"Description": "é"}'.encode(),
+            {"Content-Type": "application/json", "X-Spaced": "  a   b  "},
+        ),
+        (
+            "DELETE",
+            "http://127.0.0.1:9000/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af",
+            b"",
+            {},
+        ),
+        ("GET", "http://127.0.0.1:9000/urls/abc/a/./b/../c//d?q=a%20b&q=c", b"", {}),
+    ],
+)
+@pytest.mark.parametrize("query", [False, True])
+def test_botocore_signatures_verify(method: str, url: str, body: bytes, headers: dict[str, str], query: bool) -> None:
+    assert VERIFIER.verify(*botocore_signed(method, url, body, headers, query=query)) == ACCESS_KEY
+
+
+def test_any_region_is_accepted() -> None:
+    for region in ("us-east-1", "ap-southeast-2", "local"):
+        signed = botocore_signed("GET", "http://h/2015-03-31/functions", region=region)
+        assert VERIFIER.verify(*signed) == ACCESS_KEY
+
+
+def expect(code: str, call: Callable[[], object]) -> str:
+    with pytest.raises(SignatureError) as e:
+        call()
+    assert e.value.code == code
+    return e.value.message
+
+
+def test_wrong_secret_tampering_and_unknown_keys_are_refused() -> None:
+    url = "http://h/2015-03-31/functions/f/invocations"
+    _, path, query, headers, body = botocore_signed("POST", url, b"payload")
+    expect("InvalidSignatureException", lambda: VERIFIER.verify("POST", path, query, headers, b"tampered"))
+    expect("InvalidSignatureException", lambda: VERIFIER.verify("PUT", path, query, headers, body))
+    expect("InvalidSignatureException", lambda: VERIFIER.verify("POST", path + "x", query, headers, body))
+    expect("InvalidSignatureException", lambda: VERIFIER.verify("POST", path, "Qualifier=1", headers, body))
+    expect("InvalidSignatureException", lambda: VERIFIER.verify(*botocore_signed("POST", url, secret="nope")))
+    expect("UnrecognizedClientException", lambda: VERIFIER.verify(*botocore_signed("POST", url, key="OTHER")))
+    expect("MissingAuthenticationTokenException", lambda: VERIFIER.verify("GET", path, "", [("host", "h")], b""))
+    changed = [(k, "evil" if k == "x-amz-date" else v) for k, v in headers]
+    expect("InvalidSignatureException", lambda: VERIFIER.verify("POST", path, query, changed, body))
+
+
+def test_old_signatures_expire() -> None:
+    signed = botocore_signed("GET", "http://h/2015-03-31/functions")
+    later = datetime.now(UTC) + timedelta(minutes=6)
+    assert "Signature expired" in expect("InvalidSignatureException", lambda: VERIFIER.verify(*signed, now=later))
+    presigned = botocore_signed("GET", "http://h/urls/x/", query=True)
+    assert VERIFIER.verify(*presigned, now=datetime.now(UTC) + timedelta(minutes=30)) == ACCESS_KEY
+    expect("InvalidSignatureException", lambda: VERIFIER.verify(*presigned, now=later + timedelta(hours=2)))
+
+
+def test_malformed_authorization_headers() -> None:
+    base = [("host", "h"), ("x-amz-date", datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))]
+    for value in (
+        "Basic abc",
+        "AWS4-HMAC-SHA256 Credential=x",
+        "AWS4-HMAC-SHA256 Credential=a/b/c, SignedHeaders=host, Signature=0",
+    ):
+        expect(
+            "InvalidSignatureException",
+            lambda v=value: VERIFIER.verify("GET", "/", "", [*base, ("authorization", v)], b""),
+        )  # type: ignore[misc]
+
+
+def test_our_signer_matches_the_verifier() -> None:
+    url = "http://127.0.0.1:9000/2015-03-31/functions/f%3A1/invocations?Qualifier=1&b=%2B"
+    headers = sign_request("POST", url, {"X-Amz-Log-Type": "Tail"}, b"hi", Credentials(ACCESS_KEY, SECRET_KEY), "r")
+    parts = urlsplit(url)
+    sent = [(k.lower(), v) for k, v in headers.items()]
+    assert VERIFIER.verify("POST", parts.path, parts.query, sent, b"hi") == ACCESS_KEY
+
+
+def test_content_sha256_header_must_match_the_body() -> None:
+    _, path, query, headers, body = botocore_signed("POST", "http://h/x", b"abc", {"X-Amz-Content-SHA256": "0" * 64})
+    expect("InvalidSignatureException", lambda: VERIFIER.verify("POST", path, query, headers, body))
+
+
+# -- a server that requires signatures -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {"WASMFAAS_ACCESS_KEY_ID": ACCESS_KEY, "WASMFAAS_SECRET_ACCESS_KEY": SECRET_KEY}
+    proc = start_server(tmp_path_factory.mktemp("signed"), "--auth", env=env)
+    yield proc
+    assert proc.stop() == 0
+
+
+def test_signed_server_accepts_its_credentials(signed_server: ServerProcess, guest: Callable[[str], bytes]) -> None:
+    client = lambda_client(signed_server.url, key=ACCESS_KEY, secret=SECRET_KEY)
+    name = unique("signed")
+    client.create_function(
+        FunctionName=name, Role=ROLE, Handler="echo.wasm", Code={"ZipFile": zip_of({"echo.wasm": guest("echo")})}
+    )
+    assert client.invoke(FunctionName=name, Payload=b'"ok"')["Payload"].read() == b'"ok"'
+    assert any(f["FunctionName"] == name for f in client.list_functions()["Functions"])
+
+
+def test_signed_server_refuses_others(signed_server: ServerProcess) -> None:
+    with pytest.raises(ClientError) as e:
+        lambda_client(signed_server.url, key=ACCESS_KEY, secret="wrong").list_functions()
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+    with pytest.raises(ClientError) as e:
+        lambda_client(signed_server.url, key="SOMEONEELSE", secret=SECRET_KEY).list_functions()
+    assert e.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    status, headers, _ = request(f"{signed_server.url}/2015-03-31/functions")
+    assert status == 403
+    assert dict(headers)["x-amzn-errortype"] == "MissingAuthenticationTokenException"
+    assert request(f"{signed_server.url}/no/such/route")[0] == 403  # no hints about routes to strangers
+    assert request(f"{signed_server.url}/metrics")[0] == 200
+    assert request(f"{signed_server.url}/__wasmfaas/health")[0] == 200
+
+
+def test_iam_function_url(signed_server: ServerProcess, guest: Callable[[str], bytes]) -> None:
+    client = lambda_client(signed_server.url, key=ACCESS_KEY, secret=SECRET_KEY)
+    name = unique("iam")
+    client.create_function(
+        FunctionName=name, Role=ROLE, Handler="http.wasm", Code={"ZipFile": zip_of({"http.wasm": guest("http")})}
+    )
+    url = client.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"]
+    assert request(url + "x")[0] == 403
+    _, _, _, headers, body = botocore_signed("POST", url + "x?a=1", b'{"n":1}', {"Content-Type": "application/json"})
+    sent = [(k, v) for k, v in headers if k not in ("host", "content-length")]
+    status, _, response = request(url + "x?a=1", "POST", body, sent)
+    assert status == 200, response
+    event = json.loads(response)
+    assert event["requestContext"]["authorizer"]["iam"]["accessKey"] == ACCESS_KEY
+    assert event["requestContext"]["accountId"] == "000000000000"
+    _, _, _, headers, body = botocore_signed("POST", url + "x", b"abc", secret="wrong")
+    sent = [(k, v) for k, v in headers if k not in ("host", "content-length")]
+    assert request(url + "x", "POST", body, sent)[0] == 403
+
+
+def test_unsigned_server_ignores_signatures(server: ServerProcess) -> None:
+    assert lambda_client(server.url, key="anything", secret="at-all").list_functions()["Functions"] is not None

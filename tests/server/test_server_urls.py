@@ -1,0 +1,179 @@
+"""Function URLs against a real server: their configuration API and HTTP requests as payload 2.0 events."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from server_helpers import ServerProcess, header, request
+
+Create = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def http_function(client: Any, create: Create) -> tuple[str, str]:
+    name = create("http")["FunctionName"]
+    config = client.create_function_url_config(FunctionName=name, AuthType="NONE")
+    return name, config["FunctionUrl"]
+
+
+def test_url_config_api(client: Any, server: ServerProcess, create: Create) -> None:
+    name = create("http")["FunctionName"]
+    created = client.create_function_url_config(
+        FunctionName=name, AuthType="NONE", Cors={"AllowOrigins": ["https://example.com"]}
+    )
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    url = created["FunctionUrl"]
+    assert url.startswith(f"{server.url}/urls/") and url.endswith("/")
+    assert len(url.rstrip("/").rsplit("/", 1)[1]) == 32
+    assert created["FunctionArn"].endswith(f":function:{name}")
+    assert (created["AuthType"], created["InvokeMode"]) == ("NONE", "BUFFERED")
+    with pytest.raises(ClientError) as e:
+        client.create_function_url_config(FunctionName=name, AuthType="NONE")
+    assert e.value.response["Error"]["Code"] == "ResourceConflictException"
+    got = client.get_function_url_config(FunctionName=name)
+    assert got["FunctionUrl"] == url and got["Cors"] == {"AllowOrigins": ["https://example.com"]}
+    updated = client.update_function_url_config(FunctionName=name, AuthType="AWS_IAM")
+    assert updated["AuthType"] == "AWS_IAM" and updated["FunctionUrl"] == url
+    client.publish_version(FunctionName=name)
+    client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    aliased = client.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE")
+    assert aliased["FunctionArn"].endswith(f":function:{name}:live")
+    listed = client.list_function_url_configs(FunctionName=name)["FunctionUrlConfigs"]
+    assert sorted(c["FunctionUrl"] for c in listed) == sorted([url, aliased["FunctionUrl"]])
+    page = client.list_function_url_configs(FunctionName=name, MaxItems=1)
+    assert len(page["FunctionUrlConfigs"]) == 1 and page["NextMarker"]
+    with pytest.raises(ClientError) as e:
+        client.create_function_url_config(FunctionName=name, Qualifier="1", AuthType="NONE")
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    with pytest.raises(ClientError) as e:
+        client.update_function_url_config(FunctionName=name, InvokeMode="RESPONSE_STREAM")
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    deleted = client.delete_function_url_config(FunctionName=name)
+    assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_function_url_config(FunctionName=name)
+    assert request(url)[0] == 404
+    client.delete_function(FunctionName=name)
+    assert request(aliased["FunctionUrl"])[0] == 404  # deleting the function removed its URLs
+
+
+def test_get_with_query_and_cookies(http_function: tuple[str, str]) -> None:
+    _, url = http_function
+    status, headers, body = request(
+        url + "some/path?a=1&b=two&a=3&empty=",
+        headers=[
+            ("Cookie", "c1=v1; c2=v2"),
+            ("Cookie", "c3=v3"),
+            ("X-Multi", "one"),
+            ("X-Multi", "two"),
+            ("User-Agent", "tester/1.0"),
+        ],
+    )
+    assert status == 200
+    assert header(headers, "x-guest") == ["http"]
+    assert header(headers, "set-cookie") == ["session=abc; Path=/", "theme=dark"]
+    assert header(headers, "x-amzn-requestid")
+    event = json.loads(body)
+    assert event["version"] == "2.0" and event["routeKey"] == "$default"
+    assert event["rawPath"] == "/some/path"
+    assert event["rawQueryString"] == "a=1&b=two&a=3&empty="
+    assert event["queryStringParameters"] == {"a": "1,3", "b": "two", "empty": ""}
+    assert event["cookies"] == ["c1=v1", "c2=v2", "c3=v3"]
+    assert "cookie" not in event["headers"]
+    assert event["headers"]["x-multi"] == "one,two"
+    assert event["headers"]["user-agent"] == "tester/1.0"
+    context = event["requestContext"]
+    assert context["http"] == {
+        "method": "GET",
+        "path": "/some/path",
+        "protocol": "HTTP/1.1",
+        "sourceIp": "127.0.0.1",
+        "userAgent": "tester/1.0",
+    }
+    assert context["apiId"] == url.rstrip("/").rsplit("/", 1)[1]
+    assert context["accountId"] == "anonymous"
+    assert (context["routeKey"], context["stage"]) == ("$default", "$default")
+    assert context["requestId"] and context["time"].endswith("+0000") and context["timeEpoch"] > 0
+    assert event["isBase64Encoded"] is False and "body" not in event
+
+
+def test_post_text_and_binary_bodies(http_function: tuple[str, str]) -> None:
+    _, url = http_function
+    status, _, body = request(url, "POST", b'{"k": "v"}', [("Content-Type", "application/json")])
+    event = json.loads(body)
+    assert status == 200 and event["body"] == '{"k": "v"}' and event["isBase64Encoded"] is False
+    assert event["rawPath"] == "/" and event["requestContext"]["http"]["method"] == "POST"
+    binary = bytes(range(256))
+    status, _, body = request(url, "POST", binary, [("Content-Type", "application/octet-stream")])
+    event = json.loads(body)
+    assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == binary
+    status, _, body = request(url, "PUT", "héllo".encode(), [("Content-Type", "text/plain; charset=utf-8")])
+    assert json.loads(body)["body"] == "héllo"
+
+
+def test_result_mapping(http_function: tuple[str, str]) -> None:
+    _, url = http_function
+    status, headers, body = request(url + "binary")
+    assert status == 200 and body == b"\x00\x01\x02\xff"
+    assert header(headers, "content-type") == ["application/octet-stream"]
+    status, _, _ = request(url + "teapot")
+    assert status == 418
+    status, headers, body = request(url + "raw")
+    assert (status, body) == (200, b'{"raw":true}')
+    assert header(headers, "content-type") == ["application/json"]
+    status, _, body = request(url + "fail")
+    assert status == 502 and json.loads(body) == {"Message": "Internal Server Error"}
+
+
+def test_non_http_result_is_a_json_200(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    url = client.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    status, headers, body = request(url + "x?y=1")
+    assert status == 200 and header(headers, "content-type") == ["application/json"]
+    assert json.loads(body)["rawPath"] == "/x"  # the echo guest returns the event itself
+
+
+def test_cors(client: Any, create: Create) -> None:
+    name = create("http")["FunctionName"]
+    url = client.create_function_url_config(
+        FunctionName=name,
+        AuthType="NONE",
+        Cors={
+            "AllowOrigins": ["https://app.example"],
+            "AllowMethods": ["GET", "POST"],
+            "AllowHeaders": ["x-custom"],
+            "ExposeHeaders": ["x-guest"],
+            "MaxAge": 300,
+            "AllowCredentials": True,
+        },
+    )["FunctionUrl"]
+    status, headers, body = request(
+        url, "OPTIONS", headers=[("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST")]
+    )
+    assert status == 200 and body == b""
+    assert header(headers, "access-control-allow-origin") == ["https://app.example"]
+    assert header(headers, "access-control-allow-methods") == ["GET,POST"]
+    assert header(headers, "access-control-allow-headers") == ["x-custom"]
+    assert header(headers, "access-control-max-age") == ["300"]
+    status, headers, _ = request(url, headers=[("Origin", "https://app.example")])
+    assert header(headers, "access-control-allow-origin") == ["https://app.example"]
+    assert header(headers, "access-control-allow-credentials") == ["true"]
+    assert header(headers, "access-control-expose-headers") == ["x-guest"]
+    status, headers, _ = request(url, headers=[("Origin", "https://evil.example")])
+    assert status == 200 and not header(headers, "access-control-allow-origin")
+
+
+def test_iam_url_without_server_credentials_is_forbidden(client: Any, create: Create) -> None:
+    name = create("http")["FunctionName"]
+    url = client.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"]
+    status, _, body = request(url)
+    assert status == 403 and json.loads(body) == {"Message": "Forbidden"}
+
+
+def test_unknown_url_id_is_404(server: ServerProcess) -> None:
+    assert request(f"{server.url}/urls/{'x' * 32}/")[0] == 404

@@ -1,0 +1,249 @@
+"""The ASGI application: lifespan (one Platform for the server's life), routing, SigV4, errors.
+
+    app = LambdaServer(ServerSettings(data_dir=...))   # any ASGI server; `wasmfaas serve` runs it under uvicorn
+
+Request flow: `/__hello` is answered first (a bare route, to measure the server's own overhead); `/urls/<id>/...`
+goes to the function URL (which does its own auth); everything else is matched against the route table, its body
+read under the route's limit (413 past it), its SigV4 signature checked when the server has credentials, its JSON
+body decoded and validated by msgspec (400 on any mismatch), and its handler run. Every error leaves as Lambda's
+error response; a handler bug is logged and answered 500 ServiceException, never a traceback. Every response
+carries `x-amzn-RequestId`.
+
+At shutdown (the lifespan's shutdown event, after the ASGI server has stopped taking requests and finished the ones
+in flight) the async invoker drains its running events and the platform closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import Any, Final
+
+import msgspec
+
+from ..errors import WasmfaasError
+from ..platform import Platform
+from . import invoke, lambda_api, urls
+from .async_invoke import AsyncInvokerFactory, InMemoryAsyncInvoker, InvokeFunction
+from .context import CodeUrlSigner, ServerContext
+from .errors import (
+    LambdaError,
+    from_platform_error,
+    invalid_parameter,
+    invalid_request_content,
+    request_too_large,
+    service_error,
+    unknown_operation,
+)
+from .http import BodyTooLarge, Receive, Request, Response, Scope, Send, read_body
+from .invocations import InvocationRunner
+from .logbook import LogBook
+from .metrics import CONTENT_TYPE, Metrics
+from .naming import Identity
+from .openapi import openapi_document
+from .routing import Call, Route, Router
+from .settings import ServerSettings
+from .sigv4 import SignatureError, SigV4Verifier
+from .url_store import UrlStore
+
+__all__ = ["LambdaServer", "all_routes"]
+
+logger = logging.getLogger("wasmfaas.server")
+
+_HELLO: Final = b"hello, world\n"
+_HELLO_START: Final = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(_HELLO)).encode())],
+}
+_HELLO_BODY: Final = {"type": "http.response.body", "body": _HELLO}
+_URL_PREFIX_BYTES: Final = urls.URL_PREFIX.encode()
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
+def all_routes() -> list[Route]:
+    return [*lambda_api.ROUTES, *invoke.ROUTES, *urls.ROUTES]
+
+
+def _decoder(kind: type) -> msgspec.json.Decoder[Any]:
+    decoder = _decoders.get(kind)
+    if decoder is None:
+        decoder = _decoders[kind] = msgspec.json.Decoder(kind)
+    return decoder
+
+
+class LambdaServer:
+    """The ASGI 3 application serving Lambda's API, function URLs, /metrics and /openapi.json."""
+
+    def __init__(
+        self,
+        settings: ServerSettings | None = None,
+        *,
+        async_invoker_factory: AsyncInvokerFactory | None = None,
+        on_started: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings or ServerSettings()
+        self.identity = Identity(self.settings.region, self.settings.account_id)
+        self.routes = all_routes()
+        self.router = Router(self.routes)
+        credentials = self.settings.credentials
+        self.verifier = SigV4Verifier(credentials) if credentials is not None else None
+        self.metrics = Metrics()
+        self._async_invoker_factory = async_invoker_factory or self._in_memory_invoker
+        self.ctx: ServerContext | None = None
+        self._openapi: bytes | None = None
+        self._on_started = on_started
+
+    def _in_memory_invoker(self, platform: Platform, invoke: InvokeFunction) -> InMemoryAsyncInvoker:
+        return InMemoryAsyncInvoker(invoke, drain_timeout=self.settings.shutdown_timeout)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if scope["path"] == "/__hello":
+                await send(_HELLO_START)
+                await send(_HELLO_BODY)
+                return
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1003})
+
+    # -- lifespan ----------------------------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        started = False
+        try:
+            async with AsyncExitStack() as stack:
+                await self._start(stack)
+                started = True
+                try:
+                    await send({"type": "lifespan.startup.complete"})
+                    if self._on_started is not None:
+                        self._on_started()
+                    while (await receive())["type"] != "lifespan.shutdown":
+                        pass
+                    logger.info("shutting down: draining event invocations, closing the platform")
+                finally:
+                    self.ctx = None
+            await send({"type": "lifespan.shutdown.complete"})
+        except Exception as e:
+            logger.exception("lifespan failed")
+            kind = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+            await send({"type": kind, "message": f"{type(e).__name__}: {e}"})
+
+    async def _start(self, stack: AsyncExitStack) -> None:
+        settings = self.settings
+        platform = await stack.enter_async_context(
+            Platform(
+                data_dir=settings.data_dir,
+                persistent=settings.persistent,
+                account_concurrency=settings.account_concurrency,
+            )
+        )
+        logbook = LogBook(max_records=settings.log_records, max_bytes=settings.log_bytes)
+        runner = InvocationRunner(platform, self.metrics, logbook)
+        self.metrics.bind_account(platform.concurrency_in_flight)
+        async_invoker = await stack.enter_async_context(self._async_invoker_factory(platform, runner.invoke))
+        url_path = platform.data_dir / "server" / "function-urls.json" if settings.persistent else None
+        self.ctx = ServerContext(
+            settings=settings,
+            identity=self.identity,
+            platform=platform,
+            runner=runner,
+            metrics=self.metrics,
+            logbook=logbook,
+            urls=UrlStore(url_path),
+            async_invoker=async_invoker,
+            verifier=self.verifier,
+            code_urls=CodeUrlSigner(),
+        )
+
+    # -- requests ----------------------------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = self.ctx
+        if ctx is None:
+            response = _error_response(LambdaError(503, "ServiceException", "The server is not running."))
+        elif scope.get("raw_path", b"").startswith(_URL_PREFIX_BYTES) or scope["path"].startswith(urls.URL_PREFIX):
+            response = await urls.serve_function_url(ctx, scope, receive)
+        else:
+            response = await self._api(ctx, scope, receive)
+        request_id = response.request_id or str(uuid.uuid4())
+        response.headers.append((b"x-amzn-requestid", request_id.encode()))
+        await response.send(send)
+
+    async def _api(self, ctx: ServerContext, scope: Scope, receive: Receive) -> Response:
+        request = Request(scope)
+        path = scope["path"]
+        if request.method == "GET" and path == "/metrics":
+            return Response(200, self.metrics.render(), [(b"content-type", CONTENT_TYPE.encode())])
+        if request.method == "GET" and path == "/openapi.json":
+            return Response(200, self.openapi(), [(b"content-type", b"application/json")])
+        try:
+            matched = self.router.match(request.method, request.raw_path.decode("latin-1"))
+            if matched is None:
+                if self.verifier is not None:
+                    await self._read_and_verify(request, receive, 64 * 1024)
+                raise unknown_operation(request.method, path)
+            route, params = matched
+            if route.signed and self.verifier is not None:
+                await self._read_and_verify(request, receive, route.body_limit, route)
+            else:
+                request.body = await _read(scope, receive, route)
+            call = Call(request, params, ctx)
+            if route.body is not None:
+                call.body = _decoder(route.body).decode(request.body or b"{}")
+            return await route.handler(call)
+        except LambdaError as e:
+            return _error_response(e)
+        except WasmfaasError as e:
+            return _error_response(from_platform_error(e))
+        except msgspec.ValidationError as e:
+            return _error_response(invalid_parameter(str(e)))
+        except msgspec.DecodeError as e:
+            return _error_response(invalid_request_content(f"Could not parse request body into json: {e}"))
+        except Exception:
+            logger.exception("%s %s failed", request.method, path)
+            return _error_response(service_error())
+
+    async def _read_and_verify(
+        self, request: Request, receive: Receive, limit: int, route: Route | None = None
+    ) -> None:
+        assert self.verifier is not None
+        request.body = await _read(request.scope, receive, route, limit)
+        try:
+            self.verifier.verify(
+                request.method,
+                request.raw_path.decode("latin-1"),
+                request.query_string.decode("latin-1"),
+                [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
+                request.body,
+            )
+        except SignatureError as e:
+            raise LambdaError(403, e.code, e.message) from None
+
+    def openapi(self) -> bytes:
+        if self._openapi is None:
+            document = openapi_document(self.routes, signed=self.verifier is not None)
+            self._openapi = msgspec.json.encode(document)
+        return self._openapi
+
+
+async def _read(scope: Scope, receive: Receive, route: Route | None, limit: int | None = None) -> bytes:
+    limit = limit if limit is not None else (route.body_limit if route is not None else 0)
+    try:
+        return await read_body(scope, receive, limit)
+    except BodyTooLarge:
+        name = (route.limit_name or route.operation) if route is not None else "this"
+        raise request_too_large(f"Request must be smaller than {limit} bytes for the {name} operation") from None
+
+
+def _error_response(error: LambdaError) -> Response:
+    return Response(error.status, error.body(), error.response_headers())

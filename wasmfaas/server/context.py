@@ -1,0 +1,62 @@
+"""What the handlers share while the server runs: the platform and the services around it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+from dataclasses import dataclass, field
+
+import anyio
+
+from ..platform import Platform
+from .async_invoke import AsyncInvoker
+from .invocations import InvocationRunner
+from .logbook import LogBook
+from .metrics import Metrics
+from .naming import Identity
+from .settings import ServerSettings
+from .sigv4 import SigV4Verifier
+from .url_store import UrlStore
+
+__all__ = ["CodeUrlSigner", "ServerContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeUrlSigner:
+    """Short-lived download links for Code.Location, like S3's presigned URLs (valid 10 minutes by default)."""
+
+    secret: bytes = field(default_factory=lambda: os.urandom(32))
+    lifetime: int = 600
+
+    def sign(self, name: str, version: str, expires: int) -> str:
+        message = f"{name}\0{version}\0{expires}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+    def expiry(self) -> int:
+        return int(time.time()) + self.lifetime
+
+    def check(self, name: str, version: str, expires: int, signature: str) -> bool:
+        return expires >= time.time() and hmac.compare_digest(self.sign(name, version, expires), signature)
+
+
+@dataclass(slots=True)
+class ServerContext:
+    settings: ServerSettings
+    identity: Identity
+    platform: Platform
+    runner: InvocationRunner
+    metrics: Metrics
+    logbook: LogBook
+    urls: UrlStore
+    async_invoker: AsyncInvoker
+    verifier: SigV4Verifier | None
+    code_urls: CodeUrlSigner
+    # When each provisioned-concurrency config was set ((function, qualifier) -> Lambda timestamp).
+    provisioned_stamps: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Serialises changes to the function URL store (check-then-write must not interleave).
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+
+    def base_url(self, request_base: str) -> str:
+        return (self.settings.public_url or request_base).rstrip("/")

@@ -1,0 +1,169 @@
+"""Lambda's error responses, as botocore parses them.
+
+botocore's rest-json parser takes the error code from the `x-amzn-ErrorType` header and the message from the body's
+`message` (or `Message`); the other body members fill the modelled exception's fields (`Type`, `Reason`). The body's
+message member is spelled as the service model spells it for that exception (`ResourceNotFoundException` has
+`Message`, most others `message`), so `error.response["message"]`-style access works as against AWS.
+
+`LambdaError` is raised by handlers; `from_platform_error` maps the platform's exception tree onto it. Anything else
+that escapes a handler is a bug and becomes a 500 `ServiceException` (logged), never a raw traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from ..errors import (
+    BuildError,
+    FunctionNotFoundError,
+    InvalidCodeError,
+    InvalidParameterError,
+    PayloadTooLargeError,
+    PlatformClosedError,
+    ResourceConflictError,
+    TooManyRequestsError,
+    WasmfaasError,
+)
+
+__all__ = [
+    "LambdaError",
+    "conflict",
+    "from_platform_error",
+    "invalid_parameter",
+    "invalid_request_content",
+    "not_found",
+    "precondition_failed",
+    "request_too_large",
+    "service_error",
+    "too_many_requests",
+    "unknown_operation",
+]
+
+# Exceptions whose message member the model spells `Message`; every other one uses `message`.
+_CAPITAL_MESSAGE: Final = frozenset(
+    {
+        "ResourceNotFoundException",
+        "ServiceException",
+        "InvalidSignatureException",
+        "UnrecognizedClientException",
+        "MissingAuthenticationTokenException",
+        "AccessDeniedException",
+    }
+)
+
+# Platform field names (FunctionConfig's) as the API spells them, for error messages.
+_FIELD_NAMES: Final = {
+    "memory_mb": "MemorySize",
+    "timeout": "Timeout",
+    "environment": "Environment.Variables",
+    "fuel": "WasmfaasConfig.Fuel",
+    "reserved_concurrency": "ReservedConcurrentExecutions",
+    "provisioned_concurrency": "ProvisionedConcurrentExecutions",
+    "handler": "Handler",
+    "code": "Code",
+    "payload": "Payload",
+}
+
+
+class LambdaError(Exception):
+    """An error response: HTTP `status`, Lambda error `code`, `message`, and any extra body members or headers."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        extra: dict[str, str] | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra or {}
+        self.headers = headers or []
+
+    def body(self) -> bytes:
+        body: dict[str, str] = {"Type": "Service" if self.status >= 500 else "User"}
+        body["Message" if self.code in _CAPITAL_MESSAGE else "message"] = self.message
+        body.update(self.extra)
+        return msgspec.json.encode(body)
+
+    def response_headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"content-type", b"application/json"),
+            (b"x-amzn-errortype", self.code.encode()),
+            *self.headers,
+        ]
+
+
+def invalid_parameter(message: str) -> LambdaError:
+    return LambdaError(400, "InvalidParameterValueException", message)
+
+
+def invalid_request_content(message: str) -> LambdaError:
+    return LambdaError(400, "InvalidRequestContentException", message)
+
+
+def not_found(message: str) -> LambdaError:
+    return LambdaError(404, "ResourceNotFoundException", message)
+
+
+def conflict(message: str) -> LambdaError:
+    return LambdaError(409, "ResourceConflictException", message)
+
+
+def precondition_failed(message: str) -> LambdaError:
+    return LambdaError(412, "PreconditionFailedException", message)
+
+
+def request_too_large(message: str) -> LambdaError:
+    return LambdaError(413, "RequestTooLargeException", message)
+
+
+def too_many_requests(message: str, reason: str, retry_after: int = 1) -> LambdaError:
+    return LambdaError(
+        429,
+        "TooManyRequestsException",
+        message,
+        extra={"Reason": reason},
+        headers=[(b"retry-after", str(retry_after).encode())],
+    )
+
+
+def unknown_operation(method: str, path: str) -> LambdaError:
+    return LambdaError(404, "UnknownOperationException", f"Unknown operation: {method} {path}")
+
+
+def service_error(message: str = "An internal error occurred.") -> LambdaError:
+    return LambdaError(500, "ServiceException", message)
+
+
+def api_field(field: str) -> str:
+    """The API's name of a platform field (`memory_mb` -> `MemorySize`, `environment.KEY` -> its variable)."""
+    head, dot, rest = field.partition(".")
+    name = _FIELD_NAMES.get(head, head)
+    return f"{name}.{rest}" if dot else name
+
+
+def from_platform_error(error: WasmfaasError) -> LambdaError:
+    """The response for one of the platform's exceptions (see wasmfaas.errors)."""
+    if isinstance(error, InvalidParameterError):
+        detail = str(error).partition(": ")[2] or str(error)
+        return invalid_parameter(f"{api_field(error.field)}: {detail}")
+    if isinstance(error, InvalidCodeError | BuildError):
+        return invalid_parameter(str(error))
+    if isinstance(error, FunctionNotFoundError):
+        return not_found(str(error))
+    if isinstance(error, ResourceConflictError):
+        return conflict(str(error))
+    if isinstance(error, TooManyRequestsError):
+        return too_many_requests(str(error), error.reason)
+    if isinstance(error, PayloadTooLargeError):
+        return request_too_large(str(error))
+    if isinstance(error, PlatformClosedError):
+        return LambdaError(503, "ServiceException", "The service is shutting down.")
+    return service_error(str(error))

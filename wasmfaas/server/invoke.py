@@ -1,0 +1,104 @@
+"""Invoke: `POST /2015-03-31/functions/{FunctionName}/invocations`.
+
+- `X-Amz-Invocation-Type`: RequestResponse (200, the response payload), Event (202, queued through the server's
+  AsyncInvoker), DryRun (204, only checks that the function and qualifier exist).
+- `X-Amz-Log-Type: Tail` (RequestResponse only): `X-Amz-Log-Result` is the base64 of the last 4 KB of the log.
+- `X-Amz-Function-Error`: Handled or Unhandled on a function error (the body is then Lambda's error object).
+- `X-Amz-Executed-Version`: the version that ran (an alias with weights picks one).
+- `?Qualifier=` or "name:qualifier": a version, $LATEST or an alias.
+- Payload limits: 6 MB synchronous, 1 MB Event; past them 413 RequestTooLargeException.
+
+Unlike AWS, the payload need not be JSON: wasm guests take bytes (a WASI command reads them on stdin).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Final
+
+from ..invoker import MAX_SYNC_PAYLOAD
+from .async_invoke import MAX_ASYNC_PAYLOAD
+from .errors import invalid_parameter, request_too_large
+from .http import Response
+from .lambda_api import function_ref
+from .routing import Call, Param, Route
+
+__all__ = ["LOG_TAIL_BYTES", "ROUTES"]
+
+LOG_TAIL_BYTES: Final = 4096
+_INVOCATION_TYPES: Final = frozenset({"RequestResponse", "Event", "DryRun"})
+_MAX_CLIENT_CONTEXT: Final = 3583  # Lambda's limit on the base64 X-Amz-Client-Context
+_JSON: Final = (b"content-type", b"application/json")
+
+
+async def invoke(call: Call) -> Response:
+    ctx = call.ctx
+    request = call.request
+    name, qualifier = function_ref(call)
+    invocation_type = request.header("x-amz-invocation-type") or "RequestResponse"
+    if invocation_type not in _INVOCATION_TYPES:
+        raise invalid_parameter(
+            f"X-Amz-Invocation-Type: must be RequestResponse, Event or DryRun, not {invocation_type!r}"
+        )
+    log_type = request.header("x-amz-log-type") or "None"
+    if log_type not in ("None", "Tail"):
+        raise invalid_parameter(f"X-Amz-Log-Type: must be None or Tail, not {log_type!r}")
+    _check_client_context(request.header("x-amz-client-context"))
+    payload = request.body
+
+    if invocation_type == "RequestResponse":
+        result = await ctx.runner.invoke(name, qualifier, payload)
+        headers = [_JSON, (b"x-amz-executed-version", result.executed_version.encode())]
+        if result.function_error is not None:
+            headers.append((b"x-amz-function-error", result.function_error.kind.encode()))
+        if log_type == "Tail":
+            tail = result.log.encode()[-LOG_TAIL_BYTES:]
+            headers.append((b"x-amz-log-result", base64.b64encode(tail)))
+        return Response(200, result.payload, headers, request_id=result.request_id)
+
+    if log_type == "Tail" and invocation_type == "Event":
+        raise invalid_parameter("X-Amz-Log-Type: Tail is only supported for RequestResponse invocations")
+    if invocation_type == "Event" and len(payload) > MAX_ASYNC_PAYLOAD:
+        raise request_too_large(
+            f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeAsync operation"
+        )
+    info = await ctx.platform.get_function(name, qualifier)  # 404 now, not later in the queue
+    if invocation_type == "DryRun":
+        return Response(204, b"", [(b"x-amz-executed-version", info.version.encode())])
+    request_id = await ctx.async_invoker.submit(name, qualifier, payload)
+    return Response(202, b"", [], request_id=request_id)
+
+
+def _check_client_context(value: str | None) -> None:
+    if value is None:
+        return
+    if len(value) > _MAX_CLIENT_CONTEXT:
+        raise invalid_parameter(f"X-Amz-Client-Context: at most {_MAX_CLIENT_CONTEXT} bytes of base64")
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid_parameter("X-Amz-Client-Context: must be base64-encoded JSON") from None
+
+
+ROUTES: Final = [
+    Route(
+        "Invoke",
+        "POST",
+        "/2015-03-31/functions/{FunctionName}/invocations",
+        invoke,
+        other_statuses=(202, 204),
+        raw_body="application/octet-stream",
+        response_media="application/octet-stream",
+        query=(Param("Qualifier", description="A version number, $LATEST or an alias name"),),
+        headers=(
+            Param("X-Amz-Invocation-Type", "header", {"type": "string", "enum": sorted(_INVOCATION_TYPES)}),
+            Param("X-Amz-Log-Type", "header", {"type": "string", "enum": ["None", "Tail"]}),
+            Param("X-Amz-Client-Context", "header"),
+        ),
+        errors=(400, 404, 413, 429),
+        body_limit=MAX_SYNC_PAYLOAD,
+        limit_name="InvokeFunction",
+        summary="Invoke a function (RequestResponse, Event or DryRun)",
+    )
+]

@@ -1,0 +1,855 @@
+"""Lambda's control plane: functions, code, configuration, versions, aliases, concurrency and account settings.
+
+Paths, methods, status codes and member names are botocore's (`botocore/data/lambda/2015-03-31/service-2.json`).
+FunctionConfig maps onto the API as MemorySize <-> memory_mb, Timeout <-> timeout, Environment.Variables <->
+environment, ReservedConcurrentExecutions <-> reserved_concurrency, and the `WasmfaasConfig.Fuel` extension <->
+fuel. What the platform has no notion of (Role, VpcConfig, Tags, TracingConfig ...) is accepted and not kept; what
+would silently change behaviour if ignored (S3 or image code, Layers) is refused with a 400.
+
+Differences from AWS, by design: CodeSha256 and CodeSize describe the wasm module (the package's other files are not
+kept), and GetFunction's Code.Location is a download link on this server serving a zip of that module.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
+from urllib.parse import quote
+
+import anyio
+import anyio.to_thread
+from msgspec import UNSET
+
+from ..config import FunctionConfig
+from ..errors import FunctionNotFoundError
+from ..registry import LATEST, AliasInfo, FunctionInfo
+from .context import ServerContext
+from .errors import LambdaError, invalid_parameter, precondition_failed
+from .http import Response, json_response
+from .naming import decode_marker, encode_marker, parse_function_name, revision_id
+from .packages import MAX_UNZIPPED, MAX_ZIPPED, build_zip, module_file_name, open_package
+from .routing import Call, KiB, Param, Route
+from .shapes import (
+    AccountLimit,
+    AccountUsage,
+    AliasConfiguration,
+    AliasRoutingConfiguration,
+    Concurrency,
+    CreateAliasRequest,
+    CreateFunctionRequest,
+    EnvironmentRequest,
+    EnvironmentResponse,
+    FunctionCodeLocation,
+    FunctionConfiguration,
+    GetAccountSettingsResponse,
+    GetFunctionResponse,
+    ListAliasesResponse,
+    ListFunctionsResponse,
+    ListVersionsByFunctionResponse,
+    ProvisionedConcurrencyConfig,
+    PublishVersionRequest,
+    PutFunctionConcurrencyRequest,
+    PutProvisionedConcurrencyConfigRequest,
+    UpdateAliasRequest,
+    UpdateFunctionCodeRequest,
+    UpdateFunctionConfigurationRequest,
+    WasmfaasConfigRequest,
+    WasmfaasConfigResponse,
+)
+
+__all__ = ["ROUTES", "function_configuration", "function_ref", "int_param"]
+
+T = TypeVar("T")
+
+# A CreateFunction body carries the zip base64-encoded (4/3 of its size) plus the other members.
+CODE_BODY_LIMIT: Final = MAX_ZIPPED * 4 // 3 + 64 * KiB
+DEFAULT_PAGE: Final = 50
+# Lambda's TotalCodeSize quota (75 GB), reported by GetAccountSettings.
+TOTAL_CODE_SIZE: Final = 80_530_636_800
+
+_QUALIFIER = Param("Qualifier", description="A version number, $LATEST or an alias name")
+_MARKER = Param("Marker", description="The NextMarker of the previous page")
+_MAX_ITEMS = Param("MaxItems", schema={"type": "integer", "minimum": 1, "maximum": 10000})
+_FUNCTION_VERSION = Param("FunctionVersion", schema={"type": "string", "enum": ["ALL"]})
+
+
+# -- helpers -----------------------------------------------------------------------------------------------------
+
+
+def function_ref(call: Call) -> tuple[str, str | None]:
+    """The (name, qualifier) a request is about: from the path's FunctionName and the `Qualifier` parameter."""
+    return parse_function_name(call.params["FunctionName"], call.request.query_param("Qualifier"))
+
+
+def unqualified(call: Call) -> str:
+    name, qualifier = parse_function_name(call.params["FunctionName"])
+    if qualifier is not None:
+        raise invalid_parameter("FunctionName: this operation takes an unqualified function name")
+    return name
+
+
+def int_param(call: Call, name: str, low: int, high: int, default: int) -> int:
+    text = call.request.query_param(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise invalid_parameter(f"{name}: {text!r} is not an integer") from None
+    if not low <= value <= high:
+        raise invalid_parameter(f"{name}: must be within {low} and {high}, got {value}")
+    return value
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def code_sha256_b64(hex_digest: str) -> str:
+    """Lambda's CodeSha256 is the base64 of the digest; the platform keeps it in hex."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+def function_revision_id(info: FunctionInfo) -> str:
+    return revision_id("function", info.name, info.version, info.revision, info.last_modified)
+
+
+def alias_revision_id(alias: AliasInfo) -> str:
+    return revision_id("alias", alias.function_name, alias.name, alias.revision_id)
+
+
+def function_configuration(
+    ctx: ServerContext, info: FunctionInfo, arn_qualifier: str | None
+) -> FunctionConfiguration:
+    config = info.config
+    return FunctionConfiguration(
+        function_name=info.name,
+        function_arn=ctx.identity.function_arn(info.name, arn_qualifier),
+        runtime=info.runtime,
+        role=ctx.identity.default_role,
+        handler=info.handler,
+        code_size=info.code_size,
+        description=info.description,
+        # Lambda's Timeout is whole seconds; a fractional one (set through the Python API) is rounded up.
+        timeout=math.ceil(config.timeout),
+        memory_size=config.memory_mb,
+        last_modified=info.last_modified,
+        code_sha256=code_sha256_b64(info.code_sha256),
+        version=info.version,
+        revision_id=function_revision_id(info),
+        state="Active",
+        last_update_status="Successful",
+        package_type="Zip",
+        environment=EnvironmentResponse(variables=dict(config.environment)) if config.environment else UNSET,
+        wasmfaas_config=WasmfaasConfigResponse(fuel=config.fuel, kind=info.kind.value),
+    )
+
+
+def _version_key(version: str) -> int:
+    return -1 if version == LATEST else int(version)
+
+
+def paginate(
+    call: Call, items: Sequence[T], key: Callable[[T], list[str]], *, compare: Callable[[list[str]], Any] = tuple
+) -> tuple[list[T], str | None]:
+    """One page of `items` (sorted by `key`): those after the Marker, at most MaxItems; and the next marker."""
+    max_items = int_param(call, "MaxItems", 1, 10000, DEFAULT_PAGE)
+    marker = call.request.query_param("Marker")
+    start = 0
+    if marker:
+        try:
+            position = compare(decode_marker(marker))
+        except (ValueError, IndexError):
+            raise invalid_parameter("Marker: not a marker this API returned") from None
+        while start < len(items) and compare(key(items[start])) <= position:
+            start += 1
+    page = list(items[start : start + max_items])
+    more = start + max_items < len(items)
+    return page, encode_marker(key(page[-1])) if more and page else None
+
+
+def _check_revision(expected: str | Any, actual: str, what: str) -> None:
+    if expected is not UNSET and expected != actual:
+        raise precondition_failed(
+            f"The Revision Id provided does not match the latest Revision Id. Call the {what} API to retrieve the "
+            "latest Revision Id"
+        )
+
+
+def _refuse_unsupported_code(s3_bucket: Any, s3_key: Any, image_uri: Any, package_type: Any = UNSET) -> None:
+    if s3_bucket is not UNSET or s3_key is not UNSET:
+        raise invalid_parameter("Code.S3Bucket/S3Key: this server has no S3; upload the package as ZipFile")
+    if image_uri is not UNSET or package_type == "Image":
+        raise invalid_parameter("PackageType Image: container images are not supported; upload a ZipFile")
+    if package_type is not UNSET and package_type != "Zip":
+        raise invalid_parameter(f"PackageType: {package_type!r} is not Zip")
+
+
+def _refuse_layers(layers: Any) -> None:
+    if layers is not UNSET and layers:
+        raise invalid_parameter("Layers: layers are not supported; put everything in the function's package")
+
+
+def _config_changes(
+    memory: Any, timeout: Any, environment: EnvironmentRequest | Any, extra: WasmfaasConfigRequest | Any
+) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if memory is not UNSET:
+        changes["memory_mb"] = memory
+    if timeout is not UNSET:
+        changes["timeout"] = float(timeout)
+    if isinstance(environment, EnvironmentRequest):
+        changes["environment"] = {} if environment.variables is UNSET else dict(environment.variables)
+    if isinstance(extra, WasmfaasConfigRequest) and extra.fuel is not UNSET:
+        changes["fuel"] = extra.fuel
+    return changes
+
+
+async def _package(zip_file: bytes, handler: str) -> tuple[bytes, str]:
+    # Inflating up to 250 MB is CPU work: off the event loop.
+    package = await anyio.to_thread.run_sync(open_package, zip_file, handler)
+    return package.module, package.file_name
+
+
+async def _forget_function(ctx: ServerContext, name: str) -> None:
+    async with ctx.lock:
+        await anyio.to_thread.run_sync(ctx.urls.delete_function, name)
+    ctx.metrics.forget(name)
+    ctx.logbook.forget(name)
+
+
+# -- functions ---------------------------------------------------------------------------------------------------
+
+
+async def create_function(call: Call) -> Response:
+    body = call.body_as(CreateFunctionRequest)
+    ctx = call.ctx
+    name, qualifier = parse_function_name(body.function_name)
+    if qualifier is not None:
+        raise invalid_parameter("FunctionName: a new function's name cannot carry a qualifier")
+    code = body.code
+    _refuse_unsupported_code(code.s3_bucket, code.s3_key, code.image_uri, body.package_type)
+    _refuse_layers(body.layers)
+    if code.zip_file is UNSET:
+        raise invalid_parameter("Code.ZipFile: the deployment package is required")
+    handler = body.handler if body.handler is not UNSET else ""
+    module, file_name = await _package(code.zip_file, handler)
+    config = FunctionConfig(**_config_changes(body.memory_size, body.timeout, body.environment, body.wasmfaas_config))
+    info = await ctx.platform.create_function(
+        name,
+        module,
+        runtime=body.runtime if body.runtime is not UNSET else "wasi",
+        handler=handler or file_name,
+        config=config,
+        description=body.description,
+        publish=body.publish,
+    )
+    arn_qualifier = info.version if info.version != LATEST else None
+    return json_response(function_configuration(ctx, info, arn_qualifier), 201)
+
+
+async def get_function(call: Call) -> Response:
+    ctx = call.ctx
+    name, qualifier = function_ref(call)
+    info = await ctx.platform.get_function(name, qualifier)
+    latest = info if info.version == LATEST else await ctx.platform.get_function(name)
+    expires = ctx.code_urls.expiry()
+    location = (
+        f"{ctx.base_url(call.request.base_url)}/__wasmfaas/code/{quote(name, safe='')}"
+        f"?Qualifier={quote(info.version, safe='')}&Expires={expires}"
+        f"&Signature={ctx.code_urls.sign(name, info.version, expires)}"
+    )
+    reserved = latest.config.reserved_concurrency
+    return json_response(
+        GetFunctionResponse(
+            configuration=function_configuration(ctx, info, qualifier),
+            code=FunctionCodeLocation(repository_type="S3", location=location),
+            concurrency=Concurrency(reserved_concurrent_executions=reserved) if reserved is not None else UNSET,
+        )
+    )
+
+
+async def get_function_configuration(call: Call) -> Response:
+    name, qualifier = function_ref(call)
+    info = await call.ctx.platform.get_function(name, qualifier)
+    return json_response(function_configuration(call.ctx, info, qualifier))
+
+
+async def list_functions(call: Call) -> Response:
+    ctx = call.ctx
+    version = call.request.query_param("FunctionVersion")
+    if version not in (None, "ALL"):
+        raise invalid_parameter(f"FunctionVersion: must be ALL, got {version!r}")
+    infos = await ctx.platform.list_functions()
+    if version == "ALL":
+        every: list[FunctionInfo] = []
+        for info in infos:
+            try:
+                every.extend(await ctx.platform.list_versions(info.name))
+            except FunctionNotFoundError:
+                continue  # deleted while listing
+        infos = every
+    page, marker = paginate(
+        call,
+        infos,
+        lambda i: [i.name, i.version],
+        compare=lambda k: (k[0], _version_key(k[1])) if len(k) == 2 else (),
+    )
+    return json_response(
+        ListFunctionsResponse(
+            functions=[function_configuration(ctx, i, i.version if version == "ALL" else None) for i in page],
+            next_marker=marker if marker is not None else UNSET,
+        )
+    )
+
+
+async def update_function_code(call: Call) -> Response:
+    body = call.body_as(UpdateFunctionCodeRequest)
+    ctx = call.ctx
+    name = unqualified(call)
+    _refuse_unsupported_code(body.s3_bucket, body.s3_key, body.image_uri)
+    if body.zip_file is UNSET:
+        raise invalid_parameter("ZipFile: the deployment package is required")
+    current = await ctx.platform.get_function(name)
+    _check_revision(body.revision_id, function_revision_id(current), "GetFunction")
+    module, _ = await _package(body.zip_file, current.handler)
+    if body.dry_run:
+        return json_response(function_configuration(ctx, current, None))
+    info = await ctx.platform.update_function_code(name, module, publish=body.publish)
+    return json_response(function_configuration(ctx, info, info.version if info.version != LATEST else None))
+
+
+async def update_function_configuration(call: Call) -> Response:
+    body = call.body_as(UpdateFunctionConfigurationRequest)
+    ctx = call.ctx
+    name = unqualified(call)
+    _refuse_layers(body.layers)
+    current = await ctx.platform.get_function(name)
+    _check_revision(body.revision_id, function_revision_id(current), "GetFunction")
+    info = await ctx.platform.update_function_configuration(
+        name,
+        handler=body.handler if body.handler is not UNSET else None,
+        description=body.description if body.description is not UNSET else None,
+        runtime=body.runtime if body.runtime is not UNSET else None,
+        **_config_changes(body.memory_size, body.timeout, body.environment, body.wasmfaas_config),
+    )
+    return json_response(function_configuration(ctx, info, None))
+
+
+async def delete_function(call: Call) -> Response:
+    ctx = call.ctx
+    name, qualifier = function_ref(call)
+    if qualifier is not None and not qualifier.isdigit():
+        raise invalid_parameter(f"Qualifier: {qualifier!r} is not a version number; only versions can be deleted")
+    await ctx.platform.delete_function(name, qualifier)
+    if qualifier is None:
+        await _forget_function(ctx, name)
+    return Response(204)
+
+
+# -- versions ----------------------------------------------------------------------------------------------------
+
+
+async def publish_version(call: Call) -> Response:
+    body = call.body_as(PublishVersionRequest)
+    ctx = call.ctx
+    name = unqualified(call)
+    latest = await ctx.platform.get_function(name)
+    if body.code_sha256 is not UNSET and body.code_sha256 not in (
+        code_sha256_b64(latest.code_sha256),
+        latest.code_sha256,
+    ):
+        raise precondition_failed(
+            f"CodeSHA256 ({body.code_sha256}) is different from current CodeSHA256 in $LATEST "
+            f"({code_sha256_b64(latest.code_sha256)}). Please try again with the CodeSHA256 in $LATEST."
+        )
+    _check_revision(body.revision_id, function_revision_id(latest), "GetFunction")
+    info = await ctx.platform.publish_version(
+        name, description=body.description if body.description is not UNSET else ""
+    )
+    return json_response(function_configuration(ctx, info, info.version), 201)
+
+
+async def list_versions_by_function(call: Call) -> Response:
+    ctx = call.ctx
+    name = unqualified(call)
+    versions = await ctx.platform.list_versions(name)
+    page, marker = paginate(
+        call, versions, lambda i: [i.version], compare=lambda k: (_version_key(k[0]),) if k else ()
+    )
+    return json_response(
+        ListVersionsByFunctionResponse(
+            versions=[function_configuration(ctx, i, i.version) for i in page],
+            next_marker=marker if marker is not None else UNSET,
+        )
+    )
+
+
+# -- aliases -----------------------------------------------------------------------------------------------------
+
+
+def alias_configuration(ctx: ServerContext, alias: AliasInfo) -> AliasConfiguration:
+    return AliasConfiguration(
+        alias_arn=ctx.identity.function_arn(alias.function_name, alias.name),
+        name=alias.name,
+        function_version=alias.function_version,
+        description=alias.description,
+        revision_id=alias_revision_id(alias),
+        routing_config=(
+            AliasRoutingConfiguration(additional_version_weights=dict(alias.routing)) if alias.routing else UNSET
+        ),
+    )
+
+
+def _routing(config: AliasRoutingConfiguration | Any) -> dict[str, float] | None:
+    if isinstance(config, AliasRoutingConfiguration):
+        return dict(config.additional_version_weights)
+    return None
+
+
+async def create_alias(call: Call) -> Response:
+    body = call.body_as(CreateAliasRequest)
+    ctx = call.ctx
+    alias = await ctx.platform.create_alias(
+        unqualified(call),
+        body.name,
+        body.function_version,
+        description=body.description,
+        routing=_routing(body.routing_config),
+    )
+    return json_response(alias_configuration(ctx, alias), 201)
+
+
+async def get_alias(call: Call) -> Response:
+    alias = await call.ctx.platform.get_alias(unqualified(call), call.params["Name"])
+    return json_response(alias_configuration(call.ctx, alias))
+
+
+async def update_alias(call: Call) -> Response:
+    body = call.body_as(UpdateAliasRequest)
+    ctx = call.ctx
+    name = unqualified(call)
+    current = await ctx.platform.get_alias(name, call.params["Name"])
+    _check_revision(body.revision_id, alias_revision_id(current), "GetAlias")
+    alias = await ctx.platform.update_alias(
+        name,
+        current.name,
+        version=body.function_version if body.function_version is not UNSET else None,
+        description=body.description if body.description is not UNSET else None,
+        routing=_routing(body.routing_config),
+    )
+    return json_response(alias_configuration(ctx, alias))
+
+
+async def delete_alias(call: Call) -> Response:
+    ctx = call.ctx
+    name = unqualified(call)
+    alias = call.params["Name"]
+    await ctx.platform.delete_alias(name, alias)
+    async with ctx.lock:
+        await anyio.to_thread.run_sync(ctx.urls.delete_function, name, alias)
+    return Response(204)
+
+
+async def list_aliases(call: Call) -> Response:
+    ctx = call.ctx
+    name = unqualified(call)
+    aliases = await ctx.platform.list_aliases(name)
+    version = call.request.query_param("FunctionVersion")
+    if version is not None:
+        aliases = [a for a in aliases if a.function_version == version]
+    page, marker = paginate(call, aliases, lambda a: [a.name])
+    return json_response(
+        ListAliasesResponse(
+            aliases=[alias_configuration(ctx, a) for a in page], next_marker=marker if marker is not None else UNSET
+        )
+    )
+
+
+# -- concurrency -------------------------------------------------------------------------------------------------
+
+
+async def put_function_concurrency(call: Call) -> Response:
+    body = call.body_as(PutFunctionConcurrencyRequest)
+    count = body.reserved_concurrent_executions
+    await call.ctx.platform.update_function_configuration(unqualified(call), reserved_concurrency=count)
+    return json_response(Concurrency(reserved_concurrent_executions=count))
+
+
+async def get_function_concurrency(call: Call) -> Response:
+    info = await call.ctx.platform.get_function(unqualified(call))
+    reserved = info.config.reserved_concurrency
+    return json_response(Concurrency(reserved_concurrent_executions=reserved if reserved is not None else UNSET))
+
+
+async def delete_function_concurrency(call: Call) -> Response:
+    await call.ctx.platform.update_function_configuration(unqualified(call), reserved_concurrency=None)
+    return Response(204)
+
+
+def _provisioned_qualifier(call: Call) -> tuple[str, str]:
+    name = unqualified(call)
+    qualifier = call.request.query_param("Qualifier")
+    if not qualifier:
+        raise invalid_parameter("Qualifier: a version number or alias name is required")
+    if qualifier == LATEST:
+        raise invalid_parameter("Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+    return name, qualifier
+
+
+async def put_provisioned_concurrency_config(call: Call) -> Response:
+    body = call.body_as(PutProvisionedConcurrencyConfigRequest)
+    ctx = call.ctx
+    name, qualifier = _provisioned_qualifier(call)
+    count = body.provisioned_concurrent_executions
+    await ctx.platform.put_provisioned_concurrency(name, qualifier, count)
+    # The platform does not timestamp provisioned configs; the server remembers when it set one.
+    stamp = ctx.provisioned_stamps[(name, qualifier)] = _now()
+    # The platform initialises the environments before returning: they are allocated and ready.
+    return json_response(_provisioned(count, stamp), 202)
+
+
+def _provisioned(count: int, stamp: str) -> ProvisionedConcurrencyConfig:
+    return ProvisionedConcurrencyConfig(
+        requested_provisioned_concurrent_executions=count,
+        allocated_provisioned_concurrent_executions=count,
+        available_provisioned_concurrent_executions=count,
+        status="READY",
+        last_modified=stamp,
+    )
+
+
+async def get_provisioned_concurrency_config(call: Call) -> Response:
+    ctx = call.ctx
+    name, qualifier = _provisioned_qualifier(call)
+    await ctx.platform.get_function(name, qualifier)  # 404 for an unknown function, version or alias
+    count = await ctx.platform.get_provisioned_concurrency(name, qualifier)
+    if count is None:
+        raise LambdaError(
+            404,
+            "ProvisionedConcurrencyConfigNotFoundException",
+            "No Provisioned Concurrency Config found for this function",
+        )
+    stamp = ctx.provisioned_stamps.get((name, qualifier))
+    if stamp is None:
+        stamp = (await ctx.platform.get_function(name, qualifier)).last_modified
+    return json_response(_provisioned(count, stamp))
+
+
+async def delete_provisioned_concurrency_config(call: Call) -> Response:
+    ctx = call.ctx
+    name, qualifier = _provisioned_qualifier(call)
+    await ctx.platform.get_function(name, qualifier)
+    try:
+        await ctx.platform.delete_provisioned_concurrency(name, qualifier)
+    except FunctionNotFoundError:
+        raise LambdaError(
+            404,
+            "ProvisionedConcurrencyConfigNotFoundException",
+            "No Provisioned Concurrency Config found for this function",
+        ) from None
+    ctx.provisioned_stamps.pop((name, qualifier), None)
+    return Response(204)
+
+
+async def get_account_settings(call: Call) -> Response:
+    platform = call.ctx.platform
+    settings = platform.account_settings()
+    functions = await platform.list_functions()
+    total = 0
+    for info in functions:
+        try:
+            total += sum(v.code_size for v in await platform.list_versions(info.name))
+        except FunctionNotFoundError:
+            continue
+    return json_response(
+        GetAccountSettingsResponse(
+            account_limit=AccountLimit(
+                total_code_size=TOTAL_CODE_SIZE,
+                code_size_unzipped=MAX_UNZIPPED,
+                code_size_zipped=MAX_ZIPPED,
+                concurrent_executions=settings.concurrent_executions,
+                unreserved_concurrent_executions=settings.unreserved_concurrent_executions,
+            ),
+            account_usage=AccountUsage(total_code_size=total, function_count=len(functions)),
+        )
+    )
+
+
+# -- wasmfaas extras ---------------------------------------------------------------------------------------------
+
+
+async def download_code(call: Call) -> Response:
+    """Code.Location: a zip of the module, for a link GetFunction signed in the last 10 minutes."""
+    ctx = call.ctx
+    name = call.params["FunctionName"]
+    version = call.request.query_param("Qualifier") or ""
+    signature = call.request.query_param("Signature") or ""
+    try:
+        expires = int(call.request.query_param("Expires") or "")
+    except ValueError:
+        expires = 0
+    if not ctx.code_urls.check(name, version, expires, signature):
+        raise LambdaError(403, "AccessDeniedException", "The code link is invalid or has expired: call GetFunction")
+    info = await ctx.platform.get_function(name, version)
+    module = await ctx.platform.get_function_code(name, version)
+    data = await anyio.to_thread.run_sync(build_zip, module_file_name(info.handler or "function.wasm"), module)
+    disposition = f'attachment; filename="{name}-{version.lstrip("$")}.zip"'.encode()
+    return Response(200, data, [(b"content-type", b"application/zip"), (b"content-disposition", disposition)])
+
+
+async def read_logs(call: Call) -> Response:
+    """Recent invocation logs of a function (`after`: the last `seq` seen), for `wasmfaas logs`."""
+    ctx = call.ctx
+    name = unqualified(call)
+    await ctx.platform.get_function(name)
+    after = int_param(call, "after", 0, 2**63 - 1, 0)
+    limit = int_param(call, "limit", 1, 1000, 1000)
+    events = ctx.logbook.read(name, after, limit)
+    return json_response({"events": events, "next": events[-1].seq if events else after})
+
+
+async def health(call: Call) -> Response:
+    return json_response({"status": "ok", "time": int(time.time())})
+
+
+_FN = "/2015-03-31/functions/{FunctionName}"
+
+ROUTES: Final = [
+    Route(
+        "CreateFunction",
+        "POST",
+        "/2015-03-31/functions",
+        create_function,
+        201,
+        body=CreateFunctionRequest,
+        response=FunctionConfiguration,
+        errors=(400, 409, 413),
+        body_limit=CODE_BODY_LIMIT,
+        summary="Create a function from a zip (or a bare .wasm module) in Code.ZipFile",
+    ),
+    Route(
+        "ListFunctions",
+        "GET",
+        "/2015-03-31/functions",
+        list_functions,
+        response=ListFunctionsResponse,
+        query=(_FUNCTION_VERSION, _MARKER, _MAX_ITEMS),
+        errors=(400,),
+        summary="List functions, a page at a time",
+    ),
+    Route(
+        "GetFunction",
+        "GET",
+        _FN,
+        get_function,
+        response=GetFunctionResponse,
+        query=(_QUALIFIER,),
+        summary="A function's configuration and a link to its code",
+    ),
+    Route(
+        "DeleteFunction",
+        "DELETE",
+        _FN,
+        delete_function,
+        204,
+        query=(_QUALIFIER,),
+        errors=(400, 404, 409),
+        summary="Delete a function, or one published version of it",
+    ),
+    Route(
+        "GetFunctionConfiguration",
+        "GET",
+        f"{_FN}/configuration",
+        get_function_configuration,
+        response=FunctionConfiguration,
+        query=(_QUALIFIER,),
+        summary="A function version's configuration",
+    ),
+    Route(
+        "UpdateFunctionConfiguration",
+        "PUT",
+        f"{_FN}/configuration",
+        update_function_configuration,
+        body=UpdateFunctionConfigurationRequest,
+        response=FunctionConfiguration,
+        errors=(400, 404, 409, 412),
+        summary="Change MemorySize, Timeout, Environment, Handler, Runtime, Description (and fuel)",
+    ),
+    Route(
+        "UpdateFunctionCode",
+        "PUT",
+        f"{_FN}/code",
+        update_function_code,
+        body=UpdateFunctionCodeRequest,
+        response=FunctionConfiguration,
+        errors=(400, 404, 409, 412, 413),
+        body_limit=CODE_BODY_LIMIT,
+        summary="Replace $LATEST's code",
+    ),
+    Route(
+        "PublishVersion",
+        "POST",
+        f"{_FN}/versions",
+        publish_version,
+        201,
+        body=PublishVersionRequest,
+        response=FunctionConfiguration,
+        errors=(400, 404, 409, 412),
+        summary="Publish $LATEST as a version",
+    ),
+    Route(
+        "ListVersionsByFunction",
+        "GET",
+        f"{_FN}/versions",
+        list_versions_by_function,
+        response=ListVersionsByFunctionResponse,
+        query=(_MARKER, _MAX_ITEMS),
+        summary="A function's versions",
+    ),
+    Route(
+        "CreateAlias",
+        "POST",
+        f"{_FN}/aliases",
+        create_alias,
+        201,
+        body=CreateAliasRequest,
+        response=AliasConfiguration,
+        errors=(400, 404, 409),
+        summary="Create an alias for a version",
+    ),
+    Route(
+        "ListAliases",
+        "GET",
+        f"{_FN}/aliases",
+        list_aliases,
+        response=ListAliasesResponse,
+        query=(Param("FunctionVersion"), _MARKER, _MAX_ITEMS),
+        summary="A function's aliases",
+    ),
+    Route("GetAlias", "GET", f"{_FN}/aliases/{{Name}}", get_alias, response=AliasConfiguration, summary="An alias"),
+    Route(
+        "UpdateAlias",
+        "PUT",
+        f"{_FN}/aliases/{{Name}}",
+        update_alias,
+        body=UpdateAliasRequest,
+        response=AliasConfiguration,
+        errors=(400, 404, 409, 412),
+        summary="Point an alias elsewhere",
+    ),
+    Route(
+        "DeleteAlias",
+        "DELETE",
+        f"{_FN}/aliases/{{Name}}",
+        delete_alias,
+        204,
+        errors=(400, 404, 409),
+        summary="Delete an alias",
+    ),
+    Route(
+        "PutFunctionConcurrency",
+        "PUT",
+        "/2017-10-31/functions/{FunctionName}/concurrency",
+        put_function_concurrency,
+        body=PutFunctionConcurrencyRequest,
+        response=Concurrency,
+        errors=(400, 404, 409),
+        summary="Reserve concurrency for a function",
+    ),
+    Route(
+        "DeleteFunctionConcurrency",
+        "DELETE",
+        "/2017-10-31/functions/{FunctionName}/concurrency",
+        delete_function_concurrency,
+        204,
+        errors=(400, 404, 409),
+        summary="Remove a function's reservation",
+    ),
+    Route(
+        "GetFunctionConcurrency",
+        "GET",
+        "/2019-09-30/functions/{FunctionName}/concurrency",
+        get_function_concurrency,
+        response=Concurrency,
+        summary="A function's reserved concurrency",
+    ),
+    Route(
+        "PutProvisionedConcurrencyConfig",
+        "PUT",
+        "/2019-09-30/functions/{FunctionName}/provisioned-concurrency",
+        put_provisioned_concurrency_config,
+        202,
+        body=PutProvisionedConcurrencyConfigRequest,
+        response=ProvisionedConcurrencyConfig,
+        query=(Param("Qualifier", required=True),),
+        errors=(400, 404, 409),
+        summary="Keep environments of a version or alias initialised",
+    ),
+    Route(
+        "GetProvisionedConcurrencyConfig",
+        "GET",
+        "/2019-09-30/functions/{FunctionName}/provisioned-concurrency",
+        get_provisioned_concurrency_config,
+        response=ProvisionedConcurrencyConfig,
+        query=(Param("Qualifier", required=True),),
+        summary="A version's or alias's provisioned concurrency",
+    ),
+    Route(
+        "DeleteProvisionedConcurrencyConfig",
+        "DELETE",
+        "/2019-09-30/functions/{FunctionName}/provisioned-concurrency",
+        delete_provisioned_concurrency_config,
+        204,
+        query=(Param("Qualifier", required=True),),
+        errors=(400, 404, 409),
+        summary="Stop keeping environments initialised",
+    ),
+    Route(
+        "GetAccountSettings",
+        "GET",
+        "/2016-08-19/account-settings",
+        get_account_settings,
+        response=GetAccountSettingsResponse,
+        errors=(),
+        summary="Account limits and usage",
+    ),
+    Route(
+        "WasmfaasDownloadCode",
+        "GET",
+        "/__wasmfaas/code/{FunctionName}",
+        download_code,
+        response_media="application/zip",
+        signed=False,
+        errors=(403, 404),
+        tag="wasmfaas",
+        query=(Param("Qualifier", required=True), Param("Expires", required=True), Param("Signature", required=True)),
+        summary="Download a function's code (the link GetFunction returns)",
+    ),
+    Route(
+        "WasmfaasReadLogs",
+        "GET",
+        "/__wasmfaas/logs/{FunctionName}",
+        read_logs,
+        tag="wasmfaas",
+        query=(
+            Param("after", schema={"type": "integer", "minimum": 0}),
+            Param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
+        ),
+        summary="Recent invocation logs of a function",
+    ),
+    Route(
+        "WasmfaasHealth",
+        "GET",
+        "/__wasmfaas/health",
+        health,
+        signed=False,
+        errors=(),
+        tag="wasmfaas",
+        summary="Liveness",
+    ),
+]

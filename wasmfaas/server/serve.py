@@ -1,0 +1,150 @@
+"""Running the app: uvicorn (uvloop + httptools) by default, granian as an alternative.
+
+The listening socket is bound here, before the server starts, so `--port 0` gets a free port and the address can be
+announced ("wasmfaas: serving on http://127.0.0.1:PORT", one line on stdout) once requests are being accepted.
+SIGTERM or Ctrl-C starts a graceful shutdown: no new connections, in-flight requests finish (up to
+`shutdown_timeout`), then the app drains its event invocations and closes the platform; the process exits 0. A
+second Ctrl-C forces the exit.
+
+With granian the app is built in granian's worker process from the settings passed through the environment
+(`WASMFAAS_SERVER_SETTINGS`, JSON), with one worker so the server keeps one Platform.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from .app import LambdaServer
+from .settings import ServerSettings
+
+__all__ = ["granian_app", "serve"]
+
+_SETTINGS_ENV: Final = "WASMFAAS_SERVER_SETTINGS"
+_ANNOUNCE_ENV: Final = "WASMFAAS_SERVER_ANNOUNCE"
+
+
+def announce(url: str) -> None:
+    print(f"wasmfaas: serving on {url}", flush=True)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(
+    settings: ServerSettings,
+    host: str = "127.0.0.1",
+    port: int = 9000,
+    *,
+    server: str = "uvicorn",
+    ready: Callable[[str], None] = announce,
+    log_level: str = "warning",
+) -> int:
+    """Serve until SIGTERM/SIGINT; returns the process exit status."""
+    if server == "granian":
+        return _serve_granian(settings, host, port, log_level)
+    if server != "uvicorn":
+        raise ValueError(f"unknown server {server!r}: uvicorn or granian")
+    return _serve_uvicorn(settings, host, port, ready, log_level)
+
+
+def _serve_uvicorn(
+    settings: ServerSettings, host: str, port: int, ready: Callable[[str], None], log_level: str
+) -> int:
+    import uvicorn
+    import uvloop
+
+    sock = _bind(host, port)
+    config = uvicorn.Config(
+        LambdaServer(settings),
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=None if settings.shutdown_timeout is None else math.ceil(settings.shutdown_timeout),
+        backlog=2048,
+    )
+    uv = uvicorn.Server(config)
+
+    async def main() -> None:
+        task = asyncio.create_task(uv.serve(sockets=[sock]))
+        while not uv.started and not task.done():
+            await asyncio.sleep(0.01)
+        if uv.started:
+            ready(_url(sock))
+        await task
+
+    # uvicorn re-raises the signal that stopped it once it has shut down; with these handlers that is a no-op, so
+    # a graceful shutdown ends the process with status 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
+    except SystemExit as e:  # uvicorn exits 3 when the app's startup failed
+        return int(e.code) if isinstance(e.code, int) else 1
+    finally:
+        sock.close()
+    return 0
+
+
+def _serve_granian(settings: ServerSettings, host: str, port: int, log_level: str) -> int:
+    try:
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+    except ImportError:
+        print("wasmfaas: --server granian needs granian (pip install granian)", file=sys.stderr)
+        return 2
+
+    if port == 0:  # granian binds by itself: find a free port first
+        with _bind(host, 0) as probe:
+            port = probe.getsockname()[1]
+    os.environ[_SETTINGS_ENV] = msgspec.json.encode(settings, enc_hook=str).decode()
+    os.environ[_ANNOUNCE_ENV] = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    Granian(
+        "wasmfaas.server.serve:granian_app",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        loop=Loops.uvloop,
+        factory=True,
+        log_enabled=log_level in ("info", "debug"),
+        backlog=2048,
+    ).serve()
+    return 0
+
+
+def _path(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(kind)
+
+
+def granian_app() -> LambdaServer:
+    """The app in granian's worker: settings from the environment; announces itself once started."""
+    settings = msgspec.json.decode(os.environ[_SETTINGS_ENV].encode(), type=ServerSettings, dec_hook=_path)
+    url = os.environ.get(_ANNOUNCE_ENV)
+    return LambdaServer(settings, on_started=(lambda: announce(url)) if url else None)

@@ -1,0 +1,49 @@
+"""The server's settings: where it keeps data, who it answers as, its limits and its credentials."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+from .sigv4 import Credentials
+
+__all__ = ["ServerSettings", "credentials_from_env"]
+
+ACCESS_KEY_ENV = "WASMFAAS_ACCESS_KEY_ID"
+SECRET_KEY_ENV = "WASMFAAS_SECRET_ACCESS_KEY"
+
+
+def credentials_from_env() -> Credentials | None:
+    """`WASMFAAS_ACCESS_KEY_ID` and `WASMFAAS_SECRET_ACCESS_KEY`, when both are set."""
+    key, secret = os.environ.get(ACCESS_KEY_ENV), os.environ.get(SECRET_KEY_ENV)
+    if key and secret:
+        return Credentials(key, secret)
+    return None
+
+
+class ServerSettings(msgspec.Struct, kw_only=True):
+    """
+    - `data_dir`: the platform's data (registry, code, compiled modules) and the server's function URLs; None uses
+      the platform's default (`$WASMFAAS_DATA_DIR` or `~/.cache/wasmfaas`).
+    - `persistent`: keep functions across restarts (the platform's registry).
+    - `account_concurrency`: the account-wide concurrency limit.
+    - `region`, `account_id`: what ARNs say.
+    - `credentials`: when set, every API request must carry a valid SigV4 signature made with them, and function
+      URLs with AuthType AWS_IAM can be called.
+    - `public_url`: the base of FunctionUrl and Code.Location (default: the scheme and Host the client used).
+    - `shutdown_timeout`: seconds to wait for in-flight invocations at shutdown (None: until they finish; each is
+      bounded by its function's timeout).
+    """
+
+    data_dir: Path | None = None
+    persistent: bool = True
+    account_concurrency: int = 1000
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    credentials: Credentials | None = None
+    public_url: str | None = None
+    shutdown_timeout: float | None = None
+    log_records: int = 1000
+    log_bytes: int = 1024 * 1024
