@@ -8,10 +8,7 @@ trusts a serialized artifact completely: a corrupt, truncated or mismatched file
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -22,6 +19,7 @@ import msgspec
 import wasmtime
 import wasmtime.component
 
+from ._files import atomic_write
 from .engine import WASMTIME_VERSION, Engine
 from .errors import InvalidCodeError
 
@@ -227,25 +225,11 @@ class ModuleCache:
             )
             # Artifact first, record last: a reader that sees the record sees a whole artifact, and a crash
             # between the two leaves an artifact without a record, which is simply recompiled.
-            _atomic_write(artifact, data)
-            _atomic_write(meta, msgspec.json.encode(record))
+            atomic_write(artifact, data)
+            atomic_write(meta, msgspec.json.encode(record))
         except (OSError, wasmtime.WasmtimeError):
             # The disk cache is an optimisation: a full or read-only disk must not fail the create.
             return
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _message(e: Exception) -> str:

@@ -9,15 +9,14 @@ record never points at a missing blob. Other backends (a shared database for sev
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
-import tempfile
 import threading
 from pathlib import Path
 from typing import Protocol
 
 import msgspec
 
+from ._files import atomic_write
 from .config import FunctionConfig
 from .modules import GuestKind
 
@@ -111,19 +110,8 @@ class SqliteRegistry:
 
     def put_code(self, sha256: str, code: bytes) -> None:
         path = self.code_dir / sha256
-        if path.exists():
-            return
-        fd, tmp = tempfile.mkstemp(dir=self.code_dir, prefix=f".{sha256}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(code)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        if not path.exists():
+            atomic_write(path, code)
 
     def get_code(self, sha256: str) -> bytes:
         return (self.code_dir / sha256).read_bytes()
