@@ -16,7 +16,17 @@ import wasmtime
 from wasmtime import _bindings
 from wasmtime import _ffi as ffi
 
-__all__ = ["Handles", "WasiRecipe", "WasmCall", "get_export", "is_func", "is_memory", "memory_view"]
+__all__ = [
+    "Handles",
+    "WasiRecipe",
+    "WasmCall",
+    "get_export",
+    "instantiate",
+    "is_func",
+    "is_memory",
+    "memory_view",
+    "set_limits",
+]
 
 _lib: Final = ctypes.CDLL(_bindings.dll._name)  # type: ignore[attr-defined]
 
@@ -31,6 +41,17 @@ def _proto(name: str, restype: Any) -> Any:
 _set_epoch_deadline: Final = _proto("wasmtime_context_set_epoch_deadline", None)
 _memory_data_size: Final = _proto("wasmtime_memory_data_size", c_size_t)
 _memory_data: Final = _proto("wasmtime_memory_data", c_void_p)
+_export_get: Final = _proto("wasmtime_instance_export_get", ctypes.c_bool)
+_pre_instantiate: Final = _proto("wasmtime_instance_pre_instantiate", c_void_p)
+_store_limiter: Final = _proto("wasmtime_store_limiter", None)
+_wasi_new: Final = _proto("wasi_config_new", c_void_p)
+_wasi_delete: Final = _proto("wasi_config_delete", None)
+_wasi_argv: Final = _proto("wasi_config_set_argv", ctypes.c_bool)
+_wasi_env: Final = _proto("wasi_config_set_env", ctypes.c_bool)
+_wasi_stdout: Final = _proto("wasi_config_set_stdout_file", ctypes.c_bool)
+_wasi_stderr: Final = _proto("wasi_config_set_stderr_file", ctypes.c_bool)
+_wasi_stdin_bytes: Final = _proto("wasi_config_set_stdin_bytes", None)
+_set_wasi: Final = _proto("wasmtime_context_set_wasi", c_void_p)
 _call_unchecked: Final = _proto("wasmtime_func_call_unchecked", c_void_p)
 _set_fuel: Final = _proto("wasmtime_context_set_fuel", c_void_p)
 _get_fuel: Final = _proto("wasmtime_context_get_fuel", c_void_p)
@@ -40,9 +61,31 @@ def get_export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) ->
     """One export by name as a raw `wasmtime_extern_t` (None if absent); cheaper than `Instance.exports`."""
     raw = name.encode()
     item = ffi.wasmtime_extern_t()
-    if not ffi.wasmtime_instance_export_get(store._context(), byref(instance._instance), raw, len(raw), byref(item)):
+    ctx = c_void_p(ctypes.cast(store._context(), c_void_p).value)
+    if not _export_get(ctx, byref(instance._instance), raw, c_size_t(len(raw)), byref(item)):
         return None
     return item
+
+
+def instantiate(store: wasmtime.Store, instance_pre: wasmtime.InstancePre) -> wasmtime.Instance:
+    """`InstancePre.instantiate` without the wrapper's type checks; raises wasmtime.Trap / WasmtimeError."""
+    instance = ffi.wasmtime_instance_t()
+    trap = c_void_p()
+    ctx = c_void_p(ctypes.cast(store._context(), c_void_p).value)
+    pre = c_void_p(ctypes.cast(instance_pre.ptr(), c_void_p).value)
+    error = _error(_pre_instantiate(pre, ctx, byref(instance), byref(trap)))
+    if error is not None:
+        raise error
+    if trap.value:
+        raise wasmtime.Trap._from_ptr(ctypes.cast(trap.value, POINTER(ffi.wasm_trap_t)))
+    return wasmtime.Instance._from_raw(instance)
+
+
+def set_limits(store: wasmtime.Store, memory_size: int, table_elements: int) -> None:
+    """`Store.set_limits(memory_size=..., table_elements=...)`, the other limits left unset (-1)."""
+    store_ptr = c_void_p(ctypes.cast(store.ptr(), c_void_p).value)
+    unset = ctypes.c_int64(-1)
+    _store_limiter(store_ptr, ctypes.c_int64(memory_size), ctypes.c_int64(table_elements), unset, unset, unset)
 
 
 def is_func(item: Any) -> bool:
@@ -59,7 +102,7 @@ class WasiRecipe:
     Building a `wasmtime.WasiConfig` re-encodes every variable on each store (~12 µs); this keeps the C arrays.
     """
 
-    __slots__ = ("_argv", "_argv_n", "_keep", "_names", "_values", "_env_n")
+    __slots__ = ("_argv", "_argv_n", "_env_n", "_keep", "_names", "_values")
 
     def __init__(self, argv: list[str], env: list[tuple[str, str]]) -> None:
         self._keep: list[Any] = []
@@ -78,26 +121,27 @@ class WasiRecipe:
 
     def apply(self, store: wasmtime.Store, stdout: str, stderr: str, stdin: bytes | None = None) -> None:
         """Give `store` a WASI context: this argv and environment, stdout/stderr opened by path, nothing else."""
-        config = ffi.wasi_config_new()
+        config = c_void_p(_wasi_new())
         try:
             ok = (
-                ffi.wasi_config_set_argv(config, self._argv_n, self._argv)
-                and ffi.wasi_config_set_env(config, self._env_n, self._names, self._values)
-                and ffi.wasi_config_set_stdout_file(config, stdout.encode())
-                and ffi.wasi_config_set_stderr_file(config, stderr.encode())
+                _wasi_argv(config, c_size_t(self._argv_n), self._argv)
+                and _wasi_env(config, c_size_t(self._env_n), self._names, self._values)
+                and _wasi_stdout(config, stdout.encode())
+                and _wasi_stderr(config, stderr.encode())
             )
             if not ok:
                 raise wasmtime.WasmtimeError("failed to configure the WASI context")
             if stdin is not None:
                 vec = ffi.wasm_byte_vec_t()
                 ffi.wasm_byte_vec_new(byref(vec), len(stdin), (ctypes.c_uint8 * len(stdin)).from_buffer_copy(stdin))
-                ffi.wasi_config_set_stdin_bytes(config, byref(vec))
+                _wasi_stdin_bytes(config, byref(vec))  # takes ownership of the vector's bytes
         except BaseException:
-            ffi.wasi_config_delete(config)
+            _wasi_delete(config)
             raise
-        error = ffi.wasmtime_context_set_wasi(store._context(), config)  # takes ownership of config
-        if error:
-            raise wasmtime.WasmtimeError._from_ptr(error)
+        ctx = c_void_p(ctypes.cast(store._context(), c_void_p).value)
+        error = _error(_set_wasi(ctx, config))  # takes ownership of config
+        if error is not None:
+            raise error
 
 
 def _error(ptr: int | None) -> Exception | None:

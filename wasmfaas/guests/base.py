@@ -13,7 +13,7 @@ from typing import Final
 
 import wasmtime
 
-from .._native import WasiRecipe
+from .._native import WasiRecipe, set_limits
 from ..engine import Engine
 from ..logs import Capture
 from ..modules import CompiledCode
@@ -121,7 +121,7 @@ def new_store(
     """A store with the function's memory cap and a WASI context that exposes nothing of the host."""
     store = wasmtime.Store(spec.engine.wasm)
     spec.wasi.apply(store, (stdout or capture).path, capture.path, stdin)
-    store.set_limits(memory_size=spec.memory_mb * MIB, table_elements=MAX_TABLE_ELEMENTS)
+    set_limits(store, spec.memory_mb * MIB, MAX_TABLE_ELEMENTS)
     return store
 
 

@@ -11,7 +11,7 @@ from typing import Final
 
 import wasmtime
 
-from .._native import Handles, WasmCall, get_export, is_memory
+from .._native import Handles, WasmCall, get_export, instantiate, is_memory
 from ..logs import Capture
 from ..results import FunctionError
 from .base import Environment, EnvironmentSpec, Outcome, Request, classify_failure, new_store
@@ -41,7 +41,7 @@ class CommandEnvironment(Environment):
             if spec.fuel is not None:
                 store.set_fuel(spec.fuel)
             try:
-                instance = spec.code.instance_pre.instantiate(store)
+                instance = instantiate(store, spec.code.instance_pre)
             except wasmtime.WasmtimeError as e:
                 return self._outcome(classify_failure(e, spec, 0, request.timeout), logs, b"")
             memory = get_export(store, instance, "memory")

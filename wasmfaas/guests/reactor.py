@@ -15,7 +15,7 @@ from typing import Final
 import msgspec
 import wasmtime
 
-from .._native import Handles, WasmCall, get_export, memory_view
+from .._native import Handles, WasmCall, get_export, instantiate, memory_view
 from ..logs import Capture
 from ..results import FunctionError
 from .base import Environment, EnvironmentSpec, InitError, Outcome, Request, classify_failure, new_store
@@ -64,7 +64,7 @@ class ReactorEnvironment(Environment):
             store.set_fuel(spec.fuel)
         store.set_epoch_deadline(spec.engine.deadline_ticks(INIT_TIMEOUT_S))
         try:
-            instance = spec.code.instance_pre.instantiate(store)
+            instance = instantiate(store, spec.code.instance_pre)
         except wasmtime.WasmtimeError as e:
             error = classify_failure(e, spec, 0, INIT_TIMEOUT_S)
             raise InitError(_as_init_error(error), self.capture.take()) from None
