@@ -12,12 +12,14 @@ import wasmtime
 
 from wasmfaas import toolchain
 from wasmfaas.errors import BuildError, InvalidParameterError
-from wasmfaas.toolchain import build_c, build_zig
+from wasmfaas.toolchain import build_c, build_rust, build_zig
 
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS = ROOT / "tests" / "guests"
 C_SDK = ROOT / "guest_sdks" / "c"
 ABI_EXPORTS = {"memory", "wasmfaas_buffer", "wasmfaas_handle"}
+RUST_PROBLEM = toolchain.rust_toolchain_problem()
+needs_rust = pytest.mark.skipif(RUST_PROBLEM is not None, reason=f"no Rust wasm32-wasi toolchain: {RUST_PROBLEM}")
 
 
 def _module(path: Path) -> wasmtime.Module:
@@ -220,3 +222,132 @@ def test_build_zig_compile_error(tmp_path: Path) -> None:
     src.write_text("export fn f() i32 { return undefined_name; }\n")
     with pytest.raises(BuildError, match="undefined_name"):
         build_zig(src, exec_model="reactor", cache_dir=tmp_path / "cache")
+
+
+def test_build_zig_modules(tmp_path: Path) -> None:
+    """A named module is importable, and its directory's files are in the key."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "mod.zig").write_text('pub const value = @import("part.zig").value;\n')
+    (lib / "part.zig").write_text("pub const value: i32 = 1;\n")
+    src = tmp_path / "app" / "fn.zig"
+    src.parent.mkdir()
+    src.write_text('const m = @import("m");\nexport fn value() i32 {\n    return m.value;\n}\n')
+    cache = tmp_path / "cache"
+    first = build_zig(src, exec_model="reactor", modules={"m": lib / "mod.zig"}, cache_dir=cache)
+    assert "value" in _exports(first)
+    (lib / "part.zig").write_text("pub const value: i32 = 2;\n")
+    assert build_zig(src, exec_model="reactor", modules={"m": str(lib / "mod.zig")}, cache_dir=cache) != first
+
+    with pytest.raises(InvalidParameterError):
+        build_zig(src, exec_model="reactor", modules={"std": lib / "mod.zig"}, cache_dir=cache)
+    with pytest.raises(InvalidParameterError):
+        build_zig(src, exec_model="reactor", modules={"a-b": lib / "mod.zig"}, cache_dir=cache)
+    with pytest.raises(BuildError, match="not found"):
+        build_zig(src, exec_model="reactor", modules={"m": lib / "missing.zig"}, cache_dir=cache)
+
+
+def _crate(
+    root: Path, name: str, lib_rs: str, *, deps: str = "", cdylib: bool = True, workspace: bool = True
+) -> Path:
+    crate = root / name
+    (crate / "src").mkdir(parents=True)
+    manifest = f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n'
+    if cdylib:
+        manifest += '[lib]\ncrate-type = ["cdylib"]\n'
+    manifest += f"[dependencies]\n{deps}\n"
+    if workspace:
+        manifest += "[workspace]\n"
+    (crate / "Cargo.toml").write_text(manifest)
+    (crate / "src" / "lib.rs").write_text(lib_rs)
+    return crate
+
+
+@needs_rust
+def test_build_rust_then_cache_hit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The build must not see these: each would break it or change its output behind the key's back.
+    monkeypatch.setenv("RUSTFLAGS", "--cfg leaked_env")
+    monkeypatch.setenv("RUSTC", "/nonexistent/rustc")
+    monkeypatch.setenv("CARGO_BUILD_TARGET", "x86_64-unknown-linux-gnu")
+    crate = _crate(
+        tmp_path,
+        "fn_rs",
+        '#[cfg(leaked_env)]\ncompile_error!("RUSTFLAGS leaked into the build");\n'
+        '#[no_mangle]\npub extern "C" fn value() -> i32 {\n    7\n}\n',
+    )
+    cache = tmp_path / "cache"
+    wasm = build_rust(crate, cache_dir=cache)
+    assert wasm.parent == cache and wasm.suffix == ".wasm"
+    assert {"memory", "value"} <= _exports(wasm)
+    assert _import_modules(wasm) <= {"wasi_snapshot_preview1"}
+    # The lock file was made before the key, so the first build's key still holds: the next call is a hit.
+    assert (crate / "Cargo.lock").is_file()
+    assert sorted(p.suffix for p in cache.iterdir()) == [".lock", ".wasm"]  # no target dir left behind
+
+    monkeypatch.setattr(subprocess, "run", _no_compiler)
+    assert build_rust(str(crate), cache_dir=cache) == wasm
+
+
+@needs_rust
+def test_build_rust_key_covers_path_dependencies(tmp_path: Path) -> None:
+    dep = _crate(tmp_path, "dep", "pub const VALUE: i32 = 1;\n", cdylib=False, workspace=False)
+    crate = _crate(
+        tmp_path,
+        "app",
+        '#[no_mangle]\npub extern "C" fn value() -> i32 {\n    dep::VALUE\n}\n',
+        deps='dep = { path = "../dep" }',
+    )
+    first = build_rust(crate, cache_dir=tmp_path / "cache")
+    (dep / "src" / "lib.rs").write_text("pub const VALUE: i32 = 2;\n")
+    second = build_rust(crate, cache_dir=tmp_path / "cache")
+    assert first != second and first.read_bytes() != second.read_bytes()
+
+
+def test_rust_inputs_follow_workspaces_and_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a crate's key covers, without building: path dependencies (also inherited from the workspace, and
+    [patch]es), the workspace root's manifest and lock file, and cargo config files up the tree and in CARGO_HOME."""
+    monkeypatch.setenv("CARGO_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "config.toml").write_text("")
+    (tmp_path / ".cargo").mkdir()
+    (tmp_path / ".cargo" / "config").write_text("")
+    ws = tmp_path / "ws"
+    for d in ("app", "shared", "patched", "build_helper"):
+        (ws / d).mkdir(parents=True)
+        (ws / d / "Cargo.toml").write_text(f'[package]\nname = "{d}"\nversion = "0.1.0"\n')
+    (ws / "Cargo.toml").write_text(
+        '[workspace]\nmembers = ["app"]\n[workspace.dependencies]\nshared = { path = "shared" }\n'
+        '[patch.crates-io]\nserde = { path = "patched" }\n'
+    )
+    (ws / "Cargo.lock").write_text("")
+    (ws / "app" / "Cargo.toml").write_text(
+        '[package]\nname = "app"\nversion = "0.1.0"\n[dependencies]\nshared = { workspace = true }\n'
+        'serde = "1"\n[target.\'cfg(target_os = "wasi")\'.build-dependencies]\n'
+        'build_helper = { path = "../build_helper" }\n'
+        '[dev-dependencies]\nonly_for_tests = { path = "../nowhere" }\n'
+    )
+    inputs = toolchain._RustInputs(ws / "app")
+    assert inputs.workspace_root == ws
+    assert sorted(inputs.trees) == sorted([ws / "app", ws / "shared", ws / "patched", ws / "build_helper"])
+    assert inputs.files == [
+        ws / "Cargo.toml",
+        ws / "Cargo.lock",
+        tmp_path / ".cargo" / "config",
+        tmp_path / "home" / "config.toml",
+    ]
+
+
+@needs_rust
+def test_build_rust_errors(tmp_path: Path) -> None:
+    broken = _crate(tmp_path, "broken", "pub fn f() -> i32 { undefined_name }\n")
+    cache = tmp_path / "cache"
+    with pytest.raises(BuildError, match="undefined_name") as info:
+        build_rust(broken, cache_dir=cache)
+    assert str(info.value).startswith("cargo build failed")
+    assert [p.suffix for p in cache.iterdir()] == [".lock"]  # no module, temporary file or target dir left
+
+    rlib = _crate(tmp_path, "plain", "pub fn f() {}\n", cdylib=False)
+    with pytest.raises(BuildError, match="cdylib"):
+        build_rust(rlib, cache_dir=cache)
+    with pytest.raises(BuildError, match="not found"):
+        build_rust(tmp_path / "missing", cache_dir=cache)

@@ -1,12 +1,19 @@
-"""Building guests from C, C++ and Zig source with the `ziglang` PyPI package, cached by content.
+"""Building guests from C, C++ and Zig source with the `ziglang` PyPI package, and from Rust with Debian's cargo and
+rustc (`/usr/bin/cargo`, `/usr/bin/rustc` and the `wasm32-wasi` std: `apt-get install rustc cargo
+libstd-rust-dev-wasm32`), cached by content.
 
 Every build lands in the cache dir as `<key>.wasm`. The key is a sha256 over everything that decides the output: the
-zig version, the tool and all its flags, each source's path and bytes, every file under the include dirs, and the
-files a source can include or import by a relative path (headers, or `.zig`/`.zon` files, anywhere under the source's
-own directory; dot-directories are skipped). Sources are compiled by absolute path and the key covers those paths,
-because `__FILE__` (e.g. in `assert`) puts them in the output. The compiler runs without the environment variables
-that would change its output behind the key's back (`CPATH`, `ZIG_LIB_DIR`, ...), so only the arguments decide a
-build.
+compiler's version, the tool and all its flags, each source's path and bytes, every file under the include dirs, and
+the files a source can include or import by a relative path (headers, or `.zig`/`.zon` files, anywhere under the
+source's own directory or a Zig module's; dot-directories are skipped). Sources are compiled by absolute path and the
+key covers those paths, because `__FILE__` (e.g. in `assert`) puts them in the output. The compiler runs without the
+environment variables that would change its output behind the key's back (`CPATH`, `ZIG_LIB_DIR`, `RUSTFLAGS`,
+`CARGO_*`, ...), so only the arguments decide a build.
+
+A Rust crate's key covers every file of the crate and of the crates it depends on by `path` (build scripts and
+`include_bytes!` can read any of them), the workspace root's manifest and lock file, and the cargo config files cargo
+would read (`.cargo/config[.toml]` in the crate's directory and above, and in `$CARGO_HOME`). Dependencies from a
+registry cannot be built: cargo runs `--offline`.
 
 A build writes a temporary file in the cache dir and renames it into place, under an exclusive `flock` on a per-key
 lock file: two processes (or threads) building the same key compile it once, and a reader never sees half a file.
@@ -17,17 +24,30 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from .errors import BuildError, InvalidParameterError
 
-__all__ = ["ExecModel", "build_c", "build_zig", "default_cache_dir", "zig_version"]
+__all__ = [
+    "ExecModel",
+    "build_c",
+    "build_rust",
+    "build_zig",
+    "default_cache_dir",
+    "rust_toolchain_problem",
+    "rust_version",
+    "zig_version",
+]
 
 ExecModel = Literal["command", "reactor"]
 
@@ -48,6 +68,13 @@ _HIDDEN_INPUT_ENV: Final = (
     "ZIG_LIBC",
     "ZIG_LIB_DIR",
 )
+# Debian's toolchain, named by full path: a rustup `rustc` earlier on PATH has no wasm32-wasi std.
+RUSTC: Final = Path("/usr/bin/rustc")
+CARGO: Final = Path("/usr/bin/cargo")
+# Kept from the `CARGO_*` variables that are otherwise removed: where cargo's own config lives (and is in the key).
+_KEPT_CARGO_ENV: Final = frozenset({"CARGO_HOME"})
+_ZIG_MODULE_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ZIG_RESERVED_MODULES: Final = frozenset({"std", "builtin", "root"})
 
 
 def default_cache_dir() -> Path:
@@ -101,14 +128,14 @@ def build_c(
         flags.append("-fno-exceptions")
     flags += [opt, "-s", *(f"-I{d}" for d in incs), *extra_flags]
 
-    key = _Key(tool, flags)
+    key = _Key(tool, zig_version(), flags)
     for src in srcs:
         key.add_file(src)
     for inc in incs:
         key.add_tree(inc, suffixes=None)
     for src_dir in dict.fromkeys(src.parent for src in srcs):
         key.add_tree(src_dir, suffixes=_C_HEADER_SUFFIXES)
-    return _build(key, lambda out: [tool, *flags, *map(str, srcs), "-o", str(out)], cache_dir)
+    return _build(key, _zig_producer(lambda out: [tool, *flags, *map(str, srcs), "-o", str(out)]), cache_dir)
 
 
 def build_zig(
@@ -116,38 +143,111 @@ def build_zig(
     *,
     exec_model: ExecModel,
     opt: str = "ReleaseSmall",
+    modules: Mapping[str, Path | str] | None = None,
     cache_dir: Path | None = None,
 ) -> Path:
     """Compile a Zig root source file into a stripped wasm32-wasi module and return the cached `.wasm`'s path.
 
     A `reactor` exports every `export fn` and has no entry point of its own; if the source has a `pub fn main`, it
     becomes `_initialize`. A `command` needs `pub fn main`, run by `_start`. `opt` is a Zig optimize mode
-    (`ReleaseSmall`, `ReleaseFast`, `ReleaseSafe`, `Debug`). Raises `BuildError` with the compiler's stderr.
+    (`ReleaseSmall`, `ReleaseFast`, `ReleaseSafe`, `Debug`). `modules` maps import names to the root source files of
+    modules that the source can `@import` by name, such as `{"wasmfaas": "guest_sdks/zig/wasmfaas.zig"}` (Zig
+    otherwise lets a file import only files under its own directory); they get the root's target and optimize mode,
+    and import only `std` themselves. Raises `BuildError` with the compiler's stderr.
     """
     _check_exec_model(exec_model)
     if opt not in _ZIG_OPT_MODES:
         raise InvalidParameterError("opt", f"must be one of {sorted(_ZIG_OPT_MODES)}, not {opt!r}")
     src = _existing(Path(source), "source file", Path.is_file)
+    mods: dict[str, Path] = {}
+    for name in sorted(modules or {}):
+        if not _ZIG_MODULE_NAME.fullmatch(name) or name in _ZIG_RESERVED_MODULES:
+            raise InvalidParameterError("modules", f"{name!r} is not a usable Zig module name")
+        mods[name] = _existing(Path((modules or {})[name]), f"root source of module {name!r}", Path.is_file)
 
     flags = ["-target", _TARGET, "-O", opt, "-fstrip"]
     if exec_model == "reactor":
         # -fno-entry: a reactor without `main` has no `_initialize` to be its entry; -rdynamic: without it, wasm-ld
         # keeps `export fn`s internal.
         flags += ["-mexec-model=reactor", "-fno-entry", "-rdynamic"]
+    deps = [arg for name in mods for arg in ("--dep", name)]
 
-    key = _Key("build-exe", flags)
+    key = _Key("build-exe", zig_version(), [*flags, *deps])
     key.add_file(src)
     # Zig lets a module import only files under its root source's directory, so that tree is all it can reach.
     key.add_tree(src.parent, suffixes=_ZIG_SUFFIXES)
-    return _build(key, lambda out: ["build-exe", str(src), *flags, f"-femit-bin={out}"], cache_dir)
+    for path in mods.values():
+        key.add_file(path)
+        key.add_tree(path.parent, suffixes=_ZIG_SUFFIXES)
+
+    def argv(out: Path) -> list[str]:
+        if not mods:
+            return ["build-exe", str(src), *flags, f"-femit-bin={out}"]
+        # Flags before the first -M are the root module's, and the modules after it inherit them.
+        named = [f"-M{name}={path}" for name, path in mods.items()]
+        return ["build-exe", *flags, *deps, f"-Mroot={src}", *named, f"-femit-bin={out}"]
+
+    return _build(key, _zig_producer(argv), cache_dir)
+
+
+def rust_toolchain_problem() -> str | None:
+    """Why `build_rust` cannot work on this machine (no Debian rustc/cargo, or no wasm32-wasi std), or None."""
+    try:
+        _rust_toolchain()
+    except BuildError as exc:
+        return str(exc)
+    return None
+
+
+def rust_version() -> str:
+    """The Rust compiler's version line, such as `rustc 1.63.0`; raises `BuildError` if the toolchain is missing."""
+    return _rust_toolchain().splitlines()[0]
+
+
+def build_rust(crate_dir: Path | str, *, cache_dir: Path | None = None) -> Path:
+    """Build a Rust `cdylib` crate into a wasm32-wasi module and return the cached `.wasm`'s path.
+
+    Runs Debian's `cargo build --release --offline --target wasm32-wasi --lib` (the profile, such as `opt-level`,
+    `lto` and `strip`, is the crate's own) in a fresh target directory; for a wasmfaas reactor, use the Rust SDK
+    (`guest_sdks/rust`). If the workspace has no `Cargo.lock` yet, one is generated first, as cargo would, so that
+    the key does not change under the first build. Raises `BuildError` with cargo's stderr.
+    """
+    crate = _existing(Path(crate_dir), "crate directory", Path.is_dir)
+    manifest = _existing(crate / "Cargo.toml", "Cargo.toml", Path.is_file)
+    toolchain = _rust_toolchain()
+    inputs = _RustInputs(crate)
+    if not (inputs.workspace_root / "Cargo.lock").is_file():
+        _run_cargo(["generate-lockfile", "--offline", "--manifest-path", str(inputs.workspace_root / "Cargo.toml")])
+        inputs = _RustInputs(crate)
+
+    flags = ["build", "--release", "--offline", "--target", _TARGET, "--lib"]
+    key = _Key("cargo", toolchain, flags)
+    for tree in inputs.trees:
+        key.add_tree(tree, suffixes=None)
+    for path in inputs.files:
+        key.add_file(path)
+
+    def produce(tmp: Path) -> None:
+        target_dir = Path(tempfile.mkdtemp(dir=tmp.parent, prefix=f"{tmp.stem}.", suffix=".target"))
+        try:
+            argv = [*flags, "--manifest-path", str(manifest), "--target-dir", str(target_dir)]
+            argv += ["--message-format=json-render-diagnostics", "--color=never", "--quiet"]
+            proc = _run_cargo(argv, cwd=crate)  # cwd: cargo reads .cargo/config from there up, as the key does
+            if proc.returncode != 0:
+                raise BuildError(f"cargo build failed (exit {proc.returncode}):\n{_output(proc)}")
+            os.replace(_cdylib_artifact(proc.stdout, manifest), tmp)
+        finally:
+            shutil.rmtree(target_dir, ignore_errors=True)
+
+    return _build(key, produce, cache_dir)
 
 
 class _Key:
     """A sha256 over length-prefixed fields, so that no two different inputs can run together into the same bytes."""
 
-    def __init__(self, tool: str, flags: Sequence[str]) -> None:
+    def __init__(self, tool: str, version: str, flags: Sequence[str]) -> None:
         self._hash = hashlib.sha256()
-        for text in ("wasmfaas-build-v1", tool, zig_version(), str(len(flags)), *flags):
+        for text in ("wasmfaas-build-v1", tool, version, str(len(flags)), *flags):
             self._field(text.encode())
 
     def add_file(self, path: Path) -> None:
@@ -170,8 +270,12 @@ class _Key:
         self._hash.update(data)
 
 
-def _build(key: _Key, argv_for: Callable[[Path], list[str]], cache_dir: Path | None) -> Path:
-    """Return the cached module for `key`, running `zig <argv_for(path)>` to write it to `path` if missing."""
+def _build(key: _Key, produce: Callable[[Path], None], cache_dir: Path | None) -> Path:
+    """Return the cached module for `key`, calling `produce(path)` to write it to `path` if missing.
+
+    `produce` writes a temporary file in the cache dir (and may make other temporary entries there, named after
+    it, which it removes), or raises `BuildError`.
+    """
     root = (cache_dir if cache_dir is not None else default_cache_dir()).absolute()
     digest = key.hexdigest()
     out = root / f"{digest}.wasm"
@@ -186,16 +290,26 @@ def _build(key: _Key, argv_for: Callable[[Path], list[str]], cache_dir: Path | N
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            proc = _run_zig(argv_for(tmp))
-            if proc.returncode != 0:
-                raise BuildError(f"zig {argv_for(out)[0]} failed (exit {proc.returncode}):\n{_output(proc)}")
-            if tmp.stat().st_size == 0:
-                raise BuildError(f"zig {argv_for(out)[0]} exited 0 but wrote no module:\n{_output(proc)}")
+            produce(tmp)
             tmp.chmod(0o644)  # mkstemp's 0600 would keep other users of a shared cache out
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
     return out
+
+
+def _zig_producer(argv_for: Callable[[Path], list[str]]) -> Callable[[Path], None]:
+    """Run `zig <argv_for(path)>`, which writes the module to `path`."""
+
+    def produce(tmp: Path) -> None:
+        name = argv_for(tmp)[0]
+        proc = _run_zig(argv_for(tmp))
+        if proc.returncode != 0:
+            raise BuildError(f"zig {name} failed (exit {proc.returncode}):\n{_output(proc)}")
+        if tmp.stat().st_size == 0:
+            raise BuildError(f"zig {name} exited 0 but wrote no module:\n{_output(proc)}")
+
+    return produce
 
 
 def _run_zig(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
@@ -212,6 +326,161 @@ def _run_zig(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
         )
     except OSError as exc:
         raise BuildError(f"cannot run zig: {exc}") from exc
+
+
+@functools.cache
+def _rust_toolchain() -> str:
+    """rustc's and cargo's versions and the wasm32-wasi std's files, for the key (asked once per process).
+
+    The std's file names carry a hash of its build, and with their sizes they name that build even where rustc's
+    version does not (a rebuilt Debian package of the same version).
+    """
+    for tool, package in ((RUSTC, "rustc"), (CARGO, "cargo")):
+        if not tool.is_file():
+            raise BuildError(f"{tool} not found: Rust guests need Debian's toolchain (apt-get install {package})")
+    rustc = _run_cargo(["-vV"], program=RUSTC)
+    sysroot = _run_cargo(["--print", "sysroot"], program=RUSTC)
+    cargo = _run_cargo(["-V"])
+    for proc in (rustc, sysroot, cargo):
+        if proc.returncode != 0:
+            raise BuildError(f"{proc.args[0]} {' '.join(proc.args[1:])} failed: {_output(proc)}")
+    std_dir = Path(sysroot.stdout.strip()) / "lib" / "rustlib" / _TARGET / "lib"
+    std = sorted(std_dir.glob("*.rlib")) if std_dir.is_dir() else []
+    if not any(p.name.startswith("libstd-") for p in std):
+        raise BuildError(
+            f"no Rust standard library for {_TARGET} in {std_dir} (Debian: apt-get install libstd-rust-dev-wasm32)"
+        )
+    # rustc links wasm with `rust-lld`, from its sysroot or PATH; Debian's is a symlink to lld-14, which
+    # libstd-rust-dev-wasm32 only recommends (so `--no-install-recommends` leaves it dangling).
+    host = next((line.split(":", 1)[1].strip() for line in rustc.stdout.splitlines() if line.startswith("host:")), "")
+    bundled = Path(sysroot.stdout.strip()) / "lib" / "rustlib" / host / "bin" / "rust-lld"
+    if not (bundled.exists() or shutil.which("rust-lld")):
+        raise BuildError("rust-lld (the wasm linker rustc runs) not found (Debian: apt-get install lld-14)")
+    files = "\n".join(f"{p.name} {p.stat().st_size}" for p in std)
+    return f"{rustc.stdout.strip()}\n{cargo.stdout.strip()}\n{files}"
+
+
+def _run_cargo(
+    args: Sequence[str], *, cwd: Path | None = None, program: Path = CARGO
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("RUST") or (k.startswith("CARGO_") and k not in _KEPT_CARGO_ENV))
+    }
+    env["RUSTC"] = str(RUSTC)  # else cargo runs the first `rustc` on PATH (rustup's, which has no wasm32-wasi std)
+    try:
+        return subprocess.run(
+            [str(program), *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            env=env,
+            check=False,
+        )
+    except OSError as exc:
+        raise BuildError(f"cannot run {program}: {exc}") from exc
+
+
+def _cdylib_artifact(messages: str, manifest: Path) -> Path:
+    """The `.wasm` that cargo's JSON messages say it built for the crate's cdylib target."""
+    for line in messages.splitlines():
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(msg, dict) or msg.get("reason") != "compiler-artifact":
+            continue
+        if Path(msg.get("manifest_path", "")) != manifest or "cdylib" not in msg.get("target", {}).get("kind", []):
+            continue
+        for name in msg.get("filenames", []):
+            if name.endswith(".wasm"):
+                return Path(name)
+    raise BuildError(f'{manifest} builds no wasm module: its [lib] needs crate-type = ["cdylib"]')
+
+
+class _RustInputs:
+    """What a crate's build can read: whole directory trees (the crate and its path dependencies) and single files
+    (the workspace root's manifest and lock file, cargo config files)."""
+
+    def __init__(self, crate: Path) -> None:
+        data = _toml(crate / "Cargo.toml")
+        root = self.workspace_root = _workspace_root(crate, data)
+        root_data = data if root == crate else _toml(root / "Cargo.toml")
+        self.trees: list[Path] = []
+        self.files: list[Path] = []
+        if root != crate:
+            self.files += [p for p in (root / "Cargo.toml", root / "Cargo.lock") if p.is_file()]
+        # [patch] and [replace] (read from the workspace root only) can swap any dependency for a local one.
+        pending = [*_patch_paths(root, root_data), crate]
+        while pending:
+            tree = pending.pop()
+            if tree in self.trees:
+                continue
+            self.trees.append(tree)
+            tree_data = data if tree == crate else _toml(tree / "Cargo.toml")
+            pending += _dependency_paths(tree, tree_data, root, root_data)
+        home = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")
+        for d in (crate, *crate.parents, home):
+            cfg = d if d == home else d / ".cargo"
+            self.files += [p for p in (cfg / "config", cfg / "config.toml") if p.is_file()]
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise BuildError(f"cannot read {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise BuildError(f"{path}: {exc}") from exc
+
+
+def _workspace_root(crate: Path, data: dict[str, Any]) -> Path:
+    """The directory whose Cargo.toml has the [workspace] that cargo would put the crate in (itself if none)."""
+    if "workspace" in data:
+        return crate
+    explicit = data.get("package", {}).get("workspace")
+    if isinstance(explicit, str):
+        return (crate / explicit).resolve()
+    for parent in crate.parents:  # cargo searches upwards for the nearest [workspace]
+        manifest = parent / "Cargo.toml"
+        if manifest.is_file() and "workspace" in _toml(manifest):
+            return parent
+    return crate
+
+
+def _dependency_paths(crate: Path, data: dict[str, Any], root: Path, root_data: dict[str, Any]) -> list[Path]:
+    """The directories of the crate's `path` dependencies (normal and build, any target; dev ones are not built)."""
+    kinds = ("dependencies", "build-dependencies", "build_dependencies")  # cargo still accepts the old spelling
+    tables = [data.get(kind) for kind in kinds]
+    for spec in data.get("target", {}).values():
+        if isinstance(spec, dict):
+            tables += [spec.get(kind) for kind in kinds]
+    inherited = root_data.get("workspace", {}).get("dependencies", {})
+    paths = []
+    for table in tables:
+        for name, dep in (table or {}).items():
+            if isinstance(dep, dict) and isinstance(dep.get("path"), str):
+                paths.append((crate / dep["path"]).resolve())
+            elif isinstance(dep, dict) and dep.get("workspace") is True:
+                base = inherited.get(name)
+                if isinstance(base, dict) and isinstance(base.get("path"), str):
+                    paths.append((root / base["path"]).resolve())
+    return paths
+
+
+def _patch_paths(root: Path, root_data: dict[str, Any]) -> list[Path]:
+    tables = [*root_data.get("patch", {}).values(), root_data.get("replace", {})]
+    return [
+        (root / dep["path"]).resolve()
+        for table in tables
+        if isinstance(table, dict)
+        for dep in table.values()
+        if isinstance(dep, dict) and isinstance(dep.get("path"), str)
+    ]
 
 
 def _output(proc: subprocess.CompletedProcess[str]) -> str:
@@ -238,8 +507,10 @@ def _read(path: Path) -> bytes:
 
 
 def _walk(root: Path) -> Iterator[Path]:
-    """Files under `root` in a stable order, skipping dot-directories (.git, .zig-cache, ...)."""
+    """Files under `root` in a stable order, skipping dot-directories (.git, .zig-cache, ...) and cargo's default
+    target directories (a `target` beside a Cargo.toml): build output, not input."""
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        cargo_target = "Cargo.toml" in filenames
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (cargo_target and d == "target"))
         for name in sorted(filenames):
             yield Path(dirpath, name)

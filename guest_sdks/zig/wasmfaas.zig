@@ -1,0 +1,459 @@
+//! wasmfaas.zig: the Zig SDK for wasmfaas reactor guests (docs/abi.md, ABI version 1). Zig 0.17, no libc needed.
+//!
+//!     const wf = @import("wasmfaas");
+//!
+//!     fn handler(ctx: *const wf.Context, event: []const u8) !wf.Result {
+//!         wf.log("request {s}", .{ctx.request_id});
+//!         return wf.ok(event);
+//!     }
+//!
+//!     comptime {
+//!         wf.register(handler);
+//!     }
+//!
+//! Build it as a reactor with this file as the named module "wasmfaas":
+//!
+//!     wasmfaas.toolchain.build_zig("fn.zig", exec_model="reactor", modules={"wasmfaas": ".../wasmfaas.zig"})
+//!     zig build-exe -target wasm32-wasi -O ReleaseSmall -fstrip -mexec-model=reactor -fno-entry -rdynamic \
+//!         --dep wasmfaas -Mroot=fn.zig -Mwasmfaas=wasmfaas.zig -femit-bin=fn.wasm
+//!
+//! (Or copy this file next to fn.zig and `@import("wasmfaas.zig")`.)
+//!
+//! How this maps onto the ABI:
+//!   - `register(handler)` exports `wasmfaas_buffer` (an SDK-owned request region) and `wasmfaas_handle`, which reads
+//!     the 64-byte request header into a `Context`, calls the handler with the event (which lives in the request
+//!     region, right after the header) and returns the 12-byte result record {status, payload ptr, payload len}.
+//!   - A handler returns `Result` or `!Result`. `ok*` make a response (status 0), `err` a handled error (status 1,
+//!     payload `{"errorType": ..., "errorMessage": ...}`): the environment stays warm. A Zig error returned by the
+//!     handler is a handled error too, with the error's name as its type; except `error.OutOfMemory`, which traps (as
+//!     the memory limit makes the host report Runtime.OutOfMemory): there is no honest response without the memory.
+//!   - Init code (Lambda's cold start): `registerWithInit(handler, init)` exports `_initialize`, which the host runs
+//!     once per execution environment; if `init` fails the SDK logs why and traps, so the cold start fails with
+//!     Runtime.InitError. Global `var`s keep their values across the warm invocations of one environment.
+//!   - Logs: `log` writes one line to stderr in a single `fd_write`, so lines never mix. To route `std.log` through
+//!     it, declare `pub const std_options: std.Options = .{ .logFn = wf.logFn };` in the root file.
+//!
+//! Memory: `ctx.allocator` is an arena for the invocation, freed when the next invocation starts, so it is the
+//! place for a response and anything else that must outlive the handler but not the invocation. `allocator` (the
+//! wasm page allocator) is for state that lives as long as the environment.
+//!
+//! A panic traps: the host reports Runtime.Trap and discards the environment (the next invocation cold-starts).
+
+const std = @import("std");
+const builtin = @import("builtin");
+const wasi = std.os.wasi;
+
+comptime {
+    if (builtin.cpu.arch != .wasm32 or builtin.os.tag != .wasi)
+        @compileError("wasmfaas.zig targets wasm32-wasi (build with -target wasm32-wasi)");
+}
+
+/// The ABI version this SDK speaks and the request header size it expects.
+pub const abi_version: u32 = 1;
+pub const header_size: u32 = 64;
+
+/// For state that lives as long as the execution environment (it is never reset by the SDK).
+pub const allocator: std.mem.Allocator = std.heap.wasm_allocator;
+
+/// The result record's status.
+pub const Status = enum(u32) {
+    ok = 0,
+    handled_error = 1,
+};
+
+/// A handler's outcome; make it with `ok`, `okCopy`, `okJson` or `err`.
+pub const Result = struct {
+    status: Status,
+    /// Must stay valid until the next invocation starts (see `ok`).
+    payload: []const u8,
+};
+
+/// What Lambda's context object offers, for this invocation.
+pub const Context = struct {
+    /// The request id (a UUID, 36 ASCII characters).
+    request_id: []const u8,
+    /// Unix time in milliseconds at which the invocation times out.
+    deadline_ms: u64,
+    /// AWS_LAMBDA_FUNCTION_NAME ("" if unset).
+    function_name: []const u8,
+    /// AWS_LAMBDA_FUNCTION_VERSION ("" if unset).
+    function_version: []const u8,
+    /// AWS_LAMBDA_FUNCTION_MEMORY_SIZE (0 if unset).
+    memory_limit_mb: u32,
+    /// AWS_LAMBDA_LOG_GROUP_NAME ("" if unset).
+    log_group_name: []const u8,
+    /// AWS_LAMBDA_LOG_STREAM_NAME ("" if unset).
+    log_stream_name: []const u8,
+    /// This invocation's arena: freed when the next invocation starts.
+    allocator: std.mem.Allocator,
+
+    /// Milliseconds left before the invocation times out (0 once it has).
+    pub fn remainingMs(self: *const Context) u64 {
+        const now = nowMs();
+        return if (self.deadline_ms > now) self.deadline_ms - now else 0;
+    }
+};
+
+// ---- responses ---------------------------------------------------------------------------------------------------
+
+/// Success with `payload` as the response, not copied: it must stay valid until the next invocation starts (a
+/// literal, the event itself, memory from `ctx.allocator`, or long-lived state); otherwise use `okCopy`.
+pub fn ok(payload: []const u8) Result {
+    return .{ .status = .ok, .payload = payload };
+}
+
+/// Success with a copy of `payload`, made in the invocation's arena.
+pub fn okCopy(payload: []const u8) Result {
+    return ok(arena().dupe(u8, payload) catch outOfMemory());
+}
+
+/// Success with `value` serialized as JSON by `std.json` (structs, anonymous structs, slices, `std.json.Value`, ...).
+pub fn okJson(value: anytype) Result {
+    return ok(std.json.Stringify.valueAlloc(arena(), value, .{}) catch outOfMemory());
+}
+
+/// A handled error: the payload is `{"errorType": error_type, "errorMessage": message}` (both JSON-escaped, with
+/// invalid UTF-8 replaced by U+FFFD); the environment stays warm.
+pub fn err(error_type: []const u8, message: []const u8) Result {
+    var out: std.ArrayList(u8) = .empty;
+    const a = arena();
+    out.appendSlice(a, "{\"errorType\":") catch outOfMemory();
+    appendJsonString(&out, a, error_type);
+    out.appendSlice(a, ",\"errorMessage\":") catch outOfMemory();
+    appendJsonString(&out, a, message);
+    out.append(a, '}') catch outOfMemory();
+    return .{ .status = .handled_error, .payload = out.items };
+}
+
+/// A handled error whose message is formatted (`std.fmt` syntax).
+pub fn errFmt(error_type: []const u8, comptime fmt: []const u8, args: anytype) Result {
+    return err(error_type, std.fmt.allocPrint(arena(), fmt, args) catch outOfMemory());
+}
+
+// ---- environment, logs -------------------------------------------------------------------------------------------
+
+/// The value of an environment variable of the function (its configuration plus Lambda's AWS_LAMBDA_* ones).
+pub fn getenv(name: []const u8) ?[]const u8 {
+    for (environ()) |entry| {
+        if (entry.len > name.len and entry[name.len] == '=' and std.mem.eql(u8, entry[0..name.len], name))
+            return entry[name.len + 1 ..];
+    }
+    return null;
+}
+
+/// One line (a newline is added) to stderr, formatted with `std.fmt`, in a single write.
+pub fn log(comptime fmt: []const u8, args: anytype) void {
+    var small: [512]u8 = undefined;
+    const n = std.fmt.count(fmt, args);
+    if (n < small.len) {
+        const line = std.fmt.bufPrint(&small, fmt ++ "\n", args) catch unreachable; // n + 1 bytes fit
+        writeAll(2, line);
+        return;
+    }
+    const line = std.fmt.allocPrint(allocator, fmt ++ "\n", args) catch {
+        // Better a cut line than none: the first bytes, marked as cut.
+        const cut = std.fmt.bufPrint(&small, fmt, args) catch small[0 .. small.len - 5];
+        writeAll(2, cut[0..@min(cut.len, small.len - 5)]);
+        writeAll(2, "...\n");
+        return;
+    };
+    defer allocator.free(line);
+    writeAll(2, line);
+}
+
+/// A `std.Options.logFn` that writes `std.log` lines through `log`, prefixed with the level (and scope).
+pub fn logFn(
+    comptime level: std.log.Level,
+    comptime scope: @EnumLiteral(),
+    comptime format: []const u8,
+    args: anytype,
+) void {
+    const prefix = "[" ++ comptime level.asText() ++ "] " ++
+        (if (scope == .default) "" else "(" ++ @tagName(scope) ++ ") ");
+    log(prefix ++ format, args);
+}
+
+// ---- JSON reading ------------------------------------------------------------------------------------------------
+
+/// Parse `json` (usually the event) into a `T` with `std.json`, in the invocation's arena. Fields of the JSON that
+/// `T` lacks are ignored; give `T`'s optional fields defaults (`name: ?[]const u8 = null`) to allow them missing.
+pub fn parseJson(comptime T: type, json: []const u8) !T {
+    return std.json.parseFromSliceLeaky(T, arena(), json, .{
+        .ignore_unknown_fields = true,
+        .allocate = .alloc_always, // the event's region is reused by the next request: copy what we keep
+    });
+}
+
+/// The string value of the top-level `key` of the JSON object `json`, decoded (escapes resolved); null if `json` is
+/// not an object, the key is absent or its value is not a string. Allocates in the invocation's arena.
+pub fn getString(json: []const u8, key: []const u8) ?[]const u8 {
+    return switch (topLevel(json, key) orelse return null) {
+        .string => |s| s,
+        else => null,
+    };
+}
+
+/// The number value of the top-level `key` of the JSON object `json`; null if absent or not a number.
+pub fn getNumber(json: []const u8, key: []const u8) ?f64 {
+    return switch (topLevel(json, key) orelse return null) {
+        .integer => |i| @floatFromInt(i),
+        .float => |f| f,
+        .number_string => |s| std.fmt.parseFloat(f64, s) catch null,
+        else => null,
+    };
+}
+
+fn topLevel(json: []const u8, key: []const u8) ?std.json.Value {
+    const value = std.json.parseFromSliceLeaky(std.json.Value, arena(), json, .{
+        .duplicate_field_behavior = .use_first, // as the C SDK: the first occurrence of a repeated key wins
+        .allocate = .alloc_always,
+    }) catch |e| switch (e) {
+        error.OutOfMemory => outOfMemory(),
+        else => return null,
+    };
+    return switch (value) {
+        .object => |o| o.get(key),
+        else => null,
+    };
+}
+
+// ---- the exports -------------------------------------------------------------------------------------------------
+
+/// Export the wasmfaas ABI around `handler`: `fn (*const Context, []const u8) Result` (or `!Result`). Call it once,
+/// in a `comptime` block of the root file.
+pub fn register(comptime handler: anytype) void {
+    checkHandler(@TypeOf(handler));
+    const Exports = struct {
+        fn handle(request: [*]const u8, event_len: u32) callconv(.c) *const [3]u32 {
+            return handleRequest(handler, request, event_len);
+        }
+    };
+    @export(&Exports.handle, .{ .name = "wasmfaas_handle" });
+    @export(&buffer, .{ .name = "wasmfaas_buffer" });
+}
+
+/// As `register`, plus `init` (`fn () void` or `fn () !void`) as the init code: run once per execution environment,
+/// before its first invocation. An error from it fails the cold start (Runtime.InitError). The root file must not
+/// also have a `pub fn main` (which Zig's start code would make `_initialize` too).
+pub fn registerWithInit(comptime handler: anytype, comptime init: anytype) void {
+    register(handler);
+    const Exports = struct {
+        fn initialize() callconv(.c) void {
+            const ret = init();
+            if (@typeInfo(@TypeOf(ret)) == .error_union) {
+                _ = ret catch |e| {
+                    log("wasmfaas: init failed: error.{s}", .{@errorName(e)});
+                    @trap(); // the host reports the failed cold start as Runtime.InitError
+                };
+            }
+        }
+    };
+    @export(&Exports.initialize, .{ .name = "_initialize" });
+}
+
+fn checkHandler(comptime H: type) void {
+    const want = "a handler is fn (*const wasmfaas.Context, []const u8) Result or !Result";
+    const info = switch (@typeInfo(H)) {
+        .@"fn" => |f| f,
+        else => @compileError(want ++ ", not " ++ @typeName(H)),
+    };
+    const params = info.param_types;
+    if (params.len != 2 or params[0] != *const Context or params[1] != []const u8)
+        @compileError(want ++ ", not " ++ @typeName(H));
+    const R = info.return_type orelse @compileError(want);
+    const payload = switch (@typeInfo(R)) {
+        .error_union => |eu| eu.payload,
+        else => R,
+    };
+    if (payload != Result) @compileError(want ++ ", not " ++ @typeName(H));
+}
+
+const State = struct {
+    region: []u8 = &.{}, // handed to the host by wasmfaas_buffer
+    record: [3]u32 = .{ 0, 0, 0 }, // the result record: status, payload pointer, payload length
+    arena: std.heap.ArenaAllocator = std.heap.ArenaAllocator.init(std.heap.wasm_allocator),
+    request_id: [36]u8 = @splat(0),
+    ctx: ?Context = null, // built at the first invocation, from the environment
+    env: ?[]const []const u8 = null,
+};
+
+var state: State = .{};
+
+// The arena keeps up to this much between invocations (so a warm invocation rarely asks for pages), and gives back
+// the rest after an unusually large one.
+const arena_retain_bytes = 1 << 20;
+
+fn arena() std.mem.Allocator {
+    return state.arena.allocator();
+}
+
+fn buffer(size: u32) callconv(.c) ?[*]u8 {
+    if (size > state.region.len or state.region.len == 0) {
+        // The old contents are dead: free, then allocate, rather than copy them over with a realloc.
+        allocator.free(state.region);
+        state.region = allocator.alloc(u8, @max(size, 64)) catch {
+            state.region = &.{};
+            return null;
+        };
+    }
+    return state.region.ptr;
+}
+
+fn handleRequest(comptime handler: anytype, request: [*]const u8, event_len: u32) *const [3]u32 {
+    _ = state.arena.reset(.{ .retain_with_limit = arena_retain_bytes });
+    const ctx = context();
+    const version = std.mem.readInt(u32, request[0..4], .little);
+    const hsize = std.mem.readInt(u32, request[4..8], .little);
+    const result = if (version != abi_version or hsize < header_size)
+        err("wasmfaas.UnsupportedABI", "the host speaks a wasmfaas ABI version this SDK does not")
+    else blk: {
+        ctx.deadline_ms = std.mem.readInt(u64, request[8..16], .little);
+        @memcpy(&state.request_id, request[16..52]);
+        break :blk call(handler, ctx, request[hsize..][0..event_len]);
+    };
+    // An empty slice may carry any pointer (even one past memory's end), which the host would check: use a real one.
+    const payload: []const u8 = if (result.payload.len == 0) "" else result.payload;
+    state.record = .{ @backingInt(result.status), @intCast(@intFromPtr(payload.ptr)), @intCast(payload.len) };
+    return &state.record;
+}
+
+fn call(comptime handler: anytype, ctx: *const Context, event: []const u8) Result {
+    const ret = handler(ctx, event);
+    if (@TypeOf(ret) == Result) return ret;
+    return ret catch |e| switch (@as(anyerror, e)) {
+        error.OutOfMemory => outOfMemory(),
+        else => errFmt(@errorName(e), "the handler returned error.{s}", .{@errorName(e)}),
+    };
+}
+
+fn context() *Context {
+    if (state.ctx == null) {
+        state.ctx = .{
+            .request_id = &state.request_id,
+            .deadline_ms = 0,
+            .function_name = getenv("AWS_LAMBDA_FUNCTION_NAME") orelse "",
+            .function_version = getenv("AWS_LAMBDA_FUNCTION_VERSION") orelse "",
+            .memory_limit_mb = std.fmt.parseInt(u32, getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") orelse "", 10) catch 0,
+            .log_group_name = getenv("AWS_LAMBDA_LOG_GROUP_NAME") orelse "",
+            .log_stream_name = getenv("AWS_LAMBDA_LOG_STREAM_NAME") orelse "",
+            .allocator = arena(),
+        };
+    }
+    return &state.ctx.?;
+}
+
+// ---- WASI --------------------------------------------------------------------------------------------------------
+
+/// The environment as "NAME=value" entries, read from WASI once (it cannot change within an environment).
+fn environ() []const []const u8 {
+    if (state.env) |env| return env;
+    state.env = readEnviron() catch |e| switch (e) {
+        error.OutOfMemory => outOfMemory(),
+        error.Unexpected => blk: {
+            log("wasmfaas: cannot read the environment", .{});
+            break :blk &.{};
+        },
+    };
+    return state.env.?;
+}
+
+fn readEnviron() error{ OutOfMemory, Unexpected }![]const []const u8 {
+    var count: usize = 0;
+    var size: usize = 0;
+    if (wasi.environ_sizes_get(&count, &size) != .SUCCESS) return error.Unexpected;
+    if (count == 0) return &.{};
+    const ptrs = try allocator.alloc([*:0]u8, count);
+    defer allocator.free(ptrs);
+    const buf = try allocator.alloc(u8, size); // kept: the entries point into it
+    errdefer allocator.free(buf);
+    if (wasi.environ_get(ptrs.ptr, buf.ptr) != .SUCCESS) return error.Unexpected;
+    const entries = try allocator.alloc([]const u8, count);
+    for (entries, ptrs) |*entry, p| entry.* = std.mem.sliceTo(p, 0);
+    return entries;
+}
+
+fn nowMs() u64 {
+    var ns: wasi.timestamp_t = 0;
+    if (wasi.clock_time_get(.REALTIME, std.time.ns_per_ms, &ns) != .SUCCESS) return std.math.maxInt(u64);
+    return ns / std.time.ns_per_ms;
+}
+
+fn writeAll(fd: wasi.fd_t, bytes: []const u8) void {
+    var rest = bytes;
+    while (rest.len > 0) {
+        const iov = [1]wasi.ciovec_t{.{ .base = rest.ptr, .len = rest.len }};
+        var written: usize = 0;
+        if (wasi.fd_write(fd, &iov, 1, &written) != .SUCCESS or written == 0) return;
+        rest = rest[written..];
+    }
+}
+
+fn outOfMemory() noreturn {
+    writeAll(2, "wasmfaas: out of memory\n");
+    @trap();
+}
+
+// ---- JSON writing ------------------------------------------------------------------------------------------------
+
+/// Append `s` as a JSON string literal: quotes, escapes, and U+FFFD for each maximal invalid UTF-8 subsequence.
+fn appendJsonString(out: *std.ArrayList(u8), a: std.mem.Allocator, s: []const u8) void {
+    appendJsonStringOrFail(out, a, s) catch outOfMemory();
+}
+
+fn appendJsonStringOrFail(out: *std.ArrayList(u8), a: std.mem.Allocator, s: []const u8) !void {
+    const hex = "0123456789abcdef";
+    try out.ensureUnusedCapacity(a, s.len + 2);
+    out.appendAssumeCapacity('"');
+    var i: usize = 0;
+    while (i < s.len) {
+        const c = s[i];
+        if (c >= 0x80) {
+            const seq = utf8Sequence(s[i..]);
+            try out.appendSlice(a, if (seq.valid) s[i..][0..seq.len] else "\u{FFFD}");
+            i += seq.len;
+            continue;
+        }
+        i += 1;
+        switch (c) {
+            '"' => try out.appendSlice(a, "\\\""),
+            '\\' => try out.appendSlice(a, "\\\\"),
+            0x08 => try out.appendSlice(a, "\\b"),
+            0x0C => try out.appendSlice(a, "\\f"),
+            '\n' => try out.appendSlice(a, "\\n"),
+            '\r' => try out.appendSlice(a, "\\r"),
+            '\t' => try out.appendSlice(a, "\\t"),
+            else => if (c < 0x20)
+                try out.appendSlice(a, &[6]u8{ '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] })
+            else
+                try out.append(a, c),
+        }
+    }
+    try out.append(a, '"');
+}
+
+/// The UTF-8 sequence at the start of `s` (non-empty): its length if valid (no overlong form, surrogate or code
+/// point over U+10FFFF), else the length of its maximal invalid prefix, which gets one U+FFFD (as Unicode
+/// recommends).
+fn utf8Sequence(s: []const u8) struct { len: usize, valid: bool } {
+    const c = s[0];
+    var lo: u8 = 0x80; // allowed range of the second byte
+    var hi: u8 = 0xBF;
+    const len: usize = switch (c) {
+        0x00...0x7F => return .{ .len = 1, .valid = true },
+        0xC2...0xDF => 2,
+        0xE0...0xEF => blk: {
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+            break :blk 3;
+        },
+        0xF0...0xF4 => blk: {
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+            break :blk 4;
+        },
+        else => return .{ .len = 1, .valid = false },
+    };
+    var i: usize = 1;
+    while (i < len and i < s.len and (if (i == 1) s[1] >= lo and s[1] <= hi else s[i] & 0xC0 == 0x80)) i += 1;
+    return .{ .len = i, .valid = i == len };
+}

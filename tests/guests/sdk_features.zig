@@ -1,0 +1,55 @@
+// Reactor on the Zig SDK (guest_sdks/zig), exercising what its hello example does not: init code, std.log routed
+// through the SDK, Zig errors as handled errors, escaping, JSON parsing and every context field. The event's
+// "action" picks what to do.
+const std = @import("std");
+const wf = @import("wasmfaas");
+
+pub const std_options: std.Options = .{ .logFn = wf.logFn };
+
+var inits: u32 = 0;
+
+fn init() !void {
+    inits += 1;
+    if (wf.getenv("FAIL_INIT") != null) return error.ConfigMissing;
+}
+
+const Event = struct {
+    action: []const u8,
+    n: ?f64 = null,
+};
+
+fn handler(ctx: *const wf.Context, event: []const u8) !wf.Result {
+    const ev = try wf.parseJson(Event, event);
+    const action = ev.action;
+    if (std.mem.eql(u8, action, "context")) {
+        return wf.okJson(.{
+            .request_id = ctx.request_id,
+            .function_name = ctx.function_name,
+            .function_version = ctx.function_version,
+            .memory_limit_mb = ctx.memory_limit_mb,
+            .log_group_name = ctx.log_group_name,
+            .log_stream_name = ctx.log_stream_name,
+            .remaining_ms = ctx.remainingMs(),
+            .inits = inits,
+        });
+    }
+    if (std.mem.eql(u8, action, "log")) {
+        std.log.info("std.log line for {s}", .{ctx.request_id});
+        std.log.scoped(.db).warn("scoped line", .{});
+        const long = try ctx.allocator.alloc(u8, 2000);
+        @memset(long, 'x');
+        wf.log("long {s} end", .{long});
+        return wf.ok("logged");
+    }
+    if (std.mem.eql(u8, action, "error")) return wf.err("Custom\"Type", "line\nbreak\ttab \x01 \xff done");
+    if (std.mem.eql(u8, action, "zig_error")) return error.SomethingBroke;
+    if (std.mem.eql(u8, action, "echo")) return wf.ok(event);
+    if (std.mem.eql(u8, action, "empty")) return wf.ok("");
+    if (std.mem.eql(u8, action, "number")) return wf.okJson(.{ .n = wf.getNumber(event, "n"), .parsed = ev.n });
+    if (std.mem.eql(u8, action, "panic")) @panic("boom");
+    return wf.errFmt("UnknownAction", "no action {s}", .{action});
+}
+
+comptime {
+    wf.registerWithInit(handler, init);
+}

@@ -1,0 +1,210 @@
+"""The guest SDKs end to end: each SDK's example (C, C++ through the C header, Zig, Rust) built with
+wasmfaas.toolchain and run on a platform, plus the Zig and Rust SDKs' own features (tests/guests/sdk_features.zig,
+tests/guests/rust_sdk_features) and the Rust SDK's unit tests."""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from wasmfaas import FunctionConfig, SyncPlatform, toolchain
+from wasmfaas.toolchain import build_c, build_rust, build_zig
+
+ROOT = Path(__file__).resolve().parent.parent
+SDKS = ROOT / "guest_sdks"
+GUESTS = ROOT / "tests" / "guests"
+ZIG_SDK = {"wasmfaas": SDKS / "zig" / "wasmfaas.zig"}
+
+RUST_PROBLEM = toolchain.rust_toolchain_problem()
+needs_rust = pytest.mark.skipif(RUST_PROBLEM is not None, reason=f"no Rust wasm32-wasi toolchain: {RUST_PROBLEM}")
+
+_EXAMPLES: dict[str, Callable[[], Path]] = {
+    "c": lambda: build_c([SDKS / "c" / "example" / "hello.c"], exec_model="reactor", include_dirs=[SDKS / "c"]),
+    "c++": lambda: build_c(
+        [SDKS / "c" / "example" / "hello.cpp"], exec_model="reactor", language="c++", include_dirs=[SDKS / "c"]
+    ),
+    "zig": lambda: build_zig(SDKS / "zig" / "example" / "hello.zig", exec_model="reactor", modules=ZIG_SDK),
+    "rust": lambda: build_rust(SDKS / "rust" / "example"),
+}
+
+
+@functools.cache
+def _wasm(name: str) -> bytes:
+    """An SDK example (by language) or feature guest, built once per session (and cached by content across)."""
+    if name in _EXAMPLES:
+        return _EXAMPLES[name]().read_bytes()
+    if name == "zig-features":
+        return build_zig(GUESTS / "sdk_features.zig", exec_model="reactor", modules=ZIG_SDK).read_bytes()
+    assert name == "rust-features"
+    return build_rust(GUESTS / "rust_sdk_features").read_bytes()
+
+
+@pytest.mark.parametrize("language", ["c", "c++", "zig", pytest.param("rust", marks=needs_rust)])
+def test_hello_example(platform: SyncPlatform, language: str) -> None:
+    """Every example does the same: greet, count warm invocations, log, read the context, report a handled error."""
+    config = FunctionConfig(environment={"GREETING": "Howdy"}, timeout=5)
+    platform.create_function("hello", _wasm(language), config=config)
+
+    first = platform.invoke("hello", '{"name": "world"}')
+    assert first.ok, first.payload
+    assert first.cold_start
+    body = first.json()
+    assert body["message"] == "Howdy, world!"
+    assert body["invocations"] == 1
+    assert body["function"] == "hello"
+    assert 4000 < body["remaining_ms"] <= 5000
+    # The log line carries the context's request id, which must be the invocation's.
+    assert f"hello: request {first.request_id}, invocation 1 of this environment\n" in first.log
+
+    second = platform.invoke("hello", json.dumps({"name": 'wé "quoted"\n'}))
+    assert second.ok and not second.cold_start
+    assert second.json()["message"] == 'Howdy, wé "quoted"\n!'
+    assert second.json()["invocations"] == 2
+    assert f"hello: request {second.request_id}, invocation 2 of this environment\n" in second.log
+
+    error = platform.invoke("hello", '{"nome": "typo"}')
+    assert error.function_error is not None and error.function_error.kind == "Handled"
+    assert error.function_error.error_type == "ValidationError"
+    assert json.loads(error.payload) == {
+        "errorType": "ValidationError",
+        "errorMessage": 'the event needs a string field "name"',
+        "stackTrace": [],
+    }
+    assert not error.cold_start
+
+    third = platform.invoke("hello", '{"name": "again"}')  # a handled error keeps the environment
+    assert third.ok and not third.cold_start
+    assert third.json()["invocations"] == 3
+
+
+@pytest.fixture(params=["zig-features", pytest.param("rust-features", marks=needs_rust)])
+def features(request: pytest.FixtureRequest, platform: SyncPlatform) -> str:
+    """A function on the Zig or the Rust SDK's feature guest (its event's "action" says what to do); its name."""
+    platform.create_function("features", _wasm(request.param), config=FunctionConfig(memory_mb=256, timeout=5))
+    return str(request.param)
+
+
+def _invoke(platform: SyncPlatform, event: object) -> tuple[object, str]:
+    result = platform.invoke("features", json.dumps(event))
+    assert result.ok, result.payload
+    return result.json(), result.request_id
+
+
+def test_features_context_and_init_once(platform: SyncPlatform, features: str) -> None:
+    for n in range(3):
+        result = platform.invoke("features", '{"action": "context"}')
+        assert result.ok and result.cold_start == (n == 0)
+        ctx = result.json()
+        assert ctx.pop("remaining_ms") in range(4000, 5001)
+        assert "[$LATEST]" in ctx.pop("log_stream_name")
+        assert ctx == {
+            "request_id": result.request_id,
+            "function_name": "features",
+            "function_version": "$LATEST",
+            "memory_limit_mb": 256,
+            "log_group_name": "/aws/lambda/features",
+            "inits": 1,  # the init code ran once, at the cold start
+        }
+
+
+def test_features_handled_errors_are_escaped(platform: SyncPlatform, features: str) -> None:
+    result = platform.invoke("features", '{"action": "error"}')
+    error = result.function_error
+    assert error is not None and error.kind == "Handled"
+    assert error.error_type == 'Custom"Type'
+    # The SDK escaped the quote, newline, tab and control character (and replaced the Zig guest's invalid UTF-8).
+    invalid = " \ufffd" if features == "zig-features" else ""
+    assert error.error_message == f"line\nbreak\ttab \x01{invalid} done"
+    assert platform.invoke("features", '{"action": "echo"}').ok  # still warm
+    assert not platform.invoke("features", '{"action": "echo"}').cold_start
+
+
+def test_features_native_errors_become_handled_errors(platform: SyncPlatform, features: str) -> None:
+    """A Zig error returned by the handler, or a Rust std error passed up with `?`, is named after its type."""
+    event, error_type, message = (
+        ({"action": "zig_error"}, "SomethingBroke", "the handler returned error.SomethingBroke")
+        if features == "zig-features"
+        else ({"action": "parse", "text": "1x"}, "ParseIntError", "invalid digit found in string")
+    )
+    result = platform.invoke("features", json.dumps(event))
+    assert result.function_error is not None and result.function_error.kind == "Handled"
+    assert (result.function_error.error_type, result.function_error.error_message) == (error_type, message)
+
+
+def test_features_payloads(platform: SyncPlatform, features: str) -> None:
+    event = b'{"action": "echo", "bytes": "\\u00e9\xf0\x9f\x98\x80"}'
+    assert platform.invoke("features", event).payload == event  # the event itself as the response
+    empty = platform.invoke("features", '{"action": "empty"}')
+    assert empty.ok and empty.payload == b""
+    unknown = platform.invoke("features", '{"action": "nope"}')
+    assert unknown.function_error is not None and unknown.function_error.error_type == "UnknownAction"
+    assert unknown.function_error.error_message == "no action nope"
+
+
+def test_features_logs(platform: SyncPlatform, features: str) -> None:
+    result = platform.invoke("features", '{"action": "log"}')
+    assert result.ok and result.payload == b"logged"
+    rid = result.request_id
+    if features == "zig-features":  # std.log through wf.logFn, and a line longer than wf.log's stack buffer
+        assert result.guest_log == (
+            f"[info] std.log line for {rid}\n[warning] (db) scoped line\nlong {'x' * 2000} end\n".encode()
+        )
+    else:  # print! without a newline, flushed by the SDK in order with stderr
+        assert result.guest_log == f"partial stdout line for {rid}\nstderr line for {rid}\n".encode()
+
+
+def test_features_init_failure_fails_the_cold_start(platform: SyncPlatform, features: str) -> None:
+    wasm = _wasm(features)
+    platform.create_function("broken", wasm, config=FunctionConfig(environment={"FAIL_INIT": "no config"}))
+    result = platform.invoke("broken", '{"action": "context"}')
+    assert result.function_error is not None
+    assert result.function_error.error_type == "Runtime.InitError"
+    why = "error.ConfigMissing" if features == "zig-features" else "ConfigMissing: no config"
+    assert f"wasmfaas: init failed: {why}\n" in result.log
+
+
+def test_features_panic_traps_and_the_next_invocation_cold_starts(platform: SyncPlatform, features: str) -> None:
+    platform.invoke("features", '{"action": "context"}')
+    result = platform.invoke("features", '{"action": "panic"}')
+    assert result.function_error is not None and result.function_error.error_type == "Runtime.Trap"
+    assert "boom" in result.log
+    assert platform.invoke("features", '{"action": "context"}').cold_start
+
+
+def test_zig_json_helpers(platform: SyncPlatform) -> None:
+    platform.create_function("zig", _wasm("zig-features"))
+    result = platform.invoke("zig", '{"action": "number", "n": -1.5e3}')
+    assert result.json() == {"n": -1500.0, "parsed": -1500.0}
+    missing = platform.invoke("zig", '{"n": 1}')  # parseJson: "action" is required
+    assert missing.function_error is not None and missing.function_error.error_type == "MissingField"
+    garbage = platform.invoke("zig", "not json")
+    assert garbage.function_error is not None and garbage.function_error.error_type == "SyntaxError"
+
+
+@needs_rust
+def test_rust_json_helpers(platform: SyncPlatform) -> None:
+    platform.create_function("rust", _wasm("rust-features"))
+    event = '{"action": "lookup", "name": "a\\u00e9\\ud83d\\ude00\\"", "n": -1.5e3, "flag": false, "x": [1, "}"]}'
+    assert platform.invoke("rust", event).json() == {"name": 'aé😀"', "n": -1500.0, "flag": False}
+    nothing = platform.invoke("rust", '{"action": "lookup", "name": 1}')
+    assert nothing.json() == {"name": None, "n": None, "flag": None}
+
+
+@needs_rust
+def test_rust_sdk_unit_tests(tmp_path: Path) -> None:
+    """The crate's own tests (JSON scanning and writing, errors), run natively with Debian's cargo."""
+    proc = subprocess.run(
+        [str(toolchain.CARGO), "test", "--offline", "--quiet", "--target-dir", str(tmp_path)],
+        cwd=SDKS / "rust",
+        env={"PATH": "/usr/bin:/bin", "RUSTC": str(toolchain.RUSTC), "HOME": str(Path.home())},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "test result: ok" in proc.stdout
