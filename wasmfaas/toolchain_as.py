@@ -1,0 +1,267 @@
+"""Building AssemblyScript functions into wasmfaas reactors with the SDK in `guest_sdks/assemblyscript`, cached by
+content.
+
+`build_assemblyscript(entry)` runs the SDK's pinned `asc` (`guest_sdks/assemblyscript/node_modules`, installed by
+`npm ci --prefix guest_sdks/assemblyscript`) with node in a subprocess. The compiler runs in the entry's directory
+with the SDK's `asconfig.json` as its configuration, which puts the SDK on `--lib` (so `import ... from "wasmfaas"`
+resolves to it, wherever the entry lives), aliases the standard library's JavaScript imports (`abort`, `trace`,
+`seed`, `console`, `Date`) to WASI-backed SDK code, and exports the top-level code as `_initialize`. An
+`asconfig.json` beside the entry is not read: the SDK's settings are the whole configuration.
+
+The cache key is a sha256 over: the assemblyscript version pinned in the SDK's package-lock.json, the SDK's own files
+(its asconfig.json and everything under `assembly/`), the flags, the entry's path, and every `.ts` file under the
+entry's directory by relative path and bytes (dot-directories and `node_modules` are left out). Like
+`wasmfaas.toolchain.build_c`, a relative import reaching outside the entry's directory works but is not in the key,
+and neither are packages resolved from a `node_modules`: keep a function's sources under its entry's directory.
+
+A build writes `as-<key>.wasm` in the cache dir (`$WASMFAAS_BUILD_CACHE`, else `~/.cache/wasmfaas/builds`) through a
+temporary file and a rename, under an exclusive `flock` on a per-key lock file. The output is checked before it is
+cached: a module that imports anything but WASI preview 1 (say `env.performance.now`, which only a JavaScript host
+has) or lacks the ABI exports fails the build with a `BuildError` saying what to change, rather than failing later at
+create time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final, Literal
+
+import wasmtime
+
+from .errors import BuildError, InvalidParameterError
+from .toolchain import default_cache_dir
+
+__all__ = ["SDK_DIR", "AscRuntime", "asc_version", "build_assemblyscript", "ensure_toolchain"]
+
+AscRuntime = Literal["incremental", "minimal", "stub"]
+
+_REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+SDK_DIR: Final = _REPO_ROOT / "guest_sdks" / "assemblyscript"
+_LOCKFILE: Final = SDK_DIR / "package-lock.json"
+_ASCONFIG: Final = SDK_DIR / "asconfig.json"
+_SDK_SOURCES: Final = SDK_DIR / "assembly"
+_ASC_PACKAGE: Final = "assemblyscript"
+_INSTALL_HINT: Final = "run `npm ci --prefix guest_sdks/assemblyscript` in the wasmfaas checkout"
+_RUNTIMES: Final = ("incremental", "minimal", "stub")
+_DEFAULT_TIMEOUT: Final = 300.0
+_WASI_P1: Final = "wasi_snapshot_preview1"
+_ABI_EXPORTS: Final = ("wasmfaas_buffer", "wasmfaas_handle")
+
+
+def build_assemblyscript(
+    entry: Path | str,
+    *,
+    cache_dir: Path | None = None,
+    runtime: AscRuntime = "incremental",
+    timeout: float = _DEFAULT_TIMEOUT,
+) -> Path:
+    """Compile the AssemblyScript entry file `entry` into a wasmfaas reactor and return the cached `.wasm`'s path.
+
+    The entry imports the SDK (`import { register, ok } from "wasmfaas"`), re-exports its ABI functions
+    (`export { wasmfaas_buffer, wasmfaas_handle } from "wasmfaas"`) and calls `register(handler)` at the top level.
+    `runtime` is asc's memory manager: `incremental` (the default: an incremental GC that collects as the handler
+    allocates, so any handler runs in bounded memory), `minimal` (a cheaper GC that runs only when told to: the SDK
+    collects after every invocation, so garbage lives until the invocation ends), or `stub` (never frees: only for
+    functions whose total allocation over an environment's life is small). Raises `BuildError` with asc's output, or
+    saying how to install the toolchain when node or the SDK's npm packages are missing.
+    """
+    if runtime not in _RUNTIMES:
+        raise InvalidParameterError("runtime", f"must be one of {list(_RUNTIMES)}, not {runtime!r}")
+    src = Path(entry).resolve()
+    if not src.is_file():
+        raise BuildError(f"entry file not found: {src}")
+    if src.suffix != ".ts":
+        raise BuildError(f"an AssemblyScript entry file ends in .ts: {src}")
+    node = ensure_toolchain()
+    root = src.parent
+    # asc runs in the entry's directory; the config is named relative to it because asc 0.28 resolves the config's
+    # `lib` directory by joining it onto the working directory, which breaks an absolute path.
+    flags = [
+        "--config",
+        os.path.relpath(_ASCONFIG, root),
+        "--runtime",
+        runtime,
+        "--noColors",
+    ]
+
+    key = _Key()
+    for text in ("wasmfaas-as-build-v1", asc_version(), str(len(flags)), *flags, str(src)):
+        key.add_text(text)
+    key.add_text("sdk")
+    key.add_file(_ASCONFIG, "asconfig.json")
+    key.add_tree(_SDK_SOURCES)
+    key.add_text("source")
+    key.add_tree(root)
+    return _build_cached(node, key.hexdigest(), src, flags, cache_dir, timeout)
+
+
+def ensure_toolchain() -> str:
+    """Check that node and the SDK's npm packages are installed as locked; return the `node` executable's path.
+
+    Raises `BuildError` saying how to install what is missing. Nothing is fetched at build time: the packages are the
+    project's own set-up (`npm ci --prefix guest_sdks/assemblyscript`).
+    """
+    node = shutil.which("node")
+    if node is None:
+        raise BuildError("node is not on PATH: building AssemblyScript functions needs Node.js 20 or later")
+    modules = SDK_DIR / "node_modules"
+    if not modules.is_dir():
+        raise BuildError(
+            f"the AssemblyScript SDK's npm packages are not installed ({modules} is missing): {_INSTALL_HINT}"
+        )
+    locked = asc_version()
+    installed = _installed_version(modules / _ASC_PACKAGE / "package.json")
+    if installed != locked:
+        # The key names the locked version: building with another would cache its output under the wrong key.
+        found = "is missing" if installed is None else f"is {installed}"
+        raise BuildError(f"{_ASC_PACKAGE} in {modules} {found}, but package-lock.json pins {locked}: {_INSTALL_HINT}")
+    return node
+
+
+@functools.cache
+def asc_version() -> str:
+    """The assemblyscript version that guest_sdks/assemblyscript/package-lock.json pins (part of every cache key)."""
+    try:
+        lock = json.loads(_LOCKFILE.read_text())
+        version = lock["packages"][f"node_modules/{_ASC_PACKAGE}"]["version"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BuildError(f"cannot read the {_ASC_PACKAGE} version from {_LOCKFILE}: {exc}") from exc
+    if not isinstance(version, str):
+        raise BuildError(f"malformed {_ASC_PACKAGE} version in {_LOCKFILE}: {version!r}")
+    return version
+
+
+def _installed_version(package_json: Path) -> str | None:
+    try:
+        version = json.loads(package_json.read_text()).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return version if isinstance(version, str) else None
+
+
+def _build_cached(
+    node: str, digest: str, src: Path, flags: list[str], cache_dir: Path | None, timeout: float
+) -> Path:
+    root = (cache_dir if cache_dir is not None else default_cache_dir()).absolute()
+    out = root / f"as-{digest}.wasm"
+    if out.is_file():
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"as-{digest}.lock", "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if out.is_file():  # another process built it while we waited
+            return out
+        fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".as-{digest}.", suffix=".wasm")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            _run_asc(node, src, flags, tmp, timeout)
+            _check_module(tmp.read_bytes(), src)
+            tmp.chmod(0o644)  # mkstemp's 0600 would keep other users of a shared cache out
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return out
+
+
+def _run_asc(node: str, src: Path, flags: list[str], out: Path, timeout: float) -> None:
+    asc = SDK_DIR / "node_modules" / _ASC_PACKAGE / "bin" / "asc.js"
+    argv = [node, str(asc), src.name, *flags, "--outFile", str(out)]
+    # NODE_OPTIONS could load code into the compiler or change its module resolution behind the key's back.
+    env = {k: v for k, v in os.environ.items() if k not in ("NODE_OPTIONS", "NODE_PATH")}
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=src.parent,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"asc did not finish within {timeout:g} s") from None
+    except OSError as exc:
+        raise BuildError(f"cannot run node: {exc}") from exc
+    output = "\n".join(part for part in (proc.stderr.strip(), proc.stdout.strip()) if part)
+    if proc.returncode != 0:
+        raise BuildError(f"asc failed (exit {proc.returncode}):\n{output or '(no output)'}")
+    if out.stat().st_size == 0:
+        raise BuildError(f"asc exited 0 but wrote no module:\n{output or '(no output)'}")
+
+
+def _check_module(wasm: bytes, src: Path) -> None:
+    """Refuse output that the platform would refuse at create time, saying what to change in the source."""
+    try:
+        module = wasmtime.Module(wasmtime.Engine(), wasm)
+    except wasmtime.WasmtimeError as exc:
+        raise BuildError(f"asc wrote a module that does not validate: {exc}") from None
+    foreign = sorted({f"{i.module}.{i.name}" for i in module.imports if i.module != _WASI_P1})
+    if foreign:
+        raise BuildError(
+            f"{src.name} uses {', '.join(foreign)}, which only a JavaScript host provides: a wasmfaas function may "
+            f"import only WASI preview 1. Use the SDK's equivalents (Date.now() or nowMs() for time, console.log or "
+            f"log() for logs, getenv() for the environment) or remove the call"
+        )
+    exports = {e.name for e in module.exports}
+    missing = [name for name in _ABI_EXPORTS if name not in exports]
+    if missing:
+        raise BuildError(
+            f"{src.name} does not export {' and '.join(missing)}: only the entry file's exports become the module's, "
+            f'so it needs `export {{ wasmfaas_buffer, wasmfaas_handle }} from "wasmfaas";`'
+        )
+
+
+class _Key:
+    """A sha256 over length-prefixed fields, so that no two different inputs can run together into the same bytes."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+
+    def add_text(self, text: str) -> None:
+        self._field(text.encode())
+
+    def add_file(self, path: Path, name: str) -> None:
+        self.add_text(name)
+        self._field(_read(path))
+
+    def add_tree(self, root: Path) -> None:
+        """Every `.ts` file under `root`, by relative path and contents."""
+        files = list(_ts_files(root))
+        self.add_text(str(len(files)))
+        for path in files:
+            self.add_file(path, path.relative_to(root).as_posix())
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+    def _field(self, data: bytes) -> None:
+        self._hash.update(len(data).to_bytes(8, "little"))
+        self._hash.update(data)
+
+
+def _ts_files(root: Path) -> Iterator[Path]:
+    """`.ts` files under `root` in a stable order, without dot-directories and node_modules (not sources of ours)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "node_modules")
+        for name in sorted(filenames):
+            if name.endswith(".ts"):
+                yield Path(dirpath, name)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BuildError(f"cannot read {path}: {exc}") from exc
