@@ -147,6 +147,28 @@ async def test_follow_yields_the_backlog_then_new_entries_without_polling(tmp_pa
         assert [e.request_id for e in received] == ["req-fn-0", "req-fn-1", "req-fn-2"]
 
 
+async def test_wait_is_a_long_poll_woken_by_the_commit(tmp_path: Path) -> None:
+    async with LogStore(tmp_path, poll_interval=30.0) as logs:
+        logs.append(result("fn", 0))
+        await logs.flush()
+        (first,) = await logs.wait("fn", timeout=5)  # something is there: no waiting
+        started = anyio.current_time()
+        assert await logs.wait("fn", after=first.id, timeout=0.2) == []  # nothing came: [] after the timeout
+        assert anyio.current_time() - started >= 0.2
+
+        async def later() -> None:
+            await anyio.sleep(0.1)
+            logs.append(result("other", 1))  # another function's commit wakes the poll, which goes back to waiting
+            await anyio.sleep(0.1)
+            logs.append(result("fn", 1))
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(later)
+                entries = await logs.wait("fn", after=first.id, timeout=20)
+        assert [e.request_id for e in entries] == ["req-fn-1"]
+
+
 async def test_follow_sees_entries_written_by_another_process(tmp_path: Path) -> None:
     async with LogStore(tmp_path, poll_interval=0.1) as reader, LogStore(tmp_path) as writer:
         with anyio.fail_after(5):

@@ -3,6 +3,7 @@
     async with LogStore(data_dir) as logs:
         logs.append(result)                                   # from the invoke path: never blocks, never fsyncs
         recent = await logs.query("fn", since=time.time() - 600, limit=50)
+        page = await logs.wait("fn", after=last_id, timeout=20)   # a long poll: entries after an id, or wait
         async for entry in logs.follow("fn"):                 # the backlog, then new entries as they arrive
             print(entry.text, end="")
 
@@ -316,6 +317,22 @@ class LogStore:
                 (*args, after_id, max(0, limit)),
             ).fetchall()
         return [_entry(row) for row in rows]
+
+    async def wait(
+        self, function_name: str | None, *, after: int = 0, limit: int = 1000, timeout: float = 0.0
+    ) -> list[LogEntry]:
+        """`read`, but when nothing is there yet wait up to `timeout` seconds for an entry (a long poll); [] if
+        none came."""
+        deadline = anyio.current_time() + timeout
+        while True:
+            # Take the Event before reading, so a commit that lands during the read wakes the wait below.
+            committed = self._committed
+            entries = await self.read(function_name, after=after, limit=limit)
+            remaining = deadline - anyio.current_time()
+            if entries or remaining <= 0:
+                return entries
+            with anyio.move_on_after(min(remaining, self._poll_interval)):
+                await committed.wait()
 
     async def follow(
         self, function_name: str | None, *, since: float | None = None, backlog: int = 100

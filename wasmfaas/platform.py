@@ -606,20 +606,23 @@ class Platform:
     # -- invoking --------------------------------------------------------------------------------------------------
 
     async def invoke(
-        self, name: str, payload: bytes | str = b"", *, qualifier: str | None = None
+        self, name: str, payload: bytes | str = b"", *, qualifier: str | None = None, request_id: str | None = None
     ) -> InvocationResult:
         """Invoke a function synchronously (RequestResponse); a function error is in the result, not raised.
 
-        Raises `TooManyRequestsError` at once when a concurrency limit is reached.
+        `request_id` is the id the function sees (and the logs show); default a new one. Raises
+        `TooManyRequestsError` at once when a concurrency limit is reached.
         """
         self._check_open()
-        return await self.invoker.invoke(self._target(name, qualifier), _as_payload(payload))
+        return await self.invoker.invoke(self._target(name, qualifier), _as_payload(payload), request_id)
 
-    def invoke_sync(self, name: str, payload: bytes | str = b"", *, qualifier: str | None = None) -> InvocationResult:
+    def invoke_sync(
+        self, name: str, payload: bytes | str = b"", *, qualifier: str | None = None, request_id: str | None = None
+    ) -> InvocationResult:
         """Invoke in the calling thread: for callers outside the event loop (the synchronous facade)."""
         if self._tg is None:
             self._check_open()
-        return self.invoker.invoke_sync(self._target(name, qualifier), _as_payload(payload))
+        return self.invoker.invoke_sync(self._target(name, qualifier), _as_payload(payload), request_id)
 
     def pool_stats(self, name: str, qualifier: str | None = None) -> PoolStats:
         return self._resolve(self._get(name), qualifier).target.pool.stats()

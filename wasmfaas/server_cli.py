@@ -1,13 +1,18 @@
 """The server's subcommands of `wasmfaas`, registered by cli.py through `add_server_commands`:
 
     wasmfaas serve [--data-dir DIR] [--host 127.0.0.1] [--port 9000] [--account-concurrency N] [--auth]
-                   [--region R] [--account-id ID] [--public-url URL] [--shutdown-timeout S] [--server uvicorn|granian]
+                   [--region R] [--account-id ID] [--public-url URL] [--shutdown-timeout S] [--event-concurrency N]
+                   [--server uvicorn|granian]
     wasmfaas deploy NAME PACKAGE [--handler H] [--runtime wasi] [--memory MB] [--timeout S] [--env K=V]...
                    [--fuel N] [--description TEXT] [--publish] [--url NONE|AWS_IAM]
     wasmfaas list
-    wasmfaas logs NAME [--follow]
+    wasmfaas logs NAME [--follow] [--tail N]
     wasmfaas delete NAME [--qualifier VERSION]
     wasmfaas invoke NAME [PAYLOAD|-] [--qualifier Q] [--invocation-type T] [--no-log]
+    wasmfaas dlq list [--function NAME] [--json]
+    wasmfaas dlq show ID
+    wasmfaas dlq replay ID... | --function NAME
+    wasmfaas dlq delete ID... | --function NAME
 
 The client commands take `--endpoint` (default `$WASMFAAS_ENDPOINT`, else http://127.0.0.1:9000) and sign their
 requests when credentials are in the environment (see wasmfaas.server.client). `invoke` is remote when its first
@@ -19,9 +24,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -64,6 +70,9 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
     serve.add_argument(
         "--shutdown-timeout", type=float, default=None, metavar="S", help="cap on draining invocations at shutdown"
     )
+    serve.add_argument(
+        "--event-concurrency", type=int, default=16, metavar="N", help="Event invocations run at once (16)"
+    )
     serve.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn", help="HTTP server (uvicorn)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(server_command=_serve)
@@ -89,10 +98,29 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
 
     logs = sub.add_parser("logs", help="show a function's recent invocation logs")
     logs.add_argument("name")
-    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new logs")
-    logs.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new logs as they come")
+    logs.add_argument("--tail", type=int, default=100, metavar="N", help="start with the newest N entries (100)")
+    logs.add_argument(
+        "--wait", type=int, default=10, metavar="S", help="with --follow: each long poll's length (10 s, at most 20)"
+    )
     _add_endpoint(logs)
     logs.set_defaults(server_command=_logs)
+
+    dlq = sub.add_parser("dlq", help="dead letters: Event invocations that failed for good")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True, metavar="{list,show,replay,delete}")
+    dlq_list = dlq_sub.add_parser("list", help="list dead letters, oldest first")
+    dlq_list.add_argument("--function", default=None, metavar="NAME", help="only this function's")
+    dlq_list.add_argument("--json", action="store_true", help="print them as JSON, one per line")
+    dlq_show = dlq_sub.add_parser("show", help="print one dead letter as JSON")
+    dlq_show.add_argument("ids", nargs=1, metavar="ID")
+    dlq_show.add_argument("--function", default=None, help=argparse.SUPPRESS)
+    for action, text in (("replay", "enqueue the events again"), ("delete", "discard them")):
+        command = dlq_sub.add_parser(action, help=f"{text}: the dead letters named, or all of a function's")
+        command.add_argument("ids", nargs="*", metavar="ID")
+        command.add_argument("--function", default=None, metavar="NAME", help="every dead letter of this function")
+    for parser in dlq_sub.choices.values():
+        _add_endpoint(parser)
+        parser.set_defaults(server_command=_dlq)
 
     delete = sub.add_parser("delete", help="delete a function (or one version) from a server")
     delete.add_argument("name")
@@ -163,6 +191,7 @@ def _serve(args: argparse.Namespace) -> int:
         credentials=credentials if args.auth is not False else None,
         public_url=args.public_url,
         shutdown_timeout=args.shutdown_timeout,
+        event_concurrency=args.event_concurrency,
     )
     return serve(settings, args.host, args.port, server=args.server, log_level=args.log_level)
 
@@ -253,20 +282,91 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
+    """The newest `--tail` entries; with --follow, then every new one: a long poll (`wait`) that the server
+    answers as soon as an entry is committed, or empty after `wait` seconds."""
     client = _client(args)
     path = f"/__wasmfaas/logs/{quote(args.name, safe='')}"
-    after = 0
+    page = client.request("GET", path, query={"tail": str(max(args.tail, 0))}).json()
+    try:
+        while True:
+            for event in page["events"]:
+                sys.stdout.write(event["message"])
+            sys.stdout.flush()
+            if not args.follow:
+                return 0
+            query = {"after": str(page["next"]), "wait": str(min(max(args.wait, 0), 20))}
+            page = client.request("GET", path, query=query).json()
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dead_letters(client: Any, function: str | None) -> Iterator[dict[str, Any]]:
+    query: dict[str, str] = {"MaxItems": "1000"}
+    if function:
+        query["FunctionName"] = function
     while True:
-        page = client.request("GET", path, query={"after": str(after)}).json()
-        for event in page["events"]:
-            sys.stdout.write(event["message"])
-        sys.stdout.flush()
-        after = page["next"]
-        if page["events"]:
-            continue  # there may be more right away
-        if not args.follow:
+        page = client.request("GET", "/__wasmfaas/dlq", query=query).json()
+        yield from page["DeadLetters"]
+        if not page.get("NextMarker"):
+            return
+        query["Marker"] = page["NextMarker"]
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    client = _client(args)
+    command = args.dlq_command
+    if command == "list":
+        letters = list(_dead_letters(client, args.function))
+        if args.json:
+            for letter in letters:
+                print(json.dumps(letter))
             return 0
-        time.sleep(args.interval)
+        rows = [("ID", "FUNCTION", "FAILED", "CONDITION", "ATTEMPTS", "REASON")]
+        for letter in letters:
+            name = letter["FunctionName"] + (f":{letter['Qualifier']}" if letter.get("Qualifier") else "")
+            rows.append(
+                (
+                    letter["Id"],
+                    name,
+                    _when(letter["FailedAt"]),
+                    letter["Condition"],
+                    str(letter["Attempts"]),
+                    letter["Reason"],
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            print("  ".join([*cells, row[-1]]).rstrip())
+        return 0
+    if command == "show":
+        letter = client.request("GET", f"/__wasmfaas/dlq/{quote(args.ids[0], safe='')}").json()
+        payload = base64.b64decode(letter["Payload"])
+        try:
+            letter["Payload"] = json.loads(payload)
+        except ValueError:
+            letter["Payload"] = payload.decode(errors="replace")
+        print(json.dumps(letter, indent=2))
+        return 0
+    ids: list[str] = list(args.ids)
+    if not ids:
+        if not args.function:
+            print(f"wasmfaas: dlq {command}: name dead letters (IDs) or give --function NAME", file=sys.stderr)
+            return 2
+        ids = [letter["Id"] for letter in _dead_letters(client, args.function)]
+    for letter_id in ids:
+        path = f"/__wasmfaas/dlq/{quote(letter_id, safe='')}"
+        if command == "replay":
+            response = client.request("POST", f"{path}/replay").json()
+            print(f"replayed {letter_id} as request {response['RequestId']}")
+        else:
+            client.request("DELETE", path)
+            print(f"deleted {letter_id}")
+    return 0
 
 
 def _delete(args: argparse.Namespace) -> int:

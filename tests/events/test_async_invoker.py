@@ -357,19 +357,46 @@ async def test_a_shutdown_hands_running_events_back_to_the_queue(stack: StackFac
 
 
 async def test_attempts_go_through_the_invoke_function_given(stack: StackFactory, data_dir: Path) -> None:
-    calls: list[tuple[str, str | None, bytes]] = []
+    calls: list[tuple[str, str | None, bytes, str]] = []
     async with stack(run=False) as s:
 
-        async def invoke(name: str, qualifier: str | None, payload: bytes) -> InvocationResult:
-            calls.append((name, qualifier, payload))
-            return await s.platform.invoke(name, payload, qualifier=qualifier)
+        async def invoke(name: str, qualifier: str | None, payload: bytes, /, *, request_id: str) -> InvocationResult:
+            calls.append((name, qualifier, payload, request_id))
+            return await s.platform.invoke(name, payload, qualifier=qualifier, request_id=request_id)
 
         await s.deploy("fn", "flaky", environment={"FAIL_TIMES": "1"})
         async with AsyncInvoker(s.platform, invoke=invoke, **FAST) as events, anyio.create_task_group() as tg:
             await tg.start(events.run)
-            await events.submit("fn", "$LATEST", b'"x"')
+            request_id = await events.submit("fn", "$LATEST", b'"x"')
             with anyio.fail_after(10):
                 while len(calls) < 2 or await events.queued():
                     await anyio.sleep(0.02)
             tg.cancel_scope.cancel()
-    assert calls == [("fn", "$LATEST", b'"x"')] * 2  # the failure and its retry
+    # The failure and its retry, both under the id submit returned (Lambda keeps it across retries).
+    assert calls == [("fn", "$LATEST", b'"x"', request_id)] * 2
+
+
+async def test_the_function_sees_the_request_id_submit_returned(stack: StackFactory) -> None:
+    async with stack() as s:
+        await s.deploy("ctx", "context")
+        request_id = await s.events.submit("ctx", None, b"{}")
+        await s.settled()
+        (entry,) = await s.logs.query("ctx")
+        assert entry.request_id == request_id
+        assert f"START RequestId: {request_id} " in entry.text
+        assert f"context: stdout line for {request_id}" in entry.text  # what the guest's context said
+
+
+async def test_drain_lets_running_events_finish_and_starts_no_more(stack: StackFactory) -> None:
+    async with stack() as s:
+        await s.deploy("sleepy", "sleep", timeout=10.0)
+        await s.events.submit("sleepy", None, b"300")
+        with anyio.fail_after(10):
+            while s.events.in_flight == 0:
+                await anyio.sleep(0.01)
+        assert await s.events.drain(5.0)
+        await s.events.submit("sleepy", None, b"0")  # accepted, but not started while draining
+        await anyio.sleep(0.3)
+        assert s.events.in_flight == 0 and await s.events.queued() == 1
+        await s.logs.flush()
+        assert len(await s.logs.query("sleepy")) == 1

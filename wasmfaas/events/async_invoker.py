@@ -16,9 +16,10 @@ Lambda's model, per function (version, alias) as its EventInvokeConfig says:
   invocation record as an asynchronous invocation of that function. A failure with no OnFailure destination, or
   an outcome whose destination no longer exists, becomes a dead letter, which can be listed and replayed.
 
-The request id `submit` returns names the event in records and dead letters; each attempt is an ordinary
-invocation with its own request id in the logs. Delivery is at least once: an event runs again if the process
-dies before its outcome is stored (see queue.py for leases and recovery).
+The request id `submit` returns names the event in records and dead letters, and it is the request id every
+attempt runs with (as on Lambda, a retry keeps the id), so the function and its logs see the id the caller was given.
+Delivery is at least once: an event runs again if the process dies before its outcome is stored (see queue.py for
+leases and recovery). To stop, `drain()` (no new events start; the running ones finish), then cancel `run`.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Self
+from typing import TYPE_CHECKING, Final, Protocol, Self
 
 import anyio
 import anyio.abc
@@ -81,8 +82,14 @@ MAX_ASYNC_PAYLOAD: Final = 1_048_576
 # Lambda stops a recursive loop after about 16 invocations; a destination chain longer than this is one.
 MAX_DESTINATION_HOPS: Final = 16
 
-# How an attempt is made: (function name, qualifier, payload) -> result; raises as `Platform.invoke` does.
-InvokeFunction = Callable[[str, str | None, bytes], Awaitable[InvocationResult]]
+
+class InvokeFunction(Protocol):
+    """How an attempt is made: (function name, qualifier, payload, request_id=the event's id) -> result; raises as
+    `Platform.invoke` does."""
+
+    def __call__(
+        self, function_name: str, qualifier: str | None, payload: bytes, /, *, request_id: str
+    ) -> Awaitable[InvocationResult]: ...
 
 
 class AsyncInvoker:
@@ -151,6 +158,8 @@ class AsyncInvoker:
         self._wake = anyio.Event()
         self._open = False
         self._running = False
+        self._draining = False
+        self._claiming = False
         self._record_encoder = msgspec.json.Encoder()
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
@@ -244,16 +253,35 @@ class AsyncInvoker:
         """Events waiting or running."""
         return await self._queue.depth()
 
-    async def _invoke_platform(self, function_name: str, qualifier: str | None, payload: bytes) -> InvocationResult:
-        return await self._platform.invoke(function_name, payload, qualifier=qualifier)
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Start no more events and wait (at most `timeout` seconds) for the running ones to finish; True if they
+        all did. Cancel `run` afterwards: an event still running then goes back to the queue and runs again on the
+        next start."""
+        self._draining = True
+        self._wake.set()
+        with anyio.move_on_after(timeout):
+            while self._in_flight or self._claiming:
+                await anyio.sleep(0.01)
+        return not (self._in_flight or self._claiming)
+
+    async def _invoke_platform(
+        self, function_name: str, qualifier: str | None, payload: bytes, /, *, request_id: str
+    ) -> InvocationResult:
+        return await self._platform.invoke(function_name, payload, qualifier=qualifier, request_id=request_id)
 
     async def _next_event(self) -> QueuedEvent:
         while True:
+            if self._draining:
+                await anyio.sleep_forever()  # until `run` is cancelled
             # A fresh Event before looking, so a submit that lands during the look is not missed.
             wake = self._wake = anyio.Event()
             now = time.time()
             try:
-                event = await self._queue.claim(now, self._lease_s)
+                self._claiming = True
+                try:
+                    event = await self._queue.claim(now, self._lease_s)
+                finally:
+                    self._claiming = False
                 if event is not None:
                     return event
                 due = await self._queue.next_due()
@@ -298,7 +326,7 @@ class AsyncInvoker:
             await self._finish(event, config, "EventAgeExceeded", now)
             return
         try:
-            result = await self._invoke(event.function_name, event.qualifier, event.payload)
+            result = await self._invoke(event.function_name, event.qualifier, event.payload, request_id=event.id)
         except TooManyRequestsError:
             await self._back_off(event, expires)
             return

@@ -9,8 +9,14 @@ body decoded and validated by msgspec (400 on any mismatch), and its handler run
 error response; a handler bug is logged and answered 500 ServiceException, never a traceback. Every response
 carries `x-amzn-RequestId`.
 
+Event invocations go to the durable `wasmfaas.events.AsyncInvoker` (its queue in `<data_dir>/events.sqlite3`), whose
+attempts run through the same `InvocationRunner` as synchronous ones (metrics, logs); every invocation's framed log
+goes to the `LogStore` (`<data_dir>/logs.sqlite3`).
+
 At shutdown (the lifespan's shutdown event, after the ASGI server has stopped taking requests and finished the ones
-in flight) the async invoker drains its running events and the platform closes.
+in flight) the async invoker starts no more events and lets the running ones finish (at most `shutdown_timeout`;
+one still running then is handed back to the queue and runs again on the next start), then the log store commits
+what it holds and the platform closes.
 """
 
 from __future__ import annotations
@@ -21,12 +27,15 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any, Final
 
+import anyio
+import anyio.abc
 import msgspec
 
 from ..errors import WasmfaasError
+from ..events import AsyncInvoker
+from ..logstore import LogStore
 from ..platform import Platform
-from . import invoke, lambda_api, urls
-from .async_invoke import AsyncInvokerFactory, InMemoryAsyncInvoker, InvokeFunction
+from . import events_api, invoke, lambda_api, urls
 from .context import CodeUrlSigner, ServerContext
 from .errors import (
     LambdaError,
@@ -39,7 +48,6 @@ from .errors import (
 )
 from .http import BodyTooLarge, Receive, Request, Response, Scope, Send, read_body
 from .invocations import InvocationRunner
-from .logbook import LogBook
 from .metrics import CONTENT_TYPE, Metrics
 from .naming import Identity
 from .openapi import openapi_document
@@ -64,7 +72,7 @@ _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
 def all_routes() -> list[Route]:
-    return [*lambda_api.ROUTES, *invoke.ROUTES, *urls.ROUTES]
+    return [*lambda_api.ROUTES, *invoke.ROUTES, *events_api.ROUTES, *urls.ROUTES]
 
 
 def _decoder(kind: type) -> msgspec.json.Decoder[Any]:
@@ -81,7 +89,6 @@ class LambdaServer:
         self,
         settings: ServerSettings | None = None,
         *,
-        async_invoker_factory: AsyncInvokerFactory | None = None,
         on_started: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings or ServerSettings()
@@ -91,13 +98,9 @@ class LambdaServer:
         credentials = self.settings.credentials
         self.verifier = SigV4Verifier(credentials) if credentials is not None else None
         self.metrics = Metrics()
-        self._async_invoker_factory = async_invoker_factory or self._in_memory_invoker
         self.ctx: ServerContext | None = None
         self._openapi: bytes | None = None
         self._on_started = on_started
-
-    def _in_memory_invoker(self, platform: Platform, invoke: InvokeFunction) -> InMemoryAsyncInvoker:
-        return InMemoryAsyncInvoker(invoke, drain_timeout=self.settings.shutdown_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -147,10 +150,24 @@ class LambdaServer:
                 account_concurrency=settings.account_concurrency,
             )
         )
-        logbook = LogBook(max_records=settings.log_records, max_bytes=settings.log_bytes)
-        runner = InvocationRunner(platform, self.metrics, logbook)
+        logs = await stack.enter_async_context(
+            LogStore(platform.data_dir, max_entries=settings.log_entries, max_bytes=settings.log_bytes)
+        )
+        runner = InvocationRunner(platform, self.metrics, logs)
         self.metrics.bind_account(platform.concurrency_in_flight)
-        async_invoker = await stack.enter_async_context(self._async_invoker_factory(platform, runner.invoke))
+        events = await stack.enter_async_context(
+            AsyncInvoker(
+                platform,
+                invoke=runner.invoke_event,
+                concurrency=settings.event_concurrency,
+                region=settings.region,
+                account_id=settings.account_id,
+            )
+        )
+        # The platform has restored the functions by now, so the queued events find theirs.
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        await tg.start(events.run)
+        stack.push_async_callback(self._stop_events, events, tg)
         url_path = platform.data_dir / "server" / "function-urls.json" if settings.persistent else None
         self.ctx = ServerContext(
             settings=settings,
@@ -158,12 +175,18 @@ class LambdaServer:
             platform=platform,
             runner=runner,
             metrics=self.metrics,
-            logbook=logbook,
+            logs=logs,
             urls=UrlStore(url_path),
-            async_invoker=async_invoker,
+            events=events,
             verifier=self.verifier,
             code_urls=CodeUrlSigner(),
         )
+
+    async def _stop_events(self, events: AsyncInvoker, tg: anyio.abc.TaskGroup) -> None:
+        with anyio.CancelScope(shield=True):
+            if not await events.drain(self.settings.shutdown_timeout):
+                logger.warning("event invocations still running at shutdown go back to the queue; they run again")
+        tg.cancel_scope.cancel()
 
     # -- requests ----------------------------------------------------------------------------------------------
 

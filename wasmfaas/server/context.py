@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from ..events import AsyncInvoker
+from ..logstore import LogStore
 from ..platform import Platform
-from .async_invoke import AsyncInvoker
 from .invocations import InvocationRunner
-from .logbook import LogBook
 from .metrics import Metrics
 from .naming import Identity
 from .settings import ServerSettings
@@ -48,9 +48,9 @@ class ServerContext:
     platform: Platform
     runner: InvocationRunner
     metrics: Metrics
-    logbook: LogBook
+    logs: LogStore
     urls: UrlStore
-    async_invoker: AsyncInvoker
+    events: AsyncInvoker
     verifier: SigV4Verifier | None
     code_urls: CodeUrlSigner
     # When each provisioned-concurrency config was set ((function, qualifier) -> Lambda timestamp).

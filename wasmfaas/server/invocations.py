@@ -1,18 +1,19 @@
 """Every invocation the server makes -- Invoke, function URLs, and Event invocations -- goes through here, so the
-metrics, the log book and the response size limit apply the same way to each.
+metrics, the log store and the response size limit apply the same way to each.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Final
 
 import msgspec
 
-from ..errors import FunctionNotFoundError, TooManyRequestsError
+from ..errors import FunctionNotFoundError, PlatformClosedError, TooManyRequestsError
 from ..invoker import MAX_SYNC_PAYLOAD
+from ..logstore import LogStore
 from ..platform import Platform
 from ..results import FunctionError, InvocationResult
-from .logbook import LogBook
 from .metrics import Metrics
 
 __all__ = ["MAX_RESPONSE_PAYLOAD", "InvocationRunner"]
@@ -26,17 +27,19 @@ _TOO_LARGE: Final = FunctionError(
 
 
 class InvocationRunner:
-    def __init__(self, platform: Platform, metrics: Metrics, logbook: LogBook) -> None:
+    def __init__(self, platform: Platform, metrics: Metrics, logs: LogStore) -> None:
         self.platform = platform
         self.metrics = metrics
-        self.logbook = logbook
+        self.logs = logs
 
-    async def invoke(self, name: str, qualifier: str | None, payload: bytes) -> InvocationResult:
+    async def invoke(
+        self, name: str, qualifier: str | None, payload: bytes, *, request_id: str | None = None
+    ) -> InvocationResult:
         """Invoke synchronously; raises the platform's errors (not found, throttled, payload too large)."""
         metrics = self.metrics.function(name)
         metrics.concurrent += 1
         try:
-            result = await self.platform.invoke(name, payload, qualifier=qualifier)
+            result = await self.platform.invoke(name, payload, qualifier=qualifier, request_id=request_id)
         except TooManyRequestsError as e:
             self.metrics.throttled(name, e.reason)
             raise
@@ -50,5 +53,18 @@ class InvocationRunner:
                 result, payload=_TOO_LARGE.to_payload(result.request_id), function_error=_TOO_LARGE
             )
         metrics.record(result)
-        self.logbook.add(result)
+        with contextlib.suppress(PlatformClosedError):  # the log store closed first: shutting down
+            self.logs.append(result)
+        return result
+
+    async def invoke_event(
+        self, name: str, qualifier: str | None, payload: bytes, /, *, request_id: str
+    ) -> InvocationResult:
+        """One attempt of an Event invocation (the AsyncInvoker's invoke function), under the event's request id.
+
+        It returns once the attempt's log is committed, so the event is acknowledged only after its log is stored:
+        a crash between the two runs the event again (at least once) but never loses the log of a finished one.
+        """
+        result = await self.invoke(name, qualifier, payload, request_id=request_id)
+        await self.logs.flush()
         return result

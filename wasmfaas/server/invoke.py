@@ -1,7 +1,8 @@
 """Invoke: `POST /2015-03-31/functions/{FunctionName}/invocations`.
 
-- `X-Amz-Invocation-Type`: RequestResponse (200, the response payload), Event (202, queued through the server's
-  AsyncInvoker), DryRun (204, only checks that the function and qualifier exist).
+- `X-Amz-Invocation-Type`: RequestResponse (200, the response payload), Event (202 once the event is stored durably
+  in the server's event queue; `x-amzn-RequestId` is the request id the function will run with), DryRun (204, only
+  checks that the function and qualifier exist).
 - `X-Amz-Log-Type: Tail` (RequestResponse only): `X-Amz-Log-Result` is the base64 of the last 4 KB of the log.
 - `X-Amz-Function-Error`: Handled or Unhandled on a function error (the body is then Lambda's error object).
 - `X-Amz-Executed-Version`: the version that ran (an alias with weights picks one).
@@ -17,8 +18,8 @@ import base64
 import binascii
 from typing import Final
 
+from ..events import MAX_ASYNC_PAYLOAD
 from ..invoker import MAX_SYNC_PAYLOAD
-from .async_invoke import MAX_ASYNC_PAYLOAD
 from .errors import invalid_parameter, request_too_large
 from .http import Response
 from .lambda_api import function_ref
@@ -63,10 +64,11 @@ async def invoke(call: Call) -> Response:
         raise request_too_large(
             f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeAsync operation"
         )
-    info = await ctx.platform.get_function(name, qualifier)  # 404 now, not later in the queue
     if invocation_type == "DryRun":
+        info = await ctx.platform.get_function(name, qualifier)
         return Response(204, b"", [(b"x-amz-executed-version", info.version.encode())])
-    request_id = await ctx.async_invoker.submit(name, qualifier, payload)
+    # 404 for an unknown function, version or alias now, not later in the queue; returns once the event is durable.
+    request_id = await ctx.events.submit(name, qualifier, payload)
     return Response(202, b"", [], request_id=request_id)
 
 

@@ -6,8 +6,11 @@ environment, ReservedConcurrentExecutions <-> reserved_concurrency, and the `Was
 fuel. What the platform has no notion of (Role, VpcConfig, Tags, TracingConfig ...) is accepted and not kept; what
 would silently change behaviour if ignored (S3 or image code, Layers) is refused with a 400.
 
-Differences from AWS, by design: CodeSha256 and CodeSize describe the wasm module (the package's other files are not
-kept), and GetFunction's Code.Location is a download link on this server serving a zip of that module.
+Code: for a language runtime (`python3.14`, `js-starlingmonkey`) the ZipFile is the sources, handed to the platform,
+which builds them (a build failure is a 400 with the builder's message); CodeSha256 and CodeSize are the package's
+and Code.Location serves the package as uploaded, as on AWS. For `wasi` the package holds a module (see packages.py);
+by design CodeSha256 and CodeSize then describe the module (the package's other files are not kept), and
+Code.Location serves a zip of that module.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
+import msgspec
 from msgspec import UNSET
 
+from .. import runtimes
 from ..config import FunctionConfig
 from ..errors import FunctionNotFoundError
 from ..registry import LATEST, AliasInfo, FunctionInfo
@@ -61,7 +66,7 @@ from .shapes import (
     WasmfaasConfigResponse,
 )
 
-__all__ = ["ROUTES", "function_configuration", "function_ref", "int_param"]
+__all__ = ["ROUTES", "function_configuration", "function_ref", "int_param", "paginate", "unqualified"]
 
 T = TypeVar("T")
 
@@ -70,6 +75,8 @@ CODE_BODY_LIMIT: Final = MAX_ZIPPED * 4 // 3 + 64 * KiB
 DEFAULT_PAGE: Final = 50
 # Lambda's TotalCodeSize quota (75 GB), reported by GetAccountSettings.
 TOTAL_CODE_SIZE: Final = 80_530_636_800
+# The longest a log long poll waits (it also delays a graceful shutdown by up to this long).
+MAX_LOG_WAIT: Final = 20
 
 _QUALIFIER = Param("Qualifier", description="A version number, $LATEST or an alias name")
 _MARKER = Param("Marker", description="The NextMarker of the previous page")
@@ -215,11 +222,19 @@ async def _package(zip_file: bytes, handler: str) -> tuple[bytes, str]:
     return package.module, package.file_name
 
 
+async def _code(runtime: str, zip_file: bytes, handler: str) -> tuple[bytes, str]:
+    """What the platform is given: a language runtime's sources as uploaded (it builds them), or wasi's module."""
+    if runtime == runtimes.WASI:
+        return await _package(zip_file, handler)
+    return zip_file, handler
+
+
 async def _forget_function(ctx: ServerContext, name: str) -> None:
     async with ctx.lock:
         await anyio.to_thread.run_sync(ctx.urls.delete_function, name)
     ctx.metrics.forget(name)
-    ctx.logbook.forget(name)
+    await ctx.events.forget_function(name)  # its EventInvokeConfigs go with it, as on Lambda
+    await ctx.logs.delete(name)
 
 
 # -- functions ---------------------------------------------------------------------------------------------------
@@ -237,12 +252,13 @@ async def create_function(call: Call) -> Response:
     if code.zip_file is UNSET:
         raise invalid_parameter("Code.ZipFile: the deployment package is required")
     handler = body.handler if body.handler is not UNSET else ""
-    module, file_name = await _package(code.zip_file, handler)
+    runtime = body.runtime if body.runtime is not UNSET else runtimes.WASI
+    module, file_name = await _code(runtime, code.zip_file, handler)
     config = FunctionConfig(**_config_changes(body.memory_size, body.timeout, body.environment, body.wasmfaas_config))
     info = await ctx.platform.create_function(
         name,
         module,
-        runtime=body.runtime if body.runtime is not UNSET else "wasi",
+        runtime=runtime,
         handler=handler or file_name,
         config=config,
         description=body.description,
@@ -316,7 +332,7 @@ async def update_function_code(call: Call) -> Response:
         raise invalid_parameter("ZipFile: the deployment package is required")
     current = await ctx.platform.get_function(name)
     _check_revision(body.revision_id, function_revision_id(current), "GetFunction")
-    module, _ = await _package(body.zip_file, current.handler)
+    module, _ = await _code(current.runtime, body.zip_file, current.handler)
     if body.dry_run:
         return json_response(function_configuration(ctx, current, None))
     info = await ctx.platform.update_function_code(name, module, publish=body.publish)
@@ -348,6 +364,8 @@ async def delete_function(call: Call) -> Response:
     await ctx.platform.delete_function(name, qualifier)
     if qualifier is None:
         await _forget_function(ctx, name)
+    else:
+        await ctx.events.forget_function(name, qualifier)
     return Response(204)
 
 
@@ -452,6 +470,7 @@ async def delete_alias(call: Call) -> Response:
     await ctx.platform.delete_alias(name, alias)
     async with ctx.lock:
         await anyio.to_thread.run_sync(ctx.urls.delete_function, name, alias)
+    await ctx.events.forget_function(name, alias)
     return Response(204)
 
 
@@ -584,7 +603,8 @@ async def get_account_settings(call: Call) -> Response:
 
 
 async def download_code(call: Call) -> Response:
-    """Code.Location: a zip of the module, for a link GetFunction signed in the last 10 minutes."""
+    """Code.Location, for a link GetFunction signed in the last 10 minutes: a language runtime's package as
+    uploaded, or a zip of a wasi function's module."""
     ctx = call.ctx
     name = call.params["FunctionName"]
     version = call.request.query_param("Qualifier") or ""
@@ -596,20 +616,50 @@ async def download_code(call: Call) -> Response:
     if not ctx.code_urls.check(name, version, expires, signature):
         raise LambdaError(403, "AccessDeniedException", "The code link is invalid or has expired: call GetFunction")
     info = await ctx.platform.get_function(name, version)
-    module = await ctx.platform.get_function_code(name, version)
-    data = await anyio.to_thread.run_sync(build_zip, module_file_name(info.handler or "function.wasm"), module)
+    code = await ctx.platform.get_function_code(name, version)
+    if info.runtime == runtimes.WASI:
+        data = await anyio.to_thread.run_sync(build_zip, module_file_name(info.handler or "function.wasm"), code)
+    else:
+        data = code
     disposition = f'attachment; filename="{name}-{version.lstrip("$")}.zip"'.encode()
     return Response(200, data, [(b"content-type", b"application/zip"), (b"content-disposition", disposition)])
 
 
+class LogEvent(msgspec.Struct, rename="camel"):
+    """One invocation's log: `seq` orders them (a follower's cursor), `timestamp` in Unix milliseconds."""
+
+    seq: int
+    timestamp: int
+    request_id: str
+    version: str
+    message: str
+
+
 async def read_logs(call: Call) -> Response:
-    """Recent invocation logs of a function (`after`: the last `seq` seen), for `wasmfaas logs`."""
+    """A function's invocation logs from the log store, for `wasmfaas logs`.
+
+    `?tail=N`: the newest N entries. Else the entries after `after` (the last `seq` seen; 0 for the oldest kept),
+    at most `limit`; with `wait=S` (up to 20 s) and nothing there yet, the request waits up to S seconds for one
+    (a long poll: `wasmfaas logs --follow` loops on it). The answer is `{"events": [...], "next": seq}`; `next` is
+    the `after` of the following request.
+    """
     ctx = call.ctx
     name = unqualified(call)
     await ctx.platform.get_function(name)
     after = int_param(call, "after", 0, 2**63 - 1, 0)
     limit = int_param(call, "limit", 1, 1000, 1000)
-    events = ctx.logbook.read(name, after, limit)
+    wait = int_param(call, "wait", 0, MAX_LOG_WAIT, 0)
+    await ctx.logs.flush()  # what was invoked before this request is there to read
+    if call.request.query_param("tail") is not None and call.request.query_param("after") is None:
+        entries = await ctx.logs.query(name, limit=int_param(call, "tail", 0, 1000, 100))
+    else:
+        entries = await ctx.logs.wait(name, after=after, limit=limit, timeout=wait)
+    events = [
+        LogEvent(
+            seq=e.id, timestamp=int(e.timestamp * 1000), request_id=e.request_id, version=e.version, message=e.text
+        )
+        for e in entries
+    ]
     return json_response({"events": events, "next": events[-1].seq if events else after})
 
 
@@ -837,10 +887,16 @@ ROUTES: Final = [
         read_logs,
         tag="wasmfaas",
         query=(
-            Param("after", schema={"type": "integer", "minimum": 0}),
+            Param("after", schema={"type": "integer", "minimum": 0}, description="The last seq seen"),
             Param("limit", schema={"type": "integer", "minimum": 1, "maximum": 1000}),
+            Param("tail", schema={"type": "integer", "minimum": 0, "maximum": 1000}, description="The newest N"),
+            Param(
+                "wait",
+                schema={"type": "integer", "minimum": 0, "maximum": MAX_LOG_WAIT},
+                description="Seconds to wait for a new entry when there is none (a long poll)",
+            ),
         ),
-        summary="Recent invocation logs of a function",
+        summary="A function's invocation logs (a page after a cursor, the newest N, or a long poll)",
     ),
     Route(
         "WasmfaasHealth",

@@ -25,8 +25,8 @@ def credentials_from_env() -> Credentials | None:
 
 class ServerSettings(msgspec.Struct, kw_only=True):
     """
-    - `data_dir`: the platform's data (registry, code, compiled modules) and the server's function URLs; None uses
-      the platform's default (`$WASMFAAS_DATA_DIR` or `~/.cache/wasmfaas`).
+    - `data_dir`: the platform's data (registry, code, compiled modules), the event queue, the log store and the
+      server's function URLs; None uses the platform's default (`$WASMFAAS_DATA_DIR` or `~/.cache/wasmfaas`).
     - `persistent`: keep functions across restarts (the platform's registry).
     - `account_concurrency`: the account-wide concurrency limit.
     - `region`, `account_id`: what ARNs say.
@@ -34,7 +34,9 @@ class ServerSettings(msgspec.Struct, kw_only=True):
       URLs with AuthType AWS_IAM can be called.
     - `public_url`: the base of FunctionUrl and Code.Location (default: the scheme and Host the client used).
     - `shutdown_timeout`: seconds to wait for in-flight invocations at shutdown (None: until they finish; each is
-      bounded by its function's timeout).
+      bounded by its function's timeout); Event invocations that are running get as long again.
+    - `log_entries`, `log_bytes`: the log store's retention per function (`<data_dir>/logs.sqlite3`).
+    - `event_concurrency`: Event invocations run at once (`<data_dir>/events.sqlite3` holds the queue).
     """
 
     data_dir: Path | None = None
@@ -45,5 +47,6 @@ class ServerSettings(msgspec.Struct, kw_only=True):
     credentials: Credentials | None = None
     public_url: str | None = None
     shutdown_timeout: float | None = None
-    log_records: int = 1000
-    log_bytes: int = 1024 * 1024
+    log_entries: int = 10_000
+    log_bytes: int = 32 * 1024 * 1024
+    event_concurrency: int = 16

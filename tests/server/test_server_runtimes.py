@@ -1,0 +1,93 @@
+"""Language runtimes through the server: a Python function deployed with boto3 from a zip of sources, as on Lambda.
+
+The platform builds the sources (componentize-py; ~10 s the first time, then cached by content in
+~/.cache/wasmfaas/builds); the package's sha256 and size are what the API reports, and Code.Location serves it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from server_helpers import ROLE, unique, zip_of
+
+APP = b"""\
+from helpers.text import shout
+
+
+def handler(event, context):
+    print("handling", context.aws_request_id)
+    return {"shout": shout(event.get("name", "world")), "request_id": context.aws_request_id}
+"""
+SOURCE = zip_of(
+    {
+        "app.py": APP,
+        "helpers/__init__.py": b"",
+        "helpers/text.py": b"def shout(s):\n    return s.upper() + '!'\n",
+    }
+)
+
+
+def b64_sha256(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_a_python_function_from_a_zip_of_sources(client: Any) -> None:
+    name = unique("py")
+    created = client.create_function(
+        FunctionName=name, Runtime="python3.14", Role=ROLE, Handler="app.handler", Code={"ZipFile": SOURCE}
+    )
+    assert created["Runtime"] == "python3.14" and created["Handler"] == "app.handler"
+    assert created["CodeSha256"] == b64_sha256(SOURCE) and created["CodeSize"] == len(SOURCE)
+
+    response = client.invoke(FunctionName=name, Payload=b'{"name": "lambda"}', LogType="Tail")
+    assert "FunctionError" not in response
+    body = json.loads(response["Payload"].read())
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert body == {"shout": "LAMBDA!", "request_id": request_id}
+    assert f"handling {request_id}" in base64.b64decode(response["LogResult"]).decode()
+
+    # Code.Location serves the package as it was uploaded.
+    got = client.get_function(FunctionName=name)
+    assert got["Configuration"]["CodeSha256"] == b64_sha256(SOURCE)
+    with urllib.request.urlopen(got["Code"]["Location"]) as download:
+        assert download.headers["Content-Type"] == "application/zip"
+        assert download.read() == SOURCE
+
+    # New sources: built again; the published version keeps the old code.
+    client.publish_version(FunctionName=name)
+    new_source = zip_of({"app.py": b"def handler(event, context):\n    return 'v2'\n"})
+    updated = client.update_function_code(FunctionName=name, ZipFile=new_source)
+    assert updated["CodeSha256"] == b64_sha256(new_source) and updated["CodeSize"] == len(new_source)
+    assert client.invoke(FunctionName=name)["Payload"].read() == b'"v2"'
+    assert json.loads(client.invoke(FunctionName=name, Qualifier="1")["Payload"].read())["shout"] == "WORLD!"
+
+
+def test_a_syntax_error_is_a_400_with_the_builders_message(client: Any) -> None:
+    broken = zip_of({"app.py": b"def handler(event, context)\n    return 1\n"})
+    with pytest.raises(ClientError) as e:
+        client.create_function(
+            FunctionName=unique("py-bad"),
+            Runtime="python3.14",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": broken},
+        )
+    error = e.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Error"]["Code"] == "InvalidParameterValueException"
+    assert error["Error"]["Message"].startswith("Runtime.UserCodeSyntaxError: Syntax error in module 'app'")
+
+
+def test_an_unknown_runtime_is_a_400(client: Any) -> None:
+    with pytest.raises(ClientError) as e:
+        client.create_function(
+            FunctionName=unique("rb"), Runtime="ruby3.3", Role=ROLE, Handler="app.handler", Code={"ZipFile": SOURCE}
+        )
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "Runtime" in e.value.response["Error"]["Message"]
