@@ -35,7 +35,8 @@ PAYLOAD = b"x" * 1024
 
 def guest(name: str) -> bytes:
     model = "command" if name.endswith("_command") else "reactor"
-    path = build_c([ROOT / "tests" / "guests" / f"{name}.c"], exec_model=model, include_dirs=[ROOT / "guest_sdks" / "c"])
+    source = ROOT / "tests" / "guests" / f"{name}.c"
+    path = build_c([source], exec_model=model, include_dirs=[ROOT / "guest_sdks" / "c"])
     return path.read_bytes()
 
 
@@ -95,9 +96,14 @@ def bench_warm(data: Path) -> None:
         extism_us = median_us(lambda: plugin.call("echo", PAYLOAD))
     except ImportError:
         pass
-    row("warm invoke, 1 KiB echo, sync API (median)", ours, "us", "<= 10",
+    row(
+        "warm invoke, 1 KiB echo, sync API (median)",
+        ours,
+        "us",
+        "<= 10",
         f"wasmtime-py call {wasmtime_py:.2f} us ({wasmtime_py / ours:.1f}x), "
-        f"extism {extism_us:.2f} us ({extism_us / ours:.1f}x)")
+        f"extism {extism_us:.2f} us ({extism_us / ours:.1f}x)",
+    )
 
 
 def bench_async(data: Path) -> None:
@@ -119,8 +125,13 @@ def bench_async(data: Path) -> None:
             return statistics.median(samples) / 1000, statistics.median(bare) / 1000
 
     ours, hop = anyio.run(main)
-    row("invoke from an anyio task, async API (median)", ours, "us", "<= 50",
-        f"bare anyio.to_thread.run_sync hop {hop:.2f} us")
+    row(
+        "invoke from an anyio task, async API (median)",
+        ours,
+        "us",
+        "<= 50",
+        f"bare anyio.to_thread.run_sync hop {hop:.2f} us",
+    )
 
 
 def bench_cold(data: Path) -> None:
@@ -151,8 +162,13 @@ def bench_cold(data: Path) -> None:
         linker.instantiate(store, module)
 
     baseline = median_us(bare, n=3000, warmup=200)
-    row("cold start, module cached in memory (median)", ours, "us", "<= 50",
-        f"wasmtime-py Linker.instantiate {baseline:.2f} us")
+    row(
+        "cold start, module cached in memory (median)",
+        ours,
+        "us",
+        "<= 50",
+        f"wasmtime-py Linker.instantiate {baseline:.2f} us",
+    )
 
 
 _DISK_SCRIPT = """
@@ -179,14 +195,24 @@ def bench_disk(data: Path) -> None:
     wasm.write_bytes(guest("echo"))
     runs = []
     for _ in range(6):
-        out = subprocess.run([sys.executable, "-c", _DISK_SCRIPT, str(data / "modules-disk"), str(wasm)],
-                             capture_output=True, text=True, check=True, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, "-c", _DISK_SCRIPT, str(data / "modules-disk"), str(wasm)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
         runs.append(json.loads(out.stdout))
     warm_runs = [r for r in runs if r["from_disk"]]
     load = statistics.median(r["load_ms"] for r in warm_runs)
     compile_ms = statistics.median(r["compile_ms"] for r in runs)
-    row("load from the disk cache after a restart (median)", load * 1000, "us", "<= 1000",
-        f"compiling instead {compile_ms * 1000:.0f} us ({compile_ms / load:.0f}x)")
+    row(
+        "load from the disk cache after a restart (median)",
+        load * 1000,
+        "us",
+        "<= 1000",
+        f"compiling instead {compile_ms * 1000:.0f} us ({compile_ms / load:.0f}x)",
+    )
 
 
 def bench_parallel(data: Path) -> None:
@@ -210,8 +236,13 @@ def bench_parallel(data: Path) -> None:
         for t in threads:
             t.join()
         two = 8 / (time.perf_counter() - start)
-    row("two parallel CPU-bound invocations vs one", two / one, "x", ">= 1.8",
-        f"{one:.1f} inv/s on one thread, {two:.1f} inv/s on two")
+    row(
+        "two parallel CPU-bound invocations vs one",
+        two / one,
+        "x",
+        ">= 1.8",
+        f"{one:.1f} inv/s on one thread, {two:.1f} inv/s on two",
+    )
 
 
 def rss_mb() -> float:
@@ -231,20 +262,33 @@ def bench_idle(data: Path) -> None:
         after = rss_mb()
         assert stats.idle == 1000, stats
         assert platform.invoke("counter").json()["count"] == 1
-    row("RSS of 1000 idle warm environments", after - before, "MiB", "<= 1024",
-        f"{(after - before) * 1024 / 1000:.0f} KiB each; process {after:.0f} MiB")
+    row(
+        "RSS of 1000 idle warm environments",
+        after - before,
+        "MiB",
+        "<= 1024",
+        f"{(after - before) * 1024 / 1000:.0f} KiB each; process {after:.0f} MiB",
+    )
 
 
-FIGURES = {"warm": bench_warm, "async": bench_async, "cold": bench_cold, "disk": bench_disk,
-           "parallel": bench_parallel, "idle": bench_idle}
+FIGURES = {
+    "warm": bench_warm,
+    "async": bench_async,
+    "cold": bench_cold,
+    "disk": bench_disk,
+    "parallel": bench_parallel,
+    "idle": bench_idle,
+}
 
 
 def main() -> None:
     chosen = sys.argv[1:] or list(FIGURES)
     from importlib.metadata import version
 
-    print(f"wasmfaas engine benchmarks (wasmtime {version('wasmtime')}, python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cpus)")
+    print(
+        f"wasmfaas engine benchmarks (wasmtime {version('wasmtime')}, python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} cpus)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name in chosen:
             FIGURES[name](Path(tmp) / name)

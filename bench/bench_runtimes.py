@@ -113,8 +113,12 @@ const event = {EVENT.decode()};
 (async () => {{
   const n = Number(process.argv[1] || 0);
   if (n === 0) {{ console.log(JSON.stringify(await handler(event, {{}}))); return; }}
-  const t = []; for (let i = 0; i < n; i++) {{ const s = process.hrtime.bigint();
-    JSON.stringify(await handler(JSON.parse(JSON.stringify(event)), {{}})); t.push(Number(process.hrtime.bigint() - s)); }}
+  const t = [];
+  for (let i = 0; i < n; i++) {{
+    const s = process.hrtime.bigint();
+    JSON.stringify(await handler(JSON.parse(JSON.stringify(event)), {{}}));
+    t.push(Number(process.hrtime.bigint() - s));
+  }}
   t.sort((a, b) => a - b); console.log(t[t.length >> 1] / 1e6);
 }})();
 """

@@ -5,21 +5,33 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "replacing"]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to a temp file beside `path`, fsync it, and rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def replacing(path: Path, *, mode: int | None = None, suffix: str = ".tmp") -> Iterator[Path]:
+    """An empty temp file beside `path` (mkstemp's, so 0600), named `.<name>.<random><suffix>`, for the block to
+    fill: renamed over `path` when the block completes, after a chmod to `mode` if given, and removed if it raises."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        if mode is not None:
+            tmp.chmod(mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            tmp.unlink()
         raise

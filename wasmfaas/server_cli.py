@@ -18,6 +18,11 @@ The client commands take `--endpoint` (default `$WASMFAAS_ENDPOINT`, else http:/
 requests when credentials are in the environment (see wasmfaas.server.client). `invoke` is remote when its first
 argument is not a local module: a path ending in .wasm, or an existing file when no --endpoint is given, runs
 locally exactly as before.
+
+Output is drawn with rich on a terminal: tables, styled log lines, pretty JSON, a progress bar while `deploy`
+uploads and a spinner while the server builds. It is plain text (no ANSI codes, no live displays, tables as
+space-aligned columns, payloads byte for byte) when the stream is not a terminal, with `--no-color`, or when
+$NO_COLOR is set, so scripts can parse it. Progress, logs and errors go to stderr; `invoke`'s stdout is the payload.
 """
 
 from __future__ import annotations
@@ -25,12 +30,16 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["add_server_commands", "is_local_module", "run_server_command"]
 
@@ -46,6 +55,7 @@ def _add_endpoint(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoint", default=None, help="the server's URL (default $WASMFAAS_ENDPOINT or http://127.0.0.1:9000)"
     )
+    parser.add_argument("--no-color", action="store_true", help="plain output: no colors, tables or progress")
 
 
 def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> None:
@@ -135,6 +145,7 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
         "--invocation-type", choices=["RequestResponse", "Event", "DryRun"], default="RequestResponse"
     )
     remote.add_argument("--no-log", action="store_true", help="do not fetch and print the log tail")
+    remote.add_argument("--no-color", action="store_true", help="plain output: no colors or pretty-printed JSON")
 
 
 def is_local_module(args: argparse.Namespace) -> bool:
@@ -162,7 +173,7 @@ def run_server_command(args: argparse.Namespace) -> int | None:
         result: int = command(args)
         return result
     except ApiError as e:
-        print(f"wasmfaas: {e}", file=sys.stderr)
+        _error(args, f"wasmfaas: {e}")
         return 2 if e.status in (0, 400, 403, 404, 409, 413) else 1
 
 
@@ -170,6 +181,57 @@ def _client(args: argparse.Namespace) -> Any:
     from .server.client import LambdaClient
 
     return LambdaClient(args.endpoint)
+
+
+# -- output --------------------------------------------------------------------------------------------------------
+
+
+def _console(args: argparse.Namespace, *, stderr: bool = False) -> Console:
+    """A rich console on stdout (or stderr); `.is_terminal` is False (plain output) unless it is a terminal and
+    neither --no-color nor $NO_COLOR asks for plain text."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    plain = bool(getattr(args, "no_color", False)) or bool(os.environ.get("NO_COLOR"))
+    if plain:
+        return Console(file=stream, force_terminal=False, color_system=None, highlight=False, soft_wrap=True)
+    return Console(file=stream, highlight=False, soft_wrap=True)
+
+
+def _error(args: argparse.Namespace, message: str) -> None:
+    err = _console(args, stderr=True)
+    if err.is_terminal:
+        err.print(message, style="bold red", markup=False)
+    else:
+        print(message, file=sys.stderr)
+
+
+def _table(
+    console: Console,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    styles: Sequence[str] = (),
+    right: Sequence[int] = (),
+    title: str | None = None,
+) -> None:
+    """A rich table on a terminal; else space-aligned columns, a header line first (the last column unpadded)."""
+    if console.is_terminal:
+        from rich.table import Table
+
+        table = Table(title=title, header_style="bold", title_style="bold", title_justify="left")
+        for i, header in enumerate(headers):
+            style = styles[i] if i < len(styles) else ""
+            table.add_column(header, style=style, justify="right" if i in right else "left", overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table, soft_wrap=False)
+        return
+    lines = [list(headers), *(list(row) for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers) - 1)]
+    for line in lines:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        print("  ".join([*cells, line[-1]]).rstrip())
 
 
 # -- serve -------------------------------------------------------------------------------------------------------
@@ -199,10 +261,75 @@ def _serve(args: argparse.Namespace) -> int:
 # -- client commands ---------------------------------------------------------------------------------------------
 
 
+class _UploadDisplay:
+    """`deploy`'s live display on stderr: a progress bar fed as the request body goes out in chunks, then a
+    spinner while the server builds the package (a source runtime's build takes seconds). Nothing when stderr is
+    not a terminal."""
+
+    def __init__(self, args: argparse.Namespace, size: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+
+        self.console = _console(args, stderr=True)
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self.size = size
+        if self.console.is_terminal:
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+
+    def __enter__(self) -> _UploadDisplay:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def step(self, description: str) -> Callable[[int, int], None] | None:
+        """Start showing one request: returns its upload callback (None when there is no display)."""
+        progress = self.progress
+        if progress is None:
+            return None
+        if self.task is not None:
+            progress.remove_task(self.task)
+        task = self.task = progress.add_task(f"{description}: uploading", total=self.size)
+
+        def advance(sent: int, total: int) -> None:
+            done = sent >= total
+            label = f"{description}: {'building on the server' if done else 'uploading'}"
+            progress.update(task, completed=sent, total=total, description=label)
+
+        return advance
+
+    def note(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(message, style="dim", markup=False)
+
+
 def _deploy(args: argparse.Namespace) -> int:
+    from rich.filesize import decimal
+
     from .server.client import ApiError, LambdaClient
 
     client: LambdaClient = _client(args)
+    out = _console(args)
     code = args.package.read_bytes()
     config: dict[str, Any] = {}
     if args.memory is not None:
@@ -218,36 +345,65 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.handler is not None:
         config["Handler"] = args.handler
     zip_file = base64.b64encode(code).decode()
+    body_size = len(zip_file) + 200  # the JSON around the base64 package: the display's total until the first chunk
+    # Does it exist? Asked first so a large package is not uploaded twice (create, then update after a conflict).
     try:
-        response = client.request(
-            "POST",
-            "/2015-03-31/functions",
-            json={
-                "FunctionName": args.name,
-                "Runtime": args.runtime,
-                "Code": {"ZipFile": zip_file},
-                "Publish": args.publish,
-                **config,
-            },
-        )
-        action = "created"
+        client.request("GET", client.function_path("2015-03-31", args.name))
+        exists = True
     except ApiError as e:
-        if e.code != "ResourceConflictException":
+        if e.code != "ResourceNotFoundException":
             raise
-        if config or args.runtime != "wasi":
-            client.request(
+        exists = False
+    with _UploadDisplay(args, body_size) as display:
+        response = None
+        if not exists:
+            try:
+                response = client.request(
+                    "POST",
+                    "/2015-03-31/functions",
+                    json={
+                        "FunctionName": args.name,
+                        "Runtime": args.runtime,
+                        "Code": {"ZipFile": zip_file},
+                        "Publish": args.publish,
+                        **config,
+                    },
+                    progress=display.step(f"creating {args.name} ({decimal(len(code))})"),
+                )
+                action = "created"
+            except ApiError as e:
+                if e.code != "ResourceConflictException":  # created meanwhile: update it
+                    raise
+        if response is None:
+            if config or args.runtime != "wasi":
+                client.request(
+                    "PUT",
+                    client.function_path("2015-03-31", args.name, "/configuration"),
+                    json={"Runtime": args.runtime, **config},
+                )
+                display.note(f"updated {args.name}'s configuration")
+            response = client.request(
                 "PUT",
-                client.function_path("2015-03-31", args.name, "/configuration"),
-                json={"Runtime": args.runtime, **config},
+                client.function_path("2015-03-31", args.name, "/code"),
+                json={"ZipFile": zip_file, "Publish": args.publish},
+                progress=display.step(f"updating {args.name} ({decimal(len(code))})"),
             )
-        response = client.request(
-            "PUT",
-            client.function_path("2015-03-31", args.name, "/code"),
-            json={"ZipFile": zip_file, "Publish": args.publish},
-        )
-        action = "updated"
+            action = "updated"
     info = response.json()
-    print(f"{action} {info['FunctionArn']} (version {info['Version']}, CodeSha256 {info['CodeSha256']})")
+    line = f"{action} {info['FunctionArn']} (version {info['Version']}, CodeSha256 {info['CodeSha256']})"
+    if out.is_terminal:
+        from rich.text import Text
+
+        text = Text.assemble(
+            ("✓ ", "bold green"),
+            (action, "bold green"),
+            " ",
+            (info["FunctionArn"], "bold"),
+            (f" (version {info['Version']}, CodeSha256 {info['CodeSha256']})", "dim"),
+        )
+        out.print(text)
+    else:
+        print(line)
     if args.url is not None:
         path = client.function_path("2021-10-31", args.name, "/url")
         try:
@@ -256,12 +412,28 @@ def _deploy(args: argparse.Namespace) -> int:
             if e.code != "ResourceConflictException":
                 raise
             url = client.request("PUT", path, json={"AuthType": args.url}).json()
-        print(f"url {url['FunctionUrl']} (AuthType {url['AuthType']})")
+        line = f"url {url['FunctionUrl']} (AuthType {url['AuthType']})"
+        if out.is_terminal:
+            from rich.text import Text
+
+            link = url["FunctionUrl"]
+            out.print(
+                Text.assemble(("url ", "bold"), (link, f"link {link}"), (f" (AuthType {url['AuthType']})", "dim"))
+            )
+        else:
+            print(line)
     return 0
+
+
+def _human_size(size: int) -> str:
+    from rich.filesize import decimal
+
+    return decimal(size)
 
 
 def _list(args: argparse.Namespace) -> int:
     client = _client(args)
+    out = _console(args)
     functions: list[dict[str, Any]] = []
     query: dict[str, str] = {}
     while True:
@@ -270,27 +442,70 @@ def _list(args: argparse.Namespace) -> int:
         if not page.get("NextMarker"):
             break
         query = {"Marker": page["NextMarker"]}
-    rows = [("NAME", "RUNTIME", "MEMORY", "TIMEOUT", "LAST MODIFIED")]
-    rows += [
-        (f["FunctionName"], f["Runtime"], str(f["MemorySize"]), str(f["Timeout"]), f["LastModified"])
+    fancy = out.is_terminal
+    headers = ("NAME", "RUNTIME", "KIND", "MEMORY", "TIMEOUT", "LAST MODIFIED", "CODE SIZE")
+    rows = [
+        (
+            f["FunctionName"],
+            f["Runtime"],
+            (f.get("WasmfaasConfig") or {}).get("Kind", "") or "-",
+            f"{f['MemorySize']} MB" if fancy else str(f["MemorySize"]),
+            f"{f['Timeout']} s" if fancy else str(f["Timeout"]),
+            f["LastModified"],
+            _human_size(f["CodeSize"]) if fancy else str(f["CodeSize"]),
+        )
         for f in functions
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if fancy and not rows:
+        out.print("no functions", style="dim")
+        return 0
+    title = f"{len(rows)} function{'s' if len(rows) != 1 else ''}" if fancy else None
+    styles = ("bold cyan", "green", "magenta", "", "", "dim", "")
+    _table(out, headers, rows, styles=styles, right=(3, 4, 6), title=title)
     return 0
+
+
+def _log_line(line: str) -> Any:
+    """One log line as rich Text: START/END/REPORT lines (the platform's framing) styled, the function's own as is."""
+    from rich.text import Text
+
+    for prefix, style in (("START ", "bold cyan"), ("END ", "cyan"), ("REPORT ", "dim cyan")):
+        if line.startswith(prefix):
+            text = Text(line, style="dim" if prefix == "REPORT " else "")
+            text.stylize(style, 0, len(prefix) - 1)
+            if prefix == "REPORT ":
+                text.highlight_regex(r"Status: (?!success)\S+|Error Type: \S+", "bold red")
+            return text
+    text = Text(line)
+    if any(word in line for word in ("Traceback", "Error", "error:", "Task timed out", "trap")):
+        text.stylize("red")
+    return text
+
+
+def _write_log(console: Console, log: str, *, dim: bool = False) -> None:
+    """A log (framed lines) to `console`: as is when plain, else each line styled."""
+    if not console.is_terminal:
+        console.file.write(log)
+        console.file.flush()
+        return
+    for line in log.splitlines():
+        text = _log_line(line)
+        if dim:
+            text.stylize("dim")
+        console.print(text)
 
 
 def _logs(args: argparse.Namespace) -> int:
     """The newest `--tail` entries; with --follow, then every new one: a long poll (`wait`) that the server
     answers as soon as an entry is committed, or empty after `wait` seconds."""
     client = _client(args)
+    out = _console(args)
     path = f"/__wasmfaas/logs/{quote(args.name, safe='')}"
     page = client.request("GET", path, query={"tail": str(max(args.tail, 0))}).json()
     try:
         while True:
             for event in page["events"]:
-                sys.stdout.write(event["message"])
+                _write_log(out, event["message"])
             sys.stdout.flush()
             if not args.follow:
                 return 0
@@ -325,7 +540,9 @@ def _dlq(args: argparse.Namespace) -> int:
             for letter in letters:
                 print(json.dumps(letter))
             return 0
-        rows = [("ID", "FUNCTION", "FAILED", "CONDITION", "ATTEMPTS", "REASON")]
+        out = _console(args)
+        headers = ("ID", "FUNCTION", "FAILED", "CONDITION", "ATTEMPTS", "REASON")
+        rows = []
         for letter in letters:
             name = letter["FunctionName"] + (f":{letter['Qualifier']}" if letter.get("Qualifier") else "")
             rows.append(
@@ -338,10 +555,11 @@ def _dlq(args: argparse.Namespace) -> int:
                     letter["Reason"],
                 )
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-        for row in rows:
-            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-            print("  ".join([*cells, row[-1]]).rstrip())
+        if out.is_terminal and not rows:
+            out.print("no dead letters", style="dim")
+            return 0
+        title = f"{len(rows)} dead letter{'s' if len(rows) != 1 else ''}" if out.is_terminal else None
+        _table(out, headers, rows, styles=("dim", "bold cyan", "", "yellow", "", "red"), right=(4,), title=title)
         return 0
     if command == "show":
         letter = client.request("GET", f"/__wasmfaas/dlq/{quote(args.ids[0], safe='')}").json()
@@ -350,7 +568,13 @@ def _dlq(args: argparse.Namespace) -> int:
             letter["Payload"] = json.loads(payload)
         except ValueError:
             letter["Payload"] = payload.decode(errors="replace")
-        print(json.dumps(letter, indent=2))
+        out = _console(args)
+        if out.is_terminal:
+            from rich.json import JSON
+
+            out.print(JSON.from_data(letter, indent=2))
+        else:
+            print(json.dumps(letter, indent=2))
         return 0
     ids: list[str] = list(args.ids)
     if not ids:
@@ -388,13 +612,56 @@ def _invoke_remote(args: argparse.Namespace) -> int:
     response = client.request(
         "POST", client.function_path("2015-03-31", name, "/invocations"), query=query, body=payload, headers=headers
     )
+    err = _console(args, stderr=True)
     if "x-amz-log-result" in response.headers:
-        sys.stderr.write(base64.b64decode(response.headers["x-amz-log-result"]).decode(errors="replace"))
+        _write_log(err, base64.b64decode(response.headers["x-amz-log-result"]).decode(errors="replace"), dim=True)
     if args.invocation_type != "RequestResponse":
-        print(f"{response.status} {response.headers.get('x-amzn-requestid', '')}", file=sys.stderr)
+        status = f"{response.status} {response.headers.get('x-amzn-requestid', '')}"
+        if err.is_terminal:
+            err.print(f"[green]{response.status}[/] accepted, request {response.headers.get('x-amzn-requestid', '')}")
+        else:
+            print(status, file=sys.stderr)
         return 0
-    sys.stdout.buffer.write(response.body)
-    if response.body and not response.body.endswith(b"\n") and sys.stdout.isatty():
-        sys.stdout.write("\n")
+    function_error = response.headers.get("x-amz-function-error")
+    _write_payload(args, response.body, error=function_error is not None)
+    if function_error is not None:
+        message = f"function error ({function_error})"
+        try:
+            detail = json.loads(response.body)
+            message += f": {detail['errorType']}: {detail['errorMessage']}"
+        except (ValueError, TypeError, KeyError):
+            pass
+        if err.is_terminal:
+            err.print(message, style="bold red", markup=False)
+        else:
+            print(message, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write_payload(args: argparse.Namespace, body: bytes, *, error: bool) -> None:
+    """The response payload on stdout: byte for byte unless stdout is a terminal, where JSON is pretty-printed
+    (colored unless plain) and an error payload is red."""
+    out = _console(args)
+    if sys.stdout.isatty():
+        try:
+            value = json.loads(body)
+        except ValueError:
+            value = None
+            is_json = False
+        else:
+            is_json = True
+        if is_json and out.is_terminal and not error:
+            from rich.json import JSON
+
+            out.print(JSON.from_data(value, indent=2))
+            return
+        text = json.dumps(value, indent=2, ensure_ascii=False) if is_json else body.decode(errors="replace")
+        if out.is_terminal:
+            out.print(text, style="red" if error else "", markup=False, highlight=False)
+        else:
+            sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+        sys.stdout.flush()
+        return
+    sys.stdout.buffer.write(body)
     sys.stdout.flush()
-    return 1 if "x-amz-function-error" in response.headers else 0

@@ -25,7 +25,7 @@ What "pre-initialised" means -- the same state for every environment, as with La
 - The snapshot's memory starts at the size init left it: a function's memory limit must hold it.
 - Without `allow_wasi`, init that calls any WASI function fails the build (deterministic init only).
 
-Cached by content: `snap-<key>.wasm` in the build cache dir (`$WASMFAAS_BUILD_CACHE`, else
+Cached by content: `snap-<key>.wasm` in the build cache dir (`wasmfaas.buildcache`: `$WASMFAAS_BUILD_CACHE`, else
 `~/.cache/wasmfaas/builds`), keyed by the Wizer version from the lockfile, the input's sha256 and the flags, written
 through a temporary file and a rename under a per-key `flock`. The output is checked before it is cached: it must be a
 wasmfaas reactor (docs/abi.md) without the init export.
@@ -33,24 +33,21 @@ wasmfaas reactor (docs/abi.md) without the init export.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import json
 import os
 import platform as host_platform
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Final
 
 import wasmtime
 
+from . import buildcache
 from .errors import BuildError, InvalidCodeError, InvalidParameterError
 from .modules import GuestKind, _detect_core_kind
-from .toolchain import default_cache_dir
 
 __all__ = ["TOOL_DIR", "WIZER_PACKAGE", "snapshot_reactor", "wizer_path", "wizer_version"]
 
@@ -96,36 +93,20 @@ def snapshot_reactor(
         # Init's stdout/stderr are captured with Wizer's own output: shown when init fails, dropped otherwise.
         flags += ["--allow-wasi", "--inherit-stdio=true"]
 
-    key = hashlib.sha256()
-    for text in ("wasmfaas-snapshot-v1", wizer_version(), str(len(flags)), *flags, hashlib.sha256(wasm).hexdigest()):
-        data = text.encode()
-        key.update(len(data).to_bytes(8, "little") + data)
-    digest = key.hexdigest()
+    key = buildcache.Key("wasmfaas-snapshot-v1", wizer_version())
+    key.add_flags(flags)
+    key.add_text(hashlib.sha256(wasm).hexdigest())
 
-    root = (cache_dir if cache_dir is not None else default_cache_dir()).absolute()
-    out = root / f"snap-{digest}.wasm"
-    cached = _read_cached(out)
-    if cached is not None:
-        return cached
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f"snap-{digest}.lock", "ab") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        cached = _read_cached(out)  # another process made it while we waited
-        if cached is not None:
-            return cached
+    def produce(tmp: Path) -> None:
         wizer = wizer_path()  # only now: a cached snapshot needs no Wizer installed
-        work = Path(tempfile.mkdtemp(dir=root, prefix=f".snap-{digest}."))
-        try:
+        with buildcache.scratch_dir(tmp, ".work") as work:
             src, dst = work / "input.wasm", work / "output.wasm"
             src.write_bytes(wasm)
             _run_wizer(wizer, [*flags, "-o", str(dst), str(src)], allow_wasi, timeout)
-            result = dst.read_bytes()
-            _check_output(result, init_func)
-            dst.chmod(0o644)  # readable by other users of a shared cache, whatever Wizer's umask gave it
-            os.replace(dst, out)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return result
+            _check_output(buildcache.read(dst), init_func)
+            os.replace(dst, tmp)
+
+    return buildcache.read(buildcache.build(f"snap-{key.hexdigest()}.wasm", produce, cache_dir))
 
 
 def wizer_path() -> Path:
@@ -172,15 +153,6 @@ def _installed_version(package_json: Path) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     return version if isinstance(version, str) else None
-
-
-def _read_cached(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise BuildError(f"cannot read {path}: {exc}") from exc
 
 
 def _run_wizer(wizer: Path, args: list[str], allow_wasi: bool, timeout: float) -> None:

@@ -15,27 +15,27 @@ A Rust crate's key covers every file of the crate and of the crates it depends o
 would read (`.cargo/config[.toml]` in the crate's directory and above, and in `$CARGO_HOME`). Dependencies from a
 registry cannot be built: cargo runs `--offline`.
 
-A build writes a temporary file in the cache dir and renames it into place, under an exclusive `flock` on a per-key
-lock file: two processes (or threads) building the same key compile it once, and a reader never sees half a file.
+The cache is `wasmfaas.buildcache`: a build writes a temporary file in the cache dir and renames it into place, under
+an exclusive `flock` on a per-key lock file, so two processes (or threads) building the same key compile it once, and
+a reader never sees half a file.
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from . import buildcache
+from .buildcache import default_cache_dir
 from .errors import BuildError, InvalidParameterError
 
 __all__ = [
@@ -75,12 +75,6 @@ CARGO: Final = Path("/usr/bin/cargo")
 _KEPT_CARGO_ENV: Final = frozenset({"CARGO_HOME"})
 _ZIG_MODULE_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ZIG_RESERVED_MODULES: Final = frozenset({"std", "builtin", "root"})
-
-
-def default_cache_dir() -> Path:
-    """`$WASMFAAS_BUILD_CACHE`, else `~/.cache/wasmfaas/builds`."""
-    env = os.environ.get("WASMFAAS_BUILD_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "wasmfaas" / "builds"
 
 
 @functools.cache
@@ -128,13 +122,13 @@ def build_c(
         flags.append("-fno-exceptions")
     flags += [opt, "-s", *(f"-I{d}" for d in incs), *extra_flags]
 
-    key = _Key(tool, zig_version(), flags)
+    key = _key(tool, zig_version(), flags)
     for src in srcs:
         key.add_file(src)
     for inc in incs:
-        key.add_tree(inc, suffixes=None)
+        _add_tree(key, inc, suffixes=None)
     for src_dir in dict.fromkeys(src.parent for src in srcs):
-        key.add_tree(src_dir, suffixes=_C_HEADER_SUFFIXES)
+        _add_tree(key, src_dir, suffixes=_C_HEADER_SUFFIXES)
     return _build(key, _zig_producer(lambda out: [tool, *flags, *map(str, srcs), "-o", str(out)]), cache_dir)
 
 
@@ -172,13 +166,13 @@ def build_zig(
         flags += ["-mexec-model=reactor", "-fno-entry", "-rdynamic"]
     deps = [arg for name in mods for arg in ("--dep", name)]
 
-    key = _Key("build-exe", zig_version(), [*flags, *deps])
+    key = _key("build-exe", zig_version(), [*flags, *deps])
     key.add_file(src)
     # Zig lets a module import only files under its root source's directory, so that tree is all it can reach.
-    key.add_tree(src.parent, suffixes=_ZIG_SUFFIXES)
+    _add_tree(key, src.parent, suffixes=_ZIG_SUFFIXES)
     for path in mods.values():
         key.add_file(path)
-        key.add_tree(path.parent, suffixes=_ZIG_SUFFIXES)
+        _add_tree(key, path.parent, suffixes=_ZIG_SUFFIXES)
 
     def argv(out: Path) -> list[str]:
         if not mods:
@@ -221,81 +215,43 @@ def build_rust(crate_dir: Path | str, *, cache_dir: Path | None = None) -> Path:
         inputs = _RustInputs(crate)
 
     flags = ["build", "--release", "--offline", "--target", _TARGET, "--lib"]
-    key = _Key("cargo", toolchain, flags)
+    key = _key("cargo", toolchain, flags)
     for tree in inputs.trees:
-        key.add_tree(tree, suffixes=None)
+        _add_tree(key, tree, suffixes=None)
     for path in inputs.files:
         key.add_file(path)
 
     def produce(tmp: Path) -> None:
-        target_dir = Path(tempfile.mkdtemp(dir=tmp.parent, prefix=f"{tmp.stem}.", suffix=".target"))
-        try:
+        with buildcache.scratch_dir(tmp, ".target") as target_dir:
             argv = [*flags, "--manifest-path", str(manifest), "--target-dir", str(target_dir)]
             argv += ["--message-format=json-render-diagnostics", "--color=never", "--quiet"]
             proc = _run_cargo(argv, cwd=crate)  # cwd: cargo reads .cargo/config from there up, as the key does
             if proc.returncode != 0:
                 raise BuildError(f"cargo build failed (exit {proc.returncode}):\n{_output(proc)}")
             os.replace(_cdylib_artifact(proc.stdout, manifest), tmp)
-        finally:
-            shutil.rmtree(target_dir, ignore_errors=True)
 
     return _build(key, produce, cache_dir)
 
 
-class _Key:
-    """A sha256 over length-prefixed fields, so that no two different inputs can run together into the same bytes."""
-
-    def __init__(self, tool: str, version: str, flags: Sequence[str]) -> None:
-        self._hash = hashlib.sha256()
-        for text in ("wasmfaas-build-v1", tool, version, str(len(flags)), *flags):
-            self._field(text.encode())
-
-    def add_file(self, path: Path) -> None:
-        self._field(str(path).encode())
-        self._field(_read(path))
-
-    def add_tree(self, root: Path, *, suffixes: frozenset[str] | None) -> None:
-        """Every file under `root` (those with one of `suffixes`, if given), by relative path and contents."""
-        self._field(str(root).encode())
-        for path in _walk(root):
-            if suffixes is None or path.suffix.lower() in suffixes:
-                self._field(path.relative_to(root).as_posix().encode())
-                self._field(_read(path))
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-    def _field(self, data: bytes) -> None:
-        self._hash.update(len(data).to_bytes(8, "little"))
-        self._hash.update(data)
+def _key(tool: str, version: str, flags: Sequence[str]) -> buildcache.Key:
+    key = buildcache.Key("wasmfaas-build-v1", tool, version)
+    key.add_flags(flags)
+    return key
 
 
-def _build(key: _Key, produce: Callable[[Path], None], cache_dir: Path | None) -> Path:
-    """Return the cached module for `key`, calling `produce(path)` to write it to `path` if missing.
+def _add_tree(key: buildcache.Key, root: Path, *, suffixes: frozenset[str] | None) -> None:
+    """Every file under `root` (those with one of `suffixes`, if given), by relative path and contents."""
+    include = None if suffixes is None else (lambda name: Path(name).suffix.lower() in suffixes)
+    key.add_tree(str(root), root, include=include, skip_dir=_is_cargo_target)
 
-    `produce` writes a temporary file in the cache dir (and may make other temporary entries there, named after
-    it, which it removes), or raises `BuildError`.
-    """
-    root = (cache_dir if cache_dir is not None else default_cache_dir()).absolute()
-    digest = key.hexdigest()
-    out = root / f"{digest}.wasm"
-    if out.is_file():
-        return out
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f"{digest}.lock", "ab") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if out.is_file():  # another process built it while we waited
-            return out
-        fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".{digest}.", suffix=".wasm")
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            produce(tmp)
-            tmp.chmod(0o644)  # mkstemp's 0600 would keep other users of a shared cache out
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return out
+
+def _is_cargo_target(name: str, files: Sequence[str]) -> bool:
+    """Cargo's default target directory (a `target` beside a Cargo.toml): build output, not input."""
+    return name == "target" and "Cargo.toml" in files
+
+
+def _build(key: buildcache.Key, produce: Callable[[Path], None], cache_dir: Path | None) -> Path:
+    return buildcache.build(f"{key.hexdigest()}.wasm", produce, cache_dir)
 
 
 def _zig_producer(argv_for: Callable[[Path], list[str]]) -> Callable[[Path], None]:
@@ -314,18 +270,7 @@ def _zig_producer(argv_for: Callable[[Path], list[str]]) -> Callable[[Path], Non
 
 def _run_zig(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_INPUT_ENV}
-    try:
-        return subprocess.run(
-            [sys.executable, "-m", "ziglang", *args],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            env=env,
-            check=False,
-        )
-    except OSError as exc:
-        raise BuildError(f"cannot run zig: {exc}") from exc
+    return _run([sys.executable, "-m", "ziglang", *args], env=env, name="zig")
 
 
 @functools.cache
@@ -369,9 +314,15 @@ def _run_cargo(
         if not (k.startswith("RUST") or (k.startswith("CARGO_") and k not in _KEPT_CARGO_ENV))
     }
     env["RUSTC"] = str(RUSTC)  # else cargo runs the first `rustc` on PATH (rustup's, which has no wasm32-wasi std)
+    return _run([str(program), *args], env=env, cwd=cwd, name=str(program))
+
+
+def _run(
+    argv: list[str], *, env: dict[str, str], name: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
-            [str(program), *args],
+            argv,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -381,7 +332,7 @@ def _run_cargo(
             check=False,
         )
     except OSError as exc:
-        raise BuildError(f"cannot run {program}: {exc}") from exc
+        raise BuildError(f"cannot run {name}: {exc}") from exc
 
 
 def _cdylib_artifact(messages: str, manifest: Path) -> Path:
@@ -497,20 +448,3 @@ def _existing(path: Path, what: str, check: Callable[[Path], bool]) -> Path:
     if not check(path):
         raise BuildError(f"{what} not found: {path}")
     return path
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise BuildError(f"cannot read {path}: {exc}") from exc
-
-
-def _walk(root: Path) -> Iterator[Path]:
-    """Files under `root` in a stable order, skipping dot-directories (.git, .zig-cache, ...) and cargo's default
-    target directories (a `target` beside a Cargo.toml): build output, not input."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        cargo_target = "Cargo.toml" in filenames
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (cargo_target and d == "target"))
-        for name in sorted(filenames):
-            yield Path(dirpath, name)

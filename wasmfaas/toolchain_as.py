@@ -14,31 +14,28 @@ entry's directory by relative path and bytes (dot-directories and `node_modules`
 `wasmfaas.toolchain.build_c`, a relative import reaching outside the entry's directory works but is not in the key,
 and neither are packages resolved from a `node_modules`: keep a function's sources under its entry's directory.
 
-A build writes `as-<key>.wasm` in the cache dir (`$WASMFAAS_BUILD_CACHE`, else `~/.cache/wasmfaas/builds`) through a
-temporary file and a rename, under an exclusive `flock` on a per-key lock file. The output is checked before it is
-cached: a module that imports anything but WASI preview 1 (say `env.performance.now`, which only a JavaScript host
-has) or lacks the ABI exports fails the build with a `BuildError` saying what to change, rather than failing later at
-create time.
+A build writes `as-<key>.wasm` in the cache dir (`wasmfaas.buildcache`: `$WASMFAAS_BUILD_CACHE`, else
+`~/.cache/wasmfaas/builds`) through a temporary file and a rename, under an exclusive `flock` on a per-key lock file.
+The output is checked before it is cached: a module that imports anything but WASI preview 1 (say
+`env.performance.now`, which only a JavaScript host has) or lacks the ABI exports fails the build with a `BuildError`
+saying what to change, rather than failing later at create time.
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Literal
 
 import wasmtime
 
+from . import buildcache
 from .errors import BuildError, InvalidParameterError
-from .toolchain import default_cache_dir
 
 __all__ = ["SDK_DIR", "AscRuntime", "asc_version", "build_assemblyscript", "ensure_toolchain"]
 
@@ -93,15 +90,18 @@ def build_assemblyscript(
         "--noColors",
     ]
 
-    key = _Key()
-    for text in ("wasmfaas-as-build-v1", asc_version(), str(len(flags)), *flags, str(src)):
-        key.add_text(text)
-    key.add_text("sdk")
+    key = buildcache.Key("wasmfaas-as-build-v1", asc_version())
+    key.add_flags(flags)
+    key.add_text(str(src))
     key.add_file(_ASCONFIG, "asconfig.json")
-    key.add_tree(_SDK_SOURCES)
-    key.add_text("source")
-    key.add_tree(root)
-    return _build_cached(node, key.hexdigest(), src, flags, cache_dir, timeout)
+    key.add_tree("sdk", _SDK_SOURCES, include=_is_ts, skip_dir=_is_node_modules)
+    key.add_tree("source", root, include=_is_ts, skip_dir=_is_node_modules)
+
+    def produce(tmp: Path) -> None:
+        _run_asc(node, src, flags, tmp, timeout)
+        _check_module(tmp.read_bytes(), src)
+
+    return buildcache.build(f"as-{key.hexdigest()}.wasm", produce, cache_dir)
 
 
 def ensure_toolchain() -> str:
@@ -146,31 +146,6 @@ def _installed_version(package_json: Path) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     return version if isinstance(version, str) else None
-
-
-def _build_cached(
-    node: str, digest: str, src: Path, flags: list[str], cache_dir: Path | None, timeout: float
-) -> Path:
-    root = (cache_dir if cache_dir is not None else default_cache_dir()).absolute()
-    out = root / f"as-{digest}.wasm"
-    if out.is_file():
-        return out
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f"as-{digest}.lock", "ab") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if out.is_file():  # another process built it while we waited
-            return out
-        fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".as-{digest}.", suffix=".wasm")
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            _run_asc(node, src, flags, tmp, timeout)
-            _check_module(tmp.read_bytes(), src)
-            tmp.chmod(0o644)  # mkstemp's 0600 would keep other users of a shared cache out
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return out
 
 
 def _run_asc(node: str, src: Path, flags: list[str], out: Path, timeout: float) -> None:
@@ -223,45 +198,10 @@ def _check_module(wasm: bytes, src: Path) -> None:
         )
 
 
-class _Key:
-    """A sha256 over length-prefixed fields, so that no two different inputs can run together into the same bytes."""
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-
-    def add_text(self, text: str) -> None:
-        self._field(text.encode())
-
-    def add_file(self, path: Path, name: str) -> None:
-        self.add_text(name)
-        self._field(_read(path))
-
-    def add_tree(self, root: Path) -> None:
-        """Every `.ts` file under `root`, by relative path and contents."""
-        files = list(_ts_files(root))
-        self.add_text(str(len(files)))
-        for path in files:
-            self.add_file(path, path.relative_to(root).as_posix())
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-    def _field(self, data: bytes) -> None:
-        self._hash.update(len(data).to_bytes(8, "little"))
-        self._hash.update(data)
+def _is_ts(name: str) -> bool:
+    return name.endswith(".ts")
 
 
-def _ts_files(root: Path) -> Iterator[Path]:
-    """`.ts` files under `root` in a stable order, without dot-directories and node_modules (not sources of ours)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "node_modules")
-        for name in sorted(filenames):
-            if name.endswith(".ts"):
-                yield Path(dirpath, name)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise BuildError(f"cannot read {path}: {exc}") from exc
+def _is_node_modules(name: str, files: Sequence[str]) -> bool:
+    """Packages resolved from a node_modules are not sources of ours (and not in the key)."""
+    return name == "node_modules"

@@ -12,6 +12,7 @@ so the job finishes on its thread and releases what it holds there.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -101,10 +102,9 @@ class WorkerPool:
                 job.value = job.func()
             except BaseException as e:  # delivered to the awaiting task
                 job.error = e
-            try:
+            # RuntimeError: the event loop closed while the job ran, so nobody is waiting for it any more.
+            with contextlib.suppress(RuntimeError):
                 job.notify(job.done.set)
-            except RuntimeError:
-                pass  # the event loop closed while the job ran: nobody is waiting for it any more
             with self._lock:
                 self._idle += 1
 

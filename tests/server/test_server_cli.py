@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -78,10 +79,17 @@ def test_aws_cli(server: ServerProcess, tmp_path: Path, guest: Callable[[str], b
     assert aws(server, tmp_path, "delete-function", "--function-name", name).returncode == 0
 
 
-def wasmfaas(server: ServerProcess, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WASMFAAS_ENDPOINT": server.url}
+def wasmfaas(
+    server: ServerProcess, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m wasmfaas.cli ARGS` against the server; stdout and stderr are pipes (plain output, unless `env`
+    has FORCE_COLOR)."""
+    full_env = {**os.environ, "WASMFAAS_ENDPOINT": server.url}
     for key in ("WASMFAAS_ACCESS_KEY_ID", "WASMFAAS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        env.pop(key, None)
+        full_env.pop(key, None)
+    for key in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS"):
+        full_env.pop(key, None)
+    env = {**full_env, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "wasmfaas.cli", *args],
         env=env,
@@ -146,3 +154,108 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "cannot reach http://127.0.0.1:9" in result.stderr
+
+
+def columns(stdout: str) -> list[dict[str, str]]:
+    """`list`'s plain output (columns two or more spaces apart, a header line first) as one dict per row."""
+    header, *lines = stdout.splitlines()
+    names = re.split(r"\s{2,}", header.strip())
+    return [dict(zip(names, re.split(r"\s{2,}", line.strip()), strict=True)) for line in lines]
+
+
+def test_list_is_a_plain_table_off_a_terminal(
+    server: ServerProcess, tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    name = unique("table")
+    module = tmp_path / "echo.wasm"
+    module.write_bytes(guest("echo"))
+    deployed = wasmfaas(server, "deploy", name, str(module), "--memory", "320", "--timeout", "7")
+    assert deployed.returncode == 0, deployed.stderr
+
+    listed = wasmfaas(server, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "\x1b" not in listed.stdout and "│" not in listed.stdout  # no ANSI codes, no box drawing
+    assert listed.stdout.splitlines()[0].split("  ")[0] == "NAME"
+    rows = {row["NAME"]: row for row in columns(listed.stdout)}
+    row = rows[name]
+    assert row["RUNTIME"] == "wasi" and row["KIND"] == "reactor"
+    assert row["MEMORY"] == "320" and row["TIMEOUT"] == "7"
+    assert row["CODE SIZE"] == str(len(module.read_bytes()))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d.*", row["LAST MODIFIED"])
+    # FORCE_COLOR makes rich draw for a terminal; --no-color (or NO_COLOR) still gives the plain table.
+    assert wasmfaas(server, "list", "--no-color", env={"FORCE_COLOR": "1"}).stdout == listed.stdout
+    assert wasmfaas(server, "list", env={"FORCE_COLOR": "1", "NO_COLOR": "1"}).stdout == listed.stdout
+    drawn = wasmfaas(server, "list", env={"FORCE_COLOR": "1", "COLUMNS": "200"})
+    assert drawn.returncode == 0 and "\x1b[" in drawn.stdout and name in drawn.stdout and "320 MB" in drawn.stdout
+    assert wasmfaas(server, "delete", name).returncode == 0
+
+
+def test_deploy_zip_shows_upload_and_completion(
+    server: ServerProcess, tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    name = unique("zip")
+    package = tmp_path / "fn.zip"
+    # Incompressible padding makes the upload span many chunks.
+    package.write_bytes(zip_of({"echo.wasm": guest("echo"), "padding.bin": os.urandom(600_000)}))
+    plain = wasmfaas(server, "deploy", name, str(package), "--handler", "echo.wasm")
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.startswith(f"created arn:aws:lambda:us-east-1:000000000000:function:{name} (version ")
+    assert plain.stderr == ""  # no progress display off a terminal
+
+    drawn = wasmfaas(
+        server, "deploy", name, str(package), "--handler", "echo.wasm", env={"FORCE_COLOR": "1", "COLUMNS": "200"}
+    )
+    assert drawn.returncode == 0, drawn.stderr
+    assert "✓" in drawn.stdout and "updated" in drawn.stdout and name in drawn.stdout
+    assert f"updating {name}" in drawn.stderr and "building on the server" in drawn.stderr  # the final frame
+    assert wasmfaas(server, "invoke", name, '"zipped"').stdout == '"zipped"'
+    assert wasmfaas(server, "delete", name).returncode == 0
+
+
+def test_upload_progress_is_reported_in_chunks(server: ServerProcess, guest: Callable[[str], bytes]) -> None:
+    from wasmfaas.server.client import UPLOAD_CHUNK, LambdaClient
+
+    name = unique("chunks")
+    code = zip_of({"echo.wasm": guest("echo"), "padding.bin": os.urandom(3 * UPLOAD_CHUNK)})
+    calls: list[tuple[int, int]] = []
+    body = {"FunctionName": name, "Runtime": "wasi", "Handler": "echo.wasm"}
+    client = LambdaClient(server.url, credentials=None)
+    created = client.request(
+        "POST",
+        "/2015-03-31/functions",
+        json={**body, "Code": {"ZipFile": base64.b64encode(code).decode()}},
+        progress=lambda sent, total: calls.append((sent, total)),
+    )
+    assert created.status == 201 and created.json()["FunctionName"] == name
+    total = calls[-1][1]
+    assert len(calls) >= 4 and calls[-1][0] == total > len(code)
+    assert [sent for sent, _ in calls] == sorted(sent for sent, _ in calls)
+    assert all(t == total for _, t in calls)
+    client.request("DELETE", client.function_path("2015-03-31", name))
+
+
+def test_invoke_deployed_function_prints_the_payload(
+    server: ServerProcess, tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    name = unique("inv")
+    module = tmp_path / "echo.wasm"
+    module.write_bytes(guest("echo"))
+    assert wasmfaas(server, "deploy", name, str(module)).returncode == 0
+    payload = '{"items": [1, 2, 3], "nested": {"a": "b"}}'
+    invoked = wasmfaas(server, "invoke", name, payload)
+    assert invoked.returncode == 0, invoked.stderr
+    assert invoked.stdout == payload  # stdout: the payload byte for byte
+    assert "START RequestId:" in invoked.stderr and "REPORT RequestId:" in invoked.stderr
+    assert "\x1b" not in invoked.stderr
+    styled = wasmfaas(server, "invoke", name, payload, env={"FORCE_COLOR": "1"})
+    assert styled.returncode == 0 and styled.stdout == payload  # a piped stdout stays raw even with colors forced
+    assert "\x1b[" in styled.stderr and styled.stderr.count("RequestId:") == 3  # the log tail, styled
+    quiet = wasmfaas(server, "invoke", name, payload, "--no-log")
+    assert quiet.stdout == payload and quiet.stderr == ""
+
+    (tmp_path / "trap.zip").write_bytes(zip_of({"trap.wasm": guest("trap")}))
+    assert wasmfaas(server, "deploy", name, str(tmp_path / "trap.zip"), "--handler", "trap.wasm").returncode == 0
+    failed = wasmfaas(server, "invoke", name, '"error"', "--no-color")
+    assert failed.returncode == 1 and "MyError" in failed.stdout
+    assert "function error (" in failed.stderr and "MyError" in failed.stderr and "\x1b" not in failed.stderr
+    assert wasmfaas(server, "delete", name).returncode == 0

@@ -11,8 +11,9 @@ bootstrap.js.
 Everything that decides the output is in the cache key: the componentize-js version from the lockfile, the runtime's
 files (bootstrap, build script, lockfile), the WIT files, the handler string, and every function file by relative
 path and bytes (dot-directories are left out, of the key and of the build alike). A build writes `js-<key>.wasm` in
-the cache dir (`$WASMFAAS_BUILD_CACHE`, else `~/.cache/wasmfaas/builds`) through a temporary file and a rename, under
-an exclusive `flock` on a per-key lock file, and the component is then linked (or copied) into `out_dir` the same way.
+the cache dir (`wasmfaas.buildcache`: `$WASMFAAS_BUILD_CACHE`, else `~/.cache/wasmfaas/builds`) through a temporary
+file and a rename, under an exclusive `flock` on a per-key lock file, and the component is then linked (or copied)
+into `out_dir` the same way.
 
 Code that would certainly fail the cold start -- a syntax error, an import that cannot be resolved (a missing file or
 package, a Node.js built-in), an ES module without the handler's export -- fails the build with `BuildError`
@@ -21,21 +22,17 @@ carrying the builder's message (`<Lambda's errorType>: <message>` where Lambda h
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
+from .. import buildcache
 from ..errors import BuildError, InvalidParameterError
-from ..toolchain import default_cache_dir
 
 __all__ = [
     "COMPONENTIZE_JS_PACKAGE",
@@ -86,24 +83,24 @@ def build_js(
     node = ensure_toolchain()
     version = componentize_js_version()
 
-    files = [(rel, _read(src / rel)) for rel in _source_files(src)]
-    runtime = [(rel, _read(RUNTIME_DIR / rel)) for rel in _RUNTIME_FILES]
-    wit = [(rel, _read(WIT_DIR / rel)) for rel in _source_files(WIT_DIR) if rel.endswith(".wit")]
+    files = buildcache.read_tree(src)
+    runtime = [(rel, buildcache.read(RUNTIME_DIR / rel)) for rel in _RUNTIME_FILES]
+    wit = buildcache.read_tree(WIT_DIR, include=lambda name: name.endswith(".wit"))
 
-    key = _Key()
-    key.add_text("wasmfaas-js-build-v1")
-    key.add_text(version)
-    key.add_text(handler)
+    key = buildcache.Key("wasmfaas-js-build-v1", version, handler)
     for label, group in (("runtime", runtime), ("wit", wit), ("source", files)):
-        key.add_text(label)
-        key.add_text(str(len(group)))
-        for rel, data in group:
-            key.add_text(rel)
-            key.add_bytes(data)
-    digest = key.hexdigest()
+        key.add_files(label, group)
 
-    cached = _build_cached(node, digest, handler, files, cache_dir, timeout)
-    return _place(cached, Path(out_dir).absolute() / cached.name)
+    def produce(tmp: Path) -> None:
+        with buildcache.scratch_dir(tmp, ".stage") as stage:
+            # The staged bytes are the hashed bytes: a source edited during the build cannot slip in under the key.
+            buildcache.write_tree(stage, files)
+            _run_builder(node, stage, handler, tmp, timeout)
+        if tmp.stat().st_size == 0:
+            raise BuildError("the JavaScript builder exited 0 but wrote no component")
+
+    cached = buildcache.build(f"js-{key.hexdigest()}.wasm", produce, cache_dir)
+    return buildcache.place(cached, Path(out_dir).absolute())
 
 
 def ensure_toolchain() -> str:
@@ -152,41 +149,6 @@ def _installed_version(package_json: Path) -> str | None:
     return version if isinstance(version, str) else None
 
 
-def _build_cached(
-    node: str,
-    digest: str,
-    handler: str,
-    files: list[tuple[str, bytes]],
-    cache_dir: Path | None,
-    timeout: float,
-) -> Path:
-    root = (cache_dir if cache_dir is not None else default_cache_dir()).absolute()
-    out = root / f"js-{digest}.wasm"
-    if out.is_file():
-        return out
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f"js-{digest}.lock", "ab") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if out.is_file():  # another process built it while we waited
-            return out
-        stage = Path(tempfile.mkdtemp(dir=root, prefix=f".js-{digest}.stage."))
-        fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".js-{digest}.", suffix=".wasm")
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            # The staged bytes are the hashed bytes: a source edited during the build cannot slip in under the key.
-            _write_files(stage, files)
-            _run_builder(node, stage, handler, tmp, timeout)
-            if tmp.stat().st_size == 0:
-                raise BuildError("the JavaScript builder exited 0 but wrote no component")
-            tmp.chmod(0o644)  # mkstemp's 0600 would keep other users of a shared cache out
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
-            shutil.rmtree(stage, ignore_errors=True)
-    return out
-
-
 def _run_builder(node: str, stage: Path, handler: str, out: Path, timeout: float) -> None:
     argv = [
         node,
@@ -224,65 +186,3 @@ def _run_builder(node: str, stage: Path, handler: str, out: Path, timeout: float
         for path in dict.fromkeys((str(stage), os.path.realpath(stage))):
             output = output.replace(f"{path}{os.sep}", "").replace(path, ".")
         raise BuildError(output or "(no output)")
-
-
-def _place(cached: Path, out: Path) -> Path:
-    """Put the cached component at `out` (a hard link, else a copy), atomically; reuse one already there."""
-    if out.is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        tmp.unlink()
-        try:
-            os.link(cached, tmp)
-        except OSError:  # another filesystem, or no hard links there
-            shutil.copyfile(cached, tmp)
-            tmp.chmod(0o644)
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise BuildError(f"cannot write {out}: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
-
-
-def _write_files(root: Path, files: list[tuple[str, bytes]]) -> None:
-    for rel, data in files:
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-
-def _source_files(root: Path) -> Iterator[str]:
-    """Relative POSIX paths of the files under `root`, sorted, without dot-directories (.git, .cache, ...)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            yield Path(dirpath, name).relative_to(root).as_posix()
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise BuildError(f"cannot read {path}: {exc}") from exc
-
-
-class _Key:
-    """A sha256 over length-prefixed fields, so that no two different inputs can run together into the same bytes."""
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-
-    def add_text(self, text: str) -> None:
-        self.add_bytes(text.encode())
-
-    def add_bytes(self, data: bytes) -> None:
-        self._hash.update(len(data).to_bytes(8, "little"))
-        self._hash.update(data)
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()

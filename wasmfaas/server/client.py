@@ -11,6 +11,7 @@ import http.client
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 from urllib.parse import quote, urlencode
 
@@ -19,9 +20,15 @@ import msgspec
 from .settings import credentials_from_env
 from .sigv4 import Credentials, sign_request
 
-__all__ = ["DEFAULT_ENDPOINT", "ApiError", "ApiResponse", "LambdaClient", "default_endpoint"]
+__all__ = ["DEFAULT_ENDPOINT", "ApiError", "ApiResponse", "LambdaClient", "UploadProgress", "default_endpoint"]
 
 DEFAULT_ENDPOINT: Final = "http://127.0.0.1:9000"
+
+# Request bodies sent with a progress callback go out in chunks of this size.
+UPLOAD_CHUNK: Final = 64 * 1024
+
+UploadProgress = Callable[[int, int], None]
+"""Called with (bytes sent so far, total bytes) as a request body goes out."""
 
 
 def default_endpoint() -> str:
@@ -55,6 +62,15 @@ def _credentials() -> Credentials | None:
     return Credentials(key, secret) if key and secret else None
 
 
+def _chunks(body: bytes, progress: UploadProgress) -> Iterator[bytes]:
+    view = memoryview(body)
+    total = len(body)
+    for start in range(0, total, UPLOAD_CHUNK):
+        chunk = view[start : start + UPLOAD_CHUNK]
+        yield chunk.tobytes()
+        progress(start + len(chunk), total)
+
+
 class LambdaClient:
     def __init__(
         self,
@@ -82,7 +98,9 @@ class LambdaClient:
         json: Any = None,
         body: bytes = b"",
         headers: dict[str, str] | None = None,
+        progress: UploadProgress | None = None,
     ) -> ApiResponse:
+        """Send a request; `progress`, if given, is called as the body goes out (in UPLOAD_CHUNK pieces)."""
         url = self.endpoint + path + (f"?{urlencode(query, quote_via=quote)}" if query else "")
         send_headers = dict(headers or {})
         if json is not None:
@@ -90,10 +108,15 @@ class LambdaClient:
             send_headers["Content-Type"] = "application/json"
         if self.credentials is not None:
             send_headers = sign_request(method, url, send_headers, body, self.credentials, self.region)
-        req = urllib.request.Request(url, data=body if body or method in ("POST", "PUT") else None, method=method)
+        data: bytes | Iterator[bytes] | None = body if body or method in ("POST", "PUT") else None
+        if progress is not None and body:
+            data = _chunks(body, progress)
+        req = urllib.request.Request(url, data=data, method=method)
         for key, value in send_headers.items():
             if key.lower() != "host":
                 req.add_header(key, value)
+        if progress is not None and body and not req.has_header("Content-length"):
+            req.add_header("Content-Length", str(len(body)))  # an iterable body is otherwise sent chunked
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return ApiResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
