@@ -20,11 +20,14 @@ __all__ = [
     "Handles",
     "WasiRecipe",
     "WasmCall",
+    "context_of",
     "get_export",
+    "get_exports",
     "instantiate",
     "is_func",
     "is_memory",
     "memory_view",
+    "set_deadline",
     "set_limits",
 ]
 
@@ -57,21 +60,33 @@ _set_fuel: Final = _proto("wasmtime_context_set_fuel", c_void_p)
 _get_fuel: Final = _proto("wasmtime_context_get_fuel", c_void_p)
 
 
+def context_of(store: wasmtime.Store) -> c_void_p:
+    """The store's context pointer, for the calls below (valid while the store lives)."""
+    return c_void_p(ctypes.cast(store._context(), c_void_p).value)
+
+
 def get_export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> Any:
     """One export by name as a raw `wasmtime_extern_t` (None if absent); cheaper than `Instance.exports`."""
-    raw = name.encode()
-    item = ffi.wasmtime_extern_t()
-    ctx = c_void_p(ctypes.cast(store._context(), c_void_p).value)
-    if not _export_get(ctx, byref(instance._instance), raw, c_size_t(len(raw)), byref(item)):
-        return None
-    return item
+    return get_exports(context_of(store), instance, (name.encode(),))[0]
 
 
-def instantiate(store: wasmtime.Store, instance_pre: wasmtime.InstancePre) -> wasmtime.Instance:
+def get_exports(ctx: c_void_p, instance: wasmtime.Instance, names: tuple[bytes, ...]) -> list[Any]:
+    """Several exports by (encoded) name, as raw `wasmtime_extern_t`s or None."""
+    found: list[Any] = []
+    instance_ref = byref(instance._instance)
+    for raw in names:
+        item = ffi.wasmtime_extern_t()
+        found.append(item if _export_get(ctx, instance_ref, raw, c_size_t(len(raw)), byref(item)) else None)
+    return found
+
+
+def instantiate(
+    store: wasmtime.Store, instance_pre: wasmtime.InstancePre, ctx: c_void_p | None = None
+) -> wasmtime.Instance:
     """`InstancePre.instantiate` without the wrapper's type checks; raises wasmtime.Trap / WasmtimeError."""
     instance = ffi.wasmtime_instance_t()
     trap = c_void_p()
-    ctx = c_void_p(ctypes.cast(store._context(), c_void_p).value)
+    ctx = ctx or context_of(store)
     pre = c_void_p(ctypes.cast(instance_pre.ptr(), c_void_p).value)
     error = _error(_pre_instantiate(pre, ctx, byref(instance), byref(trap)))
     if error is not None:
@@ -81,11 +96,17 @@ def instantiate(store: wasmtime.Store, instance_pre: wasmtime.InstancePre) -> wa
     return wasmtime.Instance._from_raw(instance)
 
 
+_UNSET: Final = ctypes.c_int64(-1)
+
+
 def set_limits(store: wasmtime.Store, memory_size: int, table_elements: int) -> None:
     """`Store.set_limits(memory_size=..., table_elements=...)`, the other limits left unset (-1)."""
     store_ptr = c_void_p(ctypes.cast(store.ptr(), c_void_p).value)
-    unset = ctypes.c_int64(-1)
-    _store_limiter(store_ptr, ctypes.c_int64(memory_size), ctypes.c_int64(table_elements), unset, unset, unset)
+    _store_limiter(store_ptr, ctypes.c_int64(memory_size), ctypes.c_int64(table_elements), _UNSET, _UNSET, _UNSET)
+
+
+def set_deadline(ctx: c_void_p, ticks: int) -> None:
+    _set_epoch_deadline(ctx, c_uint64(ticks))
 
 
 def is_func(item: Any) -> bool:
@@ -138,8 +159,7 @@ class WasiRecipe:
         except BaseException:
             _wasi_delete(config)
             raise
-        ctx = c_void_p(ctypes.cast(store._context(), c_void_p).value)
-        error = _error(_set_wasi(ctx, config))  # takes ownership of config
+        error = _error(_set_wasi(context_of(store), config))  # takes ownership of config
         if error is not None:
             raise error
 
@@ -155,10 +175,10 @@ class Handles:
 
     __slots__ = ("_fuel", "_keep", "ctx", "memory")
 
-    def __init__(self, store: wasmtime.Store, memory: Any = None) -> None:
+    def __init__(self, store: wasmtime.Store, memory: Any = None, ctx: c_void_p | None = None) -> None:
         # The raw pointers below point into these objects: keep them alive as long as the handles.
         self._keep = (store, memory)
-        self.ctx = c_void_p(ctypes.cast(store._context(), c_void_p).value)
+        self.ctx = ctx or context_of(store)
         self.memory = c_void_p(ctypes.addressof(memory.of.memory)) if memory is not None else None
         self._fuel = c_uint64(0)
 

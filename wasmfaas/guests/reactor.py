@@ -15,7 +15,7 @@ from typing import Final
 import msgspec
 import wasmtime
 
-from .._native import Handles, WasmCall, get_export, instantiate, memory_view
+from .._native import Handles, WasmCall, context_of, get_exports, instantiate, memory_view, set_deadline
 from ..logs import Capture
 from ..results import FunctionError
 from .base import Environment, EnvironmentSpec, InitError, Outcome, Request, classify_failure, new_store
@@ -30,6 +30,7 @@ INIT_TIMEOUT_S: Final = 10.0
 MAX_RESPONSE_BYTES: Final = 6 * 1024 * 1024
 _HEADER: Final = struct.Struct("<IIQ36s12x")
 _RESULT: Final = struct.Struct("<III")
+_EXPORTS: Final = (b"memory", b"wasmfaas_buffer", b"wasmfaas_handle", b"_initialize")
 STATUS_OK: Final = 0
 STATUS_ERROR: Final = 1
 
@@ -60,24 +61,24 @@ class ReactorEnvironment(Environment):
     def _instantiate(self) -> None:
         spec = self.spec
         store = self.store = new_store(spec, self.capture)
+        ctx = context_of(store)
         if spec.fuel is not None:
             store.set_fuel(spec.fuel)
-        store.set_epoch_deadline(spec.engine.deadline_ticks(INIT_TIMEOUT_S))
+        set_deadline(ctx, spec.engine.deadline_ticks(INIT_TIMEOUT_S))
         try:
-            instance = instantiate(store, spec.code.instance_pre)
+            instance = instantiate(store, spec.code.instance_pre, ctx)
         except wasmtime.WasmtimeError as e:
             error = classify_failure(e, spec, 0, INIT_TIMEOUT_S)
             raise InitError(_as_init_error(error), self.capture.take()) from None
-        memory = get_export(store, instance, "memory")
+        memory, buffer, handle, init = get_exports(ctx, instance, _EXPORTS)
         # Prebuilt native handles: the hot path calls the C API directly (see _native).
-        native = self._native = Handles(store, memory)
+        native = self._native = Handles(store, memory, ctx)
         self._ticks = c_uint64(spec.engine.deadline_ticks(spec.timeout))
         self._base = native.memory_base()
-        self._buffer = WasmCall(native, get_export(store, instance, "wasmfaas_buffer"), 1, 1)
-        self._handle = WasmCall(native, get_export(store, instance, "wasmfaas_handle"), 2, 1)
+        self._buffer = WasmCall(native, buffer, 1, 1)
+        self._handle = WasmCall(native, handle, 2, 1)
         self._region = 0
         self._region_size = 0
-        init = get_export(store, instance, "_initialize")
         if init is not None:
             failure = WasmCall(native, init, 0, 0)()
             if failure is not None:
