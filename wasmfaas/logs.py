@@ -25,7 +25,7 @@ import termios
 import threading
 from typing import Final
 
-__all__ = ["DEFAULT_LOG_CAP", "Capture"]
+__all__ = ["DEFAULT_LOG_CAP", "Capture", "prepare"]
 
 DEFAULT_LOG_CAP: Final = 256 * 1024
 _READ: Final = 1 << 16
@@ -139,6 +139,12 @@ class Capture:
         if self.fifo is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.fifo)
+
+
+def prepare() -> None:
+    """Start the drainer and make the FIFO directory now (at platform start), not on the first cold start."""
+    _drainer()
+    _fifo_dir()
 
 
 _FIFO_NAMES: Final = itertools.count()

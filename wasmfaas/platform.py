@@ -28,7 +28,7 @@ import anyio.abc
 import anyio.to_thread
 import msgspec
 
-from . import runtimes
+from . import logs, runtimes
 from .config import FunctionConfig, validate_function_name
 from .engine import Engine, EngineSettings
 from .errors import (
@@ -154,6 +154,7 @@ class Platform:
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        logs.prepare()
         if self._persistent:
             if self._registry is None:
                 self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -268,6 +269,7 @@ class Platform:
             handler=info.handler,
             log_stream_name=f"{datetime.now(UTC):%Y/%m/%d}/[{info.version}]{os.urandom(16).hex()}",
         )
+        spec.wasi  # noqa: B018 - encode the WASI environment now, not on the first cold start
         factory: type[Environment] = _environment_factory(compiled.kind)
         provisioned = config.provisioned_concurrency if info.version == LATEST else 0
         pool = Pool(spec, factory, max_idle=self._max_idle, idle_ttl=self._idle_ttl, provisioned=provisioned)
