@@ -35,10 +35,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 import platform as host_platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Final
@@ -46,6 +44,7 @@ from typing import Final
 import wasmtime
 
 from . import buildcache
+from .buildtools import check_installed, locked_version, output_of, run_tool
 from .errors import BuildError, InvalidCodeError, InvalidParameterError
 from .modules import GuestKind, _detect_core_kind
 
@@ -124,58 +123,23 @@ def wizer_path() -> Path:
     binary = package / ("wizer.exe" if os_name == "win32" else "wizer")
     if not binary.is_file():
         raise BuildError(f"Wizer is not installed ({binary} is missing): {_INSTALL_HINT}")
-    locked = wizer_version()
-    installed = _installed_version(package / "package.json")
-    if installed != locked:
-        # The key names the locked version: snapshotting with another would cache its output under the wrong key.
-        raise BuildError(
-            f"{package.name} is {installed}, but tools/wizer/package-lock.json pins {locked}: {_INSTALL_HINT}"
-        )
+    check_installed(package.parent, package.name, wizer_version(), _INSTALL_HINT)
     return binary
 
 
 @functools.cache
 def wizer_version() -> str:
     """The Wizer version that tools/wizer/package-lock.json pins (part of every cache key)."""
-    try:
-        lock = json.loads(_LOCKFILE.read_text())
-        version = lock["packages"][f"node_modules/{WIZER_PACKAGE}"]["version"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BuildError(f"cannot read the {WIZER_PACKAGE} version from {_LOCKFILE}: {exc}") from exc
-    if not isinstance(version, str):
-        raise BuildError(f"malformed {WIZER_PACKAGE} version in {_LOCKFILE}: {version!r}")
-    return version
-
-
-def _installed_version(package_json: Path) -> str | None:
-    try:
-        version = json.loads(package_json.read_text()).get("version")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return version if isinstance(version, str) else None
+    return locked_version(_LOCKFILE, WIZER_PACKAGE)
 
 
 def _run_wizer(wizer: Path, args: list[str], allow_wasi: bool, timeout: float) -> None:
     # Wizer's errors carry a Rust backtrace when RUST_BACKTRACE is set; the message alone is what helps.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUST_BACKTRACE", "RUST_LIB_BACKTRACE"))}
     env["RUST_BACKTRACE"] = "0"
-    try:
-        proc = subprocess.run(
-            [str(wizer), *args],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"Wizer did not finish within {timeout:g} s (does init loop?)") from None
-    except OSError as exc:
-        raise BuildError(f"cannot run Wizer: {exc}") from exc
+    proc = run_tool([str(wizer), *args], name="Wizer", env=env, timeout=timeout, timeout_hint=" (does init loop?)")
     if proc.returncode != 0:
-        output = "\n".join(part for part in (proc.stdout.strip(), proc.stderr.strip()) if part) or "(no output)"
+        output = output_of(proc, stdout_first=True) or "(no output)"
         hint = ""
         if not allow_wasi and "unknown imported function" in output:
             hint = (

@@ -36,6 +36,7 @@ from typing import Any, Final, Literal
 
 from . import buildcache
 from .buildcache import default_cache_dir
+from .buildtools import run_tool
 from .errors import BuildError, InvalidParameterError
 
 __all__ = [
@@ -320,19 +321,7 @@ def _run_cargo(
 def _run(
     argv: list[str], *, env: dict[str, str], name: str, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            argv,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            env=env,
-            check=False,
-        )
-    except OSError as exc:
-        raise BuildError(f"cannot run {name}: {exc}") from exc
+    return run_tool(argv, name=name, env=env, cwd=cwd)
 
 
 def _cdylib_artifact(messages: str, manifest: Path) -> Path:

@@ -24,10 +24,8 @@ saying what to change, rather than failing later at create time.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Literal
@@ -35,6 +33,7 @@ from typing import Final, Literal
 import wasmtime
 
 from . import buildcache
+from .buildtools import check_installed, locked_version, output_of, run_tool
 from .errors import BuildError, InvalidParameterError
 
 __all__ = ["SDK_DIR", "AscRuntime", "asc_version", "build_assemblyscript", "ensure_toolchain"]
@@ -118,34 +117,14 @@ def ensure_toolchain() -> str:
         raise BuildError(
             f"the AssemblyScript SDK's npm packages are not installed ({modules} is missing): {_INSTALL_HINT}"
         )
-    locked = asc_version()
-    installed = _installed_version(modules / _ASC_PACKAGE / "package.json")
-    if installed != locked:
-        # The key names the locked version: building with another would cache its output under the wrong key.
-        found = "is missing" if installed is None else f"is {installed}"
-        raise BuildError(f"{_ASC_PACKAGE} in {modules} {found}, but package-lock.json pins {locked}: {_INSTALL_HINT}")
+    check_installed(modules, _ASC_PACKAGE, asc_version(), _INSTALL_HINT)
     return node
 
 
 @functools.cache
 def asc_version() -> str:
     """The assemblyscript version that guest_sdks/assemblyscript/package-lock.json pins (part of every cache key)."""
-    try:
-        lock = json.loads(_LOCKFILE.read_text())
-        version = lock["packages"][f"node_modules/{_ASC_PACKAGE}"]["version"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BuildError(f"cannot read the {_ASC_PACKAGE} version from {_LOCKFILE}: {exc}") from exc
-    if not isinstance(version, str):
-        raise BuildError(f"malformed {_ASC_PACKAGE} version in {_LOCKFILE}: {version!r}")
-    return version
-
-
-def _installed_version(package_json: Path) -> str | None:
-    try:
-        version = json.loads(package_json.read_text()).get("version")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return version if isinstance(version, str) else None
+    return locked_version(_LOCKFILE, _ASC_PACKAGE)
 
 
 def _run_asc(node: str, src: Path, flags: list[str], out: Path, timeout: float) -> None:
@@ -153,23 +132,8 @@ def _run_asc(node: str, src: Path, flags: list[str], out: Path, timeout: float) 
     argv = [node, str(asc), src.name, *flags, "--outFile", str(out)]
     # NODE_OPTIONS could load code into the compiler or change its module resolution behind the key's back.
     env = {k: v for k, v in os.environ.items() if k not in ("NODE_OPTIONS", "NODE_PATH")}
-    try:
-        proc = subprocess.run(
-            argv,
-            cwd=src.parent,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"asc did not finish within {timeout:g} s") from None
-    except OSError as exc:
-        raise BuildError(f"cannot run node: {exc}") from exc
-    output = "\n".join(part for part in (proc.stderr.strip(), proc.stdout.strip()) if part)
+    proc = run_tool(argv, name="asc", cannot_run="node", env=env, cwd=src.parent, timeout=timeout)
+    output = output_of(proc)
     if proc.returncode != 0:
         raise BuildError(f"asc failed (exit {proc.returncode}):\n{output or '(no output)'}")
     if out.stat().st_size == 0:

@@ -23,15 +23,14 @@ carrying the builder's message (`<Lambda's errorType>: <message>` where Lambda h
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Final
 
 from .. import buildcache
+from ..buildtools import check_installed, locked_version, output_of, run_tool
 from ..errors import BuildError, InvalidParameterError
 
 __all__ = [
@@ -117,36 +116,14 @@ def ensure_toolchain() -> str:
         raise BuildError(
             f"the JavaScript runtime's npm packages are not installed ({modules} is missing): {_INSTALL_HINT}"
         )
-    locked = componentize_js_version()
-    installed = _installed_version(modules / COMPONENTIZE_JS_PACKAGE / "package.json")
-    if installed != locked:
-        # The key names the locked version; building with another one would cache its output under the wrong key.
-        found = "is missing" if installed is None else f"is {installed}"
-        raise BuildError(
-            f"{COMPONENTIZE_JS_PACKAGE} in {modules} {found}, but package-lock.json pins {locked}: {_INSTALL_HINT}"
-        )
+    check_installed(modules, COMPONENTIZE_JS_PACKAGE, componentize_js_version(), _INSTALL_HINT)
     return node
 
 
 @functools.cache
 def componentize_js_version() -> str:
     """The componentize-js version that runtimes/js/package-lock.json pins (part of every cache key)."""
-    try:
-        lock = json.loads(_LOCKFILE.read_text())
-        version = lock["packages"][f"node_modules/{COMPONENTIZE_JS_PACKAGE}"]["version"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BuildError(f"cannot read the {COMPONENTIZE_JS_PACKAGE} version from {_LOCKFILE}: {exc}") from exc
-    if not isinstance(version, str):
-        raise BuildError(f"malformed {COMPONENTIZE_JS_PACKAGE} version in {_LOCKFILE}: {version!r}")
-    return version
-
-
-def _installed_version(package_json: Path) -> str | None:
-    try:
-        version = json.loads(package_json.read_text()).get("version")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return version if isinstance(version, str) else None
+    return locked_version(_LOCKFILE, COMPONENTIZE_JS_PACKAGE)
 
 
 def _run_builder(node: str, stage: Path, handler: str, out: Path, timeout: float) -> None:
@@ -164,24 +141,9 @@ def _run_builder(node: str, stage: Path, handler: str, out: Path, timeout: float
     ]
     # NODE_OPTIONS could load code into the builder or change its module resolution behind the key's back.
     env = {k: v for k, v in os.environ.items() if k not in ("NODE_OPTIONS", "NODE_PATH")}
-    try:
-        proc = subprocess.run(
-            argv,
-            cwd=RUNTIME_DIR,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"the JavaScript builder did not finish within {timeout:g} s") from None
-    except OSError as exc:
-        raise BuildError(f"cannot run node: {exc}") from exc
+    proc = run_tool(argv, name="the JavaScript builder", cannot_run="node", env=env, cwd=RUNTIME_DIR, timeout=timeout)
     if proc.returncode != 0:
-        output = "\n".join(part for part in (proc.stderr.strip(), proc.stdout.strip()) if part)
+        output = output_of(proc)
         # Paths in the builder's messages name the staging copy; the user knows their files by relative path.
         for path in dict.fromkeys((str(stage), os.path.realpath(stage))):
             output = output.replace(f"{path}{os.sep}", "").replace(path, ".")

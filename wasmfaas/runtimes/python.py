@@ -24,12 +24,12 @@ import importlib.metadata
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Final
 
 from .. import buildcache
+from ..buildtools import run_tool
 from ..errors import BuildError, InvalidParameterError
 
 __all__ = ["APP_MODULE", "BOOTSTRAP_DIR", "COMPONENTIZE_PY_VERSION", "WIT_DIR", "WORLD", "build_python"]
@@ -140,22 +140,9 @@ def _run_componentize(stage: Path, out: Path, timeout: float) -> None:
     args = {"wit": str(WIT_DIR), "world": WORLD, "stage": str(stage), "app": APP_MODULE, "out": str(out)}
     # No Rust backtraces: they would bury the message.
     env = {**os.environ, "RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0"}
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _DRIVER, json.dumps(args)],
-            cwd=stage,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"componentize-py did not finish within {timeout:g} s") from None
-    except OSError as exc:
-        raise BuildError(f"cannot run componentize-py: {exc}") from exc
+    proc = run_tool(
+        [sys.executable, "-c", _DRIVER, json.dumps(args)], name="componentize-py", env=env, cwd=stage, timeout=timeout
+    )
     if proc.returncode == 0:
         return
     output = "\n".join(part for part in (proc.stderr.strip(), proc.stdout.strip()) if part)
