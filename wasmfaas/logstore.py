@@ -8,8 +8,9 @@
             print(entry.text, end="")
 
 Entries live in `<data_dir>/logs.sqlite3` (WAL, `synchronous=NORMAL`). `append` only puts the entry on a bounded
-in-memory stream; one writer task takes whatever has gathered and commits it in one transaction on a worker thread,
-so logging adds neither a disk write nor a thread hop to an invocation, and a burst of invocations costs one commit.
+in-memory stream; one writer task takes whatever has gathered, frames it (START / END / REPORT) and commits it in one
+transaction on a worker thread, so logging adds neither formatting, a disk write nor a thread hop to an invocation,
+and a burst of invocations costs one commit.
 If the writer falls behind by more than `buffer` entries (or `buffer_bytes` of text), further entries are dropped
 and counted (`dropped`) rather than slowing invocations down or filling memory. `flush()` waits until everything
 appended so far is committed.
@@ -50,6 +51,7 @@ logger = logging.getLogger("wasmfaas.logstore")
 
 DB_NAME: Final = "logs.sqlite3"
 _FOLLOW_PAGE: Final = 1000
+_GATHER_SECONDS: Final = 0.01  # at most this long between commits while entries keep coming
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS logs (
@@ -77,16 +79,22 @@ class LogEntry(msgspec.Struct, frozen=True, kw_only=True):
     text: str
 
 
-# What travels from `append` to the writer: (function_name, request_id, version, timestamp, size, text).
+# A row of the table: (function_name, request_id, version, timestamp, size, text).
 _Row = tuple[str, str, str, float, int, str]
+# What travels from `append` to the writer: the result, when it was appended, and its size estimate (for the
+# buffer's byte bound). The log text is framed by the writer, on its thread, not on the invoke path.
+_Pending = tuple[InvocationResult, float, int]
+# The framing around the guest's own lines (START / END / REPORT) is about this many bytes: the estimate of an
+# entry's size while it waits for the writer.
+_FRAMING_BYTES: Final = 256
 
 
 class LogStore:
     """Per-function invocation logs in `<data_dir>/logs.sqlite3`; use as `async with LogStore(data_dir) as logs:`.
 
     - `max_entries` / `max_bytes`: the retention bound per function (entries, bytes of text).
-    - `buffer` / `buffer_bytes`: entries (and bytes of text) that may wait for the writer before new ones are
-      dropped.
+    - `buffer` / `buffer_bytes`: entries (and bytes of text, estimated as the guest's log plus the framing) that
+      may wait for the writer before new ones are dropped.
     - `poll_interval`: how often a follower looks for entries written by another process.
     """
 
@@ -113,9 +121,11 @@ class LogStore:
         self._writer_db: sqlite3.Connection | None = None
         self._reader_db: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
-        self._send: MemoryObjectSendStream[_Row] | None = None
+        self._send: MemoryObjectSendStream[_Pending] | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._committed = anyio.Event()
+        self._gather = anyio.Event()
+        self._flushing = 0
         self._appended = 0
         self._written = 0
         self.dropped = 0
@@ -126,7 +136,7 @@ class LogStore:
 
     async def __aenter__(self) -> Self:
         await anyio.to_thread.run_sync(self._open)
-        send, receive = anyio.create_memory_object_stream[_Row](self._buffer)
+        send, receive = anyio.create_memory_object_stream[_Pending](self._buffer)
         self._send = send
         self._tg = await anyio.create_task_group().__aenter__()
         self._tg.start_soon(self._write_forever, receive)
@@ -173,37 +183,41 @@ class LogStore:
         send = self._send
         if send is None:
             raise PlatformClosedError("use the LogStore inside `async with LogStore(data_dir) as logs:`")
-        text = result.log
-        row = (
-            result.function_name,
-            result.request_id,
-            result.executed_version,
-            time.time(),
-            len(text.encode()),
-            text,
-        )
-        if self._pending_bytes + row[4] > self._buffer_bytes:
+        size = len(result.guest_log) + _FRAMING_BYTES
+        if self._pending_bytes + size > self._buffer_bytes:
             self.dropped += 1
             return
         try:
-            send.send_nowait(row)
+            send.send_nowait((result, time.time(), size))
         except anyio.WouldBlock:
             self.dropped += 1
             return
         self._appended += 1
-        self._pending_bytes += row[4]
+        self._pending_bytes += size
 
     async def flush(self) -> None:
         """Wait until every entry appended before this call is committed."""
         target = self._appended
-        while self._written < target and self._tg is not None:
-            await self._committed.wait()
+        self._flushing += 1
+        try:
+            while self._written < target and self._tg is not None:
+                self._gather.set()  # the writer commits now, without waiting for more entries
+                await self._committed.wait()
+        finally:
+            self._flushing -= 1
 
-    async def _write_forever(self, receive: MemoryObjectReceiveStream[_Row]) -> None:
+    async def _write_forever(self, receive: MemoryObjectReceiveStream[_Pending]) -> None:
         async with receive:
             try:
                 async for first in receive:
                     await self._commit([first, *self._drain(receive)])
+                    # Under a steady stream of invocations, let entries gather for a moment before the next commit
+                    # (unless someone waits in flush()): otherwise each commit would take only the one or two that
+                    # arrived while the last one ran, and the per-commit cost would dominate.
+                    if not self._flushing:
+                        self._gather = anyio.Event()
+                        with anyio.move_on_after(_GATHER_SECONDS):
+                            await self._gather.wait()
             finally:
                 # Closed or cancelled: what is still buffered was appended before the shutdown, so commit it too.
                 rest = self._drain(receive)
@@ -211,24 +225,27 @@ class LogStore:
                     with anyio.CancelScope(shield=True):
                         await self._commit(rest)
 
-    def _drain(self, receive: MemoryObjectReceiveStream[_Row]) -> list[_Row]:
-        batch: list[_Row] = []
+    def _drain(self, receive: MemoryObjectReceiveStream[_Pending]) -> list[_Pending]:
+        batch: list[_Pending] = []
         with contextlib.suppress(anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
             while len(batch) < self._buffer:
                 batch.append(receive.receive_nowait())
         return batch
 
-    async def _commit(self, batch: list[_Row]) -> None:
+    async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            await anyio.to_thread.run_sync(self._insert, batch)
+            await anyio.to_thread.run_sync(self._frame_and_insert, batch)
         except Exception:
             # A full disk or a locked database must not take the server down: the batch is lost, and logged.
             logger.exception("dropped %d log entries", len(batch))
             self.dropped += len(batch)
         self._written += len(batch)
-        self._pending_bytes -= sum(row[4] for row in batch)
+        self._pending_bytes -= sum(pending[2] for pending in batch)
         committed, self._committed = self._committed, anyio.Event()
         committed.set()
+
+    def _frame_and_insert(self, batch: list[_Pending]) -> None:
+        self._insert([_row(result, timestamp) for result, timestamp, _ in batch])
 
     def _insert(self, batch: list[_Row]) -> None:
         db = self._writer_db
@@ -255,22 +272,38 @@ class LogStore:
 
     def _prune(self, db: sqlite3.Connection, name: str) -> None:
         """Delete the function's oldest entries down to both bounds, and re-read its tally."""
-        # The newest entry that falls outside a bound: everything up to it goes.
-        by_count = db.execute(
-            "SELECT id FROM logs WHERE function_name = ? ORDER BY id DESC LIMIT 1 OFFSET ?", (name, self.max_entries)
-        ).fetchone()
-        by_size = db.execute(
-            "SELECT id FROM (SELECT id, SUM(size) OVER (ORDER BY id DESC) AS total FROM logs"
-            " WHERE function_name = ?) WHERE total > ? ORDER BY id DESC LIMIT 1",
-            (name, self.max_bytes),
-        ).fetchone()
+        count, size = self._totals(db, name)
+        # The newest entry that falls outside a bound: everything up to it goes. (Each bound's query runs only when
+        # the function is over it: the one over bytes sums a window over all of the function's entries.)
+        by_count = (
+            db.execute(
+                "SELECT id FROM logs WHERE function_name = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                (name, self.max_entries),
+            ).fetchone()
+            if count > self.max_entries
+            else None
+        )
+        by_size = (
+            db.execute(
+                "SELECT id FROM (SELECT id, SUM(size) OVER (ORDER BY id DESC) AS total FROM logs"
+                " WHERE function_name = ?) WHERE total > ? ORDER BY id DESC LIMIT 1",
+                (name, self.max_bytes),
+            ).fetchone()
+            if size > self.max_bytes
+            else None
+        )
         cut = max((row[0] for row in (by_count, by_size) if row is not None), default=None)
         if cut is not None:
             db.execute("DELETE FROM logs WHERE function_name = ? AND id <= ?", (name, cut))
+            count, size = self._totals(db, name)
+        self._tally[name] = [count, size]
+
+    @staticmethod
+    def _totals(db: sqlite3.Connection, name: str) -> tuple[int, int]:
         count, size = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM logs WHERE function_name = ?", (name,)
         ).fetchone()
-        self._tally[name] = [count, size]
+        return count, size
 
     # -- reading ---------------------------------------------------------------------------------------------------
 
@@ -387,6 +420,11 @@ def _filters(function_name: str | None, since: float | None) -> tuple[list[str],
         clauses.append("timestamp >= ?")
         args.append(since)
     return clauses, args
+
+
+def _row(result: InvocationResult, timestamp: float) -> _Row:
+    text = result.log
+    return (result.function_name, result.request_id, result.executed_version, timestamp, len(text.encode()), text)
 
 
 def _entry(row: tuple[int, str, str, str, float, str]) -> LogEntry:

@@ -12,6 +12,7 @@ so the job finishes on its thread and releases what it holds there.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import queue
 import threading
@@ -27,14 +28,22 @@ T = TypeVar("T")
 
 
 class _Job(Generic[T]):
-    __slots__ = ("done", "error", "func", "notify", "value")
+    __slots__ = ("done", "error", "func", "future", "notify", "value")
 
-    def __init__(self, func: Callable[[], T], done: anyio.Event, notify: Callable[[Callable[[], None]], Any]) -> None:
+    def __init__(self, func: Callable[[], T]) -> None:
         self.func = func
-        self.done = done
-        self.notify = notify
         self.value: T | None = None
         self.error: BaseException | None = None
+        # asyncio: a bare future, set through the loop's call_soon_threadsafe (no anyio Event, no token lookup).
+        # Other backends: an anyio Event, set through the backend's own thread-safe "run soon".
+        self.future: asyncio.Future[None] | None = None
+        self.done: anyio.Event | None = None
+        self.notify: Callable[[], Any]
+
+
+def _set_future(future: asyncio.Future[None]) -> None:
+    if not future.done():  # cancelled: the caller stopped waiting
+        future.set_result(None)
 
 
 def _run_soon() -> Callable[[Callable[[], None]], Any]:
@@ -70,13 +79,29 @@ class WorkerPool:
 
     def start(self, func: Callable[[], T]) -> _Job[T]:
         """Queue `func` (call from the event loop thread); once this returns, `func` will run."""
-        job: _Job[T] = _Job(func, anyio.Event(), _run_soon())
+        job: _Job[T] = _Job(func)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio)
+            loop = None
+        if loop is not None:
+            future = job.future = loop.create_future()
+            call_soon_threadsafe = loop.call_soon_threadsafe
+            job.notify = lambda: call_soon_threadsafe(_set_future, future)
+        else:
+            done = job.done = anyio.Event()
+            run_soon = _run_soon()
+            job.notify = lambda: run_soon(done.set)
         self._submit(job)
         return job
 
     @staticmethod
     async def result(job: _Job[T]) -> T:
-        await job.done.wait()
+        if job.future is not None:
+            await job.future
+        else:
+            assert job.done is not None
+            await job.done.wait()
         if job.error is not None:
             raise job.error
         return job.value  # type: ignore[return-value]
@@ -104,7 +129,7 @@ class WorkerPool:
                 job.error = e
             # RuntimeError: the event loop closed while the job ran, so nobody is waiting for it any more.
             with contextlib.suppress(RuntimeError):
-                job.notify(job.done.set)
+                job.notify()
             with self._lock:
                 self._idle += 1
 

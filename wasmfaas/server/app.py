@@ -22,7 +22,6 @@ what it holds and the platform closes.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any, Final
@@ -33,6 +32,7 @@ import msgspec
 
 from ..errors import WasmfaasError
 from ..events import AsyncInvoker
+from ..invoker import new_request_id
 from ..logstore import LogStore
 from ..platform import Platform
 from . import events_api, invoke, lambda_api, urls
@@ -198,7 +198,7 @@ class LambdaServer:
             response = await urls.serve_function_url(ctx, scope, receive)
         else:
             response = await self._api(ctx, scope, receive)
-        request_id = response.request_id or str(uuid.uuid4())
+        request_id = response.request_id or new_request_id()
         response.headers.append((b"x-amzn-requestid", request_id.encode()))
         await response.send(send)
 

@@ -106,7 +106,8 @@ class Request:
     @property
     def query(self) -> list[tuple[str, str]]:
         if self._query is None:
-            self._query = parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
+            qs: bytes = self.scope.get("query_string", b"")
+            self._query = parse_qsl(qs.decode("latin-1"), keep_blank_values=True) if qs else []
         return self._query
 
     def query_param(self, name: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -41,12 +42,18 @@ class Identity:
         return f"arn:aws:iam::{self.account_id}:role/wasmfaas"
 
 
+@functools.lru_cache(maxsize=4096)
+def _split_function_name(raw: str) -> tuple[str, str | None] | None:
+    match = _FUNCTION_NAME_RE.fullmatch(raw)
+    return None if match is None else (match.group(1), match.group(2))
+
+
 def parse_function_name(raw: str, query_qualifier: str | None = None) -> tuple[str, str | None]:
     """(name, qualifier) from a FunctionName in any of its forms plus the `Qualifier` query parameter."""
-    match = _FUNCTION_NAME_RE.fullmatch(raw)
-    if match is None:
+    parts = _split_function_name(raw)
+    if parts is None:
         raise invalid_parameter(f"FunctionName: {raw!r} is not a function name, name:qualifier, or function ARN")
-    name, qualifier = match.group(1), match.group(2)
+    name, qualifier = parts
     if query_qualifier is not None:
         if not _QUALIFIER_RE.fullmatch(query_qualifier):
             raise invalid_parameter(f"Qualifier: {query_qualifier!r} is not a version number, $LATEST or alias")

@@ -21,6 +21,7 @@ __all__ = ["Call", "Handler", "KiB", "MiB", "Param", "Route", "Router"]
 KiB: Final = 1024
 MiB: Final = 1024 * 1024
 T = TypeVar("T")
+_CACHE_SIZE: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +104,21 @@ class Router:
             literals = tuple((i, s) for i, s in enumerate(segments) if not (s.startswith("{") and s.endswith("}")))
             params = tuple((i, s[1:-1]) for i, s in enumerate(segments) if s.startswith("{") and s.endswith("}"))
             self._buckets.setdefault((route.method, len(segments)), []).append(_Compiled(route, literals, params))
+        # The paths seen last, matched already: a client calls the same few paths over and over.
+        self._cache: dict[tuple[str, str], tuple[Route, dict[str, str]] | None] = {}
 
     def match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+        key = (method, raw_path)
+        try:
+            found = self._cache[key]
+        except KeyError:
+            found = self._match(method, raw_path)
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = found
+        return None if found is None else (found[0], dict(found[1]))  # a copy: the caller may change its params
+
+    def _match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
         segments = raw_path.split("/")
         for compiled in self._buckets.get((method, len(segments)), ()):
             for index, text in compiled.literals:

@@ -289,6 +289,19 @@ def is_textual(content_type: str | None) -> bool:
     return media.startswith("text/") or media in _TEXT_TYPES or media.endswith("+json") or media.endswith("+xml")
 
 
+_time_cache: tuple[int, str] = (-1, "")
+
+
+def _event_time(second: int) -> str:
+    """The event's `requestContext.time` ("26/Nov/2026:20:34:27 +0000"), formatted once per second."""
+    global _time_cache
+    cached_second, text = _time_cache
+    if cached_second != second:
+        text = datetime.fromtimestamp(second, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+        _time_cache = (second, text)
+    return text
+
+
 def build_event(
     request: Request, config: UrlConfig, ctx: ServerContext, raw_path: str, request_id: str, caller: str | None
 ) -> dict[str, Any]:
@@ -340,7 +353,7 @@ def build_event(
         "requestId": request_id,
         "routeKey": "$default",
         "stage": "$default",
-        "time": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "time": _event_time(int(now)),
         "timeEpoch": int(now * 1000),
     }
     if caller:
