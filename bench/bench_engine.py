@@ -124,7 +124,7 @@ def bench_async(data: Path) -> None:
                     bare.append(time.perf_counter_ns() - start)
             return statistics.median(samples) / 1000, statistics.median(bare) / 1000
 
-    ours, hop = anyio.run(main)
+    ours, hop = anyio.run(main, backend_options={"use_uvloop": True})
     row(
         "invoke from an anyio task, async API (median)",
         ours,
