@@ -140,15 +140,15 @@ class WasiRecipe:
         self._keep.append(buffers)
         return ctypes.cast(array, ctypes.POINTER(ctypes.POINTER(ctypes.c_char)))
 
-    def apply(self, store: wasmtime.Store, stdout: str, stderr: str, stdin: bytes | None = None) -> None:
+    def apply(self, store: wasmtime.Store, stdout: bytes, stderr: bytes, stdin: bytes | None = None) -> None:
         """Give `store` a WASI context: this argv and environment, stdout/stderr opened by path, nothing else."""
         config = c_void_p(_wasi_new())
         try:
             ok = (
                 _wasi_argv(config, c_size_t(self._argv_n), self._argv)
                 and _wasi_env(config, c_size_t(self._env_n), self._names, self._values)
-                and _wasi_stdout(config, stdout.encode())
-                and _wasi_stderr(config, stderr.encode())
+                and _wasi_stdout(config, stdout)
+                and _wasi_stderr(config, stderr)
             )
             if not ok:
                 raise wasmtime.WasmtimeError("failed to configure the WASI context")

@@ -39,7 +39,7 @@ class Capture:
     pipe's whole life, so the pipe never reports end-of-file while it waits in the free list.
     """
 
-    __slots__ = ("_buf", "_count", "_lock", "cap", "dropped", "fifo", "path", "rfd", "wfd")
+    __slots__ = ("_buf", "_count", "_lock", "cap", "dropped", "fifo", "path", "path_bytes", "rfd", "wfd")
 
     def __init__(self, cap: int = DEFAULT_LOG_CAP) -> None:
         # A named pipe in a private directory: wasmtime opens a FIFO's path in half the time of /proc/self/fd/N
@@ -56,6 +56,7 @@ class Capture:
             path = f"/proc/self/fd/{self.wfd}"
             self.fifo = None
         self.path = path
+        self.path_bytes = path.encode()  # what wasmtime's C API takes, encoded once
         self.cap = cap
         self.dropped = 0
         self._buf = bytearray()
@@ -141,10 +142,14 @@ class Capture:
                 os.unlink(self.fifo)
 
 
-def prepare() -> None:
-    """Start the drainer and make the FIFO directory now (at platform start), not on the first cold start."""
+def prepare(spare: int = 4) -> None:
+    """Start the drainer and make a few FIFOs now (at platform start), not on the first cold starts."""
     _drainer()
     _fifo_dir()
+    with _FREE_LOCK:
+        missing = max(0, spare - sum(1 for capture in _FREE if capture.cap == DEFAULT_LOG_CAP))
+    for _ in range(missing):
+        Capture().release()
 
 
 _FIFO_NAMES: Final = itertools.count()

@@ -120,7 +120,7 @@ def new_store(
 ) -> wasmtime.Store:
     """A store with the function's memory cap and a WASI context that exposes nothing of the host."""
     store = wasmtime.Store(spec.engine.wasm)
-    spec.wasi.apply(store, (stdout or capture).path, capture.path, stdin)
+    spec.wasi.apply(store, (stdout or capture).path_bytes, capture.path_bytes, stdin)
     set_limits(store, spec.memory_mb * MIB, MAX_TABLE_ELEMENTS)
     return store
 
