@@ -56,6 +56,14 @@ def test_aliases_route_by_weight(platform: SyncPlatform, guest: Callable[[str], 
         platform.create_alias("fn", "ghost", "7")
     platform.delete_function("fn", "1")
     assert [v.version for v in platform.list_versions("fn")] == ["$LATEST", "2"]
+    assert platform.get_alias("fn", "live").function_version == "2"
+    platform.put_provisioned_concurrency("fn", "live", 1)
+    assert platform.get_provisioned_concurrency("fn", "live") == 1
+    assert platform.pool_stats("fn", "2").idle == 1
+    platform.delete_provisioned_concurrency("fn", "live")
+    assert platform.get_provisioned_concurrency("fn", "live") is None
+    assert platform.get_function_code("fn", "2") == guest("env")
+    assert platform.account_settings().concurrent_executions == 1000
     platform.delete_alias("fn", "live")
     assert platform.list_aliases("fn") == []
 

@@ -19,7 +19,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .config import FunctionConfig
 from .errors import PlatformClosedError
-from .platform import AliasInfo, FunctionInfo, Platform
+from .platform import AccountSettings, AliasInfo, FunctionInfo, Platform
 from .pool import PoolStats
 from .results import InvocationResult
 
@@ -129,8 +129,26 @@ class SyncPlatform:
         infos: list[AliasInfo] = self._call(Platform.list_aliases, name)
         return infos
 
+    def get_alias(self, name: str, alias: str) -> AliasInfo:
+        info: AliasInfo = self._call(Platform.get_alias, name, alias)
+        return info
+
+    def get_function_code(self, name: str, qualifier: str | None = None) -> bytes:
+        code: bytes = self._call(Platform.get_function_code, name, qualifier)
+        return code
+
     def put_provisioned_concurrency(self, name: str, qualifier: str, count: int) -> None:
         self._call(Platform.put_provisioned_concurrency, name, qualifier, count)
+
+    def get_provisioned_concurrency(self, name: str, qualifier: str) -> int | None:
+        count: int | None = self._call(Platform.get_provisioned_concurrency, name, qualifier)
+        return count
+
+    def delete_provisioned_concurrency(self, name: str, qualifier: str) -> None:
+        self._call(Platform.delete_provisioned_concurrency, name, qualifier)
+
+    def account_settings(self) -> AccountSettings:
+        return self.platform.account_settings()
 
     def invoke(self, name: str, payload: bytes | str = b"", *, qualifier: str | None = None) -> InvocationResult:
         return self.platform.invoke_sync(name, payload, qualifier=qualifier)
