@@ -134,13 +134,15 @@ class ModuleCache:
         with self._lock:
             key_lock = self._compiling.setdefault(sha256, threading.Lock())
         # One compile per hash: concurrent loads of the same code wait for the first.
-        with key_lock:
-            cached = self._memory.get(sha256)
-            if cached is None:
-                cached = self._load_from_disk(sha256) or self._compile(code, sha256)
-                self._memory[sha256] = cached
-        with self._lock:
-            self._compiling.pop(sha256, None)
+        try:
+            with key_lock:
+                cached = self._memory.get(sha256)
+                if cached is None:
+                    cached = self._load_from_disk(sha256) or self._compile(code, sha256)
+                    self._memory[sha256] = cached
+        finally:  # refused code too: its lock must not stay behind
+            with self._lock:
+                self._compiling.pop(sha256, None)
         return cached
 
     def forget(self, sha256: str) -> None:
