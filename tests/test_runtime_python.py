@@ -137,6 +137,20 @@ def test_memory_cap(platform: SyncPlatform) -> None:
     assert platform.invoke("py", b'{"action": "count"}').ok
 
 
+def test_a_folder_of_sources_works_like_its_zip(platform: SyncPlatform, tmp_path: Path) -> None:
+    with zipfile.ZipFile(io.BytesIO(SOURCE)) as archive:
+        archive.extractall(tmp_path / "src")
+    (tmp_path / "src" / "__pycache__").mkdir()
+    (tmp_path / "src" / "__pycache__" / "junk.pyc").write_bytes(b"not part of the package")
+    info = platform.create_function(
+        "py-folder", tmp_path / "src", runtime=PYTHON, handler="app.handler", config=FunctionConfig(timeout=1)
+    )
+    assert platform.invoke("py-folder", b'{"name": "bo"}').json()["shout"] == "BO!"
+    # The same folder gives the same package, so the same content hash.
+    assert platform.update_function_code("py-folder", tmp_path / "src").code_sha256 == info.code_sha256
+    platform.delete_function("py-folder")
+
+
 def test_build_failure_is_refused_and_nothing_is_stored(platform: SyncPlatform, tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="nope"):
         platform.create_function(

@@ -294,7 +294,7 @@ class Platform:
     async def create_function(
         self,
         name: str,
-        code: bytes,
+        code: bytes | os.PathLike[str],
         *,
         runtime: str = "wasi",
         handler: str = "",
@@ -303,7 +303,8 @@ class Platform:
         publish: bool = False,
     ) -> FunctionInfo:
         """Create a function: wasm bytes for `runtime="wasi"` (any of the three guest kinds, detected here), or
-        for a language runtime (`wasmfaas.runtimes`) its source as a zip archive, built here into a component."""
+        for a language runtime (`wasmfaas.runtimes`) its source as a zip archive or a folder, built here into a
+        component. `code` may also be the path of a .wasm or .zip file."""
         self._check_open()
         validate_function_name(name)
         _check_runtime(runtime)
@@ -344,7 +345,9 @@ class Platform:
                 return await self._publish(function, "")
             return deployed.info
 
-    async def update_function_code(self, name: str, code: bytes, *, publish: bool = False) -> FunctionInfo:
+    async def update_function_code(
+        self, name: str, code: bytes | os.PathLike[str], *, publish: bool = False
+    ) -> FunctionInfo:
         """Replace the code of $LATEST; invocations in flight finish on the old code."""
         self._check_open()
         code = _as_code(code)
@@ -669,9 +672,18 @@ def _check_runtime(runtime: str) -> None:
         raise InvalidParameterError("Runtime", f"{runtime!r} is not one of {', '.join(runtimes.runtimes())}")
 
 
-def _as_code(code: bytes | bytearray | memoryview) -> bytes:
+def _as_code(code: bytes | bytearray | memoryview | os.PathLike[str]) -> bytes:
+    """Code as bytes: given bytes, a file (a .wasm or a .zip), or a folder of sources (zipped here)."""
+    if isinstance(code, os.PathLike):
+        path = Path(code)
+        if path.is_dir():
+            return runtimes.zip_folder(path)
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            raise InvalidParameterError("code", f"cannot read {path}: {e}") from None
     if not isinstance(code, bytes | bytearray | memoryview):
-        raise InvalidParameterError("code", f"must be bytes, got {type(code).__name__}")
+        raise InvalidParameterError("code", f"must be bytes or a path, got {type(code).__name__}")
     return bytes(code)
 
 

@@ -11,6 +11,7 @@ warm call costs microseconds. Any number of threads may call `invoke` at once.
 
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack
 from types import TracebackType
 from typing import Any, Self
@@ -61,7 +62,7 @@ class SyncPlatform:
     def create_function(
         self,
         name: str,
-        code: bytes,
+        code: bytes | os.PathLike[str],
         *,
         runtime: str = "wasi",
         handler: str = "",
@@ -81,7 +82,9 @@ class SyncPlatform:
         )
         return info
 
-    def update_function_code(self, name: str, code: bytes, *, publish: bool = False) -> FunctionInfo:
+    def update_function_code(
+        self, name: str, code: bytes | os.PathLike[str], *, publish: bool = False
+    ) -> FunctionInfo:
         info: FunctionInfo = self._call(Platform.update_function_code, name, code, publish=publish)
         return info
 

@@ -27,6 +27,7 @@ __all__ = [
     "build",
     "extract_zip",
     "runtimes",
+    "zip_folder",
 ]
 
 WASI: Final = "wasi"
@@ -61,6 +62,22 @@ def build(runtime: str, source: bytes | Path, handler: str, *, cache_dir: Path |
         from .js import build_js
 
         return build_js(folder, handler, out, cache_dir=cache_dir).read_bytes()
+
+
+def zip_folder(folder: Path) -> bytes:
+    """A deployment package of `folder`: every file but dot-files, dot-folders and `__pycache__`, in sorted order
+    with fixed timestamps, so the same sources always give the same bytes (and the same content hash)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if any(part.startswith(".") or part == "__pycache__" for part in relative.parts) or not path.is_file():
+                continue
+            info = zipfile.ZipInfo(relative.as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
 
 
 def extract_zip(data: bytes, dest: Path) -> None:
