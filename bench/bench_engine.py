@@ -288,6 +288,23 @@ def bench_idle(data: Path) -> None:
     )
 
 
+def bench_timeout(data: Path) -> None:
+    with SyncPlatform(data_dir=data) as platform:
+        platform.create_function("loop", guest("loop"), config=FunctionConfig(timeout=0.2))
+        overshoot = []
+        for _ in range(20):
+            result = platform.invoke("loop", '"loop"')
+            assert result.function_error is not None and result.function_error.error_type == "Sandbox.Timedout"
+            overshoot.append(result.duration_ms - 200)
+    row(
+        "infinite loop stopped after its timeout (max over 20)",
+        max(overshoot) * 1000,
+        "us",
+        "<= 50000",
+        f"median {statistics.median(overshoot) * 1000:.0f} us past the 200 ms timeout; epoch tick 10 ms",
+    )
+
+
 FIGURES = {
     "warm": bench_warm,
     "async": bench_async,
@@ -295,6 +312,7 @@ FIGURES = {
     "disk": bench_disk,
     "parallel": bench_parallel,
     "idle": bench_idle,
+    "timeout": bench_timeout,
 }
 
 

@@ -120,8 +120,7 @@ def test_infinite_loop_times_out_and_the_next_invocation_works(
     assert result.function_error.error_type == "Sandbox.Timedout"
     assert result.function_error.error_message == "Task timed out after 0.25 seconds"
     assert "Task timed out after 0.25 seconds" in result.log
-    # Stopped within timeout + 50 ms (generous on a loaded machine: the bound checked here is 2x that).
-    assert 250 <= result.duration_ms < 250 + 100
+    assert 250 <= result.duration_ms < 250 + 1000  # stopped, not left to run (its precision: bench_engine.py)
     after = platform.invoke(name, '"ok"')
     assert after.ok and after.payload == b"ok" and after.cold_start
 
