@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import zipfile
 from collections.abc import Iterator
 
 import pytest
+from conftest import zip_of
 
 from wasmfaas import BuildError, FunctionConfig, GuestKind, SyncPlatform
 from wasmfaas.runtimes import JAVASCRIPT
@@ -46,14 +45,6 @@ export const handler = async (event, context) => {
   };
 };
 """
-
-
-def zip_of(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
 
 
 SOURCE = zip_of({"index.mjs": INDEX, "lib/text.mjs": "export const shout = (s) => s.toUpperCase() + '!';\n"})

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import zip_of
 
 from wasmfaas import BuildError, FunctionConfig, GuestKind, SyncPlatform
 from wasmfaas.runtimes import PYTHON
@@ -58,14 +59,6 @@ def handler(event, context):
         "echo": event,
     }
 """
-
-
-def zip_of(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
 
 
 SOURCE = zip_of(

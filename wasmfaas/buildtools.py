@@ -8,13 +8,14 @@ cache key, so a build with another installed version would cache its output unde
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import BuildError
 
-__all__ = ["check_installed", "installed_version", "locked_version", "output_of", "run_tool"]
+__all__ = ["check_installed", "ensure_node_packages", "installed_version", "locked_version", "output_of", "run_tool"]
 
 
 def run_tool(
@@ -79,3 +80,19 @@ def check_installed(node_modules: Path, package: str, locked: str, install_hint:
     if installed != locked:
         found = "is missing" if installed is None else f"is {installed}"
         raise BuildError(f"{package} in {node_modules} {found}, but package-lock.json pins {locked}: {install_hint}")
+
+
+def ensure_node_packages(
+    node_modules: Path, package: str, locked: str, install_hint: str, *, needs_node: str, packages_of: str
+) -> str:
+    """`node`'s path, once node is on PATH and `node_modules` holds `package` at its locked version.
+
+    `needs_node` completes "node is not on PATH: ..."; `packages_of` names whose npm packages are missing.
+    """
+    node = shutil.which("node")
+    if node is None:
+        raise BuildError(f"node is not on PATH: {needs_node}")
+    if not node_modules.is_dir():
+        raise BuildError(f"{packages_of} npm packages are not installed ({node_modules} is missing): {install_hint}")
+    check_installed(node_modules, package, locked, install_hint)
+    return node

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Literal
@@ -33,7 +32,7 @@ from typing import Final, Literal
 import wasmtime
 
 from . import buildcache
-from .buildtools import check_installed, locked_version, output_of, run_tool
+from .buildtools import ensure_node_packages, locked_version, output_of, run_tool
 from .errors import BuildError, InvalidParameterError
 
 __all__ = ["SDK_DIR", "AscRuntime", "asc_version", "build_assemblyscript", "ensure_toolchain"]
@@ -109,16 +108,14 @@ def ensure_toolchain() -> str:
     Raises `BuildError` saying how to install what is missing. Nothing is fetched at build time: the packages are the
     project's own set-up (`npm ci --prefix guest_sdks/assemblyscript`).
     """
-    node = shutil.which("node")
-    if node is None:
-        raise BuildError("node is not on PATH: building AssemblyScript functions needs Node.js 20 or later")
-    modules = SDK_DIR / "node_modules"
-    if not modules.is_dir():
-        raise BuildError(
-            f"the AssemblyScript SDK's npm packages are not installed ({modules} is missing): {_INSTALL_HINT}"
-        )
-    check_installed(modules, _ASC_PACKAGE, asc_version(), _INSTALL_HINT)
-    return node
+    return ensure_node_packages(
+        SDK_DIR / "node_modules",
+        _ASC_PACKAGE,
+        asc_version(),
+        _INSTALL_HINT,
+        needs_node="building AssemblyScript functions needs Node.js 20 or later",
+        packages_of="the AssemblyScript SDK's",
+    )
 
 
 @functools.cache

@@ -25,12 +25,11 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Final
 
 from .. import buildcache
-from ..buildtools import check_installed, locked_version, output_of, run_tool
+from ..buildtools import ensure_node_packages, locked_version, output_of, run_tool
 from ..errors import BuildError, InvalidParameterError
 
 __all__ = [
@@ -108,16 +107,14 @@ def ensure_toolchain() -> str:
     Raises `BuildError` saying how to install what is missing. Nothing is ever fetched at build time: the packages are
     the project's own set-up (`npm ci --prefix runtimes/js`).
     """
-    node = shutil.which("node")
-    if node is None:
-        raise BuildError("node is not on PATH: the JavaScript runtime needs Node.js 20 or later to build functions")
-    modules = RUNTIME_DIR / "node_modules"
-    if not modules.is_dir():
-        raise BuildError(
-            f"the JavaScript runtime's npm packages are not installed ({modules} is missing): {_INSTALL_HINT}"
-        )
-    check_installed(modules, COMPONENTIZE_JS_PACKAGE, componentize_js_version(), _INSTALL_HINT)
-    return node
+    return ensure_node_packages(
+        RUNTIME_DIR / "node_modules",
+        COMPONENTIZE_JS_PACKAGE,
+        componentize_js_version(),
+        _INSTALL_HINT,
+        needs_node="the JavaScript runtime needs Node.js 20 or later to build functions",
+        packages_of="the JavaScript runtime's",
+    )
 
 
 @functools.cache
