@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from wasmfaas import FunctionConfig, SyncPlatform
+from wasmfaas import FunctionConfig, Platform, SyncPlatform
+from wasmfaas.pool import INLINE_WARMUP
 
 
 @pytest.fixture
@@ -56,3 +57,56 @@ def test_provisioned_environments_are_ready_and_kept(
         platform.update_function_configuration("counter", provisioned_concurrency=0)
         time.sleep(0.5)
         assert platform.pool_stats("counter").idle == 0
+
+
+# -- inline runs: a function version shown to be fast runs on the event loop's thread (pool.py, "Inline runs") --
+
+
+@pytest.mark.anyio
+async def test_fast_functions_run_inline_and_keep_their_state(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("counter", guest("counter"))
+        counts = [(await platform.invoke("counter")).json()["count"] for _ in range(12)]
+        # One environment throughout, whether a call ran on a worker thread or inline.
+        assert counts == list(range(1, 13))
+        stats = platform.pool_stats("counter")
+        assert stats.created == 1 and stats.preempted == 0
+        assert 12 - INLINE_WARMUP - 2 <= stats.inline <= 12 - INLINE_WARMUP  # a slow outlier may delay it
+
+
+@pytest.mark.anyio
+async def test_a_call_that_outlives_its_slice_runs_again_on_a_thread(
+    tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("spin", guest("spin"))
+        small = (await platform.invoke("spin", b"10")).payload
+        for _ in range(INLINE_WARMUP + 2):
+            assert (await platform.invoke("spin", b"10")).payload == small
+        inline_before = platform.pool_stats("spin").inline
+        assert inline_before >= 1
+        # ~0.1 s of work: far past the slice. It is interrupted, its environment dropped, and it runs again in full.
+        big = b"100000000"
+        result = await platform.invoke("spin", big)
+        stats = platform.pool_stats("spin")
+        assert stats.preempted == 1 and stats.inline == inline_before + 1
+        assert result.ok and result.cold_start  # the re-run needed a new environment
+        assert result.duration_ms >= 10  # the slice's time counts too
+        # The record is wiped: the next calls go to a thread until the function has shown itself fast again.
+        again = await platform.invoke("spin", big)
+        assert again.payload == result.payload and not again.cold_start
+        assert platform.pool_stats("spin").inline == inline_before + 1
+
+
+@pytest.mark.anyio
+async def test_a_timeout_after_a_preemption_is_still_a_timeout(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("loop", guest("loop"), config=FunctionConfig(timeout=1))
+        for _ in range(INLINE_WARMUP + 2):
+            assert (await platform.invoke("loop", b'"ok"')).payload == b"ok"
+        result = await platform.invoke("loop", b'"loop"')
+        assert result.function_error is not None
+        assert result.function_error.error_type == "Sandbox.Timedout"
+        assert result.function_error.error_message == "Task timed out after 1.00 seconds"
+        assert platform.pool_stats("loop").preempted == 1
+        assert (await platform.invoke("loop", b'"ok"')).payload == b"ok"

@@ -31,11 +31,16 @@ __all__ = [
     "set_limits",
 ]
 
+# Two handles on the same library. Calls that can run wasm (or block) go through `_lib`, which releases the GIL for
+# the call's length. The accessors (deadline, fuel, memory size) take nanoseconds and go through `_held`, which keeps
+# the GIL: releasing it costs little, but getting it back costs up to the interpreter's switch interval (5 ms) while
+# another thread runs Python -- on a busy server that wait dominated the invoke path.
 _lib: Final = ctypes.CDLL(_bindings.dll._name)  # type: ignore[attr-defined]
+_held: Final = ctypes.PyDLL(_bindings.dll._name)  # type: ignore[attr-defined]
 
 
-def _proto(name: str, restype: Any) -> Any:
-    func = getattr(_lib, name)
+def _proto(name: str, restype: Any, lib: ctypes.CDLL = _held) -> Any:
+    func = getattr(lib, name)
     func.argtypes = None  # arguments are always c_void_p / c_uint64 instances, never bare Python ints
     func.restype = restype
     return func
@@ -45,17 +50,17 @@ _set_epoch_deadline: Final = _proto("wasmtime_context_set_epoch_deadline", None)
 _memory_data_size: Final = _proto("wasmtime_memory_data_size", c_size_t)
 _memory_data: Final = _proto("wasmtime_memory_data", c_void_p)
 _export_get: Final = _proto("wasmtime_instance_export_get", ctypes.c_bool)
-_pre_instantiate: Final = _proto("wasmtime_instance_pre_instantiate", c_void_p)
+_pre_instantiate: Final = _proto("wasmtime_instance_pre_instantiate", c_void_p, _lib)
 _store_limiter: Final = _proto("wasmtime_store_limiter", None)
 _wasi_new: Final = _proto("wasi_config_new", c_void_p)
 _wasi_delete: Final = _proto("wasi_config_delete", None)
 _wasi_argv: Final = _proto("wasi_config_set_argv", ctypes.c_bool)
 _wasi_env: Final = _proto("wasi_config_set_env", ctypes.c_bool)
-_wasi_stdout: Final = _proto("wasi_config_set_stdout_file", ctypes.c_bool)
-_wasi_stderr: Final = _proto("wasi_config_set_stderr_file", ctypes.c_bool)
+_wasi_stdout: Final = _proto("wasi_config_set_stdout_file", ctypes.c_bool, _lib)  # opens files
+_wasi_stderr: Final = _proto("wasi_config_set_stderr_file", ctypes.c_bool, _lib)  # opens files
 _wasi_stdin_bytes: Final = _proto("wasi_config_set_stdin_bytes", None)
-_set_wasi: Final = _proto("wasmtime_context_set_wasi", c_void_p)
-_call_unchecked: Final = _proto("wasmtime_func_call_unchecked", c_void_p)
+_set_wasi: Final = _proto("wasmtime_context_set_wasi", c_void_p, _lib)  # opens files
+_call_unchecked: Final = _proto("wasmtime_func_call_unchecked", c_void_p, _lib)
 _set_fuel: Final = _proto("wasmtime_context_set_fuel", c_void_p)
 _get_fuel: Final = _proto("wasmtime_context_get_fuel", c_void_p)
 

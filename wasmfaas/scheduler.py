@@ -127,13 +127,15 @@ class Scheduler:
         finally:
             self.release(slot)
 
-    async def run(self, slot: Concurrency, job: Callable[[], T]) -> T:
+    async def run(self, slot: Concurrency, job: Callable[[], T], *, admitted: bool = False) -> T:
         """Run `job` on a worker thread under the limits (refused at once when over them).
 
+        `admitted`: the caller already holds the slot (`acquire`), and hands it over to this run.
         The slot is released by the worker when the job ends, not when the caller stops waiting: a cancelled caller
         does not stop the guest, and its slot stays taken until the guest is done.
         """
-        self.acquire(slot)
+        if not admitted:
+            self.acquire(slot)
 
         def run_and_release() -> T:
             try:

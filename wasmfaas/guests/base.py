@@ -19,7 +19,16 @@ from ..logs import Capture
 from ..modules import CompiledCode
 from ..results import FunctionError
 
-__all__ = ["Environment", "EnvironmentSpec", "InitError", "Outcome", "Request", "classify_failure", "new_store"]
+__all__ = [
+    "Environment",
+    "EnvironmentSpec",
+    "InitError",
+    "Outcome",
+    "Request",
+    "classify_failure",
+    "new_store",
+    "was_preempted",
+]
 
 MIB: Final = 1024 * 1024
 WASM_PAGE: Final = 65536
@@ -75,6 +84,9 @@ class Request:
     payload: bytes
     deadline_ms: int  # Unix time in ms
     timeout: float
+    # Non-zero: run on the caller's event loop for at most this many epoch ticks (pool.run_inline); past them the
+    # call is interrupted and the outcome is `preempted`, not a timeout, and the invocation runs again on a thread.
+    slice_ticks: int = 0
 
 
 @dataclass(slots=True)
@@ -87,6 +99,9 @@ class Outcome:
     log: bytes = b""
     fuel_consumed: int | None = None
     memory_bytes: int = 0
+    # Interrupted at the end of its inline slice (Request.slice_ticks): nothing of it is reported, the environment
+    # is thrown away, and the invocation runs again.
+    preempted: bool = False
 
 
 class Environment(ABC):
@@ -158,6 +173,17 @@ def classify_failure(failure: Exception, spec: EnvironmentSpec, memory_bytes: in
             error_message=f"Runtime exited with error: out of memory (limit {spec.memory_mb} MB): {message}",
         )
     return FunctionError(error_type="Runtime.Trap", error_message=message)
+
+
+def was_preempted(failure: Exception, request: Request | None) -> bool:
+    """Whether `failure` is the end of an inline slice: an epoch interrupt of a call that ran with one.
+
+    Slices are shorter than any timeout (at least 1 s), so an interrupt during a sliced call is always the slice's.
+    """
+    if request is None or not request.slice_ticks:
+        return False
+    code = failure.trap_code if isinstance(failure, wasmtime.Trap) else None
+    return code is wasmtime.TrapCode.INTERRUPT or (code is None and "wasm trap: interrupt" in str(failure))
 
 
 _MESSAGE_CODES: Final = (

@@ -18,7 +18,16 @@ import wasmtime
 from .._native import Handles, WasmCall, context_of, get_exports, instantiate, memory_view, set_deadline
 from ..logs import Capture
 from ..results import FunctionError
-from .base import Environment, EnvironmentSpec, InitError, Outcome, Request, classify_failure, new_store
+from .base import (
+    Environment,
+    EnvironmentSpec,
+    InitError,
+    Outcome,
+    Request,
+    classify_failure,
+    new_store,
+    was_preempted,
+)
 
 __all__ = ["HEADER_SIZE", "INIT_TIMEOUT_S", "MAX_RESPONSE_BYTES", "ReactorEnvironment"]
 
@@ -90,16 +99,19 @@ class ReactorEnvironment(Environment):
     def invoke(self, request: Request) -> Outcome:
         spec = self.spec
         native = self._native
-        native.set_deadline(
-            self._ticks if request.timeout == spec.timeout else c_uint64(spec.engine.deadline_ticks(request.timeout))
-        )
+        if request.slice_ticks:
+            native.set_deadline(c_uint64(request.slice_ticks))
+        elif request.timeout == spec.timeout:
+            native.set_deadline(self._ticks)
+        else:
+            native.set_deadline(c_uint64(spec.engine.deadline_ticks(request.timeout)))
         if spec.fuel is not None:
             native.set_fuel(spec.fuel)
         payload = request.payload
         length = len(payload)
         need = HEADER_SIZE + length
         if need > self._region_size:
-            refused = self._reserve(need)
+            refused = self._reserve(need, request)
             if refused is not None:
                 return refused
         region = self._region
@@ -125,13 +137,13 @@ class ReactorEnvironment(Environment):
             outcome.fuel_consumed = spec.fuel - native.get_fuel()
         return outcome
 
-    def _reserve(self, need: int) -> Outcome | None:
+    def _reserve(self, need: int, request: Request) -> Outcome | None:
         """Ask the guest for a request region of `need` bytes (only when the last one is too small)."""
         call = self._buffer
         call.args[0].i32 = need
         failure = call()
         if failure is not None:
-            return self._failed(failure, None)
+            return self._failed(failure, request)
         region = call.args[0].i32 & 0xFFFFFFFF
         size = self._native.memory_size()
         if size > self.memory_bytes:
@@ -178,6 +190,9 @@ class ReactorEnvironment(Environment):
         return Outcome(payload=b"", error=error, discard=True)
 
     def _failed(self, failure: Exception, request: Request | None) -> Outcome:
+        if was_preempted(failure, request):
+            self.capture.take()  # its log lines come again from the run that counts
+            return Outcome(payload=b"", discard=True, preempted=True)
         timeout = request.timeout if request is not None else self.spec.timeout
         error = classify_failure(failure, self.spec, self.memory_bytes, timeout)
         return Outcome(
