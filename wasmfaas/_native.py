@@ -26,6 +26,8 @@ __all__ = [
     "instantiate",
     "is_func",
     "is_memory",
+    "memory_data",
+    "memory_data_size",
     "memory_view",
     "set_deadline",
     "set_limits",
@@ -115,11 +117,11 @@ def set_deadline(ctx: c_void_p, ticks: int) -> None:
 
 
 def is_func(item: Any) -> bool:
-    return item is not None and item.kind == ffi.WASMTIME_EXTERN_FUNC
+    return item is not None and item.kind == ffi.WASMTIME_EXTERN_FUNC.value
 
 
 def is_memory(item: Any) -> bool:
-    return item is not None and item.kind == ffi.WASMTIME_EXTERN_MEMORY
+    return item is not None and item.kind == ffi.WASMTIME_EXTERN_MEMORY.value
 
 
 class WasiRecipe:
@@ -145,15 +147,18 @@ class WasiRecipe:
         self._keep.append(buffers)
         return ctypes.cast(array, ctypes.POINTER(ctypes.POINTER(ctypes.c_char)))
 
-    def apply(self, store: wasmtime.Store, stdout: bytes, stderr: bytes, stdin: bytes | None = None) -> None:
-        """Give `store` a WASI context: this argv and environment, stdout/stderr opened by path, nothing else."""
+    def apply(
+        self, store: wasmtime.Store, stdout: bytes | None, stderr: bytes | None, stdin: bytes | None = None
+    ) -> None:
+        """Give `store` a WASI context: this argv and environment, stdout/stderr opened by path (None: wasmtime's
+        sink, for core modules whose writes guests.wasi takes), nothing else."""
         config = c_void_p(_wasi_new())
         try:
             ok = (
                 _wasi_argv(config, c_size_t(self._argv_n), self._argv)
                 and _wasi_env(config, c_size_t(self._env_n), self._names, self._values)
-                and _wasi_stdout(config, stdout)
-                and _wasi_stderr(config, stderr)
+                and (stdout is None or _wasi_stdout(config, stdout))
+                and (stderr is None or _wasi_stderr(config, stderr))
             )
             if not ok:
                 raise wasmtime.WasmtimeError("failed to configure the WASI context")
@@ -240,6 +245,17 @@ class WasmCall:
             self._trap.value = None
             return trap
         return None
+
+
+def memory_data(ctx: c_void_p, memory: c_void_p) -> int:
+    """The base address of a memory (raw context and `wasmtime_memory_t` pointers)."""
+    base: int | None = _memory_data(ctx, memory)
+    return base or 0
+
+
+def memory_data_size(ctx: c_void_p, memory: c_void_p) -> int:
+    size: int = _memory_data_size(ctx, memory)
+    return size
 
 
 def memory_view(base: int, size: int) -> memoryview:

@@ -22,6 +22,7 @@ import wasmtime.component
 from ._files import atomic_write
 from .engine import WASMTIME_VERSION, Engine
 from .errors import InvalidCodeError
+from .guests import wasi
 
 __all__ = ["CompiledCode", "GuestKind", "ModuleCache", "code_sha256"]
 
@@ -118,6 +119,7 @@ class ModuleCache:
         self._compiling: dict[str, threading.Lock] = {}
         self._linker = wasmtime.Linker(engine.wasm)
         self._linker.define_wasi()
+        wasi.define(self._linker)  # our fd_write and poll_oneoff (guests/wasi.py)
         if cache_dir is not None:
             cache_dir.mkdir(parents=True, exist_ok=True)
 

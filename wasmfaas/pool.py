@@ -9,13 +9,13 @@ Inline runs. Handing an invocation to a worker thread and back costs two thread 
 busy, ~90 µs on an idle VM), ten times a small guest's warm call (~5 µs). So once a function version has shown
 itself fast (of its last `INLINE_WINDOW` invocations at most `INLINE_SLOW_ALLOWED` took over `INLINE_MAX_MS`: one
 slow outlier, such as a thread that waited for the GIL, does not count), the async path runs it on the event loop's
-own thread (`run_inline`) under a short epoch deadline (`INLINE_SLICE_TICKS`, 10-20 ms). A call that
-outlives the slice is interrupted and its environment thrown away -- the guest has no file system, network or other
-effect outside its store, so an interrupted attempt leaves nothing behind but its discarded log lines -- and the
-invocation runs again, from the start, on a worker thread. A preemption wipes the record, so a function that
-turns slow blocks the loop for one slice, and runs on threads until it has been fast for a whole window again. Only reactors run inline: a command
-instantiates on every call (~0.3 ms, where a thread pays off), and a component's WASI host calls (a sleep) block
-without an epoch check.
+own thread (`run_inline`) under a short epoch deadline (`INLINE_SLICE_TICKS`, 10-20 ms). A call that outlives the
+slice is interrupted and its environment thrown away -- the guest has no file system, network or other effect
+outside its store, so an interrupted attempt leaves nothing behind but its discarded log lines -- and the invocation
+runs again, from the start, on a worker thread. A preemption wipes the record, so a function that turns slow blocks
+the loop for one slice, and runs on threads until it has been fast for a whole window again. Only reactors run
+inline: a command instantiates on every call (~0.3 ms, where a thread pays off), and a component's WASI host calls
+(a sleep) block without an epoch check.
 """
 
 from __future__ import annotations

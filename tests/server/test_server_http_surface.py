@@ -103,3 +103,9 @@ def test_every_response_has_a_request_id(server: ServerProcess) -> None:
 def test_hello_route(server: ServerProcess) -> None:
     status, _, body = request(f"{server.url}/__hello")
     assert (status, body) == (200, b"hello, world\n")
+
+
+def test_echo_route(server: ServerProcess) -> None:
+    status, headers, body = request(f"{server.url}/__echo", "POST", b'{"x": [1, 2]}')
+    assert (status, body) == (200, b'{"x": [1, 2]}')
+    assert ("content-type", "application/json") in headers

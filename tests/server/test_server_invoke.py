@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from server_helpers import ServerProcess
+from server_helpers import ServerProcess, request
 
 Create = Callable[..., dict[str, Any]]
 
@@ -174,3 +174,41 @@ def test_throttling_with_reserved_concurrency(client: Any, server: ServerProcess
     client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
     with pytest.raises(client.exceptions.TooManyRequestsException):
         client.invoke(FunctionName=name, Payload=b"0")
+
+
+def test_the_common_invoke_and_the_general_route_answer_alike(server: ServerProcess, create: Create) -> None:
+    """A plain RequestResponse Invoke is parsed without the route table (invoke.plain_invoke); the same request in
+    another form (a function ARN, a Qualifier) takes the general route. Both must answer the same."""
+    echo = create("echo")["FunctionName"]
+    trap = create("trap")["FunctionName"]
+    limited = create("echo")["FunctionName"]
+    status, _, _ = request(
+        f"{server.url}/2017-10-31/functions/{limited}/concurrency", "PUT", b'{"ReservedConcurrentExecutions": 0}'
+    )
+    assert status == 200
+
+    def forms(name: str) -> list[str]:
+        plain = f"/2015-03-31/functions/{name}/invocations"
+        arn = f"/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:{name}/invocations"
+        return [plain, arn, plain + "?Qualifier=%24LATEST"]
+
+    cases = [
+        (echo, b'{"a": 1}', [], 200),
+        (echo, b"1", [("X-Amz-Log-Type", "Tail"), ("X-Amz-Invocation-Type", "RequestResponse")], 200),
+        (trap, b'"error"', [], 200),
+        (trap, b'"trap"', [], 200),
+        (limited, b"1", [], 429),
+        (echo, b"x" * (6 * 1024 * 1024 + 1), [], 413),
+        (echo, b"1", [("X-Amz-Log-Type", "Everything")], 400),
+    ]
+    for name, body, headers, expected in cases:
+        answers = []
+        for path in forms(name):
+            status, got, data = request(f"{server.url}{path}", "POST", body, headers)
+            kept = {k: v for k, v in got if k not in ("x-amzn-requestid", "date", "x-amz-log-result")}
+            if ("x-amz-function-error", "Unhandled") in got:
+                data = json.dumps({**json.loads(data), "requestId": "-"}).encode()  # each has its own id
+            tails = [base64.b64decode(v).decode().split(" ")[:2] for k, v in got if k == "x-amz-log-result"]
+            answers.append((status, kept, data, tails))
+        assert answers[0][0] == expected, (name, headers, answers[0])
+        assert answers[0] == answers[1] == answers[2], (name, body[:20], headers, answers)

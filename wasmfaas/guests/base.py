@@ -130,12 +130,14 @@ class InitError(Exception):
         self.log = log
 
 
-def new_store(
-    spec: EnvironmentSpec, capture: Capture, *, stdout: Capture | None = None, stdin: bytes | None = None
-) -> wasmtime.Store:
-    """A store with the function's memory cap and a WASI context that exposes nothing of the host."""
+def new_store(spec: EnvironmentSpec, capture: Capture | None = None, *, stdin: bytes | None = None) -> wasmtime.Store:
+    """A store with the function's memory cap and a WASI context that exposes nothing of the host.
+
+    `capture` takes stdout and stderr (components); without it they are left to guests.wasi (core modules).
+    """
     store = wasmtime.Store(spec.engine.wasm)
-    spec.wasi.apply(store, (stdout or capture).path_bytes, capture.path_bytes, stdin)
+    path = capture.path_bytes if capture is not None else None
+    spec.wasi.apply(store, path, path, stdin)
     set_limits(store, spec.memory_mb * MIB, MAX_TABLE_ELEMENTS)
     return store
 

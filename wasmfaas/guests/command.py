@@ -12,10 +12,10 @@ from typing import Final
 import wasmtime
 
 from .._native import Handles, WasmCall, get_export, instantiate, is_memory
-from ..logs import Capture
 from ..results import FunctionError
 from .base import Environment, EnvironmentSpec, Outcome, Request, classify_failure, new_store
 from .reactor import MAX_RESPONSE_BYTES
+from .wasi import GuestIO, bind
 
 __all__ = ["CommandEnvironment"]
 
@@ -34,44 +34,43 @@ class CommandEnvironment(Environment):
     def invoke(self, request: Request) -> Outcome:
         spec = self.spec
         start = time.perf_counter()
-        logs, stdout = Capture.acquire(), Capture.acquire(_STDOUT_CAP)
+        io = GuestIO(stdout_cap=_STDOUT_CAP)
+        store = new_store(spec, stdin=request.payload)
+        io.deadline = time.monotonic() + request.timeout
+        bind(io)
+        store.set_epoch_deadline(spec.engine.deadline_ticks(request.timeout))
+        if spec.fuel is not None:
+            store.set_fuel(spec.fuel)
         try:
-            store = new_store(spec, logs, stdout=stdout, stdin=request.payload)
-            store.set_epoch_deadline(spec.engine.deadline_ticks(request.timeout))
-            if spec.fuel is not None:
-                store.set_fuel(spec.fuel)
-            try:
-                instance = instantiate(store, spec.code.instance_pre)
-            except wasmtime.WasmtimeError as e:
-                return self._outcome(classify_failure(e, spec, 0, request.timeout), logs, b"")
-            memory = get_export(store, instance, "memory")
-            native = Handles(store, memory if is_memory(memory) else None)
-            self.init_duration_ms = (time.perf_counter() - start) * 1000.0
-            failure = WasmCall(native, get_export(store, instance, "_start"), 0, 0)()
-            if native.memory is not None:
-                self.memory_bytes = native.memory_size()
-            fuel = spec.fuel - store.get_fuel() if spec.fuel is not None else None
-            del store, instance, memory, native  # drop wasmtime's pipe ends before reading them out
-            error: FunctionError | None = None
-            if failure is not None and not (isinstance(failure, wasmtime.ExitTrap) and failure.code == 0):
-                error = classify_failure(failure, spec, self.memory_bytes, request.timeout)
-            response = stdout.take()
-            if error is None and len(response) > MAX_RESPONSE_BYTES:
-                error = FunctionError(
-                    error_type="Function.ResponseSizeTooLarge",
-                    error_message=f"Response payload size exceeded maximum allowed payload size "
-                    f"({MAX_RESPONSE_BYTES} bytes).",
-                )
-            outcome = self._outcome(error, logs, response if error is None else b"")
-            outcome.fuel_consumed = fuel
-            return outcome
-        finally:
-            logs.release()
-            stdout.release()
+            instance = instantiate(store, spec.code.instance_pre)
+        except wasmtime.WasmtimeError as e:
+            return self._outcome(classify_failure(e, spec, 0, request.timeout), io, b"")
+        memory = get_export(store, instance, "memory")
+        native = Handles(store, memory if is_memory(memory) else None)
+        self.init_duration_ms = (time.perf_counter() - start) * 1000.0
+        failure = WasmCall(native, get_export(store, instance, "_start"), 0, 0)()
+        if native.memory is not None:
+            self.memory_bytes = native.memory_size()
+        fuel = spec.fuel - store.get_fuel() if spec.fuel is not None else None
+        del store, instance, memory, native
+        error: FunctionError | None = None
+        if failure is not None and not (isinstance(failure, wasmtime.ExitTrap) and failure.code == 0):
+            error = classify_failure(failure, spec, self.memory_bytes, request.timeout)
+        assert io.stdout is not None
+        response = bytes(io.stdout)
+        if error is None and len(response) > MAX_RESPONSE_BYTES:
+            error = FunctionError(
+                error_type="Function.ResponseSizeTooLarge",
+                error_message=f"Response payload size exceeded maximum allowed payload size "
+                f"({MAX_RESPONSE_BYTES} bytes).",
+            )
+        outcome = self._outcome(error, io, response if error is None else b"")
+        outcome.fuel_consumed = fuel
+        return outcome
 
-    def _outcome(self, error: FunctionError | None, logs: Capture, payload: bytes) -> Outcome:
+    def _outcome(self, error: FunctionError | None, io: GuestIO, payload: bytes) -> Outcome:
         # Every invocation is a fresh instance: nothing to keep warm.
-        return Outcome(payload=payload, error=error, discard=True, log=logs.take(), memory_bytes=self.memory_bytes)
+        return Outcome(payload=payload, error=error, discard=True, log=io.take_log(), memory_bytes=self.memory_bytes)
 
     def close(self) -> None:
         pass

@@ -16,7 +16,6 @@ import msgspec
 import wasmtime
 
 from .._native import Handles, WasmCall, context_of, get_exports, instantiate, memory_view, set_deadline
-from ..logs import Capture
 from ..results import FunctionError
 from .base import (
     Environment,
@@ -28,6 +27,7 @@ from .base import (
     new_store,
     was_preempted,
 )
+from .wasi import GuestIO, bind
 
 __all__ = ["HEADER_SIZE", "INIT_TIMEOUT_S", "MAX_RESPONSE_BYTES", "ReactorEnvironment"]
 
@@ -56,7 +56,7 @@ class ReactorEnvironment(Environment):
     def __init__(self, spec: EnvironmentSpec) -> None:
         start = time.perf_counter()
         self.spec = spec
-        self.capture = Capture.acquire()
+        self.io = GuestIO()
         self.store: wasmtime.Store | None = None
         self.memory_bytes = 0
         try:
@@ -69,7 +69,11 @@ class ReactorEnvironment(Environment):
 
     def _instantiate(self) -> None:
         spec = self.spec
-        store = self.store = new_store(spec, self.capture)
+        store = self.store = new_store(spec)
+        io = self.io
+        io.monotonic_origin = time.monotonic_ns()
+        io.deadline = time.monotonic() + INIT_TIMEOUT_S
+        bind(io)
         ctx = context_of(store)
         if spec.fuel is not None:
             store.set_fuel(spec.fuel)
@@ -78,7 +82,7 @@ class ReactorEnvironment(Environment):
             instance = instantiate(store, spec.code.instance_pre, ctx)
         except wasmtime.WasmtimeError as e:
             error = classify_failure(e, spec, 0, INIT_TIMEOUT_S)
-            raise InitError(_as_init_error(error), self.capture.take()) from None
+            raise InitError(_as_init_error(error), self.io.take_log()) from None
         memory, buffer, handle, init = get_exports(ctx, instance, _EXPORTS)
         # Prebuilt native handles: the hot path calls the C API directly (see _native).
         native = self._native = Handles(store, memory, ctx)
@@ -92,7 +96,7 @@ class ReactorEnvironment(Environment):
             failure = WasmCall(native, init, 0, 0)()
             if failure is not None:
                 error = classify_failure(failure, spec, native.memory_size(), INIT_TIMEOUT_S)
-                raise InitError(_as_init_error(error), self.capture.take())
+                raise InitError(_as_init_error(error), self.io.take_log())
         self.memory_bytes = native.memory_size()
         self._view = memory_view(self._base, self.memory_bytes)
 
@@ -107,6 +111,10 @@ class ReactorEnvironment(Environment):
             native.set_deadline(c_uint64(spec.engine.deadline_ticks(request.timeout)))
         if spec.fuel is not None:
             native.set_fuel(spec.fuel)
+        io = self.io
+        io.deadline = time.monotonic() + request.timeout
+        io.inline = request.slice_ticks != 0
+        bind(io)
         payload = request.payload
         length = len(payload)
         need = HEADER_SIZE + length
@@ -131,7 +139,7 @@ class ReactorEnvironment(Environment):
         if failure is not None:
             return self._failed(failure, request)
         outcome = self._read_result(args[0].i32 & 0xFFFFFFFF, size)
-        outcome.log = self.capture.take()
+        outcome.log = self.io.take_log()
         outcome.memory_bytes = size
         if spec.fuel is not None:
             outcome.fuel_consumed = spec.fuel - native.get_fuel()
@@ -154,7 +162,7 @@ class ReactorEnvironment(Environment):
                 error_type="Runtime.OutOfMemory" if region == 0 else "Runtime.InvalidResponse",
                 error_message=f"wasmfaas_buffer({need}) returned {region}: the guest could not hold the request",
             )
-            return Outcome(payload=b"", error=error, discard=region != 0, log=self.capture.take())
+            return Outcome(payload=b"", error=error, discard=region != 0, log=self.io.take_log())
         self._region, self._region_size = region, need
         return None
 
@@ -191,22 +199,17 @@ class ReactorEnvironment(Environment):
 
     def _failed(self, failure: Exception, request: Request | None) -> Outcome:
         if was_preempted(failure, request):
-            self.capture.take()  # its log lines come again from the run that counts
+            self.io.take_log()  # its log lines come again from the run that counts
             return Outcome(payload=b"", discard=True, preempted=True)
         timeout = request.timeout if request is not None else self.spec.timeout
         error = classify_failure(failure, self.spec, self.memory_bytes, timeout)
-        return Outcome(
-            payload=b"", error=error, discard=True, log=self.capture.take(), memory_bytes=self.memory_bytes
-        )
+        return Outcome(payload=b"", error=error, discard=True, log=self.io.take_log(), memory_bytes=self.memory_bytes)
 
     def close(self) -> None:
-        # Dropping the store closes wasmtime's ends of the log pipe; then ours.
-        # The view and native handles point into the store: drop them first, then the store (which closes
-        # wasmtime's ends of the log pipe), then give the pipe back.
+        # The view and native handles point into the store: drop them first, then the store.
         self._view = memoryview(b"")
         self._handle = self._buffer = self._native = None  # type: ignore[assignment]
         self.store = None
-        self.capture.release()
 
 
 def _as_init_error(error: FunctionError) -> FunctionError:

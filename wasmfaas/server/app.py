@@ -2,7 +2,8 @@
 
     app = LambdaServer(ServerSettings(data_dir=...))   # any ASGI server; `wasmfaas serve` runs it under uvicorn
 
-Request flow: `/__hello` is answered first (a bare route, to measure the server's own overhead); `/urls/<id>/...`
+Request flow: `/__hello` and `/__echo` are answered first (bare routes, to measure the server's own overhead: a
+constant response, and a request body sent back); `/urls/<id>/...`
 goes to the function URL (which does its own auth); everything else is matched against the route table, its body
 read under the route's limit (413 past it), its SigV4 signature checked when the server has credentials, its JSON
 body decoded and validated by msgspec (400 on any mismatch), and its handler run. Every error leaves as Lambda's
@@ -95,6 +96,7 @@ class LambdaServer:
         self.identity = Identity(self.settings.region, self.settings.account_id)
         self.routes = all_routes()
         self.router = Router(self.routes)
+        self._invoke_route = next(route for route in self.routes if route.operation == "Invoke")
         credentials = self.settings.credentials
         self.verifier = SigV4Verifier(credentials) if credentials is not None else None
         self.metrics = Metrics()
@@ -105,9 +107,14 @@ class LambdaServer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            if scope["path"] == "/__hello":
+            path = scope["path"]
+            if path == "/__hello":
                 await send(_HELLO_START)
                 await send(_HELLO_BODY)
+                return
+            if path == "/__echo":  # the second baseline: a request body read and sent back
+                body = await read_body(scope, receive, 64 * 1024)
+                await Response(200, body, [(b"content-type", b"application/json")]).send(send)
                 return
             await self._http(scope, receive, send)
         elif kind == "lifespan":
@@ -194,6 +201,8 @@ class LambdaServer:
         ctx = self.ctx
         if ctx is None:
             response = _error_response(LambdaError(503, "ServiceException", "The server is not running."))
+        elif self.verifier is None and (plain := invoke.plain_invoke(scope)) is not None:
+            response = await self._plain_invoke(ctx, scope, receive, *plain)
         elif scope.get("raw_path", b"").startswith(_URL_PREFIX_BYTES) or scope["path"].startswith(urls.URL_PREFIX):
             response = await urls.serve_function_url(ctx, scope, receive)
         else:
@@ -201,6 +210,21 @@ class LambdaServer:
         request_id = response.request_id or new_request_id()
         response.headers.append((b"x-amzn-requestid", request_id.encode()))
         await response.send(send)
+
+    async def _plain_invoke(
+        self, ctx: ServerContext, scope: Scope, receive: Receive, name: str, tail: bool
+    ) -> Response:
+        """The common Invoke, without the route table (invoke.plain_invoke); errors as the general route's."""
+        try:
+            payload = await _read(scope, receive, self._invoke_route)
+            return await invoke.run_request_response(ctx, name, None, payload, tail=tail)
+        except LambdaError as e:
+            return _error_response(e)
+        except WasmfaasError as e:
+            return _error_response(from_platform_error(e))
+        except Exception:
+            logger.exception("Invoke %s failed", name)
+            return _error_response(service_error())
 
     async def _api(self, ctx: ServerContext, scope: Scope, receive: Receive) -> Response:
         request = Request(scope)

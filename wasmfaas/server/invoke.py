@@ -10,22 +10,29 @@
 - Payload limits: 6 MB synchronous, 1 MB Event; past them 413 RequestTooLargeException.
 
 Unlike AWS, the payload need not be JSON: wasm guests take bytes (a WASI command reads them on stdin).
+
+The common case -- RequestResponse of a plain function name, no query string, no client context, on a server without
+SigV4 -- is recognised straight from the ASGI scope (`plain_invoke`) without the route table, the `Request` object or
+a header dict; the invocation and its response are then built by the same code as the general route's
+(`run_request_response`). On a hello-world function that parsing was a third of the server's time per Invoke.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Final
 
 from ..events import MAX_ASYNC_PAYLOAD
 from ..invoker import MAX_SYNC_PAYLOAD
+from .context import ServerContext
 from .errors import invalid_parameter, request_too_large
-from .http import Response
+from .http import Response, Scope
 from .lambda_api import function_ref
 from .routing import Call, Param, Route
 
-__all__ = ["LOG_TAIL_BYTES", "ROUTES"]
+__all__ = ["LOG_TAIL_BYTES", "ROUTES", "plain_invoke", "run_request_response"]
 
 LOG_TAIL_BYTES: Final = 4096
 _INVOCATION_TYPES: Final = frozenset({"RequestResponse", "Event", "DryRun"})
@@ -49,14 +56,7 @@ async def invoke(call: Call) -> Response:
     payload = request.body
 
     if invocation_type == "RequestResponse":
-        result = await ctx.runner.invoke(name, qualifier, payload)
-        headers = [_JSON, (b"x-amz-executed-version", result.executed_version.encode())]
-        if result.function_error is not None:
-            headers.append((b"x-amz-function-error", result.function_error.kind.encode()))
-        if log_type == "Tail":
-            tail = result.log.encode()[-LOG_TAIL_BYTES:]
-            headers.append((b"x-amz-log-result", base64.b64encode(tail)))
-        return Response(200, result.payload, headers, request_id=result.request_id)
+        return await run_request_response(ctx, name, qualifier, payload, tail=log_type == "Tail")
 
     if log_type == "Tail" and invocation_type == "Event":
         raise invalid_parameter("X-Amz-Log-Type: Tail is only supported for RequestResponse invocations")
@@ -70,6 +70,46 @@ async def invoke(call: Call) -> Response:
     # 404 for an unknown function, version or alias now, not later in the queue; returns once the event is durable.
     request_id = await ctx.events.submit(name, qualifier, payload)
     return Response(202, b"", [], request_id=request_id)
+
+
+async def run_request_response(
+    ctx: ServerContext, name: str, qualifier: str | None, payload: bytes, *, tail: bool
+) -> Response:
+    """Invoke synchronously and answer as Lambda does (raises the platform's errors: not found, throttled...)."""
+    result = await ctx.runner.invoke(name, qualifier, payload)
+    headers = [_JSON, (b"x-amz-executed-version", result.executed_version.encode())]
+    if result.function_error is not None:
+        headers.append((b"x-amz-function-error", result.function_error.kind.encode()))
+    if tail:
+        headers.append((b"x-amz-log-result", base64.b64encode(result.log.encode()[-LOG_TAIL_BYTES:])))
+    return Response(200, result.payload, headers, request_id=result.request_id)
+
+
+_PLAIN_PATH: Final = re.compile(rb"/2015-03-31/functions/([A-Za-z0-9_-]{1,64})/invocations")
+
+
+def plain_invoke(scope: Scope) -> tuple[str, bool] | None:
+    """(function name, whether the log tail is wanted) if this request is the common Invoke (see the module's doc),
+    else None -- and then the general route handles it, errors and all. Reads nothing but the scope."""
+    if scope["method"] != "POST" or scope.get("query_string"):
+        return None
+    matched = _PLAIN_PATH.fullmatch(scope.get("raw_path") or scope["path"].encode())
+    if matched is None:
+        return None
+    tail = False
+    for key, value in scope["headers"]:
+        if key.startswith(b"x-amz-"):
+            if key == b"x-amz-invocation-type":
+                if value != b"RequestResponse":
+                    return None
+            elif key == b"x-amz-log-type":
+                if value == b"Tail":
+                    tail = True
+                elif value != b"None":
+                    return None
+            elif key == b"x-amz-client-context":
+                return None
+    return matched.group(1).decode(), tail
 
 
 def _check_client_context(value: str | None) -> None:

@@ -1,0 +1,244 @@
+"""Two WASI preview 1 calls of our own for core modules: `fd_write` and `poll_oneoff`.
+
+Wasmtime's WASI implements everything else; these two shadow its versions in the linker core modules are
+instantiated from (modules.ModuleCache), because the invoke path needs them to behave differently:
+
+- `fd_write` to stdout or stderr appends to the running environment's `GuestIO` buffers in memory. No pipe, no
+  drainer thread, no system call per invocation to see whether the guest logged: a guest that writes nothing costs
+  nothing, and a write never blocks, so no log volume can stall the host. A command's stdout (its response) lands
+  in its own buffer. Past a buffer's cap the bytes are counted and dropped, and the write still reports success.
+- `poll_oneoff` (what `sleep`, `nanosleep` and `poll` become in wasi-libc) sleeps on the host's clock but never past
+  the invocation's deadline: there it traps with an epoch interrupt, so a sleeping guest times out like a spinning
+  one (wasmtime's own version blocks the thread for the whole sleep, out of reach of epoch interruption). On an
+  inline run (pool.py) any sleep traps at once the same way, so the invocation moves to a worker thread instead of
+  blocking the event loop.
+
+The state of the call in progress is per thread (`bind` before each call into a guest): one thread runs one store
+at a time, and a host function runs on the thread that called into wasm. The callbacks go straight through
+wasmtime's C API (`wasmtime_linker_define_func_unchecked`) and return traps as values, so no Python exception ever
+crosses wasmtime-py's module-global error slot.
+
+Components (the Python and JavaScript runtimes) use WASI preview 2 through `wasmtime.component` and keep
+wasmtime's implementation and the pipe capture of logs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import threading
+import time
+from ctypes import POINTER, byref, c_size_t, c_void_p
+from typing import Any, Final, cast
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+from .._native import memory_data, memory_data_size
+
+__all__ = ["DEFAULT_LOG_CAP", "GuestIO", "bind", "define"]
+
+DEFAULT_LOG_CAP: Final = 256 * 1024
+
+_ERRNO_SUCCESS: Final = 0
+_ERRNO_BADF: Final = 8
+_ERRNO_FAULT: Final = 21
+_ERRNO_INVAL: Final = 28
+_ERRNO_NOTSUP: Final = 58
+
+_IOVEC: Final = struct.Struct("<II")
+_U32: Final = struct.Struct("<I")
+_SUBSCRIPTION: Final = struct.Struct("<QB7xIxxxxQQH6x")  # userdata, tag, clock id | fd, timeout, precision, flags
+_EVENT: Final = struct.Struct("<QHBxxxxxQH6x")  # userdata, errno, type, nbytes, flags
+_CLOCK, _FD_READ, _FD_WRITE = 0, 1, 2
+_REALTIME, _MONOTONIC = 0, 1
+_ABSTIME: Final = 1
+_STDIO: Final = (0, 1, 2)
+_MEMORY: Final = ffi.WASMTIME_EXTERN_MEMORY.value
+
+
+class GuestIO:
+    """One environment's side of the two calls: what its guest wrote, and the deadline of the call in progress."""
+
+    __slots__ = ("deadline", "dropped", "inline", "log", "log_cap", "monotonic_origin", "stdout", "stdout_cap")
+
+    def __init__(self, *, log_cap: int = DEFAULT_LOG_CAP, stdout_cap: int | None = None) -> None:
+        self.log = bytearray()
+        self.log_cap = log_cap
+        self.dropped = 0
+        # A command's stdout is its response; a reactor's stdout is part of its log.
+        self.stdout: bytearray | None = bytearray() if stdout_cap is not None else None
+        self.stdout_cap = stdout_cap or 0
+        self.deadline = float("inf")  # time.monotonic() past which the guest has timed out
+        self.inline = False  # the call runs on the event loop's thread: any sleep preempts it
+        # Wasmtime's monotonic clock counts from its WASI context's creation, made with the store just before this.
+        self.monotonic_origin = time.monotonic_ns()
+
+    def take_log(self) -> bytes:
+        """Everything logged since the last take (plus a note of what the cap dropped)."""
+        if not self.log and not self.dropped:
+            return b""
+        data = bytes(self.log)
+        self.log.clear()
+        if self.dropped:
+            note = f"\n[wasmfaas: {self.dropped} bytes of output over the {self.log_cap}-byte cap dropped]\n"
+            data += note.encode()
+            self.dropped = 0
+        return data
+
+
+_local = threading.local()
+
+
+def bind(io: GuestIO | None) -> None:
+    """Make `io` the state of this thread's calls into wasm, until the next bind."""
+    _local.io = io
+
+
+def _current() -> GuestIO | None:
+    io: GuestIO | None = getattr(_local, "io", None)
+    return io
+
+
+def _memory(caller: Any) -> tuple[int, int, int]:
+    """(context, base, size) of the calling instance's exported memory; size 0 if it exports none."""
+    ctx = ffi.wasmtime_caller_context(caller)
+    item = ffi.wasmtime_extern_t()
+    found = ffi.wasmtime_caller_export_get(caller, b"memory", 6, byref(item))
+    if not found or cast(int, item.kind) != _MEMORY:  # a ctypes field reads as an int
+        return 0, 0, 0
+    ctx_ptr = c_void_p(ctypes.cast(ctx, c_void_p).value)
+    memory = c_void_p(ctypes.addressof(item.of.memory))
+    return ctx_ptr.value or 0, memory_data(ctx_ptr, memory), memory_data_size(ctx_ptr, memory)
+
+
+def _interrupt() -> int:
+    """A trap the guest cannot catch, classified as a timeout (or, inline, as the end of the slice)."""
+    trap = ffi.wasmtime_trap_new_code(ffi.wasmtime_trap_code_enum.WASMTIME_TRAP_CODE_INTERRUPT.value)
+    return ctypes.cast(trap, c_void_p).value or 0
+
+
+def _fd_write(_env: Any, caller: Any, args: Any, _n: int) -> int:
+    try:
+        fd, iovs, count, nwritten = (args[i].i32 & 0xFFFFFFFF for i in range(4))
+        io = _current()
+        if fd not in (1, 2) or io is None:
+            args[0].i32 = _ERRNO_BADF
+            return 0
+        _, base, size = _memory(caller)
+        if iovs + 8 * count > size or nwritten + 4 > size:
+            args[0].i32 = _ERRNO_FAULT
+            return 0
+        header = ctypes.string_at(base + iovs, 8 * count)
+        target = io.stdout if fd == 1 and io.stdout is not None else io.log
+        cap = io.stdout_cap if target is io.stdout else io.log_cap
+        total = 0
+        for i in range(count):
+            ptr, length = _IOVEC.unpack_from(header, 8 * i)
+            if ptr + length > size:
+                args[0].i32 = _ERRNO_FAULT
+                return 0
+            room = cap - len(target)
+            if room >= length:
+                target += ctypes.string_at(base + ptr, length)
+            else:
+                if room > 0:
+                    target += ctypes.string_at(base + ptr, room)
+                io.dropped += length - max(room, 0)
+            total += length
+        ctypes.memmove(base + nwritten, _U32.pack(total), 4)
+        args[0].i32 = _ERRNO_SUCCESS
+        return 0
+    except BaseException:  # never let an exception unwind through wasm: report an I/O error instead
+        args[0].i32 = _ERRNO_FAULT
+        return 0
+
+
+def _poll_oneoff(_env: Any, caller: Any, args: Any, _n: int) -> int:
+    try:
+        subs, events, count, nevents = (args[i].i32 & 0xFFFFFFFF for i in range(4))
+        io = _current()
+        if count == 0:
+            args[0].i32 = _ERRNO_INVAL
+            return 0
+        _, base, size = _memory(caller)
+        if subs + 48 * count > size or events + 32 * count > size or nevents + 4 > size:
+            args[0].i32 = _ERRNO_FAULT
+            return 0
+        raw = ctypes.string_at(base + subs, 48 * count)
+        now_mono = time.monotonic_ns()
+        ready: list[bytes] = []
+        clocks: list[tuple[int, int]] = []  # (userdata, wake time in monotonic ns)
+        for i in range(count):
+            userdata, tag, ident, timeout, _precision, flags = _SUBSCRIPTION.unpack_from(raw, 48 * i)
+            if tag == _CLOCK:
+                if ident == _MONOTONIC:
+                    origin = io.monotonic_origin if io is not None else 0
+                    wake = origin + timeout if flags & _ABSTIME else now_mono + timeout
+                elif ident == _REALTIME:
+                    wake = now_mono + (timeout - time.time_ns() if flags & _ABSTIME else timeout)
+                else:
+                    ready.append(_EVENT.pack(userdata, _ERRNO_NOTSUP, tag, 0, 0))
+                    continue
+                clocks.append((userdata, wake))
+            elif tag in (_FD_READ, _FD_WRITE):
+                # stdin is fixed bytes and stdout/stderr are buffers: always ready. No other fd exists here.
+                errno = _ERRNO_SUCCESS if ident in _STDIO else _ERRNO_BADF
+                ready.append(_EVENT.pack(userdata, errno, tag, 0, 0))
+            else:
+                args[0].i32 = _ERRNO_INVAL
+                return 0
+        if not ready and clocks:
+            wake = min(w for _, w in clocks)
+            if wake > now_mono:
+                if io is not None and io.inline:
+                    return _interrupt()  # a sleep on the event loop's thread: run it on a worker instead
+                deadline_ns = io.deadline * 1e9 if io is not None else float("inf")
+                if wake > deadline_ns:
+                    time.sleep(max(deadline_ns - now_mono, 0) / 1e9)
+                    return _interrupt()  # the invocation's time is up before the sleep is
+                time.sleep((wake - now_mono) / 1e9)
+            now_mono = time.monotonic_ns()
+        due = [userdata for userdata, wake in clocks if wake <= now_mono]
+        if not ready and not due:  # woke a hair early by the float rounding of the sleep: the earliest is due
+            due = [min(clocks, key=lambda clock: clock[1])[0]]
+        ready += [_EVENT.pack(userdata, _ERRNO_SUCCESS, _CLOCK, 0, 0) for userdata in due]
+        data = b"".join(ready)
+        ctypes.memmove(base + events, data, len(data))
+        ctypes.memmove(base + nevents, _U32.pack(len(ready)), 4)
+        args[0].i32 = _ERRNO_SUCCESS
+        return 0
+    except BaseException:
+        args[0].i32 = _ERRNO_FAULT
+        return 0
+
+
+# The callbacks must outlive every linker they are defined in: module globals.
+_CALLBACK: Final = ffi.wasmtime_func_unchecked_callback_t
+_FD_WRITE_CB: Final = _CALLBACK(_fd_write)
+_POLL_ONEOFF_CB: Final = _CALLBACK(_poll_oneoff)
+_NO_FINALIZER: Final = ctypes.CFUNCTYPE(None, c_void_p)()
+
+
+def define(linker: wasmtime.Linker) -> None:
+    """Shadow wasmtime's `fd_write` and `poll_oneoff` in a linker that has WASI defined already."""
+    i32 = wasmtime.ValType.i32()
+    functype = wasmtime.FuncType([i32, i32, i32, i32], [i32])
+    linker.allow_shadowing = True
+    module = ctypes.create_string_buffer(b"wasi_snapshot_preview1")
+    for name, callback in ((b"fd_write", _FD_WRITE_CB), (b"poll_oneoff", _POLL_ONEOFF_CB)):
+        raw = ctypes.create_string_buffer(name)
+        error = ffi.wasmtime_linker_define_func_unchecked(
+            linker.ptr(),
+            ctypes.cast(module, POINTER(ctypes.c_char)),
+            c_size_t(len(module.value)),
+            ctypes.cast(raw, POINTER(ctypes.c_char)),
+            c_size_t(len(name)),
+            functype.ptr(),
+            callback,
+            None,
+            _NO_FINALIZER,
+        )
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
+    linker.allow_shadowing = False
