@@ -114,3 +114,20 @@ def test_sync_invocations_share_the_limits() -> None:
     worker.join()
     assert scheduler.run_sync(slot, lambda: 7) == 7
     assert isinstance(slot, Concurrency) and slot.in_flight == 0
+
+
+def test_refusal_tells_without_taking_a_slot() -> None:
+    scheduler = Scheduler(2)
+    reserved = scheduler.register("r", 1)
+    shared = scheduler.register("s", None)
+    assert scheduler.refusal(reserved) is None and scheduler.refusal(shared) is None
+    scheduler.acquire(reserved)
+    refused = scheduler.refusal(reserved)
+    assert refused is not None and refused.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert reserved.in_flight == 1  # asking took nothing
+    scheduler.acquire(shared)  # the one unreserved slot
+    refused = scheduler.refusal(shared)
+    assert refused is not None and refused.reason == "ConcurrentInvocationLimitExceeded"
+    scheduler.release(shared)
+    scheduler.release(reserved)
+    assert scheduler.refusal(reserved) is None and scheduler.refusal(shared) is None

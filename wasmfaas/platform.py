@@ -37,6 +37,7 @@ from .errors import (
     InvalidParameterError,
     PlatformClosedError,
     ResourceConflictError,
+    TooManyRequestsError,
 )
 from .guests.base import Environment, EnvironmentSpec
 from .guests.command import CommandEnvironment
@@ -620,6 +621,11 @@ class Platform:
         """
         self._check_open()
         return await self.invoker.invoke(self._target(name, qualifier), _as_payload(payload), request_id)
+
+    def refusal(self, name: str, qualifier: str | None = None) -> TooManyRequestsError | None:
+        """The throttling error an invocation would get now (None: it would be admitted). Raises
+        `FunctionNotFoundError` as `invoke` would. A cheap check before reading a request, not a reservation."""
+        return self.scheduler.refusal(self._target(name, qualifier).concurrency)
 
     def invoke_sync(
         self, name: str, payload: bytes | str = b"", *, qualifier: str | None = None, request_id: str | None = None

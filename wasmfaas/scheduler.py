@@ -95,21 +95,36 @@ class Scheduler:
     def acquire(self, slot: Concurrency) -> None:
         """Take a slot, or raise TooManyRequestsError at once."""
         with self._lock:
-            reserved = slot.reserved
-            if reserved is not None:
-                if slot.in_flight >= reserved:
-                    raise TooManyRequestsError(
-                        f"Rate Exceeded: {slot.name} has reached its reserved concurrency of {reserved}",
-                        "ReservedFunctionConcurrentInvocationLimitExceeded",
-                    )
-            elif self._unreserved_in_flight >= self.account_limit - self._reserved_total:
-                raise TooManyRequestsError(
-                    f"Rate Exceeded: the account's concurrency limit of {self.account_limit} is reached",
-                    "ConcurrentInvocationLimitExceeded",
-                )
-            else:
+            refused = self._refusal(slot)
+            if refused is not None:
+                raise refused
+            if slot.reserved is None:
                 self._unreserved_in_flight += 1
             slot.in_flight += 1
+
+    def refusal(self, slot: Concurrency) -> TooManyRequestsError | None:
+        """The error an invocation of `slot` would be refused with now, or None if it would be admitted.
+
+        A check at the door, for callers that can answer a throttle more cheaply than running the invocation path:
+        an admitted invocation still goes through `acquire`, which may refuse it after all.
+        """
+        with self._lock:
+            return self._refusal(slot)
+
+    def _refusal(self, slot: Concurrency) -> TooManyRequestsError | None:
+        reserved = slot.reserved
+        if reserved is not None:
+            if slot.in_flight >= reserved:
+                return TooManyRequestsError(
+                    f"Rate Exceeded: {slot.name} has reached its reserved concurrency of {reserved}",
+                    "ReservedFunctionConcurrentInvocationLimitExceeded",
+                )
+        elif self._unreserved_in_flight >= self.account_limit - self._reserved_total:
+            return TooManyRequestsError(
+                f"Rate Exceeded: the account's concurrency limit of {self.account_limit} is reached",
+                "ConcurrentInvocationLimitExceeded",
+            )
+        return None
 
     def release(self, slot: Concurrency) -> None:
         with self._lock:

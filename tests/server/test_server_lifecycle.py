@@ -10,11 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from server_helpers import ROLE, lambda_client, request, start_server, zip_of
 
 
-def test_sigterm_drains_in_flight_invocations(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
-    server = start_server(tmp_path / "data")
+@pytest.mark.parametrize("kind", ["uvicorn", "granian"])
+def test_sigterm_drains_in_flight_invocations(tmp_path: Path, guest: Callable[[str], bytes], kind: str) -> None:
+    server = start_server(tmp_path / "data", "--server", kind)
     try:
         client = lambda_client(server.url)
         client.create_function(

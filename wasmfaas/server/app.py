@@ -216,6 +216,9 @@ class LambdaServer:
     ) -> Response:
         """The common Invoke, without the route table (invoke.plain_invoke); errors as the general route's."""
         try:
+            refused = ctx.runner.refusal(name)
+            if refused is not None:  # over a concurrency limit: answered before the body is read
+                return _error_response(from_platform_error(refused))
             payload = await _read(scope, receive, self._invoke_route)
             return await invoke.run_request_response(ctx, name, None, payload, tail=tail)
         except LambdaError as e:

@@ -57,6 +57,14 @@ class InvocationRunner:
             self.logs.append(result)
         return result
 
+    def refusal(self, name: str) -> TooManyRequestsError | None:
+        """The throttle an invocation of `name` would get now (counted as one), or None; the check at the door that
+        lets a flood of over-the-limit requests be answered without reading them (see invoke.py)."""
+        refused = self.platform.refusal(name)
+        if refused is not None:
+            self.metrics.throttled(name, refused.reason)
+        return refused
+
     async def invoke_event(
         self, name: str, qualifier: str | None, payload: bytes, /, *, request_id: str
     ) -> InvocationResult:

@@ -14,7 +14,9 @@ Unlike AWS, the payload need not be JSON: wasm guests take bytes (a WASI command
 The common case -- RequestResponse of a plain function name, no query string, no client context, on a server without
 SigV4 -- is recognised straight from the ASGI scope (`plain_invoke`) without the route table, the `Request` object or
 a header dict; the invocation and its response are then built by the same code as the general route's
-(`run_request_response`). On a hello-world function that parsing was a third of the server's time per Invoke.
+(`run_request_response`). On a hello-world function that parsing was a third of the server's time per Invoke. A
+function already at its concurrency limit is answered 429 at that point, before the body is read or an invocation
+is set up: under a flood of throttled requests that is most of the server's work.
 """
 
 from __future__ import annotations
