@@ -51,6 +51,15 @@ def test_output_past_the_cap_is_dropped_and_noted(platform: SyncPlatform, deploy
     assert "[wasmfaas" not in platform.invoke(name, b"0").log  # the next invocation starts afresh
 
 
+def test_bad_pointers_and_fds_get_errnos_not_crashes(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("poll")
+    # EFAULT for iovecs or buffers outside memory, EBADF for an fd that is not stdout/stderr, EINVAL for no
+    # subscriptions, EFAULT for subscriptions outside memory; the environment stays usable.
+    assert platform.invoke(name, b"bad").json() == [21, 21, 8, 28, 21]
+    again = platform.invoke(name, b"1")
+    assert again.payload == b"slept" and not again.cold_start
+
+
 def test_command_memory_is_measured(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
     name = deploy("cat_command")
     assert platform.invoke(name, b"hello").max_memory_used_mb >= 1

@@ -2,9 +2,11 @@
 //   "abs"   clock_nanosleep to an absolute time 30 ms ahead, on CLOCK_MONOTONIC and on CLOCK_REALTIME
 //   "fds"   poll() on stdin, stdout and a bad fd with a timeout: the stdio fds are ready at once
 //   "spam"  writes 300 KiB to stdout, over the log cap, in 1 KiB lines
+//   "bad"   calls fd_write and poll_oneoff with pointers outside memory, a bad fd and no subscriptions: the errnos
 //   N       sleeps N ms with nanosleep (a relative clock subscription)
 #include <poll.h>
 #include <time.h>
+#include <wasi/api.h>
 #include "wasmfaas.h"
 
 static long long ms_between(struct timespec a, struct timespec b) {
@@ -35,6 +37,20 @@ static wasmfaas_result handler(const wasmfaas_context *ctx, const uint8_t *event
         int n = poll(fds, 3, 5000);
         snprintf(out, sizeof out, "{\"ready\": %d, \"in\": %d, \"out\": %d, \"bad\": %d}", n, fds[0].revents & POLLIN,
                  fds[1].revents & POLLOUT, fds[2].revents);
+        return wasmfaas_ok_str(out);
+    }
+    if (len == 3 && memcmp(event, "bad", 3) == 0) {
+        __wasi_size_t n = 0;
+        __wasi_ciovec_t outside = {(const uint8_t *)0xFFFFFF00u, 1024};
+        __wasi_ciovec_t fine = {(const uint8_t *)"x", 1};
+        int iov_far = __wasi_fd_write(1, (const __wasi_ciovec_t *)0xFFFFFFF0u, 1, &n);
+        int buf_far = __wasi_fd_write(1, &outside, 1, &n);
+        int bad_fd = __wasi_fd_write(7, &fine, 1, &n);
+        __wasi_event_t ev;
+        __wasi_subscription_t sub = {0};
+        int no_subs = __wasi_poll_oneoff(&sub, &ev, 0, &n);
+        int subs_far = __wasi_poll_oneoff((const __wasi_subscription_t *)0xFFFFFFF0u, &ev, 1, &n);
+        snprintf(out, sizeof out, "[%d, %d, %d, %d, %d]", iov_far, buf_far, bad_fd, no_subs, subs_far);
         return wasmfaas_ok_str(out);
     }
     if (len == 4 && memcmp(event, "spam", 4) == 0) {
