@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from wasmfaas import FunctionConfig, Platform, SyncPlatform
+from wasmfaas.guests.reactor import MAX_RESPONSE_BYTES
 from wasmfaas.guests.wasi import DEFAULT_LOG_CAP
 from wasmfaas.pool import INLINE_WARMUP
 
@@ -54,8 +55,9 @@ def test_output_past_the_cap_is_dropped_and_noted(platform: SyncPlatform, deploy
 def test_bad_pointers_and_fds_get_errnos_not_crashes(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
     name = deploy("poll")
     # EFAULT for iovecs or buffers outside memory, EBADF for an fd that is not stdout/stderr, EINVAL for no
-    # subscriptions, EFAULT for subscriptions outside memory; the environment stays usable.
-    assert platform.invoke(name, b"bad").json() == [21, 21, 8, 28, 21]
+    # subscriptions, EFAULT for subscriptions outside memory, EINVAL past 1024 iovecs or 4096 subscriptions (so no
+    # single call can keep the host busy); the environment stays usable.
+    assert platform.invoke(name, b"bad").json() == [21, 21, 8, 28, 21, 28, 28]
     again = platform.invoke(name, b"1")
     assert again.payload == b"slept" and not again.cold_start
 
@@ -78,3 +80,12 @@ async def test_a_sleep_on_the_event_loop_moves_to_a_worker(tmp_path: Path, guest
         after = platform.pool_stats("poll")
         assert result.payload == b"slept" and result.duration_ms >= 50
         assert after.preempted == before.preempted + 1 and after.inline == before.inline + 1
+
+
+def test_a_command_response_over_the_limit(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    name = deploy("big_command")
+    assert platform.invoke(name, b"1000").payload == b"x" * 1000
+    result = platform.invoke(name, str(MAX_RESPONSE_BYTES + 10))
+    assert result.function_error is not None
+    assert result.function_error.error_type == "Function.ResponseSizeTooLarge"
+    assert "wrote" in result.log and "[wasmfaas" not in result.log  # the response's cap is not the log's

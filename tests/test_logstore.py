@@ -219,6 +219,16 @@ async def test_retention_keeps_counting_right_after_deletes(tmp_path: Path) -> N
         assert 10 <= len(kept) <= 11
 
 
+async def test_any_text_survives_the_store(tmp_path: Path) -> None:
+    odd = b'nul \x00 here, quote " and backslash \\, unicode \xc3\xa9, bad utf-8 \xff\n'
+    async with LogStore(tmp_path) as logs:
+        logs.append(result("fn", 1, log=odd))
+        await logs.flush()
+        (entry,) = await logs.query("fn")
+    assert odd.decode("utf-8", "replace") in entry.text
+    assert entry.text.endswith("\n") and "REPORT RequestId" in entry.text
+
+
 async def test_retention_by_size(tmp_path: Path) -> None:
     line = b"x" * 1000 + b"\n"
     async with LogStore(tmp_path, max_bytes=20_000) as logs:

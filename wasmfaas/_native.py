@@ -20,6 +20,8 @@ __all__ = [
     "Handles",
     "WasiRecipe",
     "WasmCall",
+    "caller_context",
+    "caller_export_get",
     "context_of",
     "get_export",
     "get_exports",
@@ -31,6 +33,7 @@ __all__ = [
     "memory_view",
     "set_deadline",
     "set_limits",
+    "trap_new_code",
 ]
 
 # Two handles on the same library. Calls that can run wasm (or block) go through `_lib`, which releases the GIL for
@@ -64,6 +67,10 @@ _wasi_stdin_bytes: Final = _proto("wasi_config_set_stdin_bytes", None)
 _set_wasi: Final = _proto("wasmtime_context_set_wasi", c_void_p, _lib)  # opens files
 _call_unchecked: Final = _proto("wasmtime_func_call_unchecked", c_void_p, _lib)
 _set_fuel: Final = _proto("wasmtime_context_set_fuel", c_void_p)
+# For host functions (guests/wasi.py), which run with the GIL held: none of these may give it up mid-call.
+caller_context: Final = _proto("wasmtime_caller_context", c_void_p)
+caller_export_get: Final = _proto("wasmtime_caller_export_get", ctypes.c_bool)
+trap_new_code: Final = _proto("wasmtime_trap_new_code", c_void_p)
 _get_fuel: Final = _proto("wasmtime_context_get_fuel", c_void_p)
 
 

@@ -625,6 +625,7 @@ class Platform:
     def refusal(self, name: str, qualifier: str | None = None) -> TooManyRequestsError | None:
         """The throttling error an invocation would get now (None: it would be admitted). Raises
         `FunctionNotFoundError` as `invoke` would. A cheap check before reading a request, not a reservation."""
+        self._check_open()
         return self.scheduler.refusal(self._target(name, qualifier).concurrency)
 
     def invoke_sync(

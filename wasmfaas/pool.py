@@ -106,8 +106,8 @@ class Pool:
     def run_inline(self, request: Request) -> Run | None:
         """Run on the calling thread under an inline slice, on a warm environment; None if there is none idle.
 
-        A `Run` whose `outcome.preempted` is set outlived the slice: run the request again with `run`, with
-        `request.timeout` reduced by the run's `duration_ms`.
+        A `Run` whose `outcome.preempted` is set outlived the slice (or slept): run the request again with `run`;
+        its `duration_ms` is the time the stopped attempt took.
         """
         request.slice_ticks = INLINE_SLICE_TICKS
         try:

@@ -50,7 +50,13 @@ static wasmfaas_result handler(const wasmfaas_context *ctx, const uint8_t *event
         __wasi_subscription_t sub = {0};
         int no_subs = __wasi_poll_oneoff(&sub, &ev, 0, &n);
         int subs_far = __wasi_poll_oneoff((const __wasi_subscription_t *)0xFFFFFFF0u, &ev, 1, &n);
-        snprintf(out, sizeof out, "[%d, %d, %d, %d, %d]", iov_far, buf_far, bad_fd, no_subs, subs_far);
+        static __wasi_ciovec_t many_iovs[2000];
+        static __wasi_subscription_t many_subs[5000];
+        static __wasi_event_t many_events[5000];
+        int iovs_many = __wasi_fd_write(1, many_iovs, 2000, &n);
+        int subs_many = __wasi_poll_oneoff(many_subs, many_events, 5000, &n);
+        snprintf(out, sizeof out, "[%d, %d, %d, %d, %d, %d, %d]", iov_far, buf_far, bad_fd, no_subs, subs_far,
+                 iovs_many, subs_many);
         return wasmfaas_ok_str(out);
     }
     if (len == 4 && memcmp(event, "spam", 4) == 0) {

@@ -109,3 +109,5 @@ def test_echo_route(server: ServerProcess) -> None:
     status, headers, body = request(f"{server.url}/__echo", "POST", b'{"x": [1, 2]}')
     assert (status, body) == (200, b'{"x": [1, 2]}')
     assert ("content-type", "application/json") in headers
+    status, headers, body = request(f"{server.url}/__echo", "POST", b"x" * 70_000)
+    assert status == 413 and dict(headers)["x-amzn-errortype"] == "RequestTooLargeException"

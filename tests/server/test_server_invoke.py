@@ -200,6 +200,8 @@ def test_the_common_invoke_and_the_general_route_answer_alike(server: ServerProc
         (limited, b"1", [], 429),
         (echo, b"x" * (6 * 1024 * 1024 + 1), [], 413),
         (echo, b"1", [("X-Amz-Log-Type", "Everything")], 400),
+        (echo, b"1", [("X-Amz-Invocation-Type", "RequestResponse")] * 2, 400),  # repeated: joined, then refused
+        (limited, b"x" * (6 * 1024 * 1024 + 1), [], 413),  # too large comes before throttled, on every path
     ]
     for name, body, headers, expected in cases:
         answers = []

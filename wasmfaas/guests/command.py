@@ -36,8 +36,16 @@ class CommandEnvironment(Environment):
         start = time.perf_counter()
         io = GuestIO(stdout_cap=_STDOUT_CAP)
         store = new_store(spec, stdin=request.payload)
+        io.monotonic_origin = time.monotonic_ns()
         io.deadline = time.monotonic() + request.timeout
         bind(io)
+        try:
+            return self._run(store, io, request, start)
+        finally:
+            bind(None)  # the thread would otherwise keep the response buffer alive until its next invocation
+
+    def _run(self, store: wasmtime.Store, io: GuestIO, request: Request, start: float) -> Outcome:
+        spec = self.spec
         store.set_epoch_deadline(spec.engine.deadline_ticks(request.timeout))
         if spec.fuel is not None:
             store.set_fuel(spec.fuel)

@@ -34,7 +34,7 @@ from typing import Any, Final, cast
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from .._native import memory_data, memory_data_size
+from .._native import caller_context, caller_export_get, memory_data, memory_data_size, memory_view, trap_new_code
 
 __all__ = ["DEFAULT_LOG_CAP", "GuestIO", "bind", "define"]
 
@@ -44,6 +44,7 @@ _ERRNO_SUCCESS: Final = 0
 _ERRNO_BADF: Final = 8
 _ERRNO_FAULT: Final = 21
 _ERRNO_INVAL: Final = 28
+_ERRNO_IO: Final = 29
 _ERRNO_NOTSUP: Final = 58
 
 _IOVEC: Final = struct.Struct("<II")
@@ -55,12 +56,29 @@ _REALTIME, _MONOTONIC = 0, 1
 _ABSTIME: Final = 1
 _STDIO: Final = (0, 1, 2)
 _MEMORY: Final = ffi.WASMTIME_EXTERN_MEMORY.value
+_MEMORY_NAME: Final = ctypes.create_string_buffer(b"memory")
+_MEMORY_NAME_LEN: Final = c_size_t(6)
+_INTERRUPT: Final = ctypes.c_uint8(ffi.wasmtime_trap_code_enum.WASMTIME_TRAP_CODE_INTERRUPT.value)
+# Bounds on a call's array lengths, so that no call can keep the host busy for long: POSIX's IOV_MAX, and far more
+# subscriptions than any poll() or sleep makes.
+_IOV_MAX: Final = 1024
+_MAX_SUBSCRIPTIONS: Final = 4096
 
 
 class GuestIO:
     """One environment's side of the two calls: what its guest wrote, and the deadline of the call in progress."""
 
-    __slots__ = ("deadline", "dropped", "inline", "log", "log_cap", "monotonic_origin", "stdout", "stdout_cap")
+    __slots__ = (
+        "deadline",
+        "dropped",
+        "inline",
+        "log",
+        "log_cap",
+        "monotonic_origin",
+        "stdout",
+        "stdout_cap",
+        "stdout_dropped",
+    )
 
     def __init__(self, *, log_cap: int = DEFAULT_LOG_CAP, stdout_cap: int | None = None) -> None:
         self.log = bytearray()
@@ -69,9 +87,11 @@ class GuestIO:
         # A command's stdout is its response; a reactor's stdout is part of its log.
         self.stdout: bytearray | None = bytearray() if stdout_cap is not None else None
         self.stdout_cap = stdout_cap or 0
+        self.stdout_dropped = 0  # past the cap (which is one byte over the response limit: a too-large response)
         self.deadline = float("inf")  # time.monotonic() past which the guest has timed out
         self.inline = False  # the call runs on the event loop's thread: any sleep preempts it
-        # Wasmtime's monotonic clock counts from its WASI context's creation, made with the store just before this.
+        # Wasmtime's monotonic clock counts from its WASI context's creation: the owner sets this right after making
+        # the store, so an absolute sleep computed from it may end microseconds late, never early.
         self.monotonic_origin = time.monotonic_ns()
 
     def take_log(self) -> bytes:
@@ -100,117 +120,131 @@ def _current() -> GuestIO | None:
     return io
 
 
-def _memory(caller: Any) -> tuple[int, int, int]:
-    """(context, base, size) of the calling instance's exported memory; size 0 if it exports none."""
-    ctx = ffi.wasmtime_caller_context(caller)
+def _memory(caller: Any) -> memoryview | None:
+    """The calling instance's exported memory as a writable view (None if it exports none).
+
+    Reads and writes go through the view, not `ctypes.string_at` / `memmove`: those are foreign calls that would
+    give up the GIL, and each hand-off back can cost the event loop's thread a wait.
+    """
     item = ffi.wasmtime_extern_t()
-    found = ffi.wasmtime_caller_export_get(caller, b"memory", 6, byref(item))
-    if not found or cast(int, item.kind) != _MEMORY:  # a ctypes field reads as an int
-        return 0, 0, 0
-    ctx_ptr = c_void_p(ctypes.cast(ctx, c_void_p).value)
+    if not caller_export_get(caller, _MEMORY_NAME, _MEMORY_NAME_LEN, byref(item)):
+        return None
+    if cast(int, item.kind) != _MEMORY:  # a ctypes field reads as an int
+        return None
+    ctx = c_void_p(caller_context(caller))
     memory = c_void_p(ctypes.addressof(item.of.memory))
-    return ctx_ptr.value or 0, memory_data(ctx_ptr, memory), memory_data_size(ctx_ptr, memory)
+    return memory_view(memory_data(ctx, memory), memory_data_size(ctx, memory))
 
 
 def _interrupt() -> int:
     """A trap the guest cannot catch, classified as a timeout (or, inline, as the end of the slice)."""
-    trap = ffi.wasmtime_trap_new_code(ffi.wasmtime_trap_code_enum.WASMTIME_TRAP_CODE_INTERRUPT.value)
-    return ctypes.cast(trap, c_void_p).value or 0
+    trap: int | None = trap_new_code(_INTERRUPT)
+    return trap or 0
 
 
 def _fd_write(_env: Any, caller: Any, args: Any, _n: int) -> int:
     try:
-        fd, iovs, count, nwritten = (args[i].i32 & 0xFFFFFFFF for i in range(4))
-        io = _current()
-        if fd not in (1, 2) or io is None:
-            args[0].i32 = _ERRNO_BADF
-            return 0
-        _, base, size = _memory(caller)
-        if iovs + 8 * count > size or nwritten + 4 > size:
-            args[0].i32 = _ERRNO_FAULT
-            return 0
-        header = ctypes.string_at(base + iovs, 8 * count)
-        target = io.stdout if fd == 1 and io.stdout is not None else io.log
-        cap = io.stdout_cap if target is io.stdout else io.log_cap
-        total = 0
-        for i in range(count):
-            ptr, length = _IOVEC.unpack_from(header, 8 * i)
-            if ptr + length > size:
-                args[0].i32 = _ERRNO_FAULT
-                return 0
-            room = cap - len(target)
-            if room >= length:
-                target += ctypes.string_at(base + ptr, length)
-            else:
-                if room > 0:
-                    target += ctypes.string_at(base + ptr, room)
-                io.dropped += length - max(room, 0)
-            total += length
-        ctypes.memmove(base + nwritten, _U32.pack(total), 4)
-        args[0].i32 = _ERRNO_SUCCESS
-        return 0
+        args[0].i32 = _write(caller, *(args[i].i32 & 0xFFFFFFFF for i in range(4)))
     except BaseException:  # never let an exception unwind through wasm: report an I/O error instead
-        args[0].i32 = _ERRNO_FAULT
-        return 0
+        args[0].i32 = _ERRNO_IO
+    return 0
+
+
+def _write(caller: Any, fd: int, iovs: int, count: int, nwritten: int) -> int:
+    io = _current()
+    if fd not in (1, 2) or io is None:
+        return _ERRNO_BADF
+    if count > _IOV_MAX:  # POSIX's bound; without it one call could loop over millions of entries
+        return _ERRNO_INVAL
+    view = _memory(caller)
+    if view is None:
+        return _ERRNO_FAULT
+    size = len(view)
+    if iovs + 8 * count > size or nwritten + 4 > size:
+        return _ERRNO_FAULT
+    response = fd == 1 and io.stdout is not None
+    target = io.stdout if response and io.stdout is not None else io.log
+    cap = io.stdout_cap if response else io.log_cap
+    total = 0
+    for i in range(count):
+        ptr, length = _IOVEC.unpack_from(view, iovs + 8 * i)
+        if ptr + length > size:
+            return _ERRNO_FAULT
+        room = cap - len(target)
+        if room >= length:
+            target += view[ptr : ptr + length]
+        else:
+            if room > 0:
+                target += view[ptr : ptr + room]
+            if response:
+                io.stdout_dropped += length - max(room, 0)
+            else:
+                io.dropped += length - max(room, 0)
+        total += length
+    _U32.pack_into(view, nwritten, total)
+    return _ERRNO_SUCCESS
 
 
 def _poll_oneoff(_env: Any, caller: Any, args: Any, _n: int) -> int:
     try:
-        subs, events, count, nevents = (args[i].i32 & 0xFFFFFFFF for i in range(4))
-        io = _current()
-        if count == 0:
-            args[0].i32 = _ERRNO_INVAL
-            return 0
-        _, base, size = _memory(caller)
-        if subs + 48 * count > size or events + 32 * count > size or nevents + 4 > size:
-            args[0].i32 = _ERRNO_FAULT
-            return 0
-        raw = ctypes.string_at(base + subs, 48 * count)
-        now_mono = time.monotonic_ns()
-        ready: list[bytes] = []
-        clocks: list[tuple[int, int]] = []  # (userdata, wake time in monotonic ns)
-        for i in range(count):
-            userdata, tag, ident, timeout, _precision, flags = _SUBSCRIPTION.unpack_from(raw, 48 * i)
-            if tag == _CLOCK:
-                if ident == _MONOTONIC:
-                    origin = io.monotonic_origin if io is not None else 0
-                    wake = origin + timeout if flags & _ABSTIME else now_mono + timeout
-                elif ident == _REALTIME:
-                    wake = now_mono + (timeout - time.time_ns() if flags & _ABSTIME else timeout)
-                else:
-                    ready.append(_EVENT.pack(userdata, _ERRNO_NOTSUP, tag, 0, 0))
-                    continue
-                clocks.append((userdata, wake))
-            elif tag in (_FD_READ, _FD_WRITE):
-                # stdin is fixed bytes and stdout/stderr are buffers: always ready. No other fd exists here.
-                errno = _ERRNO_SUCCESS if ident in _STDIO else _ERRNO_BADF
-                ready.append(_EVENT.pack(userdata, errno, tag, 0, 0))
-            else:
-                args[0].i32 = _ERRNO_INVAL
-                return 0
-        if not ready and clocks:
-            wake = min(w for _, w in clocks)
-            if wake > now_mono:
-                if io is not None and io.inline:
-                    return _interrupt()  # a sleep on the event loop's thread: run it on a worker instead
-                deadline_ns = io.deadline * 1e9 if io is not None else float("inf")
-                if wake > deadline_ns:
-                    time.sleep(max(deadline_ns - now_mono, 0) / 1e9)
-                    return _interrupt()  # the invocation's time is up before the sleep is
-                time.sleep((wake - now_mono) / 1e9)
-            now_mono = time.monotonic_ns()
-        due = [userdata for userdata, wake in clocks if wake <= now_mono]
-        if not ready and not due:  # woke a hair early by the float rounding of the sleep: the earliest is due
-            due = [min(clocks, key=lambda clock: clock[1])[0]]
-        ready += [_EVENT.pack(userdata, _ERRNO_SUCCESS, _CLOCK, 0, 0) for userdata in due]
-        data = b"".join(ready)
-        ctypes.memmove(base + events, data, len(data))
-        ctypes.memmove(base + nevents, _U32.pack(len(ready)), 4)
-        args[0].i32 = _ERRNO_SUCCESS
-        return 0
+        result = _poll(caller, *(args[i].i32 & 0xFFFFFFFF for i in range(4)))
     except BaseException:
-        args[0].i32 = _ERRNO_FAULT
+        args[0].i32 = _ERRNO_IO
         return 0
+    if result < 0:  # a trap
+        return -result
+    args[0].i32 = result
+    return 0
+
+
+def _poll(caller: Any, subs: int, events: int, count: int, nevents: int) -> int:
+    """An errno, or minus a trap's address."""
+    io = _current()
+    if count == 0 or count > _MAX_SUBSCRIPTIONS:
+        return _ERRNO_INVAL
+    view = _memory(caller)
+    if view is None:
+        return _ERRNO_FAULT
+    size = len(view)
+    if subs + 48 * count > size or events + 32 * count > size or nevents + 4 > size:
+        return _ERRNO_FAULT
+    now = time.monotonic_ns()
+    ready: list[tuple[int, int, int]] = []  # (userdata, errno, type) of the events to report
+    clocks: list[tuple[int, int]] = []  # (userdata, wake time in monotonic ns)
+    for i in range(count):
+        userdata, tag, ident, timeout, _precision, flags = _SUBSCRIPTION.unpack_from(view, subs + 48 * i)
+        if tag == _CLOCK:
+            if ident == _MONOTONIC:
+                origin = io.monotonic_origin if io is not None else 0
+                clocks.append((userdata, origin + timeout if flags & _ABSTIME else now + timeout))
+            elif ident == _REALTIME:
+                clocks.append((userdata, now + (timeout - time.time_ns() if flags & _ABSTIME else timeout)))
+            else:
+                ready.append((userdata, _ERRNO_NOTSUP, tag))
+        elif tag in (_FD_READ, _FD_WRITE):
+            # stdin is fixed bytes and stdout/stderr are buffers: always ready. No other fd exists here.
+            ready.append((userdata, _ERRNO_SUCCESS if ident in _STDIO else _ERRNO_BADF, tag))
+        else:
+            return _ERRNO_INVAL
+    if not ready and clocks:
+        wake = min(w for _, w in clocks)
+        if wake > now:
+            if io is not None and io.inline:
+                return -_interrupt()  # a sleep on the event loop's thread: run it on a worker instead
+            deadline = io.deadline * 1e9 if io is not None else float("inf")
+            if wake > deadline:
+                time.sleep(max(deadline - now, 0) / 1e9)
+                return -_interrupt()  # the invocation's time is up before the sleep is
+            time.sleep((wake - now) / 1e9)
+        now = time.monotonic_ns()
+    due = [userdata for userdata, wake in clocks if wake <= now]
+    if not ready and not due:  # woke a hair early by the float rounding of the sleep: the earliest is due
+        due = [min(clocks, key=lambda clock: clock[1])[0]]
+    ready += [(userdata, _ERRNO_SUCCESS, _CLOCK) for userdata in due]
+    for i, (userdata, errno, kind) in enumerate(ready):
+        _EVENT.pack_into(view, events + 32 * i, userdata, errno, kind, 0, 0)
+    _U32.pack_into(view, nevents, len(ready))
+    return _ERRNO_SUCCESS
 
 
 # The callbacks must outlive every linker they are defined in: module globals.

@@ -47,7 +47,7 @@ from .errors import (
     service_error,
     unknown_operation,
 )
-from .http import BodyTooLarge, Receive, Request, Response, Scope, Send, read_body
+from .http import JSON, BodyTooLarge, Receive, Request, Response, Scope, Send, read_body
 from .invocations import InvocationRunner
 from .metrics import CONTENT_TYPE, Metrics
 from .naming import Identity
@@ -113,8 +113,11 @@ class LambdaServer:
                 await send(_HELLO_BODY)
                 return
             if path == "/__echo":  # the second baseline: a request body read and sent back
-                body = await read_body(scope, receive, 64 * 1024)
-                await Response(200, body, [(b"content-type", b"application/json")]).send(send)
+                try:
+                    echo = Response(200, await read_body(scope, receive, 64 * 1024), [(b"content-type", JSON)])
+                except BodyTooLarge:
+                    echo = _error_response(request_too_large("/__echo takes at most 65536 bytes"))
+                await echo.send(send)
                 return
             await self._http(scope, receive, send)
         elif kind == "lifespan":
@@ -212,13 +215,16 @@ class LambdaServer:
         await response.send(send)
 
     async def _plain_invoke(
-        self, ctx: ServerContext, scope: Scope, receive: Receive, name: str, tail: bool
+        self, ctx: ServerContext, scope: Scope, receive: Receive, name: str, tail: bool, declared: int
     ) -> Response:
         """The common Invoke, without the route table (invoke.plain_invoke); errors as the general route's."""
         try:
-            refused = ctx.runner.refusal(name)
-            if refused is not None:  # over a concurrency limit: answered before the body is read
-                return _error_response(from_platform_error(refused))
+            # Over a concurrency limit: answered before the body is read (unless the body is too large anyway,
+            # which the general route would say first).
+            if declared <= self._invoke_route.body_limit:
+                refused = ctx.runner.refusal(name)
+                if refused is not None:
+                    return _error_response(from_platform_error(refused))
             payload = await _read(scope, receive, self._invoke_route)
             return await invoke.run_request_response(ctx, name, None, payload, tail=tail)
         except LambdaError as e:

@@ -90,17 +90,25 @@ async def run_request_response(
 _PLAIN_PATH: Final = re.compile(rb"/2015-03-31/functions/([A-Za-z0-9_-]{1,64})/invocations")
 
 
-def plain_invoke(scope: Scope) -> tuple[str, bool] | None:
-    """(function name, whether the log tail is wanted) if this request is the common Invoke (see the module's doc),
-    else None -- and then the general route handles it, errors and all. Reads nothing but the scope."""
+def plain_invoke(scope: Scope) -> tuple[str, bool, int] | None:
+    """(function name, whether the log tail is wanted, the declared Content-Length or -1) if this request is the
+    common Invoke (see the module's doc), else None -- and then the general route handles it, errors and all.
+    Reads nothing but the scope."""
     if scope["method"] != "POST" or scope.get("query_string"):
         return None
     matched = _PLAIN_PATH.fullmatch(scope.get("raw_path") or scope["path"].encode())
     if matched is None:
         return None
     tail = False
+    declared = -1
+    seen: set[bytes] = set()
     for key, value in scope["headers"]:
-        if key.startswith(b"x-amz-"):
+        if key == b"content-length":
+            declared = int(value) if value.isdigit() else -1
+        elif key.startswith(b"x-amz-"):
+            if key in seen:  # repeated: the general route joins the values and judges the result
+                return None
+            seen.add(key)
             if key == b"x-amz-invocation-type":
                 if value != b"RequestResponse":
                     return None
@@ -111,7 +119,7 @@ def plain_invoke(scope: Scope) -> tuple[str, bool] | None:
                     return None
             elif key == b"x-amz-client-context":
                 return None
-    return matched.group(1).decode(), tail
+    return matched.group(1).decode(), tail, declared
 
 
 def _check_client_context(value: str | None) -> None:
