@@ -76,3 +76,28 @@ def test_functions_and_urls_survive_a_restart(tmp_path: Path, guest: Callable[[s
             assert response.status == 200
     finally:
         assert second.stop() == 0
+
+
+def test_granian_worker_dies_with_a_killed_server(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", "--server", "granian")
+    pid = server.process.pid
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        assert children, "granian serves from a worker process"
+        server.process.kill()
+        server.process.wait(10)
+        deadline = time.monotonic() + 30
+        alive = [c for c in children if Path(f"/proc/{c}").exists()]
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+            alive = [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in _state(c)]
+        assert not alive, f"worker {alive} outlived the killed server"
+    finally:
+        server.stop()
+
+
+def _state(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

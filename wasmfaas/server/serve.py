@@ -7,12 +7,16 @@ SIGTERM or Ctrl-C starts a graceful shutdown: no new connections, in-flight requ
 second Ctrl-C forces the exit.
 
 With granian the app is built in granian's worker process from the settings passed through the environment
-(`WASMFAAS_SERVER_SETTINGS`, JSON), with one worker so the server keeps one Platform.
+(`WASMFAAS_SERVER_SETTINGS`, JSON), with one worker so the server keeps one Platform. The worker asks the kernel to
+kill it when the main process dies: after a `kill -9` of the server it would otherwise live on as an orphan, still
+serving the port and running queued events beside the server started next. Dying at once is what a `kill -9` of a
+one-process server means, and what the durable state is built to survive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import math
 import os
 import signal
@@ -31,6 +35,8 @@ __all__ = ["granian_app", "serve"]
 
 _SETTINGS_ENV: Final = "WASMFAAS_SERVER_SETTINGS"
 _ANNOUNCE_ENV: Final = "WASMFAAS_SERVER_ANNOUNCE"
+_PARENT_ENV: Final = "WASMFAAS_SERVER_PARENT"
+_PR_SET_PDEATHSIG: Final = 1
 
 
 def announce(url: str) -> None:
@@ -122,6 +128,7 @@ def _serve_granian(settings: ServerSettings, host: str, port: int, log_level: st
         with _bind(host, 0) as probe:
             port = probe.getsockname()[1]
     os.environ[_SETTINGS_ENV] = msgspec.json.encode(settings, enc_hook=str).decode()
+    os.environ[_PARENT_ENV] = str(os.getpid())
     os.environ[_ANNOUNCE_ENV] = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     Granian(
         "wasmfaas.server.serve:granian_app",
@@ -143,8 +150,21 @@ def _path(kind: type, value: object) -> object:
     raise NotImplementedError(kind)
 
 
+def _die_with_parent() -> None:
+    """In granian's worker: SIGKILL this process when the main one dies (Linux's PR_SET_PDEATHSIG)."""
+    parent = int(os.environ.get(_PARENT_ENV, "0"))
+    if not sys.platform.startswith("linux") or not parent:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent:  # the main process died before the request was made
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def granian_app() -> LambdaServer:
     """The app in granian's worker: settings from the environment; announces itself once started."""
+    _die_with_parent()
     settings = msgspec.json.decode(os.environ[_SETTINGS_ENV].encode(), type=ServerSettings, dec_hook=_path)
     url = os.environ.get(_ANNOUNCE_ENV)
     return LambdaServer(settings, on_started=(lambda: announce(url)) if url else None)
