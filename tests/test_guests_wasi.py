@@ -68,7 +68,9 @@ def test_command_memory_is_measured(platform: SyncPlatform, deploy: Callable[...
 
 
 @pytest.mark.anyio
-async def test_a_sleep_on_the_event_loop_moves_to_a_worker(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+async def test_a_sleep_on_the_event_loop_moves_to_a_worker(
+    tmp_path: Path, guest: Callable[[str], bytes], steady_inline: None
+) -> None:
     async with Platform(data_dir=tmp_path) as platform:
         await platform.create_function("poll", guest("poll"), config=FunctionConfig(timeout=5))
         for _ in range(INLINE_WARMUP + 2):

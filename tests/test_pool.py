@@ -63,7 +63,9 @@ def test_provisioned_environments_are_ready_and_kept(
 
 
 @pytest.mark.anyio
-async def test_fast_functions_run_inline_and_keep_their_state(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+async def test_fast_functions_run_inline_and_keep_their_state(
+    tmp_path: Path, guest: Callable[[str], bytes], steady_inline: None
+) -> None:
     async with Platform(data_dir=tmp_path) as platform:
         await platform.create_function("counter", guest("counter"))
         counts = [(await platform.invoke("counter")).json()["count"] for _ in range(12)]
@@ -76,7 +78,7 @@ async def test_fast_functions_run_inline_and_keep_their_state(tmp_path: Path, gu
 
 @pytest.mark.anyio
 async def test_a_call_that_outlives_its_slice_runs_again_on_a_thread(
-    tmp_path: Path, guest: Callable[[str], bytes]
+    tmp_path: Path, guest: Callable[[str], bytes], steady_inline: None
 ) -> None:
     async with Platform(data_dir=tmp_path) as platform:
         await platform.create_function("spin", guest("spin"))
@@ -99,7 +101,9 @@ async def test_a_call_that_outlives_its_slice_runs_again_on_a_thread(
 
 
 @pytest.mark.anyio
-async def test_a_timeout_after_a_preemption_is_still_a_timeout(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+async def test_a_timeout_after_a_preemption_is_still_a_timeout(
+    tmp_path: Path, guest: Callable[[str], bytes], steady_inline: None
+) -> None:
     async with Platform(data_dir=tmp_path) as platform:
         await platform.create_function("loop", guest("loop"), config=FunctionConfig(timeout=1))
         for _ in range(INLINE_WARMUP + 2):
