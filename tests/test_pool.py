@@ -114,3 +114,21 @@ async def test_a_timeout_after_a_preemption_is_still_a_timeout(
         assert result.function_error.error_message == "Task timed out after 1.00 seconds"
         assert platform.pool_stats("loop").preempted == 1
         assert (await platform.invoke("loop", b'"ok"')).payload == b"ok"
+
+
+@pytest.mark.anyio
+async def test_commands_run_inline_and_a_sleeping_one_moves_to_a_worker(
+    tmp_path: Path, guest: Callable[[str], bytes], steady_inline: None
+) -> None:
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("nap", guest("sleep_command"))
+        for _ in range(INLINE_WARMUP + 3):
+            result = await platform.invoke("nap", b"0")
+            assert result.payload == b"slept" and result.log.count("stderr line") == 1
+        before = platform.pool_stats("nap")
+        assert before.inline >= 3 and before.preempted == 0
+        result = await platform.invoke("nap", b"30")
+        after = platform.pool_stats("nap")
+        assert after.preempted == 1 and after.inline == before.inline + 1
+        assert result.ok and result.payload == b"slept" and result.duration_ms >= 30
+        assert result.log.count("stderr line") == 1  # the stopped attempt's output is not in the log

@@ -13,9 +13,9 @@ own thread (`run_inline`) under a short epoch deadline (`INLINE_SLICE_TICKS`, 10
 slice is interrupted and its environment thrown away -- the guest has no file system, network or other effect
 outside its store, so an interrupted attempt leaves nothing behind but its discarded log lines -- and the invocation
 runs again, from the start, on a worker thread. A preemption wipes the record, so a function that turns slow blocks
-the loop for one slice, and runs on threads until it has been fast for a whole window again. Only reactors run
-inline: a command instantiates on every call (~0.3 ms, where a thread pays off), and a component's WASI host calls
-(a sleep) block without an epoch check.
+the loop for one slice, and runs on threads until it has been fast for a whole window again. Reactors and commands
+run inline (a command starts a fresh instance each time, so it needs no warm environment, and a small one takes
+~0.1 ms); components never do: their WASI host calls (a sleep) block without an epoch check.
 """
 
 from __future__ import annotations
@@ -93,8 +93,9 @@ class Pool:
         self._created = self._reaped = self._discarded = 0
         self._inline = self._preempted = 0
         self._closed = False
-        # Commands instantiate on every call (~0.3 ms, past INLINE_MAX_MS); components are excluded (above).
-        self._inline_kind = spec.code.kind == "reactor"
+        kind = spec.code.kind
+        self._inline_kind = kind in ("reactor", "command")  # components are excluded (above)
+        self._needs_warm = kind == "reactor"  # a command instantiates on every call anyway
         # The last INLINE_WINDOW invocations, one bit each, newest lowest: 1 = slow (or not seen yet).
         self._slow = _WINDOW_MASK
 
@@ -104,14 +105,14 @@ class Pool:
         return self._inline_kind and self._slow.bit_count() <= INLINE_SLOW_ALLOWED
 
     def run_inline(self, request: Request) -> Run | None:
-        """Run on the calling thread under an inline slice, on a warm environment; None if there is none idle.
+        """Run on the calling thread under an inline slice; None if a reactor has no warm environment idle.
 
         A `Run` whose `outcome.preempted` is set outlived the slice (or slept): run the request again with `run`;
         its `duration_ms` is the time the stopped attempt took.
         """
         request.slice_ticks = INLINE_SLICE_TICKS
         try:
-            run = self._run(request, warm_only=True)
+            run = self._run(request, warm_only=self._needs_warm)
         finally:
             request.slice_ticks = 0
         if run is not None:

@@ -13,7 +13,7 @@ import wasmtime
 
 from .._native import Handles, WasmCall, get_export, instantiate, is_memory
 from ..results import FunctionError
-from .base import Environment, EnvironmentSpec, Outcome, Request, classify_failure, new_store
+from .base import Environment, EnvironmentSpec, Outcome, Request, classify_failure, new_store, was_preempted
 from .reactor import MAX_RESPONSE_BYTES
 from .wasi import GuestIO, bind
 
@@ -38,6 +38,7 @@ class CommandEnvironment(Environment):
         store = new_store(spec, stdin=request.payload)
         io.monotonic_origin = time.monotonic_ns()
         io.deadline = time.monotonic() + request.timeout
+        io.inline = request.slice_ticks != 0
         bind(io)
         try:
             return self._run(store, io, request, start)
@@ -46,12 +47,14 @@ class CommandEnvironment(Environment):
 
     def _run(self, store: wasmtime.Store, io: GuestIO, request: Request, start: float) -> Outcome:
         spec = self.spec
-        store.set_epoch_deadline(spec.engine.deadline_ticks(request.timeout))
+        store.set_epoch_deadline(request.slice_ticks or spec.engine.deadline_ticks(request.timeout))
         if spec.fuel is not None:
             store.set_fuel(spec.fuel)
         try:
             instance = instantiate(store, spec.code.instance_pre)
         except wasmtime.WasmtimeError as e:
+            if was_preempted(e, request):
+                return Outcome(payload=b"", discard=True, preempted=True)
             return self._outcome(classify_failure(e, spec, 0, request.timeout), io, b"")
         memory = get_export(store, instance, "memory")
         native = Handles(store, memory if is_memory(memory) else None)
@@ -61,6 +64,9 @@ class CommandEnvironment(Environment):
             self.memory_bytes = native.memory_size()
         fuel = spec.fuel - store.get_fuel() if spec.fuel is not None else None
         del store, instance, memory, native
+        if failure is not None and was_preempted(failure, request):
+            # Nothing of the stopped attempt is kept: the invocation runs again (pool.py, "Inline runs").
+            return Outcome(payload=b"", discard=True, preempted=True)
         error: FunctionError | None = None
         if failure is not None and not (isinstance(failure, wasmtime.ExitTrap) and failure.code == 0):
             error = classify_failure(failure, spec, self.memory_bytes, request.timeout)
