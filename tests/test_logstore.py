@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+import msgspec
 import pytest
 
 from wasmfaas import Platform
@@ -280,3 +281,57 @@ async def test_entries_appended_before_a_cancelled_shutdown_are_kept(tmp_path: P
             await anyio.sleep(5)  # the cancellation lands here, before the writer had a turn
     async with LogStore(tmp_path) as logs:
         assert len(await logs.query("fn")) == 10
+
+
+async def test_a_failed_commit_is_counted_and_the_store_carries_on(tmp_path: Path) -> None:
+    async with LogStore(tmp_path, max_entries=5) as logs:
+        insert = logs._insert
+
+        def failing(batch: object, over: object) -> object:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        logs._insert = failing  # type: ignore[assignment,method-assign]
+        for i in range(3):
+            logs.append(result("fn", i))
+        await logs.flush()
+        assert logs.dropped == 3
+        logs._insert = insert  # type: ignore[method-assign]
+        for i in range(3, 20):
+            logs.append(result("fn", i))
+            await logs.flush()
+        kept = await logs.query("fn", limit=100)
+        # The tally forgot the lost batch, so retention still keeps the bound (plus its slack) of what is there.
+        assert 5 <= len(kept) <= 6 and kept[-1].request_id == "req-fn-19"
+
+
+async def test_rows_framed_by_an_older_store_still_read(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "logs.sqlite3") as db:
+        db.execute(
+            "CREATE TABLE logs (id INTEGER PRIMARY KEY AUTOINCREMENT, function_name TEXT NOT NULL, request_id TEXT"
+            " NOT NULL, version TEXT NOT NULL, timestamp REAL NOT NULL, size INTEGER NOT NULL, text TEXT NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO logs (function_name, request_id, version, timestamp, size, text) VALUES (?, ?, ?, ?, ?, ?)",
+            ("fn", "old", "$LATEST", 1.0, 20, "START RequestId: old\nframed before\n"),
+        )
+    async with LogStore(tmp_path) as logs:
+        logs.append(result("fn", 1, log=b"new line\n"))
+        await logs.flush()
+        old, new = await logs.query("fn")
+    assert old.text == "START RequestId: old\nframed before\n"
+    assert new.text.startswith("START RequestId: req-fn-1 Version: $LATEST\nnew line\nEND RequestId: req-fn-1\n")
+    assert "REPORT RequestId: req-fn-1\tDuration: 1.00 ms" in new.text
+
+
+async def test_entries_read_back_exactly_as_the_result_frames_them(tmp_path: Path) -> None:
+    cold = msgspec.structs.replace(
+        result("fn", 1, log=b"no newline at the end"), init_duration_ms=1.234, fuel_consumed=98765, duration_ms=0.0123
+    )
+    warm = result("fn", 2, log=b"")
+    async with LogStore(tmp_path) as logs:
+        logs.append(cold)
+        logs.append(warm)
+        await logs.flush()
+        entries = await logs.query("fn")
+    assert [e.text for e in entries] == [cold.log, warm.log]
+    assert "Init Duration: 1.23 ms\tFuel Consumed: 98765" in entries[0].text

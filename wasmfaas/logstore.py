@@ -7,10 +7,12 @@
         async for entry in logs.follow("fn"):                 # the backlog, then new entries as they arrive
             print(entry.text, end="")
 
-Entries live in `<data_dir>/logs.sqlite3` (WAL, `synchronous=NORMAL`). `append` frames the entry (START / END /
-REPORT, ~1.5 µs) and puts it on an in-memory list; one writer task takes whatever has gathered and commits it on a
-worker thread as one statement in one transaction, so logging adds neither a disk write nor a thread hop to an
-invocation, and a burst of invocations costs one commit.
+Entries live in `<data_dir>/logs.sqlite3` (WAL, `synchronous=NORMAL`), unframed: the guest's output plus the
+figures of its REPORT line, framed (START / END / REPORT, by `InvocationResult.log`) when read, which is rare, rather
+than on every invocation, where formatting cost ~8 % of a busy server's throughput. `append` puts the entry on an
+in-memory list; one writer task takes whatever has gathered and commits it on a worker thread in one transaction of
+a few multi-row statements, so logging adds neither a disk write nor a thread hop to an invocation, and a burst of
+invocations costs one commit. (Rows written before entries were kept unframed hold their framed text.)
 If the writer falls behind by more than `buffer` entries (or `buffer_bytes` of text), further entries are dropped
 and counted (`dropped`) rather than slowing invocations down or filling memory. `flush()` waits until everything
 appended so far is committed.
@@ -59,19 +61,20 @@ CREATE TABLE IF NOT EXISTS logs (
     request_id TEXT NOT NULL,
     version TEXT NOT NULL,
     timestamp REAL NOT NULL,
-    size INTEGER NOT NULL,                 -- bytes of text, for the retention bound
-    text TEXT NOT NULL
+    size INTEGER NOT NULL,                 -- bytes of text (framing estimated), for the retention bound
+    text TEXT NOT NULL,                    -- the guest's output; or, where report is NULL, the framed log
+    report BLOB                            -- JSON [duration ms, memory MB, max memory MB, init ms, fuel]
 );
 CREATE INDEX IF NOT EXISTS logs_function ON logs (function_name, id);
 """
-_COLUMNS: Final = "id, function_name, request_id, version, timestamp, text"
-# Rows per INSERT statement: 6 parameters each, well inside SQLite's bound on parameters (32766).
+_COLUMNS: Final = "id, function_name, request_id, version, timestamp, text, report"
+# Rows per INSERT statement: 7 parameters each, well inside SQLite's bound on parameters (32766).
 _ROWS_PER_INSERT: Final = 256
-_INSERT_PREFIX: Final = "INSERT INTO logs (function_name, request_id, version, timestamp, size, text) VALUES "
+_INSERT_PREFIX: Final = "INSERT INTO logs (function_name, request_id, version, timestamp, size, text, report) VALUES "
 
 
 def _insert_sql(rows: int) -> str:
-    return _INSERT_PREFIX + ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return _INSERT_PREFIX + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
 
 
 _INSERT_FULL: Final = _insert_sql(_ROWS_PER_INSERT)
@@ -88,8 +91,12 @@ class LogEntry(msgspec.Struct, frozen=True, kw_only=True):
     text: str
 
 
-# A row of the table: (function_name, request_id, version, timestamp, size, text).
-_Row = tuple[str, str, str, float, int, str]
+# A row of the table: (function_name, request_id, version, timestamp, size, text, report).
+_Row = tuple[str, str, str, float, int, str, bytes]
+# START / END / REPORT around the guest's output come to about this many bytes; entries are stored unframed (the
+# framing is rebuilt on reading), so an entry's size for the retention bound counts this estimate for it.
+_FRAMING_BYTES: Final = 240
+_REPORT: Final = msgspec.json.Encoder()
 
 
 class LogStore:
@@ -168,6 +175,9 @@ class LogStore:
             writer.execute("PRAGMA journal_mode=WAL")
             writer.execute("PRAGMA synchronous=NORMAL")
             writer.executescript(_SCHEMA)
+            columns = {row[1] for row in writer.execute("PRAGMA table_info(logs)")}
+            if "report" not in columns:  # a store written before entries were kept unframed: its rows stay framed
+                writer.execute("ALTER TABLE logs ADD COLUMN report BLOB")
             rows = writer.execute("SELECT function_name, COUNT(*), SUM(size) FROM logs GROUP BY function_name")
             self._tally = {name: [count, size] for name, count, size in rows}
             reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
@@ -189,13 +199,30 @@ class LogStore:
         """Queue an invocation's framed log for the writer; call from the event loop's thread. Never blocks."""
         if not self._accepting:
             raise PlatformClosedError("use the LogStore inside `async with LogStore(data_dir) as logs:`")
-        text = result.log
-        size = len(text.encode())
+        guest = result.guest_log
+        size = len(guest) + _FRAMING_BYTES
         if self._pending_bytes + size > self._buffer_bytes or len(self._pending) >= self._buffer:
             self.dropped += 1
             return
+        report = _REPORT.encode(
+            (
+                result.duration_ms,
+                result.memory_size_mb,
+                result.max_memory_used_mb,
+                result.init_duration_ms,
+                result.fuel_consumed,
+            )
+        )
         self._pending.append(
-            (result.function_name, result.request_id, result.executed_version, time.time(), size, text)
+            (
+                result.function_name,
+                result.request_id,
+                result.executed_version,
+                time.time(),
+                size,
+                guest.decode("utf-8", "replace"),
+                report,
+            )
         )
         self._appended += 1
         self._pending_bytes += size
@@ -258,7 +285,7 @@ class LogStore:
             logger.exception("dropped %d log entries", len(batch))
             self.dropped += len(batch)
             removed = {}
-            for name, _, _, _, size, _ in batch:
+            for name, _, _, _, size, _, _ in batch:
                 if name in self._tally:
                     self._tally[name][0] -= 1
                     self._tally[name][1] -= size
@@ -445,5 +472,32 @@ def _filters(function_name: str | None, since: float | None) -> tuple[list[str],
     return clauses, args
 
 
-def _entry(row: tuple[int, str, str, str, float, str]) -> LogEntry:
-    return LogEntry(id=row[0], function_name=row[1], request_id=row[2], version=row[3], timestamp=row[4], text=row[5])
+_REPORT_FIELDS: Final = msgspec.json.Decoder(tuple[float, int, int, float | None, int | None])
+
+
+def _entry(row: tuple[int, str, str, str, float, str, str | bytes | None]) -> LogEntry:
+    entry_id, function_name, request_id, version, timestamp, text, report = row
+    if report is not None:  # stored unframed: frame it as the invocation result would
+        duration, memory, max_memory, init, fuel = _REPORT_FIELDS.decode(report)
+        text = InvocationResult(
+            request_id=request_id,
+            function_name=function_name,
+            executed_version=version,
+            payload=b"",
+            function_error=None,
+            cold_start=init is not None,
+            duration_ms=duration,
+            init_duration_ms=init,
+            memory_size_mb=memory,
+            max_memory_used_mb=max_memory,
+            fuel_consumed=fuel,
+            guest_log=text.encode(),
+        ).log
+    return LogEntry(
+        id=entry_id,
+        function_name=function_name,
+        request_id=request_id,
+        version=version,
+        timestamp=timestamp,
+        text=text,
+    )
