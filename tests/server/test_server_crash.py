@@ -67,12 +67,13 @@ def recorded(url: str, name: str) -> list[int]:
         connection.close()
 
 
+@pytest.mark.parametrize("kind", ["uvicorn", "granian"])
 def test_every_acknowledged_event_runs_after_a_kill_9_during_ingestion(
-    tmp_path: Path, guest: Callable[[str], bytes]
+    tmp_path: Path, guest: Callable[[str], bytes], kind: str
 ) -> None:
     data = tmp_path / "data"
     # One event at a time, so a backlog builds up while the producers are fast.
-    server = start_server(data, "--event-concurrency", "1")
+    server = start_server(data, "--event-concurrency", "1", "--server", kind)
     try:
         create(lambda_client(server.url), "rec", guest("recorder"), "recorder")
         acked: list[int] = []
@@ -122,7 +123,7 @@ def test_every_acknowledged_event_runs_after_a_kill_9_during_ingestion(
         backlog = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     print(f"{len(acked)} events acknowledged; {backlog} still queued at the kill")
 
-    restarted = start_server(data)
+    restarted = start_server(data, "--server", kind)
     try:
         deadline = time.monotonic() + 20
         while True:

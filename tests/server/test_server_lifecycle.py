@@ -82,6 +82,8 @@ def test_granian_worker_dies_with_a_killed_server(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", "--server", "granian")
     pid = server.process.pid
     try:
+        # Announced only once it listens (granian runs the lifespan before it does): no retry needed.
+        assert request(f"{server.url}/__wasmfaas/health")[0] == 200
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         assert children, "granian serves from a worker process"
         server.process.kill()

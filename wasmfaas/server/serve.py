@@ -22,9 +22,12 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -167,4 +170,23 @@ def granian_app() -> LambdaServer:
     _die_with_parent()
     settings = msgspec.json.decode(os.environ[_SETTINGS_ENV].encode(), type=ServerSettings, dec_hook=_path)
     url = os.environ.get(_ANNOUNCE_ENV)
-    return LambdaServer(settings, on_started=(lambda: announce(url)) if url else None)
+    return LambdaServer(settings, on_started=(lambda: _announce_when_listening(url)) if url else None)
+
+
+def _announce_when_listening(url: str) -> None:
+    """Announce once the port accepts connections. granian starts the app's lifespan before its server listens, and
+    offers no hook for "listening", so a thread knocks until it is let in (at most 30 s)."""
+    address = urlsplit(url)
+    host, port = address.hostname or "127.0.0.1", address.port or 80
+
+    def knock() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.01)
+        announce(url)
+
+    threading.Thread(target=knock, name="wasmfaas-announce", daemon=True).start()
