@@ -1,6 +1,6 @@
 """The ASGI application: lifespan (one Platform for the server's life), routing, SigV4, errors.
 
-    app = LambdaServer(ServerSettings(data_dir=...))   # any ASGI server; `wasmfaas serve` runs it under uvicorn
+    app = LambdaServer(ServerSettings(data_dir=...))   # any ASGI server; `wasmfaas serve` runs it under granian
 
 Request flow: `/__hello` and `/__echo` are answered first (bare routes, to measure the server's own overhead: a
 constant response, and a request body sent back); `/urls/<id>/...`

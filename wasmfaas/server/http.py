@@ -36,8 +36,14 @@ class BodyTooLarge(Exception):
     """The request body is over the route's limit (raised before the rest of it is read)."""
 
 
+# A body over its route's limit is still read (and dropped) up to this much before the error is sent: a client
+# that is still sending when the answer comes and the connection closes sees a broken pipe, not the 413.
+DRAIN_LIMIT: Final = 32 * 1024 * 1024
+
+
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body, or `BodyTooLarge` as soon as it passes `limit` bytes."""
+    """The whole request body, or `BodyTooLarge` once it passes `limit` bytes (after reading and dropping the rest,
+    up to `DRAIN_LIMIT`)."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
@@ -45,6 +51,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             except ValueError:
                 declared = 0
             if declared > limit:
+                await _drain(receive, 0)
                 raise BodyTooLarge
             break
     message = await receive()
@@ -62,9 +69,20 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
+            if message.get("more_body", False):
+                await _drain(receive, size)
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _drain(receive: Receive, size: int) -> None:
+    """Receive and drop the rest of the body, until its end, a disconnect, or DRAIN_LIMIT bytes in all."""
+    while size <= DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
+        size += len(message.get("body", b""))
 
 
 class Request:
