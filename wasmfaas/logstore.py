@@ -454,10 +454,13 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        # Also when COMMIT itself failed (a full disk): SQLite may keep the transaction open, and every later
+        # BEGIN would fail while it holds the write lock.
+        if db.in_transaction:
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 def _filters(function_name: str | None, since: float | None) -> tuple[list[str], list[object]]:

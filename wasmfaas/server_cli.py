@@ -2,7 +2,7 @@
 
     wasmfaas serve [--data-dir DIR] [--host 127.0.0.1] [--port 9000] [--account-concurrency N] [--auth]
                    [--region R] [--account-id ID] [--public-url URL] [--shutdown-timeout S] [--event-concurrency N]
-                   [--server granian|uvicorn]
+                   [--server uvicorn|granian]
     wasmfaas deploy NAME PACKAGE [--handler H] [--runtime wasi] [--memory MB] [--timeout S] [--env K=V]...
                    [--fuel N] [--description TEXT] [--publish] [--url NONE|AWS_IAM]
     wasmfaas list
@@ -83,7 +83,7 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
     serve.add_argument(
         "--event-concurrency", type=int, default=16, metavar="N", help="Event invocations run at once (16)"
     )
-    serve.add_argument("--server", choices=["uvicorn", "granian"], default="granian", help="HTTP server (granian)")
+    serve.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn", help="HTTP server (uvicorn)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(server_command=_serve)
 

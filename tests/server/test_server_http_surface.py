@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -111,3 +113,21 @@ def test_echo_route(server: ServerProcess) -> None:
     assert ("content-type", "application/json") in headers
     status, headers, body = request(f"{server.url}/__echo", "POST", b"x" * 70_000)
     assert status == 413 and dict(headers)["x-amzn-errortype"] == "RequestTooLargeException"
+
+
+def test_a_body_cut_short_is_not_acted_on(server: ServerProcess, create: Create) -> None:
+    """A client that disconnects mid-body: nothing runs on the half it sent (an Event would be stored durably)."""
+    name = create("echo")["FunctionName"]
+    before = metrics(server).get(("wasmfaas_invocations_total", (("function", name),)), 0)
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(
+            f"POST /2015-03-31/functions/{name}/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+            "X-Amz-Invocation-Type: Event\r\n\r\n".encode()
+            + b"x" * 300
+        )
+        time.sleep(0.3)
+    time.sleep(0.5)
+    assert metrics(server).get(("wasmfaas_invocations_total", (("function", name),)), 0) == before
+    status, _, _ = request(f"{server.url}/__echo", "POST", b"[1]", [("Expect", "100-continue")])
+    assert status == 200  # a client that asks before sending still gets its answer

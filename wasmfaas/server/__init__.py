@@ -2,7 +2,7 @@
 
 - `app.LambdaServer`: the ASGI app (control plane, Invoke, EventInvokeConfig, function URLs, /metrics,
   /openapi.json, the extras under /__wasmfaas/: logs, dead letters, code downloads, health).
-- `serve.serve`: run it under granian (the default) or uvicorn (uvloop + httptools).
+- `serve.serve`: run it under uvicorn (uvloop + httptools, the default) or granian.
 - Event invocations go to the durable `wasmfaas.events.AsyncInvoker`, logs to `wasmfaas.logstore.LogStore`, both
   under the data directory.
 - `sigv4`: SigV4 verification (and signing, for the CLI's client).

@@ -1,6 +1,6 @@
 """The ASGI application: lifespan (one Platform for the server's life), routing, SigV4, errors.
 
-    app = LambdaServer(ServerSettings(data_dir=...))   # any ASGI server; `wasmfaas serve` runs it under granian
+    app = LambdaServer(ServerSettings(data_dir=...))   # any ASGI server; `wasmfaas serve` runs it under uvicorn
 
 Request flow: `/__hello` and `/__echo` are answered first (bare routes, to measure the server's own overhead: a
 constant response, and a request body sent back); `/urls/<id>/...`
@@ -47,7 +47,7 @@ from .errors import (
     service_error,
     unknown_operation,
 )
-from .http import JSON, BodyTooLarge, Receive, Request, Response, Scope, Send, read_body
+from .http import JSON, BodyTooLarge, ClientDisconnected, Receive, Request, Response, Scope, Send, read_body
 from .invocations import InvocationRunner
 from .metrics import CONTENT_TYPE, Metrics
 from .naming import Identity
@@ -117,6 +117,8 @@ class LambdaServer:
                     echo = Response(200, await read_body(scope, receive, 64 * 1024), [(b"content-type", JSON)])
                 except BodyTooLarge:
                     echo = _error_response(request_too_large("/__echo takes at most 65536 bytes"))
+                except ClientDisconnected:
+                    return
                 await echo.send(send)
                 return
             await self._http(scope, receive, send)
@@ -299,6 +301,8 @@ async def _read(scope: Scope, receive: Receive, route: Route | None, limit: int 
     except BodyTooLarge:
         name = (route.limit_name or route.operation) if route is not None else "this"
         raise request_too_large(f"Request must be smaller than {limit} bytes for the {name} operation") from None
+    except ClientDisconnected:  # nobody will read the answer; what matters is that nothing acts on half a body
+        raise invalid_request_content("The request body ended before its end (the client disconnected)") from None
 
 
 def _error_response(error: LambdaError) -> Response:

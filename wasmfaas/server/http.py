@@ -14,6 +14,8 @@ import msgspec
 
 __all__ = [
     "ASGIApp",
+    "BodyTooLarge",
+    "ClientDisconnected",
     "Receive",
     "Request",
     "Response",
@@ -36,44 +38,50 @@ class BodyTooLarge(Exception):
     """The request body is over the route's limit (raised before the rest of it is read)."""
 
 
-# A body over its route's limit is still read (and dropped) up to this much before the error is sent: a client
-# that is still sending when the answer comes and the connection closes sees a broken pipe, not the 413.
+class ClientDisconnected(Exception):
+    """The client went away before its request body was complete: the partial body must not be acted on."""
+
+
+# A body over its route's limit is still read (and dropped) up to this much before the error is sent: a client that
+# is still sending when the answer comes and the connection closes sees a broken pipe, not the 413. Not when the
+# client asked to be told first (`Expect: 100-continue`: reading would invite the upload), nor past this bound.
 DRAIN_LIMIT: Final = 32 * 1024 * 1024
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body, or `BodyTooLarge` once it passes `limit` bytes (after reading and dropping the rest,
-    up to `DRAIN_LIMIT`)."""
+    """The whole request body; `BodyTooLarge` once it passes `limit` bytes (after dropping the rest, see
+    DRAIN_LIMIT); `ClientDisconnected` if the client leaves before the end."""
+    declared = -1
+    expects_continue = False
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
                 declared = int(value)
             except ValueError:
-                declared = 0
-            if declared > limit:
-                await _drain(receive, 0)
-                raise BodyTooLarge
-            break
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise BodyTooLarge
-        return body
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body", False):
+                declared = -1
+        elif name == b"expect":
+            expects_continue = value.lower() == b"100-continue"
+    drain = not expects_continue and declared <= DRAIN_LIMIT
+    if declared > limit:
+        if drain:
+            await _drain(receive, 0)
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientDisconnected
         chunk = message.get("body", b"")
         size += len(chunk)
+        more = message.get("more_body", False)
         if size > limit:
-            if message.get("more_body", False):
+            if more and drain:
                 await _drain(receive, size)
             raise BodyTooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not more:
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _drain(receive: Receive, size: int) -> None:

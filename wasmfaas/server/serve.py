@@ -1,7 +1,8 @@
-"""Running the app: granian by default, uvicorn (uvloop + httptools) as the alternative.
+"""Running the app: uvicorn (uvloop + httptools) by default, granian as the alternative.
 
-granian was chosen by measurement (bench/bench_server.py, README "Benchmarks"): about the same Invoke throughput and
-p99 as uvicorn, function URLs ~20 % faster, and throttled requests under a flood answered in a third of the time.
+granian measures better under a flood of throttled requests and on function URLs (bench/bench_server.py, README
+"Benchmarks"), but its shutdown is weaker: it does not bound in-flight requests by `shutdown_timeout`, and a Ctrl-C
+reaching both of its processes was seen to hang its worker.
 
 The listening socket is bound here, before the server starts, so `--port 0` gets a free port and the address can be
 announced ("wasmfaas: serving on http://127.0.0.1:PORT", one line on stdout) once requests are being accepted.
@@ -68,7 +69,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 9000,
     *,
-    server: str = "granian",
+    server: str = "uvicorn",
     ready: Callable[[str], None] = announce,
     log_level: str = "warning",
 ) -> int:
@@ -130,6 +131,11 @@ def _serve_granian(settings: ServerSettings, host: str, port: int, log_level: st
         print("wasmfaas: --server granian needs granian (pip install granian)", file=sys.stderr)
         return 2
 
+    try:  # granian takes an IP address only
+        host = str(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0])
+    except (socket.gaierror, IndexError):
+        print(f"wasmfaas: cannot resolve --host {host}", file=sys.stderr)
+        return 2
     if port == 0:  # granian binds by itself: find a free port first
         with _bind(host, 0) as probe:
             port = probe.getsockname()[1]
@@ -161,6 +167,9 @@ def _die_with_parent() -> None:
     parent = int(os.environ.get(_PARENT_ENV, "0"))
     if not sys.platform.startswith("linux") or not parent:
         return
+    # A process group of its own: a terminal's Ctrl-C then reaches the main process only, which stops the worker
+    # (granian's worker was seen to hang when signalled by both).
+    os.setpgid(0, 0)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         return
@@ -187,9 +196,11 @@ def _announce_when_listening(url: str) -> None:
         while time.monotonic() < deadline:
             try:
                 socket.create_connection((host, port), timeout=0.5).close()
-                break
             except OSError:
                 time.sleep(0.01)
-        announce(url)
+                continue
+            announce(url)
+            return
+        print(f"wasmfaas: granian did not start listening on {url} within 30 s", file=sys.stderr, flush=True)
 
     threading.Thread(target=knock, name="wasmfaas-announce", daemon=True).start()

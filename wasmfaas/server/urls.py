@@ -36,7 +36,7 @@ from ..errors import FunctionNotFoundError, PayloadTooLargeError, TooManyRequest
 from ..invoker import MAX_SYNC_PAYLOAD, new_request_id
 from .context import ServerContext
 from .errors import conflict, invalid_parameter, not_found
-from .http import BodyTooLarge, Receive, Request, Response, Scope, json_response, read_body
+from .http import BodyTooLarge, ClientDisconnected, Receive, Request, Response, Scope, json_response, read_body
 from .lambda_api import int_param
 from .naming import decode_marker, encode_marker, parse_function_name
 from .routing import Call, Param, Route
@@ -475,6 +475,8 @@ async def serve_function_url(ctx: ServerContext, scope: Scope, receive: Receive)
         request.body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
     except BodyTooLarge:
         return _plain(413, "Request Entity Too Large", request_id)
+    except ClientDisconnected:  # the function must not run on half a body
+        return _plain(400, "Bad Request", request_id)
     cors = config.cors
     if cors is not None and request.method == "OPTIONS" and request.header("access-control-request-method"):
         return _preflight(cors, request, request_id)
