@@ -25,10 +25,15 @@ import termios
 import threading
 from typing import Final
 
-__all__ = ["DEFAULT_LOG_CAP", "Capture", "prepare"]
+__all__ = ["DEFAULT_LOG_CAP", "Capture", "dropped_note", "prepare"]
 
 DEFAULT_LOG_CAP: Final = 256 * 1024
 _READ: Final = 1 << 16
+
+
+def dropped_note(dropped: int, cap: int) -> bytes:
+    """The line a log ends with when `dropped` bytes went over its `cap`."""
+    return f"\n[wasmfaas: {dropped} bytes of output over the {cap}-byte cap dropped]\n".encode()
 
 
 class Capture:
@@ -120,9 +125,7 @@ class Capture:
                 return b""
             data = bytes(self._buf)
             if self.dropped:
-                data += (
-                    f"\n[wasmfaas: {self.dropped} bytes of output over the {self.cap}-byte cap dropped]\n".encode()
-                )
+                data += dropped_note(self.dropped, self.cap)
                 self.dropped = 0
             self._buf.clear()
             return data

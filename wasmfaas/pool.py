@@ -58,7 +58,6 @@ class Run:
     cold_start: bool
     init_duration_ms: float | None
     duration_ms: float
-    inline: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +119,6 @@ class Pool:
                 self._inline += 1
                 if run.outcome.preempted:
                     self._preempted += 1
-            run.inline = True
         return run
 
     def run(self, request: Request) -> Run:

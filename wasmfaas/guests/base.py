@@ -27,6 +27,7 @@ __all__ = [
     "Request",
     "classify_failure",
     "new_store",
+    "stopped",
     "was_preempted",
 ]
 
@@ -102,6 +103,11 @@ class Outcome:
     # Interrupted at the end of its inline slice (Request.slice_ticks): nothing of it is reported, the environment
     # is thrown away, and the invocation runs again.
     preempted: bool = False
+
+
+def stopped() -> Outcome:
+    """The outcome of an attempt stopped at the end of its inline slice (see `was_preempted`)."""
+    return Outcome(payload=b"", discard=True, preempted=True)
 
 
 class Environment(ABC):
@@ -184,8 +190,8 @@ def was_preempted(failure: Exception, request: Request | None) -> bool:
     """
     if request is None or not request.slice_ticks:
         return False
-    code = failure.trap_code if isinstance(failure, wasmtime.Trap) else None
-    return code is wasmtime.TrapCode.INTERRUPT or (code is None and "wasm trap: interrupt" in str(failure))
+    code = failure.trap_code if isinstance(failure, wasmtime.Trap) else _code_from_message(str(failure))
+    return code is wasmtime.TrapCode.INTERRUPT
 
 
 _MESSAGE_CODES: Final = (

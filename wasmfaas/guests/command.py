@@ -13,7 +13,16 @@ import wasmtime
 
 from .._native import Handles, WasmCall, get_export, instantiate, is_memory
 from ..results import FunctionError
-from .base import Environment, EnvironmentSpec, Outcome, Request, classify_failure, new_store, was_preempted
+from .base import (
+    Environment,
+    EnvironmentSpec,
+    Outcome,
+    Request,
+    classify_failure,
+    new_store,
+    stopped,
+    was_preempted,
+)
 from .reactor import MAX_RESPONSE_BYTES
 from .wasi import GuestIO, bind
 
@@ -54,7 +63,7 @@ class CommandEnvironment(Environment):
             instance = instantiate(store, spec.code.instance_pre)
         except wasmtime.WasmtimeError as e:
             if was_preempted(e, request):
-                return Outcome(payload=b"", discard=True, preempted=True)
+                return stopped()
             return self._outcome(classify_failure(e, spec, 0, request.timeout), io, b"")
         memory = get_export(store, instance, "memory")
         native = Handles(store, memory if is_memory(memory) else None)
@@ -63,10 +72,9 @@ class CommandEnvironment(Environment):
         if native.memory is not None:
             self.memory_bytes = native.memory_size()
         fuel = spec.fuel - store.get_fuel() if spec.fuel is not None else None
-        del store, instance, memory, native
         if failure is not None and was_preempted(failure, request):
             # Nothing of the stopped attempt is kept: the invocation runs again (pool.py, "Inline runs").
-            return Outcome(payload=b"", discard=True, preempted=True)
+            return stopped()
         error: FunctionError | None = None
         if failure is not None and not (isinstance(failure, wasmtime.ExitTrap) and failure.code == 0):
             error = classify_failure(failure, spec, self.memory_bytes, request.timeout)

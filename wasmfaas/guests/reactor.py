@@ -25,6 +25,7 @@ from .base import (
     Request,
     classify_failure,
     new_store,
+    stopped,
     was_preempted,
 )
 from .wasi import GuestIO, bind
@@ -200,7 +201,7 @@ class ReactorEnvironment(Environment):
     def _failed(self, failure: Exception, request: Request | None) -> Outcome:
         if was_preempted(failure, request):
             self.io.take_log()  # its log lines come again from the run that counts
-            return Outcome(payload=b"", discard=True, preempted=True)
+            return stopped()
         timeout = request.timeout if request is not None else self.spec.timeout
         error = classify_failure(failure, self.spec, self.memory_bytes, timeout)
         return Outcome(payload=b"", error=error, discard=True, log=self.io.take_log(), memory_bytes=self.memory_bytes)

@@ -35,10 +35,10 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from .._native import caller_context, caller_export_get, memory_data, memory_data_size, memory_view, trap_new_code
+from ..logs import DEFAULT_LOG_CAP, dropped_note
 
 __all__ = ["DEFAULT_LOG_CAP", "GuestIO", "bind", "define"]
 
-DEFAULT_LOG_CAP: Final = 256 * 1024
 
 _ERRNO_SUCCESS: Final = 0
 _ERRNO_BADF: Final = 8
@@ -101,8 +101,7 @@ class GuestIO:
         data = bytes(self.log)
         self.log.clear()
         if self.dropped:
-            note = f"\n[wasmfaas: {self.dropped} bytes of output over the {self.log_cap}-byte cap dropped]\n"
-            data += note.encode()
+            data += dropped_note(self.dropped, self.log_cap)
             self.dropped = 0
         return data
 
