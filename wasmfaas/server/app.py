@@ -45,6 +45,7 @@ from .errors import (
     invalid_request_content,
     request_too_large,
     service_error,
+    throttle_parts,
     unknown_operation,
 )
 from .http import JSON, BodyTooLarge, ClientDisconnected, Receive, Request, Response, Scope, Send, read_body
@@ -226,7 +227,8 @@ class LambdaServer:
             if declared <= self._invoke_route.body_limit:
                 refused = ctx.runner.refusal(name)
                 if refused is not None:
-                    return _error_response(from_platform_error(refused))
+                    body, headers = throttle_parts(str(refused), refused.reason)
+                    return Response(429, body, list(headers))
             payload = await _read(scope, receive, self._invoke_route)
             return await invoke.run_request_response(ctx, name, None, payload, tail=tail)
         except LambdaError as e:

@@ -11,6 +11,7 @@ that escapes a handler is a bug and becomes a 500 `ServiceException` (logged), n
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 import msgspec
@@ -37,6 +38,7 @@ __all__ = [
     "precondition_failed",
     "request_too_large",
     "service_error",
+    "throttle_parts",
     "too_many_requests",
     "unknown_operation",
 ]
@@ -132,6 +134,14 @@ def too_many_requests(message: str, reason: str, retry_after: int = 1) -> Lambda
         extra={"Reason": reason},
         headers=[(b"retry-after", str(retry_after).encode())],
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def throttle_parts(message: str, reason: str) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
+    """The body and headers of `too_many_requests(message, reason)`, made once per distinct throttle: under a flood
+    of over-the-limit requests they are most of what the server sends, and the same each time."""
+    error = too_many_requests(message, reason)
+    return error.body(), tuple(error.response_headers())
 
 
 def unknown_operation(method: str, path: str) -> LambdaError:
