@@ -89,9 +89,18 @@ def test_module_state_survives_warm_invocations(platform: SyncPlatform) -> None:
 def test_thrown_error_has_lambdas_error_shape(platform: SyncPlatform) -> None:
     result = platform.invoke("js", b'{"action": "fail"}')
     assert result.function_error is not None
+    assert result.function_error.kind == "Unhandled"  # a thrown error, as Lambda reports it
     body = result.json()
     assert body["errorType"] == "TypeError" and body["errorMessage"] == "bad input"
+    assert body["requestId"] == result.request_id
     assert any("index.mjs" in line for line in body["stackTrace"])
+    # Logged once, by the runtime, as Lambda's Node.js runtime logs it.
+    (line,) = [line for line in result.log.splitlines() if "Invoke Error" in line]
+    assert line.startswith("ERROR\tInvoke Error \t")
+    logged = json.loads(line.split("\t", 2)[2])
+    assert logged["errorType"] == "TypeError" and logged["errorMessage"] == "bad input" and logged["stack"]
+    assert "[ERROR]" not in result.log
+    assert not platform.invoke("js", b'{"action": "count"}').cold_start  # the environment stays warm
 
 
 def test_timeout_and_recovery(platform: SyncPlatform) -> None:

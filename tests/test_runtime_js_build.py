@@ -237,7 +237,7 @@ def test_thrown_error_becomes_function_error(env: Env) -> None:
     # Positions are mapped back to the user's own file through the bundle's source map.
     assert error["stackTrace"][1].startswith("    at failDeep (index.mjs:")
     assert any(line.startswith("    at handler (index.mjs:") for line in error["stackTrace"])
-    # The environment stays usable after a handled error.
+    # The environment stays usable after a thrown error.
     assert json.loads(env.invoke({"name": "after"}))["message"] == "Howdy, after!"
 
 

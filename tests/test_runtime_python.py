@@ -110,9 +110,13 @@ def test_module_state_survives_warm_invocations(platform: SyncPlatform) -> None:
 def test_raised_exception_has_lambdas_error_shape(platform: SyncPlatform) -> None:
     result = platform.invoke("py", b'{"action": "fail"}')
     assert result.function_error is not None
+    assert result.function_error.kind == "Unhandled"  # an uncaught exception, as Lambda reports it
     body = result.json()
     assert body["errorType"] == "KeyError" and "no such thing" in body["errorMessage"]
+    assert body["requestId"] == result.request_id
     assert any("app.py" in line for line in body["stackTrace"])
+    # The runtime logged the error and its traceback; the platform adds no second line for it.
+    assert result.guest_log.decode().count("[ERROR]") == 1 and "Traceback" in result.log
     assert not platform.invoke("py", b'{"action": "count"}').cold_start  # the environment stays warm
 
 

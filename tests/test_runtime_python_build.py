@@ -162,7 +162,7 @@ def test_builds_hello_into_a_working_component(hello: tuple[Path, Path, Path], t
     assert error["error-type"] == "ValueError"
     assert error["error-message"] == "boom"
     assert any('File "/var/task/app.py"' in line and "in handler" in line for line in error["stack-trace"])
-    assert env.invoke({"name": "again"})["calls"] == 4  # a handled error keeps the environment
+    assert env.invoke({"name": "again"})["calls"] == 4  # a raised error keeps the environment
 
     logs = env.logs()
     assert "event: {'name': 'wasm'}" in logs

@@ -101,7 +101,7 @@ class Invoker:
         payload = outcome.payload
         if error is not None:
             payload = error.to_payload(request.request_id if not error.handled else None)
-            if not error.handled:
+            if not error.handled and not outcome.error_logged:
                 # Lambda writes the platform's view of a crash into the log stream too.
                 stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
                 if log and not log.endswith(b"\n"):

@@ -269,6 +269,7 @@ class Platform:
             fuel=config.fuel,
             handler=info.handler,
             log_stream_name=f"{datetime.now(UTC):%Y/%m/%d}/[{info.version}]{os.urandom(16).hex()}",
+            raised_errors=info.runtime != runtimes.WASI,
         )
         spec.wasi  # noqa: B018 - encode the WASI environment now, not on the first cold start
         factory: type[Environment] = _environment_factory(compiled.kind)

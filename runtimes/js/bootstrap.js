@@ -61,7 +61,18 @@ export function createRuntime(config, load) {
     return initResult;
   }
 
+  // Lambda's Node.js runtime logs every invocation error before it answers with it; so does this one, and the host
+  // reports these errors (all raised, rejected or refused by the runtime) as Unhandled, as Lambda does.
   async function handle(ctx, event) {
+    const result = await run(ctx, event);
+    if (result.tag === 'err') {
+      const { errorType, errorMessage, stackTrace } = result.val;
+      stderrWrite(`ERROR\tInvoke Error \t${JSON.stringify({ errorType, errorMessage, stack: stackTrace })}`);
+    }
+    return result;
+  }
+
+  async function run(ctx, event) {
     try {
       const ready = await init();
       if (ready.tag === 'err') return ready;

@@ -51,6 +51,10 @@ class EnvironmentSpec:
     fuel: int | None = None
     handler: str = ""
     log_stream_name: str = ""
+    # A language runtime's build (Python, JavaScript): its function-errors are exceptions the handler raised (the
+    # runtime caught and logged them), which Lambda reports as Unhandled; the runtime stays usable, so the
+    # environment is kept. Otherwise a function-error is one the guest chose to return: Handled.
+    raised_errors: bool = False
 
     @property
     def log_group_name(self) -> str:
@@ -100,6 +104,9 @@ class Outcome:
     log: bytes = b""
     fuel_consumed: int | None = None
     memory_bytes: int = 0
+    # The guest has written the error into its log itself (a runtime's traceback): the platform adds no line of its
+    # own for it.
+    error_logged: bool = False
     # Interrupted at the end of its inline slice (Request.slice_ticks): nothing of it is reported, the environment
     # is thrown away, and the invocation runs again.
     preempted: bool = False

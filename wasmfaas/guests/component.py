@@ -188,10 +188,13 @@ class ComponentEnvironment(Environment):
             return self._failed(FunctionError(error_type="Runtime.InvalidResponse", error_message="not a result"))
         if not result.of.result.is_ok:
             body = self._result_type.convert_from_c(result)  # the error record: rare, the generic path is fine
-            error = _function_error(body, handled=True)
+            raised = self.spec.raised_errors
+            error = _function_error(body, handled=not raised)
             if error.error_type == "Runtime.OutOfMemory":  # the runtime's heap is exhausted: start afresh
-                return self._failed(msgspec.structs.replace(error, handled=False))
-            return Outcome(payload=b"", error=error)
+                failed = self._failed(msgspec.structs.replace(error, handled=False))
+                failed.error_logged = raised
+                return failed
+            return Outcome(payload=b"", error=error, error_logged=raised)
         boxed = result.of.result.val
         inner = boxed.contents
         data = b""
