@@ -18,6 +18,7 @@ INDEX = """\
 import { shout } from "./lib/text.mjs";
 
 let calls = 0;
+if (process.env.BOOM) throw new Error("init boom");
 const startedWith = process.env.GREETING;  // module-level code runs at each cold start, with the real environment
 
 export const handler = async (event, context) => {
@@ -26,6 +27,7 @@ export const handler = async (event, context) => {
   console.error("to stderr", event.action);
   if (event.action === "fail") throw new TypeError("bad input");
   if (event.action === "loop") { for (;;) {} }
+  if (event.action === "hang") await new Promise(() => {});  // settles never: the runtime's deadline timer ends it
   if (event.action === "hog") { const hoard = []; for (;;) hoard.push(new Uint8Array(8 << 20).fill(7)); }
   await new Promise((resolve) => setTimeout(resolve, 5));
   return {
@@ -114,7 +116,35 @@ def test_memory_cap(platform: SyncPlatform) -> None:
     result = platform.invoke("js", b'{"action": "hog"}')
     assert result.function_error is not None, result.payload
     assert result.function_error.error_type == "Runtime.OutOfMemory", result.function_error
+    assert "handling hog" in result.log  # the handler's output is kept
     assert platform.invoke("js", b'{"action": "count"}').ok
+
+
+def test_a_promise_that_never_settles_times_out(platform: SyncPlatform) -> None:
+    result = platform.invoke("js", b'{"action": "hang"}')
+    assert result.function_error is not None and result.function_error.kind == "Unhandled"
+    assert result.function_error.error_type == "Sandbox.Timedout"
+    assert result.function_error.error_message == "Task timed out after 1.00 seconds"
+    assert "Task timed out after 1.00 seconds" in result.log and "Invoke Error" not in result.log
+    assert platform.invoke("js", b'{"action": "count"}').cold_start  # as after any timeout: a fresh environment
+
+
+def test_an_init_error_is_logged_once(platform: SyncPlatform) -> None:
+    platform.create_function(
+        "js-boom",
+        SOURCE,
+        runtime=JAVASCRIPT,
+        handler="index.handler",
+        config=FunctionConfig(environment={"BOOM": "1"}),
+    )
+    result = platform.invoke("js-boom", b"{}")
+    assert result.function_error is not None and result.function_error.kind == "Unhandled"
+    assert result.function_error.error_message == "Init failed: init boom"
+    # By the runtime, as Lambda's Node.js runtime logs it; the platform adds nothing.
+    (line,) = [line for line in result.log.splitlines() if "init boom" in line]
+    assert line.startswith("ERROR\tUncaught Exception \t")
+    assert json.loads(line.split("\t", 2)[2])["errorMessage"] == "init boom"
+    platform.delete_function("js-boom")
 
 
 def test_build_failure_is_refused_and_nothing_is_stored(platform: SyncPlatform) -> None:

@@ -24,6 +24,8 @@ logger = logging.getLogger()
 START_COUNT = 0
 calls = 0
 START_COUNT += 1  # module-level code: once per environment (the cold start)
+if os.environ.get("BOOM"):
+    raise RuntimeError("init boom")
 
 
 def handler(event, context):
@@ -131,7 +133,23 @@ def test_memory_cap(platform: SyncPlatform) -> None:
     result = platform.invoke("py", b'{"action": "hog"}')
     assert result.function_error is not None
     assert result.function_error.error_type == "Runtime.OutOfMemory", result.payload
+    # The handler's output and the runtime's error line are kept, and the error is logged once.
+    assert "handling hog" in result.log and result.log.count("[ERROR] Runtime.OutOfMemory") == 1
     assert platform.invoke("py", b'{"action": "count"}').ok
+
+
+def test_an_init_error_is_logged_once(platform: SyncPlatform) -> None:
+    platform.create_function(
+        "py-boom", SOURCE, runtime=PYTHON, handler="app.handler", config=FunctionConfig(environment={"BOOM": "1"})
+    )
+    result = platform.invoke("py-boom", b"{}")
+    assert result.function_error is not None and result.function_error.kind == "Unhandled"
+    assert result.function_error.error_message == "Init failed: init boom"
+    # By the runtime, with its traceback; the platform adds no line of its own.
+    assert result.log.count("[ERROR]") == 1 and "[ERROR] RuntimeError: init boom" in result.log
+    assert "Init failed" not in result.log
+    assert "Traceback" in result.log
+    platform.delete_function("py-boom")
 
 
 def test_a_folder_of_sources_works_like_its_zip(platform: SyncPlatform, tmp_path: Path) -> None:

@@ -140,7 +140,8 @@ class Pool:
                 try:
                     env = self._factory(self.spec)
                 except InitError as e:
-                    return Run(Outcome(payload=b"", error=e.error, discard=True, log=e.log), True, None, 0.0)
+                    outcome = Outcome(payload=b"", error=e.error, discard=True, log=e.log, error_logged=e.logged)
+                    return Run(outcome, True, None, 0.0)
                 with self._lock:
                     self._created += 1
             start = time.perf_counter()

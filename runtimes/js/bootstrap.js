@@ -58,17 +58,16 @@ export function createRuntime(config, load) {
     } catch (e) {
       initResult = { tag: 'err', val: toFunctionError(e, stacks) };
     }
+    if (initResult.tag === 'err') logError('Uncaught Exception', initResult.val);
     return initResult;
   }
 
   // Lambda's Node.js runtime logs every invocation error before it answers with it; so does this one, and the host
-  // reports these errors (all raised, rejected or refused by the runtime) as Unhandled, as Lambda does.
+  // reports these errors (all raised, rejected or refused by the runtime) as Unhandled, as Lambda does. A timeout is
+  // the host's to report and log ("Task timed out").
   async function handle(ctx, event) {
     const result = await run(ctx, event);
-    if (result.tag === 'err') {
-      const { errorType, errorMessage, stackTrace } = result.val;
-      stderrWrite(`ERROR\tInvoke Error \t${JSON.stringify({ errorType, errorMessage, stack: stackTrace })}`);
-    }
+    if (result.tag === 'err' && result.val.errorType !== TIMEOUT) logError('Invoke Error', result.val);
     return result;
   }
 
@@ -105,6 +104,11 @@ function installFetch() {
   globalThis.fetch = async function fetch() {
     throw new TypeError('fetch failed: wasmfaas functions have no network access');
   };
+}
+
+// As Lambda's Node.js runtime logs an error: "ERROR\t<what> \t<the error as JSON>".
+function logError(what, { errorType, errorMessage, stackTrace }) {
+  stderrWrite(`ERROR\t${what} \t${JSON.stringify({ errorType, errorMessage, stack: stackTrace })}`);
 }
 
 function err(errorType, errorMessage) {
@@ -160,10 +164,12 @@ function makeContext(ctx) {
   };
 }
 
+const TIMEOUT = 'Sandbox.Timedout';
+
 class TimeoutError extends Error {
   constructor() {
     super('Task timed out: the handler had not finished by the invocation deadline');
-    this.name = 'Sandbox.Timedout';
+    this.name = TIMEOUT;
   }
 }
 

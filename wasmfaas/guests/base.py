@@ -28,6 +28,7 @@ __all__ = [
     "classify_failure",
     "new_store",
     "stopped",
+    "timed_out",
     "was_preempted",
 ]
 
@@ -135,12 +136,19 @@ class Environment(ABC):
 
 
 class InitError(Exception):
-    """The guest's init code failed: the cold start fails with this function error."""
+    """The guest's init code failed: the cold start fails with this function error (`logged`: the guest's log
+    already says so, see Outcome.error_logged)."""
 
-    def __init__(self, error: FunctionError, log: bytes = b"") -> None:
+    def __init__(self, error: FunctionError, log: bytes = b"", *, logged: bool = False) -> None:
         super().__init__(error.error_message)
         self.error = error
         self.log = log
+        self.logged = logged
+
+
+def timed_out(timeout: float) -> FunctionError:
+    """Lambda's timeout error."""
+    return FunctionError(error_type="Sandbox.Timedout", error_message=f"Task timed out after {timeout:.2f} seconds")
 
 
 def new_store(spec: EnvironmentSpec, capture: Capture | None = None, *, stdin: bytes | None = None) -> wasmtime.Store:
@@ -168,9 +176,7 @@ def classify_failure(failure: Exception, spec: EnvironmentSpec, memory_bytes: in
     if "invalid exit status" in message:  # WASI refuses exit statuses >= 126 with a plain error, not an ExitTrap
         return FunctionError(error_type="Runtime.ExitError", error_message=f"Runtime exited with error: {message}")
     if code is wasmtime.TrapCode.INTERRUPT:
-        return FunctionError(
-            error_type="Sandbox.Timedout", error_message=f"Task timed out after {timeout:.2f} seconds"
-        )
+        return timed_out(timeout)
     if code is wasmtime.TrapCode.STACK_OVERFLOW:
         return FunctionError(error_type="Runtime.StackOverflow", error_message=f"Stack overflow: {message}")
     if code is wasmtime.TrapCode.OUT_OF_FUEL:

@@ -31,7 +31,16 @@ from ..errors import InvalidCodeError
 from ..logs import Capture
 from ..modules import CompiledCode
 from ..results import FunctionError
-from .base import Environment, EnvironmentSpec, InitError, Outcome, Request, classify_failure, new_store
+from .base import (
+    Environment,
+    EnvironmentSpec,
+    InitError,
+    Outcome,
+    Request,
+    classify_failure,
+    new_store,
+    timed_out,
+)
 from .reactor import INIT_TIMEOUT_S, MAX_RESPONSE_BYTES
 
 __all__ = ["ComponentEnvironment", "prepare_component"]
@@ -127,7 +136,8 @@ class ComponentEnvironment(Environment):
             error = classify_failure(e, spec, 0, INIT_TIMEOUT_S)
             raise InitError(_init_error(error), self.capture.take()) from None
         if failure is not None:
-            raise InitError(_init_error(_function_error(failure, handled=False)), self.capture.take())
+            error = _init_error(_function_error(failure, handled=False))
+            raise InitError(error, self.capture.take(), logged=spec.raised_errors)
         self._handle: wasmtime.component.Func | None = handle
         self._func_ref = byref(handle._func)
         func_type = handle.type(store)
@@ -177,23 +187,28 @@ class ComponentEnvironment(Environment):
         if error:
             failure = wasmtime.WasmtimeError._from_ptr(error)
             return self._failed(classify_failure(failure, spec, 0, request.timeout))
-        outcome = self._lift(result)
+        outcome = self._lift(result, request)
         outcome.log = self.capture.take()
         if spec.fuel is not None:
             outcome.fuel_consumed = spec.fuel - store.get_fuel()
         return outcome
 
-    def _lift(self, result: Any) -> Outcome:
+    def _lift(self, result: Any, request: Request) -> Outcome:
+        """The call's outcome from its result value (the caller adds the log)."""
         if result.kind != _RESULT:
-            return self._failed(FunctionError(error_type="Runtime.InvalidResponse", error_message="not a result"))
+            error = FunctionError(error_type="Runtime.InvalidResponse", error_message="not a result")
+            return Outcome(payload=b"", error=error, discard=True)
         if not result.of.result.is_ok:
             body = self._result_type.convert_from_c(result)  # the error record: rare, the generic path is fine
             raised = self.spec.raised_errors
             error = _function_error(body, handled=not raised)
+            if error.error_type == "Sandbox.Timedout":
+                # The runtime's own deadline timer ended a handler waiting on a promise that never settled: a
+                # timeout as the host's would be (Lambda's message and log line, a fresh environment next).
+                return Outcome(payload=b"", error=timed_out(request.timeout), discard=True)
             if error.error_type == "Runtime.OutOfMemory":  # the runtime's heap is exhausted: start afresh
-                failed = self._failed(msgspec.structs.replace(error, handled=False))
-                failed.error_logged = raised
-                return failed
+                error = msgspec.structs.replace(error, handled=False)
+                return Outcome(payload=b"", error=error, discard=True, error_logged=raised)
             return Outcome(payload=b"", error=error, error_logged=raised)
         boxed = result.of.result.val
         inner = boxed.contents
