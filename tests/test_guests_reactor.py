@@ -87,6 +87,11 @@ def test_handled_error_keeps_the_environment(platform: SyncPlatform, deploy: Cal
         "stackTrace": [],
     }
     assert not platform.invoke(name, '"ok"').cold_start
+    # A message that is not UTF-8 keeps its type; its bad bytes become U+FFFD (a guest cannot break the host so).
+    result = platform.invoke(name, '"bad-utf8"')
+    assert result.function_error is not None and result.function_error.error_type == "MyError"
+    assert result.function_error.error_message == "not \ufffd UTF-8"
+    assert not platform.invoke(name, '"ok"').cold_start
 
 
 @pytest.mark.parametrize(

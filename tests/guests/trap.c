@@ -1,4 +1,5 @@
-// Reactor: "trap" hits unreachable, "oob" reads past the end of memory, "error" returns a handled error; else "ok".
+// Reactor: "trap" hits unreachable, "oob" reads past the end of memory, "error" returns a handled error ("bad-utf8": one
+// whose message is not UTF-8); else "ok".
 #include "wasmfaas.h"
 
 static int is(const uint8_t *event, size_t len, const char *s) {
@@ -14,6 +15,7 @@ static wasmfaas_result handler(const wasmfaas_context *ctx, const uint8_t *event
         return wasmfaas_ok_str(text);
     }
     if (is(event, len, "\"error\"")) return wasmfaas_error("MyError", "something went wrong");
+    if (is(event, len, "\"bad-utf8\"")) return wasmfaas_error("MyError", "not \xff UTF-8");
     return wasmfaas_ok_str("ok");
 }
 

@@ -83,6 +83,7 @@ def test_unknown_routes_are_lambda_style_404(server: ServerProcess) -> None:
     ("body", "code"),
     [
         (b"{not json", "InvalidRequestContentException"),
+        (b'{"FunctionName": "x", "Description": "\xff"}', "InvalidRequestContentException"),  # not UTF-8
         (b'{"FunctionName": 5, "Code": {}}', "InvalidParameterValueException"),
         (b'{"FunctionName": "x", "Code": {"ZipFile": "!!!"}}', "InvalidParameterValueException"),
         (

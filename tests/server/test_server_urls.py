@@ -11,6 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 from server_helpers import ServerProcess, header, request
 
+from wasmfaas.server.urls import map_result
+
 Create = Callable[..., dict[str, Any]]
 
 
@@ -128,6 +130,12 @@ def test_result_mapping(http_function: tuple[str, str]) -> None:
     assert header(headers, "content-type") == ["application/json"]
     status, _, body = request(url + "fail")
     assert status == 502 and json.loads(body) == {"Message": "Internal Server Error"}
+
+
+def test_a_result_with_bad_utf8_is_a_bare_value() -> None:
+    # Not JSON (a string holds a byte that is not UTF-8): passed through as a bare value, never a server error.
+    payload = b'{"statusCode": 201, "body": "\xff"}'
+    assert map_result(payload) == (200, [(b"content-type", b"application/json")], payload)
 
 
 def test_non_http_result_is_a_json_200(client: Any, create: Create) -> None:

@@ -111,8 +111,9 @@ def json_or_string(data: bytes) -> msgspec.Raw:
     if not data:
         return msgspec.Raw(b"null")
     try:
+        data.decode()  # Raw takes strings as they are: invalid UTF-8 would make the record invalid JSON
         return msgspec.json.decode(data, type=msgspec.Raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return msgspec.Raw(msgspec.json.encode(data.decode("utf-8", "replace")))
 
 

@@ -15,7 +15,16 @@ from typing import Final
 import msgspec
 import wasmtime
 
-from .._native import Handles, WasmCall, context_of, get_exports, instantiate, memory_view, set_deadline
+from .._native import (
+    VAL_SIZE,
+    Handles,
+    WasmCall,
+    context_of,
+    get_exports,
+    instantiate,
+    memory_view,
+    set_deadline,
+)
 from ..results import FunctionError
 from .base import (
     Environment,
@@ -39,6 +48,9 @@ INIT_TIMEOUT_S: Final = 10.0
 # Lambda's synchronous response limit.
 MAX_RESPONSE_BYTES: Final = 6 * 1024 * 1024
 _HEADER: Final = struct.Struct("<IIQ36s12x")
+# wasmfaas_handle's arguments (region, length) and its result, as bytes of the call's argument buffer.
+_HANDLE_ARGS: Final = struct.Struct(f"<i{VAL_SIZE - 4}xi")
+_HANDLE_RESULT: Final = struct.Struct("<I")
 _RESULT: Final = struct.Struct("<III")
 _EXPORTS: Final = (b"memory", b"wasmfaas_buffer", b"wasmfaas_handle", b"_initialize")
 STATUS_OK: Final = 0
@@ -49,6 +61,15 @@ class _ErrorBody(msgspec.Struct):
     errorType: str = "Error"
     errorMessage: str = ""
     stackTrace: list[str] = msgspec.field(default_factory=list)
+
+
+def _error_body(data: bytes) -> _ErrorBody:
+    try:
+        return msgspec.json.decode(data, type=_ErrorBody)
+    except UnicodeDecodeError:  # invalid UTF-8 in a string: what the guest meant, its bad bytes as U+FFFD
+        return _error_body(data.decode("utf-8", "replace").encode())
+    except msgspec.DecodeError:
+        return _ErrorBody(errorType="Error", errorMessage=data.decode("utf-8", "replace"))
 
 
 class ReactorEnvironment(Environment):
@@ -88,6 +109,7 @@ class ReactorEnvironment(Environment):
         # Prebuilt native handles: the hot path calls the C API directly (see _native).
         native = self._native = Handles(store, memory, ctx)
         self._ticks = c_uint64(spec.engine.deadline_ticks(spec.timeout))
+        self._slice_ticks = c_uint64(0)  # the last inline slice's (see pool.run_inline), made once
         self._base = native.memory_base()
         self._buffer = WasmCall(native, buffer, 1, 1)
         self._handle = WasmCall(native, handle, 2, 1)
@@ -105,7 +127,9 @@ class ReactorEnvironment(Environment):
         spec = self.spec
         native = self._native
         if request.slice_ticks:
-            native.set_deadline(c_uint64(request.slice_ticks))
+            if request.slice_ticks != self._slice_ticks.value:
+                self._slice_ticks = c_uint64(request.slice_ticks)
+            native.set_deadline(self._slice_ticks)
         elif request.timeout == spec.timeout:
             native.set_deadline(self._ticks)
         else:
@@ -124,14 +148,11 @@ class ReactorEnvironment(Environment):
             if refused is not None:
                 return refused
         region = self._region
-        # One copy of header + event into the guest's request region.
-        self._view[region : region + need] = (
-            _HEADER.pack(ABI_VERSION, HEADER_SIZE, request.deadline_ms, request.request_id.encode()) + payload
-        )
+        view = self._view
+        _HEADER.pack_into(view, region, ABI_VERSION, HEADER_SIZE, request.deadline_ms, request.request_id.encode())
+        view[region + HEADER_SIZE : region + need] = payload
         call = self._handle
-        args = call.args
-        args[0].i32 = region
-        args[1].i32 = length
+        _HANDLE_ARGS.pack_into(call.view, 0, region, length)
         failure = call()
         size = native.memory_size()
         if size > self.memory_bytes:
@@ -139,7 +160,7 @@ class ReactorEnvironment(Environment):
             self._view = memory_view(self._base, size)
         if failure is not None:
             return self._failed(failure, request)
-        outcome = self._read_result(args[0].i32 & 0xFFFFFFFF, size)
+        outcome = self._read_result(_HANDLE_RESULT.unpack_from(call.view)[0], size)
         outcome.log = self.io.take_log()
         outcome.memory_bytes = size
         if spec.fuel is not None:
@@ -184,10 +205,7 @@ class ReactorEnvironment(Environment):
         if status == STATUS_OK:
             return Outcome(payload=data)
         if status == STATUS_ERROR:
-            try:
-                body = msgspec.json.decode(data, type=_ErrorBody)
-            except msgspec.DecodeError:
-                body = _ErrorBody(errorType="Error", errorMessage=data.decode("utf-8", "replace"))
+            body = _error_body(data)
             error = FunctionError(
                 error_type=body.errorType, error_message=body.errorMessage, stack_trace=body.stackTrace, handled=True
             )

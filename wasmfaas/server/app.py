@@ -267,7 +267,7 @@ class LambdaServer:
             return _error_response(from_platform_error(e))
         except msgspec.ValidationError as e:
             return _error_response(invalid_parameter(str(e)))
-        except msgspec.DecodeError as e:
+        except (msgspec.DecodeError, UnicodeDecodeError) as e:  # msgspec reports bad UTF-8 in a string as the latter
             return _error_response(invalid_request_content(f"Could not parse request body into json: {e}"))
         except Exception:
             logger.exception("%s %s failed", request.method, path)

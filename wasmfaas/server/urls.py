@@ -392,7 +392,7 @@ def map_result(payload: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """The HTTP response for a function's result (see the module docstring)."""
     try:
         value = msgspec.json.decode(payload)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # not JSON (bad UTF-8 in a string included): a bare value
         value = None
     if not isinstance(value, dict) or "statusCode" not in value:
         return 200, [(b"content-type", b"application/json")], payload
