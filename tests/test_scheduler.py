@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -131,3 +131,53 @@ def test_refusal_tells_without_taking_a_slot() -> None:
     scheduler.release(shared)
     scheduler.release(reserved)
     assert scheduler.refusal(reserved) is None and scheduler.refusal(shared) is None
+
+
+def test_a_reservation_can_change_while_invocations_run() -> None:
+    scheduler = Scheduler(account_limit=4)
+    slot = scheduler.register("f", None)
+    other = scheduler.register("g", None)
+    scheduler.acquire(slot)
+    scheduler.acquire(slot)  # two of f's in the shared pool
+    scheduler.register("f", 0)  # the emergency stop: new invocations are refused, the running ones finish
+    with pytest.raises(TooManyRequestsError):
+        scheduler.acquire(slot)
+    scheduler.release(slot)
+    scheduler.release(slot)
+    for _ in range(4):  # what f took from the shared pool has come back to it
+        scheduler.acquire(other)
+    with pytest.raises(TooManyRequestsError):
+        scheduler.acquire(other)
+    for _ in range(4):
+        scheduler.release(other)
+    scheduler.register("f", 2)
+    scheduler.acquire(slot)  # admitted under the reservation
+    scheduler.register("f", None)
+    scheduler.release(slot)  # gives back nothing it did not take from the shared pool
+    for _ in range(4):
+        scheduler.acquire(other)
+    with pytest.raises(TooManyRequestsError):
+        scheduler.acquire(other)
+    assert scheduler.in_flight() == 4
+
+
+async def test_reserved_concurrency_changes_while_the_function_runs(
+    tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("sleep", guest("sleep"))
+        results = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: _collect(results, platform.invoke("sleep", b"300")))
+            while platform.concurrency_in_flight("sleep") == 0:
+                await anyio.sleep(0.01)
+            await platform.update_function_configuration("sleep", reserved_concurrency=0)
+            with pytest.raises(TooManyRequestsError):
+                await platform.invoke("sleep", b"0")
+        assert results[0].ok  # the invocation already running finished
+        await platform.update_function_configuration("sleep", reserved_concurrency=None)
+        assert (await platform.invoke("sleep", b"0")).ok
+
+
+async def _collect(into: list[object], invocation: Awaitable[object]) -> None:
+    into.append(await invocation)

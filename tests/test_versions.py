@@ -57,11 +57,19 @@ def test_aliases_route_by_weight(platform: SyncPlatform, guest: Callable[[str], 
     platform.delete_function("fn", "1")
     assert [v.version for v in platform.list_versions("fn")] == ["$LATEST", "2"]
     assert platform.get_alias("fn", "live").function_version == "2"
-    platform.put_provisioned_concurrency("fn", "live", 1)
-    assert platform.get_provisioned_concurrency("fn", "live") == 1
+    platform.put_provisioned_concurrency("fn", "live", 2)
+    assert platform.get_provisioned_concurrency("fn", "live") == 2
+    assert platform.pool_stats("fn", "2").idle == 2
+    # Bounded: all provisioned environments together by the account's limit, a function's by its reservation.
+    with pytest.raises(InvalidParameterError, match="account's concurrency limit of 1000"):
+        platform.put_provisioned_concurrency("fn", "live", 100_000)
+    with pytest.raises(InvalidParameterError, match="provisioned concurrency"):
+        platform.update_function_configuration("fn", reserved_concurrency=1)
+    platform.put_provisioned_concurrency("fn", "live", 1)  # lowered: the environment past it is closed
     assert platform.pool_stats("fn", "2").idle == 1
     platform.delete_provisioned_concurrency("fn", "live")
     assert platform.get_provisioned_concurrency("fn", "live") is None
+    assert platform.pool_stats("fn", "2").idle == 0  # deleted: its environments are released at once
     assert platform.get_function_code("fn", "2") == guest("env")
     assert platform.account_settings().concurrent_executions == 1000
     platform.delete_alias("fn", "live")

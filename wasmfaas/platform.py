@@ -14,6 +14,7 @@ and the functions are back after a restart.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import random
 import threading
@@ -50,6 +51,8 @@ from .results import InvocationResult
 from .scheduler import DEFAULT_ACCOUNT_CONCURRENCY, Scheduler
 
 __all__ = ["AccountSettings", "AliasInfo", "FunctionInfo", "Platform", "default_data_dir"]
+
+logger = logging.getLogger("wasmfaas.platform")
 
 _ALIAS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
@@ -211,6 +214,13 @@ class Platform:
             function.next_version = record.next_version
             self._functions[record.latest.name] = function
             for qualifier, count in function.provisioned.items():
+                try:  # a config stored before provisioned concurrency was bounded must not exhaust the host now
+                    self._check_provisioned_total(record.latest.name, qualifier, count)
+                except InvalidParameterError as e:
+                    logger.warning(
+                        "%s:%s: provisioned concurrency not restored: %s", function.latest.info.name, qualifier, e
+                    )
+                    continue
                 pool = self._resolve(function, qualifier).target.pool
                 pool.provisioned = count
                 await anyio.to_thread.run_sync(pool.provision)
@@ -315,6 +325,7 @@ class Platform:
         async with self._lock:
             if name in self._functions:
                 raise FunctionExistsError(f"Function already exist: {name}")
+            self._check_provisioned_total(name, None, config.provisioned_concurrency)
             sha = code_sha256(code)
             info = FunctionInfo(
                 name=name,
@@ -391,6 +402,13 @@ class Platform:
                 if unknown:
                     raise InvalidParameterError(sorted(unknown)[0], "is not a configuration field")
                 new_config = msgspec.structs.replace(new_config, **changes)
+            reserved = new_config.reserved_concurrency
+            held = sum(function.provisioned.values())
+            if reserved is not None and held > reserved:
+                raise InvalidParameterError(
+                    "reserved_concurrency", f"{reserved} is below the function's provisioned concurrency ({held})"
+                )
+            self._check_provisioned_total(name, None, new_config.provisioned_concurrency)
             old_reserved = current.info.config.reserved_concurrency
             info = msgspec.structs.replace(
                 current.info,
@@ -580,15 +598,17 @@ class Platform:
         async with self._lock:
             function = self._get(name)
             reserved = function.latest.info.config.reserved_concurrency
-            if reserved is not None and count > reserved:
+            mine = count + sum(n for q, n in function.provisioned.items() if q != qualifier)
+            if reserved is not None and mine > reserved:
                 raise InvalidParameterError(
-                    "ProvisionedConcurrentExecutions", f"{count} exceeds the reserved concurrency {reserved}"
+                    "ProvisionedConcurrentExecutions",
+                    f"{mine} for the function in all would exceed its reserved concurrency {reserved}",
                 )
+            self._check_provisioned_total(name, qualifier, count)
             pool = self._resolve(function, qualifier).target.pool
             function.provisioned[qualifier] = count
             await self._save(function)
-            pool.provisioned = count
-        await anyio.to_thread.run_sync(pool.provision)
+        await anyio.to_thread.run_sync(pool.set_provisioned, count)
 
     async def get_provisioned_concurrency(self, name: str, qualifier: str) -> int | None:
         return self._get(name).provisioned.get(qualifier)
@@ -600,7 +620,24 @@ class Platform:
             if function.provisioned.pop(qualifier, None) is None:
                 raise FunctionNotFoundError(f"No provisioned concurrency config for {name}:{qualifier}")
             await self._save(function)
-            self._resolve(function, qualifier).target.pool.provisioned = 0
+            pool = self._resolve(function, qualifier).target.pool
+        await anyio.to_thread.run_sync(pool.set_provisioned, 0)
+
+    def _check_provisioned_total(self, name: str, qualifier: str | None, count: int) -> None:
+        """Refuse provisioned concurrency past the account's concurrency limit, all functions together (`count` for
+        `name`'s `qualifier`, or with None its configuration's). Each is an initialised environment held in memory,
+        and more than the account can ever run at once would only exhaust the host (as Lambda bounds it too)."""
+        total = count
+        for other, function in self._functions.items():
+            if not (other == name and qualifier is None):
+                total += function.latest.info.config.provisioned_concurrency
+            total += sum(n for q, n in function.provisioned.items() if not (other == name and q == qualifier))
+        limit = self.scheduler.account_limit
+        if total > limit:
+            raise InvalidParameterError(
+                "ProvisionedConcurrentExecutions",
+                f"{total} provisioned environments in all would exceed the account's concurrency limit of {limit}",
+            )
 
     def account_settings(self) -> AccountSettings:
         return AccountSettings(self.scheduler.account_limit, self.scheduler.unreserved_limit)

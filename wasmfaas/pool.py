@@ -189,6 +189,17 @@ class Pool:
             env.close()
         self.provision()
 
+    def set_provisioned(self, count: int) -> None:
+        """Keep `count` environments initialised from now on: idle ones past it are closed (memory back at once, as
+        when Lambda deallocates provisioned concurrency), then the pool is topped up to it."""
+        with self._lock:
+            self.provisioned = count
+            surplus = [self._idle.popleft() for _ in range(max(len(self._idle) - count, 0))]
+            self._reaped += len(surplus)
+        for env in surplus:
+            env.close()
+        self.provision()
+
     def provision(self) -> None:
         """Create environments until idle + busy reaches the provisioned count."""
         while True:

@@ -25,14 +25,18 @@ T = TypeVar("T")
 
 
 class Concurrency:
-    """One function's concurrency state: its reservation (or None) and how many invocations it has in flight."""
+    """One function's concurrency state: its reservation (or None), how many invocations it has in flight, and how
+    many of those count against the account's shared (unreserved) pool -- admitted while it had no reservation.
+    A reservation can be added or removed while invocations run: each release gives back to the shared pool what
+    was taken from it, whichever way the function was configured when it was admitted."""
 
-    __slots__ = ("in_flight", "name", "reserved")
+    __slots__ = ("in_flight", "name", "reserved", "shared")
 
     def __init__(self, name: str, reserved: int | None = None) -> None:
         self.name = name
         self.reserved = reserved
         self.in_flight = 0
+        self.shared = 0
 
 
 class Scheduler:
@@ -61,11 +65,6 @@ class Scheduler:
                 )
             if slot is None:
                 slot = self._functions[name] = Concurrency(name, reserved)
-            elif (slot.reserved is None) != (reserved is None) and slot.in_flight:
-                # Moving a busy function between the shared pool and a reservation would corrupt the counts.
-                raise InvalidParameterError(
-                    "reserved_concurrency", "cannot be added or removed while the function has invocations running"
-                )
             else:
                 slot.reserved = reserved
             self._reserved_total = new_total
@@ -100,6 +99,7 @@ class Scheduler:
                 raise refused
             if slot.reserved is None:
                 self._unreserved_in_flight += 1
+                slot.shared += 1
             slot.in_flight += 1
 
     def refusal(self, slot: Concurrency) -> TooManyRequestsError | None:
@@ -129,7 +129,8 @@ class Scheduler:
     def release(self, slot: Concurrency) -> None:
         with self._lock:
             slot.in_flight -= 1
-            if slot.reserved is None:
+            if slot.shared:
+                slot.shared -= 1
                 self._unreserved_in_flight -= 1
 
     # -- running ---------------------------------------------------------------------------------------------------

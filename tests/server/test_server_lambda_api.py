@@ -352,6 +352,11 @@ def test_provisioned_concurrency(client: Any, create: Create) -> None:
             FunctionName=name, Qualifier="$LATEST", ProvisionedConcurrentExecutions=1
         )
     assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+    with pytest.raises(ClientError) as e:  # more than the account could ever run: refused, not built
+        client.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=100_000
+        )
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
     deleted = client.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
     with pytest.raises(client.exceptions.ProvisionedConcurrencyConfigNotFoundException):
