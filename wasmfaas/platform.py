@@ -120,6 +120,7 @@ class Platform:
     - `account_concurrency`: the account-wide concurrency limit (Lambda's default 1000).
     - `idle_ttl`: seconds an idle environment is kept; `max_idle`: idle environments kept per function version.
     - `engine_settings`: wasm stack size and Cranelift options for every engine.
+    - `region`, `account_id`: what the functions' ARNs say (the context's invoked function ARN).
     """
 
     def __init__(
@@ -134,7 +135,11 @@ class Platform:
         max_idle: int = 1000,
         maintenance_interval: float = 1.0,
         engine_settings: EngineSettings | None = None,
+        region: str = "us-east-1",
+        account_id: str = "000000000000",
     ) -> None:
+        self.region = region
+        self.account_id = account_id
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         # Compiled modules may be shared by several data dirs (they are keyed by content and engine settings).
         shared = os.environ.get("WASMFAAS_MODULE_CACHE")
@@ -280,6 +285,8 @@ class Platform:
             handler=info.handler,
             log_stream_name=f"{datetime.now(UTC):%Y/%m/%d}/[{info.version}]{os.urandom(16).hex()}",
             raised_errors=info.runtime != runtimes.WASI,
+            region=self.region,
+            account_id=self.account_id,
         )
         spec.wasi  # noqa: B018 - encode the WASI environment now, not on the first cold start
         factory: type[Environment] = _environment_factory(compiled.kind)

@@ -62,11 +62,14 @@ def test_a_python_function_from_a_zip_of_sources(client: Any) -> None:
     # New sources: built again; the published version keeps the old code.
     client.publish_version(FunctionName=name)
     new_source = zip_of(
-        {"app.py": b"def handler(event, context):\n    if event:\n        raise ValueError(event)\n    return 'v2'\n"}
+        {
+            "app.py": b"def handler(event, context):\n    if event:\n        raise ValueError(event)\n"
+            b"    return ['v2', context.invoked_function_arn]\n"
+        }
     )
     updated = client.update_function_code(FunctionName=name, ZipFile=new_source)
     assert updated["CodeSha256"] == b64_sha256(new_source) and updated["CodeSize"] == len(new_source)
-    assert client.invoke(FunctionName=name)["Payload"].read() == b'"v2"'
+    assert json.loads(client.invoke(FunctionName=name)["Payload"].read()) == ["v2", created["FunctionArn"]]
     # A raised exception is Unhandled, as on Lambda, with Lambda's error body (request id included).
     failed = client.invoke(FunctionName=name, Payload=b'{"bad": 1}')
     assert failed["FunctionError"] == "Unhandled"

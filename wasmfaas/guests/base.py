@@ -56,6 +56,8 @@ class EnvironmentSpec:
     # runtime caught and logged them), which Lambda reports as Unhandled; the runtime stays usable, so the
     # environment is kept. Otherwise a function-error is one the guest chose to return: Handled.
     raised_errors: bool = False
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
 
     @property
     def log_group_name(self) -> str:
@@ -63,7 +65,7 @@ class EnvironmentSpec:
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
 
     def wasi_env(self) -> list[tuple[str, str]]:
         """The guest's environment: the function's variables plus Lambda's standard ones, nothing of the host's."""

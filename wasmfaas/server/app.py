@@ -161,6 +161,8 @@ class LambdaServer:
                 data_dir=settings.data_dir,
                 persistent=settings.persistent,
                 account_concurrency=settings.account_concurrency,
+                region=settings.region,
+                account_id=settings.account_id,
             )
         )
         logs = await stack.enter_async_context(
