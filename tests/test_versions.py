@@ -59,6 +59,7 @@ def test_aliases_route_by_weight(platform: SyncPlatform, guest: Callable[[str], 
     assert platform.get_alias("fn", "live").function_version == "2"
     platform.put_provisioned_concurrency("fn", "live", 2)
     assert platform.get_provisioned_concurrency("fn", "live") == 2
+    assert platform.list_provisioned_concurrency("fn") == {"live": 2}
     assert platform.pool_stats("fn", "2").idle == 2
     # Bounded: all provisioned environments together by the account's limit, a function's by its reservation.
     with pytest.raises(InvalidParameterError, match="account's concurrency limit of 1000"):

@@ -620,6 +620,10 @@ class Platform:
     async def get_provisioned_concurrency(self, name: str, qualifier: str) -> int | None:
         return self._get(name).provisioned.get(qualifier)
 
+    async def list_provisioned_concurrency(self, name: str) -> dict[str, int]:
+        """The function's provisioned concurrency configs: qualifier -> environments."""
+        return dict(sorted(self._get(name).provisioned.items()))
+
     async def delete_provisioned_concurrency(self, name: str, qualifier: str) -> None:
         self._check_open()
         async with self._lock:

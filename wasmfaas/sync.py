@@ -150,6 +150,10 @@ class SyncPlatform:
     def delete_provisioned_concurrency(self, name: str, qualifier: str) -> None:
         self._call(Platform.delete_provisioned_concurrency, name, qualifier)
 
+    def list_provisioned_concurrency(self, name: str) -> dict[str, int]:
+        configs: dict[str, int] = self._call(Platform.list_provisioned_concurrency, name)
+        return configs
+
     def account_settings(self) -> AccountSettings:
         return self.platform.account_settings()
 

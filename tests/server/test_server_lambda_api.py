@@ -347,6 +347,10 @@ def test_provisioned_concurrency(client: Any, create: Create) -> None:
     assert put["RequestedProvisionedConcurrentExecutions"] == 2 and put["Status"] == "READY"
     got = client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
     assert got["AllocatedProvisionedConcurrentExecutions"] == 2
+    listed = client.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"]
+    assert [(c["FunctionArn"].rsplit(":", 1)[1], c["AllocatedProvisionedConcurrentExecutions"]) for c in listed] == [
+        ("live", 2)
+    ]
     with pytest.raises(ClientError) as e:
         client.put_provisioned_concurrency_config(
             FunctionName=name, Qualifier="$LATEST", ProvisionedConcurrentExecutions=1

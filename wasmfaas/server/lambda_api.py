@@ -56,6 +56,8 @@ from .shapes import (
     ListFunctionsResponse,
     ListVersionsByFunctionResponse,
     ProvisionedConcurrencyConfig,
+    ProvisionedConcurrencyConfigList,
+    ProvisionedConcurrencyConfigListItem,
     PublishVersionRequest,
     PutFunctionConcurrencyRequest,
     PutProvisionedConcurrencyConfigRequest,
@@ -544,6 +546,8 @@ def _provisioned(count: int, stamp: str) -> ProvisionedConcurrencyConfig:
 
 async def get_provisioned_concurrency_config(call: Call) -> Response:
     ctx = call.ctx
+    if call.request.query_param("List") == "ALL":  # ListProvisionedConcurrencyConfigs: the same path, ?List=ALL
+        return await _list_provisioned_concurrency_configs(call)
     name, qualifier = _provisioned_qualifier(call)
     await ctx.platform.get_function(name, qualifier)  # 404 for an unknown function, version or alias
     count = await ctx.platform.get_provisioned_concurrency(name, qualifier)
@@ -557,6 +561,21 @@ async def get_provisioned_concurrency_config(call: Call) -> Response:
     if stamp is None:
         stamp = (await ctx.platform.get_function(name, qualifier)).last_modified
     return json_response(_provisioned(count, stamp))
+
+
+async def _list_provisioned_concurrency_configs(call: Call) -> Response:
+    ctx = call.ctx
+    name = unqualified(call)
+    items = []
+    for qualifier, count in (await ctx.platform.list_provisioned_concurrency(name)).items():
+        stamp = ctx.provisioned_stamps.get((name, qualifier)) or (await ctx.platform.get_function(name)).last_modified
+        config = _provisioned(count, stamp)
+        items.append(
+            ProvisionedConcurrencyConfigListItem(
+                function_arn=ctx.identity.function_arn(name, qualifier), **msgspec.structs.asdict(config)
+            )
+        )
+    return json_response(ProvisionedConcurrencyConfigList(provisioned_concurrency_configs=items))
 
 
 async def delete_provisioned_concurrency_config(call: Call) -> Response:
@@ -847,7 +866,8 @@ ROUTES: Final = [
         get_provisioned_concurrency_config,
         response=ProvisionedConcurrencyConfig,
         query=(Param("Qualifier", required=True),),
-        summary="A version's or alias's provisioned concurrency",
+        summary="A version's or alias's provisioned concurrency (with ?List=ALL instead of a Qualifier: "
+        "ListProvisionedConcurrencyConfigs, every config of the function)",
     ),
     Route(
         "DeleteProvisionedConcurrencyConfig",

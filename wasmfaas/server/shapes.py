@@ -43,6 +43,8 @@ __all__ = [
     "ListFunctionsResponse",
     "ListVersionsByFunctionResponse",
     "ProvisionedConcurrencyConfig",
+    "ProvisionedConcurrencyConfigList",
+    "ProvisionedConcurrencyConfigListItem",
     "PublishVersionRequest",
     "PutFunctionConcurrencyRequest",
     "PutProvisionedConcurrencyConfigRequest",
@@ -278,6 +280,14 @@ class ProvisionedConcurrencyConfig(Shape):
     available_provisioned_concurrent_executions: int
     status: str
     last_modified: str
+
+
+class ProvisionedConcurrencyConfigListItem(ProvisionedConcurrencyConfig):
+    function_arn: str
+
+
+class ProvisionedConcurrencyConfigList(Shape):
+    provisioned_concurrency_configs: list[ProvisionedConcurrencyConfigListItem]
 
 
 class AccountLimit(Shape):
