@@ -52,6 +52,8 @@ def test_aliases_route_by_weight(platform: SyncPlatform, guest: Callable[[str], 
         platform.create_alias("fn", "live", "1")
     with pytest.raises(InvalidParameterError):
         platform.create_alias("fn", "bad", "1", routing={"2": 1.5})
+    with pytest.raises(InvalidParameterError, match=r"\$LATEST"):
+        platform.create_alias("fn", "bad", "$LATEST", routing={"2": 0.5})
     with pytest.raises(FunctionNotFoundError):
         platform.create_alias("fn", "ghost", "7")
     platform.delete_function("fn", "1")

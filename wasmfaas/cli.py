@@ -110,8 +110,20 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse fills `invoke`'s optional PAYLOAD before it meets an option, so `invoke NAME --qualifier Q PAYLOAD`
+    # leaves the payload over: it is the payload still.
+    if args.command == "invoke" and not args.payload and len(extra) == 1 and (extra[0] == "-" or extra[0][:1] != "-"):
+        args.payload = extra.pop()
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     try:
         status = run_server_command(args)  # None unless a server command or `invoke` of a deployed function
         if status is not None:

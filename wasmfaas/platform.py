@@ -510,6 +510,8 @@ class Platform:
             raise FunctionNotFoundError(f"Function not found: {function.latest.info.name}:{version}")
         if len(routing) > 1:
             raise InvalidParameterError("RoutingConfig", "at most one additional version may be weighted")
+        if routing and version == LATEST:  # as Lambda: weights split traffic between published versions only
+            raise InvalidParameterError("RoutingConfig", "an alias of $LATEST cannot route to another version")
         for extra, weight in routing.items():
             if extra == LATEST or extra not in function.versions:
                 raise InvalidParameterError("RoutingConfig", f"{extra!r} is not a published version")

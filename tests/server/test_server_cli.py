@@ -252,6 +252,8 @@ def test_invoke_deployed_function_prints_the_payload(
     assert "\x1b[" in styled.stderr and styled.stderr.count("RequestId:") == 3  # the log tail, styled
     quiet = wasmfaas(server, "invoke", name, payload, "--no-log")
     assert quiet.stdout == payload and quiet.stderr == ""
+    options_first = wasmfaas(server, "invoke", name, "--no-log", "--qualifier", "$LATEST", payload)
+    assert options_first.returncode == 0 and options_first.stdout == payload, options_first.stderr
 
     (tmp_path / "trap.zip").write_bytes(zip_of({"trap.wasm": guest("trap")}))
     assert wasmfaas(server, "deploy", name, str(tmp_path / "trap.zip"), "--handler", "trap.wasm").returncode == 0

@@ -214,3 +214,13 @@ def test_the_common_invoke_and_the_general_route_answer_alike(server: ServerProc
             answers.append((status, kept, data, tails))
         assert answers[0][0] == expected, (name, headers, answers[0])
         assert answers[0] == answers[1] == answers[2], (name, body[:20], headers, answers)
+
+
+def test_client_context_must_be_base64_json(client: Any, server: ServerProcess, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    context = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()
+    assert client.invoke(FunctionName=name, ClientContext=context, Payload=b"1")["StatusCode"] == 200
+    url = f"{server.url}/2015-03-31/functions/{name}/invocations"
+    for bad in ("!!!", base64.b64encode(b"not json").decode(), base64.b64encode(b"[1]").decode(), "x" * 4000):
+        status, headers, _ = request(url, "POST", b"1", [("X-Amz-Client-Context", bad)])
+        assert (status, dict(headers)["x-amzn-errortype"]) == (400, "InvalidParameterValueException"), bad

@@ -26,6 +26,8 @@ import binascii
 import re
 from typing import Final
 
+import msgspec
+
 from ..events import MAX_ASYNC_PAYLOAD
 from ..invoker import MAX_SYNC_PAYLOAD
 from .context import ServerContext
@@ -128,9 +130,11 @@ def _check_client_context(value: str | None) -> None:
     if len(value) > _MAX_CLIENT_CONTEXT:
         raise invalid_parameter(f"X-Amz-Client-Context: at most {_MAX_CLIENT_CONTEXT} bytes of base64")
     try:
-        base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise invalid_parameter("X-Amz-Client-Context: must be base64-encoded JSON") from None
+        context = msgspec.json.decode(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError, msgspec.DecodeError):  # ValueError covers bad UTF-8 in a JSON string too
+        context = None
+    if not isinstance(context, dict):
+        raise invalid_parameter("X-Amz-Client-Context: must be a base64-encoded JSON object")
 
 
 ROUTES: Final = [
