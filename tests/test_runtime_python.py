@@ -17,6 +17,7 @@ from wasmfaas.runtimes import PYTHON
 APP = """\
 import logging
 import os
+import sys
 
 import helpers.text
 
@@ -39,6 +40,8 @@ def handler(event, context):
     if action == "loop":
         while True:
             pass
+    if action == "exit":
+        sys.exit(3)
     if action == "hog":
         hoard = []
         while True:
@@ -120,6 +123,15 @@ def test_raised_exception_has_lambdas_error_shape(platform: SyncPlatform) -> Non
     # The runtime logged the error and its traceback; the platform adds no second line for it.
     assert result.guest_log.decode().count("[ERROR]") == 1 and "Traceback" in result.log
     assert not platform.invoke("py", b'{"action": "count"}').cold_start  # the environment stays warm
+
+
+def test_sys_exit_ends_the_runtime(platform: SyncPlatform) -> None:
+    result = platform.invoke("py", b'{"action": "exit"}')
+    assert result.function_error is not None and result.function_error.kind == "Unhandled"
+    assert result.function_error.error_type == "Runtime.ExitError"
+    assert result.function_error.error_message == "Runtime exited with error: exit status 3"
+    assert result.log.count("Runtime exited with error: exit status 3") == 1
+    assert platform.invoke("py", b'{"action": "count"}').cold_start  # as on Lambda: a fresh environment
 
 
 def test_timeout_and_recovery(platform: SyncPlatform) -> None:

@@ -40,7 +40,7 @@ import time
 import traceback
 from collections.abc import Iterator, Sequence
 from types import CodeType, ModuleType, TracebackType
-from typing import Any, NoReturn
+from typing import Any
 
 import wasmfaas_build_config as build_config
 import wit_world
@@ -596,10 +596,19 @@ def _out_of_memory(exc: MemoryError) -> Err[types.FunctionError]:
     return _function_error("Runtime.OutOfMemory", "Runtime exited with error: out of memory (MemoryError)", [])
 
 
-def _exit(exc: SystemExit) -> NoReturn:
-    # sys.exit() in a handler ends the runtime on Lambda too (Runtime.ExitError); flushed first, so no log is lost.
-    _flush()
-    raise exc
+def _exit(exc: SystemExit) -> Err[types.FunctionError]:
+    # sys.exit() ends the runtime on Lambda (Runtime.ExitError, and a fresh environment next: the host discards this
+    # one). Reported as an error rather than by exiting: WASI preview 2's exit carries no status, only ok or error.
+    code = exc.code
+    if isinstance(code, str):  # sys.exit("message"): Python prints it and exits with status 1
+        with contextlib.suppress(Exception):
+            sys.stderr.write(code + "\n")
+        code = 1
+    if not code:
+        message = "Runtime exited without providing a reason"
+    else:
+        message = f"Runtime exited with error: exit status {code}"
+    return _function_error("Runtime.ExitError", message, [])
 
 
 def _flush() -> None:
@@ -684,7 +693,7 @@ class WitWorld(wit_world.WitWorld):
         except MemoryError as exc:
             raise _out_of_memory(exc) from None
         except SystemExit as exc:
-            _exit(exc)
+            raise _exit(exc) from None
         except BaseException as exc:  # everything else is the function's init error
             raise _exception_error(exc) from None
         finally:
@@ -696,7 +705,7 @@ class WitWorld(wit_world.WitWorld):
         except MemoryError as exc:
             raise _out_of_memory(exc) from None
         except SystemExit as exc:
-            _exit(exc)
+            raise _exit(exc) from None
         except BaseException as exc:  # KeyboardInterrupt and the like are the function's error too
             raise _exception_error(exc) from None
         finally:

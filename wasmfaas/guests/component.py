@@ -206,7 +206,7 @@ class ComponentEnvironment(Environment):
                 # The runtime's own deadline timer ended a handler waiting on a promise that never settled: a
                 # timeout as the host's would be (Lambda's message and log line, a fresh environment next).
                 return Outcome(payload=b"", error=timed_out(request.timeout), discard=True)
-            if error.error_type == "Runtime.OutOfMemory":  # the runtime's heap is exhausted: start afresh
+            if error.error_type in ("Runtime.OutOfMemory", "Runtime.ExitError"):  # the runtime is done: start afresh
                 error = msgspec.structs.replace(error, handled=False)
                 return Outcome(payload=b"", error=error, discard=True, error_logged=raised)
             return Outcome(payload=b"", error=error, error_logged=raised)
