@@ -96,6 +96,8 @@ def test_hello_json_context_and_logs(platform: SyncPlatform) -> None:
     assert ctx["aws_request_id"] == result.request_id
     assert (ctx["function_name"], ctx["function_version"]) == ("py", "$LATEST")
     assert ctx["invoked_function_arn"] == "arn:aws:lambda:us-east-1:000000000000:function:py"
+    qualified = platform.invoke("py", b'{"action": "hello"}', qualifier="$LATEST").json()["context"]
+    assert qualified["invoked_function_arn"] == "arn:aws:lambda:us-east-1:000000000000:function:py:$LATEST"
     assert str(ctx["memory_limit_in_mb"]) == "256"
     assert ctx["log_group_name"] == "/aws/lambda/py" and ctx["log_stream_name"]
     assert 0 < ctx["remaining"] <= 1000

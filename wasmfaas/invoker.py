@@ -55,14 +55,18 @@ class Invoker:
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
 
-    def invoke_sync(self, target: Target, payload: bytes, request_id: str | None = None) -> InvocationResult:
-        request = self._request(target, payload, request_id)
+    def invoke_sync(
+        self, target: Target, payload: bytes, request_id: str | None = None, qualifier: str | None = None
+    ) -> InvocationResult:
+        request = self._request(target, payload, request_id, qualifier)
         pool = target.pool
         run = self.scheduler.run_sync(target.concurrency, lambda: pool.run(request))
         return self._result(target, request, run)
 
-    async def invoke(self, target: Target, payload: bytes, request_id: str | None = None) -> InvocationResult:
-        request = self._request(target, payload, request_id)
+    async def invoke(
+        self, target: Target, payload: bytes, request_id: str | None = None, qualifier: str | None = None
+    ) -> InvocationResult:
+        request = self._request(target, payload, request_id, qualifier)
         pool = target.pool
         if not pool.inline_ready:
             run = await self.scheduler.run(target.concurrency, lambda: pool.run(request))
@@ -85,13 +89,14 @@ class Invoker:
         return self._result(target, request, run)
 
     @staticmethod
-    def _request(target: Target, payload: bytes, request_id: str | None) -> Request:
+    def _request(target: Target, payload: bytes, request_id: str | None, qualifier: str | None) -> Request:
         if len(payload) > MAX_SYNC_PAYLOAD:
             raise PayloadTooLargeError(
                 f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the invoke operation ({len(payload)})"
             )
         timeout = target.timeout
-        return Request(request_id or new_request_id(), payload, int((time.time() + timeout) * 1000), timeout)
+        deadline_ms = int((time.time() + timeout) * 1000)
+        return Request(request_id or new_request_id(), payload, deadline_ms, timeout, qualifier=qualifier)
 
     @staticmethod
     def _result(target: Target, request: Request, run: Run) -> InvocationResult:

@@ -671,7 +671,7 @@ class Platform:
         `TooManyRequestsError` at once when a concurrency limit is reached.
         """
         self._check_open()
-        return await self.invoker.invoke(self._target(name, qualifier), _as_payload(payload), request_id)
+        return await self.invoker.invoke(self._target(name, qualifier), _as_payload(payload), request_id, qualifier)
 
     def refusal(self, name: str, qualifier: str | None = None) -> TooManyRequestsError | None:
         """The throttling error an invocation would get now (None: it would be admitted). Raises
@@ -685,7 +685,7 @@ class Platform:
         """Invoke in the calling thread: for callers outside the event loop (the synchronous facade)."""
         if self._tg is None:
             self._check_open()
-        return self.invoker.invoke_sync(self._target(name, qualifier), _as_payload(payload), request_id)
+        return self.invoker.invoke_sync(self._target(name, qualifier), _as_payload(payload), request_id, qualifier)
 
     def pool_stats(self, name: str, qualifier: str | None = None) -> PoolStats:
         return self._resolve(self._get(name), qualifier).target.pool.stats()

@@ -70,6 +70,10 @@ def test_a_python_function_from_a_zip_of_sources(client: Any) -> None:
     updated = client.update_function_code(FunctionName=name, ZipFile=new_source)
     assert updated["CodeSha256"] == b64_sha256(new_source) and updated["CodeSize"] == len(new_source)
     assert json.loads(client.invoke(FunctionName=name)["Payload"].read()) == ["v2", created["FunctionArn"]]
+    client.publish_version(FunctionName=name)
+    client.create_alias(FunctionName=name, Name="live", FunctionVersion="2")
+    via_alias = json.loads(client.invoke(FunctionName=name, Qualifier="live")["Payload"].read())
+    assert via_alias == ["v2", f"{created['FunctionArn']}:live"]  # the context names the ARN it was invoked by
     # A raised exception is Unhandled, as on Lambda, with Lambda's error body (request id included).
     failed = client.invoke(FunctionName=name, Payload=b'{"bad": 1}')
     assert failed["FunctionError"] == "Unhandled"

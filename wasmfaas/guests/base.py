@@ -95,6 +95,8 @@ class Request:
     # Non-zero: run on the caller's event loop for at most this many epoch ticks (pool.run_inline); past them the
     # call is interrupted and the outcome is `preempted`, not a timeout, and the invocation runs again on a thread.
     slice_ticks: int = 0
+    # The version or alias the caller named, if any: Lambda's context reports the ARN the function was invoked by.
+    qualifier: str | None = None
 
 
 @dataclass(slots=True)

@@ -143,7 +143,8 @@ class ComponentEnvironment(Environment):
         func_type = handle.type(store)
         (_, context_type), _event = func_type.params
         self._result_type: Any = func_type.result
-        # The context's fixed fields lowered once; each call clones this and patches request id and deadline.
+        # The context's fixed fields lowered once; each call clones this and patches request id and deadline (and
+        # the invoked ARN when a qualifier was named). The indices below follow this order.
         record = Record()
         for name, value in (
             ("request-id", ""),
@@ -178,6 +179,10 @@ class ComponentEnvironment(Environment):
             ffi.wasm_byte_vec_delete(byref(request_id.of.string))
             request_id.of.string = ffi.str_to_capi(request.request_id)
             fields[7].val.of.u64 = request.deadline_ms
+            if request.qualifier:  # invoked through a version or alias: the ARN names it, as Lambda's does
+                arn = fields[3].val
+                ffi.wasm_byte_vec_delete(byref(arn.of.string))
+                arn.of.string = ffi.str_to_capi(f"{spec.invoked_function_arn}:{request.qualifier}")
             _lower_bytes(request.payload, params[1])
             lowered = 2
             error = ffi.wasmtime_component_func_call(self._func_ref, self._ctx, params, 2, byref(result), 1)
