@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -103,3 +104,37 @@ def _state(pid: str) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_granian_shutdown_is_bounded_by_the_shutdown_timeout(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    # granian waits for in-flight requests without bound; with --shutdown-timeout its worker is killed once the
+    # drain has had its time, and the server exits instead of waiting for a minute-long invocation.
+    server = start_server(tmp_path / "data", "--server", "granian", "--shutdown-timeout", "1")
+    try:
+        client = lambda_client(server.url)
+        client.create_function(
+            FunctionName="slow",
+            Role=ROLE,
+            Handler="sleep.wasm",
+            Timeout=120,
+            Code={"ZipFile": zip_of({"sleep.wasm": guest("sleep")})},
+        )
+        client.invoke(FunctionName="slow", Payload=b"0")
+        caller = threading.Thread(target=_ignore_errors(lambda: client.invoke(FunctionName="slow", Payload=b"60000")))
+        caller.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(50)
+        assert time.monotonic() - started < 40  # the invocation alone would take a minute
+        caller.join(60)
+    finally:
+        server.stop()
+
+
+def _ignore_errors(call: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        with contextlib.suppress(Exception):  # the server went away under it: what this test is about
+            call()
+
+    return run

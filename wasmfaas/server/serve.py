@@ -1,8 +1,9 @@
 """Running the app: uvicorn (uvloop + httptools) by default, granian as the alternative.
 
 granian measures better under a flood of throttled requests and on function URLs (bench/bench_server.py, README
-"Benchmarks"), but its shutdown is weaker: it does not bound in-flight requests by `shutdown_timeout`, and a Ctrl-C
-reaching both of its processes was seen to hang its worker.
+"Benchmarks"), but its shutdown is blunter: it waits for in-flight requests without bound, so `shutdown_timeout` is
+enforced by having granian kill its worker once the drain has had its time (uvicorn instead cancels the requests
+and still runs the app's own shutdown), and a Ctrl-C reaching both of its processes was seen to hang its worker.
 
 The listening socket is bound here, before the server starts, so `--port 0` gets a free port and the address can be
 announced ("wasmfaas: serving on http://127.0.0.1:PORT", one line on stdout) once requests are being accepted.
@@ -152,8 +153,19 @@ def _serve_granian(settings: ServerSettings, host: str, port: int, log_level: st
         factory=True,
         log_enabled=log_level in ("info", "debug"),
         backlog=2048,
+        workers_kill_timeout=_kill_timeout(settings.shutdown_timeout),
     ).serve()
     return 0
+
+
+def _kill_timeout(shutdown_timeout: float | None) -> int | None:
+    """How long granian lets its worker shut down before it kills it. granian waits for in-flight requests without
+    bound, so `shutdown_timeout` is enforced this way: the requests' time, then as long again for the event drain
+    (as with uvicorn), and a few seconds to close. A killed worker loses nothing durable: its running events go back
+    to the queue, as after a `kill -9`."""
+    if shutdown_timeout is None:
+        return None
+    return math.ceil(2 * shutdown_timeout) + 5
 
 
 def _path(kind: type, value: object) -> object:
