@@ -7,8 +7,9 @@ import resource
 from collections.abc import Callable
 
 import pytest
+import wasmtime
 
-from wasmfaas import SyncPlatform
+from wasmfaas import FunctionConfig, SyncPlatform
 
 
 def test_echo_round_trips_bytes(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
@@ -167,3 +168,22 @@ def test_fuel_budget_is_metered_and_enforced(platform: SyncPlatform, deploy: Cal
     assert result.function_error is not None
     assert result.function_error.error_type == "Runtime.FuelExhausted"
     assert platform.invoke(name, "10").ok
+
+
+# A reactor whose request region lies above 2 GiB (addresses are unsigned: the call must take them as such).
+HIGH_REGION_WAT = r"""
+(module
+  (memory (export "memory") 32770)
+  (func (export "wasmfaas_buffer") (param i32) (result i32) (i32.const 0x80000000))
+  (func (export "wasmfaas_handle") (param $region i32) (param $length i32) (result i32)
+    (i32.store (i32.const 16) (i32.const 0))
+    (i32.store (i32.const 20) (i32.add (local.get $region) (i32.const 64)))
+    (i32.store (i32.const 24) (local.get $length))
+    (i32.const 16)))
+"""
+
+
+def test_a_request_region_above_2_gib(platform: SyncPlatform) -> None:
+    platform.create_function("high", wasmtime.wat2wasm(HIGH_REGION_WAT), config=FunctionConfig(memory_mb=4096))
+    assert platform.invoke("high", b"hello").payload == b"hello"  # the event, read back from above 2 GiB
+    platform.delete_function("high")

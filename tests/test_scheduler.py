@@ -159,6 +159,16 @@ def test_a_reservation_can_change_while_invocations_run() -> None:
     with pytest.raises(TooManyRequestsError):
         scheduler.acquire(other)
     assert scheduler.in_flight() == 4
+    for _ in range(4):
+        scheduler.release(other)
+    # A reservation removed while its invocations run: they join the shared pool, and the account stays bounded.
+    scheduler.register("f", 1)
+    scheduler.acquire(slot)
+    scheduler.register("f", None)
+    for _ in range(3):
+        scheduler.acquire(other)
+    with pytest.raises(TooManyRequestsError):
+        scheduler.acquire(other)
 
 
 async def test_reserved_concurrency_changes_while_the_function_runs(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +95,46 @@ def test_reserved_concurrency_is_shared_by_versions(platform: SyncPlatform, gues
         platform.invoke("fn", b"0")
     started.join()
     assert platform.invoke("fn", b"0").ok
+
+
+def test_an_alias_and_its_version_provision_one_pool_together(
+    platform: SyncPlatform, guest: Callable[[str], bytes]
+) -> None:
+    platform.create_function("fn", guest("echo"), publish=True)
+    platform.create_alias("fn", "live", "1")
+    platform.put_provisioned_concurrency("fn", "1", 3)
+    platform.put_provisioned_concurrency("fn", "live", 1)  # the same version's pool: 3 + 1 environments
+    assert platform.pool_stats("fn", "1").idle == 4
+    platform.delete_provisioned_concurrency("fn", "live")  # back to the version's own 3
+    assert platform.pool_stats("fn", "1").idle == 3
+    assert platform.list_provisioned_concurrency("fn") == {"1": 3}
+    platform.update_function_configuration("fn", timeout=5)
+    assert platform.publish_version("fn").version == "2"
+    platform.put_provisioned_concurrency("fn", "live", 2)
+    platform.update_alias("fn", "live", version="2")  # the alias's environments move with it
+    assert (platform.pool_stats("fn", "1").idle, platform.pool_stats("fn", "2").idle) == (3, 2)
+    platform.delete_alias("fn", "live")
+    assert platform.pool_stats("fn", "2").idle == 0
+
+
+def test_raising_provisioned_concurrency_keeps_warm_environments(
+    platform: SyncPlatform, guest: Callable[[str], bytes]
+) -> None:
+    platform.create_function("fn", guest("sleep"), publish=True)
+    with ThreadPoolExecutor(4) as pool:  # four overlapping invocations leave four warm environments
+        assert all(r.ok for r in pool.map(lambda _: platform.invoke("fn", b"200", qualifier="1"), range(4)))
+    assert platform.pool_stats("fn", "1").idle == 4
+    platform.put_provisioned_concurrency("fn", "1", 2)
+    assert platform.pool_stats("fn", "1").idle == 4  # none closed: the floor went up
+    platform.put_provisioned_concurrency("fn", "1", 1)
+    assert platform.pool_stats("fn", "1").idle == 3  # lowered by one: one closed
+
+
+def test_a_stored_provisioned_excess_is_dropped_at_restore(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    with SyncPlatform(data_dir=tmp_path, persistent=True, account_concurrency=10) as platform:
+        platform.create_function("fn", guest("echo"), publish=True)
+        platform.put_provisioned_concurrency("fn", "1", 8)
+    with SyncPlatform(data_dir=tmp_path, persistent=True, account_concurrency=5) as platform:
+        assert platform.list_provisioned_concurrency("fn") == {}  # more than this account allows: dropped
+        assert platform.pool_stats("fn", "1").idle == 0
+        platform.create_function("other", guest("echo"))  # and nothing else is refused for it

@@ -218,18 +218,14 @@ class Platform:
             function.provisioned = dict(record.provisioned)
             function.next_version = record.next_version
             self._functions[record.latest.name] = function
-            for qualifier, count in function.provisioned.items():
+            for qualifier, count in list(function.provisioned.items()):
                 try:  # a config stored before provisioned concurrency was bounded must not exhaust the host now
                     self._check_provisioned_total(record.latest.name, qualifier, count)
                 except InvalidParameterError as e:
-                    logger.warning(
-                        "%s:%s: provisioned concurrency not restored: %s", function.latest.info.name, qualifier, e
-                    )
-                    continue
-                pool = self._resolve(function, qualifier).target.pool
-                pool.provisioned = count
-                await anyio.to_thread.run_sync(pool.provision)
-            await anyio.to_thread.run_sync(function.latest.target.pool.provision)
+                    logger.warning("%s:%s: provisioned concurrency dropped: %s", record.latest.name, qualifier, e)
+                    del function.provisioned[qualifier]
+                    await self._save(function)
+            await self._provision(await anyio.to_thread.run_sync(self._apply_provisioned, function))
 
     async def _save(self, function: _Function) -> None:
         if self._registry is not None:
@@ -305,7 +301,7 @@ class Platform:
         function.latest = deployed
         await self._save(function)
         old.target.pool.close()  # environments in use finish their invocation first
-        await anyio.to_thread.run_sync(deployed.target.pool.provision)
+        await self._provision(await anyio.to_thread.run_sync(self._apply_provisioned, function))
         return deployed.info
 
     # -- functions -------------------------------------------------------------------------------------------------
@@ -583,7 +579,9 @@ class Platform:
             except BaseException:
                 function.aliases[alias] = current
                 raise
-            return info
+            pools = await anyio.to_thread.run_sync(self._apply_provisioned, function)  # its config may move
+        await self._provision(pools)
+        return info
 
     async def delete_alias(self, name: str, alias: str) -> None:
         self._check_open()
@@ -593,6 +591,7 @@ class Platform:
             del function.aliases[alias]
             function.provisioned.pop(alias, None)
             await self._save(function)
+            await anyio.to_thread.run_sync(self._apply_provisioned, function)
 
     async def list_aliases(self, name: str) -> list[AliasInfo]:
         return sorted(self._get(name).aliases.values(), key=lambda a: a.name)
@@ -614,10 +613,11 @@ class Platform:
                     f"{mine} for the function in all would exceed its reserved concurrency {reserved}",
                 )
             self._check_provisioned_total(name, qualifier, count)
-            pool = self._resolve(function, qualifier).target.pool
+            self._resolve(function, qualifier)  # 404 for an unknown version or alias
             function.provisioned[qualifier] = count
             await self._save(function)
-        await anyio.to_thread.run_sync(pool.set_provisioned, count)
+            pools = await anyio.to_thread.run_sync(self._apply_provisioned, function)
+        await self._provision(pools)
 
     async def get_provisioned_concurrency(self, name: str, qualifier: str) -> int | None:
         return self._get(name).provisioned.get(qualifier)
@@ -633,8 +633,28 @@ class Platform:
             if function.provisioned.pop(qualifier, None) is None:
                 raise FunctionNotFoundError(f"No provisioned concurrency config for {name}:{qualifier}")
             await self._save(function)
+            await anyio.to_thread.run_sync(self._apply_provisioned, function)
+
+    def _apply_provisioned(self, function: _Function) -> list[Pool]:
+        """Set each of the function's pools' provisioned floor from what is stored: the $LATEST configuration's
+        count, and each config's count on the pool of the version it names (an alias's on its version's, added to
+        any of the version's own). Closes the environments lowered floors no longer keep; returns the pools, for
+        `_provision`. Called under the lock, so floors follow the changes in the order they were made."""
+        floors = {deployed.target.pool: 0 for deployed in function.all_deployed()}
+        floors[function.latest.target.pool] = function.latest.info.config.provisioned_concurrency
+        for qualifier, count in function.provisioned.items():
             pool = self._resolve(function, qualifier).target.pool
-        await anyio.to_thread.run_sync(pool.set_provisioned, 0)
+            floors[pool] = floors.get(pool, 0) + count
+        for pool, count in floors.items():
+            for env in pool.set_floor(count):
+                env.close()
+        return list(floors)
+
+    @staticmethod
+    async def _provision(pools: list[Pool]) -> None:
+        """Top the pools up to their floors (outside the lock: building environments takes a while)."""
+        for pool in pools:
+            await anyio.to_thread.run_sync(pool.provision)
 
     def _check_provisioned_total(self, name: str, qualifier: str | None, count: int) -> None:
         """Refuse provisioned concurrency past the account's concurrency limit, all functions together (`count` for

@@ -189,16 +189,17 @@ class Pool:
             env.close()
         self.provision()
 
-    def set_provisioned(self, count: int) -> None:
-        """Keep `count` environments initialised from now on: idle ones past it are closed (memory back at once, as
-        when Lambda deallocates provisioned concurrency), then the pool is topped up to it."""
+    def set_floor(self, count: int) -> list[Environment]:
+        """Keep `count` environments initialised from now on (`provision()` tops the pool up to it). When the floor
+        is lowered, the idle environments it no longer keeps -- at most as many as it dropped by, never going below
+        it, so warm environments of ordinary traffic stay -- are taken out and returned, for the caller to close:
+        memory back at once, as when Lambda deallocates provisioned concurrency."""
         with self._lock:
+            dropped = self.provisioned - count
             self.provisioned = count
-            surplus = [self._idle.popleft() for _ in range(max(len(self._idle) - count, 0))]
+            surplus = [self._idle.popleft() for _ in range(max(0, min(dropped, len(self._idle) - count)))]
             self._reaped += len(surplus)
-        for env in surplus:
-            env.close()
-        self.provision()
+        return surplus
 
     def provision(self) -> None:
         """Create environments until idle + busy reaches the provisioned count."""

@@ -66,6 +66,11 @@ class Scheduler:
             if slot is None:
                 slot = self._functions[name] = Concurrency(name, reserved)
             else:
+                if slot.reserved is not None and reserved is None:
+                    # Its running invocations are in the shared pool from now on: counted there, or the account
+                    # could go over its limit while they finish.
+                    self._unreserved_in_flight += slot.in_flight - slot.shared
+                    slot.shared = slot.in_flight
                 slot.reserved = reserved
             self._reserved_total = new_total
             return slot

@@ -207,7 +207,7 @@ class ComponentEnvironment(Environment):
             body = self._result_type.convert_from_c(result)  # the error record: rare, the generic path is fine
             raised = self.spec.raised_errors
             error = _function_error(body, handled=not raised)
-            if error.error_type == "Sandbox.Timedout":
+            if raised and error.error_type == "Sandbox.Timedout":
                 # The runtime's own deadline timer ended a handler waiting on a promise that never settled: a
                 # timeout as the host's would be (Lambda's message and log line, a fresh environment next).
                 return Outcome(payload=b"", error=timed_out(request.timeout), discard=True)

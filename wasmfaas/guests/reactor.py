@@ -49,7 +49,7 @@ INIT_TIMEOUT_S: Final = 10.0
 MAX_RESPONSE_BYTES: Final = 6 * 1024 * 1024
 _HEADER: Final = struct.Struct("<IIQ36s12x")
 # wasmfaas_handle's arguments (region, length) and its result, as bytes of the call's argument buffer.
-_HANDLE_ARGS: Final = struct.Struct(f"<i{VAL_SIZE - 4}xi")
+_HANDLE_ARGS: Final = struct.Struct(f"<I{VAL_SIZE - 4}xI")  # unsigned: a region may lie above 2 GiB
 _HANDLE_RESULT: Final = struct.Struct("<I")
 _RESULT: Final = struct.Struct("<III")
 _EXPORTS: Final = (b"memory", b"wasmfaas_buffer", b"wasmfaas_handle", b"_initialize")

@@ -568,7 +568,9 @@ async def _list_provisioned_concurrency_configs(call: Call) -> Response:
     name = unqualified(call)
     items = []
     for qualifier, count in (await ctx.platform.list_provisioned_concurrency(name)).items():
-        stamp = ctx.provisioned_stamps.get((name, qualifier)) or (await ctx.platform.get_function(name)).last_modified
+        stamp = ctx.provisioned_stamps.get((name, qualifier))
+        if stamp is None:  # set before this server started: as Get answers
+            stamp = (await ctx.platform.get_function(name, qualifier)).last_modified
         config = _provisioned(count, stamp)
         items.append(
             ProvisionedConcurrencyConfigListItem(

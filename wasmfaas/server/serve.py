@@ -161,8 +161,8 @@ def _serve_granian(settings: ServerSettings, host: str, port: int, log_level: st
 def _kill_timeout(shutdown_timeout: float | None) -> int | None:
     """How long granian lets its worker shut down before it kills it. granian waits for in-flight requests without
     bound, so `shutdown_timeout` is enforced this way: the requests' time, then as long again for the event drain
-    (as with uvicorn), and a few seconds to close. A killed worker loses nothing durable: its running events go back
-    to the queue, as after a `kill -9`."""
+    (as with uvicorn), and a few seconds to close. A killed worker loses what a `kill -9` loses: its running events
+    go back to the queue; log entries not yet committed (the last 0.1 s) are gone."""
     if shutdown_timeout is None:
         return None
     return math.ceil(2 * shutdown_timeout) + 5
