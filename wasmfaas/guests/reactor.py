@@ -15,16 +15,7 @@ from typing import Final
 import msgspec
 import wasmtime
 
-from .._native import (
-    VAL_SIZE,
-    Handles,
-    WasmCall,
-    context_of,
-    get_exports,
-    instantiate,
-    memory_view,
-    set_deadline,
-)
+from .._native import Handles, WasmCall, context_of, get_exports, instantiate, memory_view, set_deadline
 from ..results import FunctionError
 from .base import (
     Environment,
@@ -48,9 +39,7 @@ INIT_TIMEOUT_S: Final = 10.0
 # Lambda's synchronous response limit.
 MAX_RESPONSE_BYTES: Final = 6 * 1024 * 1024
 _HEADER: Final = struct.Struct("<IIQ36s12x")
-# wasmfaas_handle's arguments (region, length) and its result, as bytes of the call's argument buffer.
-_HANDLE_ARGS: Final = struct.Struct(f"<I{VAL_SIZE - 4}xI")  # unsigned: a region may lie above 2 GiB
-_HANDLE_RESULT: Final = struct.Struct("<I")
+_NO_SLICE: Final = c_uint64(0)  # never set as a deadline: replaced by the first inline slice's ticks
 _RESULT: Final = struct.Struct("<III")
 _EXPORTS: Final = (b"memory", b"wasmfaas_buffer", b"wasmfaas_handle", b"_initialize")
 STATUS_OK: Final = 0
@@ -109,7 +98,7 @@ class ReactorEnvironment(Environment):
         # Prebuilt native handles: the hot path calls the C API directly (see _native).
         native = self._native = Handles(store, memory, ctx)
         self._ticks = c_uint64(spec.engine.deadline_ticks(spec.timeout))
-        self._slice_ticks = c_uint64(0)  # the last inline slice's (see pool.run_inline), made once
+        self._slice_ticks = _NO_SLICE  # the last inline slice's (see pool.run_inline), made once
         self._base = native.memory_base()
         self._buffer = WasmCall(native, buffer, 1, 1)
         self._handle = WasmCall(native, handle, 2, 1)
@@ -152,7 +141,9 @@ class ReactorEnvironment(Environment):
         _HEADER.pack_into(view, region, ABI_VERSION, HEADER_SIZE, request.deadline_ms, request.request_id.encode())
         view[region + HEADER_SIZE : region + need] = payload
         call = self._handle
-        _HANDLE_ARGS.pack_into(call.view, 0, region, length)
+        args = call.args
+        args[0].i32 = region  # ctypes keeps the low 32 bits: a region above 2 GiB goes through as the guest's u32
+        args[1].i32 = length
         failure = call()
         size = native.memory_size()
         if size > self.memory_bytes:
@@ -160,7 +151,7 @@ class ReactorEnvironment(Environment):
             self._view = memory_view(self._base, size)
         if failure is not None:
             return self._failed(failure, request)
-        outcome = self._read_result(_HANDLE_RESULT.unpack_from(call.view)[0], size)
+        outcome = self._read_result(args[0].i32 & 0xFFFFFFFF, size)
         outcome.log = self.io.take_log()
         outcome.memory_bytes = size
         if spec.fuel is not None:
