@@ -89,7 +89,9 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
 
     deploy = sub.add_parser("deploy", help="create or update a function on a server")
     deploy.add_argument("name", help="the function's name")
-    deploy.add_argument("package", type=Path, help="a .wasm module or a .zip deployment package")
+    deploy.add_argument(
+        "package", type=Path, help="a .wasm module, a .zip deployment package, or a folder (zipped as a package)"
+    )
     deploy.add_argument("--handler", default=None, help="the module in the zip (default: its only .wasm)")
     deploy.add_argument("--runtime", default="wasi", help="runtime (default wasi)")
     deploy.add_argument("--memory", type=int, default=None, metavar="MB", help="MemorySize")
@@ -326,11 +328,13 @@ class _UploadDisplay:
 def _deploy(args: argparse.Namespace) -> int:
     from rich.filesize import decimal
 
+    from . import runtimes
     from .server.client import ApiError, LambdaClient
 
     client: LambdaClient = _client(args)
     out = _console(args)
-    code = args.package.read_bytes()
+    # A folder is zipped as `create_function` zips one: the same sources give the same package (and hash).
+    code = runtimes.zip_folder(args.package) if args.package.is_dir() else args.package.read_bytes()
     config: dict[str, Any] = {}
     if args.memory is not None:
         config["MemorySize"] = args.memory

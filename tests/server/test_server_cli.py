@@ -209,6 +209,12 @@ def test_deploy_zip_shows_upload_and_completion(
     assert "✓" in drawn.stdout and "updated" in drawn.stdout and name in drawn.stdout
     assert f"updating {name}" in drawn.stderr and "building on the server" in drawn.stderr  # the final frame
     assert wasmfaas(server, "invoke", name, '"zipped"').stdout == '"zipped"'
+    folder = tmp_path / "src"  # a folder is zipped as a package, as create_function zips one
+    folder.mkdir()
+    (folder / "echo.wasm").write_bytes(guest("echo"))
+    from_folder = wasmfaas(server, "deploy", name, str(folder), "--handler", "echo.wasm")
+    assert from_folder.returncode == 0 and "updated" in from_folder.stdout, from_folder.stderr
+    assert wasmfaas(server, "invoke", name, '"foldered"').stdout == '"foldered"'
     assert wasmfaas(server, "delete", name).returncode == 0
 
 
