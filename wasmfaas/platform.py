@@ -315,6 +315,7 @@ class Platform:
         handler: str = "",
         config: FunctionConfig | None = None,
         description: str = "",
+        role: str = "",
         publish: bool = False,
     ) -> FunctionInfo:
         """Create a function: wasm bytes for `runtime="wasi"` (any of the three guest kinds, detected here), or
@@ -340,6 +341,7 @@ class Platform:
                 config=config,
                 last_modified=_now(),
                 description=description,
+                role=role,
             )
             try:
                 deployed = await self._deploy(info, code)
@@ -390,6 +392,7 @@ class Platform:
         handler: str | None = None,
         description: str | None = None,
         runtime: str | None = None,
+        role: str | None = None,
         **changes: Any,
     ) -> FunctionInfo:
         """Replace the configuration (`config`), or change some of its fields by keyword (`timeout=10`)."""
@@ -418,6 +421,7 @@ class Platform:
                 config=new_config,
                 handler=current.info.handler if handler is None else handler,
                 description=current.info.description if description is None else description,
+                role=current.info.role if role is None else role,
                 runtime=current.info.runtime if runtime is None else runtime,
                 revision=current.info.revision + 1,
                 last_modified=_now(),

@@ -39,6 +39,7 @@ class FunctionInfo(msgspec.Struct, frozen=True, kw_only=True):
     revision: int = 1
     last_modified: str = ""
     description: str = ""
+    role: str = ""  # the execution role the API was given (kept and echoed; no IAM here)
 
 
 class AliasInfo(msgspec.Struct, frozen=True, kw_only=True):

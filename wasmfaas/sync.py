@@ -68,6 +68,7 @@ class SyncPlatform:
         handler: str = "",
         config: FunctionConfig | None = None,
         description: str = "",
+        role: str = "",
         publish: bool = False,
     ) -> FunctionInfo:
         info: FunctionInfo = self._call(
@@ -78,6 +79,7 @@ class SyncPlatform:
             handler=handler,
             config=config,
             description=description,
+            role=role,
             publish=publish,
         )
         return info

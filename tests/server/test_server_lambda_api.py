@@ -41,6 +41,11 @@ def test_create_function_from_a_zip(client: Any, create: Create, guest: Callable
     assert created["CodeSize"] == len(module)
     assert created["LastModified"].endswith("+0000")
     assert len(created["RevisionId"]) == 36
+    # The role is echoed as given (infrastructure tools compare it after applying), and can be changed.
+    assert created["Role"] == ROLE
+    other = "arn:aws:iam::000000000000:role/other"
+    assert client.update_function_configuration(FunctionName=name, Role=other)["Role"] == other
+    assert client.get_function_configuration(FunctionName=name)["Role"] == other
 
 
 @pytest.mark.parametrize("handler", ["hello.wasm", "hello", "hello.handler"])

@@ -139,7 +139,7 @@ def function_configuration(
         function_name=info.name,
         function_arn=ctx.identity.function_arn(info.name, arn_qualifier),
         runtime=info.runtime,
-        role=ctx.identity.default_role,
+        role=info.role or ctx.identity.default_role,  # the role it was created with, as Lambda echoes it
         handler=info.handler,
         code_size=info.code_size,
         description=info.description,
@@ -264,6 +264,7 @@ async def create_function(call: Call) -> Response:
         handler=handler or file_name,
         config=config,
         description=body.description,
+        role=body.role if body.role is not UNSET else "",
         publish=body.publish,
     )
     arn_qualifier = info.version if info.version != LATEST else None
@@ -353,6 +354,7 @@ async def update_function_configuration(call: Call) -> Response:
         handler=body.handler if body.handler is not UNSET else None,
         description=body.description if body.description is not UNSET else None,
         runtime=body.runtime if body.runtime is not UNSET else None,
+        role=body.role if body.role is not UNSET else None,
         **_config_changes(body.memory_size, body.timeout, body.environment, body.wasmfaas_config),
     )
     return json_response(function_configuration(ctx, info, None))
