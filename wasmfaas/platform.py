@@ -218,13 +218,16 @@ class Platform:
             function.provisioned = dict(record.provisioned)
             function.next_version = record.next_version
             self._functions[record.latest.name] = function
+            dropped = False
             for qualifier, count in list(function.provisioned.items()):
                 try:  # a config stored before provisioned concurrency was bounded must not exhaust the host now
                     self._check_provisioned_total(record.latest.name, qualifier, count)
                 except InvalidParameterError as e:
                     logger.warning("%s:%s: provisioned concurrency dropped: %s", record.latest.name, qualifier, e)
                     del function.provisioned[qualifier]
-                    await self._save(function)
+                    dropped = True
+            if dropped:
+                await self._save(function)
             await self._provision(await anyio.to_thread.run_sync(self._apply_provisioned, function))
 
     async def _save(self, function: _Function) -> None:

@@ -19,14 +19,7 @@ from server_helpers import ROLE, lambda_client, request, start_server, zip_of
 def test_sigterm_drains_in_flight_invocations(tmp_path: Path, guest: Callable[[str], bytes], kind: str) -> None:
     server = start_server(tmp_path / "data", "--server", kind)
     try:
-        client = lambda_client(server.url)
-        client.create_function(
-            FunctionName="slow",
-            Role=ROLE,
-            Handler="sleep.wasm",
-            Code={"ZipFile": zip_of({"sleep.wasm": guest("sleep")})},
-        )
-        client.invoke(FunctionName="slow", Payload=b"0")  # warm: the drain below is about the invocation only
+        client = _with_warm_sleeper(server.url, guest)
         outcome: dict[str, Any] = {}
 
         def call() -> None:
@@ -111,15 +104,7 @@ def test_granian_shutdown_is_bounded_by_the_shutdown_timeout(tmp_path: Path, gue
     # drain has had its time, and the server exits instead of waiting for a minute-long invocation.
     server = start_server(tmp_path / "data", "--server", "granian", "--shutdown-timeout", "1")
     try:
-        client = lambda_client(server.url)
-        client.create_function(
-            FunctionName="slow",
-            Role=ROLE,
-            Handler="sleep.wasm",
-            Timeout=120,
-            Code={"ZipFile": zip_of({"sleep.wasm": guest("sleep")})},
-        )
-        client.invoke(FunctionName="slow", Payload=b"0")
+        client = _with_warm_sleeper(server.url, guest, Timeout=120)
         caller = threading.Thread(target=_ignore_errors(lambda: client.invoke(FunctionName="slow", Payload=b"60000")))
         caller.start()
         time.sleep(0.5)
@@ -130,6 +115,21 @@ def test_granian_shutdown_is_bounded_by_the_shutdown_timeout(tmp_path: Path, gue
         caller.join(60)
     finally:
         server.stop()
+
+
+def _with_warm_sleeper(url: str, guest: Callable[[str], bytes], **config: Any) -> Any:
+    """A client of the server at `url`, which has a function "slow" (the sleep guest) with one warm environment: a
+    shutdown test is then about the invocation in flight only."""
+    client = lambda_client(url)
+    client.create_function(
+        FunctionName="slow",
+        Role=ROLE,
+        Handler="sleep.wasm",
+        Code={"ZipFile": zip_of({"sleep.wasm": guest("sleep")})},
+        **config,
+    )
+    client.invoke(FunctionName="slow", Payload=b"0")
+    return client
 
 
 def _ignore_errors(call: Callable[[], object]) -> Callable[[], None]:
