@@ -1,5 +1,6 @@
 """Runtime benchmarks: build time, cold start and warm invoke for the Python and JavaScript runtimes, each beside the
-same handler run natively in the same run (CPython in-process and as a fresh process; node if installed).
+same handler run natively in the same run (CPython in-process and as a fresh process; node if installed); and the
+cost of a 1 MiB event and of a 1 MiB response (events and responses cross as strings: the text-handler world).
 
     python bench/bench_runtimes.py
 
@@ -29,10 +30,16 @@ from wasmfaas.runtimes import JAVASCRIPT, PYTHON
 PY_APP = """\
 def handler(event, context):
     return {"message": "hello " + event.get("name", "world")}
+
+
+def sized(event, context):
+    return "x" * event.get("size", 0)
 """
 JS_APP = """\
 export const handler = async (event, context) => ({ message: "hello " + (event.name ?? "world") });
+export const sized = async (event, context) => "x".repeat(event.size ?? 0);
 """
+MIB = 1024 * 1024
 EVENT = json.dumps({"name": "bench"}).encode()
 
 
@@ -69,6 +76,38 @@ def measure(platform: SyncPlatform, name: str, runtime: str, source: bytes, hand
         platform.invoke(name, EVENT)
         warm.append(time.perf_counter() - start)
     return ms(cold), ms(warm)
+
+
+def payload_times(platform: SyncPlatform, name: str, runtime: str, source: bytes, handler: str) -> tuple[float, ...]:
+    """Median invoke time with a 1 MiB event (and a tiny response), and with a 1 MiB response (and a tiny event)."""
+    platform.create_function(name, source, runtime=runtime, handler=handler)
+    big_event = json.dumps({"pad": "y" * MIB}).encode()
+    big_response = json.dumps({"size": MIB}).encode()
+    assert len(platform.invoke(name, big_response).payload) == MIB + 2
+    times: list[list[float]] = [[], []]
+    for _ in range(20):
+        for i, event in enumerate((big_event, big_response)):
+            start = time.perf_counter()
+            result = platform.invoke(name, event)
+            times[i].append(time.perf_counter() - start)
+            assert result.ok, result.payload[:200]
+    return ms(times[0]), ms(times[1])
+
+
+def native_payload_times() -> tuple[float, float]:
+    """The same handler's work natively: json.loads of the 1 MiB event, json.dumps of the 1 MiB response."""
+    module = types.ModuleType("app")
+    exec(PY_APP, module.__dict__)
+    big_event = json.dumps({"pad": "y" * MIB}).encode()
+    times: list[list[float]] = [[], []]
+    for _ in range(20):
+        start = time.perf_counter()
+        json.dumps(module.sized(json.loads(big_event), None)).encode()
+        times[0].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        json.dumps(module.sized({"size": MIB}, None)).encode()
+        times[1].append(time.perf_counter() - start)
+    return ms(times[0]), ms(times[1])
 
 
 def build_times(runtime: str, source: bytes, handler: str) -> tuple[float, float]:
@@ -138,6 +177,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as data, SyncPlatform(data_dir=data) as platform:
         py_cold, py_warm = measure(platform, "py", PYTHON, py_source, "app.handler")
         js_cold, js_warm = measure(platform, "js", JAVASCRIPT, js_source, "index.handler")
+        py_in, py_out = payload_times(platform, "py-sized", PYTHON, py_source, "app.sized")
+        js_in, js_out = payload_times(platform, "js-sized", JAVASCRIPT, js_source, "index.sized")
     n_cold, n_warm = native_python()
     row(f"{PYTHON}: cold start (new environment)", py_cold, "<= 10", f"native CPython process {n_cold:.1f} ms")
     row(f"{PYTHON}: warm invoke", py_warm, "<= 2", f"native CPython in-process {n_warm * 1000:.1f} us")
@@ -146,6 +187,12 @@ def main() -> None:
     node_warm = f"node in-process {node[1] * 1000:.1f} us" if node else ""
     row(f"{JAVASCRIPT}: cold start (new environment)", js_cold, "<= 5", node_cold)
     row(f"{JAVASCRIPT}: warm invoke", js_warm, "<= 1", node_warm)
+    n_in, n_out = native_payload_times()
+    native = f"native CPython json {n_in:.2f} / {n_out:.2f} ms"
+    row(f"{PYTHON}: 1 MiB event", py_in, "-", native)
+    row(f"{PYTHON}: 1 MiB response", py_out, "-", "")
+    row(f"{JAVASCRIPT}: 1 MiB event", js_in, "-", "")
+    row(f"{JAVASCRIPT}: 1 MiB response", js_out, "-", "componentize-js's glue counts the string's code points")
     for runtime, source, handler in ((PYTHON, py_source, "app.handler"), (JAVASCRIPT, js_source, "index.handler")):
         first, cached = build_times(runtime, source, handler)
         print(f"{runtime}: build {first:.1f} s first, {cached * 1000:.1f} ms cached")

@@ -29,6 +29,7 @@ export const handler = async (event, context) => {
   if (event.action === "loop") { for (;;) {} }
   if (event.action === "hang") await new Promise(() => {});  // settles never: the runtime's deadline timer ends it
   if (event.action === "hog") { const hoard = []; for (;;) hoard.push(new Uint8Array(8 << 20).fill(7)); }
+  if (event.action === "big") return "x".repeat(event.size);
   await new Promise((resolve) => setTimeout(resolve, 5));
   return {
     shout: shout(event.name ?? "world"),
@@ -118,6 +119,30 @@ def test_memory_cap(platform: SyncPlatform) -> None:
     assert result.function_error.error_type == "Runtime.OutOfMemory", result.function_error
     assert "handling hog" in result.log  # the handler's output is kept
     assert platform.invoke("js", b'{"action": "count"}').ok
+
+
+def test_six_megabyte_payloads_cross_both_ways(platform: SyncPlatform) -> None:
+    # Its own timeout: componentize-js's glue lowers a returned string at ~0.2 µs a character.
+    platform.create_function(
+        "js-big", SOURCE, runtime=JAVASCRIPT, handler="index.handler", config=FunctionConfig(timeout=20)
+    )
+    pad = "y" * (3 * 1024 * 1024)  # more than the ~2.6 MB a list<u8> response could carry
+    result = platform.invoke("js-big", json.dumps({"action": "hello", "pad": pad}))
+    assert result.ok and result.json()["echo"]["pad"] == pad
+    big = platform.invoke("js-big", b'{"action": "big", "size": 6000000}')
+    assert big.ok and big.payload == b'"' + b"x" * 6_000_000 + b'"'
+    too_big = platform.invoke("js-big", b'{"action": "big", "size": 6291456}')
+    assert too_big.function_error is not None
+    assert too_big.function_error.error_type == "Function.ResponseSizeTooLarge"
+    platform.delete_function("js-big")
+
+
+def test_an_event_that_is_not_utf8_is_refused_before_the_handler(platform: SyncPlatform) -> None:
+    result = platform.invoke("js", b'{"action": "hello", "name": "\xff"}')
+    assert result.function_error is not None and result.function_error.kind == "Unhandled"
+    assert result.function_error.error_type == "Runtime.UnmarshalError"
+    assert "not UTF-8" in result.function_error.error_message and "handling" not in result.log
+    assert not platform.invoke("js", b'{"action": "count"}').cold_start  # the environment is untouched
 
 
 def test_a_promise_that_never_settles_times_out(platform: SyncPlatform) -> None:

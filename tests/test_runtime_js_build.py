@@ -161,7 +161,7 @@ class Env:
         return result
 
     def invoke(self, event: object, *, timeout_ms: int = 3000, request_id: str = "req-1") -> Any:
-        """The `handle` result: the response bytes, or a Record of the function-error."""
+        """The `handle` result: the response text, or a Record of the function-error."""
         ctx = cm.Record()
         fields = {
             "request-id": request_id,
@@ -175,7 +175,7 @@ class Env:
         }
         for name, value in fields.items():
             setattr(ctx, name, value)
-        result = self.handle(self.store, ctx, json.dumps(event).encode())
+        result = self.handle(self.store, ctx, json.dumps(event))
         self.handle.post_return(self.store)
         return result
 
@@ -250,7 +250,7 @@ def test_thrown_non_error_is_typed_by_its_type(env: Env) -> None:
 
 
 def test_console_reaches_stdout_and_stderr(env: Env) -> None:
-    assert env.invoke({"action": "log"}) == b"null"
+    assert env.invoke({"action": "log"}) == "null"
     assert env.stdout.read_text().splitlines()[-1] == "to stdout formatted 42"
     assert "to stderr" in env.stderr.read_text()
 
@@ -276,7 +276,7 @@ def test_buffer_global_and_module(env: Env) -> None:
 
 
 def test_undefined_result_is_null(env: Env) -> None:
-    assert env.invoke({"action": "nothing"}) == b"null"
+    assert env.invoke({"action": "nothing"}) == "null"
 
 
 def test_pending_promise_ends_at_the_deadline(env: Env) -> None:

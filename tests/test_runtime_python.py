@@ -18,6 +18,7 @@ APP = """\
 import logging
 import os
 import sys
+from time import sleep  # bound at import: the runtime's sleep, which a timeout stops
 
 import helpers.text
 
@@ -46,6 +47,11 @@ def handler(event, context):
         hoard = []
         while True:
             hoard.append(bytearray(8 * 1024 * 1024))
+    if action == "sleep":
+        sleep(event["seconds"])
+        return "rested"
+    if action == "big":
+        return "x" * event["size"]
     return {
         "shout": helpers.text.shout(event.get("name", "world")),
         "calls": calls,
@@ -141,6 +147,35 @@ def test_timeout_and_recovery(platform: SyncPlatform) -> None:
     assert result.function_error is not None and result.function_error.error_type == "Sandbox.Timedout"
     after = platform.invoke("py", b'{"action": "count"}')
     assert after.ok and after.cold_start
+
+
+def test_a_sleep_ends_at_the_timeout(platform: SyncPlatform) -> None:
+    assert platform.invoke("py", b'{"action": "sleep", "seconds": 0.02}').json() == "rested"
+    result = platform.invoke("py", b'{"action": "sleep", "seconds": 60}')
+    assert result.function_error is not None and result.function_error.error_type == "Sandbox.Timedout"
+    assert result.duration_ms < 30_000  # stopped at its 1 s timeout, not after the sleep's 60 s
+    assert platform.invoke("py", b'{"action": "count"}').cold_start  # as after any timeout
+    for bad in (b"-1", b"NaN", b'"1"'):  # time.sleep's own errors, unchanged
+        result = platform.invoke("py", b'{"action": "sleep", "seconds": %s}' % bad)
+        assert result.function_error is not None
+        assert result.function_error.error_type in ("ValueError", "TypeError"), result.function_error
+
+
+def test_six_megabyte_payloads_cross_both_ways(platform: SyncPlatform) -> None:
+    pad = "y" * (5 * 1024 * 1024)
+    result = platform.invoke("py", json.dumps({"action": "hello", "pad": pad}))
+    assert result.ok and result.json()["echo"]["pad"] == pad
+    too_big = platform.invoke("py", b'{"action": "big", "size": 6291456}')  # 6 MiB and two quotes
+    assert too_big.function_error is not None
+    assert too_big.function_error.error_type == "Function.ResponseSizeTooLarge"
+
+
+def test_an_event_that_is_not_utf8_is_refused_before_the_handler(platform: SyncPlatform) -> None:
+    result = platform.invoke("py", b'{"action": "hello", "name": "\xff"}')
+    assert result.function_error is not None and result.function_error.kind == "Unhandled"
+    assert result.function_error.error_type == "Runtime.UnmarshalError"
+    assert "not UTF-8" in result.function_error.error_message and "handling" not in result.log
+    assert not platform.invoke("py", b'{"action": "count"}').cold_start  # the environment is untouched
 
 
 def test_memory_cap(platform: SyncPlatform) -> None:

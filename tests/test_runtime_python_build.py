@@ -102,8 +102,8 @@ class Environment:
         ctx = Record()
         for name, value in {**CONTEXT, "deadline-ms": int(time.time() * 1000) + timeout_ms}.items():
             setattr(ctx, name, value)
-        result = self._handle(self.store, ctx, json.dumps(event).encode())
-        return json.loads(result) if isinstance(result, bytes) else result
+        result = self._handle(self.store, ctx, json.dumps(event))
+        return json.loads(result) if isinstance(result, str) else result
 
     def logs(self) -> str:
         return self.stdout.read_text() + self.stderr.read_text()

@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +50,7 @@ from .pool import Pool, PoolStats
 from .registry import LATEST, AliasInfo, FunctionInfo, FunctionRecord, Registry, SqliteRegistry
 from .results import InvocationResult
 from .scheduler import DEFAULT_ACCOUNT_CONCURRENCY, Scheduler
+from .tags import check_tag_keys, merge_tags
 
 __all__ = ["AccountSettings", "AliasInfo", "FunctionInfo", "Platform", "default_data_dir"]
 
@@ -96,6 +98,7 @@ class _Function:
     aliases: dict[str, AliasInfo] = field(default_factory=dict)
     provisioned: dict[str, int] = field(default_factory=dict)
     next_version: int = 1
+    tags: dict[str, str] = field(default_factory=dict)
 
     def all_deployed(self) -> list[_Deployed]:
         return [self.latest, *self.versions.values()]
@@ -107,6 +110,7 @@ class _Function:
             aliases=list(self.aliases.values()),
             provisioned=dict(self.provisioned),
             next_version=self.next_version,
+            tags=dict(self.tags),
         )
 
 
@@ -217,6 +221,7 @@ class Platform:
             function.aliases = {alias.name: alias for alias in record.aliases}
             function.provisioned = dict(record.provisioned)
             function.next_version = record.next_version
+            function.tags = dict(record.tags)
             self._functions[record.latest.name] = function
             dropped = False
             for qualifier, count in list(function.provisioned.items()):
@@ -320,6 +325,7 @@ class Platform:
         description: str = "",
         role: str = "",
         publish: bool = False,
+        tags: Mapping[str, str] | None = None,
     ) -> FunctionInfo:
         """Create a function: wasm bytes for `runtime="wasi"` (any of the three guest kinds, detected here), or
         for a language runtime (`wasmfaas.runtimes`) its source as a zip archive or a folder, built here into a
@@ -327,6 +333,7 @@ class Platform:
         self._check_open()
         validate_function_name(name)
         _check_runtime(runtime)
+        checked_tags = merge_tags({}, tags or {})
         config = config or FunctionConfig()
         code = _as_code(code)
         async with self._lock:
@@ -352,7 +359,7 @@ class Platform:
                 self.scheduler.unregister(name)
                 raise
             deployed.info = msgspec.structs.replace(info, kind=deployed.compiled.kind)
-            function = _Function(latest=deployed)
+            function = _Function(latest=deployed, tags=checked_tags)
             await self._put_code(sha, code)
             self._functions[name] = function
             try:
@@ -602,6 +609,35 @@ class Platform:
 
     async def list_aliases(self, name: str) -> list[AliasInfo]:
         return sorted(self._get(name).aliases.values(), key=lambda a: a.name)
+
+    # -- tags --------------------------------------------------------------------------------------------------------
+
+    async def tag_function(self, name: str, tags: Mapping[str, str]) -> None:
+        """Add tags to the function, or replace the values of keys it has (Lambda's TagResource)."""
+        self._check_open()
+        async with self._lock:
+            function = self._get(name)
+            merged = merge_tags(function.tags, tags)
+            await self._save_tags(function, merged)
+
+    async def untag_function(self, name: str, keys: Iterable[str]) -> None:
+        """Remove the tags with these keys; a key the function does not have is ignored, as Lambda does."""
+        self._check_open()
+        keys = check_tag_keys(keys)
+        async with self._lock:
+            function = self._get(name)
+            await self._save_tags(function, {k: v for k, v in function.tags.items() if k not in keys})
+
+    async def list_tags(self, name: str) -> dict[str, str]:
+        return dict(sorted(self._get(name).tags.items()))
+
+    async def _save_tags(self, function: _Function, tags: dict[str, str]) -> None:
+        previous, function.tags = function.tags, tags
+        try:
+            await self._save(function)
+        except BaseException:
+            function.tags = previous  # not stored: not changed
+            raise
 
     # -- concurrency -----------------------------------------------------------------------------------------------
 

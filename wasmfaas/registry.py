@@ -61,6 +61,7 @@ class FunctionRecord(msgspec.Struct, kw_only=True):
     aliases: list[AliasInfo] = msgspec.field(default_factory=list)
     provisioned: dict[str, int] = msgspec.field(default_factory=dict)
     next_version: int = 1
+    tags: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class Registry(Protocol):

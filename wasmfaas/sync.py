@@ -12,6 +12,7 @@ warm call costs microseconds. Any number of threads may call `invoke` at once.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from types import TracebackType
 from typing import Any, Self
@@ -70,6 +71,7 @@ class SyncPlatform:
         description: str = "",
         role: str = "",
         publish: bool = False,
+        tags: Mapping[str, str] | None = None,
     ) -> FunctionInfo:
         info: FunctionInfo = self._call(
             Platform.create_function,
@@ -81,6 +83,7 @@ class SyncPlatform:
             description=description,
             role=role,
             publish=publish,
+            tags=tags,
         )
         return info
 
@@ -155,6 +158,16 @@ class SyncPlatform:
     def list_provisioned_concurrency(self, name: str) -> dict[str, int]:
         configs: dict[str, int] = self._call(Platform.list_provisioned_concurrency, name)
         return configs
+
+    def tag_function(self, name: str, tags: Mapping[str, str]) -> None:
+        self._call(Platform.tag_function, name, tags)
+
+    def untag_function(self, name: str, keys: Iterable[str]) -> None:
+        self._call(Platform.untag_function, name, list(keys))
+
+    def list_tags(self, name: str) -> dict[str, str]:
+        tags: dict[str, str] = self._call(Platform.list_tags, name)
+        return tags
 
     def account_settings(self) -> AccountSettings:
         return self.platform.account_settings()

@@ -1,4 +1,4 @@
-// The guest side of the wasmfaas JavaScript runtime: implements the world `wasmfaas:function/handler` on top of a
+// The guest side of the wasmfaas JavaScript runtime: implements the world `wasmfaas:function/text-handler` on top of a
 // Lambda-style Node.js handler, `export const handler = async (event, context) => ...`.
 //
 // build.mjs bundles the user's code into one function, `load`, and generates an entry module that calls
@@ -12,9 +12,6 @@
 // thrown out of an export traps the instance), so both exports catch everything and return a tagged result.
 
 import { getEnvironment } from 'wasi:cli/environment@0.2.12';
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 // Node keeps 10 frames (Error.stackTraceLimit); deep recursion would otherwise put thousands of lines in a response.
 const MAX_STACK_FRAMES = 10;
@@ -77,7 +74,7 @@ export function createRuntime(config, load) {
       if (ready.tag === 'err') return ready;
       let payload;
       try {
-        payload = event.length === 0 ? {} : JSON.parse(decoder.decode(event));
+        payload = event.length === 0 ? {} : JSON.parse(event);
       } catch (e) {
         return err('Runtime.UnmarshalError', `Unable to parse the event as JSON: ${e.message}`);
       }
@@ -89,7 +86,7 @@ export function createRuntime(config, load) {
         return err('Runtime.MarshalError', `Unable to stringify the handler's result: ${e.message}`);
       }
       // JSON.stringify gives undefined for a function or a symbol; Lambda answers null for those.
-      return { tag: 'ok', val: encoder.encode(json === undefined ? 'null' : json) };
+      return { tag: 'ok', val: json === undefined ? 'null' : json };
     } catch (e) {
       return { tag: 'err', val: toFunctionError(e, stacks) };
     }

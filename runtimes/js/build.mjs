@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds a Lambda-style JavaScript function into a WebAssembly component of the world `wasmfaas:function/handler`.
+// Builds a Lambda-style JavaScript function into a WebAssembly component of the world `wasmfaas:function/text-handler`.
 //
 //   node build.mjs --source-dir DIR --handler index.handler --wit ../../wit/wasmfaas.wit --out function.wasm
 //
@@ -281,7 +281,7 @@ async function prepareWit(witPath, workDir) {
   if (!pkg) fail(`no package declaration in ${witPath}`);
   await writeFile(join(witDir, 'deps', 'wasi-cli-environment', 'environment.wit'), WASI_ENV_WIT);
   const [name, version] = pkg[1].split('@');
-  const world = `${name}/handler${version ? `@${version}` : ''}`;
+  const world = `${name}/text-handler${version ? `@${version}` : ''}`;
   await writeFile(
     join(witDir, 'js-runtime.wit'),
     `package wasmfaas:js-runtime;\n\nworld handler {\n  include ${world};\n  import wasi:cli/environment@0.2.12;\n}\n`,

@@ -1,4 +1,5 @@
-"""wasmfaas's Python runtime: the app module that componentize-py turns into a `wasmfaas:function/handler` component.
+"""wasmfaas's Python runtime: the app module that componentize-py turns into a `wasmfaas:function/text-handler`
+component.
 
 It plays the part of AWS Lambda's Python runtime interface client: `init` imports the function's module (the
 `module` of the handler string `module.function`), and `handle` decodes the JSON event, calls
@@ -611,6 +612,25 @@ def _exit(exc: SystemExit) -> Err[types.FunctionError]:
     return _function_error("Runtime.ExitError", message, [])
 
 
+# WASI's sleep is the host's own (wasmtime's poll), and a timeout (an epoch deadline) can stop only wasm code: a
+# sleep in one piece would outlast its invocation's timeout. In slices, the host stops it within a slice of the
+# deadline.
+_SLEEP_SLICE_S = 0.01
+_real_sleep = time.sleep
+
+
+def _sliced_sleep(seconds: float) -> None:
+    if not isinstance(seconds, (int, float)) or seconds <= _SLEEP_SLICE_S:
+        _real_sleep(seconds)  # short sleeps, and time.sleep's own errors for bad arguments
+        return
+    end = time.monotonic() + seconds
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        _real_sleep(min(left, _SLEEP_SLICE_S))  # NaN stays NaN here: time.sleep refuses it
+
+
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
@@ -647,6 +667,7 @@ def _init() -> None:
         position = next((i for i, f in enumerate(sys.meta_path) if f is importlib.machinery.PathFinder), 0)
         sys.meta_path.insert(position, _FINDER)
     _install_logging()
+    time.sleep = _sliced_sleep  # before the function's modules import it by name
     try:
         module = importlib.import_module(_MODULE_NAME)
     except ImportError as exc:
@@ -668,7 +689,7 @@ def _init() -> None:
     _handler = handler
 
 
-def _handle(ctx: types.Context, event: bytes) -> bytes:
+def _handle(ctx: types.Context, event: str) -> str:
     global _request_id
     _request_id = ctx.request_id
     if _handler is None:
@@ -679,7 +700,7 @@ def _handle(ctx: types.Context, event: bytes) -> bytes:
         raise FunctionFault("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}") from exc
     result = _handler(payload, LambdaContext(ctx))
     try:
-        return json.dumps(result, default=_decimal_default).encode()
+        return json.dumps(result, default=_decimal_default)
     except (TypeError, ValueError, RecursionError) as exc:
         raise FunctionFault("Runtime.MarshalError", f"Unable to marshal response: {exc}") from exc
 
@@ -699,7 +720,7 @@ class WitWorld(wit_world.WitWorld):
         finally:
             _flush()
 
-    def handle(self, ctx: types.Context, event: bytes) -> bytes:
+    def handle(self, ctx: types.Context, event: str) -> str:
         try:
             return _handle(ctx, event)
         except MemoryError as exc:

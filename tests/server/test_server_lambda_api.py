@@ -372,6 +372,40 @@ def test_provisioned_concurrency(client: Any, create: Create) -> None:
         client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
 
 
+def test_tags(client: Any, create: Create) -> None:
+    created = create("echo", Tags={"team": "data", "cost-center": "42"})
+    name, arn = created["FunctionName"], created["FunctionArn"]
+    assert client.list_tags(Resource=arn)["Tags"] == {"team": "data", "cost-center": "42"}
+    assert client.get_function(FunctionName=name)["Tags"] == {"team": "data", "cost-center": "42"}
+    tagged = client.tag_resource(Resource=arn, Tags={"team": "platform", "env": "dev ü"})
+    assert tagged["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert client.list_tags(Resource=arn)["Tags"] == {"team": "platform", "cost-center": "42", "env": "dev ü"}
+    untagged = client.untag_resource(Resource=arn, TagKeys=["cost-center", "env", "not-there"])
+    assert untagged["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert client.list_tags(Resource=arn)["Tags"] == {"team": "platform"}
+    client.untag_resource(Resource=arn, TagKeys=["team"])
+    assert client.list_tags(Resource=arn)["Tags"] == {}
+    assert "Tags" not in client.get_function(FunctionName=name)
+    client.publish_version(FunctionName=name)
+    for resource, tags in (
+        (f"{arn}:1", {"a": "b"}),  # a version: tags are the function's
+        (name, {"a": "b"}),  # not an ARN
+        (arn, {"aws:reserved": "x"}),
+        (arn, {"bad*key": "x"}),
+        (arn, {"k": "v" * 257}),
+        (arn, {f"k{i}": "v" for i in range(51)}),
+    ):
+        with pytest.raises(ClientError) as e:
+            client.tag_resource(Resource=resource, Tags=tags)
+        assert error_of(e)[:2] == (400, "InvalidParameterValueException"), resource
+    assert client.list_tags(Resource=arn)["Tags"] == {}  # a refused request changed nothing
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.list_tags(Resource=arn.replace(name, unique("missing")))
+    with pytest.raises(ClientError) as e:
+        create("echo", Tags={"aws:x": "y"})
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+
+
 def test_account_settings(client: Any, create: Create) -> None:
     create("echo")
     settings = client.get_account_settings()

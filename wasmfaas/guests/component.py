@@ -1,15 +1,17 @@
-"""Guest kind 3: a component implementing the world `wasmfaas:function/handler` (wit/wasmfaas.wit).
+"""Guest kind 3: a component implementing a world of wit/wasmfaas.wit: `wasmfaas:function/text-handler` (event and
+response as strings) or `wasmfaas:function/handler` (as `list<u8>`), told apart by the type of `handle`.
 
 `init` runs once per environment (the cold start), `handle(context, event)` once per invocation; the environment
 is reused while invocations end normally. Wasmtime-py lowers `list<u8>` one element at a time through Python
 (~1 µs a byte) and re-reads the function's type on every call, so this module lowers the call itself: the context
-record is lowered once per environment into a template that each call clones and patches (request id, deadline),
-and bytes cross as one strided copy of the C value array.
+record is lowered once per environment into a template that each call clones and patches (request id, deadline);
+a string crosses as one copy, bytes as one strided copy of the C value array.
 
 Limits of wasmtime-py 50's component API, documented rather than hidden: a component's linear memory cannot be
 read from the host, so `Max Memory Used` is not measured (reported as 0); a trap leaves no trap code, so errors are
-named from wasmtime's message; and wasmtime refuses to lift a `list<u8>` of more than ~2.6 MB from a guest, so a
-component's response is limited to that (events may be up to 6 MB).
+named from wasmtime's message. Wasmtime lifts a `list<u8>` result into one value per byte and refuses more than
+~2.6 MB of them (its hostcall budget), so the bytes world's responses are limited to that, and each megabyte costs
+~0.1 s either way; the text world's strings cross whole (6 MB in ~10 ms), up to Lambda's 6 MB.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ _OF_OFFSET: Final = ffi.wasmtime_component_val_t.of.offset
 _U8: Final = ffi.WASMTIME_COMPONENT_U8.value
 _LIST: Final = ffi.WASMTIME_COMPONENT_LIST.value
 _RESULT: Final = ffi.WASMTIME_COMPONENT_RESULT.value
+_STRING: Final = ffi.WASMTIME_COMPONENT_STRING.value
 
 _linkers: dict[int, wasmtime.component.Linker] = {}
 _linkers_lock: Final = threading.Lock()
@@ -81,8 +84,8 @@ def prepare_component(engine: Engine, compiled: CompiledCode) -> None:
     missing = [name for name in ("init", "handle") if component.get_export_index(name) is None]
     if missing:
         raise InvalidCodeError(
-            f"the component does not export {' and '.join(missing)}: it must implement the world "
-            "wasmfaas:function/handler (wit/wasmfaas.wit)"
+            f"the component does not export {' and '.join(missing)}: it must implement a world of "
+            "wit/wasmfaas.wit (wasmfaas:function/text-handler or wasmfaas:function/handler)"
         )
     store = wasmtime.Store(engine.wasm)
     store.set_wasi(wasmtime.WasiConfig())
@@ -94,12 +97,32 @@ def prepare_component(engine: Engine, compiled: CompiledCode) -> None:
     handle = instance.get_func(store, "handle")
     init = instance.get_func(store, "init")
     assert handle is not None and init is not None
-    handle_params = handle.type(store).params
-    params = [name for name, _ in handle_params]
+    handle_type = handle.type(store)
+    handle_params = handle_type.params
     context_type: Any = handle_params[0][1] if handle_params else None
     fields = [name for name, _ in getattr(context_type, "fields", [])]
-    if len(params) != 2 or tuple(fields) != CONTEXT_FIELDS or init.type(store).params:
-        raise InvalidCodeError("the component's init/handle do not have the types of wit/wasmfaas.wit")
+    result_type: Any = handle_type.result
+    if (
+        len(handle_params) != 2
+        or tuple(fields) != CONTEXT_FIELDS
+        or init.type(store).params
+        or _payload_kind(handle_params[1][1]) is None
+        or not isinstance(result_type, wasmtime.component.ResultType)
+        or _payload_kind(result_type.ok) != _payload_kind(handle_params[1][1])
+    ):
+        raise InvalidCodeError(
+            "the component's init/handle do not have the types of a world of wit/wasmfaas.wit "
+            "(text-handler: string in and out; handler: list<u8> in and out)"
+        )
+
+
+def _payload_kind(value_type: Any) -> str | None:
+    """`"text"` for `string`, `"bytes"` for `list<u8>`, None for any other type."""
+    if isinstance(value_type, wasmtime.component.String):
+        return "text"
+    if isinstance(value_type, wasmtime.component.ListType) and isinstance(value_type.element, wasmtime.component.U8):
+        return "bytes"
+    return None
 
 
 class ComponentEnvironment(Environment):
@@ -141,7 +164,8 @@ class ComponentEnvironment(Environment):
         self._handle: wasmtime.component.Func | None = handle
         self._func_ref = byref(handle._func)
         func_type = handle.type(store)
-        (_, context_type), _event = func_type.params
+        (_, context_type), (_, event_type) = func_type.params
+        self._text = _payload_kind(event_type) == "text"
         self._result_type: Any = func_type.result
         # The context's fixed fields lowered once; each call clones this and patches request id and deadline (and
         # the invoked ARN when a qualifier was named). The indices below follow this order.
@@ -165,6 +189,11 @@ class ComponentEnvironment(Environment):
         spec = self.spec
         store = self.store
         assert store is not None, "invoke on a closed environment"
+        if self._text and not request.payload.isascii():
+            try:
+                request.payload.decode()
+            except UnicodeDecodeError as e:
+                return _not_text(e)
         store.set_epoch_deadline(spec.engine.deadline_ticks(request.timeout))
         if spec.fuel is not None:
             store.set_fuel(spec.fuel)
@@ -183,7 +212,7 @@ class ComponentEnvironment(Environment):
                 arn = fields[3].val
                 ffi.wasm_byte_vec_delete(byref(arn.of.string))
                 arn.of.string = ffi.str_to_capi(f"{spec.invoked_function_arn}:{request.qualifier}")
-            _lower_bytes(request.payload, params[1])
+            (_lower_text if self._text else _lower_bytes)(request.payload, params[1])
             lowered = 2
             error = ffi.wasmtime_component_func_call(self._func_ref, self._ctx, params, 2, byref(result), 1)
         finally:
@@ -218,7 +247,9 @@ class ComponentEnvironment(Environment):
         boxed = result.of.result.val
         inner = boxed.contents
         data = b""
-        if inner.kind == _LIST:
+        if inner.kind == _STRING:
+            data = ctypes.string_at(inner.of.string.data, inner.of.string.size)
+        elif inner.kind == _LIST:
             size = inner.of.list.size
             if size:
                 data = ctypes.string_at(inner.of.list.data, size * _VAL_SIZE)[_OF_OFFSET::_VAL_SIZE]
@@ -258,6 +289,28 @@ def _lower_bytes(data: bytes, out: Any) -> None:
         ffi.wasmtime_component_vallist_new_empty(byref(raw))
     out.kind = _LIST
     out.of.list = raw
+
+
+def _lower_text(data: bytes, out: Any) -> None:
+    """Lower UTF-8 bytes (checked by the caller) as a `string` value: one copy."""
+    n = len(data)
+    vec = ffi.wasm_byte_vec_t()
+    ffi.wasm_byte_vec_new_uninitialized(byref(vec), n)
+    if n:
+        ctypes.memmove(vec.data, data, n)
+    out.kind = _STRING
+    out.of.string = vec
+
+
+def _not_text(e: UnicodeDecodeError) -> Outcome:
+    # The text world's event is a string: bytes that are not UTF-8 cannot be one. Refused before the guest runs,
+    # with the error Lambda's runtimes give an event they cannot parse; the environment is untouched.
+    error = FunctionError(
+        error_type="Runtime.UnmarshalError",
+        error_message=f"Unable to unmarshal input: the event is not UTF-8 text ({e.reason} at byte {e.start})",
+        handled=False,
+    )
+    return Outcome(payload=b"", error=error)
 
 
 def _function_error(body: Any, *, handled: bool) -> FunctionError:

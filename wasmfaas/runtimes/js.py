@@ -4,8 +4,8 @@ components, cached by content.
 `build_js` runs `node runtimes/js/build.mjs` in a subprocess on a staging copy of the function's files: esbuild
 bundles the handler's file and everything it imports (local files, `node_modules`, JSON) into one module, and
 componentize-js (pinned in `runtimes/js/package.json`, installed by `npm ci --prefix runtimes/js`) makes it a
-component of the world `wasmfaas:function/handler` (`wit/`), with `runtimes/js/bootstrap.js` as the guest side of the
-world. The user's module-level code runs in the component's `init` (each cold start), not at build time: see
+component of the world `wasmfaas:function/text-handler` (`wit/`), with `runtimes/js/bootstrap.js` as the guest side
+of the world. The user's module-level code runs in the component's `init` (each cold start), not at build time: see
 bootstrap.js.
 
 Everything that decides the output is in the cache key: the componentize-js version from the lockfile, the runtime's

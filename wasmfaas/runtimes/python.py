@@ -3,8 +3,8 @@
 `build_python` runs componentize-py (pinned: `COMPONENTIZE_PY_VERSION`) in a subprocess on a staging directory that
 holds the guest bootstrap (`runtimes/python/wasmfaas_bootstrap.py`, the app module), a generated
 `wasmfaas_build_config.py` naming the handler, and a copy of the function's files under `wasmfaas-task/`. The
-result is a component of the world `wasmfaas:function/handler` (`wit/`); see the bootstrap's docstring for what runs
-at build time and what at `init`.
+result is a component of the world `wasmfaas:function/text-handler` (`wit/`); see the bootstrap's docstring for what
+runs at build time and what at `init`.
 
 Everything that decides the output is in the cache key: the componentize-py version, the bootstrap's files, the WIT
 files, the handler string, and every function file by relative path and bytes (dot-directories, `__pycache__` and
@@ -38,7 +38,7 @@ COMPONENTIZE_PY_VERSION: Final = "0.25.1"
 _REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 BOOTSTRAP_DIR: Final = _REPO_ROOT / "runtimes" / "python"
 WIT_DIR: Final = _REPO_ROOT / "wit"
-WORLD: Final = "handler"
+WORLD: Final = "text-handler"
 APP_MODULE: Final = "wasmfaas_bootstrap"
 _CONFIG_MODULE: Final = "wasmfaas_build_config"
 _TASK_SUBDIR: Final = "wasmfaas-task"  # must match the bootstrap's _TASK_DIR

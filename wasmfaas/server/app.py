@@ -36,7 +36,7 @@ from ..events import AsyncInvoker
 from ..invoker import new_request_id
 from ..logstore import LogStore
 from ..platform import Platform
-from . import events_api, invoke, lambda_api, urls
+from . import events_api, invoke, lambda_api, tags_api, urls
 from .context import CodeUrlSigner, ServerContext
 from .errors import (
     LambdaError,
@@ -74,7 +74,7 @@ _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
 def all_routes() -> list[Route]:
-    return [*lambda_api.ROUTES, *invoke.ROUTES, *events_api.ROUTES, *urls.ROUTES]
+    return [*lambda_api.ROUTES, *tags_api.ROUTES, *invoke.ROUTES, *events_api.ROUTES, *urls.ROUTES]
 
 
 def _decoder(kind: type) -> msgspec.json.Decoder[Any]:

@@ -266,6 +266,7 @@ async def create_function(call: Call) -> Response:
         description=body.description,
         role=body.role if body.role is not UNSET else "",
         publish=body.publish,
+        tags=body.tags if body.tags is not UNSET else None,
     )
     arn_qualifier = info.version if info.version != LATEST else None
     return json_response(function_configuration(ctx, info, arn_qualifier), 201)
@@ -283,10 +284,12 @@ async def get_function(call: Call) -> Response:
         f"&Signature={ctx.code_urls.sign(name, info.version, expires)}"
     )
     reserved = latest.config.reserved_concurrency
+    tags = await ctx.platform.list_tags(name)
     return json_response(
         GetFunctionResponse(
             configuration=function_configuration(ctx, info, qualifier),
             code=FunctionCodeLocation(repository_type="S3", location=location),
+            tags=tags if tags else UNSET,
             concurrency=Concurrency(reserved_concurrent_executions=reserved) if reserved is not None else UNSET,
         )
     )

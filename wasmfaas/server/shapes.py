@@ -153,6 +153,7 @@ class CreateFunctionRequest(Shape):
     environment: EnvironmentRequest | UnsetType = UNSET
     package_type: str | UnsetType = UNSET
     layers: list[str] | UnsetType = UNSET
+    tags: dict[str, str] | UnsetType = UNSET
     wasmfaas_config: WasmfaasConfigRequest | UnsetType = UNSET
 
 
@@ -213,6 +214,7 @@ class Concurrency(Shape):
 class GetFunctionResponse(Shape):
     configuration: FunctionConfiguration
     code: FunctionCodeLocation
+    tags: dict[str, str] | UnsetType = UNSET
     concurrency: Concurrency | UnsetType = UNSET
 
 
