@@ -30,6 +30,8 @@ export const handler = async (event, context) => {
   if (event.action === "hang") await new Promise(() => {});  // settles never: the runtime's deadline timer ends it
   if (event.action === "hog") { const hoard = []; for (;;) hoard.push(new Uint8Array(8 << 20).fill(7)); }
   if (event.action === "big") return "x".repeat(event.size);
+  if (event.action === "json-hog") return { toJSON: () => "x".repeat(2 ** 29) };  // 512 MB, in JSON.stringify
+  if (event.action === "garbage") { let a; for (let i = 0; i < 2; i++) a = new Array(1e6).fill(i); return a.length; }
   await new Promise((resolve) => setTimeout(resolve, 5));
   return {
     shout: shout(event.name ?? "world"),
@@ -143,6 +145,22 @@ def test_an_event_that_is_not_utf8_is_refused_before_the_handler(platform: SyncP
     assert result.function_error.error_type == "Runtime.UnmarshalError"
     assert "not UTF-8" in result.function_error.error_message and "handling" not in result.log
     assert not platform.invoke("js", b'{"action": "count"}').cold_start  # the environment is untouched
+
+
+def test_garbage_spidermonkey_never_collected_costs_a_fresh_environment_not_an_error(platform: SyncPlatform) -> None:
+    # 16 MB of garbage a call: at 128 MB SpiderMonkey runs out of memory before its GC threshold within ~10 calls.
+    results = [platform.invoke("js", b'{"action": "garbage"}') for _ in range(30)]
+    assert all(r.ok for r in results), [r.payload[:100] for r in results if not r.ok]
+    reruns = [r for r in results if "ran again in a fresh environment" in r.log]
+    assert reruns and all(r.cold_start for r in reruns)
+    assert "Invoke Error" not in reruns[0].log  # the failed attempt's log is not the invocation's
+    assert platform.pool_stats("js").fresh_reruns >= len(reruns)
+
+
+def test_running_out_of_memory_while_encoding_the_result_is_out_of_memory(platform: SyncPlatform) -> None:
+    result = platform.invoke("js", b'{"action": "json-hog"}')
+    assert result.function_error is not None
+    assert result.function_error.error_type == "Runtime.OutOfMemory", result.function_error
 
 
 def test_a_promise_that_never_settles_times_out(platform: SyncPlatform) -> None:

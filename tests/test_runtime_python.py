@@ -24,6 +24,7 @@ import helpers.text
 
 logger = logging.getLogger()
 START_COUNT = 0
+LEAKED = []
 calls = 0
 START_COUNT += 1  # module-level code: once per environment (the cold start)
 if os.environ.get("BOOM"):
@@ -52,6 +53,9 @@ def handler(event, context):
         return "rested"
     if action == "big":
         return "x" * event["size"]
+    if action == "leak":
+        LEAKED.append(bytearray(60 * 1024 * 1024))
+        return len(LEAKED)
     return {
         "shout": helpers.text.shout(event.get("name", "world")),
         "calls": calls,
@@ -176,6 +180,16 @@ def test_an_event_that_is_not_utf8_is_refused_before_the_handler(platform: SyncP
     assert result.function_error.error_type == "Runtime.UnmarshalError"
     assert "not UTF-8" in result.function_error.error_message and "handling" not in result.log
     assert not platform.invoke("py", b'{"action": "count"}').cold_start  # the environment is untouched
+
+
+def test_out_of_memory_in_a_warm_environment_runs_again_in_a_fresh_one(platform: SyncPlatform) -> None:
+    platform.update_function_configuration("py", description="a leak")
+    counts = [platform.invoke("py", b'{"action": "leak"}') for _ in range(5)]  # 60 MB more each time, 256 MB cap
+    assert all(r.ok for r in counts), [r.payload[:100] for r in counts if not r.ok]
+    (rerun,) = [r for r in counts if "ran again in a fresh environment" in r.log]
+    assert rerun.cold_start and rerun.json() == 1  # the fresh environment's first leak
+    assert [r.json() for r in counts][: counts.index(rerun)] == list(range(1, counts.index(rerun) + 1))
+    assert "[ERROR]" not in rerun.log  # the failed attempt's log is dropped; the note says what happened
 
 
 def test_memory_cap(platform: SyncPlatform) -> None:

@@ -104,6 +104,14 @@ class Invoker:
         error = outcome.error
         log = outcome.log
         payload = outcome.payload
+        if run.rerun_fresh:
+            # The first attempt's log is dropped, as a stopped inline attempt's is; this line says it happened.
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            note = (
+                f"{stamp} {request.request_id} [WARN] Runtime.OutOfMemory in a warm environment: "
+                "ran again in a fresh environment\n"
+            )
+            log = note.encode() + log
         if error is not None:
             payload = error.to_payload(request.request_id if not error.handled else None)
             if not error.handled and not outcome.error_logged:

@@ -58,6 +58,8 @@ class Run:
     cold_start: bool
     init_duration_ms: float | None
     duration_ms: float
+    # Ran out of memory in a warm environment, then ran again in a fresh one (`Pool.run`); Duration counts both.
+    rerun_fresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ class PoolStats:
     discarded: int
     inline: int = 0  # invocations run on the caller's event loop (run_inline)
     preempted: int = 0  # inline runs interrupted at the end of their slice and run again on a thread
+    fresh_reruns: int = 0  # out of memory in a warm environment, run again in a fresh one
 
 
 class Pool:
@@ -90,7 +93,7 @@ class Pool:
         self._lock = threading.Lock()
         self._busy = 0
         self._created = self._reaped = self._discarded = 0
-        self._inline = self._preempted = 0
+        self._inline = self._preempted = self._fresh_reruns = 0
         self._closed = False
         kind = spec.code.kind
         self._inline_kind = kind in ("reactor", "command")  # components are excluded (above)
@@ -122,14 +125,35 @@ class Pool:
         return run
 
     def run(self, request: Request) -> Run:
-        """Run one invocation on a warm environment, or on a new one (a cold start)."""
+        """Run one invocation on a warm environment, or on a new one (a cold start).
+
+        A language runtime that runs out of memory in a warm environment runs again, once, in a fresh one, within
+        the same deadline: its memory may be garbage its engine never collected (SpiderMonkey does not collect when
+        a `malloc` fails, only when a threshold is crossed, which a 128 MB guest can run out of memory before), and
+        the guest has no effect outside its store that running again could repeat.
+        """
         run = self._run(request, warm_only=False)
         assert run is not None
+        error = run.outcome.error
+        if (
+            error is not None
+            and error.error_type == "Runtime.OutOfMemory"
+            and not run.cold_start
+            and self.spec.raised_errors
+            and time.time() * 1000.0 < request.deadline_ms
+        ):
+            again = self._run(request, warm_only=False, fresh=True)
+            assert again is not None
+            again.duration_ms += run.duration_ms
+            again.rerun_fresh = True
+            with self._lock:
+                self._fresh_reruns += 1
+            return again
         return run
 
-    def _run(self, request: Request, *, warm_only: bool) -> Run | None:
+    def _run(self, request: Request, *, warm_only: bool, fresh: bool = False) -> Run | None:
         with self._lock:
-            env = self._idle.pop() if self._idle else None
+            env = self._idle.pop() if self._idle and not fresh else None
             if env is None and warm_only:
                 return None
             self._busy += 1
@@ -229,6 +253,7 @@ class Pool:
                 self._discarded,
                 self._inline,
                 self._preempted,
+                self._fresh_reruns,
             )
 
     def close(self) -> None:
