@@ -36,7 +36,7 @@ from ..events import AsyncInvoker
 from ..invoker import new_request_id
 from ..logstore import LogStore
 from ..platform import Platform
-from . import events_api, invoke, lambda_api, tags_api, urls
+from . import events_api, invoke, lambda_api, policy_api, tags_api, urls
 from .context import CodeUrlSigner, ServerContext
 from .errors import (
     LambdaError,
@@ -53,6 +53,7 @@ from .invocations import InvocationRunner
 from .metrics import CONTENT_TYPE, Metrics
 from .naming import Identity
 from .openapi import openapi_document
+from .policy_store import PolicyStore
 from .routing import Call, Route, Router
 from .settings import ServerSettings
 from .sigv4 import SignatureError, SigV4Verifier
@@ -74,7 +75,14 @@ _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
 def all_routes() -> list[Route]:
-    return [*lambda_api.ROUTES, *tags_api.ROUTES, *invoke.ROUTES, *events_api.ROUTES, *urls.ROUTES]
+    return [
+        *lambda_api.ROUTES,
+        *tags_api.ROUTES,
+        *policy_api.ROUTES,
+        *invoke.ROUTES,
+        *events_api.ROUTES,
+        *urls.ROUTES,
+    ]
 
 
 def _decoder(kind: type) -> msgspec.json.Decoder[Any]:
@@ -183,7 +191,7 @@ class LambdaServer:
         tg = await stack.enter_async_context(anyio.create_task_group())
         await tg.start(events.run)
         stack.push_async_callback(self._stop_events, events, tg)
-        url_path = platform.data_dir / "server" / "function-urls.json" if settings.persistent else None
+        server_dir = platform.data_dir / "server" if settings.persistent else None
         self.ctx = ServerContext(
             settings=settings,
             identity=self.identity,
@@ -191,7 +199,8 @@ class LambdaServer:
             runner=runner,
             metrics=self.metrics,
             logs=logs,
-            urls=UrlStore(url_path),
+            urls=UrlStore(server_dir / "function-urls.json" if server_dir else None),
+            policies=PolicyStore(server_dir / "policies.json" if server_dir else None),
             events=events,
             verifier=self.verifier,
             code_urls=CodeUrlSigner(),

@@ -16,6 +16,7 @@ from ..platform import Platform
 from .invocations import InvocationRunner
 from .metrics import Metrics
 from .naming import Identity
+from .policy_store import PolicyStore
 from .settings import ServerSettings
 from .sigv4 import SigV4Verifier
 from .url_store import UrlStore
@@ -50,12 +51,13 @@ class ServerContext:
     metrics: Metrics
     logs: LogStore
     urls: UrlStore
+    policies: PolicyStore
     events: AsyncInvoker
     verifier: SigV4Verifier | None
     code_urls: CodeUrlSigner
     # When each provisioned-concurrency config was set ((function, qualifier) -> Lambda timestamp).
     provisioned_stamps: dict[tuple[str, str], str] = field(default_factory=dict)
-    # Serialises changes to the function URL store (check-then-write must not interleave).
+    # Serialises changes to the function URL and policy stores (check-then-write must not interleave).
     lock: anyio.Lock = field(default_factory=anyio.Lock)
 
     def base_url(self, request_base: str) -> str:

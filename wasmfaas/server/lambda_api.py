@@ -234,6 +234,7 @@ async def _code(runtime: str, zip_file: bytes, handler: str) -> tuple[bytes, str
 async def _forget_function(ctx: ServerContext, name: str) -> None:
     async with ctx.lock:
         await anyio.to_thread.run_sync(ctx.urls.delete_function, name)
+        await anyio.to_thread.run_sync(ctx.policies.delete_function, name)
     ctx.metrics.forget(name)
     await ctx.events.forget_function(name)  # its EventInvokeConfigs go with it, as on Lambda
     await ctx.logs.delete(name)
@@ -373,6 +374,8 @@ async def delete_function(call: Call) -> Response:
         await _forget_function(ctx, name)
     else:
         await ctx.events.forget_function(name, qualifier)
+        async with ctx.lock:
+            await anyio.to_thread.run_sync(ctx.policies.delete_function, name, qualifier)
     return Response(204)
 
 
@@ -477,6 +480,7 @@ async def delete_alias(call: Call) -> Response:
     await ctx.platform.delete_alias(name, alias)
     async with ctx.lock:
         await anyio.to_thread.run_sync(ctx.urls.delete_function, name, alias)
+        await anyio.to_thread.run_sync(ctx.policies.delete_function, name, alias)
     await ctx.events.forget_function(name, alias)
     return Response(204)
 
