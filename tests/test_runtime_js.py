@@ -31,6 +31,7 @@ export const handler = async (event, context) => {
   if (event.action === "hog") { const hoard = []; for (;;) hoard.push(new Uint8Array(8 << 20).fill(7)); }
   if (event.action === "big") return "x".repeat(event.size);
   if (event.action === "json-hog") return { toJSON: () => "x".repeat(2 ** 29) };  // 512 MB, in JSON.stringify
+  if (event.action === "json-throws") return { toJSON: () => { throw "not today"; } };
   if (event.action === "garbage") { let a; for (let i = 0; i < 2; i++) a = new Array(1e6).fill(i); return a.length; }
   await new Promise((resolve) => setTimeout(resolve, 5));
   return {
@@ -161,6 +162,9 @@ def test_running_out_of_memory_while_encoding_the_result_is_out_of_memory(platfo
     result = platform.invoke("js", b'{"action": "json-hog"}')
     assert result.function_error is not None
     assert result.function_error.error_type == "Runtime.OutOfMemory", result.function_error
+    thrown = platform.invoke("js", b'{"action": "json-throws"}')  # anything else thrown there: the result's fault
+    assert thrown.function_error is not None
+    assert thrown.function_error.error_type == "Runtime.MarshalError", thrown.function_error
 
 
 def test_a_promise_that_never_settles_times_out(platform: SyncPlatform) -> None:

@@ -15,6 +15,7 @@ from wasmfaas import BuildError, FunctionConfig, GuestKind, SyncPlatform
 from wasmfaas.runtimes import PYTHON
 
 APP = """\
+import decimal
 import logging
 import os
 import sys
@@ -29,6 +30,7 @@ calls = 0
 START_COUNT += 1  # module-level code: once per environment (the cold start)
 if os.environ.get("BOOM"):
     raise RuntimeError("init boom")
+sleep(float(os.environ.get("INIT_SLEEP", "0")))  # a slow init
 
 
 def handler(event, context):
@@ -51,9 +53,13 @@ def handler(event, context):
     if action == "sleep":
         sleep(event["seconds"])
         return "rested"
+    if action == "sleep-decimal":
+        sleep(decimal.Decimal(event["seconds"]))
+        return "rested"
     if action == "big":
         return "x" * event["size"]
     if action == "leak":
+        sleep(event.get("first", 0))
         LEAKED.append(bytearray(60 * 1024 * 1024))
         return len(LEAKED)
     return {
@@ -155,9 +161,10 @@ def test_timeout_and_recovery(platform: SyncPlatform) -> None:
 
 def test_a_sleep_ends_at_the_timeout(platform: SyncPlatform) -> None:
     assert platform.invoke("py", b'{"action": "sleep", "seconds": 0.02}').json() == "rested"
-    result = platform.invoke("py", b'{"action": "sleep", "seconds": 60}')
-    assert result.function_error is not None and result.function_error.error_type == "Sandbox.Timedout"
-    assert result.duration_ms < 30_000  # stopped at its 1 s timeout, not after the sleep's 60 s
+    for action in (b"sleep", b"sleep-decimal"):
+        result = platform.invoke("py", b'{"action": "%s", "seconds": 60}' % action)
+        assert result.function_error is not None and result.function_error.error_type == "Sandbox.Timedout"
+        assert result.duration_ms < 30_000  # stopped at its 1 s timeout, not after the sleep's 60 s
     assert platform.invoke("py", b'{"action": "count"}').cold_start  # as after any timeout
     for bad in (b"-1", b"NaN", b'"1"'):  # time.sleep's own errors, unchanged
         result = platform.invoke("py", b'{"action": "sleep", "seconds": %s}' % bad)
@@ -182,14 +189,28 @@ def test_an_event_that_is_not_utf8_is_refused_before_the_handler(platform: SyncP
     assert not platform.invoke("py", b'{"action": "count"}').cold_start  # the environment is untouched
 
 
+def test_the_timeout_is_the_handlers_not_the_inits(platform: SyncPlatform) -> None:
+    # An init as long as the whole timeout: Lambda gives init its own time, and so does wasmfaas.
+    config = FunctionConfig(environment={"INIT_SLEEP": "1"}, timeout=1, memory_mb=256)
+    platform.create_function("py-slow-init", SOURCE, runtime=PYTHON, handler="app.handler", config=config)
+    first = platform.invoke("py-slow-init", b'{"action": "hello"}')
+    assert first.ok and first.cold_start and first.init_duration_ms is not None and first.init_duration_ms >= 1000
+    assert first.json()["context"]["remaining"] > 500  # the handler's deadline counts from after the init
+    platform.delete_function("py-slow-init")
+
+
 def test_out_of_memory_in_a_warm_environment_runs_again_in_a_fresh_one(platform: SyncPlatform) -> None:
-    platform.update_function_configuration("py", description="a leak")
-    counts = [platform.invoke("py", b'{"action": "leak"}') for _ in range(5)]  # 60 MB more each time, 256 MB cap
+    # The slow init (1 s, the whole timeout) must not come out of the second attempt's time either.
+    config = FunctionConfig(environment={"INIT_SLEEP": "1"}, timeout=1, memory_mb=256)
+    platform.create_function("py-leak", SOURCE, runtime=PYTHON, handler="app.handler", config=config)
+    event = b'{"action": "leak", "first": 0.2}'
+    counts = [platform.invoke("py-leak", event) for _ in range(5)]  # 60 MB more each time, 256 MB cap
     assert all(r.ok for r in counts), [r.payload[:100] for r in counts if not r.ok]
     (rerun,) = [r for r in counts if "ran again in a fresh environment" in r.log]
     assert rerun.cold_start and rerun.json() == 1  # the fresh environment's first leak
     assert [r.json() for r in counts][: counts.index(rerun)] == list(range(1, counts.index(rerun) + 1))
     assert "[ERROR]" not in rerun.log  # the failed attempt's log is dropped; the note says what happened
+    platform.delete_function("py-leak")
 
 
 def test_memory_cap(platform: SyncPlatform) -> None:

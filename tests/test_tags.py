@@ -45,6 +45,8 @@ def test_platform_tags(platform: SyncPlatform, guest: Callable[[str], bytes]) ->
     with pytest.raises(InvalidParameterError):
         platform.tag_function("fn", {f"k{i}": "v" for i in range(MAX_TAGS - 1)})  # 51 with the two it has
     assert platform.list_tags("fn") == {"env": "dev", "team": "a"}  # a refused change changes nothing
+    with pytest.raises(InvalidParameterError, match="not the string"):
+        platform.untag_function("fn", "team")  # not ["t", "e", "a", "m"]
     platform.untag_function("fn", ["team", "absent"])
     assert platform.list_tags("fn") == {"env": "dev"}
     with pytest.raises(FunctionNotFoundError):

@@ -623,6 +623,8 @@ class Platform:
     async def untag_function(self, name: str, keys: Iterable[str]) -> None:
         """Remove the tags with these keys; a key the function does not have is ignored, as Lambda does."""
         self._check_open()
+        if isinstance(keys, str):  # iterating it would remove one-letter keys
+            raise InvalidParameterError("TagKeys", f"a list of tag keys, not the string {keys!r}")
         keys = check_tag_keys(keys)
         async with self._lock:
             function = self._get(name)

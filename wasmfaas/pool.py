@@ -127,22 +127,24 @@ class Pool:
     def run(self, request: Request) -> Run:
         """Run one invocation on a warm environment, or on a new one (a cold start).
 
-        A language runtime that runs out of memory in a warm environment runs again, once, in a fresh one, within
-        the same deadline: its memory may be garbage its engine never collected (SpiderMonkey does not collect when
-        a `malloc` fails, only when a threshold is crossed, which a 128 MB guest can run out of memory before), and
-        the guest has no effect outside its store that running again could repeat.
+        A language runtime that runs out of memory in a warm environment runs again, once, in a fresh one, with
+        the time the first attempt left of the timeout (after the fresh environment's init, which has its own
+        budget as every cold start's has): its memory may be garbage its engine never collected (SpiderMonkey does
+        not collect when a `malloc` fails, only when a threshold is crossed, which a 128 MB guest can run out of
+        memory before), and the guest has no effect outside its store that running again could repeat.
         """
         run = self._run(request, warm_only=False)
         assert run is not None
         error = run.outcome.error
+        left = request.timeout - run.duration_ms / 1000.0
         if (
             error is not None
             and error.error_type == "Runtime.OutOfMemory"
             and not run.cold_start
             and self.spec.raised_errors
-            and time.time() * 1000.0 < request.deadline_ms
+            and left > 0
         ):
-            again = self._run(request, warm_only=False, fresh=True)
+            again = self._run(request, warm_only=False, fresh=True, budget_s=left)
             assert again is not None
             again.duration_ms += run.duration_ms
             again.rerun_fresh = True
@@ -151,7 +153,9 @@ class Pool:
             return again
         return run
 
-    def _run(self, request: Request, *, warm_only: bool, fresh: bool = False) -> Run | None:
+    def _run(
+        self, request: Request, *, warm_only: bool, fresh: bool = False, budget_s: float | None = None
+    ) -> Run | None:
         with self._lock:
             env = self._idle.pop() if self._idle and not fresh else None
             if env is None and warm_only:
@@ -168,6 +172,8 @@ class Pool:
                     return Run(outcome, True, None, 0.0)
                 with self._lock:
                     self._created += 1
+                # The timeout is the handler's, counted from now: the init before it had a budget of its own.
+                request.deadline_ms = int((time.time() + (budget_s or request.timeout)) * 1000)
             start = time.perf_counter()
             outcome = env.invoke(request)
             duration = wall = (time.perf_counter() - start) * 1000.0

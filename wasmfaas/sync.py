@@ -163,7 +163,7 @@ class SyncPlatform:
         self._call(Platform.tag_function, name, tags)
 
     def untag_function(self, name: str, keys: Iterable[str]) -> None:
-        self._call(Platform.untag_function, name, list(keys))
+        self._call(Platform.untag_function, name, keys if isinstance(keys, str) else list(keys))
 
     def list_tags(self, name: str) -> dict[str, str]:
         tags: dict[str, str] = self._call(Platform.list_tags, name)

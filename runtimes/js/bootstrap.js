@@ -76,7 +76,7 @@ export function createRuntime(config, load) {
       try {
         payload = event.length === 0 ? {} : JSON.parse(event);
       } catch (e) {
-        if (!isErrorLike(e)) throw e; // out of memory: reported as such below, not as the event's fault
+        if (e === 'out of memory') throw e; // reported as Runtime.OutOfMemory below, not as the event's fault
         return err('Runtime.UnmarshalError', `Unable to parse the event as JSON: ${e.message}`);
       }
       const result = await invokeHandler(userHandler, payload, makeContext(ctx), Number(ctx.deadlineMs));
@@ -84,7 +84,7 @@ export function createRuntime(config, load) {
       try {
         json = JSON.stringify(result === undefined ? null : result);
       } catch (e) {
-        if (!isErrorLike(e)) throw e; // out of memory: reported as such below, not as the result's fault
+        if (e === 'out of memory') throw e; // reported as Runtime.OutOfMemory below, not as the result's fault
         return err('Runtime.MarshalError', `Unable to stringify the handler's result: ${e.message}`);
       }
       // JSON.stringify gives undefined for a function or a symbol; Lambda answers null for those.

@@ -620,10 +620,14 @@ _real_sleep = time.sleep
 
 
 def _sliced_sleep(seconds: float) -> None:
-    if not isinstance(seconds, (int, float)) or seconds <= _SLEEP_SLICE_S:
-        _real_sleep(seconds)  # short sleeps, and time.sleep's own errors for bad arguments
+    try:  # what time.sleep takes: an int, a float, or a number that converts to one (numpy's, Decimal, ...)
+        total = float(seconds) if not isinstance(seconds, (str, bytes, bytearray)) else None
+    except (TypeError, ValueError):
+        total = None
+    if total is None or not total > _SLEEP_SLICE_S:
+        _real_sleep(seconds)  # short sleeps, and time.sleep's own errors for bad arguments (NaN, negative, text)
         return
-    end = time.monotonic() + seconds
+    end = time.monotonic() + total
     while True:
         left = end - time.monotonic()
         if left <= 0:

@@ -231,12 +231,21 @@ class ComponentEnvironment(Environment):
         return outcome
 
     def _lift(self, result: Any, request: Request) -> Outcome:
-        """The call's outcome from its result value (the caller adds the log)."""
+        """The call's outcome from its result value, which it deletes (the caller adds the log)."""
+        try:
+            return self._outcome(result, request)
+        finally:
+            # Once, on the outer value: that also frees the box its ok or error value is held in.
+            ffi.wasmtime_component_val_delete(byref(result))
+
+    def _outcome(self, result: Any, request: Request) -> Outcome:
         if result.kind != _RESULT:
             error = FunctionError(error_type="Runtime.InvalidResponse", error_message="not a result")
             return Outcome(payload=b"", error=error, discard=True)
         if not result.of.result.is_ok:
-            body = self._result_type.convert_from_c(result)  # the error record: rare, the generic path is fine
+            # The error record: rare, the generic path is fine. It deletes the record's contents (leaving a bool in
+            # the box), so deleting the outer value afterwards frees only the box.
+            body = self._result_type.convert_from_c(result)
             raised = self.spec.raised_errors
             error = _function_error(body, handled=not raised)
             if raised and error.error_type == "Sandbox.Timedout":
@@ -247,8 +256,7 @@ class ComponentEnvironment(Environment):
                 error = msgspec.structs.replace(error, handled=False)
                 return Outcome(payload=b"", error=error, discard=True, error_logged=raised)
             return Outcome(payload=b"", error=error, error_logged=raised)
-        boxed = result.of.result.val
-        inner = boxed.contents
+        inner = result.of.result.val.contents
         data = b""
         if inner.kind == _STRING:
             data = ctypes.string_at(inner.of.string.data, inner.of.string.size)
@@ -256,7 +264,6 @@ class ComponentEnvironment(Environment):
             size = inner.of.list.size
             if size:
                 data = ctypes.string_at(inner.of.list.data, size * _VAL_SIZE)[_OF_OFFSET::_VAL_SIZE]
-        ffi.wasmtime_component_val_delete(boxed)
         if len(data) > MAX_RESPONSE_BYTES:
             error = FunctionError(
                 error_type="Function.ResponseSizeTooLarge",
