@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import zip_of
@@ -200,3 +202,50 @@ def test_build_failure_is_refused_and_nothing_is_stored(platform: SyncPlatform) 
             "bad", zip_of({"index.mjs": "export const other = 1;\n"}), runtime=JAVASCRIPT, handler="index.handler"
         )
     assert [f.name for f in platform.list_functions()] == ["js"]
+
+
+BUFFER_CASES = """\
+export const handler = async (event) => {
+  const out = {};
+  const inputs = ["QUJD", "QUJDRA", "QUJDRA==", "QU JD\\nRA==", "-_-_", "+/+/", "QUJD!!RA", "", "YQ", "Y",
+                  "4pyTIMOgIGxhIG1vZGU="];
+  for (const s of inputs) {
+    out["b64:" + s] = Buffer.from(s, "base64").toString("hex");
+    out["b64url:" + s] = Buffer.from(s, "base64url").toString("hex");
+  }
+  for (const h of ["00ff10", "0", "zz", "abc", "ABCDEF", "0g11"]) {
+    out["hex:" + h] = Buffer.from(h, "hex").toString("base64");
+  }
+  const bytes = Buffer.from([0, 1, 2, 250, 251, 252, 253, 254, 255]);
+  out.enc64 = bytes.toString("base64");
+  out.enc64url = bytes.toString("base64url");
+  out.hex = bytes.toString("hex");
+  out.sliced = bytes.subarray(2, 6).toString("base64");
+  out.ranged = bytes.toString("base64", 1, 4);
+  out.ranged2 = bytes.toString("hex", -3, 100);
+  out.ranged3 = bytes.toString("base64url", 5, 2);
+  out.ranged4 = bytes.toString("base64url", "2", 7.9);
+  out.utf8 = Buffer.from("héllo", "utf8").toString("base64");
+  out.big = Buffer.from("A".repeat(1 << 20), "base64").length;
+  out.isBuffer = Buffer.isBuffer(Buffer.from("QUJD", "base64"));
+  return out;
+};
+"""
+
+
+def test_buffer_codecs_are_nodes(platform: SyncPlatform, tmp_path: Path) -> None:
+    # Base64 and hex run on SpiderMonkey's native codecs (runtimes/js/buffer.js): the same answers as Node's Buffer,
+    # lenient input included.
+    config = FunctionConfig(timeout=30)
+    platform.create_function(
+        "js-buffer", zip_of({"index.mjs": BUFFER_CASES}), runtime=JAVASCRIPT, handler="index.handler", config=config
+    )
+    ours = platform.invoke("js-buffer", b"{}")
+    assert ours.ok, ours.payload
+    (tmp_path / "cases.mjs").write_text(BUFFER_CASES)
+    (tmp_path / "run.mjs").write_text(
+        "import { handler } from './cases.mjs';\nconsole.log(JSON.stringify(await handler({})));\n"
+    )
+    node = subprocess.run(["node", str(tmp_path / "run.mjs")], capture_output=True, text=True, check=True, timeout=60)
+    assert ours.json() == json.loads(node.stdout)
+    platform.delete_function("js-buffer")

@@ -41,6 +41,8 @@ def handler(event, context):
     logger.warning("warned about %s", action)
     if action == "fail":
         raise KeyError("no such thing")
+    if action == "surrogate":
+        raise ValueError("bad \\udcff here")
     if action == "loop":
         while True:
             pass
@@ -141,6 +143,14 @@ def test_raised_exception_has_lambdas_error_shape(platform: SyncPlatform) -> Non
     # The runtime logged the error and its traceback; the platform adds no second line for it.
     assert result.guest_log.decode().count("[ERROR]") == 1 and "Traceback" in result.log
     assert not platform.invoke("py", b'{"action": "count"}').cold_start  # the environment stays warm
+
+
+def test_an_error_message_that_is_not_unicode_is_mended(platform: SyncPlatform) -> None:
+    platform.invoke("py", b'{"action": "count"}')
+    result = platform.invoke("py", b'{"action": "surrogate"}')  # a lone surrogate cannot cross as a WIT string
+    assert result.function_error is not None and result.function_error.error_type == "ValueError"
+    assert result.function_error.error_message == "bad \ufffd here"
+    assert not platform.invoke("py", b'{"action": "count"}').cold_start  # an exception, not a crash
 
 
 def test_sys_exit_ends_the_runtime(platform: SyncPlatform) -> None:

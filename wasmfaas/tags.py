@@ -25,21 +25,21 @@ def _allowed(text: str) -> bool:
     return all(ch in _PUNCTUATION or unicodedata.category(ch)[0] in "LNZ" for ch in text)
 
 
-def _check_key(key: object) -> str:
+def _check_key(key: object, field: str = "Tags") -> str:
     if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_CHARS:
-        raise InvalidParameterError("Tags", f"a tag key must be 1-{MAX_KEY_CHARS} characters, got {key!r}")
+        raise InvalidParameterError(field, f"a tag key must be 1-{MAX_KEY_CHARS} characters, got {key!r}")
     if not _allowed(key):
         raise InvalidParameterError(
-            "Tags", f"tag key {key!r} may hold only letters, numbers, spaces and _ . : / = + - @"
+            field, f"tag key {key!r} may hold only letters, numbers, spaces and _ . : / = + - @"
         )
     if key.lower().startswith("aws:"):
-        raise InvalidParameterError("Tags", f"tag key {key!r}: the prefix aws: is reserved for AWS")
+        raise InvalidParameterError(field, f"tag key {key!r}: the prefix aws: is reserved for AWS")
     return key
 
 
 def check_tag_keys(keys: Iterable[object]) -> list[str]:
     """The keys, each checked (UntagResource's argument)."""
-    return [_check_key(key) for key in keys]
+    return [_check_key(key, "TagKeys") for key in keys]
 
 
 def merge_tags(current: Mapping[str, str], new: Mapping[str, object]) -> dict[str, str]:
@@ -57,5 +57,7 @@ def merge_tags(current: Mapping[str, str], new: Mapping[str, object]) -> dict[st
             )
         merged[key] = value
     if len(merged) > MAX_TAGS:
-        raise InvalidParameterError("Tags", f"a function may have at most {MAX_TAGS} tags ({len(merged)} given)")
+        raise InvalidParameterError(
+            "Tags", f"a function may have at most {MAX_TAGS} tags; these would give it {len(merged)}"
+        )
     return merged

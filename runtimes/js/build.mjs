@@ -110,8 +110,9 @@ function formatEsbuildErrors(errors) {
 }
 
 const NODE_BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
-// Node's Buffer is everywhere in Lambda code (base64 bodies, binary payloads): the `buffer` package stands in for
-// `buffer`/`node:buffer` imports and, through esbuild's inject, for the global `Buffer`.
+// Node's Buffer is everywhere in Lambda code (base64 bodies, binary payloads): buffer.js (the `buffer` package with
+// native base64 and hex) stands in for `buffer`/`node:buffer` imports and, through esbuild's inject, for the global
+// `Buffer`.
 const BUFFER_MODULE = /^(node:)?buffer$/;
 const BUFFER_SHIM = "export { Buffer } from 'buffer';\n";
 
@@ -135,7 +136,7 @@ function guardPlugin(rootReal, workDir) {
         return undefined;
       });
       build.onLoad({ filter: /.*/, namespace: 'file' }, (args) => {
-        if (!allowed.some((dir) => args.path.startsWith(dir + sep))) {
+        if (args.path !== bufferPackagePath() && !allowed.some((dir) => args.path.startsWith(dir + sep))) {
           return {
             errors: [{ text: `${args.path} is outside the function's source directory ${rootReal}; only files inside it are bundled` }],
           };
@@ -147,7 +148,7 @@ function guardPlugin(rootReal, workDir) {
 }
 
 function bufferPackagePath() {
-  return join(HERE, 'node_modules', 'buffer', 'index.js');
+  return join(HERE, 'buffer.js');
 }
 
 async function loadEsbuild() {

@@ -580,9 +580,18 @@ def _log_error(error_type: str, error_message: str, stack_trace: Sequence[str]) 
         sys.stderr.write("\n".join(lines) + "\n")
 
 
+def _text(value: str) -> str:
+    # A WIT string is Unicode scalar values: a lone surrogate (from surrogateescape, or a bad "\udcff" literal) would
+    # trap the component on the way out. Replaced with U+FFFD, as JavaScript's runtime does.
+    if value.isascii():
+        return value
+    return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def _function_error(error_type: str, error_message: str, stack_trace: Sequence[str]) -> Err[types.FunctionError]:
-    _log_error(error_type, error_message, stack_trace)
-    return Err(types.FunctionError(error_type, error_message, list(stack_trace)))
+    error_type, error_message, stack = _text(error_type), _text(error_message), [_text(s) for s in stack_trace]
+    _log_error(error_type, error_message, stack)
+    return Err(types.FunctionError(error_type, error_message, stack))
 
 
 def _exception_error(exc: BaseException) -> Err[types.FunctionError]:

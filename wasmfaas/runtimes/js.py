@@ -49,7 +49,7 @@ _BUILD_SCRIPT: Final = RUNTIME_DIR / "build.mjs"
 _LOCKFILE: Final = RUNTIME_DIR / "package-lock.json"
 # The files of the runtime itself that shape every component: the guest bootstrap, the build script (bundling
 # options, the generated entry, the WIT world it adds) and the lockfile (every npm package's exact version).
-_RUNTIME_FILES: Final = ("bootstrap.js", "build.mjs", "package-lock.json")
+_RUNTIME_FILES: Final = ("bootstrap.js", "buffer.js", "build.mjs", "package-lock.json")
 _INSTALL_HINT: Final = "run `npm ci --prefix runtimes/js` in the wasmfaas checkout"
 # Lambda's limit on the handler string; its parts are a relative file path without extension and a dotted export path.
 _HANDLER_RE: Final = re.compile(r"(?:[^\s/.]+/)*[^\s/.]+(?:\.[^\s/.]+)+")
