@@ -1,11 +1,26 @@
-"""The embedded registry: functions, versions, aliases, provisioned settings and tags survive a restart."""
+"""The embedded registry: functions, versions, aliases, provisioned settings, tags and builds survive a restart."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from wasmfaas import FunctionConfig, SyncPlatform
+import msgspec
+import pytest
+
+from wasmfaas import FunctionConfig, SyncPlatform, runtimes
+from wasmfaas.registry import SqliteRegistry
+from wasmfaas.runtimes import PYTHON
+
+
+def zip_of(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
 
 
 def test_everything_comes_back_after_a_restart(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
@@ -39,3 +54,33 @@ def platform_code_sha(code: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(code).hexdigest()
+
+
+def test_a_restart_runs_the_kept_build_without_building(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = zip_of({"app.py": "def handler(event, context):\n    return {'v': 1}\n"})
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        info = platform.create_function("py", source, runtime=PYTHON, handler="app.handler")
+        assert info.artifact_sha256 and (tmp_path / "code" / info.artifact_sha256).is_file()
+        platform.publish_version("py")
+
+    def no_builds(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("a restart built a function again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runtimes, "build", no_builds)
+        with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+            assert platform.invoke("py", b"{}").json() == {"v": 1}
+            assert platform.invoke("py", b"{}", qualifier="1").json() == {"v": 1}
+
+    # A record kept before builds were: built once at the next start, and kept from then on.
+    registry = SqliteRegistry(tmp_path)
+    (record,) = registry.load()
+    record.latest = msgspec.structs.replace(record.latest, artifact_sha256="")
+    registry.save(record)
+    registry.close()
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        assert platform.get_function("py").artifact_sha256 == info.artifact_sha256
+    with monkeypatch.context() as patch:
+        patch.setattr(runtimes, "build", no_builds)
+        with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+            assert platform.invoke("py", b"{}").json() == {"v": 1}

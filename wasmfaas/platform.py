@@ -215,9 +215,11 @@ class Platform:
             for info in (record.latest, *record.versions):
                 if info.code_sha256 not in codes:
                     codes[info.code_sha256] = await anyio.to_thread.run_sync(registry.get_code, info.code_sha256)
-            function = _Function(latest=await self._deploy(record.latest, codes[record.latest.code_sha256]))
+            function = _Function(
+                latest=await self._deploy(record.latest, codes[record.latest.code_sha256], restoring=True)
+            )
             for info in record.versions:
-                function.versions[info.version] = await self._deploy(info, codes[info.code_sha256])
+                function.versions[info.version] = await self._deploy(info, codes[info.code_sha256], restoring=True)
             function.aliases = {alias.name: alias for alias in record.aliases}
             function.provisioned = dict(record.provisioned)
             function.next_version = record.next_version
@@ -231,7 +233,10 @@ class Platform:
                     logger.warning("%s:%s: provisioned concurrency dropped: %s", record.latest.name, qualifier, e)
                     del function.provisioned[qualifier]
                     dropped = True
-            if dropped:
+            # A record from before builds were kept has its build stored now: saved, so the next start uses it.
+            built = any(d.info.artifact_sha256 and not i.artifact_sha256 for d, i in
+                        zip(function.all_deployed(), (record.latest, *record.versions), strict=True))  # fmt: skip
+            if dropped or built:
                 await self._save(function)
             await self._provision(await anyio.to_thread.run_sync(self._apply_provisioned, function))
 
@@ -254,29 +259,49 @@ class Platform:
                 cache = self._caches[fuel] = ModuleCache(Engine(settings), cache_dir)
             return cache
 
-    async def _compile(self, code: bytes, config: FunctionConfig) -> CompiledCode:
+    async def _compile(self, code: bytes, config: FunctionConfig, sha: str | None = None) -> CompiledCode:
         cache = self._cache(config.fuel is not None)
-        sha = code_sha256(code)
+        sha = sha or code_sha256(code)
         compiled = cache.get(sha)
         if compiled is None:
             compiled = await anyio.to_thread.run_sync(cache.load, code, sha)
         return compiled
 
-    async def _wasm(self, info: FunctionInfo, code: bytes) -> bytes:
-        """The wasm to run: the code itself for `wasi`, else the runtime's build of the source (cached by content)."""
+    async def _wasm(self, info: FunctionInfo, code: bytes, *, restoring: bool) -> bytes:
+        """The wasm to run: the code itself for `wasi`, else the runtime's build of the source (cached by content);
+        at a restart, the build the registry kept when the version was deployed."""
         if info.runtime == runtimes.WASI:
             return code
         key = (info.runtime, code_sha256(code), info.handler)
         wasm = self._built.get(key)
+        if wasm is None and restoring and info.artifact_sha256:
+            wasm = await anyio.to_thread.run_sync(self._stored_build, info.artifact_sha256)
         if wasm is None:
             wasm = await anyio.to_thread.run_sync(functools.partial(runtimes.build, info.runtime, code, info.handler))
-            self._built[key] = wasm
+        self._built[key] = wasm
         return wasm
 
-    async def _deploy(self, info: FunctionInfo, code: bytes) -> _Deployed:
-        """Build (for a language runtime) and compile (once per hash), then make the version's pool and target."""
+    def _stored_build(self, sha256: str) -> bytes | None:
+        """The kept build, if it is there and intact (else it is built again)."""
+        if self._registry is None:
+            return None
+        try:
+            wasm = self._registry.get_code(sha256)
+        except OSError:
+            return None
+        return wasm if code_sha256(wasm) == sha256 else None
+
+    async def _deploy(self, info: FunctionInfo, code: bytes, *, restoring: bool = False) -> _Deployed:
+        """Build (for a language runtime) and compile (once per hash), then make the version's pool and target.
+        The returned `info` names the guest kind and the build."""
         config = info.config
-        compiled = await self._compile(await self._wasm(info, code), config)
+        wasm = await self._wasm(info, code, restoring=restoring)
+        wasm_sha = code_sha256(wasm)
+        compiled = await self._compile(wasm, config, wasm_sha)
+        artifact = wasm_sha if info.runtime != runtimes.WASI else ""
+        if artifact and artifact != info.artifact_sha256:
+            await self._put_code(artifact, wasm)
+        info = msgspec.structs.replace(info, kind=compiled.kind, artifact_sha256=artifact)
         spec = EnvironmentSpec(
             code=compiled,
             engine=self._cache(config.fuel is not None).engine,
@@ -345,7 +370,7 @@ class Platform:
                 name=name,
                 runtime=runtime,
                 handler=handler,
-                kind=GuestKind.REACTOR,  # replaced by the detected kind below
+                kind=GuestKind.REACTOR,  # _deploy names the detected kind
                 code_sha256=sha,
                 code_size=len(code),
                 config=config,
@@ -358,7 +383,6 @@ class Platform:
             except BaseException:
                 self.scheduler.unregister(name)
                 raise
-            deployed.info = msgspec.structs.replace(info, kind=deployed.compiled.kind)
             function = _Function(latest=deployed, tags=checked_tags)
             await self._put_code(sha, code)
             self._functions[name] = function
@@ -387,7 +411,6 @@ class Platform:
                 current, code_sha256=sha, code_size=len(code), revision=current.revision + 1, last_modified=_now()
             )
             deployed = await self._deploy(info, code)
-            deployed.info = msgspec.structs.replace(info, kind=deployed.compiled.kind)
             await self._put_code(sha, code)
             result = await self._replace_latest(function, deployed)
             if publish:
@@ -509,7 +532,7 @@ class Platform:
             del function.versions[version]
             function.next_version -= 1
             raise
-        return info
+        return deployed.info
 
     async def list_versions(self, name: str) -> list[FunctionInfo]:
         function = self._get(name)

@@ -40,6 +40,9 @@ class FunctionInfo(msgspec.Struct, frozen=True, kw_only=True):
     last_modified: str = ""
     description: str = ""
     role: str = ""  # the execution role the API was given (kept and echoed; no IAM here)
+    # A language runtime's build of the source: the component's sha256, its bytes kept with the code blobs, so that a
+    # restart runs what was deployed (as Lambda keeps the deployed artifact) instead of building it again.
+    artifact_sha256: str = ""
 
 
 class AliasInfo(msgspec.Struct, frozen=True, kw_only=True):
