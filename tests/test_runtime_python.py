@@ -15,6 +15,7 @@ from wasmfaas import BuildError, FunctionConfig, GuestKind, SyncPlatform
 from wasmfaas.runtimes import PYTHON
 
 APP = """\
+import asyncio
 import decimal
 import logging
 import os
@@ -31,6 +32,23 @@ START_COUNT += 1  # module-level code: once per environment (the cold start)
 if os.environ.get("BOOM"):
     raise RuntimeError("init boom")
 sleep(float(os.environ.get("INIT_SLEEP", "0")))  # a slow init
+
+
+async def doubled(n):
+    await asyncio.sleep(0.01 * n)
+    return n * 2
+
+
+async def gathered():
+    queue = asyncio.Queue()
+    await queue.put("queued")
+    try:
+        await asyncio.wait_for(asyncio.sleep(5), 0.05)
+        timed = "no"
+    except TimeoutError:
+        timed = "yes"
+    gathered = await asyncio.gather(*(doubled(i) for i in range(4)))
+    return {"gathered": gathered, "queue": await queue.get(), "timed": timed}
 
 
 def handler(event, context):
@@ -60,6 +78,10 @@ def handler(event, context):
         return "rested"
     if action == "big":
         return "x" * event["size"]
+    if action == "async":
+        return asyncio.run(gathered())
+    if action == "async-sleep":
+        return asyncio.run(asyncio.sleep(60))
     if action == "leak":
         sleep(event.get("first", 0))
         LEAKED.append(bytearray(60 * 1024 * 1024))
@@ -180,6 +202,16 @@ def test_a_sleep_ends_at_the_timeout(platform: SyncPlatform) -> None:
         result = platform.invoke("py", b'{"action": "sleep", "seconds": %s}' % bad)
         assert result.function_error is not None
         assert result.function_error.error_type in ("ValueError", "TypeError"), result.function_error
+
+
+def test_asyncio_runs_coroutines_and_timers(platform: SyncPlatform) -> None:
+    # No sockets in the guest: the runtime's event loop has no self-pipe and sleeps (stoppably) between timers.
+    result = platform.invoke("py", b'{"action": "async"}')
+    assert result.ok, result.payload
+    assert result.json() == {"gathered": [0, 2, 4, 6], "queue": "queued", "timed": "yes"}
+    stopped = platform.invoke("py", b'{"action": "async-sleep"}')
+    assert stopped.function_error is not None and stopped.function_error.error_type == "Sandbox.Timedout"
+    assert stopped.duration_ms < 30_000  # at its 1 s timeout, not after the 60 s sleep
 
 
 def test_six_megabyte_payloads_cross_both_ways(platform: SyncPlatform) -> None:

@@ -25,6 +25,7 @@ builder (`wasmfaas.runtimes.python`) picks out of componentize-py's output.
 from __future__ import annotations
 
 import ast
+import asyncio
 import contextlib
 import decimal
 import importlib
@@ -36,10 +37,11 @@ import io
 import json
 import logging
 import os
+import selectors
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import CodeType, ModuleType, TracebackType
 from typing import Any
 
@@ -644,6 +646,58 @@ def _sliced_sleep(seconds: float) -> None:
         _real_sleep(min(left, _SLEEP_SLICE_S))  # NaN stays NaN here: time.sleep refuses it
 
 
+class _TimerSelector(selectors.BaseSelector):
+    """A selector with nothing to select (WASI gives a function no sockets or pipes): it waits out the timeout with
+    the runtime's sliced sleep, which a timeout stops -- a real select() would block in wasmtime's poll."""
+
+    def __init__(self) -> None:
+        self._map: dict[Any, selectors.SelectorKey] = {}
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        raise PermissionError(f"no file descriptor can be watched here ({fileobj!r}): no sockets are granted")
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        raise KeyError(fileobj)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is None:
+            while True:  # nothing can wake it: until the invocation's timeout
+                time.sleep(3600)
+        if timeout > 0:
+            time.sleep(timeout)
+        return []
+
+    def close(self) -> None:
+        self._map.clear()
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._map
+
+
+class _TimerLoop(asyncio.SelectorEventLoop):
+    """asyncio's loop without its self-pipe (a socketpair: WASI has none), over `_TimerSelector`: coroutines,
+    tasks, queues, timers and timeouts work; there is nothing to do I/O with anyway."""
+
+    def __init__(self) -> None:
+        super().__init__(_TimerSelector())
+
+    def _make_self_pipe(self) -> None:
+        pass
+
+    def _close_self_pipe(self) -> None:
+        pass
+
+    def _write_to_self(self) -> None:
+        pass
+
+
+def _install_asyncio() -> None:
+    # asyncio.run() and asyncio.new_event_loop() ask the policy for a loop; without this they fail on the self-pipe
+    # ("PermissionError: [Errno 2]"). CPython's version is pinned by componentize-py's.
+    policy = getattr(asyncio.events, "_get_event_loop_policy", asyncio.get_event_loop_policy)()
+    policy._loop_factory = _TimerLoop
+
+
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
@@ -681,6 +735,7 @@ def _init() -> None:
         sys.meta_path.insert(position, _FINDER)
     _install_logging()
     time.sleep = _sliced_sleep  # before the function's modules import it by name
+    _install_asyncio()
     try:
         module = importlib.import_module(_MODULE_NAME)
     except ImportError as exc:
