@@ -17,6 +17,8 @@ EXPECTED = {
     "InvalidCodeError",
     "InvalidParameterError",
     "InvocationResult",
+    "LayerNotFoundError",
+    "LayerVersionInfo",
     "PayloadTooLargeError",
     "Platform",
     "PlatformClosedError",

@@ -271,6 +271,7 @@ def test_an_init_error_is_logged_once(platform: SyncPlatform) -> None:
     result = platform.invoke("py-boom", b"{}")
     assert result.function_error is not None and result.function_error.kind == "Unhandled"
     assert result.function_error.error_message == "Init failed: init boom"
+    assert result.init_duration_ms is not None and "Init Duration: " in result.log  # how long the failed init ran
     # By the runtime, with its traceback; the platform adds no line of its own.
     assert result.log.count("[ERROR]") == 1 and "[ERROR] RuntimeError: init boom" in result.log
     assert "Init failed" not in result.log

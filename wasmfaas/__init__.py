@@ -10,12 +10,14 @@ from .errors import (
     FunctionNotFoundError,
     InvalidCodeError,
     InvalidParameterError,
+    LayerNotFoundError,
     PayloadTooLargeError,
     PlatformClosedError,
     ResourceConflictError,
     TooManyRequestsError,
     WasmfaasError,
 )
+from .layers import LayerVersionInfo
 from .modules import GuestKind
 from .platform import AccountSettings, AliasInfo, FunctionInfo, Platform
 from .results import FunctionError, InvocationResult
@@ -37,6 +39,8 @@ __all__ = [
     "InvalidCodeError",
     "InvalidParameterError",
     "InvocationResult",
+    "LayerNotFoundError",
+    "LayerVersionInfo",
     "PayloadTooLargeError",
     "Platform",
     "PlatformClosedError",

@@ -23,6 +23,7 @@ __all__ = [
     "FunctionNotFoundError",
     "InvalidCodeError",
     "InvalidParameterError",
+    "LayerNotFoundError",
     "PayloadTooLargeError",
     "PlatformClosedError",
     "ResourceConflictError",
@@ -53,6 +54,10 @@ class BuildError(WasmfaasError):
 
 class FunctionNotFoundError(WasmfaasError, LookupError):
     """No function, version or alias by that name."""
+
+
+class LayerNotFoundError(WasmfaasError, LookupError):
+    """No layer, or no version of it, by that name and number."""
 
 
 class ResourceConflictError(WasmfaasError):

@@ -17,8 +17,9 @@ import functools
 import logging
 import os
 import random
+import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from .errors import (
     FunctionExistsError,
     FunctionNotFoundError,
     InvalidParameterError,
+    LayerNotFoundError,
     PlatformClosedError,
     ResourceConflictError,
     TooManyRequestsError,
@@ -45,6 +47,14 @@ from .guests.base import Environment, EnvironmentSpec
 from .guests.command import CommandEnvironment
 from .guests.reactor import ReactorEnvironment
 from .invoker import Invoker, Target
+from .layers import (
+    MAX_LAYERS,
+    LayerRecord,
+    LayerRef,
+    LayerVersionInfo,
+    parse_layer_ref,
+    validate_layer_name,
+)
 from .modules import CompiledCode, GuestKind, ModuleCache, code_sha256
 from .pool import Pool, PoolStats
 from .registry import LATEST, AliasInfo, FunctionInfo, FunctionRecord, Registry, SqliteRegistry
@@ -160,7 +170,9 @@ class Platform:
         self._caches: dict[bool, ModuleCache] = {}
         self._caches_lock = threading.Lock()
         self._functions: dict[str, _Function] = {}
-        self._built: dict[tuple[str, str, str], bytes] = {}
+        self._built: dict[tuple[str, str, str, tuple[str, ...]], bytes] = {}
+        self._layers: dict[str, LayerRecord] = {}
+        self._layer_code: dict[str, bytes] = {}  # layer contents by sha256, as builds need them
         self._lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -210,6 +222,8 @@ class Platform:
     async def _restore(self) -> None:
         registry = self._registry
         assert registry is not None
+        for layer in await anyio.to_thread.run_sync(registry.load_layers):
+            self._layers[layer.name] = layer
         for record in await anyio.to_thread.run_sync(registry.load):
             codes: dict[str, bytes] = {}
             for info in (record.latest, *record.versions):
@@ -272,14 +286,24 @@ class Platform:
         at a restart, the build the registry kept when the version was deployed."""
         if info.runtime == runtimes.WASI:
             return code
-        key = (info.runtime, code_sha256(code), info.handler)
+        key = (info.runtime, code_sha256(code), info.handler, tuple(layer.code_sha256 for layer in info.layers))
         wasm = self._built.get(key)
         if wasm is None and restoring and info.artifact_sha256:
             wasm = await anyio.to_thread.run_sync(self._stored_build, info.artifact_sha256)
         if wasm is None:
-            wasm = await anyio.to_thread.run_sync(functools.partial(runtimes.build, info.runtime, code, info.handler))
+            layers = [await self._layer_content(layer.code_sha256) for layer in info.layers]
+            build = functools.partial(runtimes.build, info.runtime, code, info.handler, layers=layers)
+            wasm = await anyio.to_thread.run_sync(build)
         self._built[key] = wasm
         return wasm
+
+    async def _layer_content(self, sha256: str) -> bytes:
+        content = self._layer_code.get(sha256)
+        if content is None:
+            if self._registry is None:
+                raise LayerNotFoundError(f"the content of layer {sha256} is gone")
+            content = self._layer_code[sha256] = await anyio.to_thread.run_sync(self._registry.get_code, sha256)
+        return content
 
     def _stored_build(self, sha256: str) -> bytes | None:
         """The kept build, if it is there and intact (else it is built again)."""
@@ -351,10 +375,12 @@ class Platform:
         role: str = "",
         publish: bool = False,
         tags: Mapping[str, str] | None = None,
+        layers: Sequence[str] = (),
     ) -> FunctionInfo:
         """Create a function: wasm bytes for `runtime="wasi"` (any of the three guest kinds, detected here), or
         for a language runtime (`wasmfaas.runtimes`) its source as a zip archive or a folder, built here into a
-        component. `code` may also be the path of a .wasm or .zip file."""
+        component, with `layers` ("name:version" or layer version ARNs, see `publish_layer_version`). `code` may
+        also be the path of a .wasm or .zip file."""
         self._check_open()
         validate_function_name(name)
         _check_runtime(runtime)
@@ -377,6 +403,7 @@ class Platform:
                 last_modified=_now(),
                 description=description,
                 role=role,
+                layers=self._layer_refs(runtime, layers),
             )
             try:
                 deployed = await self._deploy(info, code)
@@ -426,9 +453,11 @@ class Platform:
         description: str | None = None,
         runtime: str | None = None,
         role: str | None = None,
+        layers: Sequence[str] | None = None,
         **changes: Any,
     ) -> FunctionInfo:
-        """Replace the configuration (`config`), or change some of its fields by keyword (`timeout=10`)."""
+        """Replace the configuration (`config`), or change some of its fields by keyword (`timeout=10`); `layers`
+        replaces the function's layers (`[]` removes them)."""
         self._check_open()
         if runtime is not None:
             _check_runtime(runtime)
@@ -456,9 +485,14 @@ class Platform:
                 description=current.info.description if description is None else description,
                 role=current.info.role if role is None else role,
                 runtime=current.info.runtime if runtime is None else runtime,
+                layers=current.info.layers
+                if layers is None
+                else self._layer_refs(runtime or current.info.runtime, layers),
                 revision=current.info.revision + 1,
                 last_modified=_now(),
             )
+            if info.layers and info.runtime == runtimes.WASI:
+                raise InvalidParameterError("Layers", "a wasi function is one module: layers are for the runtimes")
             try:
                 deployed = await self._deploy(info, current.code)
             except BaseException:
@@ -632,6 +666,102 @@ class Platform:
 
     async def list_aliases(self, name: str) -> list[AliasInfo]:
         return sorted(self._get(name).aliases.values(), key=lambda a: a.name)
+
+    # -- layers ------------------------------------------------------------------------------------------------------
+
+    async def publish_layer_version(
+        self,
+        name: str,
+        content: bytes | os.PathLike[str],
+        *,
+        description: str = "",
+        compatible_runtimes: Sequence[str] = (),
+        license_info: str = "",
+    ) -> LayerVersionInfo:
+        """Publish a new version of layer `name` (created by its first version) from a zip archive or a folder."""
+        self._check_open()
+        validate_layer_name(name)
+        for runtime in compatible_runtimes:
+            if runtime not in (runtimes.PYTHON, runtimes.JAVASCRIPT):
+                raise InvalidParameterError("CompatibleRuntimes", f"{runtime!r} is not a language runtime")
+        content = _as_code(content)
+        await anyio.to_thread.run_sync(_check_archive, content)
+        sha = code_sha256(content)
+        async with self._lock:
+            current = self._layers.get(name) or LayerRecord(name=name)
+            info = LayerVersionInfo(
+                name=name,
+                version=current.next_version,
+                code_sha256=sha,
+                code_size=len(content),
+                description=description,
+                compatible_runtimes=tuple(compatible_runtimes),
+                license_info=license_info,
+                created=_now(),
+            )
+            record = LayerRecord(name=name, versions=[*current.versions, info], next_version=info.version + 1)
+            await self._put_code(sha, content)
+            if self._registry is not None:
+                await anyio.to_thread.run_sync(self._registry.save_layer, record)
+            self._layers[name] = record
+            self._layer_code[sha] = content
+            return info
+
+    async def get_layer_version(self, name: str, version: int) -> LayerVersionInfo:
+        for info in self._layers.get(name, LayerRecord(name=name)).versions:
+            if info.version == version:
+                return info
+        raise LayerNotFoundError(f"Layer version {name}:{version} does not exist")
+
+    async def list_layer_versions(self, name: str) -> list[LayerVersionInfo]:
+        """Newest first, as Lambda lists them."""
+        return sorted(self._layers.get(name, LayerRecord(name=name)).versions, key=lambda v: -v.version)
+
+    async def list_layers(self) -> list[LayerVersionInfo]:
+        """Each layer that has a version, by its newest version."""
+        return [max(r.versions, key=lambda v: v.version) for _, r in sorted(self._layers.items()) if r.versions]
+
+    async def delete_layer_version(self, name: str, version: int) -> None:
+        """Delete a layer version (no error if there is none, as Lambda); functions using it keep their copy."""
+        self._check_open()
+        async with self._lock:
+            current = self._layers.get(name)
+            if current is None or all(v.version != version for v in current.versions):
+                return
+            record = LayerRecord(
+                name=name,
+                versions=[v for v in current.versions if v.version != version],
+                next_version=current.next_version,
+            )
+            if self._registry is not None:
+                await anyio.to_thread.run_sync(self._registry.save_layer, record)
+            self._layers[name] = record
+
+    def _layer_refs(self, runtime: str, refs: Sequence[str]) -> tuple[LayerRef, ...]:
+        """The layer versions `refs` names, checked against Lambda's rules (call under the lock)."""
+        if isinstance(refs, str):
+            raise InvalidParameterError("Layers", f"a list of layer versions, not the string {refs!r}")
+        if not refs:
+            return ()
+        if runtime == runtimes.WASI:
+            raise InvalidParameterError("Layers", "a wasi function is one module: layers are for the runtimes")
+        if len(refs) > MAX_LAYERS:
+            raise InvalidParameterError("Layers", f"at most {MAX_LAYERS} layers, got {len(refs)}")
+        found: list[LayerRef] = []
+        for ref in refs:
+            name, version = parse_layer_ref(ref)
+            if any(layer.name == name for layer in found):
+                raise InvalidParameterError("Layers", f"two versions of layer {name}")
+            versions = self._layers[name].versions if name in self._layers else []
+            info = next((v for v in versions if v.version == version), None)
+            if info is None:
+                raise LayerNotFoundError(f"Layer version {name}:{version} does not exist")
+            if info.compatible_runtimes and runtime not in info.compatible_runtimes:
+                raise InvalidParameterError(
+                    "Layers", f"layer {name}:{version} is for {', '.join(info.compatible_runtimes)}, not {runtime}"
+                )
+            found.append(LayerRef(name=name, version=version, code_sha256=info.code_sha256, code_size=info.code_size))
+        return tuple(found)
 
     # -- tags --------------------------------------------------------------------------------------------------------
 
@@ -831,6 +961,12 @@ def _as_code(code: bytes | bytearray | memoryview | os.PathLike[str]) -> bytes:
     if not isinstance(code, bytes | bytearray | memoryview):
         raise InvalidParameterError("code", f"must be bytes or a path, got {type(code).__name__}")
     return bytes(code)
+
+
+def _check_archive(content: bytes) -> None:
+    """A layer's content must be a zip that unpacks safely within Lambda's limits."""
+    with tempfile.TemporaryDirectory(prefix="wasmfaas-layer-") as tmp:
+        runtimes.extract_zip(content, Path(tmp))
 
 
 def _as_payload(payload: bytes | bytearray | memoryview | str) -> bytes:

@@ -165,11 +165,13 @@ class Pool:
         discard = True  # unless the invocation ends normally, the environment is not reused
         try:
             if env is None:
+                started = time.perf_counter()
                 try:
                     env = self._factory(self.spec)
                 except InitError as e:
+                    # The REPORT line shows how long the failed init ran, as Lambda's does.
                     outcome = Outcome(payload=b"", error=e.error, discard=True, log=e.log, error_logged=e.logged)
-                    return Run(outcome, True, None, 0.0)
+                    return Run(outcome, True, (time.perf_counter() - started) * 1000.0, 0.0)
                 with self._lock:
                     self._created += 1
                 # The timeout is the handler's, counted from now: the init before it had a budget of its own.

@@ -18,6 +18,7 @@ import msgspec
 
 from ._files import atomic_write
 from .config import FunctionConfig
+from .layers import LayerRecord, LayerRef
 from .modules import GuestKind
 
 __all__ = ["AliasInfo", "FunctionInfo", "FunctionRecord", "Registry", "SqliteRegistry"]
@@ -43,6 +44,7 @@ class FunctionInfo(msgspec.Struct, frozen=True, kw_only=True):
     # A language runtime's build of the source: the component's sha256, its bytes kept with the code blobs, so that a
     # restart runs what was deployed (as Lambda keeps the deployed artifact) instead of building it again.
     artifact_sha256: str = ""
+    layers: tuple[LayerRef, ...] = ()  # language runtimes only: built in, in this order
 
 
 class AliasInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,6 +77,8 @@ class Registry(Protocol):
     def delete(self, name: str) -> None: ...
     def put_code(self, sha256: str, code: bytes) -> None: ...
     def get_code(self, sha256: str) -> bytes: ...
+    def load_layers(self) -> list[LayerRecord]: ...
+    def save_layer(self, record: LayerRecord) -> None: ...
     def close(self) -> None: ...
 
 
@@ -92,6 +96,7 @@ class SqliteRegistry:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("CREATE TABLE IF NOT EXISTS functions (name TEXT PRIMARY KEY, record BLOB NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS layers (name TEXT PRIMARY KEY, record BLOB NOT NULL)")
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(FunctionRecord)
 
@@ -120,6 +125,21 @@ class SqliteRegistry:
 
     def get_code(self, sha256: str) -> bytes:
         return (self.code_dir / sha256).read_bytes()
+
+    def load_layers(self) -> list[LayerRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM layers ORDER BY name").fetchall()
+        return [msgspec.json.decode(row[0], type=LayerRecord) for row in rows]
+
+    def save_layer(self, record: LayerRecord) -> None:
+        """A layer's record; one with no versions left is kept too, for its next version number."""
+        data = self._encoder.encode(record)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO layers (name, record) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET record = excluded.record",
+                (record.name, data),
+            )
 
     def collect_garbage(self, keep: set[str]) -> int:
         """Remove code blobs that no record names; returns how many."""

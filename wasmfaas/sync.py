@@ -12,7 +12,7 @@ warm call costs microseconds. Any number of threads may call `invoke` at once.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from types import TracebackType
 from typing import Any, Self
@@ -21,6 +21,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .config import FunctionConfig
 from .errors import PlatformClosedError
+from .layers import LayerVersionInfo
 from .platform import AccountSettings, AliasInfo, FunctionInfo, Platform
 from .pool import PoolStats
 from .results import InvocationResult
@@ -72,6 +73,7 @@ class SyncPlatform:
         role: str = "",
         publish: bool = False,
         tags: Mapping[str, str] | None = None,
+        layers: Sequence[str] = (),
     ) -> FunctionInfo:
         info: FunctionInfo = self._call(
             Platform.create_function,
@@ -84,6 +86,7 @@ class SyncPlatform:
             role=role,
             publish=publish,
             tags=tags,
+            layers=layers,
         )
         return info
 
@@ -158,6 +161,40 @@ class SyncPlatform:
     def list_provisioned_concurrency(self, name: str) -> dict[str, int]:
         configs: dict[str, int] = self._call(Platform.list_provisioned_concurrency, name)
         return configs
+
+    def publish_layer_version(
+        self,
+        name: str,
+        content: bytes | os.PathLike[str],
+        *,
+        description: str = "",
+        compatible_runtimes: Sequence[str] = (),
+        license_info: str = "",
+    ) -> LayerVersionInfo:
+        info: LayerVersionInfo = self._call(
+            Platform.publish_layer_version,
+            name,
+            content,
+            description=description,
+            compatible_runtimes=compatible_runtimes,
+            license_info=license_info,
+        )
+        return info
+
+    def get_layer_version(self, name: str, version: int) -> LayerVersionInfo:
+        info: LayerVersionInfo = self._call(Platform.get_layer_version, name, version)
+        return info
+
+    def list_layer_versions(self, name: str) -> list[LayerVersionInfo]:
+        infos: list[LayerVersionInfo] = self._call(Platform.list_layer_versions, name)
+        return infos
+
+    def list_layers(self) -> list[LayerVersionInfo]:
+        infos: list[LayerVersionInfo] = self._call(Platform.list_layers)
+        return infos
+
+    def delete_layer_version(self, name: str, version: int) -> None:
+        self._call(Platform.delete_layer_version, name, version)
 
     def tag_function(self, name: str, tags: Mapping[str, str]) -> None:
         self._call(Platform.tag_function, name, tags)

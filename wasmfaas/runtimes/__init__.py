@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 import stat
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Final
 
@@ -44,14 +46,42 @@ def runtimes() -> list[str]:
     return [WASI, PYTHON, JAVASCRIPT]
 
 
-def build(runtime: str, source: bytes | Path, handler: str, *, cache_dir: Path | None = None) -> bytes:
-    """Build `source` (zip bytes or a folder) for `runtime`; blocking (seconds on a cache miss)."""
+# Where a layer's files are found for each runtime, as Lambda lays layers out under /opt, and where they go in the
+# function's package: Python's `python/` (or `python/lib/python3.14/site-packages/`) and Node's
+# `nodejs/node_modules/` are on the import path there; here they join the package, under the function's own files.
+_LAYER_PATHS: Final = {
+    PYTHON: (("python", "."), ("python/lib/python3.14/site-packages", ".")),
+    JAVASCRIPT: (("nodejs/node_modules", "node_modules"),),
+}
+
+
+def build(
+    runtime: str,
+    source: bytes | Path,
+    handler: str,
+    *,
+    layers: Sequence[bytes] = (),
+    cache_dir: Path | None = None,
+) -> bytes:
+    """Build `source` (zip bytes or a folder) for `runtime`, with `layers` (zips, in order: a later one's file
+    replaces an earlier one's, and the function's own files replace any layer's); blocking (seconds on a cache
+    miss). The function and its layers together unzip to at most Lambda's 250 MB."""
     if runtime not in (PYTHON, JAVASCRIPT):
         raise InvalidParameterError("Runtime", f"{runtime!r} is not one of {', '.join(runtimes())}")
     with contextlib.ExitStack() as stack:
-        if isinstance(source, bytes):
+        if isinstance(source, bytes) or layers:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wasmfaas-src-")))
-            extract_zip(source, folder)
+            for layer in layers:
+                _add_layer(runtime, layer, folder)
+            if isinstance(source, bytes):
+                extract_zip(source, folder)
+            else:
+                shutil.copytree(source, folder, dirs_exist_ok=True)
+            total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            if total > MAX_UNZIPPED_BYTES:
+                raise InvalidParameterError(
+                    "Layers", f"the function and its layers unzip to {total} bytes; the limit is {MAX_UNZIPPED_BYTES}"
+                )
         else:
             folder = source
         out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wasmfaas-out-")))
@@ -62,6 +92,15 @@ def build(runtime: str, source: bytes | Path, handler: str, *, cache_dir: Path |
         from .js import build_js
 
         return build_js(folder, handler, out, cache_dir=cache_dir).read_bytes()
+
+
+def _add_layer(runtime: str, layer: bytes, folder: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="wasmfaas-layer-") as tmp:
+        root = Path(tmp)
+        extract_zip(layer, root)
+        for inside, target in _LAYER_PATHS[runtime]:
+            if (root / inside).is_dir():
+                shutil.copytree(root / inside, folder / target, dirs_exist_ok=True)
 
 
 def zip_folder(folder: Path) -> bytes:

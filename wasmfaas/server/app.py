@@ -36,7 +36,7 @@ from ..events import AsyncInvoker
 from ..invoker import new_request_id
 from ..logstore import LogStore
 from ..platform import Platform
-from . import events_api, invoke, lambda_api, policy_api, tags_api, urls
+from . import events_api, invoke, lambda_api, layers_api, policy_api, tags_api, urls
 from .context import CodeUrlSigner, ServerContext
 from .errors import (
     LambdaError,
@@ -79,6 +79,7 @@ def all_routes() -> list[Route]:
         *lambda_api.ROUTES,
         *tags_api.ROUTES,
         *policy_api.ROUTES,
+        *layers_api.ROUTES,
         *invoke.ROUTES,
         *events_api.ROUTES,
         *urls.ROUTES,

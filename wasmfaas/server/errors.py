@@ -21,6 +21,7 @@ from ..errors import (
     FunctionNotFoundError,
     InvalidCodeError,
     InvalidParameterError,
+    LayerNotFoundError,
     PayloadTooLargeError,
     PlatformClosedError,
     ResourceConflictError,
@@ -166,7 +167,7 @@ def from_platform_error(error: WasmfaasError) -> LambdaError:
         return invalid_parameter(f"{api_field(error.field)}: {detail}")
     if isinstance(error, InvalidCodeError | BuildError):
         return invalid_parameter(str(error))
-    if isinstance(error, FunctionNotFoundError):
+    if isinstance(error, FunctionNotFoundError | LayerNotFoundError):
         return not_found(str(error))
     if isinstance(error, ResourceConflictError):
         return conflict(str(error))

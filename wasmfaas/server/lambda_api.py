@@ -3,8 +3,9 @@
 Paths, methods, status codes and member names are botocore's (`botocore/data/lambda/2015-03-31/service-2.json`).
 FunctionConfig maps onto the API as MemorySize <-> memory_mb, Timeout <-> timeout, Environment.Variables <->
 environment, ReservedConcurrentExecutions <-> reserved_concurrency, and the `WasmfaasConfig.Fuel` extension <->
-fuel. What the platform has no notion of (Role, VpcConfig, Tags, TracingConfig ...) is accepted and not kept; what
-would silently change behaviour if ignored (S3 or image code, Layers) is refused with a 400.
+fuel; Layers are layer version ARNs (layers_api.py), Role and Tags are kept. What the platform has no notion of
+(VpcConfig, TracingConfig ...) is accepted and not kept; what would silently change behaviour if ignored (S3 or
+image code) is refused with a 400.
 
 Code: for a language runtime (`python3.14`, `js-starlingmonkey`) the ZipFile is the sources, handed to the platform,
 which builds them (a build failure is a 400 with the builder's message); CodeSha256 and CodeSize are the package's
@@ -50,6 +51,7 @@ from .shapes import (
     EnvironmentResponse,
     FunctionCodeLocation,
     FunctionConfiguration,
+    FunctionLayer,
     GetAccountSettingsResponse,
     GetFunctionResponse,
     ListAliasesResponse,
@@ -154,6 +156,12 @@ def function_configuration(
         last_update_status="Successful",
         package_type="Zip",
         environment=EnvironmentResponse(variables=dict(config.environment)) if config.environment else UNSET,
+        layers=[
+            FunctionLayer(arn=ctx.identity.layer_arn(layer.name, layer.version), code_size=layer.code_size)
+            for layer in info.layers
+        ]
+        if info.layers
+        else UNSET,
         wasmfaas_config=WasmfaasConfigResponse(fuel=config.fuel, kind=info.kind.value),
     )
 
@@ -196,11 +204,6 @@ def _refuse_unsupported_code(s3_bucket: Any, s3_key: Any, image_uri: Any, packag
         raise invalid_parameter("PackageType Image: container images are not supported; upload a ZipFile")
     if package_type is not UNSET and package_type != "Zip":
         raise invalid_parameter(f"PackageType: {package_type!r} is not Zip")
-
-
-def _refuse_layers(layers: Any) -> None:
-    if layers is not UNSET and layers:
-        raise invalid_parameter("Layers: layers are not supported; put everything in the function's package")
 
 
 def _config_changes(
@@ -251,7 +254,6 @@ async def create_function(call: Call) -> Response:
         raise invalid_parameter("FunctionName: a new function's name cannot carry a qualifier")
     code = body.code
     _refuse_unsupported_code(code.s3_bucket, code.s3_key, code.image_uri, body.package_type)
-    _refuse_layers(body.layers)
     if code.zip_file is UNSET:
         raise invalid_parameter("Code.ZipFile: the deployment package is required")
     handler = body.handler if body.handler is not UNSET else ""
@@ -268,6 +270,7 @@ async def create_function(call: Call) -> Response:
         role=body.role if body.role is not UNSET else "",
         publish=body.publish,
         tags=body.tags if body.tags is not UNSET else None,
+        layers=body.layers if body.layers is not UNSET else (),
     )
     arn_qualifier = info.version if info.version != LATEST else None
     return json_response(function_configuration(ctx, info, arn_qualifier), 201)
@@ -350,7 +353,6 @@ async def update_function_configuration(call: Call) -> Response:
     body = call.body_as(UpdateFunctionConfigurationRequest)
     ctx = call.ctx
     name = unqualified(call)
-    _refuse_layers(body.layers)
     current = await ctx.platform.get_function(name)
     _check_revision(body.revision_id, function_revision_id(current), "GetFunction")
     info = await ctx.platform.update_function_configuration(
@@ -359,6 +361,7 @@ async def update_function_configuration(call: Call) -> Response:
         description=body.description if body.description is not UNSET else None,
         runtime=body.runtime if body.runtime is not UNSET else None,
         role=body.role if body.role is not UNSET else None,
+        layers=body.layers if body.layers is not UNSET else None,
         **_config_changes(body.memory_size, body.timeout, body.environment, body.wasmfaas_config),
     )
     return json_response(function_configuration(ctx, info, None))

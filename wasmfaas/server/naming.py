@@ -37,6 +37,10 @@ class Identity:
         arn = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
         return f"{arn}:{qualifier}" if qualifier else arn
 
+    def layer_arn(self, name: str, version: int | None = None) -> str:
+        arn = f"arn:aws:lambda:{self.region}:{self.account_id}:layer:{name}"
+        return f"{arn}:{version}" if version is not None else arn
+
     @property
     def default_role(self) -> str:
         return f"arn:aws:iam::{self.account_id}:role/wasmfaas"

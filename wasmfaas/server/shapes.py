@@ -35,6 +35,7 @@ __all__ = [
     "FunctionCode",
     "FunctionCodeLocation",
     "FunctionConfiguration",
+    "FunctionLayer",
     "FunctionUrlConfig",
     "GetAccountSettingsResponse",
     "GetFunctionResponse",
@@ -199,7 +200,13 @@ class FunctionConfiguration(Shape):
     last_update_status: str
     package_type: str
     environment: EnvironmentResponse | UnsetType = UNSET
+    layers: list[FunctionLayer] | UnsetType = UNSET
     wasmfaas_config: WasmfaasConfigResponse | UnsetType = UNSET
+
+
+class FunctionLayer(Shape):
+    arn: str
+    code_size: int
 
 
 class FunctionCodeLocation(Shape):

@@ -1,0 +1,130 @@
+"""Layers: versioned shared code that Python and JavaScript functions build in, as Lambda's layers."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from wasmfaas import BuildError, InvalidParameterError, LayerNotFoundError, SyncPlatform
+from wasmfaas.runtimes import JAVASCRIPT, PYTHON
+
+
+def zip_of(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+APP = """\
+import common
+import shadow
+import sitepkg
+
+
+def handler(event, context):
+    return {"common": common.VALUE, "shadow": shadow.VALUE, "sitepkg": sitepkg.VALUE}
+"""
+
+
+def test_python_layers_in_order_under_the_functions_own_files(tmp_path: Path) -> None:
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        first = platform.publish_layer_version(
+            "base",
+            zip_of({
+                "python/common.py": "VALUE = 'base'\n",
+                "python/shadow.py": "VALUE = 'layer'\n",
+                "python/lib/python3.14/site-packages/sitepkg/__init__.py": "VALUE = 'site-packages'\n",
+                "README": "not on any path",
+            }),
+            description="shared", compatible_runtimes=[PYTHON],
+        )  # fmt: skip
+        assert (first.name, first.version, first.compatible_runtimes) == ("base", 1, (PYTHON,))
+        over = platform.publish_layer_version("over", zip_of({"python/common.py": "VALUE = 'over'\n"}))
+        source = zip_of({"app.py": APP, "shadow.py": "VALUE = 'function'\n"})
+        info = platform.create_function(
+            "fn",
+            source,
+            runtime=PYTHON,
+            handler="app.handler",
+            layers=["base:1", f"arn:aws:lambda:us-east-1:000000000000:layer:over:{over.version}"],
+        )
+        assert [(layer.name, layer.version) for layer in info.layers] == [("base", 1), ("over", 1)]
+        # A later layer's file replaces an earlier one's; the function's own files replace any layer's.
+        expected = {"common": "over", "shadow": "function", "sitepkg": "site-packages"}
+        assert platform.invoke("fn", b"{}").json() == expected
+
+        # Versions are immutable and never numbered twice; deleting one leaves the functions using it as they are.
+        base = {"python/lib/python3.14/site-packages/sitepkg/__init__.py": "VALUE = 'site-packages'\n"}
+        assert platform.publish_layer_version("base", zip_of(base)).version == 2
+        platform.delete_layer_version("base", 1)
+        platform.delete_layer_version("base", 1)  # nothing left to delete: no error, as Lambda
+        assert [v.version for v in platform.list_layer_versions("base")] == [2]
+        assert platform.publish_layer_version("base", zip_of(base)).version == 3
+        assert [(v.name, v.version) for v in platform.list_layers()] == [("base", 3), ("over", 1)]
+        with pytest.raises(LayerNotFoundError):
+            platform.get_layer_version("base", 1)
+        with pytest.raises(LayerNotFoundError):
+            platform.update_function_configuration("fn", layers=["base:1"])  # gone: not usable anew
+        with pytest.raises(BuildError, match="No module named 'common'"):  # refused: the function stays as it was
+            platform.update_function_configuration("fn", layers=[])
+        assert platform.invoke("fn", b"{}").json() == expected
+        platform.update_function_configuration("fn", layers=["base:3", "over:1"])
+        assert platform.invoke("fn", b"{}").json()["common"] == "over"
+
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        assert [(v.name, v.version) for v in platform.list_layers()] == [("base", 3), ("over", 1)]
+        assert platform.publish_layer_version("over", zip_of({"python/common.py": "VALUE = 'o2'\n"})).version == 2
+        platform.delete_layer_version("over", 1)
+        # A rebuild (a new handler) after a restart finds a deleted layer version's content kept with the code.
+        platform.update_function_configuration("fn", handler="app.handler", description="rebuilt")
+        assert platform.invoke("fn", b"{}").json() == expected | {"sitepkg": "site-packages"}
+
+
+def test_bad_layers_are_refused(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:
+    with pytest.raises(InvalidParameterError, match="LayerName"):
+        platform.publish_layer_version("bad name", zip_of({"python/x.py": ""}))
+    with pytest.raises(InvalidParameterError, match="zip"):
+        platform.publish_layer_version("notzip", b"not a zip")
+    with pytest.raises(InvalidParameterError, match="CompatibleRuntimes"):
+        platform.publish_layer_version("x", zip_of({"python/x.py": ""}), compatible_runtimes=["wasi"])
+    assert platform.list_layers() == []
+    py_only = platform.publish_layer_version("py", zip_of({"python/x.py": ""}), compatible_runtimes=[PYTHON])
+    js = zip_of({"index.mjs": "export const handler = async () => 1;\n"})
+    with pytest.raises(InvalidParameterError, match=r"is for python3\.14"):
+        platform.create_function("js", js, runtime=JAVASCRIPT, handler="index.handler", layers=["py:1"])
+    with pytest.raises(InvalidParameterError, match="layers are for the runtimes"):
+        platform.create_function("wasm", guest("echo"), layers=["py:1"])
+    with pytest.raises(LayerNotFoundError):
+        platform.create_function(
+            "py", zip_of({"app.py": APP}), runtime=PYTHON, handler="app.handler", layers=["no:1"]
+        )
+    with pytest.raises(InvalidParameterError, match="at most 5"):
+        platform.create_function(
+            "py", zip_of({"app.py": APP}), runtime=PYTHON, handler="app.handler", layers=[f"py:{py_only.version}"] * 6
+        )
+    with pytest.raises(InvalidParameterError, match="two versions"):
+        platform.create_function(
+            "py", zip_of({"app.py": APP}), runtime=PYTHON, handler="app.handler", layers=["py:1"] * 2
+        )
+    assert platform.list_functions() == []
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_a_javascript_layer_s_node_modules(platform: SyncPlatform) -> None:
+    platform.publish_layer_version(
+        "shout",
+        zip_of({"nodejs/node_modules/shout/index.js": "exports.shout = (s) => s.toUpperCase() + '!';\n"}),
+        compatible_runtimes=[JAVASCRIPT],
+    )
+    source = zip_of(
+        {"index.mjs": "import { shout } from 'shout';\nexport const handler = async (e) => shout(e.name);\n"}
+    )
+    platform.create_function("js", source, runtime=JAVASCRIPT, handler="index.handler", layers=["shout:1"])
+    assert platform.invoke("js", b'{"name": "ada"}').json() == "ADA!"
