@@ -128,3 +128,38 @@ def test_a_javascript_layer_s_node_modules(platform: SyncPlatform) -> None:
     )
     platform.create_function("js", source, runtime=JAVASCRIPT, handler="index.handler", layers=["shout:1"])
     assert platform.invoke("js", b'{"name": "ada"}').json() == "ADA!"
+
+
+def test_layer_changes_publish_a_new_version_and_clashes_are_refused(platform: SyncPlatform) -> None:
+    platform.publish_layer_version(
+        "pkgs",
+        zip_of({
+            "python/lib/python3.14/site-packages/pkg/__init__.py": "VALUE = 1\n",
+            "python/top.py": "VALUE = 'top'\n",
+        }),
+    )  # fmt: skip
+    app = (
+        "import importlib.util\nimport pkg\nimport top\n\n\ndef handler(event, context):\n"
+        "    return [pkg.VALUE, top.VALUE, importlib.util.find_spec('lib') is None]\n"
+    )
+    platform.create_function("fn", zip_of({"app.py": app}), runtime=PYTHON, handler="app.handler", layers=["pkgs:1"])
+    # site-packages goes to the top only, not also under lib/ (it would count twice against the 250 MB).
+    assert platform.invoke("fn", b"{}").json() == [1, "top", True]
+    assert platform.publish_version("fn").version == "1"
+    platform.publish_layer_version("pkgs", zip_of({"python/pkg/__init__.py": "VALUE = 2\n", "python/top.py": ""}))
+    platform.update_function_configuration("fn", layers=["pkgs:2"])
+    assert platform.publish_version("fn").version == "2"  # a change of layers is a change
+    assert platform.invoke("fn", b"{}", qualifier="1").json()[0] == 1
+
+    platform.publish_layer_version("file", zip_of({"python/x": "a file"}))
+    platform.publish_layer_version("dir", zip_of({"python/x/__init__.py": ""}))
+    source = zip_of({"app.py": "def handler(event, context):\n    return 1\n"})
+    with pytest.raises(InvalidParameterError, match="clash"):
+        platform.create_function("clash", source, runtime=PYTHON, handler="app.handler", layers=["file:1", "dir:1"])
+    with pytest.raises(InvalidParameterError, match="clash"):
+        platform.create_function(
+            "clash", zip_of({"app.py": "", "x": "a file"}), runtime=PYTHON, handler="app.handler", layers=["dir:1"]
+        )
+    with pytest.raises(InvalidParameterError, match="clash"):
+        platform.publish_layer_version("both", zip_of({"python/a": "", "python/a/b.py": ""}))
+    assert [f.name for f in platform.list_functions()] == ["fn"]

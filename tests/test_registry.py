@@ -84,3 +84,26 @@ def test_a_restart_runs_the_kept_build_without_building(tmp_path: Path, monkeypa
         patch.setattr(runtimes, "build", no_builds)
         with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
             assert platform.invoke("py", b"{}").json() == {"v": 1}
+
+
+def test_a_damaged_kept_build_is_built_and_kept_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = zip_of({"app.py": "def handler(event, context):\n    return 2\n"})
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        info = platform.create_function("py", source, runtime=PYTHON, handler="app.handler")
+        old = platform.update_function_code("py", zip_of({"app.py": "def handler(event, context):\n    return 1\n"}))
+        platform.update_function_code("py", source)
+    kept = tmp_path / "code" / info.artifact_sha256
+    kept.write_bytes(b"damaged")
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        assert platform.invoke("py", b"{}").json() == 2
+    # Blobs nothing names any more are gone: the replaced code and its build.
+    assert not (tmp_path / "code" / old.artifact_sha256).exists()
+    assert not (tmp_path / "code" / old.code_sha256).exists()
+
+    def no_builds(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("the kept build was not repaired")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runtimes, "build", no_builds)
+        with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+            assert platform.invoke("py", b"{}").json() == 2

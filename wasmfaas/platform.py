@@ -172,7 +172,8 @@ class Platform:
         self._functions: dict[str, _Function] = {}
         self._built: dict[tuple[str, str, str, tuple[str, ...]], bytes] = {}
         self._layers: dict[str, LayerRecord] = {}
-        self._layer_code: dict[str, bytes] = {}  # layer contents by sha256, as builds need them
+        self._layer_code: dict[str, bytes] = {}  # layer contents by sha256, without a registry to keep them
+        self._rewrite: set[str] = set()  # kept builds found lost or damaged at restore: written again
         self._lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -247,12 +248,28 @@ class Platform:
                     logger.warning("%s:%s: provisioned concurrency dropped: %s", record.latest.name, qualifier, e)
                     del function.provisioned[qualifier]
                     dropped = True
-            # A record from before builds were kept has its build stored now: saved, so the next start uses it.
-            built = any(d.info.artifact_sha256 and not i.artifact_sha256 for d, i in
+            # A build made now (a record from before builds were kept, or a kept build lost or damaged) is saved in
+            # the record, so the next start uses it.
+            built = any(d.info.artifact_sha256 != i.artifact_sha256 for d, i in
                         zip(function.all_deployed(), (record.latest, *record.versions), strict=True))  # fmt: skip
             if dropped or built:
                 await self._save(function)
             await self._provision(await anyio.to_thread.run_sync(self._apply_provisioned, function))
+        # Blobs no record names any more (replaced code and builds, deleted functions, a write a crash cut off).
+        removed = await anyio.to_thread.run_sync(registry.collect_garbage, self._referenced_blobs())
+        if removed:
+            logger.info("removed %d code blobs no function or layer uses", removed)
+
+    def _referenced_blobs(self) -> set[str]:
+        keep: set[str] = set()
+        for function in self._functions.values():
+            for deployed in function.all_deployed():
+                info = deployed.info
+                keep.update((info.code_sha256, info.artifact_sha256), (layer.code_sha256 for layer in info.layers))
+        for layer in self._layers.values():
+            keep.update(version.code_sha256 for version in layer.versions)
+        keep.discard("")
+        return keep
 
     async def _save(self, function: _Function) -> None:
         if self._registry is not None:
@@ -283,13 +300,18 @@ class Platform:
 
     async def _wasm(self, info: FunctionInfo, code: bytes, *, restoring: bool) -> bytes:
         """The wasm to run: the code itself for `wasi`, else the runtime's build of the source (cached by content);
-        at a restart, the build the registry kept when the version was deployed."""
+        at a restart, the build the registry kept when the version was deployed (built again if it is lost or
+        damaged, and kept again)."""
         if info.runtime == runtimes.WASI:
             return code
         key = (info.runtime, code_sha256(code), info.handler, tuple(layer.code_sha256 for layer in info.layers))
-        wasm = self._built.get(key)
-        if wasm is None and restoring and info.artifact_sha256:
+        wasm = None
+        if restoring and info.artifact_sha256:  # its own kept build first: another's may be a newer runtime's
             wasm = await anyio.to_thread.run_sync(self._stored_build, info.artifact_sha256)
+            if wasm is None:
+                self._rewrite.add(info.artifact_sha256)
+        if wasm is None:
+            wasm = self._built.get(key)
         if wasm is None:
             layers = [await self._layer_content(layer.code_sha256) for layer in info.layers]
             build = functools.partial(runtimes.build, info.runtime, code, info.handler, layers=layers)
@@ -302,7 +324,10 @@ class Platform:
         if content is None:
             if self._registry is None:
                 raise LayerNotFoundError(f"the content of layer {sha256} is gone")
-            content = self._layer_code[sha256] = await anyio.to_thread.run_sync(self._registry.get_code, sha256)
+            try:
+                content = await anyio.to_thread.run_sync(self._registry.get_code, sha256)
+            except OSError as e:
+                raise LayerNotFoundError(f"the content of a layer this function uses is missing: {e}") from None
         return content
 
     def _stored_build(self, sha256: str) -> bytes | None:
@@ -323,8 +348,11 @@ class Platform:
         wasm_sha = code_sha256(wasm)
         compiled = await self._compile(wasm, config, wasm_sha)
         artifact = wasm_sha if info.runtime != runtimes.WASI else ""
-        if artifact and artifact != info.artifact_sha256:
-            await self._put_code(artifact, wasm)
+        if artifact and (artifact != info.artifact_sha256 or artifact in self._rewrite):
+            self._rewrite.discard(artifact)
+            if self._registry is not None:
+                keep = functools.partial(self._registry.put_code, artifact, wasm, replace=True)
+                await anyio.to_thread.run_sync(keep)
         info = msgspec.structs.replace(info, kind=compiled.kind, artifact_sha256=artifact)
         spec = EnvironmentSpec(
             code=compiled,
@@ -546,11 +574,12 @@ class Platform:
         latest = function.latest.info
         if function.versions:
             newest = function.versions[max(function.versions, key=int)].info
-            if (newest.code_sha256, newest.config, newest.handler, newest.runtime) == (
+            if (newest.code_sha256, newest.config, newest.handler, newest.runtime, newest.layers) == (
                 latest.code_sha256,
                 latest.config,
                 latest.handler,
                 latest.runtime,
+                latest.layers,
             ):
                 return newest
         version = str(function.next_version)
@@ -704,7 +733,8 @@ class Platform:
             if self._registry is not None:
                 await anyio.to_thread.run_sync(self._registry.save_layer, record)
             self._layers[name] = record
-            self._layer_code[sha] = content
+            if self._registry is None:  # else read from the registry when a build needs it
+                self._layer_code[sha] = content
             return info
 
     async def get_layer_version(self, name: str, version: int) -> LayerVersionInfo:

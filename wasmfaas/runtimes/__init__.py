@@ -73,10 +73,15 @@ def build(
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wasmfaas-src-")))
             for layer in layers:
                 _add_layer(runtime, layer, folder)
-            if isinstance(source, bytes):
-                extract_zip(source, folder)
-            else:
-                shutil.copytree(source, folder, dirs_exist_ok=True)
+            try:
+                if isinstance(source, bytes):
+                    extract_zip(source, folder)
+                else:
+                    shutil.copytree(source, folder, dirs_exist_ok=True)
+            except (OSError, shutil.Error) as e:
+                raise InvalidParameterError(
+                    "Layers", f"the function's files clash with its layers': {_first_error(e)}"
+                ) from None
             total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
             if total > MAX_UNZIPPED_BYTES:
                 raise InvalidParameterError(
@@ -98,9 +103,27 @@ def _add_layer(runtime: str, layer: bytes, folder: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="wasmfaas-layer-") as tmp:
         root = Path(tmp)
         extract_zip(layer, root)
+        # python/lib/python3.14/site-packages goes to the top, not also under lib/ with the rest of python/.
+        nested = {p.parent.parent: {p.parent.name} for inside, _ in _LAYER_PATHS[runtime] if inside.count("/") > 1
+                  for p in [root / inside]}  # fmt: skip
         for inside, target in _LAYER_PATHS[runtime]:
             if (root / inside).is_dir():
-                shutil.copytree(root / inside, folder / target, dirs_exist_ok=True)
+                try:
+                    shutil.copytree(
+                        root / inside,
+                        folder / target,
+                        dirs_exist_ok=True,
+                        ignore=lambda d, names: [n for n in names if n in nested.get(Path(d), set())],
+                    )
+                except (OSError, shutil.Error) as e:
+                    raise InvalidParameterError("Layers", f"the layers' files clash: {_first_error(e)}") from None
+
+
+def _first_error(e: Exception) -> str:
+    # shutil.Error carries a list of (source, destination, reason).
+    if isinstance(e, shutil.Error) and e.args and isinstance(e.args[0], list) and e.args[0]:
+        return str(e.args[0][0][-1])
+    return str(e)
 
 
 def zip_folder(folder: Path) -> bytes:
@@ -140,10 +163,15 @@ def extract_zip(data: bytes, dest: Path) -> None:
             if stat.S_ISLNK(entry.external_attr >> 16):
                 raise InvalidParameterError("ZipFile", f"links are not allowed in the package: {entry.filename!r}")
             target = dest.joinpath(*path.parts)
-            if entry.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                if entry.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:  # a file and a directory of one name ("a" and "a/b.py")
+                raise InvalidParameterError(
+                    "ZipFile", f"{entry.filename!r} clashes with another entry of the package"
+                ) from None
             try:
                 with archive.open(entry) as src, open(target, "wb") as out:
                     while chunk := src.read(1 << 20):
@@ -155,3 +183,7 @@ def extract_zip(data: bytes, dest: Path) -> None:
                         out.write(chunk)
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
                 raise InvalidParameterError("ZipFile", f"cannot read {entry.filename!r}: {e}") from None
+            except IsADirectoryError:
+                raise InvalidParameterError(
+                    "ZipFile", f"{entry.filename!r} clashes with another entry of the package"
+                ) from None
