@@ -228,6 +228,8 @@ export const handler = async (event) => {
   out.utf8 = Buffer.from("héllo", "utf8").toString("base64");
   out.big = Buffer.from("A".repeat(1 << 20), "base64").length;
   out.isBuffer = Buffer.isBuffer(Buffer.from("QUJD", "base64"));
+  out.isEncoding = ["base64url", "BASE64URL", "base64", "hex", "nope"].map((e) => Buffer.isEncoding(e));
+  out.byteLength = ["QUJD", "QUJDRA", "QUJDRA==", "-_-_", ""].map((s) => Buffer.byteLength(s, "base64url"));
   return out;
 };
 """

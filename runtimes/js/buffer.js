@@ -3,7 +3,7 @@
 // interprets at ~1 s a megabyte (a base64 function-URL body of 2 MB outlived a 3 s timeout); natively a megabyte
 // takes ~4 ms. Input the native codecs refuse (Node's decoding is lenient: it skips stray characters and takes
 // either base64 alphabet) goes to the package's own code, so results are Node's either way. Node's `base64url`,
-// which the package lacks, is added for Buffer.from and toString.
+// which the package lacks, is added for Buffer.from, toString, isEncoding and byteLength (not yet for write/fill).
 import pkg from './node_modules/buffer/index.js';
 
 const { Buffer } = pkg;
@@ -47,6 +47,18 @@ if (typeof Uint8Array.fromBase64 === 'function' && typeof Uint8Array.prototype.t
     return toString.apply(this, arguments);
   };
 }
+
+const isBase64Url = (encoding) => typeof encoding === 'string' && encoding.toLowerCase() === 'base64url';
+
+const isEncoding = Buffer.isEncoding;
+Buffer.isEncoding = (encoding) => isBase64Url(encoding) || isEncoding(encoding);
+
+// The package's base64 length rule, which counts the unpadded url-safe form the same way.
+const byteLength = Buffer.byteLength;
+Buffer.byteLength = function (string, encoding) {
+  if (typeof string === 'string' && isBase64Url(encoding)) return byteLength.call(this, string, 'base64');
+  return byteLength.apply(this, arguments);
+};
 
 export const { SlowBuffer, INSPECT_MAX_BYTES, kMaxLength } = pkg;
 export { Buffer };
