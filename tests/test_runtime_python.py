@@ -82,6 +82,8 @@ def handler(event, context):
         return asyncio.run(gathered())
     if action == "async-sleep":
         return asyncio.run(asyncio.sleep(60))
+    if action == "async-thread":
+        return asyncio.run(asyncio.to_thread(len, "abc"))
     if action == "leak":
         sleep(event.get("first", 0))
         LEAKED.append(bytearray(60 * 1024 * 1024))
@@ -209,6 +211,9 @@ def test_asyncio_runs_coroutines_and_timers(platform: SyncPlatform) -> None:
     result = platform.invoke("py", b'{"action": "async"}')
     assert result.ok, result.payload
     assert result.json() == {"gathered": [0, 2, 4, 6], "queue": "queued", "timed": "yes"}
+    threaded = platform.invoke("py", b'{"action": "async-thread"}')  # no threads: said plainly
+    assert threaded.function_error is not None and threaded.function_error.error_type == "RuntimeError"
+    assert "need threads" in threaded.function_error.error_message
     stopped = platform.invoke("py", b'{"action": "async-sleep"}')
     assert stopped.function_error is not None and stopped.function_error.error_type == "Sandbox.Timedout"
     assert stopped.duration_ms < 30_000  # at its 1 s timeout, not after the 60 s sleep

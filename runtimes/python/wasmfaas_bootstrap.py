@@ -690,6 +690,11 @@ class _TimerLoop(asyncio.SelectorEventLoop):
     def _write_to_self(self) -> None:
         pass
 
+    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> Any:
+        # asyncio.to_thread too. Without this, CPython's wasi build fails with "No module named
+        # 'concurrent.futures.thread'", which says nothing of why.
+        raise RuntimeError("run_in_executor and asyncio.to_thread need threads, which a wasmfaas function has not")
+
 
 def _install_asyncio() -> None:
     # asyncio.run() and asyncio.new_event_loop() ask the policy for a loop; without this they fail on the self-pipe
