@@ -298,18 +298,20 @@ class Platform:
             compiled = await anyio.to_thread.run_sync(cache.load, code, sha)
         return compiled
 
-    async def _wasm(self, info: FunctionInfo, code: bytes, *, restoring: bool) -> bytes:
-        """The wasm to run: the code itself for `wasi`, else the runtime's build of the source (cached by content);
-        at a restart, the build the registry kept when the version was deployed (built again if it is lost or
-        damaged, and kept again)."""
+    async def _wasm(self, info: FunctionInfo, code: bytes, *, restoring: bool) -> tuple[bytes, str | None]:
+        """The wasm to run, and its sha256 when already known: the code itself for `wasi`, else the runtime's build
+        of the source (cached by content); at a restart, the build the registry kept when the version was deployed
+        (built again if it is lost or damaged, and kept again)."""
         if info.runtime == runtimes.WASI:
-            return code
+            return code, None
         key = (info.runtime, code_sha256(code), info.handler, tuple(layer.code_sha256 for layer in info.layers))
-        wasm = None
         if restoring and info.artifact_sha256:  # its own kept build first: another's may be a newer runtime's
             wasm = await anyio.to_thread.run_sync(self._stored_build, info.artifact_sha256)
-            if wasm is None:
-                self._rewrite.add(info.artifact_sha256)
+            if wasm is not None:
+                self._built[key] = wasm
+                return wasm, info.artifact_sha256  # verified against it as it was read
+            self._rewrite.add(info.artifact_sha256)
+        wasm = self._built.get(key)
         if wasm is None:
             wasm = self._built.get(key)
         if wasm is None:
@@ -317,7 +319,7 @@ class Platform:
             build = functools.partial(runtimes.build, info.runtime, code, info.handler, layers=layers)
             wasm = await anyio.to_thread.run_sync(build)
         self._built[key] = wasm
-        return wasm
+        return wasm, None
 
     async def _layer_content(self, sha256: str) -> bytes:
         content = self._layer_code.get(sha256)
@@ -344,8 +346,8 @@ class Platform:
         """Build (for a language runtime) and compile (once per hash), then make the version's pool and target.
         The returned `info` names the guest kind and the build."""
         config = info.config
-        wasm = await self._wasm(info, code, restoring=restoring)
-        wasm_sha = code_sha256(wasm)
+        wasm, known_sha = await self._wasm(info, code, restoring=restoring)
+        wasm_sha = known_sha or code_sha256(wasm)
         compiled = await self._compile(wasm, config, wasm_sha)
         artifact = wasm_sha if info.runtime != runtimes.WASI else ""
         if artifact and (artifact != info.artifact_sha256 or artifact in self._rewrite):

@@ -103,17 +103,17 @@ def _add_layer(runtime: str, layer: bytes, folder: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="wasmfaas-layer-") as tmp:
         root = Path(tmp)
         extract_zip(layer, root)
-        # python/lib/python3.14/site-packages goes to the top, not also under lib/ with the rest of python/.
-        nested = {p.parent.parent: {p.parent.name} for inside, _ in _LAYER_PATHS[runtime] if inside.count("/") > 1
-                  for p in [root / inside]}  # fmt: skip
-        for inside, target in _LAYER_PATHS[runtime]:
+        paths = _LAYER_PATHS[runtime]
+        # A path copied on its own (python/lib/python3.14/site-packages) is left out of the one holding it (python).
+        own = {root / inside for inside, _ in paths}
+        for inside, target in paths:
             if (root / inside).is_dir():
                 try:
                     shutil.copytree(
                         root / inside,
                         folder / target,
                         dirs_exist_ok=True,
-                        ignore=lambda d, names: [n for n in names if n in nested.get(Path(d), set())],
+                        ignore=lambda d, names: [n for n in names if Path(d, n) in own],
                     )
                 except (OSError, shutil.Error) as e:
                     raise InvalidParameterError("Layers", f"the layers' files clash: {_first_error(e)}") from None

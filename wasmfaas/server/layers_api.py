@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
+import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from ..layers import LayerVersionInfo, parse_layer_ref
@@ -101,12 +102,7 @@ def _layer_version(ctx: ServerContext, info: LayerVersionInfo) -> LayerVersion:
     return LayerVersion(
         content=LayerContentOutput(code_sha256=code_sha256_b64(info.code_sha256), code_size=info.code_size),
         layer_arn=ctx.identity.layer_arn(info.name),
-        layer_version_arn=ctx.identity.layer_arn(info.name, info.version),
-        description=info.description,
-        created_date=info.created,
-        version=info.version,
-        compatible_runtimes=list(info.compatible_runtimes),
-        license_info=info.license_info or UNSET,
+        **msgspec.structs.asdict(_list_item(ctx, info)),
     )
 
 
