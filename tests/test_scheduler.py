@@ -10,7 +10,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from wasmfaas import FunctionConfig, Platform, TooManyRequestsError
+from wasmfaas import FunctionConfig, Platform, SyncPlatform, TooManyRequestsError
+from wasmfaas.errors import InvalidParameterError
 from wasmfaas.scheduler import Concurrency, Scheduler
 
 pytestmark = pytest.mark.anyio
@@ -69,7 +70,7 @@ async def test_reserved_zero_disables_the_function(tmp_path: Path, guest: Callab
 
 
 async def test_account_limit_and_reservations(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
-    async with Platform(data_dir=tmp_path, account_concurrency=3) as platform:
+    async with Platform(data_dir=tmp_path, account_concurrency=3, unreserved_minimum=1) as platform:
         await platform.create_function("reserved", guest("sleep"), config=FunctionConfig(reserved_concurrency=2))
         await platform.create_function("shared", guest("sleep"))
         outcomes: list[object] = []
@@ -87,16 +88,51 @@ async def test_account_limit_and_reservations(tmp_path: Path, guest: Callable[[s
 
 
 def test_reservations_must_fit_the_account() -> None:
-    scheduler = Scheduler(10)
+    scheduler = Scheduler(10, unreserved_minimum=0)
     scheduler.register("a", 6)
-    with pytest.raises(Exception, match="over the account limit"):
+    with pytest.raises(InvalidParameterError, match=r"below its minimum value of \[0\]"):
         scheduler.register("b", 5)
     scheduler.register("b", 4)
     assert scheduler.unreserved_limit == 0
 
 
+def test_reservations_leave_lambdas_unreserved_minimum() -> None:
+    scheduler = Scheduler()  # Lambda's default account: 1000, of which 100 stay unreserved
+    scheduler.register("a", 850)
+    scheduler.register("b", 50)
+    with pytest.raises(InvalidParameterError) as e:
+        scheduler.register("c", 1)
+    assert str(e.value).endswith(
+        "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
+        "below its minimum value of [100]."
+    )
+    scheduler.register("c", 0)  # reserving nothing (a disabled function) takes nothing
+    scheduler.register("b", 40)  # lowering is always allowed
+    scheduler.register("c", 10)
+    assert scheduler.unreserved_limit == 100
+    # An account limited to 100 or less keeps all of it unreserved, as Lambda's new accounts (10) do.
+    small = Scheduler(10)
+    with pytest.raises(InvalidParameterError, match=r"minimum value of \[10\]"):
+        small.register("a", 1)
+    small.register("a", 0)
+    with pytest.raises(InvalidParameterError, match="unreserved_minimum"):
+        Scheduler(10, unreserved_minimum=11)
+
+
+def test_a_stored_reservation_is_restored_past_the_minimum() -> None:
+    # Accepted once (say under a larger account limit): a restart takes it as it is rather than refusing to start.
+    scheduler = Scheduler(100)
+    slot = scheduler.register("a", 150, restoring=True)
+    assert scheduler.unreserved_limit == 0
+    other = scheduler.register("b", None)
+    assert scheduler.refusal(other) is not None  # nothing is left for the unreserved functions
+    assert scheduler.refusal(slot) is None
+    scheduler.register("a", 20)  # lowering works
+    assert scheduler.refusal(other) is None
+
+
 def test_sync_invocations_share_the_limits() -> None:
-    scheduler = Scheduler(5)
+    scheduler = Scheduler(5, unreserved_minimum=0)
     slot = scheduler.register("f", 1)
     gate = threading.Event()
     started = threading.Event()
@@ -117,7 +153,7 @@ def test_sync_invocations_share_the_limits() -> None:
 
 
 def test_refusal_tells_without_taking_a_slot() -> None:
-    scheduler = Scheduler(2)
+    scheduler = Scheduler(2, unreserved_minimum=0)
     reserved = scheduler.register("r", 1)
     shared = scheduler.register("s", None)
     assert scheduler.refusal(reserved) is None and scheduler.refusal(shared) is None
@@ -134,7 +170,7 @@ def test_refusal_tells_without_taking_a_slot() -> None:
 
 
 def test_a_reservation_can_change_while_invocations_run() -> None:
-    scheduler = Scheduler(account_limit=4)
+    scheduler = Scheduler(account_limit=4, unreserved_minimum=0)
     slot = scheduler.register("f", None)
     other = scheduler.register("g", None)
     scheduler.acquire(slot)
@@ -191,3 +227,15 @@ async def test_reserved_concurrency_changes_while_the_function_runs(
 
 async def _collect(into: list[object], invocation: Awaitable[object]) -> None:
     into.append(await invocation)
+
+
+def test_a_platform_restores_its_reservations_under_a_smaller_account(
+    tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        platform.create_function("fn", guest("echo"), config=FunctionConfig(reserved_concurrency=500))
+    with SyncPlatform(data_dir=tmp_path, persistent=True, account_concurrency=100) as platform:
+        assert platform.get_function("fn").config.reserved_concurrency == 500
+        assert platform.invoke("fn", b"x").ok
+        with pytest.raises(InvalidParameterError, match=r"minimum value of \[100\]"):
+            platform.create_function("other", guest("echo"), config=FunctionConfig(reserved_concurrency=1))

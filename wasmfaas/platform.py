@@ -132,6 +132,9 @@ class Platform:
     - `persistent`: keep functions, versions and aliases in the embedded registry across restarts.
     - `disk_cache`: set False to keep compiled modules in memory only.
     - `account_concurrency`: the account-wide concurrency limit (Lambda's default 1000).
+    - `unreserved_minimum`: the concurrency that reserved concurrency must leave to the other functions; None is
+      Lambda's rule (100, or the account limit when that is smaller: an account limited to 100 or less cannot
+      reserve). Set 0 to let reservations take the whole account.
     - `idle_ttl`: seconds an idle environment is kept; `max_idle`: idle environments kept per function version.
     - `engine_settings`: wasm stack size and Cranelift options for every engine.
     - `region`, `account_id`: what the functions' ARNs say (the context's invoked function ARN).
@@ -145,6 +148,7 @@ class Platform:
         registry: Registry | None = None,
         disk_cache: bool = True,
         account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
+        unreserved_minimum: int | None = None,
         idle_ttl: float = 600.0,
         max_idle: int = 1000,
         maintenance_interval: float = 1.0,
@@ -161,7 +165,7 @@ class Platform:
         self._persistent = persistent or registry is not None
         self._registry = registry
         self._disk_cache = disk_cache
-        self.scheduler = Scheduler(account_concurrency)
+        self.scheduler = Scheduler(account_concurrency, unreserved_minimum)
         self.invoker = Invoker(self.scheduler)
         self._settings = engine_settings or EngineSettings()
         self._idle_ttl = idle_ttl
@@ -377,7 +381,7 @@ class Platform:
         pool = Pool(spec, factory, max_idle=self._max_idle, idle_ttl=self._idle_ttl, provisioned=provisioned)
         # Reserved concurrency belongs to the function (its $LATEST configuration), shared by every version.
         if info.version == LATEST:
-            concurrency = self.scheduler.register(info.name, config.reserved_concurrency)
+            concurrency = self.scheduler.register(info.name, config.reserved_concurrency, restoring=restoring)
         else:
             concurrency = self.scheduler.slot(info.name)
         target = Target(info.name, info.version, pool, concurrency, config.memory_mb, config.timeout, config.fuel)
@@ -526,7 +530,7 @@ class Platform:
             try:
                 deployed = await self._deploy(info, current.code)
             except BaseException:
-                self.scheduler.register(name, old_reserved)
+                self.scheduler.register(name, old_reserved, restoring=True)  # back as it was, accepted before
                 raise
             return await self._replace_latest(function, deployed)
 

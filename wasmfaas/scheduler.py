@@ -1,8 +1,10 @@
 """Concurrency: reserved and account-wide limits, throttling, and the worker threads wasm runs on.
 
 Lambda's model: the account has a limit (1000 by default); a function with reserved concurrency may run that many
-invocations at once and no more, and those slots are taken out of the pool the other functions share. Over a limit
-an invocation is refused at once with `TooManyRequestsError`, never queued.
+invocations at once and no more, and those slots are taken out of the pool the other functions share, which
+reservations may not shrink below a minimum (Lambda's: 100, or the whole limit when it is 100 or less -- an account
+limited to 10 cannot reserve at all). Over a limit an invocation is refused at once with `TooManyRequestsError`,
+never queued.
 
 Wasm releases the GIL while it runs, so invocations run truly in parallel on worker threads: the async path hands
 each admitted invocation to a thread of its own (`workers.WorkerPool`), the synchronous path runs in the caller's
@@ -18,9 +20,11 @@ from typing import TypeVar
 from .errors import InvalidParameterError, TooManyRequestsError
 from .workers import WorkerPool
 
-__all__ = ["DEFAULT_ACCOUNT_CONCURRENCY", "Concurrency", "Scheduler"]
+__all__ = ["DEFAULT_ACCOUNT_CONCURRENCY", "LAMBDA_UNRESERVED_MINIMUM", "Concurrency", "Scheduler"]
 
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
+# What reservations must leave to the functions without one (Lambda's UnreservedConcurrentExecution minimum).
+LAMBDA_UNRESERVED_MINIMUM = 100
 T = TypeVar("T")
 
 
@@ -40,10 +44,20 @@ class Concurrency:
 
 
 class Scheduler:
-    def __init__(self, account_limit: int = DEFAULT_ACCOUNT_CONCURRENCY) -> None:
+    """`unreserved_minimum`: the concurrency reservations must leave unreserved; None: Lambda's rule (100, or the
+    account limit when that is smaller)."""
+
+    def __init__(
+        self, account_limit: int = DEFAULT_ACCOUNT_CONCURRENCY, unreserved_minimum: int | None = None
+    ) -> None:
         if account_limit < 1:
             raise InvalidParameterError("account_concurrency", "must be >= 1")
+        if unreserved_minimum is None:
+            unreserved_minimum = min(LAMBDA_UNRESERVED_MINIMUM, account_limit)
+        elif not 0 <= unreserved_minimum <= account_limit:
+            raise InvalidParameterError("unreserved_minimum", f"must be 0-{account_limit} (the account limit)")
         self.account_limit = account_limit
+        self.unreserved_minimum = unreserved_minimum
         self._lock = threading.Lock()
         self._reserved_total = 0
         self._unreserved_in_flight = 0
@@ -52,16 +66,26 @@ class Scheduler:
 
     # -- configuration ---------------------------------------------------------------------------------------------
 
-    def register(self, name: str, reserved: int | None) -> Concurrency:
-        """Create or update a function's slot, checking that reservations fit in the account limit."""
+    def register(self, name: str, reserved: int | None, *, restoring: bool = False) -> Concurrency:
+        """Create or update a function's slot, checking that the reservations leave the unreserved minimum.
+
+        `restoring`: a reservation accepted before (restored from the registry) is taken as it is, even if the
+        account's limit or minimum has changed since: refusing it would refuse to start. What reservations take
+        past the limit is then simply not available to the other functions."""
         with self._lock:
             slot = self._functions.get(name)
             old = slot.reserved if slot is not None and slot.reserved is not None else 0
             new_total = self._reserved_total - old + (reserved or 0)
-            if new_total > self.account_limit:
+            if (
+                not restoring
+                and new_total > self._reserved_total
+                and self.account_limit - new_total < self.unreserved_minimum
+            ):
+                # Lambda's words, so that tools matching on them recognise it.
                 raise InvalidParameterError(
                     "reserved_concurrency",
-                    f"reservations would total {new_total}, over the account limit of {self.account_limit}",
+                    "Specified ReservedConcurrentExecutions for function decreases account's "
+                    f"UnreservedConcurrentExecution below its minimum value of [{self.unreserved_minimum}].",
                 )
             if slot is None:
                 slot = self._functions[name] = Concurrency(name, reserved)
@@ -88,7 +112,7 @@ class Scheduler:
 
     @property
     def unreserved_limit(self) -> int:
-        return self.account_limit - self._reserved_total
+        return max(0, self.account_limit - self._reserved_total)
 
     def in_flight(self) -> int:
         with self._lock:

@@ -1,7 +1,8 @@
 """The server's subcommands of `wasmfaas`, registered by cli.py through `add_server_commands`:
 
-    wasmfaas serve [--data-dir DIR] [--host 127.0.0.1] [--port 9000] [--account-concurrency N] [--auth]
-                   [--region R] [--account-id ID] [--public-url URL] [--shutdown-timeout S] [--event-concurrency N]
+    wasmfaas serve [--data-dir DIR] [--host 127.0.0.1] [--port 9000] [--account-concurrency N]
+                   [--unreserved-minimum N] [--auth] [--region R] [--account-id ID] [--public-url URL]
+                   [--shutdown-timeout S] [--event-concurrency N]
                    [--server uvicorn|granian]
     wasmfaas deploy NAME PACKAGE [--handler H] [--runtime wasi] [--memory MB] [--timeout S] [--env K=V]...
                    [--fuel N] [--description TEXT] [--publish] [--url NONE|AWS_IAM]
@@ -67,6 +68,13 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=9000, help="port (default 9000; 0 picks a free one)")
     serve.add_argument("--account-concurrency", type=int, default=1000, metavar="N", help="account limit (1000)")
+    serve.add_argument(
+        "--unreserved-minimum",
+        type=int,
+        default=None,
+        metavar="N",
+        help="concurrency reservations must leave unreserved (Lambda's: 100, or the whole limit when smaller)",
+    )
     serve.add_argument(
         "--auth",
         action=argparse.BooleanOptionalAction,
@@ -244,12 +252,17 @@ def _serve(args: argparse.Namespace) -> int:
     from .server.settings import ServerSettings, credentials_from_env
 
     credentials = credentials_from_env()
+    minimum = args.unreserved_minimum
+    if minimum is not None and not 0 <= minimum <= args.account_concurrency:
+        print("wasmfaas: --unreserved-minimum must be between 0 and --account-concurrency", file=sys.stderr)
+        return 2
     if args.auth and credentials is None:
         print("wasmfaas: --auth needs WASMFAAS_ACCESS_KEY_ID and WASMFAAS_SECRET_ACCESS_KEY", file=sys.stderr)
         return 2
     settings = ServerSettings(
         data_dir=args.data_dir,
         account_concurrency=args.account_concurrency,
+        unreserved_minimum=args.unreserved_minimum,
         region=args.region,
         account_id=args.account_id,
         credentials=credentials if args.auth is not False else None,

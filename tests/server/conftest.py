@@ -11,7 +11,8 @@ from server_helpers import ROLE, ServerProcess, lambda_client, start_server, uni
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path_factory.mktemp("server"), "--account-concurrency", "100")
+    limits = ("--account-concurrency", "100", "--unreserved-minimum", "10")
+    proc = start_server(tmp_path_factory.mktemp("server"), *limits)
     yield proc
     assert proc.stop() == 0, "".join(proc.output)
 

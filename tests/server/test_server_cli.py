@@ -156,6 +156,18 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "cannot reach http://127.0.0.1:9" in result.stderr
 
 
+def test_serve_refuses_an_unreserved_minimum_past_the_account(tmp_path: Path) -> None:
+    limits = ["--account-concurrency", "10", "--unreserved-minimum", "11"]
+    result = subprocess.run(
+        [sys.executable, "-m", "wasmfaas.cli", "serve", "--port", "0", "--data-dir", str(tmp_path), *limits],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--unreserved-minimum must be between 0 and --account-concurrency" in result.stderr
+
+
 def columns(stdout: str) -> list[dict[str, str]]:
     """`list`'s plain output (columns two or more spaces apart, a header line first) as one dict per row."""
     header, *lines = stdout.splitlines()

@@ -335,8 +335,9 @@ def test_function_concurrency(client: Any, create: Create) -> None:
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
     assert "ReservedConcurrentExecutions" not in client.get_function_concurrency(FunctionName=name)
     with pytest.raises(ClientError) as e:
-        client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1000)
+        client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=91)  # 100, 10 kept free
     assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+    assert "UnreservedConcurrentExecution below its minimum value of [10]." in error_of(e)[2]
 
 
 def test_provisioned_concurrency(client: Any, create: Create) -> None:

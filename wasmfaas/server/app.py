@@ -170,6 +170,7 @@ class LambdaServer:
                 data_dir=settings.data_dir,
                 persistent=settings.persistent,
                 account_concurrency=settings.account_concurrency,
+                unreserved_minimum=settings.unreserved_minimum,
                 region=settings.region,
                 account_id=settings.account_id,
             )

@@ -29,6 +29,8 @@ class ServerSettings(msgspec.Struct, kw_only=True):
       server's function URLs; None uses the platform's default (`$WASMFAAS_DATA_DIR` or `~/.cache/wasmfaas`).
     - `persistent`: keep functions across restarts (the platform's registry).
     - `account_concurrency`: the account-wide concurrency limit.
+    - `unreserved_minimum`: what reserved concurrency must leave unreserved (None: Lambda's 100, or the whole limit
+      when that is 100 or less).
     - `region`, `account_id`: what ARNs say.
     - `credentials`: when set, every API request must carry a valid SigV4 signature made with them, and function
       URLs with AuthType AWS_IAM can be called.
@@ -42,6 +44,7 @@ class ServerSettings(msgspec.Struct, kw_only=True):
     data_dir: Path | None = None
     persistent: bool = True
     account_concurrency: int = 1000
+    unreserved_minimum: int | None = None
     region: str = "us-east-1"
     account_id: str = "000000000000"
     credentials: Credentials | None = None
