@@ -230,6 +230,14 @@ export const handler = async (event) => {
   out.isBuffer = Buffer.isBuffer(Buffer.from("QUJD", "base64"));
   out.isEncoding = ["base64url", "BASE64URL", "base64", "hex", "nope"].map((e) => Buffer.isEncoding(e));
   out.byteLength = ["QUJD", "QUJDRA", "QUJDRA==", "-_-_", ""].map((s) => Buffer.byteLength(s, "base64url"));
+  const target = Buffer.alloc(8);
+  out.written = [target.write("-_-_", "base64url"), target.write("QUJD", 4, "base64url"), target.toString("hex")];
+  const text = Buffer.alloc(6).write("base64url", 1, 3, "utf8");  // the data may be the encoding's name
+  out.written2 = [text, Buffer.alloc(4).write("QUJDRA", 1, 2, "base64URL")];
+  out.written3 = Buffer.alloc(3).write("QQ", "base64url");
+  out.filled = Buffer.alloc(7).fill("-_8", 1, 6, "base64url").toString("hex");
+  out.allocated = Buffer.alloc(5, "_-8", "base64url").toString("hex");
+  out.includes = Buffer.from("QUJD", "base64").includes("QUI", 0, "base64url");
   return out;
 };
 """

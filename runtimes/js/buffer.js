@@ -3,7 +3,8 @@
 // interprets at ~1 s a megabyte (a base64 function-URL body of 2 MB outlived a 3 s timeout); natively a megabyte
 // takes ~4 ms. Input the native codecs refuse (Node's decoding is lenient: it skips stray characters and takes
 // either base64 alphabet) goes to the package's own code, so results are Node's either way. Node's `base64url`,
-// which the package lacks, is added for Buffer.from, toString, isEncoding and byteLength (not yet for write/fill).
+// which the package lacks, is added: Buffer.from, toString, isEncoding and byteLength, and write and fill (as base64,
+// whose decoder in the package takes either alphabet, as Node's base64url decoder does).
 import pkg from './node_modules/buffer/index.js';
 
 const { Buffer } = pkg;
@@ -58,6 +59,18 @@ const byteLength = Buffer.byteLength;
 Buffer.byteLength = function (string, encoding) {
   if (typeof string === 'string' && isBase64Url(encoding)) return byteLength.call(this, string, 'base64');
   return byteLength.apply(this, arguments);
+};
+
+// write(string, [offset, [length,]] encoding) and fill(value, [offset, [end,]] encoding): the encoding is any argument
+// after the first (the data itself, which may well be the text "base64url").
+const asBase64 = (args) => Array.prototype.map.call(args, (arg, i) => (i > 0 && isBase64Url(arg) ? 'base64' : arg));
+const write = Buffer.prototype.write;
+Buffer.prototype.write = function () {
+  return write.apply(this, asBase64(arguments));
+};
+const fill = Buffer.prototype.fill;
+Buffer.prototype.fill = function () {
+  return fill.apply(this, asBase64(arguments));
 };
 
 export const { SlowBuffer, INSPECT_MAX_BYTES, kMaxLength } = pkg;
