@@ -22,6 +22,7 @@ EXPECTED = {
     "PayloadTooLargeError",
     "Platform",
     "PlatformClosedError",
+    "PreconditionFailedError",
     "ResourceConflictError",
     "SyncPlatform",
     "TooManyRequestsError",

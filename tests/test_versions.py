@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import anyio
 import pytest
 
 from wasmfaas import (
     FunctionNotFoundError,
     InvalidParameterError,
+    Platform,
+    PreconditionFailedError,
     ResourceConflictError,
     SyncPlatform,
     TooManyRequestsError,
@@ -36,6 +39,60 @@ def test_publish_snapshots_code_and_configuration(platform: SyncPlatform, guest:
     assert platform.get_function("fn", "2").config.environment == {"STAGE": "two"}
     with pytest.raises(FunctionNotFoundError):
         platform.invoke("fn", qualifier="9")
+
+
+def test_changes_on_condition_of_a_revision(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:
+    read = platform.create_function("fn", guest("echo"))
+    changed = platform.update_function_configuration("fn", timeout=5, if_revision=read.revision)
+    assert changed.revision == read.revision + 1
+    stale_changes: list[Callable[[], object]] = [
+        lambda: platform.update_function_configuration("fn", timeout=9, if_revision=read.revision),
+        lambda: platform.update_function_code("fn", guest("env"), if_revision=read.revision),
+        lambda: platform.publish_version("fn", if_revision=read.revision),
+    ]
+    for stale in stale_changes:
+        with pytest.raises(PreconditionFailedError):
+            stale()
+    latest = platform.get_function("fn")
+    assert (latest.config.timeout, latest.code_sha256, platform.list_versions("fn")[-1].version) == (
+        5,
+        read.code_sha256,
+        "$LATEST",
+    )  # nothing of the refused changes landed
+    assert platform.publish_version("fn", if_revision=changed.revision).version == "1"
+    alias = platform.create_alias("fn", "live", "1")
+    platform.update_alias("fn", "live", description="one", if_revision=alias.revision_id)
+    with pytest.raises(PreconditionFailedError):
+        platform.update_alias("fn", "live", description="two", if_revision=alias.revision_id)
+    assert platform.get_alias("fn", "live").description == "one"
+
+
+@pytest.mark.anyio
+async def test_a_revision_is_checked_when_the_change_is_made(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    # Two writers read the same revision; the second waits for the platform's lock while the first changes the code,
+    # and is then refused, not applied on top of a revision it never saw.
+    async with Platform(data_dir=tmp_path) as platform:
+        read = await platform.create_function("fn", guest("echo"))
+        outcomes: dict[str, object] = {}
+
+        async def write(label: str, change: Callable[[], Awaitable[object]]) -> None:
+            try:
+                outcomes[label] = await change()
+            except PreconditionFailedError as e:
+                outcomes[label] = e
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                write, "code", lambda: platform.update_function_code("fn", guest("env"), if_revision=read.revision)
+            )
+            tg.start_soon(
+                write,
+                "config",
+                lambda: platform.update_function_configuration("fn", timeout=7, if_revision=read.revision),
+            )
+        assert not isinstance(outcomes["code"], Exception)
+        assert isinstance(outcomes["config"], PreconditionFailedError)
+        assert (await platform.get_function("fn")).config.timeout != 7
 
 
 def test_aliases_route_by_weight(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:

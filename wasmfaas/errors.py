@@ -26,6 +26,7 @@ __all__ = [
     "LayerNotFoundError",
     "PayloadTooLargeError",
     "PlatformClosedError",
+    "PreconditionFailedError",
     "ResourceConflictError",
     "TooManyRequestsError",
     "WasmfaasError",
@@ -66,6 +67,11 @@ class ResourceConflictError(WasmfaasError):
 
 class FunctionExistsError(ResourceConflictError):
     """A function by that name exists already."""
+
+
+class PreconditionFailedError(WasmfaasError):
+    """A change made on condition of the revision it was read at (`if_revision`) found a newer one: someone else
+    changed the function or alias in between, and this change was not made."""
 
 
 class TooManyRequestsError(WasmfaasError):

@@ -40,6 +40,7 @@ from .errors import (
     InvalidParameterError,
     LayerNotFoundError,
     PlatformClosedError,
+    PreconditionFailedError,
     ResourceConflictError,
     TooManyRequestsError,
 )
@@ -459,15 +460,18 @@ class Platform:
             return deployed.info
 
     async def update_function_code(
-        self, name: str, code: bytes | os.PathLike[str], *, publish: bool = False
+        self, name: str, code: bytes | os.PathLike[str], *, publish: bool = False, if_revision: int | None = None
     ) -> FunctionInfo:
-        """Replace the code of $LATEST; invocations in flight finish on the old code."""
+        """Replace the code of $LATEST; invocations in flight finish on the old code. `if_revision`: only if
+        $LATEST is still at that `FunctionInfo.revision` (else `PreconditionFailedError`), checked and changed
+        under one lock, so of two writers that read the same revision one wins."""
         self._check_open()
         code = _as_code(code)
         async with self._lock:
             function = self._get(name)
             sha = code_sha256(code)
             current = function.latest.info
+            _check_revision(current.revision, if_revision, name)
             info = msgspec.structs.replace(
                 current, code_sha256=sha, code_size=len(code), revision=current.revision + 1, last_modified=_now()
             )
@@ -488,16 +492,18 @@ class Platform:
         runtime: str | None = None,
         role: str | None = None,
         layers: Sequence[str] | None = None,
+        if_revision: int | None = None,
         **changes: Any,
     ) -> FunctionInfo:
         """Replace the configuration (`config`), or change some of its fields by keyword (`timeout=10`); `layers`
-        replaces the function's layers (`[]` removes them)."""
+        replaces the function's layers (`[]` removes them). `if_revision`: as in `update_function_code`."""
         self._check_open()
         if runtime is not None:
             _check_runtime(runtime)
         async with self._lock:
             function = self._get(name)
             current = function.latest
+            _check_revision(current.info.revision, if_revision, name)
             new_config = config or current.info.config
             if changes:
                 unknown = set(changes) - set(FunctionConfig.__struct_fields__)
@@ -570,11 +576,16 @@ class Platform:
 
     # -- versions and aliases --------------------------------------------------------------------------------------
 
-    async def publish_version(self, name: str, *, description: str = "") -> FunctionInfo:
-        """Publish $LATEST as an immutable numbered version (or return the newest one if nothing changed)."""
+    async def publish_version(
+        self, name: str, *, description: str = "", if_revision: int | None = None
+    ) -> FunctionInfo:
+        """Publish $LATEST as an immutable numbered version (or return the newest one if nothing changed).
+        `if_revision`: only if $LATEST is still at that revision (as in `update_function_code`)."""
         self._check_open()
         async with self._lock:
-            return await self._publish(self._get(name), description)
+            function = self._get(name)
+            _check_revision(function.latest.info.revision, if_revision, name)
+            return await self._publish(function, description)
 
     async def _publish(self, function: _Function, description: str) -> FunctionInfo:
         latest = function.latest.info
@@ -666,11 +677,14 @@ class Platform:
         version: str | None = None,
         description: str | None = None,
         routing: dict[str, float] | None = None,
+        if_revision: int | None = None,
     ) -> AliasInfo:
+        """Change an alias; `if_revision`: only if it is still at that `AliasInfo.revision_id`."""
         self._check_open()
         async with self._lock:
             function = self._get(name)
             current = await self.get_alias(name, alias)
+            _check_revision(current.revision_id, if_revision, f"{name}:{alias}")
             info = msgspec.structs.replace(
                 current,
                 function_version=current.function_version if version is None else version,
@@ -1013,6 +1027,11 @@ def _as_payload(payload: bytes | bytearray | memoryview | str) -> bytes:
     if isinstance(payload, bytearray | memoryview):
         return bytes(payload)
     raise InvalidParameterError("payload", f"must be bytes or str, got {type(payload).__name__}")
+
+
+def _check_revision(revision: int, expected: int | None, what: str) -> None:
+    if expected is not None and expected != revision:
+        raise PreconditionFailedError(f"{what} is at revision {revision}, not {expected}: changed meanwhile")
 
 
 def _now() -> str:

@@ -91,9 +91,11 @@ class SyncPlatform:
         return info
 
     def update_function_code(
-        self, name: str, code: bytes | os.PathLike[str], *, publish: bool = False
+        self, name: str, code: bytes | os.PathLike[str], *, publish: bool = False, if_revision: int | None = None
     ) -> FunctionInfo:
-        info: FunctionInfo = self._call(Platform.update_function_code, name, code, publish=publish)
+        info: FunctionInfo = self._call(
+            Platform.update_function_code, name, code, publish=publish, if_revision=if_revision
+        )
         return info
 
     def update_function_configuration(
@@ -113,8 +115,10 @@ class SyncPlatform:
     def delete_function(self, name: str, qualifier: str | None = None) -> None:
         self._call(Platform.delete_function, name, qualifier)
 
-    def publish_version(self, name: str, *, description: str = "") -> FunctionInfo:
-        info: FunctionInfo = self._call(Platform.publish_version, name, description=description)
+    def publish_version(self, name: str, *, description: str = "", if_revision: int | None = None) -> FunctionInfo:
+        info: FunctionInfo = self._call(
+            Platform.publish_version, name, description=description, if_revision=if_revision
+        )
         return info
 
     def list_versions(self, name: str) -> list[FunctionInfo]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import threading
 import urllib.request
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from server_helpers import ROLE, ServerProcess, unique, zip_of
+from server_helpers import ROLE, ServerProcess, lambda_client, unique, zip_of
 
 Create = Callable[..., dict[str, Any]]
 
@@ -320,6 +322,34 @@ def test_aliases(client: Any, create: Create) -> None:
     assert client.delete_alias(FunctionName=name, Name="beta")["ResponseMetadata"]["HTTPStatusCode"] == 204
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.get_alias(FunctionName=name, Name="beta")
+
+
+def test_one_of_concurrent_writers_with_a_revision_id_wins(server: ServerProcess, create: Create) -> None:
+    # Each checks the RevisionId it read; the platform holds the change to that revision, so exactly one lands.
+    name = create("echo")["FunctionName"]
+    clients = [lambda_client(server.url) for _ in range(8)]
+    for round_ in range(3):
+        revision = clients[0].get_function_configuration(FunctionName=name)["RevisionId"]
+        outcomes = _race(clients, name, revision, str(round_))
+        assert sorted(outcomes) == ["PreconditionFailedException"] * (len(clients) - 1) + ["ok"], outcomes
+        winner = outcomes.index("ok")
+        assert clients[0].get_function_configuration(FunctionName=name)["Description"] == f"{round_}-{winner}"
+
+
+def _race(clients: list[Any], name: str, revision: str, tag: str) -> list[str]:
+    """Every client updates the function's description at once, on condition of `revision`: "ok" or the error."""
+    barrier = threading.Barrier(len(clients))
+
+    def update(i: int) -> str:
+        barrier.wait(10)
+        try:
+            clients[i].update_function_configuration(FunctionName=name, Description=f"{tag}-{i}", RevisionId=revision)
+        except ClientError as e:
+            return str(e.response["Error"]["Code"])
+        return "ok"
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        return list(pool.map(update, range(len(clients))))
 
 
 def test_function_concurrency(client: Any, create: Create) -> None:

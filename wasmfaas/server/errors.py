@@ -24,6 +24,7 @@ from ..errors import (
     LayerNotFoundError,
     PayloadTooLargeError,
     PlatformClosedError,
+    PreconditionFailedError,
     ResourceConflictError,
     TooManyRequestsError,
     WasmfaasError,
@@ -169,6 +170,8 @@ def from_platform_error(error: WasmfaasError) -> LambdaError:
         return invalid_parameter(str(error))
     if isinstance(error, FunctionNotFoundError | LayerNotFoundError):
         return not_found(str(error))
+    if isinstance(error, PreconditionFailedError):
+        return precondition_failed(str(error))
     if isinstance(error, ResourceConflictError):
         return conflict(str(error))
     if isinstance(error, TooManyRequestsError):

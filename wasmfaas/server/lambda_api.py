@@ -17,9 +17,10 @@ Code.Location serves a zip of that module.
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
@@ -31,7 +32,7 @@ from msgspec import UNSET
 
 from .. import runtimes
 from ..config import FunctionConfig
-from ..errors import FunctionNotFoundError
+from ..errors import FunctionNotFoundError, PreconditionFailedError
 from ..registry import LATEST, AliasInfo, FunctionInfo
 from .context import ServerContext
 from .errors import LambdaError, invalid_parameter, precondition_failed
@@ -191,10 +192,29 @@ def paginate(
 
 def _check_revision(expected: str | Any, actual: str, what: str) -> None:
     if expected is not UNSET and expected != actual:
-        raise precondition_failed(
-            f"The Revision Id provided does not match the latest Revision Id. Call the {what} API to retrieve the "
-            "latest Revision Id"
-        )
+        raise _revision_mismatch(what)
+
+
+def _revision_mismatch(what: str) -> LambdaError:
+    return precondition_failed(
+        f"The Revision Id provided does not match the latest Revision Id. Call the {what} API to retrieve the "
+        "latest Revision Id"
+    )
+
+
+def _if_revision(expected: str | Any, current: FunctionInfo) -> int | None:
+    """The revision a RevisionId was checked against, for the platform to hold the change to; None without one."""
+    return current.revision if expected is not UNSET else None
+
+
+@contextlib.contextmanager
+def _revision_held(what: str) -> Iterator[None]:
+    """The platform found a newer revision than the one a RevisionId was checked against (another writer came
+    between the check and the change, which it makes under its lock): Lambda's 412 as for any mismatch."""
+    try:
+        yield
+    except PreconditionFailedError:
+        raise _revision_mismatch(what) from None
 
 
 def _refuse_unsupported_code(s3_bucket: Any, s3_key: Any, image_uri: Any, package_type: Any = UNSET) -> None:
@@ -345,7 +365,10 @@ async def update_function_code(call: Call) -> Response:
     module, _ = await _code(current.runtime, body.zip_file, current.handler)
     if body.dry_run:
         return json_response(function_configuration(ctx, current, None))
-    info = await ctx.platform.update_function_code(name, module, publish=body.publish)
+    with _revision_held("GetFunction"):
+        info = await ctx.platform.update_function_code(
+            name, module, publish=body.publish, if_revision=_if_revision(body.revision_id, current)
+        )
     return json_response(function_configuration(ctx, info, info.version if info.version != LATEST else None))
 
 
@@ -355,8 +378,17 @@ async def update_function_configuration(call: Call) -> Response:
     name = unqualified(call)
     current = await ctx.platform.get_function(name)
     _check_revision(body.revision_id, function_revision_id(current), "GetFunction")
-    info = await ctx.platform.update_function_configuration(
+    with _revision_held("GetFunction"):
+        info = await _update_configuration(ctx, name, body, _if_revision(body.revision_id, current))
+    return json_response(function_configuration(ctx, info, None))
+
+
+async def _update_configuration(
+    ctx: ServerContext, name: str, body: UpdateFunctionConfigurationRequest, if_revision: int | None
+) -> FunctionInfo:
+    return await ctx.platform.update_function_configuration(
         name,
+        if_revision=if_revision,
         handler=body.handler if body.handler is not UNSET else None,
         description=body.description if body.description is not UNSET else None,
         runtime=body.runtime if body.runtime is not UNSET else None,
@@ -364,7 +396,6 @@ async def update_function_configuration(call: Call) -> Response:
         layers=body.layers if body.layers is not UNSET else None,
         **_config_changes(body.memory_size, body.timeout, body.environment, body.wasmfaas_config),
     )
-    return json_response(function_configuration(ctx, info, None))
 
 
 async def delete_function(call: Call) -> Response:
@@ -399,9 +430,14 @@ async def publish_version(call: Call) -> Response:
             f"({code_sha256_b64(latest.code_sha256)}). Please try again with the CodeSHA256 in $LATEST."
         )
     _check_revision(body.revision_id, function_revision_id(latest), "GetFunction")
-    info = await ctx.platform.publish_version(
-        name, description=body.description if body.description is not UNSET else ""
-    )
+    # Either precondition holds for the revision it was checked at, which must still be $LATEST's when it publishes.
+    conditional = body.revision_id is not UNSET or body.code_sha256 is not UNSET
+    with _revision_held("GetFunction"):
+        info = await ctx.platform.publish_version(
+            name,
+            description=body.description if body.description is not UNSET else "",
+            if_revision=latest.revision if conditional else None,
+        )
     return json_response(function_configuration(ctx, info, info.version), 201)
 
 
@@ -466,13 +502,15 @@ async def update_alias(call: Call) -> Response:
     name = unqualified(call)
     current = await ctx.platform.get_alias(name, call.params["Name"])
     _check_revision(body.revision_id, alias_revision_id(current), "GetAlias")
-    alias = await ctx.platform.update_alias(
-        name,
-        current.name,
-        version=body.function_version if body.function_version is not UNSET else None,
-        description=body.description if body.description is not UNSET else None,
-        routing=_routing(body.routing_config),
-    )
+    with _revision_held("GetAlias"):
+        alias = await ctx.platform.update_alias(
+            name,
+            current.name,
+            version=body.function_version if body.function_version is not UNSET else None,
+            description=body.description if body.description is not UNSET else None,
+            routing=_routing(body.routing_config),
+            if_revision=current.revision_id if body.revision_id is not UNSET else None,
+        )
     return json_response(alias_configuration(ctx, alias))
 
 
