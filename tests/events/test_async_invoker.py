@@ -283,6 +283,33 @@ async def test_an_event_for_a_deleted_function_becomes_a_dead_letter(stack: Stac
         assert (letter.request_id, letter.condition, letter.attempts) == (request_id, "FunctionNotFound", 0)
 
 
+async def test_an_event_of_a_deleted_function_never_runs_on_its_successor(stack: StackFactory) -> None:
+    # Deleted with an event waiting, then created again under the same name: the event goes to the dead letters
+    # when its function is deleted, not to the new function when it comes up. A deleted version takes only its own.
+    async with stack(run=False) as s:
+        await s.deploy("reused", "echo")
+        await s.platform.publish_version("reused")
+        request_id = await s.events.submit("reused", None, b"{}")
+        versioned = await s.events.submit("reused", "1", b"{}")
+        await s.platform.delete_function("reused")
+        await s.events.forget_function("reused")
+        await s.deploy("reused", "recorder")
+        await s.deploy("kept", "recorder")
+        await s.platform.publish_version("kept")
+        kept_request = await s.events.submit("kept", None, b"{}")
+        doomed = await s.events.submit("kept", "1", b"{}")
+        await s.platform.delete_function("kept", "1")
+        await s.events.forget_function("kept", "1")
+        await s.start()
+        letters = await s.dead_letters(None, 3)
+        assert sorted(letter.request_id for letter in letters) == sorted([request_id, versioned, doomed])
+        assert {(letter.condition, letter.attempts) for letter in letters} == {("FunctionNotFound", 0)}
+        assert "was deleted while the event waited" in letters[0].reason
+        await s.settled()
+        assert await s.invocations("reused") == []
+        assert [entry.request_id for entry in await s.logs.query("kept")] == [kept_request]
+
+
 async def test_a_destination_loop_is_cut_off(stack: StackFactory) -> None:
     async with stack() as s:
         await s.deploy("loop", "trap")  # answers "ok", so each record is only a little larger than the last

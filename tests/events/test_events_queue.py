@@ -213,3 +213,19 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="schema version 99"):
         async with SqliteEventQueue(tmp_path):
             pass
+
+
+async def test_bury_function_takes_its_events_leased_or_not(tmp_path: Path) -> None:
+    async with SqliteEventQueue(tmp_path) as queue:
+        await queue.put(event("waiting"))
+        await queue.put(msgspec.structs.replace(event("versioned"), qualifier="1"))
+        await queue.put(msgspec.structs.replace(event("other"), function_name="other"))
+        await queue.put(event("running", enqueued_at=time.time() - 10))
+        running = await queue.claim(time.time(), 30)
+        assert running is not None and running.id == "running"
+        assert await queue.bury_function("fn", "2", lambda e: letter(e, f"dead-{e.id}")) == 0
+        assert await queue.bury_function("fn", "1", lambda e: letter(e, f"dead-{e.id}")) == 1
+        assert await queue.bury_function("fn", None, lambda e: letter(e, f"dead-{e.id}")) == 2
+        assert {d.request_id for d in await queue.list_dead_letters("fn")} == {"waiting", "versioned", "running"}
+        assert not await queue.ack(running)  # its worker finds it gone
+        assert await queue.depth() == 1  # "other" stays

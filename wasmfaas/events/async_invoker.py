@@ -414,7 +414,15 @@ class AsyncInvoker:
     async def _bury(
         self, event: QueuedEvent, condition: str, reason: str, record: InvocationRecord | None, now: float
     ) -> None:
-        letter = DeadLetter(
+        letter = self._letter(event, condition, reason, record, now)
+        if await self._queue.dead(event, letter):
+            logger.warning("dead letter %s (request %s, %s): %s", letter.id, event.id, event.function_name, reason)
+
+    @staticmethod
+    def _letter(
+        event: QueuedEvent, condition: str, reason: str, record: InvocationRecord | None, now: float
+    ) -> DeadLetter:
+        return DeadLetter(
             id=str(uuid.uuid4()),
             request_id=event.id,
             function_name=event.function_name,
@@ -427,8 +435,6 @@ class AsyncInvoker:
             attempts=event.attempts,
             record=record,
         )
-        if await self._queue.dead(event, letter):
-            logger.warning("dead letter %s (request %s, %s): %s", letter.id, event.id, event.function_name, reason)
 
     def _record(self, event: QueuedEvent, condition: str, now: float) -> InvocationRecord:
         last = event.last_result
@@ -527,10 +533,11 @@ class AsyncInvoker:
         ]
 
     async def forget_function(self, function_name: str, qualifier: str | None = None) -> None:
-        """Drop the configurations of a deleted function (every qualifier), or of one deleted version or alias.
+        """Drop the configurations of a deleted function (every qualifier), or of one deleted version or alias, and
+        move its queued events to the dead letters (FunctionNotFound) at once.
 
-        Call it when the function is deleted, as Lambda deletes them with it; its queued events then become dead
-        letters (FunctionNotFound) when they come up.
+        Call it when the function is deleted, as Lambda deletes them with it. The events go now, not when they come
+        up: by then a new function of the same name may exist, and they would run on code they were never sent to.
         """
         self._check_open()
         async with self._config_lock:
@@ -538,6 +545,14 @@ class AsyncInvoker:
             for key in [k for k in self._invoke_configs if k[0] == function_name]:
                 if qualifier is None or key[1] == qualifier:
                     del self._invoke_configs[key]
+        now = time.time()
+        what = function_name if qualifier is None else f"{function_name}:{qualifier}"
+        reason = f"Function not found: {what} was deleted while the event waited"
+        buried = await self._queue.bury_function(
+            function_name, qualifier, lambda event: self._letter(event, "FunctionNotFound", reason, None, now)
+        )
+        if buried:
+            logger.warning("%d queued events of %s became dead letters: the function was deleted", buried, what)
 
     # -- dead letters ----------------------------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Protocol, Self
@@ -112,6 +112,14 @@ class EventQueue(Protocol):
 
     async def dead(self, event: QueuedEvent, letter: DeadLetter) -> bool:
         """Move a leased event to the dead letters; False if the lease was lost."""
+        ...
+
+    async def bury_function(
+        self, function_name: str, qualifier: str | None, letter: Callable[[QueuedEvent], DeadLetter]
+    ) -> int:
+        """Move a deleted function's events -- all of them with `qualifier` None, else those of that qualifier --
+        to the dead letters, leased ones too (their workers' acks then find them gone), each as `letter` makes it,
+        in one transaction. Returns how many."""
         ...
 
     async def next_due(self) -> float | None:
@@ -353,6 +361,30 @@ class SqliteEventQueue:
                 (letter.id, letter.function_name, body),
             )
             return True
+
+    async def bury_function(
+        self, function_name: str, qualifier: str | None, letter: Callable[[QueuedEvent], DeadLetter]
+    ) -> int:
+        return await anyio.to_thread.run_sync(self._bury_function, function_name, qualifier, letter)
+
+    def _bury_function(
+        self, function_name: str, qualifier: str | None, letter: Callable[[QueuedEvent], DeadLetter]
+    ) -> int:
+        # The function's name is inside each body only: a scan, which a deletion can afford.
+        with self._use(durable=False) as db, _transaction(db):
+            buried = 0
+            for event_id, body in db.execute("SELECT id, body FROM events").fetchall():
+                event = self._event_decoder.decode(body)
+                if event.function_name != function_name or (qualifier is not None and event.qualifier != qualifier):
+                    continue
+                dead = letter(event)
+                db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+                db.execute(
+                    "INSERT INTO dead_letters (id, function_name, body) VALUES (?, ?, ?)",
+                    (dead.id, dead.function_name, self._json.encode(dead)),
+                )
+                buried += 1
+            return buried
 
     async def next_due(self) -> float | None:
         return await anyio.to_thread.run_sync(self._next_due)
