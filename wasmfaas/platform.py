@@ -565,7 +565,8 @@ class Platform:
                     deployed.target.pool.close()
                 return
             if qualifier not in function.versions:
-                raise InvalidParameterError("Qualifier", f"{qualifier!r} is not a published version of {name}")
+                # Lambda's answer too (a 404 that cleanup tools take as "already gone").
+                raise FunctionNotFoundError(f"Function not found: {name}:{qualifier}")
             users = [a.name for a in function.aliases.values() if qualifier in (a.function_version, *a.routing)]
             if users:
                 raise ResourceConflictError(f"Version {qualifier} is used by aliases {', '.join(sorted(users))}")

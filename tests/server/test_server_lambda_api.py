@@ -254,6 +254,9 @@ def test_delete_function_and_one_version(client: Any, create: Create) -> None:
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 204
     versions = [v["Version"] for v in client.list_versions_by_function(FunctionName=name)["Versions"]]
     assert versions == ["$LATEST", "2"]
+    for gone in ("1", "77"):  # a version that is not there is a 404, as on Lambda
+        with pytest.raises(client.exceptions.ResourceNotFoundException):
+            client.delete_function(FunctionName=name, Qualifier=gone)
     client.delete_function(FunctionName=name)
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.get_function(FunctionName=name)
