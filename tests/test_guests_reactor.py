@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import resource
 from collections.abc import Callable
 
@@ -41,8 +42,9 @@ def test_guest_sees_only_its_own_and_lambdas_environment(platform: SyncPlatform,
     assert env.pop("AWS_LAMBDA_FUNCTION_VERSION") == "$LATEST"
     assert env.pop("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") == "256"
     assert env.pop("AWS_LAMBDA_LOG_GROUP_NAME") == f"/aws/lambda/{name}"
-    assert env.pop("AWS_LAMBDA_LOG_STREAM_NAME").endswith("]" + env.get("_x", "")) or True
-    assert set(env) <= {"_HANDLER"}, f"host environment leaked: {sorted(env)}"
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", env.pop("AWS_LAMBDA_LOG_STREAM_NAME"))
+    assert env.pop("AWS_REGION") == env.pop("AWS_DEFAULT_REGION") == "us-east-1"
+    assert set(env) <= {"_HANDLER"}, f"host environment leaked: {sorted(env)}"  # no AWS_EXECUTION_ENV: not managed
 
 
 def test_sandbox_has_no_files_and_no_host_environment(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,7 @@ export const handler = async (event, context) => {
     shout: shout(event.name ?? "world"),
     calls,
     startedWith,
+    lambdaEnv: ["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV"].map((k) => process.env[k]),
     context: {
       awsRequestId: context.awsRequestId,
       functionName: context.functionName,
@@ -77,6 +80,7 @@ def test_hello_json_context_and_logs(platform: SyncPlatform) -> None:
     assert result.ok, result.payload
     body = result.json()
     assert body["shout"] == "ADA!" and body["startedWith"] == "hi"
+    assert body["lambdaEnv"] == ["us-east-1", "us-east-1", "AWS_Lambda_js-starlingmonkey"]
     assert body["echo"] == {"action": "hello", "name": "ada", "list": [1, None]}
     ctx = body["context"]
     assert ctx["awsRequestId"] == result.request_id
@@ -84,6 +88,10 @@ def test_hello_json_context_and_logs(platform: SyncPlatform) -> None:
     assert ctx["invokedFunctionArn"].endswith(":function:js") and ctx["logGroupName"] == "/aws/lambda/js"
     assert 0 < ctx["remaining"] <= 1000
     assert f"handling hello {result.request_id}" in result.log and "to stderr hello" in result.log
+    # Lambda's Node.js line: "<ISO time>\t<request id>\t<LEVEL>\t<message>".
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    assert re.search(rf"^{stamp}\t{result.request_id}\tINFO\thandling hello {result.request_id}$", result.log, re.M)
+    assert re.search(rf"^{stamp}\t{result.request_id}\tERROR\tto stderr hello", result.log, re.M)
 
 
 def test_module_state_survives_warm_invocations(platform: SyncPlatform) -> None:
@@ -104,8 +112,10 @@ def test_thrown_error_has_lambdas_error_shape(platform: SyncPlatform) -> None:
     assert any("index.mjs" in line for line in body["stackTrace"])
     # Logged once, by the runtime, as Lambda's Node.js runtime logs it.
     (line,) = [line for line in result.log.splitlines() if "Invoke Error" in line]
-    assert line.startswith("ERROR\tInvoke Error \t")
-    logged = json.loads(line.split("\t", 2)[2])
+    stamp, request_id, level, what, error = line.split("\t")
+    assert (request_id, level, what) == (result.request_id, "ERROR", "Invoke Error ")
+    assert datetime.fromisoformat(stamp.replace("Z", "+00:00")).tzinfo is not None
+    logged = json.loads(error)
     assert logged["errorType"] == "TypeError" and logged["errorMessage"] == "bad input" and logged["stack"]
     assert "[ERROR]" not in result.log
     assert not platform.invoke("js", b'{"action": "count"}').cold_start  # the environment stays warm
@@ -191,8 +201,9 @@ def test_an_init_error_is_logged_once(platform: SyncPlatform) -> None:
     assert result.function_error.error_message == "Init failed: init boom"
     # By the runtime, as Lambda's Node.js runtime logs it; the platform adds nothing.
     (line,) = [line for line in result.log.splitlines() if "init boom" in line]
-    assert line.startswith("ERROR\tUncaught Exception \t")
-    assert json.loads(line.split("\t", 2)[2])["errorMessage"] == "init boom"
+    _, request_id, level, what, error = line.split("\t")
+    assert (request_id, level, what) == ("undefined", "ERROR", "Uncaught Exception ")  # init has no request yet
+    assert json.loads(error)["errorMessage"] == "init boom"
     platform.delete_function("js-boom")
 
 
@@ -259,3 +270,63 @@ def test_buffer_codecs_are_nodes(platform: SyncPlatform, tmp_path: Path) -> None
     node = subprocess.run(["node", str(tmp_path / "run.mjs")], capture_output=True, text=True, check=True, timeout=60)
     assert ours.json() == json.loads(node.stdout)
     platform.delete_function("js-buffer")
+
+
+# console.log's rendering of values, compared with Node's util.format (what Node's console.log prints).
+CONSOLE_CASES = r"""class Point { constructor() { this.x = 1; this.y = 2; } }
+const circ = { name: "o" }; circ.self = circ;
+export const CASES = [
+  ["hello", 1, true, null, undefined],
+  [{ a: 1, b: "x", c: [1, 2, 3], d: { e: { f: { g: 1 } } } }],
+  [[1, "two", { three: 3 }]],
+  [{ body: JSON.stringify({ x: 1, y: "it's" }) }],
+  [new Map([["a", 1], ["b", { c: 2 }]]), new Set([1, 2])],
+  [Buffer.from("ab")],
+  [{ fn: function named() {}, arrow: () => 1 }],
+  ["%s is %d years and %j", "Bob", 42, { a: [1] }],
+  [{ "key-with-dash": 1, valid_id: 2, "3d": 3 }],
+  [{ aaaaaaaaaa: "xxxxxxxxxxxxxxxxxx", bbbbbbbbbb: "yyyyyyyyyyyyyyyyyy", cccccccccc: "zzzzzzzzzzzzzzzz", d: 1 }],
+  [circ],
+  [new Point()],
+  [[[[[1]]]]],
+  [{ a: { b: { c: {} } } }],
+  [{ a: { b: { c: { d: 1 } } } }],
+  [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27]],
+  [["apple", "banana", "cherry", "date", "elderberry", "fig", "grape", "honeydew"]],
+  [new Uint8Array([1, 2, 3])],
+  [{ s: 'say "hi"', t: "it's", u: `both ' and "`, nl: "a\nb" }],
+  [{ n: -0, big: 10n, sym: Symbol("s"), nul: null, und: undefined, date: new Date(0) }],
+  [{ nested: [{ id: 1, tags: ["a", "b"] }, { id: 2, tags: [] }], total: 2, page: { next: null, size: 25 } }],
+  [Array.from({ length: 120 }, (_, i) => i)],
+  [{ records: [{ eventSource: "aws:sqs", body: '{"orderId":123}', attributes: { ApproximateReceiveCount: "1" } }] }],
+  [Object.create(null)],
+  [{}, [], ""],
+];
+"""
+CONSOLE_HANDLER = """import { CASES } from "./cases.mjs";
+export const handler = async () => {
+  for (const args of CASES) console.log(...args);
+  return CASES.length;
+};
+"""
+_LINE_START = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z\t[0-9a-f-]{36}\tINFO\t", re.M)
+
+
+def test_console_renders_values_as_node_does(platform: SyncPlatform, tmp_path: Path) -> None:
+    files = {"cases.mjs": CONSOLE_CASES, "index.mjs": CONSOLE_HANDLER}
+    platform.create_function("js-console", zip_of(files), runtime=JAVASCRIPT, handler="index.handler")
+    result = platform.invoke("js-console", b"{}")
+    assert result.ok, result.payload
+    body = result.log.split("\nEND RequestId")[0]
+    ours = [message.removesuffix("\n") for message in _LINE_START.split(body)[1:]]
+    (tmp_path / "cases.mjs").write_text(CONSOLE_CASES)
+    (tmp_path / "run.mjs").write_text(
+        "import { CASES } from './cases.mjs';\nimport util from 'node:util';\n"
+        "for (const args of CASES) console.log(JSON.stringify(util.format(...args)));\n"
+    )
+    node = subprocess.run(["node", str(tmp_path / "run.mjs")], capture_output=True, text=True, check=True, timeout=60)
+    expected = [json.loads(line) for line in node.stdout.splitlines()]
+    assert len(ours) == len(expected) == result.json()
+    for mine, nodes in zip(ours, expected, strict=True):
+        assert mine == nodes
+    platform.delete_function("js-console")

@@ -93,6 +93,7 @@ def handler(event, context):
         "calls": calls,
         "start_count": START_COUNT,
         "greeting": os.environ.get("GREETING"),
+        "lambda_env": [os.environ.get(k) for k in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV")],
         "context": {
             "aws_request_id": context.aws_request_id,
             "function_name": context.function_name,
@@ -133,6 +134,7 @@ def test_hello_json_context_and_logs(platform: SyncPlatform) -> None:
     assert result.ok, result.payload
     body = result.json()
     assert body["shout"] == "ADA!" and body["greeting"] == "hi"
+    assert body["lambda_env"] == ["us-east-1", "us-east-1", "AWS_Lambda_python3.14"]
     assert body["echo"] == {"action": "hello", "name": "ada", "nested": [1, {"a": None}]}
     ctx = body["context"]
     assert ctx["aws_request_id"] == result.request_id

@@ -375,6 +375,7 @@ class Platform:
             raised_errors=info.runtime != runtimes.WASI,
             region=self.region,
             account_id=self.account_id,
+            runtime=info.runtime if info.runtime != runtimes.WASI else "",
         )
         spec.wasi  # noqa: B018 - encode the WASI environment now, not on the first cold start
         factory: type[Environment] = _environment_factory(compiled.kind)

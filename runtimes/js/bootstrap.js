@@ -72,6 +72,7 @@ export function createRuntime(config, load) {
     try {
       const ready = await init();
       if (ready.tag === 'err') return ready;
+      currentRequestId = ctx.requestId; // kept after the invocation, as Lambda's runtime does, for late timers' logs
       let payload;
       try {
         payload = event.length === 0 ? {} : JSON.parse(event);
@@ -107,7 +108,7 @@ function installFetch() {
 
 // As Lambda's Node.js runtime logs an error: "ERROR\t<what> \t<the error as JSON>".
 function logError(what, { errorType, errorMessage, stackTrace }) {
-  stderrWrite(`ERROR\t${what} \t${JSON.stringify({ errorType, errorMessage, stack: stackTrace })}`);
+  stderrWrite(logLine('ERROR', `${what} \t${JSON.stringify({ errorType, errorMessage, stack: stackTrace })}`));
 }
 
 function err(errorType, errorMessage) {
@@ -366,17 +367,26 @@ function decodeMappings(mappings) {
 
 // StarlingMonkey's console knows no format specifiers and prints an Error as source text; Node's does both, and
 // sends log/info/debug to stdout and warn/error/trace to stderr. Done here, at build time, once for the snapshot.
+// The request being handled, for log lines; Lambda's Node.js runtime writes "undefined" outside one (init).
+let currentRequestId;
+
+// Lambda's Node.js log line: "<ISO time>\t<request id>\t<LEVEL>\t<message>".
+function logLine(level, message) {
+  return `${new Date().toISOString()}\t${currentRequestId}\t${level}\t${message}`;
+}
+
 function installConsole(stacks) {
-  const render = (args) => formatArgs(args, stacks);
-  console.log = (...args) => stdoutWrite(...render(args));
+  const render = (args) => formatArgs(args, stacks).join(' ');
+  const to = (write, level) => (...args) => write(logLine(level, render(args)));
+  console.log = to(stdoutWrite, 'INFO');
   console.info = console.log;
-  console.debug = console.log;
-  console.error = (...args) => stderrWrite(...render(args));
-  console.warn = console.error;
+  console.debug = to(stdoutWrite, 'DEBUG');
+  console.error = to(stderrWrite, 'ERROR');
+  console.warn = to(stderrWrite, 'WARN');
   console.trace = (...args) => {
-    const here = new Error(args.length > 0 ? String(render(args).join(' ')) : '');
+    const here = new Error(args.length > 0 ? render(args) : '');
     const lines = stacks.format('Trace', here.message, here.stack);
-    stderrWrite(lines.join('\n'));
+    stderrWrite(logLine('TRACE', lines.join('\n')));
   };
 }
 
@@ -396,7 +406,7 @@ function formatArgs(args, stacks) {
       const v = args[i++];
       switch (spec) {
         case '%s':
-          return typeof v === 'string' ? v : isErrorLike(v) ? formatError(v, stacks) : inspectShort(v);
+          return typeof v === 'string' ? v : isErrorLike(v) ? formatError(v, stacks) : inspect(v, stacks, 0);
         case '%d':
           return typeof v === 'bigint' ? `${v}n` : typeof v === 'object' ? 'NaN' : String(Number(v));
         case '%i':
@@ -412,30 +422,190 @@ function formatArgs(args, stacks) {
         case '%c':
           return '';
         default: // %o, %O
-          return isErrorLike(v) ? formatError(v, stacks) : inspectShort(v);
+          return isErrorLike(v) ? formatError(v, stacks) : inspect(v, stacks, 4);
       }
     });
     out.push(text);
     rest = args.slice(i);
   } else if (args.length > 0) {
-    out.push(args[0]);
+    out.push(formatValue(args[0], stacks));
     rest = args.slice(1);
-    if (isErrorLike(out[0])) out[0] = formatError(out[0], stacks);
   }
-  for (const v of rest) out.push(isErrorLike(v) ? formatError(v, stacks) : v);
+  for (const v of rest) out.push(formatValue(v, stacks));
   return out;
 }
 
-function inspectShort(v) {
-  if (typeof v === 'string') return `'${v}'`;
-  if (typeof v === 'bigint') return `${v}n`;
-  if (v !== null && typeof v === 'object') {
-    try {
-      const json = JSON.stringify(v);
-      if (json !== undefined) return json;
-    } catch {
-      // circular: fall through to String
+// A console argument as Node's util.format shows it: a string as it is, an error by its stack, anything else as
+// util.inspect would (inspect below).
+function formatValue(v, stacks) {
+  if (typeof v === 'string') return v;
+  if (isErrorLike(v)) return formatError(v, stacks);
+  return inspect(v, stacks);
+}
+
+// Node's util.inspect (depth 2, compact 3, breakLength 80), in its common cases: nested strings quoted, `[Object]`
+// past the depth, `<ref *1>`/`[Circular *1]`, class names, Map/Set/Buffer/typed arrays, and Node's rules for when
+// entries share a line (the innermost three levels, within 80 columns) and for grouping long arrays into columns.
+function inspect(value, stacks, depth = 2) {
+  const seen = [];
+  let currentDepth = 0;
+  let circular;
+  const key = (k) => (/^[A-Za-z_$][\w$]*$/.test(k) ? k : quote(k));
+  const show = (v, level, indent) => {
+    switch (typeof v) {
+      case 'string':
+        return quote(v);
+      case 'number':
+        return Object.is(v, -0) ? '-0' : String(v);
+      case 'bigint':
+        return `${v}n`;
+      case 'symbol':
+        return v.toString();
+      case 'undefined':
+        return 'undefined';
+      case 'boolean':
+        return String(v);
+      case 'function': {
+        if (Function.prototype.toString.call(v).startsWith('class')) return `[class ${v.name || '(anonymous)'}]`;
+        return v.name ? `[Function: ${v.name}]` : '[Function (anonymous)]';
+      }
+      default:
+        break;
     }
-  }
-  return String(v);
+    if (v === null) return 'null';
+    if (isErrorLike(v)) return formatError(v, stacks);
+    if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString();
+    if (v instanceof RegExp) return String(v);
+    if (seen.includes(v)) {
+      circular = circular ?? v;
+      return '[Circular *1]';
+    }
+    const tag = v.constructor && typeof v.constructor.name === 'string' ? v.constructor.name : '';
+    const isBuffer = ArrayBuffer.isView(v) && (v._isBuffer === true || tag === 'Buffer');
+    if (isBuffer) {
+      const hex = Array.from(v.subarray(0, 50), (b) => b.toString(16).padStart(2, '0'));
+      const more = v.length > 50 ? ` ... ${v.length - 50} more byte${v.length - 50 > 1 ? 's' : ''}` : '';
+      return `<Buffer${hex.length ? ' ' : ''}${hex.join(' ')}${more}>`;
+    }
+    let open;
+    let entries;
+    let isArray = false;
+    if (Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView))) {
+      isArray = true;
+      open = Array.isArray(v) && (tag === 'Array' || tag === '') ? '[' : `${tag}(${v.length}) [`;
+      entries = v.length + Object.keys(v).filter((k) => !/^\d+$/.test(k)).length;
+    } else if (v instanceof Map || v instanceof Set) {
+      open = `${tag}(${v.size}) {`;
+      entries = v.size + Object.keys(v).length;
+    } else {
+      const proto = Object.getPrototypeOf(v);
+      open = proto === null ? '[Object: null prototype] {' : tag && tag !== 'Object' ? `${tag} {` : '{';
+      entries = Object.keys(v).length;
+    }
+    const close = isArray ? ']' : '}';
+    if (entries === 0) return `${open}${close}`;
+    if (level > depth) return isArray && open === '[' ? '[Array]' : `[${tag || 'Object'}]`;
+    seen.push(v);
+    currentDepth = level + 1;
+    const output = [];
+    const inner = indent + 2;
+    try {
+      if (isArray) {
+        const shown = Math.min(v.length, 100);
+        for (let i = 0; i < shown; i++) output.push(i in v ? show(v[i], level + 1, inner) : '<1 empty item>');
+        if (v.length > 100) output.push(`... ${v.length - 100} more item${v.length - 100 > 1 ? 's' : ''}`);
+        for (const k of Object.keys(v)) if (!/^\d+$/.test(k)) output.push(`${key(k)}: ${show(v[k], level + 1, inner)}`);
+      } else if (v instanceof Map) {
+        for (const [k, x] of v) output.push(`${show(k, level + 1, inner)} => ${show(x, level + 1, inner)}`);
+      } else if (v instanceof Set) {
+        for (const x of v) output.push(show(x, level + 1, inner));
+      } else {
+        for (const k of Object.keys(v)) output.push(`${key(k)}: ${show(v[k], level + 1, inner)}`);
+      }
+    } finally {
+      seen.pop();
+    }
+    let text = join(output, open, close, isArray && output.length > 6 ? v : undefined, level, indent);
+    if (circular === v) text = `<ref *1> ${text}`;
+    return text;
+  };
+  // Node's reduceToSingleString and groupArrayElements.
+  const join = (output, open, close, array, level, indent) => {
+    let lines = output;
+    if (array !== undefined) lines = groupArrayElements(output, array, indent);
+    if (currentDepth - (level + 1) < 3 && lines === output) {
+      const start = output.length + indent + open.length + 10;
+      let total = output.length + start;
+      let fits = total + output.length <= 80;
+      for (let i = 0; fits && i < output.length; i++) {
+        total += output[i].length;
+        fits = total <= 80;
+      }
+      const flat = output.join(', ');
+      if (fits && !flat.includes('\n')) return `${open} ${flat} ${close}`;
+    }
+    const pad = `\n${' '.repeat(indent)}`;
+    return `${open}${pad}  ${lines.join(`,${pad}  `)}${pad}${close}`;
+  };
+  const groupArrayElements = (output, array, indent) => {
+    let outputLength = output.length;
+    if (array.length > 100) outputLength--; // the "... more items" entry is not grouped
+    const dataLen = [];
+    let totalLength = 0;
+    let maxLength = 0;
+    for (let i = 0; i < outputLength; i++) {
+      const len = output[i].length;
+      dataLen.push(len);
+      totalLength += len + 2;
+      if (maxLength < len) maxLength = len;
+    }
+    const actualMax = maxLength + 2;
+    if (actualMax * 3 + indent < 80 && (totalLength / actualMax > 5 || maxLength <= 6)) {
+      const averageBias = Math.sqrt(actualMax - totalLength / output.length);
+      const biasedMax = Math.max(actualMax - 3 - averageBias, 1);
+      const columns = Math.min(
+        Math.round(Math.sqrt(2.5 * biasedMax * outputLength) / biasedMax),
+        Math.floor((80 - indent) / actualMax),
+        12,
+        15,
+      );
+      if (columns <= 1) return output;
+      const maxLineLength = [];
+      for (let i = 0; i < columns; i++) {
+        let lineLength = 0;
+        for (let j = i; j < output.length; j += columns) if (dataLen[j] > lineLength) lineLength = dataLen[j];
+        maxLineLength.push(lineLength + 2);
+      }
+      let numbers = true;
+      for (let i = 0; i < output.length; i++) {
+        if (typeof array[i] !== 'number' && typeof array[i] !== 'bigint') numbers = false;
+      }
+      const grouped = [];
+      for (let i = 0; i < outputLength; i += columns) {
+        const max = Math.min(i + columns, outputLength);
+        let line = '';
+        let j = i;
+        for (; j < max - 1; j++) {
+          const cell = `${output[j]}, `;
+          line += numbers ? cell.padStart(maxLineLength[j - i]) : cell.padEnd(maxLineLength[j - i]);
+        }
+        line += numbers ? output[j].padStart(maxLineLength[j - i] - 2) : output[j];
+        grouped.push(line);
+      }
+      if (array.length > 100) grouped.push(output[outputLength]);
+      return grouped;
+    }
+    return output;
+  };
+  return show(value, 0, 0);
+}
+
+// Node's choice of quotes for a string inside an inspected value: single, else double, else backticks.
+function quote(s) {
+  const escaped = (q) =>
+    s.replace(/[\\\n\r\t\b\f\v\x00-\x1f\x7f]/g, (c) => ({ '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f', '\v': '\\v' })[c] ?? `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  if (!s.includes("'")) return `'${escaped("'")}'`;
+  if (!s.includes('"')) return `"${escaped('"')}"`;
+  if (!s.includes('`') && !s.includes('${')) return `\`${escaped('`')}\``;
+  return `'${escaped("'").replace(/'/g, "\\'")}'`;
 }

@@ -58,6 +58,8 @@ class EnvironmentSpec:
     raised_errors: bool = False
     region: str = "us-east-1"
     account_id: str = "000000000000"
+    # A language runtime's name (AWS_EXECUTION_ENV); "" for wasm code of the function's own.
+    runtime: str = ""
 
     @property
     def log_group_name(self) -> str:
@@ -71,6 +73,8 @@ class EnvironmentSpec:
         """The guest's environment: the function's variables plus Lambda's standard ones, nothing of the host's."""
         pairs = list(self.environment.items())
         pairs += [
+            ("AWS_REGION", self.region),
+            ("AWS_DEFAULT_REGION", self.region),
             ("AWS_LAMBDA_FUNCTION_NAME", self.function_name),
             ("AWS_LAMBDA_FUNCTION_VERSION", self.version),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(self.memory_mb)),
@@ -79,6 +83,8 @@ class EnvironmentSpec:
         ]
         if self.handler:
             pairs.append(("_HANDLER", self.handler))
+        if self.runtime:  # Lambda names a managed runtime so ("AWS_Lambda_python3.12"); custom runtimes get none
+            pairs.append(("AWS_EXECUTION_ENV", f"AWS_Lambda_{self.runtime}"))
         return pairs
 
     @functools.cached_property
