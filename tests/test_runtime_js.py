@@ -249,6 +249,16 @@ export const handler = async (event) => {
   out.filled = Buffer.alloc(7).fill("-_8", 1, 6, "base64url").toString("hex");
   out.allocated = Buffer.alloc(5, "_-8", "base64url").toString("hex");
   out.includes = Buffer.from("QUJD", "base64").includes("QUI", 0, "base64url");
+  out.utf8 = ["héllo €😀", "\\ud800x", "", "a\\u0000b"].map((t) => Buffer.from(t).toString("hex"));
+  out.utf8Named = ["utf8", "UTF-8", "utf-8"].map((e) => Buffer.from("€", e).toString(e));
+  const invalid = Buffer.from([0xff, 0x41, 0xc3, 0x28, 0xe2, 0x82, 0x41, 0xf0, 0x9f, 0x98, 0xef, 0xbb, 0xbf, 0x42]);
+  const bom = Buffer.from([0xef, 0xbb, 0xbf, 0x41]);
+  out.decoded = [invalid.toString(), invalid.toString("utf8", 2, 9), bom.toString()];
+  const room = Buffer.alloc(6);
+  out.utf8Write = [room.write("a€b"), room.write("€€", 1), room.write("xyz", 4, 1), room.write("é", 5)];
+  out.utf8Written = room.toString("hex");
+  out.utf8Big = Buffer.from("é".repeat(1 << 19)).toString().length;
+  out.template = `${Buffer.from("ok")}`;
   return out;
 };
 """
