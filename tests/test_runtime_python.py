@@ -76,6 +76,12 @@ def handler(event, context):
     if action == "sleep-decimal":
         sleep(decimal.Decimal(event["seconds"]))
         return "rested"
+    if action == "decimals":
+        D = decimal.Decimal
+        return {"big": D("1234567890123456789"), "three": D("3"), "frac": D("1.20"), "nan": D("NaN"),
+                "neg_inf": D("-Infinity"), "text": "héllo €", "list": [D("0.1")], "look_alike": "wasmfaas-decimal-0"}
+    if action == "surrogate-result":
+        return {"s": "a\\ud800b"}
     if action == "big":
         return "x" * event["size"]
     if action == "async":
@@ -306,3 +312,16 @@ def test_build_failure_is_refused_and_nothing_is_stored(platform: SyncPlatform, 
             "bad", zip_of({"app.py": "def handler(e, c):\n    return 1\n"}), runtime=PYTHON, handler="app.nope"
         )
     assert [f.name for f in platform.list_functions()] == ["py"]
+
+
+def test_results_are_written_as_lambdas_python_runtime_writes_them(platform: SyncPlatform) -> None:
+    # Decimals with their exact digits (DynamoDB's numbers), non-ASCII as it is (python3.12+); a lone surrogate, which
+    # UTF-8 cannot carry, escaped.
+    result = platform.invoke("py", b'{"action": "decimals"}')
+    assert result.ok, result.payload
+    assert result.payload.decode() == (
+        '{"big": 1234567890123456789, "three": 3, "frac": 1.20, "nan": NaN, "neg_inf": -Infinity, '
+        '"text": "héllo €", "list": [0.1], "look_alike": "wasmfaas-decimal-0"}'
+    )
+    surrogate = platform.invoke("py", b'{"action": "surrogate-result"}')
+    assert surrogate.ok and surrogate.payload == b'{"s": "a\\ud800b"}'

@@ -37,6 +37,7 @@ import io
 import json
 import logging
 import os
+import re
 import selectors
 import sys
 import time
@@ -709,11 +710,28 @@ def _flush() -> None:
             stream.flush()
 
 
-def _decimal_default(value: object) -> object:
-    # Lambda's runtime serialises Decimal (what DynamoDB returns) as a number.
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+def _dumps(result: object) -> str:
+    """The handler's result as Lambda's Python runtime (3.12 and later) writes it: non-ASCII text as it is, and a
+    Decimal (what DynamoDB gives) as a number with exactly its digits, not through float (which turns
+    1234567890123456789 into 1.2345678901234568e+18). The json module cannot write raw number text, so each Decimal
+    goes in as a placeholder string -- a random per-environment token no data contains -- replaced afterwards."""
+    decimals: list[str] = []
+
+    def default(value: object) -> object:
+        if isinstance(value, decimal.Decimal):
+            decimals.append(_decimal_text(value))
+            return f"{_DECIMAL_TOKEN}{len(decimals) - 1}"
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    text = json.dumps(result, default=default, ensure_ascii=False)
+    if not text.isascii():
+        try:  # a lone surrogate cannot cross as UTF-8: escaped, as ensure_ascii would
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(result, default=default, ensure_ascii=True)
+    if decimals:
+        text = _DECIMAL_SLOT.sub(lambda m: decimals[int(m.group(1))], text)
+    return text
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -730,8 +748,23 @@ _check_and_preload(_MODULE_NAME, _FUNCTION_NAME)
 _handler: Any = None
 
 
+def _decimal_text(value: decimal.Decimal) -> str:
+    if value.is_nan():
+        return "NaN"  # as json writes float("nan")
+    if value.is_infinite():
+        return "-Infinity" if value.is_signed() else "Infinity"
+    return str(value)  # always a JSON number: "1.20", "-0", "1E+3", "0E-7"
+
+
+_DECIMAL_TOKEN = ""
+_DECIMAL_SLOT: re.Pattern[str] = re.compile("$^")
+
+
 def _init() -> None:
-    global _handler
+    global _handler, _DECIMAL_TOKEN, _DECIMAL_SLOT
+    # Made here, per environment, not in the build's snapshot (whose values anyone could read from the component).
+    _DECIMAL_TOKEN = f"wasmfaas-decimal-{os.urandom(16).hex()}-"
+    _DECIMAL_SLOT = re.compile(f'"{_DECIMAL_TOKEN}(\\d+)"')
     os.environ.setdefault("LAMBDA_TASK_ROOT", TASK_ROOT)
     os.environ.setdefault("_HANDLER", HANDLER)
     # Installed now, not at build time: no standard-library import at build time may pick up a function module.
@@ -773,7 +806,7 @@ def _handle(ctx: types.Context, event: str) -> str:
         raise FunctionFault("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}") from exc
     result = _handler(payload, LambdaContext(ctx))
     try:
-        return json.dumps(result, default=_decimal_default)
+        return _dumps(result)
     except (TypeError, ValueError, RecursionError) as exc:
         raise FunctionFault("Runtime.MarshalError", f"Unable to marshal response: {exc}") from exc
 
