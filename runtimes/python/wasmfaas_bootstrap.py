@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import concurrent.futures
 import contextlib
 import decimal
 import importlib
@@ -688,13 +689,65 @@ class _TimerLoop(asyncio.SelectorEventLoop):
     def _close_self_pipe(self) -> None:
         pass
 
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        # asyncio.run ends with this, which shuts the executor down from a new thread: here it is inline anyway.
+        self._executor_shutdown_called = True
+        executor, self._default_executor = self._default_executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
     def _write_to_self(self) -> None:
         pass
 
-    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> Any:
-        # asyncio.to_thread too. Without this, CPython's wasi build fails with "No module named
-        # 'concurrent.futures.thread'", which says nothing of why.
-        raise RuntimeError("run_in_executor and asyncio.to_thread need threads, which a wasmfaas function has not")
+
+class InlineExecutor(concurrent.futures.Executor):
+    """ThreadPoolExecutor for a function without threads (this build of CPython has none): each call runs when it
+    is submitted, in the caller's thread, and its future is done when `submit` returns. Code that fans work out to
+    a pool (boto3's s3transfer imports one; `asyncio.to_thread` and `run_in_executor` use one) then works, one call
+    after another; a call that waits for a later one's result would wait forever, as with one worker."""
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        thread_name_prefix: str = "",
+        initializer: Any = None,
+        initargs: tuple[Any, ...] = (),
+    ) -> None:
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        self._initializer, self._initargs = initializer, initargs
+        self._shut = False
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        if self._shut:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        if self._initializer is not None:
+            initializer, self._initializer = self._initializer, None
+            initializer(*self._initargs)
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:  # as a pool's worker does: the caller sees it through the future
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._shut = True
+
+
+def _install_executor() -> None:
+    # At build time, into the snapshot: the real module cannot be imported at run time (no files), and it would
+    # fail to start a thread anyway. asyncio's default executor is a ThreadPoolExecutor too.
+    module = sys.modules.get("concurrent.futures.thread")
+    if module is None:
+        module = ModuleType("concurrent.futures.thread")
+        module.BrokenThreadPool = type("BrokenThreadPool", (concurrent.futures.BrokenExecutor,), {})  # type: ignore[attr-defined]
+        sys.modules["concurrent.futures.thread"] = module
+    module.ThreadPoolExecutor = InlineExecutor  # type: ignore[attr-defined]
+    concurrent.futures.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc]
 
 
 def _install_asyncio() -> None:
@@ -744,6 +797,7 @@ _FILES, _MODULES, _NAMESPACES = _load_bundle(_TASK_DIR)
 _LOADER = BundleLoader()
 _FINDER = BundleFinder()
 _check_and_preload(_MODULE_NAME, _FUNCTION_NAME)
+_install_executor()
 
 _handler: Any = None
 
