@@ -340,3 +340,49 @@ def test_console_renders_values_as_node_does(platform: SyncPlatform, tmp_path: P
     for mine, nodes in zip(ours, expected, strict=True):
         assert mine == nodes
     platform.delete_function("js-console")
+
+
+NODE_GLOBALS = """
+export const handler = async (event) => {
+  if (event.exit !== undefined) process.exit(event.exit);
+  const immediate = await new Promise((resolve) => setImmediate(resolve, "ran"));
+  const start = process.hrtime();
+  process.stdout.write("raw line\\n");
+  return {
+    global: global === globalThis,
+    immediate,
+    node: process.versions.node.split(".")[0],
+    hrtime: process.hrtime(start).length,
+    bigint: typeof process.hrtime.bigint(),
+    uptime: process.uptime() >= 0,
+    cwd: process.cwd(),
+    on: process.on("unhandledRejection", () => {}) === process,
+    memory: typeof process.memoryUsage().heapUsed,
+  };
+};
+"""
+
+
+def test_node_globals_libraries_expect(platform: SyncPlatform) -> None:
+    platform.create_function(
+        "js-node", zip_of({"index.mjs": NODE_GLOBALS}), runtime=JAVASCRIPT, handler="index.handler"
+    )
+    result = platform.invoke("js-node", b"{}")
+    assert result.json() == {
+        "global": True,
+        "immediate": "ran",
+        "node": "20",
+        "hrtime": 2,
+        "bigint": "bigint",
+        "uptime": True,
+        "cwd": "/var/task",
+        "on": True,
+        "memory": "number",
+    }, result.payload
+    assert "\nraw line\n" in result.log  # process.stdout.write is not a console line: no prefix
+    # process.exit ends the runtime, as on Lambda: Runtime.ExitError, and a fresh environment next.
+    exited = platform.invoke("js-node", b'{"exit": 3}')
+    assert exited.function_error is not None and exited.function_error.error_type == "Runtime.ExitError"
+    assert exited.function_error.error_message == "Runtime exited with error: exit status 3"
+    assert platform.invoke("js-node", b"{}").cold_start
+    platform.delete_function("js-node")

@@ -117,6 +117,12 @@ function err(errorType, errorMessage) {
 
 // Lambda code reads its configuration from process.env; the guest has no `process`, so give it one with the
 // environment the host passes (the function's variables plus Lambda's AWS_LAMBDA_* ones).
+// Node's globals that libraries reach for without thinking of it: `global`, `setImmediate`, and the `process`
+// members they read (versions, hrtime, memoryUsage, cwd, the event-emitter methods, stdout/stderr.write). The
+// Node version given is the one whose APIs the shims follow; `process.exit()` ends the invocation as it ends
+// Lambda's runtime: Runtime.ExitError, and a fresh environment next.
+const STARTED_MS = Date.now();
+
 function installProcess() {
   const env = {};
   for (const [name, value] of getEnvironment()) env[name] = value;
@@ -125,13 +131,70 @@ function installProcess() {
     existing.env = env;
     return;
   }
+  globalThis.global = globalThis;
+  globalThis.setImmediate = (fn, ...args) => setTimeout(fn, 0, ...args);
+  globalThis.clearImmediate = (id) => clearTimeout(id);
+  const hrtime = (previous) => {
+    const now = BigInt(Math.round(performance.now() * 1e6));
+    let seconds = Number(now / 1000000000n);
+    let nanos = Number(now % 1000000000n);
+    if (Array.isArray(previous)) {
+      seconds -= previous[0];
+      nanos -= previous[1];
+      if (nanos < 0) {
+        seconds -= 1;
+        nanos += 1e9;
+      }
+    }
+    return [seconds, nanos];
+  };
+  hrtime.bigint = () => BigInt(Math.round(performance.now() * 1e6));
+  const quiet = function () {
+    return this;
+  };
   globalThis.process = {
     env,
-    argv: [],
+    argv: ['/var/lang/bin/node', '/var/runtime/index.mjs'],
+    execArgv: [],
+    version: 'v20.0.0',
+    versions: { node: '20.0.0' },
+    release: { name: 'node' },
+    platform: 'linux',
+    arch: 'wasm32',
+    pid: 1,
+    ppid: 0,
+    title: 'node',
+    exitCode: undefined,
     nextTick(fn, ...args) {
       queueMicrotask(() => fn(...args));
     },
+    hrtime,
+    uptime: () => (Date.now() - STARTED_MS) / 1000,
+    cwd: () => '/var/task',
+    memoryUsage: Object.assign(() => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }), {
+      rss: () => 0,
+    }),
+    emitWarning: (warning) => console.warn(typeof warning === 'string' ? `Warning: ${warning}` : warning),
+    on: quiet,
+    once: quiet,
+    off: quiet,
+    addListener: quiet,
+    removeListener: quiet,
+    removeAllListeners: quiet,
+    emit: () => false,
+    listeners: () => [],
+    stdout: { write: (chunk) => (stdoutWrite(String(chunk).replace(/\n$/, '')), true), isTTY: false },
+    stderr: { write: (chunk) => (stderrWrite(String(chunk).replace(/\n$/, '')), true), isTTY: false },
+    exit(code) {
+      throw new ProcessExit(code === undefined ? (globalThis.process.exitCode ?? 0) : code);
+    },
   };
+}
+
+class ProcessExit {
+  constructor(code) {
+    this.code = Number(code) | 0;
+  }
 }
 
 function resolveHandler(mod, config) {
@@ -232,6 +295,13 @@ function toFunctionError(e, stacks) {
       const errorType = errorName(e);
       const errorMessage = String(e.message);
       return { errorType, errorMessage, stackTrace: stacks.format(errorType, errorMessage, e.stack) };
+    }
+    if (e instanceof ProcessExit) {
+      return {
+        errorType: 'Runtime.ExitError',
+        errorMessage: `Runtime exited with error: exit status ${e.code}`,
+        stackTrace: [],
+      };
     }
     let errorMessage;
     // SpiderMonkey reports an exhausted heap by throwing the bare string "out of memory": the host then discards
