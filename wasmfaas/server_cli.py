@@ -101,7 +101,9 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
         "package", type=Path, help="a .wasm module, a .zip deployment package, or a folder (zipped as a package)"
     )
     deploy.add_argument("--handler", default=None, help="the module in the zip (default: its only .wasm)")
-    deploy.add_argument("--runtime", default="wasi", help="runtime (default wasi)")
+    deploy.add_argument(
+        "--runtime", default=None, help="runtime (a new function: default wasi; an existing one: unchanged)"
+    )
     deploy.add_argument("--memory", type=int, default=None, metavar="MB", help="MemorySize")
     deploy.add_argument("--timeout", type=int, default=None, metavar="S", help="Timeout in seconds")
     deploy.add_argument("--env", type=_env_pair, action="append", default=None, metavar="KEY=VALUE")
@@ -380,7 +382,7 @@ def _deploy(args: argparse.Namespace) -> int:
                     "/2015-03-31/functions",
                     json={
                         "FunctionName": args.name,
-                        "Runtime": args.runtime,
+                        "Runtime": args.runtime or "wasi",
                         "Code": {"ZipFile": zip_file},
                         "Publish": args.publish,
                         **config,
@@ -392,12 +394,10 @@ def _deploy(args: argparse.Namespace) -> int:
                 if e.code != "ResourceConflictException":  # created meanwhile: update it
                     raise
         if response is None:
-            if config or args.runtime != "wasi":
-                client.request(
-                    "PUT",
-                    client.function_path("2015-03-31", args.name, "/configuration"),
-                    json={"Runtime": args.runtime, **config},
-                )
+            if args.runtime is not None:  # an existing function keeps its runtime unless told otherwise
+                config["Runtime"] = args.runtime
+            if config:
+                client.request("PUT", client.function_path("2015-03-31", args.name, "/configuration"), json=config)
                 display.note(f"updated {args.name}'s configuration")
             response = client.request(
                 "PUT",

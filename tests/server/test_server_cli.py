@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from server_helpers import ServerProcess, unique, zip_of
+from server_helpers import ServerProcess, lambda_client, unique, zip_of
 
 AWS = Path(sys.executable).with_name("aws")
 
@@ -131,6 +131,22 @@ def test_wasmfaas_client_commands(server: ServerProcess, tmp_path: Path, guest: 
     assert wasmfaas(server, "delete", name).returncode == 0
     gone = wasmfaas(server, "invoke", name, "{}")
     assert gone.returncode == 2 and "ResourceNotFoundException" in gone.stderr
+
+
+def test_deploy_keeps_an_existing_functions_runtime(server: ServerProcess, tmp_path: Path) -> None:
+    # A redeploy with only configuration flags must not turn a Python function into a wasi one.
+    source = tmp_path / "fn"
+    source.mkdir()
+    (source / "app.py").write_text("def handler(event, context):\n    return {'ok': True}\n")
+    name = unique("wfpy")
+    first = wasmfaas(server, "deploy", name, str(source), "--runtime", "python3.14", "--handler", "app.handler")
+    assert first.returncode == 0, first.stderr
+    again = wasmfaas(server, "deploy", name, str(source), "--memory", "256")
+    assert again.returncode == 0, again.stderr
+    info = lambda_client(server.url).get_function_configuration(FunctionName=name)
+    assert (info["Runtime"], info["Handler"], info["MemorySize"]) == ("python3.14", "app.handler", 256)
+    assert json.loads(wasmfaas(server, "invoke", name, "{}").stdout) == {"ok": True}
+    assert wasmfaas(server, "delete", name).returncode == 0
 
 
 def test_local_invoke_still_works(guest: Callable[[str], bytes], tmp_path: Path) -> None:
