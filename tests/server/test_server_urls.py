@@ -101,6 +101,7 @@ def test_get_with_query_and_cookies(http_function: tuple[str, str]) -> None:
     assert context["accountId"] == "anonymous"
     assert (context["routeKey"], context["stage"]) == ("$default", "$default")
     assert context["requestId"] and context["time"].endswith("+0000") and context["timeEpoch"] > 0
+    assert header(headers, "x-amzn-requestid") == [context["requestId"]]  # the invocation's own id
     assert event["isBase64Encoded"] is False and "body" not in event
 
 

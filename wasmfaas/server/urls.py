@@ -496,7 +496,9 @@ async def serve_function_url(ctx: ServerContext, scope: Scope, receive: Receive)
             return _plain(403, "Forbidden", request_id)
     event = msgspec.json.encode(build_event(request, config, ctx, raw_path, request_id, caller))
     try:
-        result = await ctx.runner.invoke(config.function_name, config.qualifier, event)
+        # One id throughout, as on Lambda: the event's requestContext.requestId, the context's aws_request_id, the
+        # log's and the x-amzn-RequestId header.
+        result = await ctx.runner.invoke(config.function_name, config.qualifier, event, request_id=request_id)
     except TooManyRequestsError:
         return _plain(429, "Rate Exceeded.", request_id)
     except FunctionNotFoundError:
