@@ -310,6 +310,21 @@ async def test_an_event_of_a_deleted_function_never_runs_on_its_successor(stack:
         assert [entry.request_id for entry in await s.logs.query("kept")] == [kept_request]
 
 
+async def test_a_dead_letter_of_a_deleted_function_is_kept_when_replayed(stack: StackFactory) -> None:
+    async with stack(run=False) as s:
+        await s.deploy("gone", "echo")
+        await s.events.submit("gone", None, b"{}")
+        await s.platform.delete_function("gone")
+        await s.events.forget_function("gone")
+        [letter] = await s.dead_letters("gone", 1)
+        with pytest.raises(FunctionNotFoundError):
+            await s.events.replay(letter.id)  # it would only die again, without its record
+        assert await s.events.list_dead_letters("gone") == [letter]
+        await s.deploy("gone", "recorder")  # back under that name: now the letter can go to it
+        assert await s.events.replay(letter.id)
+        assert await s.events.list_dead_letters("gone") == []
+
+
 async def test_a_destination_loop_is_cut_off(stack: StackFactory) -> None:
     async with stack() as s:
         await s.deploy("loop", "trap")  # answers "ok", so each record is only a little larger than the last

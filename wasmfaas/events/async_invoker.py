@@ -570,8 +570,11 @@ class AsyncInvoker:
 
     async def replay(self, dead_letter_id: str) -> str:
         """Enqueue a dead letter's event again (a fresh event: new request id, age and retries) and remove the dead
-        letter, in one transaction. Returns the new request id; raises DeadLetterNotFoundError."""
+        letter, in one transaction. Returns the new request id; raises DeadLetterNotFoundError, or
+        FunctionNotFoundError (and keeps the letter) when its function, version or alias is gone."""
         self._check_open()
+        letter = await self._queue.get_dead_letter(dead_letter_id)
+        await self._platform.get_function(letter.function_name, letter.qualifier)  # it would only die again
         event = await self._queue.replay(dead_letter_id, time.time())
         self._wake.set()
         return event.id
