@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import zip_of
 
-from wasmfaas import BuildError, FunctionConfig, GuestKind, SyncPlatform
+from wasmfaas import FunctionConfig, GuestKind, SyncPlatform
 from wasmfaas.runtimes import JAVASCRIPT
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
@@ -207,12 +207,43 @@ def test_an_init_error_is_logged_once(platform: SyncPlatform) -> None:
     platform.delete_function("js-boom")
 
 
-def test_build_failure_is_refused_and_nothing_is_stored(platform: SyncPlatform) -> None:
-    with pytest.raises(BuildError, match="handler"):
-        platform.create_function(
-            "bad", zip_of({"index.mjs": "export const other = 1;\n"}), runtime=JAVASCRIPT, handler="index.handler"
-        )
-    assert [f.name for f in platform.list_functions()] == ["js"]
+def test_code_that_cannot_load_fails_each_cold_start(platform: SyncPlatform) -> None:
+    # Lambda takes such code and fails every init with its runtime's error; so does wasmfaas, which lets the handler
+    # and the code be changed in either order. An optional require of a Node built-in is caught, as in Node.
+    handler = "export const handler = async () => 1;\n"
+    cases = {
+        "js-syntax": ({"index.mjs": "import { g } from './lib.js';\n" + handler, "lib.js": "export const g = (;\n"},
+                      "index.handler", "Runtime.UserCodeSyntaxError", "lib.js:1:"),
+        "js-noexport": ({"index.mjs": "export const other = 1;\n"}, "index.handler",
+                        "Runtime.HandlerNotFound", "index.handler is undefined or not exported"),
+        "js-unresolved": ({"index.mjs": "import { x } from './nope.js';\n" + handler}, "index.handler",
+                          "Runtime.ImportModuleError", 'Could not resolve "./nope.js"'),
+        "js-nomodule": ({"index.mjs": handler}, "main.handler", "Runtime.ImportModuleError",
+                        "Cannot find module 'main'"),
+        "js-builtin": ({"index.mjs": "import fs from 'node:fs';\n" + handler}, "index.handler",
+                       "Runtime.ImportModuleError", "Cannot find module 'node:fs'"),
+    }  # fmt: skip
+    for name, (files, entry, error_type, message) in cases.items():
+        platform.create_function(name, zip_of(files), runtime=JAVASCRIPT, handler=entry)
+        for _ in range(2):  # every cold start fails the same way; no environment is kept
+            result = platform.invoke(name, b"{}")
+            assert result.function_error is not None and result.function_error.kind == "Unhandled", name
+            assert result.function_error.error_type == error_type, result.payload
+            assert message in result.function_error.error_message, result.payload
+            assert result.cold_start and "Uncaught Exception" in result.log
+        platform.delete_function(name)
+    optional = (
+        "let c = null;\ntry { c = require('crypto'); } catch { c = 'none'; }\nexports.handler = async () => c;\n"
+    )
+    platform.create_function(
+        "js-optional", zip_of({"index.js": optional}), runtime=JAVASCRIPT, handler="index.handler"
+    )
+    assert platform.invoke("js-optional", b"{}").json() == "none"
+    # The code first, then the handler it has: each call is taken.
+    platform.update_function_code("js-optional", zip_of({"main.mjs": "export const run = async () => 'ran';\n"}))
+    platform.update_function_configuration("js-optional", handler="main.run")
+    assert platform.invoke("js-optional", b"{}").json() == "ran"
+    platform.delete_function("js-optional")
 
 
 BUFFER_CASES = """\

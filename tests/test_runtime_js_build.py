@@ -312,34 +312,6 @@ def test_cache_hit_does_not_run_the_builder(
     assert again.read_bytes() == app_component.read_bytes()
 
 
-def test_syntax_error_fails_the_build(cache_dir: Path, tmp_path: Path, app_dir: Path) -> None:
-    src = tmp_path / "src"
-    shutil.copytree(app_dir, src)
-    (src / "lib" / "greet.js").write_text("export function greet(greeting, name) {\n  return (greeting;\n}\n")
-    with pytest.raises(BuildError, match=r"lib/greet\.js:2:\d+: Expected"):
-        js.build_js(src, "index.handler", tmp_path / "out", cache_dir=cache_dir)
-
-
-def test_missing_export_fails_the_build(cache_dir: Path, tmp_path: Path) -> None:
-    src = _write(tmp_path / "src", {"index.mjs": "export const handle = async () => 1;\n"})
-    with pytest.raises(BuildError, match=r"Runtime\.HandlerNotFound: index\.mjs does not export 'handler'"):
-        js.build_js(src, "index.handler", tmp_path / "out", cache_dir=cache_dir)
-
-
-def test_missing_module_fails_the_build(cache_dir: Path, tmp_path: Path) -> None:
-    src = _write(tmp_path / "src", {"index.mjs": "import { x } from './nope.js';\nexport const handler = () => x;\n"})
-    with pytest.raises(BuildError, match=r'Could not resolve "\./nope\.js"'):
-        js.build_js(src, "index.handler", tmp_path / "out", cache_dir=cache_dir)
-    with pytest.raises(BuildError, match=r"Runtime\.ImportModuleError: Cannot find module 'main'"):
-        js.build_js(src, "main.handler", tmp_path / "out", cache_dir=cache_dir)
-
-
-def test_node_builtin_fails_the_build(cache_dir: Path, tmp_path: Path) -> None:
-    src = _write(tmp_path / "src", {"index.mjs": "import fs from 'node:fs';\nexport const handler = () => fs;\n"})
-    with pytest.raises(BuildError, match=r'Node\.js built-in module "node:fs" is not available'):
-        js.build_js(src, "index.handler", tmp_path / "out", cache_dir=cache_dir)
-
-
 @pytest.mark.parametrize("handler", ["index", "index.", ".handler", "../x.handler", "a b.handler", "/abs.handler"])
 def test_malformed_handler_is_refused(handler: str, cache_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError, match="handler"):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import zip_of
 
-from wasmfaas import BuildError, FunctionConfig, GuestKind, SyncPlatform
+from wasmfaas import FunctionConfig, GuestKind, SyncPlatform
 from wasmfaas.runtimes import PYTHON
 
 APP = """\
@@ -315,12 +315,36 @@ def test_a_folder_of_sources_works_like_its_zip(platform: SyncPlatform, tmp_path
     platform.delete_function("py-folder")
 
 
-def test_build_failure_is_refused_and_nothing_is_stored(platform: SyncPlatform, tmp_path: Path) -> None:
-    with pytest.raises(BuildError, match="nope"):
-        platform.create_function(
-            "bad", zip_of({"app.py": "def handler(e, c):\n    return 1\n"}), runtime=PYTHON, handler="app.nope"
-        )
-    assert [f.name for f in platform.list_functions()] == ["py"]
+def test_code_whose_handler_cannot_load_fails_each_cold_start(platform: SyncPlatform) -> None:
+    # Lambda takes such code and fails every init with its runtime's error; so does wasmfaas, which lets the handler
+    # and the code be changed in either order, one call each.
+    cases = {
+        "py-syntax": ({"app.py": "def handler(event, context):\n    return {'a': 1\n"}, "app.handler",
+                      "Runtime.UserCodeSyntaxError", "Syntax error in module 'app'"),
+        "py-nohandler": ({"app.py": "def other(e, c):\n    return 1\n"}, "app.handler",
+                         "Runtime.HandlerNotFound", "Handler 'handler' missing on module 'app'"),
+        "py-nomodule": ({"app.py": "def handler(e, c):\n    return 1\n"}, "main.handler",
+                        "Runtime.ImportModuleError", "Unable to import module 'main'"),
+        "py-unbundled": ({"app.py": "import not_bundled_anywhere\ndef handler(e, c):\n    return 1\n"}, "app.handler",
+                         "Runtime.ImportModuleError", "No module named 'not_bundled_anywhere'"),
+    }  # fmt: skip
+    for name, (files, handler, error_type, message) in cases.items():
+        platform.create_function(name, zip_of(files), runtime=PYTHON, handler=handler)
+        for _ in range(2):  # every cold start fails the same way; no environment is kept
+            result = platform.invoke(name, b"{}")
+            assert result.function_error is not None and result.function_error.kind == "Unhandled", name
+            assert result.function_error.error_type == error_type, result.payload
+            assert message in result.function_error.error_message, result.payload
+            assert result.cold_start and "Init Duration" in result.log
+    # The new handler first, then the code it names (or the other way round): each call is taken.
+    platform.update_function_configuration("py-nomodule", handler="main.handler")
+    platform.update_function_code("py-nomodule", zip_of({"main.py": "def handler(e, c):\n    return 'fixed'\n"}))
+    assert platform.invoke("py-nomodule", b"{}").json() == "fixed"
+    platform.update_function_code("py-nohandler", zip_of({"app.py": "def run(e, c):\n    return 'ran'\n"}))
+    platform.update_function_configuration("py-nohandler", handler="app.run")
+    assert platform.invoke("py-nohandler", b"{}").json() == "ran"
+    for name in cases:
+        platform.delete_function(name)
 
 
 def test_results_are_written_as_lambdas_python_runtime_writes_them(platform: SyncPlatform) -> None:
@@ -334,3 +358,63 @@ def test_results_are_written_as_lambdas_python_runtime_writes_them(platform: Syn
     )
     surrogate = platform.invoke("py", b'{"action": "surrogate-result"}')
     assert surrogate.ok and surrogate.payload == b'{"s": "a\\ud800b"}'
+
+
+FILES_APP = """
+import json, os, pathlib, tempfile
+
+def handler(event, context):
+    here = pathlib.Path(__file__).parent
+    out = {
+        "absolute": json.load(open("/var/task/data/config.json"))["stage"],
+        "beside": (here / "data" / "config.json").read_text().strip(),
+        "relative": open("data/config.json").read().strip(),
+        "cwd": os.getcwd(),
+        "listing": sorted(os.listdir("/var/task")),
+        "exists": [os.path.exists("/var/task/data/config.json"), os.path.isdir("/var/task/data")],
+    }
+    try:
+        open("/var/task/new.txt", "w")
+        out["task_writable"] = True
+    except OSError:
+        out["task_writable"] = False
+    marker = pathlib.Path("/tmp/calls")
+    calls = int(marker.read_text()) + 1 if marker.exists() else 1
+    marker.write_text(str(calls))
+    out["tmp_calls"] = calls
+    with tempfile.NamedTemporaryFile("w+", suffix=".txt") as f:
+        f.write("scratch")
+        f.flush()
+        f.seek(0)
+        out["tempfile"] = [f.read(), os.path.dirname(f.name)]
+    return out
+"""
+
+
+def test_the_package_is_at_var_task_and_tmp_is_writable(tmp_path: Path) -> None:
+    # As on Lambda: the package read-only at /var/task (the working directory), a /tmp of each environment's own
+    # that lasts across its warm invocations; nothing of the host beyond them.
+    files = {"app.py": FILES_APP, "data/config.json": '{"stage": "prod"}\n'}
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        info = platform.create_function("files", zip_of(files), runtime=PYTHON, handler="app.handler")
+        first = platform.invoke("files", b"{}")
+        assert first.ok, first.payload
+        body = first.json()
+        assert body == {
+            "absolute": "prod",
+            "beside": '{"stage": "prod"}',
+            "relative": '{"stage": "prod"}',
+            "cwd": "/var/task",
+            "listing": ["app.py", "data"],
+            "exists": [True, True],
+            "task_writable": False,
+            "tmp_calls": 1,
+            "tempfile": ["scratch", "/tmp"],
+        }
+        assert platform.invoke("files", b"{}").json()["tmp_calls"] == 2  # the same environment's /tmp
+        assert len(list((tmp_path / "scratch").iterdir())) == 1
+        assert (tmp_path / "tasks" / info.code_sha256 / "data" / "config.json").is_file()
+        platform.delete_function("files")  # its environments go, and their /tmp with them
+        assert list((tmp_path / "scratch").iterdir()) == []
+    with SyncPlatform(data_dir=tmp_path, persistent=True):
+        assert list((tmp_path / "tasks").iterdir()) == []  # unpacked packages no function uses: removed

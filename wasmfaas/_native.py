@@ -9,6 +9,7 @@ alive; `Handles` is owned by exactly one environment, which drops it with its st
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Sequence
 from ctypes import POINTER, byref, c_size_t, c_uint64, c_void_p
 from typing import Any, Final
 
@@ -64,6 +65,7 @@ _wasi_env: Final = _proto("wasi_config_set_env", ctypes.c_bool)
 _wasi_stdout: Final = _proto("wasi_config_set_stdout_file", ctypes.c_bool, _lib)  # opens files
 _wasi_stderr: Final = _proto("wasi_config_set_stderr_file", ctypes.c_bool, _lib)  # opens files
 _wasi_stdin_bytes: Final = _proto("wasi_config_set_stdin_bytes", None)
+_wasi_preopen: Final = _proto("wasi_config_preopen_dir", ctypes.c_bool, _lib)  # opens the directory
 _set_wasi: Final = _proto("wasmtime_context_set_wasi", c_void_p, _lib)  # opens files
 _call_unchecked: Final = _proto("wasmtime_func_call_unchecked", c_void_p, _lib)
 _set_fuel: Final = _proto("wasmtime_context_set_fuel", c_void_p)
@@ -155,10 +157,16 @@ class WasiRecipe:
         return ctypes.cast(array, ctypes.POINTER(ctypes.POINTER(ctypes.c_char)))
 
     def apply(
-        self, store: wasmtime.Store, stdout: bytes | None, stderr: bytes | None, stdin: bytes | None = None
+        self,
+        store: wasmtime.Store,
+        stdout: bytes | None,
+        stderr: bytes | None,
+        stdin: bytes | None = None,
+        preopens: Sequence[tuple[bytes, bytes, bool]] = (),
     ) -> None:
         """Give `store` a WASI context: this argv and environment, stdout/stderr opened by path (None: wasmtime's
-        sink, for core modules whose writes guests.wasi takes), nothing else."""
+        sink, for core modules whose writes guests.wasi takes), the `preopens` -- (host directory, guest path,
+        writable) -- and nothing else."""
         config = c_void_p(_wasi_new())
         try:
             ok = (
@@ -166,6 +174,9 @@ class WasiRecipe:
                 and _wasi_env(config, c_size_t(self._env_n), self._names, self._values)
                 and (stdout is None or _wasi_stdout(config, stdout))
                 and (stderr is None or _wasi_stderr(config, stderr))
+                and all(
+                    _wasi_preopen(config, host, guest, ctypes.c_bool(writable)) for host, guest, writable in preopens
+                )
             )
             if not ok:
                 raise wasmtime.WasmtimeError("failed to configure the WASI context")

@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import random
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -179,6 +180,8 @@ class Platform:
         self._layers: dict[str, LayerRecord] = {}
         self._layer_code: dict[str, bytes] = {}  # layer contents by sha256, without a registry to keep them
         self._rewrite: set[str] = set()  # kept builds found lost or damaged at restore: written again
+        # Language-runtime packages unpacked (each mounted at /var/task) and the environments' /tmp directories.
+        self._files: Path | None = None
         self._lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -213,6 +216,11 @@ class Platform:
         self.scheduler.close()
         if self._registry is not None:
             self._registry.close()
+        if self._files is not None:
+            # A persistent platform keeps its unpacked packages for the next start; /tmp directories all go.
+            doomed = self._files / "scratch" if self._persistent else self._files
+            await anyio.to_thread.run_sync(functools.partial(shutil.rmtree, doomed, ignore_errors=True))
+            self._files = None
 
     def _check_open(self) -> None:
         if self._tg is None:
@@ -264,6 +272,52 @@ class Platform:
         removed = await anyio.to_thread.run_sync(registry.collect_garbage, self._referenced_blobs())
         if removed:
             logger.info("removed %d code blobs no function or layer uses", removed)
+        await anyio.to_thread.run_sync(self._collect_tasks)
+
+    def _files_dir(self) -> Path:
+        """Packages are unpacked in `tasks/` and environments' /tmp made in `scratch/`, under the data dir when
+        persistent (packages kept across restarts, unused ones removed at the next start; a /tmp left by a crash
+        removed then too), else under a directory of this platform's own, removed when it closes."""
+        if self._files is None:
+            if self._persistent:
+                files = self.data_dir
+                shutil.rmtree(files / "scratch", ignore_errors=True)  # nothing of an earlier process runs now
+            else:
+                files = Path(tempfile.mkdtemp(prefix="wasmfaas-"))
+            (files / "tasks").mkdir(parents=True, exist_ok=True)
+            (files / "scratch").mkdir(parents=True, exist_ok=True)
+            self._files = files
+        return self._files
+
+    def _task_root(self, sha256: str, code: bytes) -> str:
+        """A language-runtime package unpacked (once per content), for its environments' read-only /var/task."""
+        root = self._files_dir() / "tasks"
+        target = root / sha256
+        if not target.is_dir():
+            staging = Path(tempfile.mkdtemp(prefix=f".{sha256[:16]}-", dir=root))
+            try:
+                runtimes.extract_zip(code, staging)
+                os.rename(staging, target)  # whole or not at all: a crash leaves only a dot-directory
+            except OSError:
+                if not target.is_dir():
+                    raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        return str(target)
+
+    def _collect_tasks(self) -> None:
+        root = self.data_dir / "tasks"
+        if not root.is_dir():
+            return
+        used = {
+            deployed.info.code_sha256
+            for function in self._functions.values()
+            for deployed in function.all_deployed()
+            if deployed.info.runtime != runtimes.WASI
+        }
+        for entry in root.iterdir():
+            if entry.name not in used:
+                shutil.rmtree(entry, ignore_errors=True)
 
     def _referenced_blobs(self) -> set[str]:
         keep: set[str] = set()
@@ -354,6 +408,10 @@ class Platform:
         wasm, known_sha = await self._wasm(info, code, restoring=restoring)
         wasm_sha = known_sha or code_sha256(wasm)
         compiled = await self._compile(wasm, config, wasm_sha)
+        task_root = ""
+        if info.runtime != runtimes.WASI:
+            task_root = await anyio.to_thread.run_sync(self._task_root, info.code_sha256, code)
+        scratch_root = str(await anyio.to_thread.run_sync(self._files_dir) / "scratch")
         artifact = wasm_sha if info.runtime != runtimes.WASI else ""
         if artifact and (artifact != info.artifact_sha256 or artifact in self._rewrite):
             self._rewrite.discard(artifact)
@@ -376,6 +434,8 @@ class Platform:
             region=self.region,
             account_id=self.account_id,
             runtime=info.runtime if info.runtime != runtimes.WASI else "",
+            task_root=task_root,
+            scratch_root=scratch_root,
         )
         spec.wasi  # noqa: B018 - encode the WASI environment now, not on the first cold start
         factory: type[Environment] = _environment_factory(compiled.kind)

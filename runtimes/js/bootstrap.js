@@ -53,7 +53,11 @@ export function createRuntime(config, load) {
         initResult = { tag: 'ok', val: undefined };
       }
     } catch (e) {
-      initResult = { tag: 'err', val: toFunctionError(e, stacks) };
+      // An import that cannot load (a Node built-in: see build.mjs) is Lambda's Runtime.ImportModuleError.
+      const missing = e !== null && typeof e === 'object' && e.code === 'MODULE_NOT_FOUND';
+      initResult = missing
+        ? err('Runtime.ImportModuleError', `Error: ${e.message}`)
+        : { tag: 'err', val: toFunctionError(e, stacks) };
     }
     if (initResult.tag === 'err') logError('Uncaught Exception', initResult.val);
     return initResult;

@@ -34,6 +34,31 @@ function fail(message) {
   throw new BuildFailure(message);
 }
 
+// What is wrong with the function's own code (no handler file, a syntax error, an import that does not resolve) is
+// not the build's failure: Lambda takes such code and fails every cold start with Lambda's error, and so does the
+// component built instead (see failingModule), so that the handler and the code can be changed in either order.
+class UserCodeError extends BuildFailure {
+  constructor(errorType, errorMessage) {
+    super(`${errorType}: ${errorMessage}`);
+    this.errorType = errorType;
+    this.errorMessage = errorMessage;
+  }
+}
+
+function userCodeError(errorType, message) {
+  throw new UserCodeError(errorType, message);
+}
+
+// The user bundle of a function whose code cannot load: its init throws Lambda's error.
+function failingModule(failure) {
+  return [
+    `const error = new Error(${JSON.stringify(failure.errorMessage)});`,
+    `error.name = ${JSON.stringify(failure.errorType)};`,
+    "error.stack = '';",
+    'throw error;',
+  ].join('\n');
+}
+
 function usage() {
   return 'usage: node build.mjs --source-dir DIR --handler FILE.EXPORT --wit WIT_FILE_OR_DIR --out OUT.wasm';
 }
@@ -95,7 +120,7 @@ async function findHandlerFile(sourceDir, modulePath) {
     if (await isFile(candidate)) return candidate;
   }
   const tried = HANDLER_EXTENSIONS.map((ext) => modulePath + ext).join(', ');
-  fail(`Runtime.ImportModuleError: Cannot find module '${modulePath}' in ${sourceDir} (tried ${tried})`);
+  userCodeError('Runtime.ImportModuleError', `Error: Cannot find module '${modulePath}' (tried ${tried})`);
 }
 
 function formatEsbuildErrors(errors) {
@@ -126,15 +151,22 @@ function guardPlugin(rootReal, workDir) {
       build.onResolve({ filter: BUFFER_MODULE }, () => ({ path: bufferPackagePath() }));
       build.onResolve({ filter: /.*/ }, (args) => {
         if (NODE_BUILTINS.has(args.path) || args.path.startsWith('node:')) {
-          return {
-            errors: [{
-              text: `Node.js built-in module "${args.path}" is not available: wasmfaas runs JavaScript on ` +
-                'StarlingMonkey (web-platform APIs such as fetch, crypto, TextEncoder), not on Node.js',
-            }],
-          };
+          // Not there: a module that throws Node's "Cannot find module" when it is loaded, so an optional
+          // `try { require('crypto') } catch {}` (common in libraries) goes on, and an unconditional one fails init.
+          return { path: args.path, namespace: 'wasmfaas-missing-builtin' };
         }
         return undefined;
       });
+      build.onLoad({ filter: /.*/, namespace: 'wasmfaas-missing-builtin' }, (args) => ({
+        loader: 'js',
+        contents: [
+          `const error = new Error(${JSON.stringify(`Cannot find module '${args.path}': Node.js built-in ` +
+            'modules are not available (wasmfaas runs JavaScript on StarlingMonkey: web-platform APIs such as ' +
+            'fetch, crypto, TextEncoder)')});`,
+          "error.code = 'MODULE_NOT_FOUND';",
+          'throw error;',
+        ].join('\n'),
+      }));
       build.onLoad({ filter: /.*/, namespace: 'file' }, (args) => {
         if (args.path !== bufferPackagePath() && !allowed.some((dir) => args.path.startsWith(dir + sep))) {
           return {
@@ -167,9 +199,8 @@ async function loadComponentize() {
   }
 }
 
-// ESM or CommonJS decides what the handler is looked up in (the module namespace, or module.exports); for ESM the
-// export list is known statically, so a missing handler export fails the build here instead of every cold start.
-async function inspectHandlerFile(esbuild, rootReal, handlerFile, exportPath) {
+// ESM or CommonJS decides what the handler is looked up in (the module namespace, or module.exports).
+async function inspectHandlerFile(esbuild, rootReal, handlerFile) {
   let result;
   try {
     result = await esbuild.build({
@@ -184,24 +215,13 @@ async function inspectHandlerFile(esbuild, rootReal, handlerFile, exportPath) {
       logLevel: 'silent',
     });
   } catch (e) {
-    fail(`Runtime.UserCodeSyntaxError: ${formatEsbuildErrors(e.errors || [{ text: e.message }])}`);
+    userCodeError('Runtime.UserCodeSyntaxError', formatEsbuildErrors(e.errors || [{ text: e.message }]));
   }
   const rel = relative(rootReal, handlerFile).split(sep).join('/');
   const input = result.metafile.inputs[rel];
   const isEsm = (input && input.format === 'esm') || handlerFile.endsWith('.mjs');
-  if (!isEsm && !(input && input.format === 'cjs')) {
-    // Neither import/export nor exports/module: nothing can be exported, so no handler either.
-    fail(`Runtime.HandlerNotFound: ${rel} has no exports (use \`export const ${exportPath[0]} = ...\`)`);
-  }
-  // `export * from` hides names that only a full bundle knows; such a module is checked at init instead.
-  const reexportsAll = /^export \*\s*from\b/m.test(result.outputFiles[0].text);
-  if (isEsm && !reexportsAll) {
-    const exportNames = Object.values(result.metafile.outputs)[0].exports;
-    if (!exportNames.includes(exportPath[0])) {
-      const have = exportNames.length ? `it exports: ${exportNames.join(', ')}` : 'it has no exports';
-      fail(`Runtime.HandlerNotFound: ${rel} does not export '${exportPath[0]}' (${have})`);
-    }
-  }
+  // A module that exports no handler (or nothing: neither import/export nor exports/module) is loaded all the same,
+  // and init answers Runtime.HandlerNotFound, as Lambda's runtime does.
   return isEsm ? 'esm' : 'cjs';
 }
 
@@ -233,7 +253,9 @@ async function bundle(esbuild, rootReal, handlerFile, moduleFormat, workDir) {
         plugins: [guardPlugin(rootReal, workDir)],
       });
     } catch (e) {
-      fail(formatEsbuildErrors(e.errors || [{ text: e.message }]));
+      const errors = e.errors || [{ text: e.message }];
+      const unresolved = errors.some((error) => /^Could not resolve|is outside the function's source/.test(error.text));
+      userCodeError(unresolved ? 'Runtime.ImportModuleError' : 'Runtime.UserCodeSyntaxError', formatEsbuildErrors(errors));
     }
   };
   let result = await run([]);
@@ -301,16 +323,23 @@ async function main() {
     fail(`source directory not found: ${sourceDir}`);
   }
   const { modulePath, exportPath } = parseHandler(args.handler);
-  const handlerFile = await realpath(await findHandlerFile(rootReal, modulePath));
   const outPath = resolve(args.out);
   const witPath = resolve(args.wit);
-
   const esbuild = await loadEsbuild();
-  const moduleFormat = await inspectHandlerFile(esbuild, rootReal, handlerFile, exportPath);
 
   const workDir = await realpath(await mkdtemp(join(tmpdir(), 'wasmfaas-js-')));
   try {
-    const { js, sourceMap } = await bundle(esbuild, rootReal, handlerFile, moduleFormat, workDir);
+    let js;
+    let sourceMap;
+    try {
+      const handlerFile = await realpath(await findHandlerFile(rootReal, modulePath));
+      const moduleFormat = await inspectHandlerFile(esbuild, rootReal, handlerFile);
+      ({ js, sourceMap } = await bundle(esbuild, rootReal, handlerFile, moduleFormat, workDir));
+    } catch (e) {
+      if (!(e instanceof UserCodeError)) throw e;
+      js = failingModule(e);
+      sourceMap = { sources: [], mappings: '' };
+    }
     // Line 1 is the wrapper's header, so bundle line N is line N + 1 of user.js.
     await writeFile(
       join(workDir, USER_FILE),

@@ -18,8 +18,10 @@ Two phases, because componentize-py builds by snapshotting: this module is impor
 * run time (`init`, `handle`) serves the function's modules from the bundle through a meta-path finder, so its
   packages import the usual way, with `__file__` under `/var/task` as on Lambda.
 
-A failed build check raises `BuildFailure`, whose message carries a `WASMFAAS_BUILD_ERROR` marker that the host's
-builder (`wasmfaas.runtimes.python`) picks out of componentize-py's output.
+A malformed handler string raises `BuildFailure`, whose message carries a `WASMFAAS_BUILD_ERROR` marker that the
+host's builder (`wasmfaas.runtimes.python`) picks out of componentize-py's output. What the checks find wrong with
+the code itself (no such module or handler, a syntax error) is kept for `init` to raise, as Lambda's runtime does at
+every cold start of such a function.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class BuildFailure(Exception):
     def __init__(self, error_type: str, error_message: str) -> None:
         payload = json.dumps({"errorType": error_type, "errorMessage": error_message})
         super().__init__(f"{BUILD_ERROR_MARKER} {payload}")
+        self.error_type = error_type
+        self.error_message = error_message
 
 
 class FunctionFault(Exception):
@@ -796,7 +800,14 @@ _MODULE_NAME, _FUNCTION_NAME = _split_handler(HANDLER)
 _FILES, _MODULES, _NAMESPACES = _load_bundle(_TASK_DIR)
 _LOADER = BundleLoader()
 _FINDER = BundleFinder()
-_check_and_preload(_MODULE_NAME, _FUNCTION_NAME)
+# What the checks find wrong with the function's code (its handler's module missing, a syntax error, no such
+# handler) is its cold start's error, not the build's: Lambda takes such code and fails each init with it, so the
+# handler and the code can be changed in either order, one call each.
+_INIT_FAULT: tuple[str, str] | None = None
+try:
+    _check_and_preload(_MODULE_NAME, _FUNCTION_NAME)
+except BuildFailure as failure:
+    _INIT_FAULT = (failure.error_type, failure.error_message)
 _install_executor()
 
 _handler: Any = None
@@ -821,6 +832,9 @@ def _init() -> None:
     _DECIMAL_SLOT = re.compile(f'"{_DECIMAL_TOKEN}(\\d+)"')
     os.environ.setdefault("LAMBDA_TASK_ROOT", TASK_ROOT)
     os.environ.setdefault("_HANDLER", HANDLER)
+    # The host mounts the package there read-only (and a /tmp): relative paths resolve from it, as on Lambda.
+    with contextlib.suppress(OSError):
+        os.chdir(TASK_ROOT)
     # Installed now, not at build time: no standard-library import at build time may pick up a function module.
     if _FINDER not in sys.meta_path:
         position = next((i for i, f in enumerate(sys.meta_path) if f is importlib.machinery.PathFinder), 0)
@@ -828,6 +842,8 @@ def _init() -> None:
     _install_logging()
     time.sleep = _sliced_sleep  # before the function's modules import it by name
     _install_asyncio()
+    if _INIT_FAULT is not None:
+        raise FunctionFault(*_INIT_FAULT)
     try:
         module = importlib.import_module(_MODULE_NAME)
     except ImportError as exc:

@@ -82,20 +82,20 @@ def test_a_python_function_from_a_zip_of_sources(client: Any) -> None:
     assert json.loads(client.invoke(FunctionName=name, Qualifier="1")["Payload"].read())["shout"] == "WORLD!"
 
 
-def test_a_syntax_error_is_a_400_with_the_builders_message(client: Any) -> None:
+def test_a_syntax_error_fails_the_invocation_as_on_lambda(client: Any) -> None:
+    # Lambda takes the code and fails each cold start: Invoke answers 200 with the runtime's error, Unhandled.
     broken = zip_of({"app.py": b"def handler(event, context)\n    return 1\n"})
-    with pytest.raises(ClientError) as e:
-        client.create_function(
-            FunctionName=unique("py-bad"),
-            Runtime="python3.14",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": broken},
-        )
-    error = e.value.response
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert error["Error"]["Code"] == "InvalidParameterValueException"
-    assert error["Error"]["Message"].startswith("Runtime.UserCodeSyntaxError: Syntax error in module 'app'")
+    name = unique("py-bad")
+    created = client.create_function(
+        FunctionName=name, Runtime="python3.14", Role=ROLE, Handler="app.handler", Code={"ZipFile": broken}
+    )
+    assert created["State"] == "Active"
+    response = client.invoke(FunctionName=name, Payload=b"{}")
+    assert response["StatusCode"] == 200 and response["FunctionError"] == "Unhandled"
+    error = json.loads(response["Payload"].read())
+    assert error["errorType"] == "Runtime.UserCodeSyntaxError"
+    assert "Syntax error in module 'app'" in error["errorMessage"]
+    client.delete_function(FunctionName=name)
 
 
 def test_an_unknown_runtime_is_a_400(client: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -60,6 +61,10 @@ class EnvironmentSpec:
     account_id: str = "000000000000"
     # A language runtime's name (AWS_EXECUTION_ENV); "" for wasm code of the function's own.
     runtime: str = ""
+    # A language runtime's package, unpacked on the host: mounted read-only at /var/task, as on Lambda.
+    task_root: str = ""
+    # Where a component's environment makes its /tmp (None: the system's temporary directory).
+    scratch_root: str | None = None
 
     @property
     def log_group_name(self) -> str:
@@ -161,14 +166,21 @@ def timed_out(timeout: float) -> FunctionError:
     return FunctionError(error_type="Sandbox.Timedout", error_message=f"Task timed out after {timeout:.2f} seconds")
 
 
-def new_store(spec: EnvironmentSpec, capture: Capture | None = None, *, stdin: bytes | None = None) -> wasmtime.Store:
-    """A store with the function's memory cap and a WASI context that exposes nothing of the host.
+def new_store(
+    spec: EnvironmentSpec,
+    capture: Capture | None = None,
+    *,
+    stdin: bytes | None = None,
+    preopens: Sequence[tuple[bytes, bytes, bool]] = (),
+) -> wasmtime.Store:
+    """A store with the function's memory cap and a WASI context that exposes nothing of the host but `preopens`
+    ((host directory, guest path, writable): a component's /var/task and /tmp).
 
     `capture` takes stdout and stderr (components); without it they are left to guests.wasi (core modules).
     """
     store = wasmtime.Store(spec.engine.wasm)
     path = capture.path_bytes if capture is not None else None
-    spec.wasi.apply(store, path, path, stdin)
+    spec.wasi.apply(store, path, path, stdin, preopens)
     set_limits(store, spec.memory_mb * MIB, MAX_TABLE_ELEMENTS)
     return store
 

@@ -17,6 +17,8 @@ named from wasmtime's message. Wasmtime lifts a `list<u8>` result into one value
 from __future__ import annotations
 
 import ctypes
+import shutil
+import tempfile
 import threading
 import time
 from ctypes import byref, pointer
@@ -135,6 +137,7 @@ class ComponentEnvironment(Environment):
         self.store: wasmtime.Store | None = None
         self.memory_bytes = 0
         self._template: Any = None
+        self._scratch: str | None = None
         try:
             self._instantiate()
         except BaseException:
@@ -145,7 +148,13 @@ class ComponentEnvironment(Environment):
 
     def _instantiate(self) -> None:
         spec = self.spec
-        store = self.store = new_store(spec, self.capture)
+        # Lambda's file system: the package read-only at /var/task (language runtimes), and a /tmp of the
+        # environment's own, kept across its warm invocations and removed with it.
+        self._scratch = tempfile.mkdtemp(prefix="tmp-", dir=spec.scratch_root)
+        preopens = [(self._scratch.encode(), b"/tmp", True)]
+        if spec.task_root:
+            preopens.append((spec.task_root.encode(), b"/var/task", False))
+        store = self.store = new_store(spec, self.capture, preopens=preopens)
         if spec.fuel is not None:
             store.set_fuel(spec.fuel)
         store.set_epoch_deadline(spec.engine.deadline_ticks(INIT_TIMEOUT_S))
@@ -284,6 +293,9 @@ class ComponentEnvironment(Environment):
         self._handle = None
         self.store = None
         self.capture.release()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
 
 def _lower_bytes(data: bytes, out: Any) -> None:
