@@ -361,7 +361,7 @@ def test_results_are_written_as_lambdas_python_runtime_writes_them(platform: Syn
 
 
 FILES_APP = """
-import json, os, pathlib, tempfile
+import importlib.resources, json, os, pathlib, tempfile
 
 def handler(event, context):
     here = pathlib.Path(__file__).parent
@@ -387,6 +387,9 @@ def handler(event, context):
         f.flush()
         f.seek(0)
         out["tempfile"] = [f.read(), os.path.dirname(f.name)]
+    # certifi's way to its CA file (which requests does at import): a real path, copied to /tmp if need be.
+    with importlib.resources.as_file(importlib.resources.files("pkgdata") / "data.txt") as path:
+        out["resource"] = [path.read_text(), str(path).startswith(("/tmp/", "/var/task/"))]
     return out
 """
 
@@ -394,7 +397,12 @@ def handler(event, context):
 def test_the_package_is_at_var_task_and_tmp_is_writable(tmp_path: Path) -> None:
     # As on Lambda: the package read-only at /var/task (the working directory), a /tmp of each environment's own
     # that lasts across its warm invocations; nothing of the host beyond them.
-    files = {"app.py": FILES_APP, "data/config.json": '{"stage": "prod"}\n'}
+    files = {
+        "app.py": FILES_APP,
+        "data/config.json": '{"stage": "prod"}\n',
+        "pkgdata/__init__.py": "",
+        "pkgdata/data.txt": "bundled",
+    }
     with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
         info = platform.create_function("files", zip_of(files), runtime=PYTHON, handler="app.handler")
         first = platform.invoke("files", b"{}")
@@ -405,11 +413,12 @@ def test_the_package_is_at_var_task_and_tmp_is_writable(tmp_path: Path) -> None:
             "beside": '{"stage": "prod"}',
             "relative": '{"stage": "prod"}',
             "cwd": "/var/task",
-            "listing": ["app.py", "data"],
+            "listing": ["app.py", "data", "pkgdata"],
             "exists": [True, True],
             "task_writable": False,
             "tmp_calls": 1,
             "tempfile": ["scratch", "/tmp"],
+            "resource": ["bundled", True],
         }
         assert platform.invoke("files", b"{}").json()["tmp_calls"] == 2  # the same environment's /tmp
         assert len(list((tmp_path / "scratch").iterdir())) == 1
