@@ -342,6 +342,8 @@ export const CASES = [
   [{ records: [{ eventSource: "aws:sqs", body: '{"orderId":123}', attributes: { ApproximateReceiveCount: "1" } }] }],
   [Object.create(null)],
   [{}, [], ""],
+  [{ get a() { return 1; }, set b(x) {}, get c() { throw new Error("no"); }, set c(x) {} }],
+  [new Set(Array.from({ length: 150 }, (_, i) => i)), new Array(1e6).fill(7)],
 ];
 """
 CONSOLE_HANDLER = """import { CASES } from "./cases.mjs";

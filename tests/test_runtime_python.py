@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from conftest import zip_of
 
 from wasmfaas import FunctionConfig, GuestKind, SyncPlatform
+from wasmfaas.guests import component
 from wasmfaas.runtimes import PYTHON
 
 APP = """\
@@ -387,6 +390,24 @@ def handler(event, context):
         f.flush()
         f.seek(0)
         out["tempfile"] = [f.read(), os.path.dirname(f.name)]
+    blocked = []
+    for attempt in (
+        lambda: open("/etc/passwd").read(),
+        lambda: open("/var/task/../../etc/passwd").read(),
+        lambda: open("/tmp/../etc/passwd").read(),
+        lambda: os.listdir("/etc"),
+        lambda: (os.symlink("/etc/passwd", "/tmp/link"), open("/tmp/link").read()),
+        lambda: (os.symlink("/etc", "/tmp/dir"), os.listdir("/tmp/dir")),
+    ):
+        try:
+            attempt()
+            blocked.append(False)
+        except OSError:
+            blocked.append(True)
+    out["escapes_blocked"] = blocked
+    if event.get("fill"):
+        with open("/tmp/fill", "wb") as f:
+            f.write(b"x" * event["fill"])
     # certifi's way to its CA file (which requests does at import): a real path, copied to /tmp if need be.
     with importlib.resources.as_file(importlib.resources.files("pkgdata") / "data.txt") as path:
         out["resource"] = [path.read_text(), str(path).startswith(("/tmp/", "/var/task/"))]
@@ -394,7 +415,7 @@ def handler(event, context):
 """
 
 
-def test_the_package_is_at_var_task_and_tmp_is_writable(tmp_path: Path) -> None:
+def test_the_package_is_at_var_task_and_tmp_is_writable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # As on Lambda: the package read-only at /var/task (the working directory), a /tmp of each environment's own
     # that lasts across its warm invocations; nothing of the host beyond them.
     files = {
@@ -403,6 +424,7 @@ def test_the_package_is_at_var_task_and_tmp_is_writable(tmp_path: Path) -> None:
         "pkgdata/__init__.py": "",
         "pkgdata/data.txt": "bundled",
     }
+    before = set(Path(tempfile.gettempdir()).glob("wasmfaas-scratch-*"))
     with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
         info = platform.create_function("files", zip_of(files), runtime=PYTHON, handler="app.handler")
         first = platform.invoke("files", b"{}")
@@ -419,11 +441,24 @@ def test_the_package_is_at_var_task_and_tmp_is_writable(tmp_path: Path) -> None:
             "tmp_calls": 1,
             "tempfile": ["scratch", "/tmp"],
             "resource": ["bundled", True],
+            "escapes_blocked": [True] * 6,
         }
         assert platform.invoke("files", b"{}").json()["tmp_calls"] == 2  # the same environment's /tmp
-        assert len(list((tmp_path / "scratch").iterdir())) == 1
+        new = set(Path(tempfile.gettempdir()).glob("wasmfaas-scratch-*")) - before  # other processes' too
+        (scratch,) = [d for d in new if any((tmp / "calls").exists() for tmp in d.iterdir())]
+        assert len(list(scratch.iterdir())) == 1
         assert (tmp_path / "tasks" / info.code_sha256 / "data" / "config.json").is_file()
+        # Past the ephemeral storage (made small here): the environment, and its /tmp, are replaced.
+        monkeypatch.setattr(component, "EPHEMERAL_STORAGE_BYTES", 64 * 1024)
+        full = platform.invoke("files", b'{"fill": 100000}')
+        assert full.ok and "[WARN] /tmp holds 0 MB, past Lambda's 0 MB of ephemeral storage" in full.log
+        assert platform.invoke("files", b"{}").json()["tmp_calls"] == 1  # a new environment, a new /tmp
         platform.delete_function("files")  # its environments go, and their /tmp with them
-        assert list((tmp_path / "scratch").iterdir()) == []
+        for _ in range(500):  # a non-empty /tmp is removed on a thread of its own
+            if not list(scratch.iterdir()):
+                break
+            time.sleep(0.01)
+        assert list(scratch.iterdir()) == []
+    assert not scratch.exists()
     with SyncPlatform(data_dir=tmp_path, persistent=True):
         assert list((tmp_path / "tasks").iterdir()) == []  # unpacked packages no function uses: removed

@@ -180,8 +180,9 @@ class Platform:
         self._layers: dict[str, LayerRecord] = {}
         self._layer_code: dict[str, bytes] = {}  # layer contents by sha256, without a registry to keep them
         self._rewrite: set[str] = set()  # kept builds found lost or damaged at restore: written again
-        # Language-runtime packages unpacked (each mounted at /var/task) and the environments' /tmp directories.
-        self._files: Path | None = None
+        # Python packages unpacked (each mounted at /var/task), and where environments make their /tmp.
+        self._tasks: Path | None = None
+        self._scratch: Path | None = None
         self._lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -216,11 +217,13 @@ class Platform:
         self.scheduler.close()
         if self._registry is not None:
             self._registry.close()
-        if self._files is not None:
-            # A persistent platform keeps its unpacked packages for the next start; /tmp directories all go.
-            doomed = self._files / "scratch" if self._persistent else self._files
-            await anyio.to_thread.run_sync(functools.partial(shutil.rmtree, doomed, ignore_errors=True))
-            self._files = None
+        # The environments' /tmp directories all go; a persistent platform keeps its unpacked packages for the next
+        # start. Shielded: a shutdown that comes as a cancellation must not leave them behind.
+        doomed = [path for path in (self._scratch, None if self._persistent else self._tasks) if path is not None]
+        self._scratch = self._tasks = None
+        with anyio.CancelScope(shield=True):
+            for path in doomed:
+                await anyio.to_thread.run_sync(functools.partial(shutil.rmtree, path, ignore_errors=True))
 
     def _check_open(self) -> None:
         if self._tg is None:
@@ -274,24 +277,27 @@ class Platform:
             logger.info("removed %d code blobs no function or layer uses", removed)
         await anyio.to_thread.run_sync(self._collect_tasks)
 
-    def _files_dir(self) -> Path:
-        """Packages are unpacked in `tasks/` and environments' /tmp made in `scratch/`, under the data dir when
-        persistent (packages kept across restarts, unused ones removed at the next start; a /tmp left by a crash
-        removed then too), else under a directory of this platform's own, removed when it closes."""
-        if self._files is None:
+    def _tasks_dir(self) -> Path:
+        """Where packages are unpacked: `<data_dir>/tasks` when persistent (kept across restarts; those no function
+        uses are removed at the next start), else a directory of this platform's own, removed when it closes."""
+        if self._tasks is None:
             if self._persistent:
-                files = self.data_dir
-                shutil.rmtree(files / "scratch", ignore_errors=True)  # nothing of an earlier process runs now
+                self._tasks = self.data_dir / "tasks"
+                self._tasks.mkdir(parents=True, exist_ok=True)
             else:
-                files = Path(tempfile.mkdtemp(prefix="wasmfaas-"))
-            (files / "tasks").mkdir(parents=True, exist_ok=True)
-            (files / "scratch").mkdir(parents=True, exist_ok=True)
-            self._files = files
-        return self._files
+                self._tasks = Path(tempfile.mkdtemp(prefix="wasmfaas-tasks-"))
+        return self._tasks
+
+    def _scratch_dir(self) -> Path:
+        """Where environments make their /tmp: a directory of this platform's own in the system's temporary
+        directory (`$TMPDIR`), not beside the registry and queues whose disk a guest must not fill."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="wasmfaas-scratch-"))
+        return self._scratch
 
     def _task_root(self, sha256: str, code: bytes) -> str:
         """A language-runtime package unpacked (once per content), for its environments' read-only /var/task."""
-        root = self._files_dir() / "tasks"
+        root = self._tasks_dir()
         target = root / sha256
         if not target.is_dir():
             staging = Path(tempfile.mkdtemp(prefix=f".{sha256[:16]}-", dir=root))
@@ -313,7 +319,7 @@ class Platform:
             deployed.info.code_sha256
             for function in self._functions.values()
             for deployed in function.all_deployed()
-            if deployed.info.runtime != runtimes.WASI
+            if deployed.info.runtime == runtimes.PYTHON
         }
         for entry in root.iterdir():
             if entry.name not in used:
@@ -409,9 +415,9 @@ class Platform:
         wasm_sha = known_sha or code_sha256(wasm)
         compiled = await self._compile(wasm, config, wasm_sha)
         task_root = ""
-        if info.runtime != runtimes.WASI:
+        if info.runtime == runtimes.PYTHON:  # JavaScript has no API to read files with
             task_root = await anyio.to_thread.run_sync(self._task_root, info.code_sha256, code)
-        scratch_root = str(await anyio.to_thread.run_sync(self._files_dir) / "scratch")
+        scratch_root = str(await anyio.to_thread.run_sync(self._scratch_dir))
         artifact = wasm_sha if info.runtime != runtimes.WASI else ""
         if artifact and (artifact != info.artifact_sha256 or artifact in self._rewrite):
             self._rewrite.discard(artifact)

@@ -125,9 +125,10 @@ function err(errorType, errorMessage) {
 // members they read (versions, hrtime, memoryUsage, cwd, the event-emitter methods, stdout/stderr.write). The
 // Node version given is the one whose APIs the shims follow; `process.exit()` ends the invocation as it ends
 // Lambda's runtime: Runtime.ExitError, and a fresh environment next.
-const STARTED_MS = Date.now();
+let startedMs = 0; // set at init: a value taken at build time would be frozen into the snapshot
 
 function installProcess() {
+  startedMs = Date.now();
   const env = {};
   for (const [name, value] of getEnvironment()) env[name] = value;
   const existing = globalThis.process;
@@ -173,7 +174,7 @@ function installProcess() {
       queueMicrotask(() => fn(...args));
     },
     hrtime,
-    uptime: () => (Date.now() - STARTED_MS) / 1000,
+    uptime: () => (Date.now() - startedMs) / 1000,
     cwd: () => '/var/task',
     memoryUsage: Object.assign(() => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }), {
       rss: () => 0,
@@ -301,11 +302,10 @@ function toFunctionError(e, stacks) {
       return { errorType, errorMessage, stackTrace: stacks.format(errorType, errorMessage, e.stack) };
     }
     if (e instanceof ProcessExit) {
-      return {
-        errorType: 'Runtime.ExitError',
-        errorMessage: `Runtime exited with error: exit status ${e.code}`,
-        stackTrace: [],
-      };
+      // Lambda's words for a Node.js runtime that exits during an invocation.
+      const errorMessage =
+        e.code === 0 ? 'Runtime exited without providing a reason' : `Runtime exited with error: exit status ${e.code}`;
+      return { errorType: 'Runtime.ExitError', errorMessage, stackTrace: [] };
     }
     let errorMessage;
     // SpiderMonkey reports an exhausted heap by throwing the bare string "out of memory": the host then discards
@@ -563,11 +563,13 @@ function inspect(value, stacks, depth = 2) {
     }
     let open;
     let entries;
+    let extra = [];
     let isArray = false;
     if (Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView))) {
       isArray = true;
       open = Array.isArray(v) && (tag === 'Array' || tag === '') ? '[' : `${tag}(${v.length}) [`;
-      entries = v.length + Object.keys(v).filter((k) => !/^\d+$/.test(k)).length;
+      extra = v.length <= 1000 ? Object.keys(v).filter((k) => !/^\d+$/.test(k)) : []; // keys() lists every index
+      entries = v.length + extra.length;
     } else if (v instanceof Map || v instanceof Set) {
       open = `${tag}(${v.size}) {`;
       entries = v.size + Object.keys(v).length;
@@ -588,13 +590,20 @@ function inspect(value, stacks, depth = 2) {
         const shown = Math.min(v.length, 100);
         for (let i = 0; i < shown; i++) output.push(i in v ? show(v[i], level + 1, inner) : '<1 empty item>');
         if (v.length > 100) output.push(`... ${v.length - 100} more item${v.length - 100 > 1 ? 's' : ''}`);
-        for (const k of Object.keys(v)) if (!/^\d+$/.test(k)) output.push(`${key(k)}: ${show(v[k], level + 1, inner)}`);
-      } else if (v instanceof Map) {
-        for (const [k, x] of v) output.push(`${show(k, level + 1, inner)} => ${show(x, level + 1, inner)}`);
-      } else if (v instanceof Set) {
-        for (const x of v) output.push(show(x, level + 1, inner));
+        for (const k of extra) output.push(`${key(k)}: ${property(v, k, level, inner)}`);
+      } else if (v instanceof Map || v instanceof Set) {
+        let shown = 0;
+        for (const item of v) {
+          if (shown++ === 100) break;
+          output.push(
+            v instanceof Map
+              ? `${show(item[0], level + 1, inner)} => ${show(item[1], level + 1, inner)}`
+              : show(item, level + 1, inner),
+          );
+        }
+        if (v.size > 100) output.push(`... ${v.size - 100} more item${v.size - 100 > 1 ? 's' : ''}`);
       } else {
-        for (const k of Object.keys(v)) output.push(`${key(k)}: ${show(v[k], level + 1, inner)}`);
+        for (const k of Object.keys(v)) output.push(`${key(k)}: ${property(v, k, level, inner)}`);
       }
     } finally {
       seen.pop();
@@ -602,6 +611,14 @@ function inspect(value, stacks, depth = 2) {
     let text = join(output, open, close, isArray && output.length > 6 ? v : undefined, level, indent);
     if (circular === v) text = `<ref *1> ${text}`;
     return text;
+  };
+  // An accessor is shown as Node shows it, without calling it (a getter may throw, or cost).
+  const property = (obj, k, level, indent) => {
+    const d = Object.getOwnPropertyDescriptor(obj, k);
+    if (d !== undefined && (d.get !== undefined || d.set !== undefined)) {
+      return d.get === undefined ? '[Setter]' : d.set === undefined ? '[Getter]' : '[Getter/Setter]';
+    }
+    return show(obj[k], level + 1, indent);
   };
   // Node's reduceToSingleString and groupArrayElements.
   const join = (output, open, close, array, level, indent) => {

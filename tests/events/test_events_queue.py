@@ -223,9 +223,12 @@ async def test_bury_function_takes_its_events_leased_or_not(tmp_path: Path) -> N
         await queue.put(event("running", enqueued_at=time.time() - 10))
         running = await queue.claim(time.time(), 30)
         assert running is not None and running.id == "running"
-        assert await queue.bury_function("fn", "2", lambda e: letter(e, f"dead-{e.id}")) == 0
-        assert await queue.bury_function("fn", "1", lambda e: letter(e, f"dead-{e.id}")) == 1
-        assert await queue.bury_function("fn", None, lambda e: letter(e, f"dead-{e.id}")) == 2
+        deleted_at = time.time()
+        await queue.put(event("successor's", enqueued_at=deleted_at + 1))  # after the deletion: a new function's
+        dead = lambda e: letter(e, f"dead-{e.id}")  # noqa: E731
+        assert await queue.bury_function("fn", "2", dead, enqueued_before=deleted_at) == 0
+        assert await queue.bury_function("fn", "1", dead, enqueued_before=deleted_at) == 1
+        assert await queue.bury_function("fn", None, dead, enqueued_before=deleted_at) == 2
         assert {d.request_id for d in await queue.list_dead_letters("fn")} == {"waiting", "versioned", "running"}
         assert not await queue.ack(running)  # its worker finds it gone
-        assert await queue.depth() == 1  # "other" stays
+        assert await queue.depth() == 2  # "other" and the successor's stay

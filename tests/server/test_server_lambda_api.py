@@ -390,6 +390,14 @@ def test_provisioned_concurrency(client: Any, create: Create) -> None:
     assert [(c["FunctionArn"].rsplit(":", 1)[1], c["AllocatedProvisionedConcurrentExecutions"]) for c in listed] == [
         ("live", 2)
     ]
+    client.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1)
+    first = client.list_provisioned_concurrency_configs(FunctionName=name, MaxItems=1)
+    rest = client.list_provisioned_concurrency_configs(FunctionName=name, Marker=first["NextMarker"])
+    pages = [
+        [c["FunctionArn"].rsplit(":", 1)[1] for c in page["ProvisionedConcurrencyConfigs"]] for page in (first, rest)
+    ]
+    assert pages == [["1"], ["live"]] and "NextMarker" not in rest
+    client.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
     with pytest.raises(ClientError) as e:
         client.put_provisioned_concurrency_config(
             FunctionName=name, Qualifier="$LATEST", ProvisionedConcurrentExecutions=1

@@ -532,12 +532,16 @@ class AsyncInvoker:
             if name == function_name
         ]
 
-    async def forget_function(self, function_name: str, qualifier: str | None = None) -> None:
+    async def forget_function(
+        self, function_name: str, qualifier: str | None = None, *, deleted_at: float | None = None
+    ) -> None:
         """Drop the configurations of a deleted function (every qualifier), or of one deleted version or alias, and
         move its queued events to the dead letters (FunctionNotFound) at once.
 
-        Call it when the function is deleted, as Lambda deletes them with it. The events go now, not when they come
-        up: by then a new function of the same name may exist, and they would run on code they were never sent to.
+        Call it when the function is deleted, as Lambda deletes them with it, with `deleted_at` (default now) the
+        time the deletion was done. The events go now, not when they come up: by then a new function of the same
+        name may exist, and they would run on code they were never sent to; events enqueued after `deleted_at` are
+        that new function's, and stay.
         """
         self._check_open()
         async with self._config_lock:
@@ -549,7 +553,10 @@ class AsyncInvoker:
         what = function_name if qualifier is None else f"{function_name}:{qualifier}"
         reason = f"Function not found: {what} was deleted while the event waited"
         buried = await self._queue.bury_function(
-            function_name, qualifier, lambda event: self._letter(event, "FunctionNotFound", reason, None, now)
+            function_name,
+            qualifier,
+            lambda event: self._letter(event, "FunctionNotFound", reason, None, now),
+            enqueued_before=now if deleted_at is None else deleted_at,
         )
         if buried:
             logger.warning("%d queued events of %s became dead letters: the function was deleted", buried, what)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import sqlite3
 import threading
@@ -115,11 +116,17 @@ class EventQueue(Protocol):
         ...
 
     async def bury_function(
-        self, function_name: str, qualifier: str | None, letter: Callable[[QueuedEvent], DeadLetter]
+        self,
+        function_name: str,
+        qualifier: str | None,
+        letter: Callable[[QueuedEvent], DeadLetter],
+        *,
+        enqueued_before: float,
     ) -> int:
         """Move a deleted function's events -- all of them with `qualifier` None, else those of that qualifier --
-        to the dead letters, leased ones too (their workers' acks then find them gone), each as `letter` makes it,
-        in one transaction. Returns how many."""
+        enqueued before its deletion (`enqueued_before`: a function created anew under the name keeps its own) to
+        the dead letters, leased ones too (their workers' acks then find them gone), each as `letter` makes it, in
+        one transaction. Returns how many."""
         ...
 
     async def next_due(self) -> float | None:
@@ -363,19 +370,37 @@ class SqliteEventQueue:
             return True
 
     async def bury_function(
-        self, function_name: str, qualifier: str | None, letter: Callable[[QueuedEvent], DeadLetter]
+        self,
+        function_name: str,
+        qualifier: str | None,
+        letter: Callable[[QueuedEvent], DeadLetter],
+        *,
+        enqueued_before: float,
     ) -> int:
-        return await anyio.to_thread.run_sync(self._bury_function, function_name, qualifier, letter)
+        bury = functools.partial(self._bury_function, function_name, qualifier, letter, enqueued_before)
+        return await anyio.to_thread.run_sync(bury)
 
     def _bury_function(
-        self, function_name: str, qualifier: str | None, letter: Callable[[QueuedEvent], DeadLetter]
+        self,
+        function_name: str,
+        qualifier: str | None,
+        letter: Callable[[QueuedEvent], DeadLetter],
+        enqueued_before: float,
     ) -> int:
-        # The function's name is inside each body only: a scan, which a deletion can afford.
+        # The function's name is inside each body only: SQLite picks out the bodies that hold its bytes (a scan in
+        # C, which a deletion can afford), and only those are read here and decoded.
         with self._use(durable=False) as db, _transaction(db):
             buried = 0
-            for event_id, body in db.execute("SELECT id, body FROM events").fetchall():
+            candidates = db.execute(
+                "SELECT id, body FROM events WHERE instr(body, ?) > 0", (function_name.encode(),)
+            ).fetchall()
+            for event_id, body in candidates:
                 event = self._event_decoder.decode(body)
-                if event.function_name != function_name or (qualifier is not None and event.qualifier != qualifier):
+                if (
+                    event.function_name != function_name
+                    or (qualifier is not None and event.qualifier != qualifier)
+                    or event.enqueued_at > enqueued_before
+                ):
                     continue
                 dead = letter(event)
                 db.execute("DELETE FROM events WHERE id = ?", (event_id,))

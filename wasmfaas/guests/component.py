@@ -17,11 +17,13 @@ named from wasmtime's message. Wasmtime lifts a `list<u8>` result into one value
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import tempfile
 import threading
 import time
 from ctypes import byref, pointer
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import msgspec
@@ -36,6 +38,7 @@ from ..logs import Capture
 from ..modules import CompiledCode
 from ..results import FunctionError
 from .base import (
+    MIB,
     Environment,
     EnvironmentSpec,
     InitError,
@@ -237,6 +240,16 @@ class ComponentEnvironment(Environment):
         outcome.log = self.capture.take()
         if spec.fuel is not None:
             outcome.fuel_consumed = spec.fuel - store.get_fuel()
+        if self._scratch is not None:
+            held = _tree_bytes(self._scratch)
+            if held > EPHEMERAL_STORAGE_BYTES:
+                # WASI has no quota to refuse the write with: the environment goes, and its /tmp with it.
+                outcome.discard = True
+                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                outcome.log += (
+                    f"{stamp} {request.request_id} [WARN] /tmp holds {held // MIB} MB, past Lambda's "
+                    f"{EPHEMERAL_STORAGE_BYTES // MIB} MB of ephemeral storage: the environment is replaced\n"
+                ).encode()
         return outcome
 
     def _lift(self, result: Any, request: Request) -> Outcome:
@@ -287,15 +300,15 @@ class ComponentEnvironment(Environment):
         return Outcome(payload=b"", error=error, discard=True, log=self.capture.take())
 
     def close(self) -> None:
+        scratch, self._scratch = self._scratch, None
+        if scratch is not None:
+            _remove_soon(scratch)
         if self._template is not None:
             ffi.wasmtime_component_val_delete(byref(self._template))
             self._template = None
         self._handle = None
         self.store = None
         self.capture.release()
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
 
 
 def _lower_bytes(data: bytes, out: Any) -> None:
@@ -359,3 +372,33 @@ def _init_error(error: FunctionError) -> FunctionError:
 def _last_line(e: Exception) -> str:
     lines = [line.strip() for line in str(e).splitlines() if line.strip()]
     return lines[-1] if lines else type(e).__name__
+
+
+# Lambda's default ephemeral storage (/tmp): checked after each invocation, as WASI cannot refuse a write past it.
+EPHEMERAL_STORAGE_BYTES: Final = 512 * MIB
+
+
+def _tree_bytes(root: str) -> int:
+    """The bytes of the files under `root` (an empty /tmp, the usual case, is one directory read: ~3 µs)."""
+    total = 0
+    pending = [root]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    else:
+                        total += entry.stat(follow_symlinks=False).st_size
+        except OSError:  # removed meanwhile
+            continue
+    return total
+
+
+def _remove_soon(path: str) -> None:
+    """Remove an environment's /tmp: an empty one at once, a full one on a thread of its own (closing happens on
+    the event loop's thread too, which a large tree would hold up)."""
+    try:
+        os.rmdir(path)
+    except OSError:
+        threading.Thread(target=shutil.rmtree, args=(path, True), name="wasmfaas-tmp-removal", daemon=True).start()

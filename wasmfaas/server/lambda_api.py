@@ -254,12 +254,14 @@ async def _code(runtime: str, zip_file: bytes, handler: str) -> tuple[bytes, str
     return zip_file, handler
 
 
-async def _forget_function(ctx: ServerContext, name: str) -> None:
+async def _forget_function(ctx: ServerContext, name: str, deleted_at: float) -> None:
     async with ctx.lock:
         await anyio.to_thread.run_sync(ctx.urls.delete_function, name)
         await anyio.to_thread.run_sync(ctx.policies.delete_function, name)
     ctx.metrics.forget(name)
-    await ctx.events.forget_function(name)  # its EventInvokeConfigs go with it, as on Lambda
+    # Its EventInvokeConfigs go with it, as on Lambda, and its queued events (not those of a new function that took
+    # its name meanwhile).
+    await ctx.events.forget_function(name, deleted_at=deleted_at)
     await ctx.logs.delete(name)
 
 
@@ -404,10 +406,11 @@ async def delete_function(call: Call) -> Response:
     if qualifier is not None and not qualifier.isdigit():
         raise invalid_parameter(f"Qualifier: {qualifier!r} is not a version number; only versions can be deleted")
     await ctx.platform.delete_function(name, qualifier)
+    deleted_at = time.time()
     if qualifier is None:
-        await _forget_function(ctx, name)
+        await _forget_function(ctx, name, deleted_at)
     else:
-        await ctx.events.forget_function(name, qualifier)
+        await ctx.events.forget_function(name, qualifier, deleted_at=deleted_at)
         async with ctx.lock:
             await anyio.to_thread.run_sync(ctx.policies.delete_function, name, qualifier)
     return Response(204)
@@ -616,8 +619,11 @@ async def get_provisioned_concurrency_config(call: Call) -> Response:
 async def _list_provisioned_concurrency_configs(call: Call) -> Response:
     ctx = call.ctx
     name = unqualified(call)
+    configs = await ctx.platform.list_provisioned_concurrency(name)
+    page, marker = paginate(call, sorted(configs), lambda qualifier: [qualifier])
     items = []
-    for qualifier, count in (await ctx.platform.list_provisioned_concurrency(name)).items():
+    for qualifier in page:
+        count = configs[qualifier]
         stamp = ctx.provisioned_stamps.get((name, qualifier))
         if stamp is None:  # set before this server started: as Get answers
             stamp = (await ctx.platform.get_function(name, qualifier)).last_modified
@@ -627,7 +633,11 @@ async def _list_provisioned_concurrency_configs(call: Call) -> Response:
                 function_arn=ctx.identity.function_arn(name, qualifier), **msgspec.structs.asdict(config)
             )
         )
-    return json_response(ProvisionedConcurrencyConfigList(provisioned_concurrency_configs=items))
+    return json_response(
+        ProvisionedConcurrencyConfigList(
+            provisioned_concurrency_configs=items, next_marker=marker if marker is not None else UNSET
+        )
+    )
 
 
 async def delete_provisioned_concurrency_config(call: Call) -> Response:
@@ -917,9 +927,9 @@ ROUTES: Final = [
         "/2019-09-30/functions/{FunctionName}/provisioned-concurrency",
         get_provisioned_concurrency_config,
         response=ProvisionedConcurrencyConfig,
-        query=(Param("Qualifier", required=True),),
+        query=(Param("Qualifier", required=True), _MARKER, _MAX_ITEMS),
         summary="A version's or alias's provisioned concurrency (with ?List=ALL instead of a Qualifier: "
-        "ListProvisionedConcurrencyConfigs, every config of the function)",
+        "ListProvisionedConcurrencyConfigs, the function's configs, paged by Marker and MaxItems)",
     ),
     Route(
         "DeleteProvisionedConcurrencyConfig",

@@ -297,6 +297,7 @@ class ProvisionedConcurrencyConfigListItem(ProvisionedConcurrencyConfig):
 
 class ProvisionedConcurrencyConfigList(Shape):
     provisioned_concurrency_configs: list[ProvisionedConcurrencyConfigListItem]
+    next_marker: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class AccountLimit(Shape):
