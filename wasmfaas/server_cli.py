@@ -549,6 +549,8 @@ def _when(seconds: float) -> str:
 
 
 def _dlq(args: argparse.Namespace) -> int:
+    from .server.client import ApiError
+
     client = _client(args)
     command = args.dlq_command
     if command == "list":
@@ -599,15 +601,20 @@ def _dlq(args: argparse.Namespace) -> int:
             print(f"wasmfaas: dlq {command}: name dead letters (IDs) or give --function NAME", file=sys.stderr)
             return 2
         ids = [letter["Id"] for letter in _dead_letters(client, args.function)]
+    failed = 0
     for letter_id in ids:
         path = f"/__wasmfaas/dlq/{quote(letter_id, safe='')}"
-        if command == "replay":
-            response = client.request("POST", f"{path}/replay").json()
-            print(f"replayed {letter_id} as request {response['RequestId']}")
-        else:
-            client.request("DELETE", path)
-            print(f"deleted {letter_id}")
-    return 0
+        try:
+            if command == "replay":
+                response = client.request("POST", f"{path}/replay").json()
+                print(f"replayed {letter_id} as request {response['RequestId']}")
+            else:
+                client.request("DELETE", path)
+                print(f"deleted {letter_id}")
+        except ApiError as e:  # one that cannot go (its function is gone) does not stop the others
+            print(f"wasmfaas: {letter_id}: {e.code}: {e.message}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 def _delete(args: argparse.Namespace) -> int:

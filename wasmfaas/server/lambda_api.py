@@ -35,7 +35,7 @@ from ..config import FunctionConfig
 from ..errors import FunctionNotFoundError, PreconditionFailedError
 from ..registry import LATEST, AliasInfo, FunctionInfo
 from .context import ServerContext
-from .errors import LambdaError, invalid_parameter, precondition_failed
+from .errors import LambdaError, conflict, invalid_parameter, precondition_failed
 from .http import Response, json_response
 from .naming import decode_marker, encode_marker, parse_function_name, revision_id
 from .packages import MAX_UNZIPPED, MAX_ZIPPED, build_zip, module_file_name, open_package
@@ -423,24 +423,33 @@ async def publish_version(call: Call) -> Response:
     body = call.body_as(PublishVersionRequest)
     ctx = call.ctx
     name = unqualified(call)
-    latest = await ctx.platform.get_function(name)
-    if body.code_sha256 is not UNSET and body.code_sha256 not in (
-        code_sha256_b64(latest.code_sha256),
-        latest.code_sha256,
-    ):
-        raise precondition_failed(
-            f"CodeSHA256 ({body.code_sha256}) is different from current CodeSHA256 in $LATEST "
-            f"({code_sha256_b64(latest.code_sha256)}). Please try again with the CodeSHA256 in $LATEST."
-        )
-    _check_revision(body.revision_id, function_revision_id(latest), "GetFunction")
-    # Either precondition holds for the revision it was checked at, which must still be $LATEST's when it publishes.
-    conditional = body.revision_id is not UNSET or body.code_sha256 is not UNSET
-    with _revision_held("GetFunction"):
-        info = await ctx.platform.publish_version(
-            name,
-            description=body.description if body.description is not UNSET else "",
-            if_revision=latest.revision if conditional else None,
-        )
+    description = body.description if body.description is not UNSET else ""
+    # Each precondition is checked against $LATEST as read, and the platform publishes only if $LATEST is still at
+    # that revision. A change in between fails a RevisionId; a CodeSha256 alone is checked again on the new
+    # revision (a configuration change leaves the code as it was).
+    for _ in range(3):
+        latest = await ctx.platform.get_function(name)
+        if body.code_sha256 is not UNSET and body.code_sha256 not in (
+            code_sha256_b64(latest.code_sha256),
+            latest.code_sha256,
+        ):
+            raise precondition_failed(
+                f"CodeSHA256 ({body.code_sha256}) is different from current CodeSHA256 in $LATEST "
+                f"({code_sha256_b64(latest.code_sha256)}). Please try again with the CodeSHA256 in $LATEST."
+            )
+        _check_revision(body.revision_id, function_revision_id(latest), "GetFunction")
+        conditional = body.revision_id is not UNSET or body.code_sha256 is not UNSET
+        try:
+            info = await ctx.platform.publish_version(
+                name, description=description, if_revision=latest.revision if conditional else None
+            )
+        except PreconditionFailedError:
+            if body.revision_id is not UNSET:
+                raise _revision_mismatch("GetFunction") from None
+            continue
+        break
+    else:
+        raise conflict(f"$LATEST of {name} kept changing while it was being published; try again")
     return json_response(function_configuration(ctx, info, info.version), 201)
 
 
