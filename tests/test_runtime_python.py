@@ -364,7 +364,7 @@ def test_results_are_written_as_lambdas_python_runtime_writes_them(platform: Syn
 
 
 FILES_APP = """
-import importlib.resources, json, os, pathlib, tempfile
+import datetime, importlib.resources, json, os, pathlib, tempfile, zoneinfo
 
 def handler(event, context):
     here = pathlib.Path(__file__).parent
@@ -405,6 +405,9 @@ def handler(event, context):
         except OSError:
             blocked.append(True)
     out["escapes_blocked"] = blocked
+    new_york = zoneinfo.ZoneInfo("America/New_York")  # the host's time-zone database, as Lambda's Linux has one
+    days = [datetime.datetime(2024, month, 15, tzinfo=new_york) for month in (1, 7)]
+    out["utc_offsets"] = [day.utcoffset().total_seconds() / 3600 for day in days]
     if event.get("fill"):
         with open("/tmp/fill", "wb") as f:
             f.write(b"x" * event["fill"])
@@ -442,6 +445,7 @@ def test_the_package_is_at_var_task_and_tmp_is_writable(tmp_path: Path, monkeypa
             "tempfile": ["scratch", "/tmp"],
             "resource": ["bundled", True],
             "escapes_blocked": [True] * 6,
+            "utc_offsets": [-5.0, -4.0],
         }
         assert platform.invoke("files", b"{}").json()["tmp_calls"] == 2  # the same environment's /tmp
         new = set(Path(tempfile.gettempdir()).glob("wasmfaas-scratch-*")) - before  # other processes' too

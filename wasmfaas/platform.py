@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import anyio
 import anyio.abc
@@ -91,6 +91,12 @@ def _environment_factory(kind: GuestKind) -> Any:
     from .guests.component import ComponentEnvironment
 
     return ComponentEnvironment
+
+
+# The host's time-zone database, where Python's zoneinfo looks for it (its first TZPATH entry), as Lambda's Amazon
+# Linux has it: ZoneInfo("America/New_York") works as there. Public data; nothing else of the host is seen.
+_ZONEINFO: Final = "/usr/share/zoneinfo"
+_ZONEINFO_MOUNT: Final = ((_ZONEINFO, _ZONEINFO),) if os.path.isdir(_ZONEINFO) else ()
 
 
 @dataclass(eq=False)
@@ -414,9 +420,10 @@ class Platform:
         wasm, known_sha = await self._wasm(info, code, restoring=restoring)
         wasm_sha = known_sha or code_sha256(wasm)
         compiled = await self._compile(wasm, config, wasm_sha)
-        task_root = ""
+        mounts: tuple[tuple[str, str], ...] = ()
         if info.runtime == runtimes.PYTHON:  # JavaScript has no API to read files with
             task_root = await anyio.to_thread.run_sync(self._task_root, info.code_sha256, code)
+            mounts = ((task_root, "/var/task"), *_ZONEINFO_MOUNT)
         scratch_root = str(await anyio.to_thread.run_sync(self._scratch_dir))
         artifact = wasm_sha if info.runtime != runtimes.WASI else ""
         if artifact and (artifact != info.artifact_sha256 or artifact in self._rewrite):
@@ -440,7 +447,7 @@ class Platform:
             region=self.region,
             account_id=self.account_id,
             runtime=info.runtime if info.runtime != runtimes.WASI else "",
-            task_root=task_root,
+            read_only_mounts=mounts,
             scratch_root=scratch_root,
         )
         spec.wasi  # noqa: B018 - encode the WASI environment now, not on the first cold start

@@ -61,8 +61,9 @@ class EnvironmentSpec:
     account_id: str = "000000000000"
     # A language runtime's name (AWS_EXECUTION_ENV); "" for wasm code of the function's own.
     runtime: str = ""
-    # A language runtime's package, unpacked on the host: mounted read-only at /var/task, as on Lambda.
-    task_root: str = ""
+    # Host directories a component sees read-only, as (host path, guest path): a Python function's package at
+    # /var/task and the time-zone database, as on Lambda.
+    read_only_mounts: tuple[tuple[str, str], ...] = ()
     # Where a component's environment makes its /tmp (None: the system's temporary directory).
     scratch_root: str | None = None
 

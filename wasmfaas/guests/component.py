@@ -155,8 +155,7 @@ class ComponentEnvironment(Environment):
         # environment's own, kept across its warm invocations and removed with it.
         self._scratch = tempfile.mkdtemp(prefix="tmp-", dir=spec.scratch_root)
         preopens = [(self._scratch.encode(), b"/tmp", True)]
-        if spec.task_root:
-            preopens.append((spec.task_root.encode(), b"/var/task", False))
+        preopens += [(host.encode(), guest.encode(), False) for host, guest in spec.read_only_mounts]
         store = self.store = new_store(spec, self.capture, preopens=preopens)
         if spec.fuel is not None:
             store.set_fuel(spec.fuel)
