@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tempfile
@@ -93,6 +94,17 @@ def handler(event, context):
         return asyncio.run(asyncio.sleep(60))
     if action == "async-thread":
         return asyncio.run(asyncio.to_thread(len, "abc"))
+    if action == "stdlib":
+        import hashlib, importlib.metadata, time
+
+        context.log("logged by context.log\\n")
+        return {
+            "pbkdf2": hashlib.pbkdf2_hmac("sha256", b"secret", b"salt", 1000, 20).hex(),
+            "codecs": ["Привет".encode("cp1251").hex(), "é".encode("mac_roman").hex(), "é".encode("cp437").hex()],
+            "process_time": time.process_time() >= 0,
+            "identity": [context.identity.cognito_identity_id, context.identity.cognito_identity_pool_id],
+            "version": importlib.metadata.version("helpers"),
+        }
     if action == "pool":
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -127,7 +139,13 @@ def handler(event, context):
 
 
 SOURCE = zip_of(
-    {"app.py": APP, "helpers/__init__.py": "", "helpers/text.py": "def shout(s):\n    return s.upper() + '!'\n"}
+    {
+        "app.py": APP,
+        "helpers/__init__.py": "",
+        "helpers/text.py": "def shout(s):\n    return s.upper() + '!'\n",
+        # pip install --target leaves this beside a package: importlib.metadata reads the version from it
+        "helpers-1.2.3.dist-info/METADATA": "Metadata-Version: 2.1\nName: helpers\nVersion: 1.2.3\n",
+    }
 )
 
 
@@ -466,3 +484,16 @@ def test_the_package_is_at_var_task_and_tmp_is_writable(tmp_path: Path, monkeypa
     assert not scratch.exists()
     with SyncPlatform(data_dir=tmp_path, persistent=True):
         assert list((tmp_path / "tasks").iterdir()) == []  # unpacked packages no function uses: removed
+
+
+def test_standard_library_parts_lambdas_python_has(platform: SyncPlatform) -> None:
+    result = platform.invoke("py", b'{"action": "stdlib"}')
+    assert result.ok, result.payload
+    assert result.json() == {
+        "pbkdf2": hashlib.pbkdf2_hmac("sha256", b"secret", b"salt", 1000, 20).hex(),
+        "codecs": ["Привет".encode("cp1251").hex(), "é".encode("mac_roman").hex(), "é".encode("cp437").hex()],
+        "process_time": True,
+        "identity": [None, None],
+        "version": "1.2.3",
+    }
+    assert "logged by context.log\n" in result.log

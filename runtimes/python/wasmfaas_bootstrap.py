@@ -472,6 +472,15 @@ def _check_and_preload(module_name: str, function_name: str) -> None:
     for name in _PRELOAD:
         if not _is_user_module(name):
             _try_import(name)
+    # Packages whose parts are imported lazily, by name: every codec (str.encode("cp1251"), zipfile's cp437...),
+    # and importlib.metadata's helpers (metadata.version() needs _adapters).
+    import encodings
+    import importlib.metadata
+    import pkgutil
+
+    for package in (encodings, importlib.metadata):
+        for part in pkgutil.iter_modules(package.__path__):
+            _try_import(f"{package.__name__}.{part.name}")
     for tree_name, tree in trees.items():
         for imported, _, _ in _imports(tree, _MODULES[tree_name]):
             if not _is_user_module(imported):
@@ -502,6 +511,14 @@ def _split_handler(handler: str) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+class CognitoIdentity:
+    """`context.identity`: set by the AWS Mobile SDK only, so both ids are None, as on Lambda for other callers."""
+
+    def __init__(self) -> None:
+        self.cognito_identity_id: str | None = None
+        self.cognito_identity_pool_id: str | None = None
+
+
 class LambdaContext:
     """The `context` argument, with the attributes and method of Lambda's Python context object."""
 
@@ -514,12 +531,16 @@ class LambdaContext:
         self.memory_limit_in_mb = str(ctx.memory_limit_mb)
         self.log_group_name = ctx.log_group_name
         self.log_stream_name = ctx.log_stream_name
-        self.identity = None
+        self.identity = CognitoIdentity()
         self.client_context = None
         self._deadline_ms = ctx.deadline_ms
 
     def get_remaining_time_in_millis(self) -> int:
         return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+    def log(self, message: object) -> None:
+        """Lambda's context.log: the text to the log, as it is (no newline added)."""
+        sys.stdout.write(str(message))
 
     def __repr__(self) -> str:
         return (
@@ -754,6 +775,49 @@ def _install_executor() -> None:
     concurrent.futures.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc]
 
 
+def _install_missing_stdlib() -> None:
+    """At build time (into the snapshot): what this build of CPython lacks on WASI, where Lambda's has it."""
+    import hashlib
+    import hmac
+
+    if not hasattr(hashlib, "pbkdf2_hmac"):  # OpenSSL's, absent here: RFC 8018's definition, in Python (slower)
+
+        def pbkdf2_hmac(
+            hash_name: str, password: bytes, salt: bytes, iterations: int, dklen: int | None = None
+        ) -> bytes:
+            if iterations < 1:
+                raise ValueError("iteration value must be greater than 0.")
+            prf = hmac.new(bytes(password), digestmod=hash_name)
+            size = prf.digest_size
+            length = size if dklen is None else dklen
+            if length < 1:
+                raise ValueError("key length must be greater than 0.")
+            blocks = []
+            for index in range(1, -(-length // size) + 1):
+                mac = prf.copy()
+                mac.update(bytes(salt) + index.to_bytes(4, "big"))
+                u = mac.digest()
+                block = int.from_bytes(u, "big")
+                for _ in range(iterations - 1):
+                    mac = prf.copy()
+                    mac.update(u)
+                    u = mac.digest()
+                    block ^= int.from_bytes(u, "big")
+                blocks.append(block.to_bytes(size, "big"))
+            return b"".join(blocks)[:length]
+
+        hashlib.pbkdf2_hmac = pbkdf2_hmac  # type: ignore[assignment]
+
+
+def _fix_process_time() -> None:
+    """At init: WASI's process clock reads negative here; the guest is one thread, so its time is the wall's since
+    the environment started."""
+    if time.process_time() < 0:
+        started = time.perf_counter_ns()
+        time.process_time_ns = lambda: time.perf_counter_ns() - started
+        time.process_time = lambda: (time.perf_counter_ns() - started) / 1e9
+
+
 def _install_asyncio() -> None:
     # asyncio.run() and asyncio.new_event_loop() ask the policy for a loop; without this they fail on the self-pipe
     # ("PermissionError: [Errno 2]"). CPython's version is pinned by componentize-py's.
@@ -809,6 +873,7 @@ try:
 except BuildFailure as failure:
     _INIT_FAULT = (failure.error_type, failure.error_message)
 _install_executor()
+_install_missing_stdlib()
 
 _handler: Any = None
 
@@ -832,9 +897,14 @@ def _init() -> None:
     _DECIMAL_SLOT = re.compile(f'"{_DECIMAL_TOKEN}(\\d+)"')
     os.environ.setdefault("LAMBDA_TASK_ROOT", TASK_ROOT)
     os.environ.setdefault("_HANDLER", HANDLER)
-    # The host mounts the package there read-only (and a /tmp): relative paths resolve from it, as on Lambda.
+    # The host mounts the package there read-only (and a /tmp): relative paths resolve from it, as on Lambda, and
+    # it leads sys.path, so importlib.metadata finds the packages' .dist-info there (their modules still come from
+    # the bundle, whose finder comes first).
     with contextlib.suppress(OSError):
         os.chdir(TASK_ROOT)
+        if TASK_ROOT not in sys.path:
+            sys.path.insert(0, TASK_ROOT)
+    _fix_process_time()
     # Installed now, not at build time: no standard-library import at build time may pick up a function module.
     if _FINDER not in sys.meta_path:
         position = next((i for i, f in enumerate(sys.meta_path) if f is importlib.machinery.PathFinder), 0)
