@@ -7,6 +7,7 @@ once per module (a componentize-js component carries a whole SpiderMonkey, and c
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -221,7 +222,8 @@ def test_module_level_code_runs_at_init_not_at_build(linker: cm.Linker, app: cm.
     environment = _environment(linker, app, tmp_path, {})
     assert environment.stdout.read_text() == ""
     assert environment.call_init() is None
-    assert environment.stdout.read_text() == "init: greeting=Hello\n"
+    # Lambda's Node.js line: time, request id ("undefined" during init), level, message.
+    assert re.fullmatch(r"\S+Z\tundefined\tINFO\tinit: greeting=Hello\n", environment.stdout.read_text())
     assert json.loads(environment.invoke({"name": "x"}))["message"] == "Hello, x!"
 
 
@@ -251,7 +253,7 @@ def test_thrown_non_error_is_typed_by_its_type(env: Env) -> None:
 
 def test_console_reaches_stdout_and_stderr(env: Env) -> None:
     assert env.invoke({"action": "log"}) == "null"
-    assert env.stdout.read_text().splitlines()[-1] == "to stdout formatted 42"
+    assert env.stdout.read_text().splitlines()[-1].split("\t")[1:] == ["req-1", "INFO", "to stdout formatted 42"]
     assert "to stderr" in env.stderr.read_text()
 
 
