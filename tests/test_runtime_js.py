@@ -381,6 +381,11 @@ export const handler = async (event) => {
   const immediate = await new Promise((resolve) => setImmediate(resolve, "ran"));
   const start = process.hrtime();
   process.stdout.write("raw line\\n");
+  // StarlingMonkey traps on RSA/EC keys: refused as an unsupported algorithm instead, which a handler can catch.
+  const jwk = { kty: "RSA", n: "AQAB", e: "AQAB" };
+  const rsa = await crypto.subtle
+    .importKey("jwk", jwk, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["verify"])
+    .then(() => "imported", (e) => e.name);
   return {
     global: global === globalThis,
     immediate,
@@ -391,6 +396,7 @@ export const handler = async (event) => {
     cwd: process.cwd(),
     on: process.on("unhandledRejection", () => {}) === process,
     memory: typeof process.memoryUsage().heapUsed,
+    rsa,
   };
 };
 """
@@ -411,6 +417,7 @@ def test_node_globals_libraries_expect(platform: SyncPlatform) -> None:
         "cwd": "/var/task",
         "on": True,
         "memory": "number",
+        "rsa": "NotSupportedError",
     }, result.payload
     assert "\nraw line\n" in result.log  # process.stdout.write is not a console line: no prefix
     # process.exit ends the runtime, as on Lambda: Runtime.ExitError, and a fresh environment next.

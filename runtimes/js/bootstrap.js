@@ -30,6 +30,7 @@ export function createRuntime(config, load) {
   const stacks = new StackMapper(config);
   installConsole(stacks);
   installFetch();
+  guardSubtleCrypto();
 
   let userHandler = null;
   let initResult = null;
@@ -100,6 +101,26 @@ export function createRuntime(config, load) {
   }
 
   return { init, handle };
+}
+
+// StarlingMonkey's SubtleCrypto traps the whole instance (wasm `unreachable`) on importing any RSA or EC key, in
+// every format; a rejection the handler can catch is what an unsupported algorithm should give instead.
+const UNSUPPORTED_KEYS = new Set(['RSASSA-PKCS1-V1_5', 'RSA-PSS', 'RSA-OAEP', 'ECDSA', 'ECDH']);
+
+function guardSubtleCrypto() {
+  const subtle = globalThis.crypto && globalThis.crypto.subtle;
+  if (!subtle || typeof subtle.importKey !== 'function') return;
+  const importKey = subtle.importKey;
+  subtle.importKey = function (format, keyData, algorithm, ...rest) {
+    const name = typeof algorithm === 'string' ? algorithm : algorithm && algorithm.name;
+    if (typeof name === 'string' && UNSUPPORTED_KEYS.has(name.toUpperCase())) {
+      const message = `${name} keys are not supported by this runtime's SubtleCrypto (HMAC and digests are)`;
+      const error = typeof DOMException === 'function' ? new DOMException(message, 'NotSupportedError') : new Error(message);
+      if (!(error instanceof DOMException)) error.name = 'NotSupportedError';
+      return Promise.reject(error);
+    }
+    return importKey.call(this, format, keyData, algorithm, ...rest);
+  };
 }
 
 // The world links no wasi:http (a function reaches nothing outside), and the engine's own fetch then traps the
