@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     body BLOB NOT NULL                     -- DeadLetter, JSON
 );
 CREATE INDEX IF NOT EXISTS dead_letters_function ON dead_letters (function_name, seq);
+CREATE TABLE IF NOT EXISTS dead_letters_gone (  -- replayed or deleted: where they were, for a page that ended there
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS invoke_configs (
     function_name TEXT NOT NULL,
     qualifier TEXT NOT NULL,
@@ -177,6 +181,19 @@ class _PendingPut:
         self.event = event
         self.done = False
         self.error: BaseException | None = None
+
+
+# Places of letters gone that are kept for paging: a page more than this many removals old starts afresh.
+_GONE_KEPT: Final = 10_000
+
+
+def _keep_place(db: sqlite3.Connection, dead_letter_id: str, seq: int) -> None:
+    db.execute("INSERT OR REPLACE INTO dead_letters_gone (id, seq) VALUES (?, ?)", (dead_letter_id, seq))
+    db.execute(
+        "DELETE FROM dead_letters_gone WHERE seq < (SELECT seq FROM dead_letters_gone ORDER BY seq DESC"
+        " LIMIT 1 OFFSET ?)",
+        (_GONE_KEPT,),
+    )
 
 
 @contextlib.contextmanager
@@ -467,8 +484,12 @@ class SqliteEventQueue:
             clauses.append("function_name = ?")
             args.append(function_name)
         if after is not None:
-            clauses.append("seq > COALESCE((SELECT seq FROM dead_letters WHERE id = ?), 0)")
-            args.append(after)
+            # A page may end at a letter that is gone since (replayed, deleted): its place is kept for that.
+            clauses.append(
+                "seq > COALESCE((SELECT seq FROM dead_letters WHERE id = ?),"
+                " (SELECT seq FROM dead_letters_gone WHERE id = ?), 0)"
+            )
+            args += [after, after]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._use(durable=False) as db:
             rows = db.execute(
@@ -491,10 +512,13 @@ class SqliteEventQueue:
 
     def _replay(self, dead_letter_id: str, now: float) -> QueuedEvent:
         with self._use(durable=True) as db, _transaction(db):
-            row = db.execute("DELETE FROM dead_letters WHERE id = ? RETURNING body", (dead_letter_id,)).fetchall()
+            row = db.execute(
+                "DELETE FROM dead_letters WHERE id = ? RETURNING seq, body", (dead_letter_id,)
+            ).fetchall()
             if not row:
                 raise DeadLetterNotFoundError(f"Dead letter not found: {dead_letter_id}")
-            letter = self._letter_decoder.decode(row[0][0])
+            _keep_place(db, dead_letter_id, row[0][0])
+            letter = self._letter_decoder.decode(row[0][1])
             event = QueuedEvent(
                 id=str(uuid.uuid4()),
                 function_name=letter.function_name,
@@ -513,8 +537,10 @@ class SqliteEventQueue:
 
     def _delete_dead_letter(self, dead_letter_id: str) -> None:
         with self._use(durable=False) as db, _transaction(db):
-            if db.execute("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,)).rowcount != 1:
+            row = db.execute("DELETE FROM dead_letters WHERE id = ? RETURNING seq", (dead_letter_id,)).fetchall()
+            if not row:
                 raise DeadLetterNotFoundError(f"Dead letter not found: {dead_letter_id}")
+            _keep_place(db, dead_letter_id, row[0][0])
 
     # -- EventInvokeConfigs ----------------------------------------------------------------------------------------
 
