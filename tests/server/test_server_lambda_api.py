@@ -205,10 +205,13 @@ def test_list_functions_all_versions(client: Any, create: Create) -> None:
     assert versions == ["$LATEST", "1"]
 
 
-def test_bad_marker_and_max_items_are_400(client: Any) -> None:
-    with pytest.raises(ClientError) as e:
-        client.list_functions(Marker="garbage!")
-    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+def test_bad_marker_and_max_items_are_400(client: Any, create: Create) -> None:
+    create("echo")  # something to list, so a marker's shape can be told
+    foreign = base64.urlsafe_b64encode(b'["a","b","c"]').decode()  # well-formed, of no listing of functions
+    for marker in ("garbage!", foreign):
+        with pytest.raises(ClientError) as e:
+            client.list_functions(Marker=marker)
+        assert error_of(e)[:2] == (400, "InvalidParameterValueException")
 
 
 def test_update_function_code(client: Any, create: Create, guest: Callable[[str], bytes]) -> None:

@@ -179,8 +179,11 @@ def paginate(
     marker = call.request.query_param("Marker")
     start = 0
     if marker:
+        decoded = decode_marker(marker)
         try:
-            position = compare(decode_marker(marker))
+            if items and len(decoded) != len(key(items[0])):  # a marker of another listing
+                raise ValueError(decoded)
+            position = compare(decoded)
         except (ValueError, IndexError):
             raise invalid_parameter("Marker: not a marker this API returned") from None
         while start < len(items) and compare(key(items[start])) <= position:
