@@ -13,13 +13,12 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final
 
 from .errors import PayloadTooLargeError
 from .guests.base import Request
 from .pool import Pool, Run
-from .results import InvocationResult
+from .results import InvocationResult, log_time
 from .scheduler import Concurrency, Scheduler
 
 __all__ = ["MAX_SYNC_PAYLOAD", "Invoker", "Target", "new_request_id"]
@@ -106,7 +105,7 @@ class Invoker:
         payload = outcome.payload
         if run.rerun_fresh:
             # The first attempt's log is dropped, as a stopped inline attempt's is; this line says it happened.
-            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            stamp = log_time()
             note = (
                 f"{stamp} {request.request_id} [WARN] Runtime.OutOfMemory in a warm environment: "
                 "ran again in a fresh environment\n"
@@ -116,7 +115,7 @@ class Invoker:
             payload = error.to_payload(request.request_id if not error.handled else None)
             if not error.handled and not outcome.error_logged:
                 # Lambda writes the platform's view of a crash into the log stream too.
-                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                stamp = log_time()
                 if log and not log.endswith(b"\n"):
                     log += b"\n"
                 line = (

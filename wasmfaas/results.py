@@ -7,11 +7,17 @@ The log text is framed as Lambda frames it (START / the guest's lines / END / RE
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-__all__ = ["FunctionError", "InvocationResult"]
+__all__ = ["FunctionError", "InvocationResult", "log_time"]
+
+
+def log_time() -> str:
+    """Now, as the platform's own log lines begin (Lambda's "2024-01-15T10:00:00.000Z")."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class FunctionError(msgspec.Struct, frozen=True, kw_only=True):

@@ -23,7 +23,6 @@ import tempfile
 import threading
 import time
 from ctypes import byref, pointer
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import msgspec
@@ -36,7 +35,7 @@ from ..engine import Engine
 from ..errors import InvalidCodeError
 from ..logs import Capture
 from ..modules import CompiledCode
-from ..results import FunctionError
+from ..results import FunctionError, log_time
 from .base import (
     MIB,
     Environment,
@@ -151,8 +150,8 @@ class ComponentEnvironment(Environment):
 
     def _instantiate(self) -> None:
         spec = self.spec
-        # Lambda's file system: the package read-only at /var/task (language runtimes), and a /tmp of the
-        # environment's own, kept across its warm invocations and removed with it.
+        # Lambda's file system: a /tmp of the environment's own, kept across its warm invocations and removed with
+        # it, and the spec's read-only mounts (a Python function's package at /var/task, the time-zone database).
         self._scratch = tempfile.mkdtemp(prefix="tmp-", dir=spec.scratch_root)
         preopens = [(self._scratch.encode(), b"/tmp", True)]
         preopens += [(host.encode(), guest.encode(), False) for host, guest in spec.read_only_mounts]
@@ -244,7 +243,7 @@ class ComponentEnvironment(Environment):
             if held > EPHEMERAL_STORAGE_BYTES:
                 # WASI has no quota to refuse the write with: the environment goes, and its /tmp with it.
                 outcome.discard = True
-                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+                stamp = log_time()
                 outcome.log += (
                     f"{stamp} {request.request_id} [WARN] /tmp holds {held // MIB} MB, past Lambda's "
                     f"{EPHEMERAL_STORAGE_BYTES // MIB} MB of ephemeral storage: the environment is replaced\n"
