@@ -313,7 +313,7 @@ def test_an_init_error_is_logged_once(platform: SyncPlatform) -> None:
     )
     result = platform.invoke("py-boom", b"{}")
     assert result.function_error is not None and result.function_error.kind == "Unhandled"
-    assert result.function_error.error_message == "Init failed: init boom"
+    assert result.function_error.error_message == "init boom"  # Lambda's words: no prefix of ours
     assert result.init_duration_ms is not None and "Init Duration: " in result.log  # how long the failed init ran
     # By the runtime, with its traceback; the platform adds no line of its own.
     assert result.log.count("[ERROR]") == 1 and "[ERROR] RuntimeError: init boom" in result.log
@@ -348,6 +348,8 @@ def test_code_whose_handler_cannot_load_fails_each_cold_start(platform: SyncPlat
                         "Runtime.ImportModuleError", "Unable to import module 'main'"),
         "py-unbundled": ({"app.py": "import not_bundled_anywhere\ndef handler(e, c):\n    return 1\n"}, "app.handler",
                          "Runtime.ImportModuleError", "No module named 'not_bundled_anywhere'"),
+        # The module runs first, as on Lambda: its own exception is the error, not a handler it never got to define.
+        "py-raises": ({"app.py": "raise ValueError('no config')\n"}, "app.handler", "ValueError", "no config"),
     }  # fmt: skip
     for name, (files, handler, error_type, message) in cases.items():
         platform.create_function(name, zip_of(files), runtime=PYTHON, handler=handler)
@@ -357,6 +359,12 @@ def test_code_whose_handler_cannot_load_fails_each_cold_start(platform: SyncPlat
             assert result.function_error.error_type == error_type, result.payload
             assert message in result.function_error.error_message, result.payload
             assert result.cold_start and "Init Duration" in result.log
+    platform.create_function(
+        "py-notcallable", zip_of({"app.py": "handler = 5\n"}), runtime=PYTHON, handler="app.handler"
+    )
+    called = platform.invoke("py-notcallable", b"{}").function_error  # as on Lambda: it fails when it is called
+    assert called is not None and called.error_type == "TypeError" and "not callable" in called.error_message
+    platform.delete_function("py-notcallable")
     # The new handler first, then the code it names (or the other way round): each call is taken.
     platform.update_function_configuration("py-nomodule", handler="main.handler")
     platform.update_function_code("py-nomodule", zip_of({"main.py": "def handler(e, c):\n    return 'fixed'\n"}))

@@ -10,18 +10,16 @@ Two phases, because componentize-py builds by snapshotting: this module is impor
 (pre-initialisation) and the component starts from that heap snapshot, with no files at all at run time. So:
 
 * build time (this module's top level) reads the function's files (copied beside this module, under
-  `wasmfaas-task/`) into an in-memory bundle, compiles every `.py` to a code object, checks that the handler's
-  module exists, compiles, and seems to define the handler, and imports the standard-library modules the function's
-  code imports (they must be in the snapshot: nothing can be imported from disk later). It runs none of the
-  function's own code: Lambda runs module-level code at every cold start, with the function's environment
-  variables, clock and random numbers, and so does wasmfaas, in `init`.
+  `wasmfaas-task/`) into an in-memory bundle, compiles every `.py` to a code object, and imports the
+  standard-library modules the function's code imports (they must be in the snapshot: nothing can be imported from
+  disk later). It runs none of the function's own code: Lambda runs module-level code at every cold start, with
+  the function's environment variables, clock and random numbers, and so does wasmfaas, in `init`.
 * run time (`init`, `handle`) serves the function's modules from the bundle through a meta-path finder, so its
   packages import the usual way, with `__file__` under `/var/task` as on Lambda.
 
 A malformed handler string raises `BuildFailure`, whose message carries a `WASMFAAS_BUILD_ERROR` marker that the
-host's builder (`wasmfaas.runtimes.python`) picks out of componentize-py's output. What the checks find wrong with
-the code itself (no such module or handler, a syntax error) is kept for `init` to raise, as Lambda's runtime does at
-every cold start of such a function.
+host's builder (`wasmfaas.runtimes.python`) picks out of componentize-py's output. Nothing about the code itself
+fails the build: a missing module or handler, or a syntax error, fails `init` at every cold start, as on Lambda.
 """
 
 from __future__ import annotations
@@ -67,8 +65,6 @@ class BuildFailure(Exception):
     def __init__(self, error_type: str, error_message: str) -> None:
         payload = json.dumps({"errorType": error_type, "errorMessage": error_message})
         super().__init__(f"{BUILD_ERROR_MARKER} {payload}")
-        self.error_type = error_type
-        self.error_message = error_message
 
 
 class FunctionFault(Exception):
@@ -284,82 +280,8 @@ class BundleFinder(importlib.abc.MetaPathFinder):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Build-time checks (static: the function's code is not run at build time)
+# Build time: what the function's code imports (read from its syntax trees: the code is not run at build time)
 # ---------------------------------------------------------------------------------------------------------------
-
-# Names that let a module define attributes the AST cannot see: with any of them, a missing handler is left to init.
-_DYNAMIC_NAMES = frozenset({"globals", "vars", "exec", "eval", "modules"})
-_TYPE_ALIAS: tuple[type[ast.AST], ...] = tuple(t for t in (getattr(ast, "TypeAlias", None),) if t is not None)
-
-
-def _bound_names(tree: ast.Module) -> tuple[set[str], bool]:
-    """Names a module binds at top level, and whether it may bind others that the AST cannot show."""
-    names: set[str] = set()
-    dynamic = False
-
-    def targets(node: ast.AST) -> None:
-        if isinstance(node, ast.Name):
-            names.add(node.id)
-        elif isinstance(node, (ast.Tuple, ast.List)):
-            for elt in node.elts:
-                targets(elt)
-        elif isinstance(node, ast.Starred):
-            targets(node.value)
-
-    def visit(stmts: Sequence[ast.stmt]) -> None:
-        nonlocal dynamic
-        for stmt in stmts:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(stmt.name)
-            elif isinstance(stmt, ast.Assign):
-                for t in stmt.targets:
-                    targets(t)
-            elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
-                if not (isinstance(stmt, ast.AnnAssign) and stmt.value is None):
-                    targets(stmt.target)
-            elif isinstance(stmt, ast.Import):
-                for alias in stmt.names:
-                    names.add(alias.asname or alias.name.split(".", 1)[0])
-            elif isinstance(stmt, ast.ImportFrom):
-                for alias in stmt.names:
-                    if alias.name == "*":
-                        dynamic = True
-                    names.add(alias.asname or alias.name)
-            elif isinstance(stmt, (ast.For, ast.AsyncFor)):
-                targets(stmt.target)
-                visit(stmt.body)
-                visit(stmt.orelse)
-            elif isinstance(stmt, (ast.With, ast.AsyncWith)):
-                for item in stmt.items:
-                    if item.optional_vars is not None:
-                        targets(item.optional_vars)
-                visit(stmt.body)
-            elif isinstance(stmt, (ast.If, ast.While)):
-                visit(stmt.body)
-                visit(stmt.orelse)
-            elif isinstance(stmt, (ast.Try, ast.TryStar)):
-                visit(stmt.body)
-                for handler in stmt.handlers:
-                    if handler.name:
-                        names.add(handler.name)
-                    visit(handler.body)
-                visit(stmt.orelse)
-                visit(stmt.finalbody)
-            elif isinstance(stmt, ast.Match):
-                dynamic = True  # capture patterns bind names; rare enough to leave to init
-            elif isinstance(stmt, _TYPE_ALIAS):
-                targets(stmt.name)  # type: ignore[attr-defined]
-
-    visit(tree.body)
-    dynamic = dynamic or "__getattr__" in names  # PEP 562: the module answers for any attribute
-    for node in ast.walk(tree):
-        if isinstance(node, ast.NamedExpr):
-            targets(node.target)
-        elif (isinstance(node, ast.Name) and node.id in _DYNAMIC_NAMES) or (
-            isinstance(node, ast.Attribute) and node.attr in _DYNAMIC_NAMES
-        ):
-            dynamic = True
-    return names, dynamic
 
 
 def _imports(tree: ast.Module, module: BundledModule) -> list[tuple[str, bool, bool]]:
@@ -428,47 +350,16 @@ _PRELOAD = (
 )  # fmt: skip
 
 
-def _check_and_preload(module_name: str, function_name: str) -> None:
-    """Fail the build (BuildFailure) on what would certainly fail the cold start; preload the stdlib it needs."""
-    entry = _MODULES.get(module_name)
-    if entry is None:
-        raise BuildFailure("Runtime.ImportModuleError", f"Unable to import module '{module_name}': "
-                           f"No module named '{module_name}'")  # fmt: skip
-
+def _preload() -> None:
+    """Import into the snapshot the standard library the function's code imports (and what the standard library
+    imports lazily): nothing can be imported from disk at run time. Nothing of the function's own code runs, and
+    nothing about it is judged here: its module is imported at init, as Lambda's runtime does, so what fails there
+    (a missing module or handler, a syntax error, an exception at module level) fails as it would on Lambda."""
     trees: dict[str, ast.Module] = {}
     for name, mod in _MODULES.items():
         if mod.syntax_error is None:
             with contextlib.suppress(SyntaxError, ValueError):  # compile() accepted it; ast.parse should too
                 trees[name] = ast.parse(_FILES[mod.path], mod.path)
-
-    # Importing a package imports its parents first.
-    chain = [".".join(module_name.split(".")[: i + 1]) for i in range(module_name.count(".") + 1)]
-    # Walk the function's modules that a cold start certainly imports: the handler's module, its parents, and
-    # (transitively) every function module they import unconditionally; report what would fail.
-    pending = [n for n in chain if n in _MODULES]
-    seen: set[str] = set()
-    certain_external: list[str] = []
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        mod = _MODULES[name]
-        if mod.syntax_error is not None:
-            raise BuildFailure("Runtime.UserCodeSyntaxError",
-                               f"Syntax error in module '{module_name}': {mod.syntax_error}")  # fmt: skip
-        for imported, unconditional, maybe_attribute in _imports(trees[name], mod):
-            if not unconditional:
-                continue
-            if _is_user_module(imported):
-                # A bundled X.y is imported by `from X import y` unless X defines y itself: checked either way.
-                parts = imported.split(".")
-                pending.extend(n for n in (".".join(parts[: i + 1]) for i in range(len(parts))) if n in _MODULES)
-            elif not maybe_attribute:
-                certain_external.append(imported)
-
-    # Every import anywhere in the function's code (conditional ones too) pulls its stdlib module into the
-    # snapshot: one that is not there now cannot be imported at run time.
     for name in _PRELOAD:
         if not _is_user_module(name):
             _try_import(name)
@@ -481,19 +372,11 @@ def _check_and_preload(module_name: str, function_name: str) -> None:
     for package in (encodings, importlib.metadata):
         for part in pkgutil.iter_modules(package.__path__):
             _try_import(f"{package.__name__}.{part.name}")
+    # Every import anywhere in the function's code (conditional ones too).
     for tree_name, tree in trees.items():
         for imported, _, _ in _imports(tree, _MODULES[tree_name]):
             if not _is_user_module(imported):
                 _try_import(imported)
-
-    for imported in certain_external:
-        exc = _try_import(imported)
-        if isinstance(exc, ImportError):  # the message names the handler's module, as Lambda's does
-            raise BuildFailure("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}")
-
-    names, dynamic = _bound_names(trees[module_name])
-    if function_name not in names and not dynamic:
-        raise BuildFailure("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
 
 
 def _split_handler(handler: str) -> tuple[str, str]:
@@ -864,14 +747,7 @@ _MODULE_NAME, _FUNCTION_NAME = _split_handler(HANDLER)
 _FILES, _MODULES, _NAMESPACES = _load_bundle(_TASK_DIR)
 _LOADER = BundleLoader()
 _FINDER = BundleFinder()
-# What the checks find wrong with the function's code (its handler's module missing, a syntax error, no such
-# handler) is its cold start's error, not the build's: Lambda takes such code and fails each init with it, so the
-# handler and the code can be changed in either order, one call each.
-_INIT_FAULT: tuple[str, str] | None = None
-try:
-    _check_and_preload(_MODULE_NAME, _FUNCTION_NAME)
-except BuildFailure as failure:
-    _INIT_FAULT = (failure.error_type, failure.error_message)
+_preload()
 _install_executor()
 _install_missing_stdlib()
 
@@ -912,8 +788,6 @@ def _init() -> None:
     _install_logging()
     time.sleep = _sliced_sleep  # before the function's modules import it by name
     _install_asyncio()
-    if _INIT_FAULT is not None:
-        raise FunctionFault(*_INIT_FAULT)
     try:
         module = importlib.import_module(_MODULE_NAME)
     except ImportError as exc:
@@ -927,10 +801,6 @@ def _init() -> None:
     if handler is None:
         raise FunctionFault(
             "Runtime.HandlerNotFound", f"Handler '{_FUNCTION_NAME}' missing on module '{_MODULE_NAME}'"
-        )
-    if not callable(handler):
-        raise FunctionFault(
-            "Runtime.HandlerNotFound", f"Handler '{_FUNCTION_NAME}' on module '{_MODULE_NAME}' is not callable"
         )
     _handler = handler
 

@@ -304,7 +304,7 @@ async def test_an_event_of_a_deleted_function_never_runs_on_its_successor(stack:
         letters = await s.dead_letters(None, 3)
         assert sorted(letter.request_id for letter in letters) == sorted([request_id, versioned, doomed])
         assert {(letter.condition, letter.attempts) for letter in letters} == {("FunctionNotFound", 0)}
-        assert "was deleted while the event waited" in letters[0].reason
+        assert "was deleted before the event was done" in letters[0].reason
         await s.settled()
         assert await s.invocations("reused") == []
         assert [entry.request_id for entry in await s.logs.query("kept")] == [kept_request]

@@ -10,7 +10,7 @@ import anyio
 import msgspec
 import pytest
 
-from wasmfaas.errors import PlatformClosedError
+from wasmfaas.errors import InvalidParameterError, PlatformClosedError
 from wasmfaas.events import DeadLetter, DeadLetterNotFoundError, QueuedEvent, SqliteEventQueue
 from wasmfaas.events.queue import DB_NAME
 
@@ -197,6 +197,8 @@ async def test_dead_letters_are_moved_listed_replayed_and_deleted(tmp_path: Path
         await queue.delete_dead_letter("dl-a")
         assert [dl.id for dl in await queue.list_dead_letters(after="dl-a")] == ["dl-c"]
         assert [dl.id for dl in await queue.list_dead_letters()] == ["dl-c"]
+        with pytest.raises(InvalidParameterError, match="Marker"):  # not the first page again: an error
+            await queue.list_dead_letters(after="never-listed")
         with pytest.raises(DeadLetterNotFoundError):
             await queue.get_dead_letter("dl-a")
 

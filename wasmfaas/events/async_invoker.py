@@ -551,7 +551,7 @@ class AsyncInvoker:
                     del self._invoke_configs[key]
         now = time.time()
         what = function_name if qualifier is None else f"{function_name}:{qualifier}"
-        reason = f"Function not found: {what} was deleted while the event waited"
+        reason = f"Function not found: {what} was deleted before the event was done"
         buried = await self._queue.bury_function(
             function_name,
             qualifier,

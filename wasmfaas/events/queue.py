@@ -43,7 +43,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 
-from ..errors import FunctionNotFoundError, PlatformClosedError
+from ..errors import FunctionNotFoundError, InvalidParameterError, PlatformClosedError
 from .invoke_config import StoredInvokeConfig
 from .records import DeadLetter, QueuedEvent
 
@@ -492,6 +492,16 @@ class SqliteEventQueue:
             args += [after, after]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._use(durable=False) as db:
+            if (
+                after is not None
+                and not db.execute(
+                    "SELECT 1 FROM dead_letters WHERE id = ? UNION ALL SELECT 1 FROM dead_letters_gone WHERE id = ?",
+                    (after, after),
+                ).fetchone()
+            ):
+                # Not a letter that ever was (or gone so long ago that its place is forgotten): starting again
+                # from the first would hand a client paging through the letters the same ones twice.
+                raise InvalidParameterError("Marker", f"{after!r} is not a dead letter this queue listed")
             rows = db.execute(
                 f"SELECT body FROM dead_letters {where} ORDER BY seq LIMIT ?", (*args, max(0, limit))
             ).fetchall()

@@ -167,9 +167,9 @@ class ComponentEnvironment(Environment):
             failure = init(store)
         except wasmtime.WasmtimeError as e:
             error = classify_failure(e, spec, 0, INIT_TIMEOUT_S)
-            raise InitError(_init_error(error), self.capture.take()) from None
+            raise InitError(_init_error(error, spec), self.capture.take()) from None
         if failure is not None:
-            error = _init_error(_function_error(failure, handled=False))
+            error = _init_error(_function_error(failure, handled=False), spec)
             raise InitError(error, self.capture.take(), logged=spec.raised_errors)
         self._handle: wasmtime.component.Func | None = handle
         self._func_ref = byref(handle._func)
@@ -359,10 +359,12 @@ def _function_error(body: Any, *, handled: bool) -> FunctionError:
     )
 
 
-def _init_error(error: FunctionError) -> FunctionError:
+def _init_error(error: FunctionError, spec: EnvironmentSpec) -> FunctionError:
+    """An init failure as the invocation reports it: a language runtime's in Lambda's words (its runtime's own
+    message, "Unable to import module 'app': ..."); a component of the user's own marked as its init's."""
     return FunctionError(
         error_type="Runtime.InitError" if error.error_type == "Runtime.Trap" else error.error_type,
-        error_message=f"Init failed: {error.error_message}",
+        error_message=error.error_message if spec.raised_errors else f"Init failed: {error.error_message}",
         stack_trace=error.stack_trace,
     )
 
