@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import functools
-import io
 import os
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,15 +29,6 @@ def build_guest(name: str) -> bytes:
     """The wasm bytes of tests/guests/<name>.c (a `*_command.c` is a WASI command, the rest are reactors)."""
     model = "command" if name.endswith("_command") else "reactor"
     return build_c([GUESTS / f"{name}.c"], exec_model=model, include_dirs=[C_SDK]).read_bytes()
-
-
-def zip_of(files: dict[str, str]) -> bytes:
-    """A deployment package holding `files` (name -> text)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="session")

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import shutil
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from zip_helpers import zip_of
 
 from wasmfaas import InvalidParameterError, LayerNotFoundError, SyncPlatform
 from wasmfaas.runtimes import JAVASCRIPT, PYTHON
-
-
-def zip_of(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
-
 
 APP = """\
 import common

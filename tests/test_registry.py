@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 import pytest
+from zip_helpers import zip_of
 
 from wasmfaas import FunctionConfig, SyncPlatform, runtimes
 from wasmfaas.registry import SqliteRegistry
 from wasmfaas.runtimes import PYTHON
-
-
-def zip_of(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
 
 
 def test_everything_comes_back_after_a_restart(tmp_path: Path, guest: Callable[[str], bytes]) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import zip_of
+from zip_helpers import zip_of
 
 from wasmfaas import FunctionConfig, GuestKind, SyncPlatform
 from wasmfaas.runtimes import JAVASCRIPT

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import zip_of
+from zip_helpers import zip_of
 
 from wasmfaas import FunctionConfig, GuestKind, SyncPlatform
 from wasmfaas.guests import component
