@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import msgspec
 
 from ..errors import WasmfaasError
@@ -228,6 +229,10 @@ class LambdaServer:
             response = await self._api(ctx, scope, receive)
         request_id = response.request_id or new_request_id()
         response.headers.append((b"x-amzn-requestid", request_id.encode()))
+        # Let the other requests that are ready compute their responses first, so that the responses leave in a
+        # burst: each write to a client asleep in epoll wakes it (on a VM, an interrupt to an idle CPU: ~20 us of
+        # this thread's time), and a burst wakes it once. Invoke under load: +27 % requests/s (bench_server.py).
+        await anyio.lowlevel.checkpoint()
         await response.send(send)
 
     async def _plain_invoke(
