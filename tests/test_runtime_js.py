@@ -36,6 +36,11 @@ export const handler = async (event, context) => {
   if (event.action === "big") return "x".repeat(event.size);
   if (event.action === "json-hog") return { toJSON: () => "x".repeat(2 ** 29) };  // 512 MB, in JSON.stringify
   if (event.action === "json-throws") return { toJSON: () => { throw "not today"; } };
+  if (event.action === "timer-throws") {
+    setTimeout(() => { throw new TypeError("from a timer"); }, 1);
+    queueMicrotask(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   if (event.action === "garbage") { let a; for (let i = 0; i < 2; i++) a = new Array(1e6).fill(i); return a.length; }
   await new Promise((resolve) => setTimeout(resolve, 5));
   return {
@@ -119,6 +124,21 @@ def test_thrown_error_has_lambdas_error_shape(platform: SyncPlatform) -> None:
     assert logged["errorType"] == "TypeError" and logged["errorMessage"] == "bad input" and logged["stack"]
     assert "[ERROR]" not in result.log
     assert not platform.invoke("js", b'{"action": "count"}').cold_start  # the environment stays warm
+
+
+def test_an_exception_no_handler_catches_fails_the_invocation_as_lambdas_does(platform: SyncPlatform) -> None:
+    # Thrown by a timer's callback: StarlingMonkey would trap the instance; Lambda logs it as an uncaught exception
+    # and fails the invocation in progress with the error itself.
+    result = platform.invoke("js", b'{"action": "timer-throws"}')
+    assert result.function_error is not None and result.function_error.kind == "Unhandled"
+    body = result.json()
+    assert (body["errorType"], body["errorMessage"]) == ("TypeError", "from a timer")
+    assert any("index.mjs" in line for line in body["stackTrace"])
+    assert "Invoke Error" not in result.log
+    (line,) = [line for line in result.log.splitlines() if "Exception" in line]
+    assert line.split("\t")[1:4] == [result.request_id, "ERROR", "Uncaught Exception "]
+    assert json.loads(line.split("\t")[4])["errorMessage"] == "from a timer"
+    assert platform.invoke("js", b'{"action": "count"}').ok
 
 
 def test_timeout_and_recovery(platform: SyncPlatform) -> None:

@@ -93,7 +93,12 @@ const { double } = require('./math');
 
 exports.handler = function (event, context, callback) {
   setTimeout(() => {
-    if (event.fail) callback(new RangeError('from the callback'));
+    if (event.legacy === 'succeed') context.succeed({ doubled: double(event.n), style: 'succeed' });
+    else if (event.legacy === 'done') context.done(null, 'done');
+    else if (event.legacy === 'fail') context.fail(new SyntaxError('from context.fail'));
+    else if (event.legacy === 'fail-empty') context.fail();
+    else if (event.legacy === 'twice') { context.succeed(1); callback(null, 2); context.fail(new Error('3')); }
+    else if (event.fail) callback(new RangeError('from the callback'));
     else callback(null, { doubled: double(event.n), style: 'callback' });
   }, 1);
 };
@@ -298,6 +303,14 @@ def test_commonjs_callback_handler(cache_dir: Path, tmp_path: Path, linker: cm.L
     assert json.loads(environment.invoke({"n": 21})) == {"doubled": 42, "style": "callback"}
     error = _error(environment.invoke({"fail": True}))
     assert (error["errorType"], error["errorMessage"]) == ("RangeError", "from the callback")
+    # Lambda's legacy completion methods; the first completion of any kind wins.
+    assert json.loads(environment.invoke({"n": 4, "legacy": "succeed"})) == {"doubled": 8, "style": "succeed"}
+    assert json.loads(environment.invoke({"legacy": "done"})) == "done"
+    assert json.loads(environment.invoke({"legacy": "twice"})) == 1
+    error = _error(environment.invoke({"legacy": "fail"}))
+    assert (error["errorType"], error["errorMessage"]) == ("SyntaxError", "from context.fail")
+    error = _error(environment.invoke({"legacy": "fail-empty"}))
+    assert (error["errorType"], error["errorMessage"]) == ("string", "handled")
 
 
 def test_cache_hit_does_not_run_the_builder(

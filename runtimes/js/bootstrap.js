@@ -29,6 +29,7 @@ const stderrWrite = console.error.bind(console);
 export function createRuntime(config, load) {
   const stacks = new StackMapper(config);
   installConsole(stacks);
+  guardCallbacks(stacks);
   installFetch();
   guardSubtleCrypto();
 
@@ -69,8 +70,8 @@ export function createRuntime(config, load) {
   // the host's to report and log ("Task timed out").
   async function handle(ctx, event) {
     const result = await run(ctx, event);
-    if (result.tag === 'err' && result.val.errorType !== TIMEOUT) logError('Invoke Error', result.val);
-    return result;
+    if (result.tag === 'err' && result.val.errorType !== TIMEOUT && !result.logged) logError('Invoke Error', result.val);
+    return result.logged ? { tag: 'err', val: result.val } : result;
   }
 
   async function run(ctx, event) {
@@ -96,11 +97,44 @@ export function createRuntime(config, load) {
       // JSON.stringify gives undefined for a function or a symbol; Lambda answers null for those.
       return { tag: 'ok', val: json === undefined ? 'null' : json };
     } catch (e) {
+      if (e instanceof Uncaught) return { tag: 'err', val: e.error, logged: true };
       return { tag: 'err', val: toFunctionError(e, stacks) };
     }
   }
 
   return { init, handle };
+}
+
+// An exception thrown by a timer's or a microtask's callback reaches no handler: StarlingMonkey's event loop then
+// traps the instance. Node's Lambda runtime logs it as "Uncaught Exception" and fails the invocation in progress with
+// it (then its process exits; here the engine is intact and the environment stays). So callbacks run guarded.
+let failInvocation = null; // while an invocation runs: ends it with an uncaught exception
+
+class Uncaught {
+  constructor(error) {
+    this.error = error; // already in Lambda's shape, and logged
+  }
+}
+
+function guardCallbacks(stacks) {
+  const guard = (fn) =>
+    typeof fn !== 'function'
+      ? fn
+      : function (...args) {
+          try {
+            return fn.apply(this, args);
+          } catch (e) {
+            const error = toFunctionError(e, stacks);
+            logError('Uncaught Exception', error);
+            if (failInvocation !== null) failInvocation(new Uncaught(error));
+          }
+        };
+  for (const name of ['setTimeout', 'setInterval']) {
+    const schedule = globalThis[name];
+    if (typeof schedule === 'function') globalThis[name] = (fn, ...rest) => schedule(guard(fn), ...rest);
+  }
+  const queue = globalThis.queueMicrotask;
+  if (typeof queue === 'function') globalThis.queueMicrotask = (fn) => queue(guard(fn));
 }
 
 // StarlingMonkey's SubtleCrypto traps the whole instance (wasm `unreachable`) on importing any RSA or EC key, in
@@ -263,7 +297,9 @@ class TimeoutError extends Error {
 }
 
 // Settles with the handler's result: a returned promise is awaited; a handler taking a third parameter that returns
-// nothing answers through the callback, as in Lambda's Node.js runtime; otherwise the returned value is the result.
+// nothing answers through the callback (or context.done/succeed/fail), as in Lambda's Node.js runtime; otherwise the
+// returned value is the result. (Lambda would also wait for a two-parameter handler that returns nothing to call
+// context.succeed later; an empty event loop cannot be detected here, so such a handler's result is null at once.)
 // The deadline timer keeps the event loop busy while a promise is pending on nothing the loop knows of: without it
 // StarlingMonkey finds the loop empty and aborts the instance; with it the invocation ends at the deadline instead.
 function invokeHandler(fn, event, context, deadlineMs) {
@@ -273,15 +309,22 @@ function invokeHandler(fn, event, context, deadlineMs) {
     const settle = (how, value) => {
       if (settled) return;
       settled = true;
+      failInvocation = null;
       clearTimeout(timer);
       how(value);
     };
+    failInvocation = (uncaught) => settle(reject, uncaught);
     // A deadline of 0 means the host set none.
     if (deadlineMs > 0) {
       timer = setTimeout(() => settle(reject, new TimeoutError()), Math.max(0, deadlineMs - Date.now()));
     }
     const callback = (error, result) =>
       error !== null && error !== undefined ? settle(reject, error) : settle(resolve, result);
+    // The legacy completion methods, as Lambda's Node.js runtime still defines them: done is the callback, fail with
+    // nothing to report fails with the string "handled". As there, the first completion of any kind wins.
+    context.done = callback;
+    context.succeed = (result) => callback(null, result);
+    context.fail = (error) => callback(error === null || error === undefined ? 'handled' : error);
     let returned;
     try {
       returned = fn(event, context, callback);
