@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import wasmtime
+
 from wasmfaas import SyncPlatform
 
 
@@ -40,3 +42,14 @@ def test_command_environment_is_sandboxed(platform: SyncPlatform, deploy: Callab
     env = platform.invoke(name).json()
     assert env["COLOR"] == "blue" and env["AWS_LAMBDA_FUNCTION_NAME"] == name
     assert not {"HOME", "PATH", "USER", "PWD"} & set(env)
+
+
+def test_a_start_function_that_traps_is_a_function_error(platform: SyncPlatform) -> None:
+    # wasmtime raises a Trap, not a WasmtimeError, out of an instantiation whose start function traps.
+    code = wasmtime.wat2wasm(
+        '(module (memory (export "memory") 1) (func $s unreachable) (start $s) (func (export "_start")))'
+    )
+    platform.create_function("trapstart", code)
+    for _ in range(10):  # on the thread, then inline once the calls have proved quick
+        result = platform.invoke("trapstart", b"{}")
+        assert result.function_error is not None and result.function_error.error_type == "Runtime.Trap"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import resource
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import wasmtime
@@ -189,3 +191,31 @@ def test_a_request_region_above_2_gib(platform: SyncPlatform) -> None:
     platform.create_function("high", wasmtime.wat2wasm(HIGH_REGION_WAT), config=FunctionConfig(memory_mb=4096))
     assert platform.invoke("high", b"hello").payload == b"hello"  # the event, read back from above 2 GiB
     platform.delete_function("high")
+
+
+# A start function that traps: wasmtime raises a Trap (not a WasmtimeError) out of the instantiation.
+TRAPPING_START_WAT = r"""
+(module
+  (memory (export "memory") 1)
+  (func $start unreachable)
+  (start $start)
+  (func (export "wasmfaas_buffer") (param i32) (result i32) (i32.const 1024))
+  (func (export "wasmfaas_handle") (param i32 i32) (result i32) (i32.const 0)))
+"""
+
+
+def test_a_start_function_that_traps_fails_the_cold_start(tmp_path: Path) -> None:
+    with SyncPlatform(data_dir=tmp_path, maintenance_interval=0.05) as platform:
+        platform.create_function("trapstart", wasmtime.wat2wasm(TRAPPING_START_WAT))
+        for _ in range(2):
+            result = platform.invoke("trapstart", b"{}")
+            error = result.function_error
+            assert error is not None and error.error_type == "Runtime.InitError" and "unreachable" in error.error_message
+            assert result.cold_start
+        # Provisioned: the maintenance that keeps trying to build its environments must not end the platform.
+        platform.update_function_configuration("trapstart", config=FunctionConfig(provisioned_concurrency=1))
+        time.sleep(0.3)
+        assert platform.pool_stats("trapstart").idle == 0
+        assert platform.invoke("trapstart", b"{}").function_error is not None
+        platform.create_function("high", wasmtime.wat2wasm(HIGH_REGION_WAT), config=FunctionConfig(memory_mb=4096))
+        assert platform.invoke("high", b"still here").payload == b"still here"

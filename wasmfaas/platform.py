@@ -240,7 +240,10 @@ class Platform:
             await anyio.sleep(self._interval)
             for function in list(self._functions.values()):
                 for deployed in function.all_deployed():
-                    await anyio.to_thread.run_sync(deployed.target.pool.maintain)
+                    try:
+                        await anyio.to_thread.run_sync(deployed.target.pool.maintain)
+                    except Exception:  # one pool's failure must not end the platform's task group
+                        logger.exception("maintaining the environments of %s failed", deployed.info.name)
 
     async def _restore(self) -> None:
         registry = self._registry

@@ -20,6 +20,7 @@ run inline (a command starts a fresh instance each time, so it needs no warm env
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -38,6 +39,8 @@ __all__ = [
     "PoolStats",
     "Run",
 ]
+
+logger = logging.getLogger("wasmfaas.pool")
 
 # A call within this is cheaper to run on the loop than to hand over to a thread and back.
 INLINE_MAX_MS = 0.2
@@ -243,6 +246,9 @@ class Pool:
                 env = self._factory(self.spec)
             except InitError:
                 return  # the next invocation cold-starts and reports the init error
+            except Exception:  # a bug of ours: logged, and the platform (maintaining every pool) goes on
+                logger.exception("provisioning an environment of %s failed", self.spec.function_name)
+                return
             env.last_used = time.monotonic()
             with self._lock:
                 self._created += 1

@@ -61,7 +61,7 @@ class CommandEnvironment(Environment):
             store.set_fuel(spec.fuel)
         try:
             instance = instantiate(store, spec.code.instance_pre)
-        except wasmtime.WasmtimeError as e:
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:  # a start function's trap is a Trap
             if was_preempted(e, request):
                 return stopped()
             return self._outcome(classify_failure(e, spec, 0, request.timeout), io, b"")

@@ -96,7 +96,7 @@ def prepare_component(engine: Engine, compiled: CompiledCode) -> None:
     store.set_epoch_deadline(engine.deadline_ticks(INIT_TIMEOUT_S))
     try:
         instance = _linker(engine).instantiate(store, component)
-    except wasmtime.WasmtimeError as e:
+    except (wasmtime.WasmtimeError, wasmtime.Trap) as e:  # a start function's trap is a Trap
         raise InvalidCodeError(f"the component cannot be instantiated: {_last_line(e)}") from None
     handle = instance.get_func(store, "handle")
     init = instance.get_func(store, "init")
@@ -165,7 +165,7 @@ class ComponentEnvironment(Environment):
             handle = instance.get_func(store, "handle")
             assert init is not None and handle is not None
             failure = init(store)
-        except wasmtime.WasmtimeError as e:
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:  # a start function's trap is a Trap
             error = classify_failure(e, spec, 0, INIT_TIMEOUT_S)
             raise InitError(_init_error(error, spec), self.capture.take()) from None
         if failure is not None:

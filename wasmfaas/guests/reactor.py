@@ -91,7 +91,7 @@ class ReactorEnvironment(Environment):
         set_deadline(ctx, spec.engine.deadline_ticks(INIT_TIMEOUT_S))
         try:
             instance = instantiate(store, spec.code.instance_pre, ctx)
-        except wasmtime.WasmtimeError as e:
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:  # a start function's trap is a Trap
             error = classify_failure(e, spec, 0, INIT_TIMEOUT_S)
             raise InitError(_as_init_error(error), self.io.take_log()) from None
         memory, buffer, handle, init = get_exports(ctx, instance, _EXPORTS)
