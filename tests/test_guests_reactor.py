@@ -210,8 +210,8 @@ def test_a_start_function_that_traps_fails_the_cold_start(tmp_path: Path) -> Non
         for _ in range(2):
             result = platform.invoke("trapstart", b"{}")
             error = result.function_error
-            assert error is not None and error.error_type == "Runtime.InitError" and "unreachable" in error.error_message
-            assert result.cold_start
+            assert error is not None and error.error_type == "Runtime.InitError"
+            assert "unreachable" in error.error_message and result.cold_start
         # Provisioned: the maintenance that keeps trying to build its environments must not end the platform.
         platform.update_function_configuration("trapstart", config=FunctionConfig(provisioned_concurrency=1))
         time.sleep(0.3)
