@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 
 from wasmfaas import (
@@ -71,3 +73,19 @@ async def test_async_api(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
         assert (await platform.get_function("fn")).name == "fn"
     with pytest.raises(PlatformClosedError):
         await platform.invoke("fn")
+
+
+@pytest.mark.anyio
+async def test_closing_ends_invocations_whose_callers_left(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    # A cancelled caller's invocation runs on, on its worker thread, to its deadline; a closing platform must not
+    # stop the epoch ticker under it (the guest would spin forever) nor leave it running: it is ended.
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("loop", guest("loop"), config=FunctionConfig(timeout=600))
+        with anyio.move_on_after(0.2):
+            await platform.invoke("loop", b'"loop"')
+        assert platform.concurrency_in_flight() == 1
+    for _ in range(500):
+        if not any(thread.name.startswith("wasmfaas-worker") for thread in threading.enumerate()):
+            break
+        await anyio.sleep(0.02)
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("wasmfaas-worker")]

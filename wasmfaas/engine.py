@@ -89,6 +89,12 @@ class Engine:
         """Ticks to give a call so that it traps no earlier than `timeout_s` and at most one tick after it."""
         return math.ceil(timeout_s / EPOCH_TICK_S) + 1
 
+    def expire_deadlines(self, longest_s: float) -> None:
+        """Advance the epoch past every deadline of up to `longest_s` set so far: each guest running on this engine
+        traps at its next epoch check (a timeout), as at a shutdown that cannot wait for it."""
+        for _ in range(self.deadline_ticks(longest_s) + 1):
+            self.wasm.increment_epoch()
+
     def close(self) -> None:
         self._stop.set()
         self._ticker.join(timeout=1)

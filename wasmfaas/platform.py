@@ -33,7 +33,7 @@ import anyio.to_thread
 import msgspec
 
 from . import logs, runtimes
-from .config import FunctionConfig, validate_function_name
+from .config import MAX_TIMEOUT_S, FunctionConfig, validate_function_name
 from .engine import Engine, EngineSettings
 from .errors import (
     FunctionExistsError,
@@ -47,7 +47,7 @@ from .errors import (
 )
 from .guests.base import Environment, EnvironmentSpec
 from .guests.command import CommandEnvironment
-from .guests.reactor import ReactorEnvironment
+from .guests.reactor import INIT_TIMEOUT_S, ReactorEnvironment
 from .invoker import Invoker, Target
 from .layers import (
     MAX_LAYERS,
@@ -67,6 +67,9 @@ from .tags import check_tag_keys, merge_tags
 __all__ = ["AccountSettings", "AliasInfo", "FunctionInfo", "Platform", "default_data_dir"]
 
 logger = logging.getLogger("wasmfaas.platform")
+
+# How long a closing platform waits for invocations whose callers went away before it ends them.
+SHUTDOWN_GRACE_S: Final = 1.0
 
 _ALIAS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
@@ -213,6 +216,8 @@ class Platform:
             tg.cancel_scope.cancel()
             # The body's own exception propagates by itself; handing it to the task group would wrap it in a group.
             await tg.__aexit__(None, None, None)
+        with anyio.CancelScope(shield=True):
+            await self._settle_in_flight()
         for function in self._functions.values():
             for deployed in function.all_deployed():
                 deployed.target.pool.close()
@@ -230,6 +235,22 @@ class Platform:
         with anyio.CancelScope(shield=True):
             for path in doomed:
                 await anyio.to_thread.run_sync(functools.partial(shutil.rmtree, path, ignore_errors=True))
+
+    async def _settle_in_flight(self) -> None:
+        """Wait for invocations still running on worker threads -- their callers went away, as a cancelled caller's
+        invocation runs on to its deadline -- before the engines' tickers stop (a deadline needs the ticks) and their
+        /tmp directories go. Past SHUTDOWN_GRACE_S every deadline is made to pass at once."""
+        with anyio.move_on_after(SHUTDOWN_GRACE_S):
+            while self.scheduler.in_flight():
+                await anyio.sleep(0.01)
+        if not self.scheduler.in_flight():
+            return
+        logger.warning("stopping %d invocations still running at shutdown", self.scheduler.in_flight())
+        for cache in self._caches.values():
+            await anyio.to_thread.run_sync(cache.engine.expire_deadlines, MAX_TIMEOUT_S + INIT_TIMEOUT_S)
+        with anyio.move_on_after(SHUTDOWN_GRACE_S):
+            while self.scheduler.in_flight():
+                await anyio.sleep(0.01)
 
     def _check_open(self) -> None:
         if self._tg is None:
