@@ -27,6 +27,18 @@ def test_defaults_are_lambdas() -> None:
         ({"environment": {"AWS_REGION": "x"}}, "environment.AWS_REGION"),
         ({"environment": {"AWS_LAMBDA_FUNCTION_NAME": "x"}}, "environment.AWS_LAMBDA_FUNCTION_NAME"),
         ({"environment": {"BIG": "x" * 4094}}, "environment"),
+        # Types too, as decoding JSON checks them: a float memory size once reached the registry, which then could
+        # not read it back, and a persistent platform could not start again.
+        ({"memory_mb": 128.5}, "memory_mb"),
+        ({"memory_mb": "256"}, "memory_mb"),
+        ({"timeout": "3"}, "timeout"),
+        ({"timeout": True}, "timeout"),
+        ({"fuel": 1.5}, "fuel"),
+        ({"fuel": True}, "fuel"),
+        ({"reserved_concurrency": 2.0}, "reserved_concurrency"),
+        ({"provisioned_concurrency": None}, "provisioned_concurrency"),
+        ({"environment": None}, "environment"),
+        ({"environment": {"KEY": 5}}, "environment.KEY"),
     ],
 )
 def test_bad_values_name_the_field(kwargs: dict[str, object], field: str) -> None:
@@ -58,3 +70,16 @@ def test_good_names(name: str) -> None:
 def test_bad_names(name: object) -> None:
     with pytest.raises(InvalidParameterError, match="FunctionName"):
         validate_function_name(name)
+
+
+def test_the_environment_is_a_copy_that_cannot_change() -> None:
+    given = {"GREETING": "hi"}
+    config = FunctionConfig(environment=given)
+    given["AWS_REGION"] = "elsewhere"  # the caller's dict is not the configuration's
+    assert config.environment == {"GREETING": "hi"}
+    with pytest.raises(TypeError):
+        config.environment["OTHER"] = "x"
+    with pytest.raises(TypeError):
+        config.environment.update(OTHER="x")
+    assert config.environment == {"GREETING": "hi"}
+    assert msgspec.json.decode(msgspec.json.encode(config), type=FunctionConfig) == config

@@ -7,7 +7,7 @@ from JSON (msgspec wraps it in a `msgspec.ValidationError` then, with the same m
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, NoReturn, Self
 
 import msgspec
 
@@ -84,35 +84,68 @@ class FunctionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     provisioned_concurrency: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.memory_mb, bool) or not MIN_MEMORY_MB <= self.memory_mb <= MAX_MEMORY_MB:
+        # msgspec checks the types of decoded JSON, not of a Struct built in Python: checked here, so a value the
+        # registry could not read back (a float memory size) never reaches it.
+        if not _is_int(self.memory_mb) or not MIN_MEMORY_MB <= self.memory_mb <= MAX_MEMORY_MB:
             raise InvalidParameterError(
                 "memory_mb", f"must be an integer from {MIN_MEMORY_MB} to {MAX_MEMORY_MB}, got {self.memory_mb!r}"
             )
-        if isinstance(self.timeout, bool) or not 0 < self.timeout <= MAX_TIMEOUT_S:
+        if not (_is_int(self.timeout) or type(self.timeout) is float) or not 0 < self.timeout <= MAX_TIMEOUT_S:
             raise InvalidParameterError(
-                "timeout", f"must be > 0 and <= {MAX_TIMEOUT_S:g} seconds, got {self.timeout!r}"
+                "timeout", f"must be a number > 0 and <= {MAX_TIMEOUT_S:g} seconds, got {self.timeout!r}"
             )
-        if self.fuel is not None and not 0 < self.fuel <= MAX_FUEL:
-            raise InvalidParameterError("fuel", f"must be a positive integer, got {self.fuel!r}")
-        if self.reserved_concurrency is not None and self.reserved_concurrency < 0:
+        if self.fuel is not None and (not _is_int(self.fuel) or not 0 < self.fuel <= MAX_FUEL):
+            raise InvalidParameterError("fuel", f"must be a positive integer or None, got {self.fuel!r}")
+        if self.reserved_concurrency is not None and (
+            not _is_int(self.reserved_concurrency) or self.reserved_concurrency < 0
+        ):
             raise InvalidParameterError(
-                "reserved_concurrency", f"must be >= 0 or None, got {self.reserved_concurrency!r}"
+                "reserved_concurrency", f"must be an integer >= 0 or None, got {self.reserved_concurrency!r}"
             )
-        if self.provisioned_concurrency < 0:
+        if not _is_int(self.provisioned_concurrency) or self.provisioned_concurrency < 0:
             raise InvalidParameterError(
-                "provisioned_concurrency", f"must be >= 0, got {self.provisioned_concurrency!r}"
+                "provisioned_concurrency", f"must be an integer >= 0, got {self.provisioned_concurrency!r}"
             )
         if self.reserved_concurrency is not None and self.provisioned_concurrency > self.reserved_concurrency:
             raise InvalidParameterError(
                 "provisioned_concurrency",
                 f"{self.provisioned_concurrency} exceeds the reserved concurrency {self.reserved_concurrency}",
             )
+        if not isinstance(self.environment, dict):
+            raise InvalidParameterError("environment", f"must be a dict of strings, got {self.environment!r}")
         _validate_environment(self.environment)
+        # A copy of its own that cannot change: the caller's dict, or a FunctionInfo's, must not alter the stored
+        # configuration behind the platform's back.
+        msgspec.structs.force_setattr(self, "environment", FrozenEnvironment(self.environment))
+
+
+class FrozenEnvironment(dict[str, str]):
+    """A configuration's environment variables: a dict (it encodes as one) that refuses changes."""
+
+    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("a FunctionConfig's environment cannot change; make a new FunctionConfig")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: object) -> Self:
+        return self
+
+    def __reduce__(self) -> tuple[type[FrozenEnvironment], tuple[dict[str, str]]]:
+        return FrozenEnvironment, (dict(self),)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _validate_environment(env: dict[str, str]) -> None:
     size = 0
     for key, value in env.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidParameterError(f"environment.{key}", f"keys and values must be strings, got {value!r}")
         if not _ENV_KEY_RE.fullmatch(key):
             raise InvalidParameterError(
                 f"environment.{key}", "keys must start with a letter and hold only letters, digits and '_' (2+)"
