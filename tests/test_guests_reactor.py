@@ -219,3 +219,33 @@ def test_a_start_function_that_traps_fails_the_cold_start(tmp_path: Path) -> Non
         assert platform.invoke("trapstart", b"{}").function_error is not None
         platform.create_function("high", wasmtime.wat2wasm(HIGH_REGION_WAT), config=FunctionConfig(memory_mb=4096))
         assert platform.invoke("high", b"still here").payload == b"still here"
+
+
+# wasmfaas_buffer gives out one region for requests up to 4 KiB and, asked for more, gives that region up and
+# returns 0 (as the ABI lets it: a region need only last until the next wasmfaas_buffer call). The handler answers
+# "stale" when called without a region it handed out.
+GIVE_UP_REGION_WAT = r"""
+(module
+  (memory (export "memory") 1)
+  (global $held (mut i32) (i32.const 0))
+  (data (i32.const 1024) "fine")
+  (data (i32.const 1040) "stale")
+  (func (export "wasmfaas_buffer") (param $size i32) (result i32)
+    (if (result i32) (i32.le_u (local.get $size) (i32.const 4096))
+      (then (global.set $held (i32.const 1)) (i32.const 8192))
+      (else (global.set $held (i32.const 0)) (i32.const 0))))
+  (func (export "wasmfaas_handle") (param i32 i32) (result i32)
+    (i32.store (i32.const 2048) (i32.const 0))
+    (i32.store (i32.const 2052) (select (i32.const 1024) (i32.const 1040) (global.get $held)))
+    (i32.store (i32.const 2056) (select (i32.const 4) (i32.const 5) (global.get $held)))
+    (i32.const 2048)))
+"""
+
+
+def test_a_region_the_guest_could_not_give_is_never_written_again(platform: SyncPlatform) -> None:
+    platform.create_function("regions", wasmtime.wat2wasm(GIVE_UP_REGION_WAT))
+    assert platform.invoke("regions", b"small").payload == b"fine"
+    refused = platform.invoke("regions", b"x" * 10_000)
+    assert refused.function_error is not None and refused.function_error.error_type == "Runtime.OutOfMemory"
+    after = platform.invoke("regions", b"small")
+    assert after.payload == b"fine" and after.cold_start  # out of memory: a fresh environment, as for any

@@ -175,7 +175,10 @@ class ReactorEnvironment(Environment):
                 error_type="Runtime.OutOfMemory" if region == 0 else "Runtime.InvalidResponse",
                 error_message=f"wasmfaas_buffer({need}) returned {region}: the guest could not hold the request",
             )
-            return Outcome(payload=b"", error=error, discard=region != 0, log=self.io.take_log())
+            # The guest may have freed its last region in this call: never write into it again (and, as for any
+            # out-of-memory failure, the environment goes).
+            self._region = self._region_size = 0
+            return Outcome(payload=b"", error=error, discard=True, log=self.io.take_log())
         self._region, self._region_size = region, need
         return None
 
