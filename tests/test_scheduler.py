@@ -207,6 +207,29 @@ def test_a_reservation_can_change_while_invocations_run() -> None:
         scheduler.acquire(other)
 
 
+@pytest.mark.parametrize("change", ["lowered", "deleted"])
+def test_a_reservation_lowered_or_deleted_while_it_runs_keeps_the_account_bounded(change: str) -> None:
+    scheduler = Scheduler(account_limit=10, unreserved_minimum=0)
+    slot = scheduler.register("f", 10)
+    other = scheduler.register("g", None)
+    for _ in range(10):
+        scheduler.acquire(slot)
+    if change == "lowered":
+        scheduler.register("f", 1)  # 9 of the 10 running now count against the shared pool
+    else:
+        scheduler.unregister("f")  # all 10 do
+    with pytest.raises(TooManyRequestsError):
+        scheduler.acquire(other)
+    assert scheduler.in_flight() == 10
+    for _ in range(10):
+        scheduler.release(slot)
+    assert scheduler.in_flight() == 0
+    for _ in range(9 if change == "lowered" else 10):  # all given back
+        scheduler.acquire(other)
+    with pytest.raises(TooManyRequestsError):
+        scheduler.acquire(other)
+
+
 async def test_reserved_concurrency_changes_while_the_function_runs(
     tmp_path: Path, guest: Callable[[str], bytes]
 ) -> None:

@@ -61,6 +61,7 @@ class Scheduler:
         self._lock = threading.Lock()
         self._reserved_total = 0
         self._unreserved_in_flight = 0
+        self._running = 0
         self._functions: dict[str, Concurrency] = {}
         self._workers = WorkerPool(account_limit)
 
@@ -90,11 +91,7 @@ class Scheduler:
             if slot is None:
                 slot = self._functions[name] = Concurrency(name, reserved)
             else:
-                if slot.reserved is not None and reserved is None:
-                    # Its running invocations are in the shared pool from now on: counted there, or the account
-                    # could go over its limit while they finish.
-                    self._unreserved_in_flight += slot.in_flight - slot.shared
-                    slot.shared = slot.in_flight
+                self._share_excess(slot, reserved or 0)
                 slot.reserved = reserved
             self._reserved_total = new_total
             return slot
@@ -109,14 +106,24 @@ class Scheduler:
             slot = self._functions.pop(name, None)
             if slot is not None and slot.reserved is not None:
                 self._reserved_total -= slot.reserved
+                self._share_excess(slot, 0)
+
+    def _share_excess(self, slot: Concurrency, reserved: int) -> None:
+        """The slot's reservation shrinks to `reserved` (0: removed, or the function deleted): its invocations
+        running past it count against the shared pool from now on, or the account could go over its limit while
+        they finish (the pool grows by what the reservation gave up at once)."""
+        if slot.reserved is not None:
+            excess = max(0, slot.in_flight - slot.shared - reserved)
+            self._unreserved_in_flight += excess
+            slot.shared += excess
 
     @property
     def unreserved_limit(self) -> int:
         return max(0, self.account_limit - self._reserved_total)
 
     def in_flight(self) -> int:
-        with self._lock:
-            return sum(slot.in_flight for slot in self._functions.values())
+        """Invocations running now, all functions (deleted ones' still running included)."""
+        return self._running
 
     # -- admission -------------------------------------------------------------------------------------------------
 
@@ -130,6 +137,7 @@ class Scheduler:
                 self._unreserved_in_flight += 1
                 slot.shared += 1
             slot.in_flight += 1
+            self._running += 1
 
     def refusal(self, slot: Concurrency) -> TooManyRequestsError | None:
         """The error an invocation of `slot` would be refused with now, or None if it would be admitted.
@@ -158,6 +166,7 @@ class Scheduler:
     def release(self, slot: Concurrency) -> None:
         with self._lock:
             slot.in_flight -= 1
+            self._running -= 1
             if slot.shared:
                 slot.shared -= 1
                 self._unreserved_in_flight -= 1
