@@ -262,3 +262,19 @@ def test_a_platform_restores_its_reservations_under_a_smaller_account(
         assert platform.invoke("fn", b"x").ok
         with pytest.raises(InvalidParameterError, match=r"minimum value of \[100\]"):
             platform.create_function("other", guest("echo"), config=FunctionConfig(reserved_concurrency=1))
+
+
+async def test_worker_threads_stay_within_the_account_limit() -> None:
+    # A slot is given back only once its thread counts as idle: else the next admitted job could find no idle
+    # thread and start one more, past the bound the account's limit sets.
+    scheduler = Scheduler(account_limit=2, unreserved_minimum=0)
+    slot = scheduler.register("f", None)
+    try:
+        for _ in range(300):
+            async with anyio.create_task_group() as tg:
+                for _ in range(2):
+                    tg.start_soon(scheduler.run, slot, lambda: None)
+        assert len(scheduler._workers._threads) <= 2
+        assert scheduler.in_flight() == 0
+    finally:
+        scheduler.close()

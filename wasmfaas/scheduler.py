@@ -190,15 +190,8 @@ class Scheduler:
         """
         if not admitted:
             self.acquire(slot)
-
-        def run_and_release() -> T:
-            try:
-                return job()
-            finally:
-                self.release(slot)
-
         try:
-            started = self._workers.start(run_and_release)
+            started = self._workers.start(job, after=lambda: self.release(slot))
         except BaseException:
             self.release(slot)
             raise

@@ -28,10 +28,11 @@ T = TypeVar("T")
 
 
 class _Job(Generic[T]):
-    __slots__ = ("done", "error", "func", "future", "notify", "value")
+    __slots__ = ("after", "done", "error", "func", "future", "notify", "value")
 
-    def __init__(self, func: Callable[[], T]) -> None:
+    def __init__(self, func: Callable[[], T], after: Callable[[], None] | None) -> None:
         self.func = func
+        self.after = after
         self.value: T | None = None
         self.error: BaseException | None = None
         # asyncio: a bare future, set through the loop's call_soon_threadsafe (no anyio Event, no token lookup).
@@ -77,9 +78,11 @@ class WorkerPool:
         """Run `func` on a worker thread and return its result (or raise its exception)."""
         return await self.result(self.start(func))
 
-    def start(self, func: Callable[[], T]) -> _Job[T]:
-        """Queue `func` (call from the event loop thread); once this returns, `func` will run."""
-        job: _Job[T] = _Job(func)
+    def start(self, func: Callable[[], T], after: Callable[[], None] | None = None) -> _Job[T]:
+        """Queue `func` (call from the event loop thread); once this returns, `func` will run. `after` runs on the
+        thread once `func` has ended and the thread counts as idle again, before the caller is woken: releasing
+        there what bounds the concurrent jobs never lets the next job find no idle thread and start another."""
+        job: _Job[T] = _Job(func, after)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not asyncio (trio)
@@ -127,11 +130,13 @@ class WorkerPool:
                 job.value = job.func()
             except BaseException as e:  # delivered to the awaiting task
                 job.error = e
+            with self._lock:
+                self._idle += 1
+            if job.after is not None:
+                job.after()
             # RuntimeError: the event loop closed while the job ran, so nobody is waiting for it any more.
             with contextlib.suppress(RuntimeError):
                 job.notify()
-            with self._lock:
-                self._idle += 1
 
     def close(self) -> None:
         """Stop the idle threads (jobs in flight finish first)."""
