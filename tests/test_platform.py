@@ -89,3 +89,25 @@ async def test_closing_ends_invocations_whose_callers_left(tmp_path: Path, guest
             break
         await anyio.sleep(0.02)
     assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("wasmfaas-worker")]
+
+
+@pytest.mark.anyio
+async def test_a_change_cancelled_midway_is_made_whole(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    # The cancellation lands while the deletion waits on the registry: the deletion is still made whole (the
+    # function once stayed in the registry, its reservation taken and its pools open).
+    config = FunctionConfig(reserved_concurrency=50, provisioned_concurrency=2)
+    async with Platform(data_dir=tmp_path, persistent=True, account_concurrency=200) as platform:
+        await platform.create_function("fn", guest("echo"), config=config)
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+
+                async def cancel_soon() -> None:
+                    await anyio.sleep(0)
+                    scope.cancel()
+
+                tg.start_soon(cancel_soon)
+                await platform.delete_function("fn")
+        assert await platform.list_functions() == []
+        assert platform.account_settings().unreserved_concurrent_executions == 200
+    async with Platform(data_dir=tmp_path, persistent=True, account_concurrency=200) as platform:
+        assert await platform.list_functions() == []

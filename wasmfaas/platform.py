@@ -13,6 +13,7 @@ and the functions are back after a restart.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -20,7 +21,7 @@ import random
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -251,6 +252,15 @@ class Platform:
         with anyio.move_on_after(SHUTDOWN_GRACE_S):
             while self.scheduler.in_flight():
                 await anyio.sleep(0.01)
+
+    @contextlib.asynccontextmanager
+    async def _changing(self) -> AsyncIterator[None]:
+        """Hold the platform's lock for a change, shielded from cancellation once the lock is held: a change and
+        its record in the registry are made whole (a caller cancelled midway left a deleted function in the
+        registry, or its reservation and pools behind); the cancellation lands when it is done."""
+        async with self._lock:
+            with anyio.CancelScope(shield=True):
+                yield
 
     def _check_open(self) -> None:
         if self._tg is None:
@@ -520,7 +530,7 @@ class Platform:
         checked_tags = merge_tags({}, tags or {})
         config = config or FunctionConfig()
         code = _as_code(code)
-        async with self._lock:
+        async with self._changing():
             if name in self._functions:
                 raise FunctionExistsError(f"Function already exist: {name}")
             self._check_provisioned_total(name, None, config.provisioned_concurrency)
@@ -565,7 +575,7 @@ class Platform:
         under one lock, so of two writers that read the same revision one wins."""
         self._check_open()
         code = _as_code(code)
-        async with self._lock:
+        async with self._changing():
             function = self._get(name)
             sha = code_sha256(code)
             current = function.latest.info
@@ -598,7 +608,7 @@ class Platform:
         self._check_open()
         if runtime is not None:
             _check_runtime(runtime)
-        async with self._lock:
+        async with self._changing():
             function = self._get(name)
             current = function.latest
             _check_revision(current.info.revision, if_revision, name)
@@ -650,7 +660,7 @@ class Platform:
     async def delete_function(self, name: str, qualifier: str | None = None) -> None:
         """Delete the function with every version and alias, or (with a version number) one version."""
         self._check_open()
-        async with self._lock:
+        async with self._changing():
             function = self._get(name)
             if qualifier == LATEST:
                 raise InvalidParameterError("Qualifier", "$LATEST cannot be deleted on its own; omit the qualifier")
@@ -681,7 +691,7 @@ class Platform:
         """Publish $LATEST as an immutable numbered version (or return the newest one if nothing changed).
         `if_revision`: only if $LATEST is still at that revision (as in `update_function_code`)."""
         self._check_open()
-        async with self._lock:
+        async with self._changing():
             function = self._get(name)
             _check_revision(function.latest.info.revision, if_revision, name)
             return await self._publish(function, description)
@@ -744,7 +754,7 @@ class Platform:
         self._check_open()
         if not alias or len(alias) > 128 or not set(alias) <= _ALIAS_CHARS or alias.isdigit():
             raise InvalidParameterError("Name", f"{alias!r} is not a valid alias name")
-        async with self._lock:
+        async with self._changing():
             function = self._get(name)
             if alias in function.aliases:
                 raise ResourceConflictError(f"Alias already exists: {alias}")
@@ -780,7 +790,7 @@ class Platform:
     ) -> AliasInfo:
         """Change an alias; `if_revision`: only if it is still at that `AliasInfo.revision_id`."""
         self._check_open()
-        async with self._lock:
+        async with self._changing():
             function = self._get(name)
             current = await self.get_alias(name, alias)
             _check_revision(current.revision_id, if_revision, f"{name}:{alias}")
@@ -804,7 +814,7 @@ class Platform:
 
     async def delete_alias(self, name: str, alias: str) -> None:
         self._check_open()
-        async with self._lock:
+        async with self._changing():
             function = self._get(name)
             await self.get_alias(name, alias)
             del function.aliases[alias]
@@ -835,7 +845,7 @@ class Platform:
         content = _as_code(content)
         await anyio.to_thread.run_sync(_check_archive, content)
         sha = code_sha256(content)
-        async with self._lock:
+        async with self._changing():
             current = self._layers.get(name) or LayerRecord(name=name)
             info = LayerVersionInfo(
                 name=name,
@@ -873,7 +883,7 @@ class Platform:
     async def delete_layer_version(self, name: str, version: int) -> None:
         """Delete a layer version (no error if there is none, as Lambda); functions using it keep their copy."""
         self._check_open()
-        async with self._lock:
+        async with self._changing():
             current = self._layers.get(name)
             if current is None or all(v.version != version for v in current.versions):
                 return
@@ -917,7 +927,7 @@ class Platform:
     async def tag_function(self, name: str, tags: Mapping[str, str]) -> None:
         """Add tags to the function, or replace the values of keys it has (Lambda's TagResource)."""
         self._check_open()
-        async with self._lock:
+        async with self._changing():
             function = self._get(name)
             merged = merge_tags(function.tags, tags)
             await self._save_tags(function, merged)
@@ -928,7 +938,7 @@ class Platform:
         if isinstance(keys, str):  # iterating it would remove one-letter keys
             raise InvalidParameterError("TagKeys", f"a list of tag keys, not the string {keys!r}")
         keys = check_tag_keys(keys)
-        async with self._lock:
+        async with self._changing():
             function = self._get(name)
             await self._save_tags(function, {k: v for k, v in function.tags.items() if k not in keys})
 
@@ -950,7 +960,7 @@ class Platform:
         self._check_open()
         if count < 0:
             raise InvalidParameterError("ProvisionedConcurrentExecutions", "must be >= 0")
-        async with self._lock:
+        async with self._changing():
             function = self._get(name)
             reserved = function.latest.info.config.reserved_concurrency
             mine = count + sum(n for q, n in function.provisioned.items() if q != qualifier)
@@ -975,7 +985,7 @@ class Platform:
 
     async def delete_provisioned_concurrency(self, name: str, qualifier: str) -> None:
         self._check_open()
-        async with self._lock:
+        async with self._changing():
             function = self._get(name)
             if function.provisioned.pop(qualifier, None) is None:
                 raise FunctionNotFoundError(f"No provisioned concurrency config for {name}:{qualifier}")
