@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import wasmtime
 
 from wasmfaas import FunctionConfig, Platform, SyncPlatform
 from wasmfaas.pool import INLINE_WARMUP
@@ -132,3 +133,48 @@ async def test_commands_run_inline_and_a_sleeping_one_moves_to_a_worker(
         assert after.preempted == 1 and after.inline == before.inline + 1
         assert result.ok and result.payload == b"slept" and result.duration_ms >= 30
         assert result.log.count("stderr line") == 1  # the stopped attempt's output is not in the log
+
+
+# Logs "INIT" in _initialize and "handled" per call; an event starting with "s" spins first (~0.1-0.5 s).
+INIT_LOG_WAT = r"""
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 100) "INIT\n")
+  (data (i32.const 200) "handled\n")
+  (data (i32.const 2048) "ok")
+  (func $log (param $at i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $at))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_initialize") (call $log (i32.const 100) (i32.const 5)))
+  (func (export "wasmfaas_buffer") (param i32) (result i32) (i32.const 4096))
+  (func (export "wasmfaas_handle") (param $request i32) (param $len i32) (result i32) (local $i i32)
+    (if (i32.eq (i32.load8_u (i32.add (local.get $request) (i32.const 64))) (i32.const 115))
+      (then (local.set $i (i32.const 400000000))
+            (loop $spin (local.set $i (i32.sub (local.get $i) (i32.const 1))) (br_if $spin (local.get $i)))))
+    (call $log (i32.const 200) (i32.const 8))
+    (i32.store (i32.const 1024) (i32.const 0))
+    (i32.store (i32.const 1028) (i32.const 2048))
+    (i32.store (i32.const 1032) (i32.const 2))
+    (i32.const 1024)))
+"""
+
+
+@pytest.mark.anyio
+async def test_a_stopped_inline_attempt_keeps_a_provisioned_environments_init_log(
+    tmp_path: Path, steady_inline: None
+) -> None:
+    async with Platform(data_dir=tmp_path, maintenance_interval=60) as platform:
+        await platform.create_function("f", wasmtime.wat2wasm(INIT_LOG_WAT))
+        logs = [(await platform.invoke("f", b"x")).guest_log for _ in range(INLINE_WARMUP + 2)]
+        assert platform.pool_stats("f").inline >= 1
+        # Two more environments, initialised now: their init lines wait for their first invocations.
+        await platform.put_provisioned_concurrency("f", "$LATEST", 3)
+        stopped = await platform.invoke("f", b"spin")  # stopped at the end of its slice, then run again
+        logs += [stopped.guest_log, *[(await platform.invoke("f", b"x")).guest_log for _ in range(3)]]
+        stats = platform.pool_stats("f")
+        assert stats.preempted == 1
+        # Every environment's init lines appear once: the stopped attempt's environment was dropped, its lines
+        # went with the run that counted.
+        assert sum(log.count(b"INIT\n") for log in logs) == stats.created == 3

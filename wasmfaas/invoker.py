@@ -85,6 +85,8 @@ class Invoker:
         spent = inline.duration_ms if inline is not None else 0.0
         run = await scheduler.run(slot, lambda: pool.run(request), admitted=True)
         run.duration_ms += spent
+        if inline is not None and inline.outcome.log:  # logged before the stopped attempt (see Pool.run_inline)
+            run.outcome.log = inline.outcome.log + run.outcome.log
         return self._result(target, request, run)
 
     @staticmethod

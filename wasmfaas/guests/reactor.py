@@ -68,6 +68,7 @@ class ReactorEnvironment(Environment):
         start = time.perf_counter()
         self.spec = spec
         self.io = GuestIO()
+        self._logged_before = 0
         self.store: wasmtime.Store | None = None
         self.memory_bytes = 0
         try:
@@ -128,6 +129,7 @@ class ReactorEnvironment(Environment):
         io = self.io
         io.deadline = time.monotonic() + request.timeout
         io.inline = request.slice_ticks != 0
+        self._logged_before = len(io.log)  # a provisioned environment's init log waits here for its first run
         bind(io)
         payload = request.payload
         length = len(payload)
@@ -212,8 +214,13 @@ class ReactorEnvironment(Environment):
 
     def _failed(self, failure: Exception, request: Request | None) -> Outcome:
         if was_preempted(failure, request):
-            self.io.take_log()  # its log lines come again from the run that counts
-            return stopped()
+            # The attempt's own lines come again from the run that counts; what was logged before it (the init
+            # of a provisioned environment) goes with that run.
+            earlier = bytes(self.io.log[: self._logged_before])
+            self.io.take_log()
+            outcome = stopped()
+            outcome.log = earlier
+            return outcome
         timeout = request.timeout if request is not None else self.spec.timeout
         error = classify_failure(failure, self.spec, self.memory_bytes, timeout)
         return Outcome(payload=b"", error=error, discard=True, log=self.io.take_log(), memory_bytes=self.memory_bytes)
