@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -43,6 +44,17 @@ def test_invoke_command_from_stdin(
     proc = run("invoke", str(wasm), "-", stdin=b"from stdin")
     assert proc.returncode == 0 and proc.stdout == b"from stdin"
     assert b"cat: 10 bytes" in proc.stderr
+
+
+def test_a_payload_that_is_not_utf8_goes_as_its_bytes(
+    tmp_path: Path, guest: Callable[[str], bytes], run: Callable[..., subprocess.CompletedProcess[bytes]]
+) -> None:
+    wasm = tmp_path / "cat.wasm"
+    wasm.write_bytes(guest("cat_command"))
+    raw = b'{"name": "\xe9\xff"}'  # Latin-1 from a shell: the argument's bytes are the event's
+    proc = run("invoke", str(wasm), os.fsdecode(raw))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == raw
 
 
 def test_function_error_exits_non_zero(

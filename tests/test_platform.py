@@ -59,6 +59,8 @@ def test_bad_arguments(platform: SyncPlatform, guest: Callable[[str], bytes]) ->
         platform.invoke("fn", b"x" * (6 * 1024 * 1024 + 1))
     with pytest.raises(InvalidParameterError, match="payload"):
         platform.invoke("fn", 42)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="payload"):
+        platform.invoke("fn", "\ud800")  # a lone surrogate has no UTF-8
 
 
 @pytest.mark.anyio

@@ -9,6 +9,7 @@ error (2 on bad usage or code). `wasmfaas demo` builds the C SDK's example and s
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -67,7 +68,8 @@ def _function_name(args: argparse.Namespace) -> str:
 
 def _invoke(args: argparse.Namespace) -> int:
     code = args.module.read_bytes()
-    payload = sys.stdin.buffer.read() if args.payload == "-" else args.payload.encode()
+    # os.fsencode: an argument that is not UTF-8 arrives with its bytes escaped (surrogateescape): send them as is.
+    payload = sys.stdin.buffer.read() if args.payload == "-" else os.fsencode(args.payload)
     config = FunctionConfig(memory_mb=args.memory, timeout=args.timeout, environment=dict(args.env), fuel=args.fuel)
     name = _function_name(args)
     with SyncPlatform(data_dir=args.data_dir) as platform:

@@ -1132,7 +1132,10 @@ def _as_payload(payload: bytes | bytearray | memoryview | str) -> bytes:
     if isinstance(payload, bytes):
         return payload
     if isinstance(payload, str):
-        return payload.encode()
+        try:
+            return payload.encode()
+        except UnicodeEncodeError as e:
+            raise InvalidParameterError("payload", f"a str must encode to UTF-8 ({e.reason}); pass bytes") from None
     if isinstance(payload, bytearray | memoryview):
         return bytes(payload)
     raise InvalidParameterError("payload", f"must be bytes or str, got {type(payload).__name__}")

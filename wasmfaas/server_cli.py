@@ -627,7 +627,8 @@ def _delete(args: argparse.Namespace) -> int:
 
 def _invoke_remote(args: argparse.Namespace) -> int:
     client = _client(args)
-    payload = sys.stdin.buffer.read() if args.payload == "-" else args.payload.encode()
+    # os.fsencode: an argument that is not UTF-8 arrives with its bytes escaped (surrogateescape): send them as is.
+    payload = sys.stdin.buffer.read() if args.payload == "-" else os.fsencode(args.payload)
     headers = {"X-Amz-Invocation-Type": args.invocation_type}
     if args.invocation_type == "RequestResponse" and not args.no_log:
         headers["X-Amz-Log-Type"] = "Tail"
