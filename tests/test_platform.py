@@ -51,7 +51,7 @@ def test_lifecycle(platform: SyncPlatform, guest: Callable[[str], bytes]) -> Non
         platform.delete_function("fn")
 
 
-def test_bad_arguments(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:
+def test_bad_arguments(platform: SyncPlatform, guest: Callable[[str], bytes], tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError, match="FunctionName"):
         platform.create_function("bad name", guest("echo"))
     platform.create_function("fn", guest("echo"))
@@ -61,6 +61,13 @@ def test_bad_arguments(platform: SyncPlatform, guest: Callable[[str], bytes]) ->
         platform.invoke("fn", 42)  # type: ignore[arg-type]
     with pytest.raises(InvalidParameterError, match="payload"):
         platform.invoke("fn", "\ud800")  # a lone surrogate has no UTF-8
+    for forged in ("abc\nREPORT RequestId: forged", "x" * 37, ""):  # it goes into log lines and a 36-byte field
+        with pytest.raises(InvalidParameterError, match="request_id"):
+            platform.invoke("fn", b"{}", request_id=forged)
+    assert platform.invoke("fn", b"{}", request_id="my-own-id").request_id == "my-own-id"
+    # A str is the path of the code, as a Path is.
+    (tmp_path / "fn.wasm").write_bytes(guest("echo"))
+    assert platform.create_function("from_path", str(tmp_path / "fn.wasm")).code_sha256
 
 
 @pytest.mark.anyio

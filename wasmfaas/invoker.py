@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Final
 
-from .errors import PayloadTooLargeError
+from .errors import InvalidParameterError, PayloadTooLargeError
 from .guests.base import Request
 from .pool import Pool, Run
 from .results import InvocationResult, log_time
@@ -26,6 +27,7 @@ __all__ = ["MAX_SYNC_PAYLOAD", "Invoker", "Target", "new_request_id"]
 # Lambda's synchronous request limit (6 MB).
 MAX_SYNC_PAYLOAD: Final = 6 * 1024 * 1024
 _MIB: Final = 1024 * 1024
+_REQUEST_ID: Final = re.compile(r"[\x21-\x7e]{1,36}")
 
 # Request ids have a UUID's form: a random per-process prefix and a counter, unique and ~10x cheaper than uuid4().
 _PREFIX: Final = os.urandom(10).hex()
@@ -95,9 +97,14 @@ class Invoker:
             raise PayloadTooLargeError(
                 f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the invoke operation ({len(payload)})"
             )
+        if request_id is None:
+            request_id = new_request_id()
+        elif not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+            # It goes into the guest's 36-byte header field and into every log line of the invocation.
+            raise InvalidParameterError("request_id", f"must be 1-36 printable ASCII characters, got {request_id!r}")
         timeout = target.timeout
         deadline_ms = int((time.time() + timeout) * 1000)
-        return Request(request_id or new_request_id(), payload, deadline_ms, timeout, qualifier=qualifier)
+        return Request(request_id, payload, deadline_ms, timeout, qualifier=qualifier)
 
     @staticmethod
     def _result(target: Target, request: Request, run: Run) -> InvocationResult:

@@ -509,7 +509,7 @@ class Platform:
     async def create_function(
         self,
         name: str,
-        code: bytes | os.PathLike[str],
+        code: bytes | str | os.PathLike[str],
         *,
         runtime: str = "wasi",
         handler: str = "",
@@ -568,7 +568,12 @@ class Platform:
             return deployed.info
 
     async def update_function_code(
-        self, name: str, code: bytes | os.PathLike[str], *, publish: bool = False, if_revision: int | None = None
+        self,
+        name: str,
+        code: bytes | str | os.PathLike[str],
+        *,
+        publish: bool = False,
+        if_revision: int | None = None,
     ) -> FunctionInfo:
         """Replace the code of $LATEST; invocations in flight finish on the old code. `if_revision`: only if
         $LATEST is still at that `FunctionInfo.revision` (else `PreconditionFailedError`), checked and changed
@@ -1107,9 +1112,10 @@ def _check_runtime(runtime: str) -> None:
         raise InvalidParameterError("Runtime", f"{runtime!r} is not one of {', '.join(runtimes.runtimes())}")
 
 
-def _as_code(code: bytes | bytearray | memoryview | os.PathLike[str]) -> bytes:
-    """Code as bytes: given bytes, a file (a .wasm or a .zip), or a folder of sources (zipped here)."""
-    if isinstance(code, os.PathLike):
+def _as_code(code: bytes | bytearray | memoryview | str | os.PathLike[str]) -> bytes:
+    """Code as bytes: given bytes, or the path of a file (a .wasm or a .zip) or of a folder of sources (zipped
+    here)."""
+    if isinstance(code, str | os.PathLike):
         path = Path(code)
         if path.is_dir():
             return runtimes.zip_folder(path)

@@ -64,7 +64,7 @@ class SyncPlatform:
     def create_function(
         self,
         name: str,
-        code: bytes | os.PathLike[str],
+        code: bytes | str | os.PathLike[str],
         *,
         runtime: str = "wasi",
         handler: str = "",
@@ -91,7 +91,12 @@ class SyncPlatform:
         return info
 
     def update_function_code(
-        self, name: str, code: bytes | os.PathLike[str], *, publish: bool = False, if_revision: int | None = None
+        self,
+        name: str,
+        code: bytes | str | os.PathLike[str],
+        *,
+        publish: bool = False,
+        if_revision: int | None = None,
     ) -> FunctionInfo:
         info: FunctionInfo = self._call(
             Platform.update_function_code, name, code, publish=publish, if_revision=if_revision
@@ -213,8 +218,10 @@ class SyncPlatform:
     def account_settings(self) -> AccountSettings:
         return self.platform.account_settings()
 
-    def invoke(self, name: str, payload: bytes | str = b"", *, qualifier: str | None = None) -> InvocationResult:
-        return self.platform.invoke_sync(name, payload, qualifier=qualifier)
+    def invoke(
+        self, name: str, payload: bytes | str = b"", *, qualifier: str | None = None, request_id: str | None = None
+    ) -> InvocationResult:
+        return self.platform.invoke_sync(name, payload, qualifier=qualifier, request_id=request_id)
 
     def pool_stats(self, name: str, qualifier: str | None = None) -> PoolStats:
         return self.platform.pool_stats(name, qualifier)
