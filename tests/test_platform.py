@@ -65,6 +65,21 @@ def test_bad_arguments(platform: SyncPlatform, guest: Callable[[str], bytes], tm
         with pytest.raises(InvalidParameterError, match="request_id"):
             platform.invoke("fn", b"{}", request_id=forged)
     assert platform.invoke("fn", b"{}", request_id="my-own-id").request_id == "my-own-id"
+    platform.publish_version("fn")
+    for call in (
+        lambda: platform.create_alias("fn", "live", 1),  # type: ignore[arg-type]
+        lambda: platform.create_alias("fn", "live", "1", routing={"1": "0.5"}),  # type: ignore[dict-item]
+        lambda: platform.put_provisioned_concurrency("fn", "1", 1.5),  # type: ignore[arg-type]
+        lambda: platform.tag_function("fn", None),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidParameterError):
+            call()
+    for options in ({"maintenance_interval": 0}, {"idle_ttl": -1}, {"max_idle": 1.5}, {"account_concurrency": 2.5}):
+        with pytest.raises(InvalidParameterError, match=next(iter(options))):
+            Platform(**options)
+    (tmp_path / "a-file").write_bytes(b"")
+    with pytest.raises(InvalidParameterError, match="data_dir"), SyncPlatform(data_dir=tmp_path / "a-file"):
+        pass
     # A str is the path of the code, as a Path is.
     (tmp_path / "fn.wasm").write_bytes(guest("echo"))
     assert platform.create_function("from_path", str(tmp_path / "fn.wasm")).code_sha256

@@ -168,6 +168,13 @@ class Platform:
         region: str = "us-east-1",
         account_id: str = "000000000000",
     ) -> None:
+        _check_number("account_concurrency", account_concurrency, 1, integer=True)
+        if unreserved_minimum is not None:
+            _check_number("unreserved_minimum", unreserved_minimum, 0, integer=True)
+        _check_number("idle_ttl", idle_ttl, 0)
+        _check_number("max_idle", max_idle, 0, integer=True)
+        # Not 0: the maintenance task would spin on the event loop.
+        _check_number("maintenance_interval", maintenance_interval, 0.001)
         self.region = region
         self.account_id = account_id
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
@@ -200,9 +207,14 @@ class Platform:
 
     async def __aenter__(self) -> Self:
         logs.prepare()
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise InvalidParameterError("data_dir", f"{self.data_dir} is not a directory")
         if self._persistent:
             if self._registry is None:
-                self.data_dir.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.data_dir.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise InvalidParameterError("data_dir", f"cannot be made: {e}") from None
                 self._registry = await anyio.to_thread.run_sync(SqliteRegistry, self.data_dir)
             await self._restore()
         self._tg = await anyio.create_task_group().__aenter__()
@@ -733,6 +745,10 @@ class Platform:
         return [function.latest.info, *(function.versions[v].info for v in sorted(function.versions, key=int))]
 
     def _check_alias(self, function: _Function, version: str, routing: dict[str, float]) -> None:
+        if not isinstance(version, str):
+            raise InvalidParameterError("FunctionVersion", f"must be a version string such as '1', got {version!r}")
+        if not isinstance(routing, dict):
+            raise InvalidParameterError("RoutingConfig", f"must be a dict of version to weight, got {routing!r}")
         if version != LATEST and version not in function.versions:
             raise FunctionNotFoundError(f"Function not found: {function.latest.info.name}:{version}")
         if len(routing) > 1:
@@ -744,7 +760,7 @@ class Platform:
                 raise InvalidParameterError("RoutingConfig", f"{extra!r} is not a published version")
             if extra == version:
                 raise InvalidParameterError("RoutingConfig", "the additional version must differ from the primary")
-            if not 0.0 <= weight <= 1.0:
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 <= weight <= 1.0:
                 raise InvalidParameterError("RoutingConfig", f"weights must be within 0.0 and 1.0, got {weight}")
 
     async def create_alias(
@@ -963,8 +979,7 @@ class Platform:
     async def put_provisioned_concurrency(self, name: str, qualifier: str, count: int) -> None:
         """Keep `count` environments of a version (or an alias's version) initialised."""
         self._check_open()
-        if count < 0:
-            raise InvalidParameterError("ProvisionedConcurrentExecutions", "must be >= 0")
+        _check_number("ProvisionedConcurrentExecutions", count, 0, integer=True)
         async with self._changing():
             function = self._get(name)
             reserved = function.latest.info.config.reserved_concurrency
@@ -1145,6 +1160,13 @@ def _as_payload(payload: bytes | bytearray | memoryview | str) -> bytes:
     if isinstance(payload, bytearray | memoryview):
         return bytes(payload)
     raise InvalidParameterError("payload", f"must be bytes or str, got {type(payload).__name__}")
+
+
+def _check_number(name: str, value: object, least: float, *, integer: bool = False) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not value >= least:
+        what = "an integer" if integer else "a number"
+        raise InvalidParameterError(name, f"must be {what} >= {least:g}, got {value!r}")
 
 
 def _check_revision(revision: int, expected: int | None, what: str) -> None:

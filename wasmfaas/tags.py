@@ -44,6 +44,8 @@ def check_tag_keys(keys: Iterable[object]) -> list[str]:
 
 def merge_tags(current: Mapping[str, str], new: Mapping[str, object]) -> dict[str, str]:
     """`current` with `new` added or replacing, checked; InvalidParameterError past 50 tags or on a bad tag."""
+    if not isinstance(new, Mapping):
+        raise InvalidParameterError("Tags", f"must be a mapping of tag keys to values, got {type(new).__name__}")
     merged = dict(current)
     for key, value in new.items():
         _check_key(key)
