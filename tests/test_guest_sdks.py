@@ -81,6 +81,16 @@ def test_hello_example(platform: SyncPlatform, language: str) -> None:
     assert third.ok and not third.cold_start
     assert third.json()["invocations"] == 3
 
+    # Valid JSON that strict parsers refuse -- a lone UTF-16 surrogate (JavaScript and Python write them), or a
+    # byte that is not UTF-8 -- elsewhere in the event does not hide "name"; in it, it reads as U+FFFD.
+    for odd in (
+        b'{"other": "lone \\udc00", "name": "ok"}',
+        b'{"name": "ok", "other": "\\ud800"}',
+        b'{"o": "\xff", "name": "ok"}',
+    ):
+        assert platform.invoke("hello", odd).json()["message"] == "Howdy, ok!", (language, odd)
+    assert platform.invoke("hello", b'{"name": "a\\ud800b"}').json()["message"] == "Howdy, a\ufffdb!"
+
 
 @pytest.fixture(params=["zig-features", pytest.param("rust-features", marks=needs_rust)])
 def features(request: pytest.FixtureRequest, platform: SyncPlatform) -> str:

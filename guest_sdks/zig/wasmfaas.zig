@@ -204,7 +204,7 @@ pub fn getNumber(json: []const u8, key: []const u8) ?f64 {
 }
 
 fn topLevel(json: []const u8, key: []const u8) ?std.json.Value {
-    const value = std.json.parseFromSliceLeaky(std.json.Value, arena(), json, .{
+    const value = std.json.parseFromSliceLeaky(std.json.Value, arena(), mended(json), .{
         .duplicate_field_behavior = .use_first, // as the C SDK: the first occurrence of a repeated key wins
         .allocate = .alloc_always,
     }) catch |e| switch (e) {
@@ -215,6 +215,68 @@ fn topLevel(json: []const u8, key: []const u8) ?std.json.Value {
         .object => |o| o.get(key),
         else => null,
     };
+}
+
+/// `json` as std.json takes it: a lone UTF-16 surrogate escape (`\ud800`: valid JSON, which JavaScript and Python
+/// write) becomes `\ufffd`, and a byte that is not UTF-8 becomes U+FFFD, as the other SDKs decode them; else
+/// std.json refuses the whole event for one odd field. `json` itself when nothing needs mending.
+fn mended(json: []const u8) []const u8 {
+    if (std.unicode.utf8ValidateSlice(json) and std.mem.indexOf(u8, json, "\\u") == null) return json;
+    const out = arena().alloc(u8, json.len * 3) catch outOfMemory();
+    var n: usize = 0;
+    var i: usize = 0;
+    while (i < json.len) {
+        const c = json[i];
+        if (c == '\\' and i + 1 < json.len) {
+            if (json[i + 1] == 'u' and i + 6 <= json.len) {
+                if (hex4(json[i + 2 .. i + 6])) |unit| {
+                    const high = unit >= 0xD800 and unit <= 0xDBFF;
+                    const paired = high and i + 12 <= json.len and json[i + 6] == '\\' and json[i + 7] == 'u' and
+                        isLowSurrogate(hex4(json[i + 8 .. i + 12]));
+                    if (paired) {
+                        @memcpy(out[n .. n + 12], json[i .. i + 12]);
+                        n += 12;
+                        i += 12;
+                        continue;
+                    }
+                    if (high or isLowSurrogate(unit)) {
+                        @memcpy(out[n .. n + 6], "\\ufffd");
+                        n += 6;
+                        i += 6;
+                        continue;
+                    }
+                }
+            }
+            // Any other escape as it is: an escaped backslash is taken whole, so a "u" after it stays text.
+            out[n] = c;
+            out[n + 1] = json[i + 1];
+            n += 2;
+            i += 2;
+            continue;
+        }
+        const len: usize = std.unicode.utf8ByteSequenceLength(c) catch 0;
+        const valid = len != 0 and i + len <= json.len and
+            if (std.unicode.utf8Decode(json[i .. i + len])) |_| true else |_| false;
+        if (!valid) {
+            @memcpy(out[n .. n + 3], "\xef\xbf\xbd");
+            n += 3;
+            i += 1;
+            continue;
+        }
+        @memcpy(out[n .. n + len], json[i .. i + len]);
+        n += len;
+        i += len;
+    }
+    return out[0..n];
+}
+
+fn hex4(digits: []const u8) ?u16 {
+    return std.fmt.parseInt(u16, digits, 16) catch null;
+}
+
+fn isLowSurrogate(unit: ?u16) bool {
+    const u = unit orelse return false;
+    return u >= 0xDC00 and u <= 0xDFFF;
 }
 
 // ---- the exports -------------------------------------------------------------------------------------------------
