@@ -135,3 +135,15 @@ async def test_a_change_cancelled_midway_is_made_whole(tmp_path: Path, guest: Ca
         assert platform.account_settings().unreserved_concurrent_executions == 200
     async with Platform(data_dir=tmp_path, persistent=True, account_concurrency=200) as platform:
         assert await platform.list_functions() == []
+
+
+def test_code_no_version_deploys_is_let_go(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:
+    # A long-running platform updated many times held every module it had compiled (the disk cache keeps them).
+    platform.create_function("fn", guest("echo"))
+    platform.publish_version("fn")  # version 1 keeps echo
+    for name in ("counter", "env", "echo", "counter"):
+        platform.update_function_code("fn", guest(name))
+    held = platform.platform._caches[False]._memory
+    assert len(held) == 2  # echo (version 1) and counter ($LATEST)
+    platform.delete_function("fn")
+    assert not held

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -147,9 +148,12 @@ class ModuleCache:
                 self._compiling.pop(sha256, None)
         return cached
 
-    def forget(self, sha256: str) -> None:
-        """Drop the in-memory entry (the disk artifact stays for the next process)."""
-        self._memory.pop(sha256, None)
+    def keep_only(self, in_use: Iterable[CompiledCode]) -> None:
+        """Drop the in-memory entries other than `in_use` (the disk artifacts stay)."""
+        keep = {id(compiled) for compiled in in_use}
+        with self._lock:
+            for sha256 in [sha for sha, compiled in list(self._memory.items()) if id(compiled) not in keep]:
+                del self._memory[sha256]
 
     # -- compile ---------------------------------------------------------------------------------------------------
 

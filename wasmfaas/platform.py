@@ -193,7 +193,7 @@ class Platform:
         self._caches: dict[bool, ModuleCache] = {}
         self._caches_lock = threading.Lock()
         self._functions: dict[str, _Function] = {}
-        self._built: dict[tuple[str, str, str, tuple[str, ...]], bytes] = {}
+        self._built: dict[_BuildKey, bytes] = {}
         self._layers: dict[str, LayerRecord] = {}
         self._layer_code: dict[str, bytes] = {}  # layer contents by sha256, without a registry to keep them
         self._rewrite: set[str] = set()  # kept builds found lost or damaged at restore: written again
@@ -421,7 +421,7 @@ class Platform:
         (built again if it is lost or damaged, and kept again)."""
         if info.runtime == runtimes.WASI:
             return code, None
-        key = (info.runtime, code_sha256(code), info.handler, tuple(layer.code_sha256 for layer in info.layers))
+        key = _build_key(info)
         if restoring and info.artifact_sha256:  # its own kept build first: another's may be a newer runtime's
             wasm = await anyio.to_thread.run_sync(self._stored_build, info.artifact_sha256)
             if wasm is not None:
@@ -429,8 +429,6 @@ class Platform:
                 return wasm, info.artifact_sha256  # verified against it as it was read
             self._rewrite.add(info.artifact_sha256)
         wasm = self._built.get(key)
-        if wasm is None:
-            wasm = self._built.get(key)
         if wasm is None:
             layers = [await self._layer_content(layer.code_sha256) for layer in info.layers]
             build = functools.partial(runtimes.build, info.runtime, code, info.handler, layers=layers)
@@ -513,8 +511,19 @@ class Platform:
         function.latest = deployed
         await self._save(function)
         old.target.pool.close()  # environments in use finish their invocation first
+        self._drop_unused_code()
         await self._provision(await anyio.to_thread.run_sync(self._apply_provisioned, function))
         return deployed.info
+
+    def _drop_unused_code(self) -> None:
+        """Let go of compiled code and runtime builds no version deploys any more (the disk cache keeps them): a
+        long-running platform updated many times held every one it ever compiled. Under the lock."""
+        deployed = [d for function in self._functions.values() for d in function.all_deployed()]
+        for cache in self._caches.values():
+            cache.keep_only(d.compiled for d in deployed)
+        used = {_build_key(d.info) for d in deployed if d.info.runtime != runtimes.WASI}
+        for key in [key for key in self._built if key not in used]:
+            del self._built[key]
 
     # -- functions -------------------------------------------------------------------------------------------------
 
@@ -688,6 +697,7 @@ class Platform:
                 self.scheduler.unregister(name)
                 for deployed in function.all_deployed():
                     deployed.target.pool.close()
+                self._drop_unused_code()
                 return
             if qualifier not in function.versions:
                 # Lambda's answer too (a 404 that cleanup tools take as "already gone").
@@ -699,6 +709,7 @@ class Platform:
             function.provisioned.pop(qualifier, None)
             await self._save(function)
             deployed.target.pool.close()
+            self._drop_unused_code()
 
     # -- versions and aliases --------------------------------------------------------------------------------------
 
@@ -1160,6 +1171,14 @@ def _as_payload(payload: bytes | bytearray | memoryview | str) -> bytes:
     if isinstance(payload, bytearray | memoryview):
         return bytes(payload)
     raise InvalidParameterError("payload", f"must be bytes or str, got {type(payload).__name__}")
+
+
+_BuildKey = tuple[str, str, str, tuple[str, ...]]
+
+
+def _build_key(info: FunctionInfo) -> _BuildKey:
+    """What a language runtime's build depends on: runtime, source, handler and layers."""
+    return info.runtime, info.code_sha256, info.handler, tuple(layer.code_sha256 for layer in info.layers)
 
 
 def _check_number(name: str, value: object, least: float, *, integer: bool = False) -> None:

@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from ctypes import byref, pointer
 from typing import Any, Final
 
@@ -69,15 +70,16 @@ _LIST: Final = ffi.WASMTIME_COMPONENT_LIST.value
 _RESULT: Final = ffi.WASMTIME_COMPONENT_RESULT.value
 _STRING: Final = ffi.WASMTIME_COMPONENT_STRING.value
 
-_linkers: dict[int, wasmtime.component.Linker] = {}
+# One linker per engine, gone with it (a platform's engines go when it is closed and dropped).
+_linkers: weakref.WeakKeyDictionary[Engine, wasmtime.component.Linker] = weakref.WeakKeyDictionary()
 _linkers_lock: Final = threading.Lock()
 
 
 def _linker(engine: Engine) -> wasmtime.component.Linker:
     with _linkers_lock:
-        linker = _linkers.get(id(engine.wasm))
+        linker = _linkers.get(engine)
         if linker is None:
-            linker = _linkers[id(engine.wasm)] = wasmtime.component.Linker(engine.wasm)
+            linker = _linkers[engine] = wasmtime.component.Linker(engine.wasm)
             linker.add_wasip2()
         return linker
 
