@@ -9,7 +9,7 @@ import msgspec
 import pytest
 from zip_helpers import zip_of
 
-from wasmfaas import FunctionConfig, SyncPlatform, runtimes
+from wasmfaas import FunctionConfig, ResourceConflictError, SyncPlatform, runtimes
 from wasmfaas.registry import SqliteRegistry
 from wasmfaas.runtimes import PYTHON
 
@@ -98,3 +98,14 @@ def test_a_damaged_kept_build_is_built_and_kept_again(tmp_path: Path, monkeypatc
         patch.setattr(runtimes, "build", no_builds)
         with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
             assert platform.invoke("py", b"{}").json() == 2
+
+
+def test_one_platform_per_data_directory(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    # Two over one registry would each keep their own view and overwrite each other's changes.
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as first:
+        first.create_function("fn", guest("echo"))
+        with pytest.raises(ResourceConflictError, match="in use"), SyncPlatform(data_dir=tmp_path, persistent=True):
+            pass
+        assert first.invoke("fn", b"still mine").payload == b"still mine"
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as second:  # released at close
+        assert second.get_function("fn").name == "fn"

@@ -9,6 +9,8 @@ record never points at a missing blob. Other backends (a shared database for sev
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -18,6 +20,7 @@ import msgspec
 
 from ._files import atomic_write
 from .config import FunctionConfig
+from .errors import ResourceConflictError
 from .layers import LayerRecord, LayerRef
 from .modules import GuestKind
 
@@ -90,6 +93,7 @@ class SqliteRegistry:
         self.data_dir = data_dir
         self.code_dir = data_dir / "code"
         self.code_dir.mkdir(parents=True, exist_ok=True)
+        self._owner = _take_data_dir(data_dir)
         # One connection shared by worker threads, serialised by a lock: writes are rare and small.
         self._db = sqlite3.connect(data_dir / "registry.sqlite3", check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
@@ -156,3 +160,24 @@ class SqliteRegistry:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._owner >= 0:
+                os.close(self._owner)  # the data directory's lock goes with it
+                self._owner = -1
+
+
+def _take_data_dir(data_dir: Path) -> int:
+    """Lock the data directory for this process (released when the returned descriptor closes, or the process
+    ends, even by kill -9). Two platforms over one registry would each hold its own view and overwrite the other's
+    changes: a second one is refused."""
+    fd = os.open(data_dir / "registry.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise ResourceConflictError(
+            f"{data_dir} is in use by another wasmfaas platform or server (pid {holder}): one per data directory"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd

@@ -55,6 +55,10 @@ def test_functions_and_urls_survive_a_restart(tmp_path: Path, guest: Callable[[s
         client.publish_version(FunctionName="keep")
         client.create_alias(FunctionName="keep", Name="live", FunctionVersion="1")
         url = client.create_function_url_config(FunctionName="keep", AuthType="NONE")["FunctionUrl"]
+        # A second server on the same data directory would overwrite the first one's changes: it does not start.
+        with pytest.raises(RuntimeError, match="in use by another wasmfaas") as refused:
+            start_server(data)
+        assert "Traceback" not in str(refused.value)
     finally:
         assert first.stop() == 0
     second = start_server(data)

@@ -160,7 +160,10 @@ class LambdaServer:
                     self.ctx = None
             await send({"type": "lifespan.shutdown.complete"})
         except Exception as e:
-            logger.exception("lifespan failed")
+            if isinstance(e, WasmfaasError):  # a reason to give, not a bug: one line (a data directory in use...)
+                logger.error("cannot %s: %s", "stop" if started else "start", e)
+            else:
+                logger.exception("lifespan failed")
             kind = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
             await send({"type": kind, "message": f"{type(e).__name__}: {e}"})
 

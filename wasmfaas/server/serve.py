@@ -109,13 +109,20 @@ def _serve_uvicorn(
     uv = uvicorn.Server(config)
     sys.setswitchinterval(_SWITCH_INTERVAL_S)
 
-    async def main() -> None:
-        task = asyncio.create_task(uv.serve(sockets=[sock]))
+    async def run() -> int:
+        try:
+            await uv.serve(sockets=[sock])
+        except SystemExit as e:  # uvicorn exits 3 when the app's startup failed (the app has said why)
+            return int(e.code) if isinstance(e.code, int) else 1
+        return 0
+
+    async def main() -> int:
+        task = asyncio.create_task(run())
         while not uv.started and not task.done():
             await asyncio.sleep(0.01)
         if uv.started:
             ready(_url(sock))
-        await task
+        return await task
 
     # uvicorn re-raises the signal that stopped it once it has shut down; with these handlers that is a no-op, so
     # a graceful shutdown ends the process with status 0.
@@ -123,12 +130,9 @@ def _serve_uvicorn(
         signal.signal(sig, lambda *_: None)
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(main())
-    except SystemExit as e:  # uvicorn exits 3 when the app's startup failed
-        return int(e.code) if isinstance(e.code, int) else 1
+            return runner.run(main())
     finally:
         sock.close()
-    return 0
 
 
 def _serve_granian(settings: ServerSettings, host: str, port: int, log_level: str) -> int:
