@@ -25,6 +25,8 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 from server_helpers import ROLE, ServerProcess, lambda_client, start_server, zip_of
 
+from wasmfaas.registry import SqliteRegistry
+
 PRODUCERS = 4
 
 
@@ -230,3 +232,44 @@ def _bounded(request: pytest.FixtureRequest) -> Any:
     yield
     elapsed = time.monotonic() - started
     assert elapsed < 30, f"{request.node.name} took {elapsed:.1f} s"
+
+
+def test_what_a_deletion_cut_short_left_behind_goes_at_the_next_start(
+    tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    # DeleteFunction drops the function from the registry first, then its queued events, URL, policies and logs. A
+    # crash in between left events that ran on a new function of the same name, and its URL for that function.
+    data = tmp_path / "data"
+    server = start_server(data)
+    try:
+        client = lambda_client(server.url)
+        create(client, "q", guest("recorder"), "recorder")
+        client.put_function_concurrency(FunctionName="q", ReservedConcurrentExecutions=0)  # the events wait
+        for n in range(5):
+            client.invoke(FunctionName="q", InvocationType="Event", Payload=json.dumps({"n": n}).encode())
+        client.create_function_url_config(FunctionName="q", AuthType="NONE")
+        client.add_permission(FunctionName="q", StatementId="s", Action="lambda:InvokeFunction", Principal="*")
+    finally:
+        kill_9(server)
+    registry = SqliteRegistry(data)  # the deletion's first step, and then the crash
+    registry.delete("q")
+    registry.close()
+    server = start_server(data)
+    try:
+        client = lambda_client(server.url)
+        create(client, "q", guest("recorder"), "recorder")
+        for call in (client.get_function_url_config, client.get_policy):
+            with pytest.raises(ClientError, match="ResourceNotFound"):
+                call(FunctionName="q")
+        connection = http.client.HTTPConnection(urlsplit(server.url).netloc, timeout=30)
+        connection.request("GET", "/__wasmfaas/dlq?FunctionName=q")
+        letters = json.loads(connection.getresponse().read())["DeadLetters"]
+        connection.close()
+        assert len(letters) == 5 and {letter["Condition"] for letter in letters} == {"FunctionNotFound"}
+        client.invoke(FunctionName="q", InvocationType="Event", Payload=b'{"n": 99}')  # the new function's own
+        deadline = time.monotonic() + 30
+        while not recorded(server.url, "q") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert recorded(server.url, "q") == [99]
+    finally:
+        assert server.stop() == 0

@@ -29,7 +29,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Protocol, Self
@@ -560,6 +560,21 @@ class AsyncInvoker:
         )
         if buried:
             logger.warning("%d queued events of %s became dead letters: the function was deleted", buried, what)
+
+    async def forget_missing(self, exists: Callable[[str, str | None], Awaitable[bool]]) -> None:
+        """`forget_function` for every function (or version, or alias) that queued events or invoke configurations
+        are kept for but `exists` no longer finds: at a start, after a crash midway through a deletion (the registry
+        had dropped the function, the events were still queued and would have run on a new one of the name)."""
+        self._check_open()
+        targets = await self._queue.targets()
+        async with self._config_lock:
+            targets |= set(self._invoke_configs)
+        gone = {name for name, _ in targets if not await exists(name, None)}
+        for name in sorted(gone):
+            await self.forget_function(name)
+        for name, qualifier in sorted((t for t in targets if t[0] not in gone and t[1] is not None), key=str):
+            if not await exists(name, qualifier):
+                await self.forget_function(name, qualifier)
 
     # -- dead letters ----------------------------------------------------------------------------------------------
 

@@ -92,6 +92,13 @@ class DeadLetterNotFoundError(FunctionNotFoundError):
     """No dead letter by that id (Lambda's ResourceNotFoundException on the wire)."""
 
 
+class _Target(msgspec.Struct, frozen=True, kw_only=True):
+    """What `targets` reads of a queued event."""
+
+    function_name: str
+    qualifier: str | None = None
+
+
 class EventQueue(Protocol):
     """A durable, lease-based queue of invocation events, with a dead-letter store. At-least-once."""
 
@@ -131,6 +138,10 @@ class EventQueue(Protocol):
         enqueued before its deletion (`enqueued_before`: a function created anew under the name keeps its own) to
         the dead letters, leased ones too (their workers' acks then find them gone), each as `letter` makes it, in
         one transaction. Returns how many."""
+        ...
+
+    async def targets(self) -> set[tuple[str, str | None]]:
+        """The (function name, qualifier) pairs the queued events are for (leased ones too)."""
         ...
 
     async def next_due(self) -> float | None:
@@ -230,6 +241,7 @@ class SqliteEventQueue:
         self._put_lock = anyio.Lock()
         self._events = msgspec.msgpack.Encoder()
         self._event_decoder = msgspec.msgpack.Decoder(QueuedEvent)
+        self._target_decoder = msgspec.msgpack.Decoder(_Target)
         self._json = msgspec.json.Encoder()
         self._letter_decoder = msgspec.json.Decoder(DeadLetter)
         self._config_decoder = msgspec.json.Decoder(StoredInvokeConfig)
@@ -427,6 +439,15 @@ class SqliteEventQueue:
                 )
                 buried += 1
             return buried
+
+    async def targets(self) -> set[tuple[str, str | None]]:
+        return await anyio.to_thread.run_sync(self._targets)
+
+    def _targets(self) -> set[tuple[str, str | None]]:
+        with self._use(durable=False) as db:
+            bodies = db.execute("SELECT body FROM events").fetchall()
+        decode = self._target_decoder.decode  # the two fields only: the payloads are skipped, not built
+        return {(target.function_name, target.qualifier) for target in (decode(body) for (body,) in bodies)}
 
     async def next_due(self) -> float | None:
         return await anyio.to_thread.run_sync(self._next_due)

@@ -193,12 +193,8 @@ class LambdaServer:
                 account_id=settings.account_id,
             )
         )
-        # The platform has restored the functions by now, so the queued events find theirs.
-        tg = await stack.enter_async_context(anyio.create_task_group())
-        await tg.start(events.run)
-        stack.push_async_callback(self._stop_events, events, tg)
         server_dir = platform.data_dir / "server" if settings.persistent else None
-        self.ctx = ServerContext(
+        ctx = ServerContext(
             settings=settings,
             identity=self.identity,
             platform=platform,
@@ -211,6 +207,13 @@ class LambdaServer:
             verifier=self.verifier,
             code_urls=CodeUrlSigner(),
         )
+        # The platform has restored the functions by now: what a deletion cut short left behind goes before any
+        # queued event runs, and the rest of the queued events find their functions.
+        await lambda_api.forget_deleted(ctx)
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        await tg.start(events.run)
+        stack.push_async_callback(self._stop_events, events, tg)
+        self.ctx = ctx
 
     async def _stop_events(self, events: AsyncInvoker, tg: anyio.abc.TaskGroup) -> None:
         with anyio.CancelScope(shield=True):

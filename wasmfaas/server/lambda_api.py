@@ -268,6 +268,32 @@ async def _forget_function(ctx: ServerContext, name: str, deleted_at: float) -> 
     await ctx.logs.delete(name)
 
 
+async def forget_deleted(ctx: ServerContext) -> None:
+    """At a start: what a DeleteFunction cut short by a crash left of its function or version (the registry is
+    written first, the rest after): queued events that would run on a new function of the name, invoke
+    configurations, URLs (which a new function would take over), policies and logs."""
+
+    async def exists(name: str, qualifier: str | None) -> bool:
+        try:
+            await ctx.platform.get_function(name, qualifier)
+        except FunctionNotFoundError:
+            return False
+        return True
+
+    await ctx.events.forget_missing(exists)
+    async with ctx.lock:
+        for name, qualifier in sorted(ctx.urls.targets() | ctx.policies.targets(), key=str):
+            if not await exists(name, None):
+                qualifier = None
+            elif qualifier is None or await exists(name, qualifier):
+                continue
+            await anyio.to_thread.run_sync(ctx.urls.delete_function, name, qualifier)
+            await anyio.to_thread.run_sync(ctx.policies.delete_function, name, qualifier)
+    for name in ctx.logs.function_names():
+        if not await exists(name, None):
+            await ctx.logs.delete(name)
+
+
 # -- functions ---------------------------------------------------------------------------------------------------
 
 
