@@ -680,6 +680,10 @@ class Platform:
     async def get_function_code(self, name: str, qualifier: str | None = None) -> bytes:
         return self._resolve(self._get(name), qualifier).code
 
+    def has_function(self, name: str) -> bool:
+        """Whether a function of that name exists (any of its versions)."""
+        return name in self._functions
+
     async def list_functions(self) -> list[FunctionInfo]:
         return sorted((f.latest.info for f in self._functions.values()), key=lambda info: info.name)
 

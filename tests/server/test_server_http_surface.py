@@ -45,6 +45,11 @@ def test_metrics_per_function(client: Any, server: ServerProcess, create: Create
     assert m[("wasmfaas_cold_starts_total", fn)] >= 1
     assert m[("wasmfaas_concurrent_executions", fn)] == 0
     assert ("wasmfaas_account_concurrent_executions", ()) in m
+    # A version or alias the function does not have is a 404 that leaves its counts be.
+    for missing in ({"Qualifier": "77"}, {"Qualifier": "nope"}):
+        with pytest.raises(client.exceptions.ResourceNotFoundException):
+            client.invoke(FunctionName=name, **missing)
+    assert metrics(server)[("wasmfaas_invocations_total", fn)] == 4
     client.delete_function(FunctionName=name)
     assert ("wasmfaas_invocations_total", fn) not in metrics(server)
 

@@ -44,7 +44,8 @@ class InvocationRunner:
             self.metrics.throttled(name, e.reason)
             raise
         except FunctionNotFoundError:
-            self.metrics.forget(name)  # its series were made just now, for a function that is not there
+            if not self.platform.has_function(name):  # its series were made just now, for no function
+                self.metrics.forget(name)  # (a missing version or alias of one that is keeps its counts)
             raise
         finally:
             metrics.concurrent -= 1
