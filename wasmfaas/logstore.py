@@ -387,6 +387,11 @@ class LogStore:
         entries, _ = await anyio.to_thread.run_sync(self._tail, function_name, since, limit)
         return entries
 
+    async def tail(self, function_name: str | None, limit: int) -> tuple[list[LogEntry], int]:
+        """The newest `limit` entries, oldest first, and the id to read on `after` (the newest of all functions:
+        a follower starting here sees only entries appended from now on, even with `limit` 0)."""
+        return await anyio.to_thread.run_sync(self._tail, function_name, None, limit)
+
     def _tail(self, function_name: str | None, since: float | None, limit: int) -> tuple[list[LogEntry], int]:
         clauses, args = _filters(function_name, since)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""

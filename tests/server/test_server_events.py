@@ -276,6 +276,8 @@ def test_logs_long_poll_answers_when_an_entry_arrives(client: Any, server: Serve
     client.invoke(FunctionName=name, Payload=b'"first"')
     page = logs_of(server, name, "?tail=10")
     assert len(page["events"]) == 1
+    # tail=0 (`wasmfaas logs --follow --tail 0`): nothing yet, and a cursor that skips everything there is.
+    assert logs_of(server, name, "?tail=0") == {"events": [], "next": page["next"]}
     started = time.monotonic()
     assert logs_of(server, name, f"?after={page['next']}&wait=1") == {"events": [], "next": page["next"]}
     assert time.monotonic() - started >= 0.9  # it waited for nothing

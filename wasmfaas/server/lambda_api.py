@@ -770,7 +770,7 @@ async def read_logs(call: Call) -> Response:
     wait = int_param(call, "wait", 0, MAX_LOG_WAIT, 0)
     await ctx.logs.flush()  # what was invoked before this request is there to read
     if call.request.query_param("tail") is not None and call.request.query_param("after") is None:
-        entries = await ctx.logs.query(name, limit=int_param(call, "tail", 0, 1000, 100))
+        entries, after = await ctx.logs.tail(name, int_param(call, "tail", 0, 1000, 100))
     else:
         entries = await ctx.logs.wait(name, after=after, limit=limit, timeout=wait)
     events = [
@@ -779,7 +779,7 @@ async def read_logs(call: Call) -> Response:
         )
         for e in entries
     ]
-    return json_response({"events": events, "next": events[-1].seq if events else after})
+    return json_response({"events": events, "next": max(after, events[-1].seq) if events else after})
 
 
 async def health(call: Call) -> Response:
