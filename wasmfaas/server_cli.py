@@ -340,16 +340,39 @@ class _UploadDisplay:
             self.progress.console.print(message, style="dim", markup=False)
 
 
+def _as_it_was(current: dict[str, Any], changed: dict[str, Any]) -> dict[str, Any]:
+    """The UpdateFunctionConfiguration body that puts back what `changed` changed, from GetFunction's
+    `Configuration` before it."""
+    before: dict[str, Any] = {
+        "MemorySize": current.get("MemorySize"),
+        "Timeout": current.get("Timeout"),
+        "Environment": {"Variables": current.get("Environment", {}).get("Variables", {})},
+        "WasmfaasConfig": {"Fuel": current.get("WasmfaasConfig", {}).get("Fuel")},
+        "Description": current.get("Description", ""),
+        "Handler": current.get("Handler", ""),
+        "Runtime": current.get("Runtime"),
+    }
+    return {key: before[key] for key in changed}
+
+
 def _deploy(args: argparse.Namespace) -> int:
     from rich.filesize import decimal
 
     from . import runtimes
     from .server.client import ApiError, LambdaClient
+    from .server.packages import MAX_ZIPPED
 
     client: LambdaClient = _client(args)
     out = _console(args)
     # A folder is zipped as `create_function` zips one: the same sources give the same package (and hash).
     code = runtimes.zip_folder(args.package) if args.package.is_dir() else args.package.read_bytes()
+    if len(code) > MAX_ZIPPED:  # the server would refuse it, and cut the upload short: say so before sending it
+        print(
+            f"wasmfaas: {args.package} is {decimal(len(code))} ({len(code)} bytes) zipped; Lambda's limit for a "
+            f"direct upload is {MAX_ZIPPED} bytes",
+            file=sys.stderr,
+        )
+        return 2
     config: dict[str, Any] = {}
     if args.memory is not None:
         config["MemorySize"] = args.memory
@@ -366,8 +389,9 @@ def _deploy(args: argparse.Namespace) -> int:
     zip_file = base64.b64encode(code).decode()
     body_size = len(zip_file) + 200  # the JSON around the base64 package: the display's total until the first chunk
     # Does it exist? Asked first so a large package is not uploaded twice (create, then update after a conflict).
+    current: dict[str, Any] = {}
     try:
-        client.request("GET", client.function_path("2015-03-31", args.name))
+        current = client.request("GET", client.function_path("2015-03-31", args.name)).json()["Configuration"]
         exists = True
     except ApiError as e:
         if e.code != "ResourceNotFoundException":
@@ -396,15 +420,24 @@ def _deploy(args: argparse.Namespace) -> int:
         if response is None:
             if args.runtime is not None:  # an existing function keeps its runtime unless told otherwise
                 config["Runtime"] = args.runtime
+            # The configuration first: a new runtime or handler decides how the code is built. If the code is then
+            # refused, the configuration goes back as it was: a deploy is all or nothing.
+            config_path = client.function_path("2015-03-31", args.name, "/configuration")
             if config:
-                client.request("PUT", client.function_path("2015-03-31", args.name, "/configuration"), json=config)
+                client.request("PUT", config_path, json=config)
                 display.note(f"updated {args.name}'s configuration")
-            response = client.request(
-                "PUT",
-                client.function_path("2015-03-31", args.name, "/code"),
-                json={"ZipFile": zip_file, "Publish": args.publish},
-                progress=display.step(f"updating {args.name} ({decimal(len(code))})"),
-            )
+            try:
+                response = client.request(
+                    "PUT",
+                    client.function_path("2015-03-31", args.name, "/code"),
+                    json={"ZipFile": zip_file, "Publish": args.publish},
+                    progress=display.step(f"updating {args.name} ({decimal(len(code))})"),
+                )
+            except ApiError:
+                if config and current:
+                    client.request("PUT", config_path, json=_as_it_was(current, config))
+                    display.note(f"the code was refused: {args.name}'s configuration is back as it was")
+                raise
             action = "updated"
     info = response.json()
     line = f"{action} {info['FunctionArn']} (version {info['Version']}, CodeSha256 {info['CodeSha256']})"

@@ -149,6 +149,27 @@ def test_deploy_keeps_an_existing_functions_runtime(server: ServerProcess, tmp_p
     assert wasmfaas(server, "delete", name).returncode == 0
 
 
+def test_a_deploy_whose_code_is_refused_changes_nothing(
+    server: ServerProcess, tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    name = unique("wfatomic")
+    module = tmp_path / "echo.wasm"
+    module.write_bytes(guest("echo"))
+    assert wasmfaas(server, "deploy", name, str(module), "--memory", "256").returncode == 0
+    (tmp_path / "bad.wasm").write_bytes(b"not wasm at all")
+    refused = wasmfaas(server, "deploy", name, str(tmp_path / "bad.wasm"), "--memory", "1024", "--timeout", "30")
+    assert refused.returncode == 2, refused.stderr
+    info = lambda_client(server.url).get_function_configuration(FunctionName=name)
+    assert (info["MemorySize"], info["Timeout"]) == (256, 3)  # the configuration went back as it was
+    assert wasmfaas(server, "invoke", name, '"still echo"').stdout == '"still echo"'
+    # Past Lambda's 50 MB for a direct upload: said before anything is sent (the server would cut the upload).
+    big = tmp_path / "big.wasm"
+    big.write_bytes(guest("echo") + bytes(50 * 1024 * 1024))
+    too_big = wasmfaas(server, "deploy", name, str(big))
+    assert too_big.returncode == 2 and "limit for a direct upload" in too_big.stderr
+    assert wasmfaas(server, "delete", name).returncode == 0
+
+
 def test_local_invoke_still_works(guest: Callable[[str], bytes], tmp_path: Path) -> None:
     module = tmp_path / "echo.wasm"
     module.write_bytes(guest("echo"))
