@@ -59,6 +59,37 @@ def _add_endpoint(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-color", action="store_true", help="plain output: no colors, tables or progress")
 
 
+def _at_least(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value: int = _number(int, text, "an integer")
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
+        return value
+
+    return parse
+
+
+def _number(kind: Callable[[str], Any], text: str, what: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
+
+
+def _port(text: str) -> int:
+    value: int = _number(int, text, "a port number")
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value: float = _number(float, text, "a number of seconds")
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be seconds >= 0, not {text}")
+    return value
+
+
 def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> None:
     """Add serve/deploy/list/logs/delete, and the remote options of `invoke`."""
     serve = sub.add_parser("serve", help="serve Lambda's REST API (boto3 and the AWS CLI work against it)")
@@ -66,11 +97,13 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
         "--data-dir", type=Path, default=None, help="functions, code and caches (kept across restarts)"
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=9000, help="port (default 9000; 0 picks a free one)")
-    serve.add_argument("--account-concurrency", type=int, default=1000, metavar="N", help="account limit (1000)")
+    serve.add_argument("--port", type=_port, default=9000, help="port (default 9000; 0 picks a free one)")
+    serve.add_argument(
+        "--account-concurrency", type=_at_least(1), default=1000, metavar="N", help="account limit (1000)"
+    )
     serve.add_argument(
         "--unreserved-minimum",
-        type=int,
+        type=_at_least(0),
         default=None,
         metavar="N",
         help="concurrency reservations must leave unreserved (Lambda's: 100, or the whole limit when smaller)",
@@ -86,10 +119,14 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
     serve.add_argument("--account-id", default="000000000000", help="the account id in ARNs")
     serve.add_argument("--public-url", default=None, help="base of function URLs and code links (default: as called)")
     serve.add_argument(
-        "--shutdown-timeout", type=float, default=None, metavar="S", help="cap on draining invocations at shutdown"
+        "--shutdown-timeout",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="cap on draining invocations at shutdown",
     )
     serve.add_argument(
-        "--event-concurrency", type=int, default=16, metavar="N", help="Event invocations run at once (16)"
+        "--event-concurrency", type=_at_least(1), default=16, metavar="N", help="Event invocations run at once (16)"
     )
     serve.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn", help="HTTP server (uvicorn)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
@@ -251,9 +288,14 @@ def _table(
 
 def _serve(args: argparse.Namespace) -> int:
     from .server.serve import serve
-    from .server.settings import ServerSettings, credentials_from_env
+    from .server.settings import ACCESS_KEY_ENV, SECRET_KEY_ENV, ServerSettings, credentials_from_env
 
     credentials = credentials_from_env()
+    halves = [name for name in (ACCESS_KEY_ENV, SECRET_KEY_ENV) if os.environ.get(name)]
+    if len(halves) == 1:  # a typo in the other's name would otherwise leave the server open without a word
+        missing = SECRET_KEY_ENV if halves[0] == ACCESS_KEY_ENV else ACCESS_KEY_ENV
+        print(f"wasmfaas: {halves[0]} is set but {missing} is not: set both, or neither", file=sys.stderr)
+        return 2
     minimum = args.unreserved_minimum
     if minimum is not None and not 0 <= minimum <= args.account_concurrency:
         print("wasmfaas: --unreserved-minimum must be between 0 and --account-concurrency", file=sys.stderr)

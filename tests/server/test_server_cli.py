@@ -193,16 +193,31 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "cannot reach http://127.0.0.1:9" in result.stderr
 
 
-def test_serve_refuses_an_unreserved_minimum_past_the_account(tmp_path: Path) -> None:
-    limits = ["--account-concurrency", "10", "--unreserved-minimum", "11"]
+@pytest.mark.parametrize(
+    ("options", "env", "message"),
+    [
+        (["--account-concurrency", "10", "--unreserved-minimum", "11"], {}, "--unreserved-minimum must be between 0"),
+        (["--account-concurrency", "0"], {}, "--account-concurrency: must be at least 1"),
+        (["--event-concurrency", "0"], {}, "--event-concurrency: must be at least 1"),
+        (["--port", "70000"], {}, "--port: must be 0-65535"),
+        (["--shutdown-timeout", "-5"], {}, "--shutdown-timeout: must be seconds >= 0"),
+        # One of the two credentials set (the other's name mistyped, say) would leave the server open unsaid.
+        ([], {"WASMFAAS_ACCESS_KEY_ID": "key"}, "WASMFAAS_SECRET_ACCESS_KEY is not"),
+    ],
+)
+def test_serve_refuses_bad_options_in_one_line(
+    tmp_path: Path, options: list[str], env: dict[str, str], message: str
+) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("WASMFAAS_")} | env
     result = subprocess.run(
-        [sys.executable, "-m", "wasmfaas.cli", "serve", "--port", "0", "--data-dir", str(tmp_path), *limits],
+        [sys.executable, "-m", "wasmfaas.cli", "serve", "--port", "0", "--data-dir", str(tmp_path), *options],
         capture_output=True,
         text=True,
         timeout=60,
+        env=environment,
     )
     assert result.returncode == 2
-    assert "--unreserved-minimum must be between 0 and --account-concurrency" in result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
 
 
 def columns(stdout: str) -> list[dict[str, str]]:
