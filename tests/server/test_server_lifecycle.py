@@ -55,6 +55,7 @@ def test_functions_and_urls_survive_a_restart(tmp_path: Path, guest: Callable[[s
         client.publish_version(FunctionName="keep")
         client.create_alias(FunctionName="keep", Name="live", FunctionVersion="1")
         url = client.create_function_url_config(FunctionName="keep", AuthType="NONE")["FunctionUrl"]
+        location = client.get_function(FunctionName="keep")["Code"]["Location"]
         # A second server on the same data directory would overwrite the first one's changes: it does not start.
         with pytest.raises(RuntimeError, match="in use by another wasmfaas") as refused:
             start_server(data)
@@ -72,6 +73,9 @@ def test_functions_and_urls_survive_a_restart(tmp_path: Path, guest: Callable[[s
         assert request(config["FunctionUrl"] + "teapot")[0] == 418
         with urllib.request.urlopen(f"{second.url}/__wasmfaas/health") as response:
             assert response.status == 200
+        # A code link given out before the restart still works (as a presigned URL would, until it expires).
+        with urllib.request.urlopen(location.replace(first.url, second.url)) as download:
+            assert download.status == 200 and download.read()
     finally:
         assert second.stop() == 0
 

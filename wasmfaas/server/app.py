@@ -205,7 +205,7 @@ class LambdaServer:
             policies=PolicyStore(server_dir / "policies.json" if server_dir else None),
             events=events,
             verifier=self.verifier,
-            code_urls=CodeUrlSigner(),
+            code_urls=CodeUrlSigner.kept_in(server_dir / "code-url.key" if server_dir else None),
         )
         # The platform has restored the functions by now: what a deletion cut short left behind goes before any
         # queued event runs, and the rest of the queued events find their functions.

@@ -7,9 +7,11 @@ import hmac
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 
+from .._files import atomic_write
 from ..events import AsyncInvoker
 from ..logstore import LogStore
 from ..platform import Platform
@@ -30,6 +32,22 @@ class CodeUrlSigner:
 
     secret: bytes = field(default_factory=lambda: os.urandom(32))
     lifetime: int = 600
+
+    @classmethod
+    def kept_in(cls, path: Path | None) -> CodeUrlSigner:
+        """A signer whose secret is kept at `path` (made on first use, readable by the owner only), so links
+        given out stay good across a restart; None: a secret of this process's own."""
+        if path is None:
+            return cls()
+        try:
+            secret = path.read_bytes()
+        except FileNotFoundError:
+            secret = b""
+        if len(secret) != 32:
+            secret = os.urandom(32)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, secret)  # mkstemp's file: 0600
+        return cls(secret)
 
     def sign(self, name: str, version: str, expires: int) -> str:
         message = f"{name}\0{version}\0{expires}".encode()
