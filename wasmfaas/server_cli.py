@@ -36,7 +36,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -262,16 +262,23 @@ def _table(
     *,
     styles: Sequence[str] = (),
     right: Sequence[int] = (),
+    whole: Sequence[int] = (),
     title: str | None = None,
 ) -> None:
-    """A rich table on a terminal; else space-aligned columns, a header line first (the last column unpadded)."""
+    """A rich table on a terminal; else space-aligned columns, a header line first (the last column unpadded).
+    Columns in `whole` are never wrapped (ids to copy in one piece); the others fold to fit."""
     if console.is_terminal:
         from rich.table import Table
 
         table = Table(title=title, header_style="bold", title_style="bold", title_justify="left")
         for i, header in enumerate(headers):
             style = styles[i] if i < len(styles) else ""
-            table.add_column(header, style=style, justify="right" if i in right else "left", overflow="fold")
+            justify: Literal["left", "right"] = "right" if i in right else "left"
+            if i in whole:
+                widest = max([len(header), *(len(row[i]) for row in rows)])
+                table.add_column(header, style=style, justify=justify, no_wrap=True, min_width=widest)
+            else:
+                table.add_column(header, style=style, justify=justify, overflow="fold")
         for row in rows:
             table.add_row(*row)
         console.print(table, soft_wrap=False)
@@ -653,7 +660,8 @@ def _dlq(args: argparse.Namespace) -> int:
             out.print("no dead letters", style="dim")
             return 0
         title = f"{len(rows)} dead letter{'s' if len(rows) != 1 else ''}" if out.is_terminal else None
-        _table(out, headers, rows, styles=("dim", "bold cyan", "", "yellow", "", "red"), right=(4,), title=title)
+        styles = ("dim", "bold cyan", "", "yellow", "", "red")
+        _table(out, headers, rows, styles=styles, right=(4,), whole=(0,), title=title)
         return 0
     if command == "show":
         letter = client.request("GET", f"/__wasmfaas/dlq/{quote(args.ids[0], safe='')}").json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import io
 import os
 import re
 import subprocess
@@ -331,3 +332,17 @@ def test_invoke_deployed_function_prints_the_payload(
     assert failed.returncode == 1 and "MyError" in failed.stdout
     assert "function error (" in failed.stderr and "MyError" in failed.stderr and "\x1b" not in failed.stderr
     assert wasmfaas(server, "delete", name).returncode == 0
+
+
+def test_dead_letter_ids_are_never_wrapped_on_a_terminal() -> None:
+    # `wasmfaas dlq list` on a narrow terminal split the ids over two lines: they could not be copied for `replay`.
+    from rich.console import Console
+
+    from wasmfaas.server_cli import _table
+
+    letter_id = "6fc01ea1-339e-4e32-a846-89f141000000"
+    shown = io.StringIO()
+    console = Console(file=shown, width=80, force_terminal=True, color_system=None)
+    row = (letter_id, "fn", "12:00:00", "RetriesExhausted", "3", "MyError: " + "a long reason " * 8)
+    _table(console, ["Id", "Function", "Failed", "Condition", "Attempts", "Reason"], [row], whole=(0,))
+    assert letter_id in shown.getvalue()
