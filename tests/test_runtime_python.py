@@ -479,7 +479,7 @@ def test_the_package_is_at_var_task_and_tmp_is_writable(tmp_path: Path, monkeypa
         assert len(list(scratch.iterdir())) == 1
         assert (tmp_path / "tasks" / info.code_sha256 / "data" / "config.json").is_file()
         # Past the ephemeral storage (made small here): the environment, and its /tmp, are replaced.
-        monkeypatch.setattr(component, "EPHEMERAL_STORAGE_BYTES", 64 * 1024)
+        monkeypatch.setattr(component, "_storage_limit", lambda spec: 64 * 1024)
         full = platform.invoke("files", b'{"fill": 100000}')
         assert full.ok and "[WARN] /tmp holds 0 MB, past Lambda's 0 MB of ephemeral storage" in full.log
         assert platform.invoke("files", b"{}").json()["tmp_calls"] == 1  # a new environment, a new /tmp

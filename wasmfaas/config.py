@@ -14,8 +14,10 @@ import msgspec
 from .errors import InvalidParameterError
 
 __all__ = [
+    "MAX_EPHEMERAL_STORAGE_MB",
     "MAX_MEMORY_MB",
     "MAX_TIMEOUT_S",
+    "MIN_EPHEMERAL_STORAGE_MB",
     "MIN_MEMORY_MB",
     "RESERVED_ENV_KEYS",
     "FunctionConfig",
@@ -25,6 +27,9 @@ __all__ = [
 MIN_MEMORY_MB: Final = 128
 MAX_MEMORY_MB: Final = 10240
 MAX_TIMEOUT_S: Final = 900.0
+# Lambda's EphemeralStorage bounds (/tmp), in MB.
+MIN_EPHEMERAL_STORAGE_MB: Final = 512
+MAX_EPHEMERAL_STORAGE_MB: Final = 10240
 MAX_ENV_BYTES: Final = 4096
 MAX_FUEL: Final = 2**63 - 1
 
@@ -74,6 +79,8 @@ class FunctionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     - `reserved_concurrency`: at most this many concurrent invocations, reserved out of the account's limit;
       0 disables the function (every invocation is throttled), `None` shares the unreserved pool.
     - `provisioned_concurrency`: this many environments are kept initialised ahead of traffic.
+    - `ephemeral_storage_mb`: the size of a component's `/tmp` in MB (512-10240, default 512), as Lambda's
+      EphemeralStorage (checked after each invocation: past it the environment is replaced).
     """
 
     memory_mb: int = 128
@@ -82,6 +89,7 @@ class FunctionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     fuel: int | None = None
     reserved_concurrency: int | None = None
     provisioned_concurrency: int = 0
+    ephemeral_storage_mb: int = MIN_EPHEMERAL_STORAGE_MB
 
     def __post_init__(self) -> None:
         # msgspec checks the types of decoded JSON, not of a Struct built in Python: checked here, so a value the
@@ -110,6 +118,15 @@ class FunctionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise InvalidParameterError(
                 "provisioned_concurrency",
                 f"{self.provisioned_concurrency} exceeds the reserved concurrency {self.reserved_concurrency}",
+            )
+        if (
+            not _is_int(self.ephemeral_storage_mb)
+            or not MIN_EPHEMERAL_STORAGE_MB <= self.ephemeral_storage_mb <= MAX_EPHEMERAL_STORAGE_MB
+        ):
+            raise InvalidParameterError(
+                "ephemeral_storage_mb",
+                f"must be an integer from {MIN_EPHEMERAL_STORAGE_MB} to {MAX_EPHEMERAL_STORAGE_MB}, "
+                f"got {self.ephemeral_storage_mb!r}",
             )
         if not isinstance(self.environment, dict):
             raise InvalidParameterError("environment", f"must be a dict of strings, got {self.environment!r}")

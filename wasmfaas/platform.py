@@ -493,6 +493,7 @@ class Platform:
             runtime=info.runtime if info.runtime != runtimes.WASI else "",
             read_only_mounts=mounts,
             scratch_root=scratch_root,
+            ephemeral_storage_mb=config.ephemeral_storage_mb,
         )
         spec.wasi  # noqa: B018 - encode the WASI environment now, not on the first cold start
         factory: type[Environment] = _environment_factory(compiled.kind)

@@ -114,7 +114,12 @@ def test_s3_code_and_layers_are_refused(client: Any, guest: Callable[[str], byte
 
 
 def test_out_of_bounds_configuration_is_400(client: Any, guest: Callable[[str], bytes]) -> None:
-    for params in ({"MemorySize": 20000}, {"Timeout": 901}, {"Environment": {"Variables": {"AWS_REGION": "x"}}}):
+    for params in (
+        {"MemorySize": 20000},
+        {"Timeout": 901},
+        {"Environment": {"Variables": {"AWS_REGION": "x"}}},
+        {"EphemeralStorage": {"Size": 99999}},
+    ):
         with pytest.raises(ClientError) as e:
             client.create_function(FunctionName=unique("b"), Role=ROLE, Code={"ZipFile": guest("echo")}, **params)
         assert error_of(e)[:2] == (400, "InvalidParameterValueException"), params
@@ -240,9 +245,13 @@ def test_update_function_configuration(client: Any, create: Create) -> None:
     )
     assert (updated["MemorySize"], updated["Timeout"], updated["Description"]) == (512, 10, "updated")
     assert updated["Environment"] == {"Variables": {"NEW": "yes"}}
+    assert updated["EphemeralStorage"] == {"Size": 512}  # Lambda's default /tmp
+    bigger = client.update_function_configuration(FunctionName=name, EphemeralStorage={"Size": 2048})
+    assert client.get_function_configuration(FunctionName=name)["EphemeralStorage"] == {"Size": 2048}
+    assert bigger["MemorySize"] == 512
     cleared = client.update_function_configuration(FunctionName=name, Environment={})
     assert "Environment" not in cleared
-    assert cleared["MemorySize"] == 512  # untouched fields stay
+    assert cleared["MemorySize"] == 512 and cleared["EphemeralStorage"] == {"Size": 2048}  # untouched fields stay
     with pytest.raises(ClientError) as e:
         client.update_function_configuration(FunctionName=name, MemorySize=100000)
     assert error_of(e)[:2] == (400, "InvalidParameterValueException")

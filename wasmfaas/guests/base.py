@@ -64,8 +64,9 @@ class EnvironmentSpec:
     # Host directories a component sees read-only, as (host path, guest path): a Python function's package at
     # /var/task and the time-zone database, as on Lambda.
     read_only_mounts: tuple[tuple[str, str], ...] = ()
-    # Where a component's environment makes its /tmp (None: the system's temporary directory).
+    # Where a component's environment makes its /tmp (None: the system's temporary directory), and its size.
     scratch_root: str | None = None
+    ephemeral_storage_mb: int = 512
 
     @property
     def log_group_name(self) -> str:

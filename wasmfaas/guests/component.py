@@ -242,13 +242,14 @@ class ComponentEnvironment(Environment):
             outcome.fuel_consumed = spec.fuel - store.get_fuel()
         if self._scratch is not None:
             held = _tree_bytes(self._scratch)
-            if held > EPHEMERAL_STORAGE_BYTES:
+            limit = _storage_limit(spec)
+            if held > limit:
                 # WASI has no quota to refuse the write with: the environment goes, and its /tmp with it.
                 outcome.discard = True
                 stamp = log_time()
                 outcome.log += (
                     f"{stamp} {request.request_id} [WARN] /tmp holds {held // MIB} MB, past Lambda's "
-                    f"{EPHEMERAL_STORAGE_BYTES // MIB} MB of ephemeral storage: the environment is replaced\n"
+                    f"{limit // MIB} MB of ephemeral storage: the environment is replaced\n"
                 ).encode()
         return outcome
 
@@ -376,8 +377,10 @@ def _last_line(e: Exception) -> str:
     return lines[-1] if lines else type(e).__name__
 
 
-# Lambda's default ephemeral storage (/tmp): checked after each invocation, as WASI cannot refuse a write past it.
-EPHEMERAL_STORAGE_BYTES: Final = 512 * MIB
+def _storage_limit(spec: EnvironmentSpec) -> int:
+    """The bytes a component's /tmp may hold (the function's EphemeralStorage): checked after each invocation, as
+    WASI cannot refuse a write past it."""
+    return spec.ephemeral_storage_mb * MIB
 
 
 def _tree_bytes(root: str) -> int:

@@ -50,6 +50,7 @@ from .shapes import (
     CreateFunctionRequest,
     EnvironmentRequest,
     EnvironmentResponse,
+    EphemeralStorage,
     FunctionCodeLocation,
     FunctionConfiguration,
     FunctionLayer,
@@ -156,6 +157,7 @@ def function_configuration(
         state="Active",
         last_update_status="Successful",
         package_type="Zip",
+        ephemeral_storage=EphemeralStorage(size=config.ephemeral_storage_mb),
         environment=EnvironmentResponse(variables=dict(config.environment)) if config.environment else UNSET,
         layers=[
             FunctionLayer(arn=ctx.identity.layer_arn(layer.name, layer.version), code_size=layer.code_size)
@@ -230,9 +232,15 @@ def _refuse_unsupported_code(s3_bucket: Any, s3_key: Any, image_uri: Any, packag
 
 
 def _config_changes(
-    memory: Any, timeout: Any, environment: EnvironmentRequest | Any, extra: WasmfaasConfigRequest | Any
+    memory: Any,
+    timeout: Any,
+    environment: EnvironmentRequest | Any,
+    storage: EphemeralStorage | Any,
+    extra: WasmfaasConfigRequest | Any,
 ) -> dict[str, Any]:
     changes: dict[str, Any] = {}
+    if isinstance(storage, EphemeralStorage):
+        changes["ephemeral_storage_mb"] = storage.size
     if memory is not UNSET:
         changes["memory_mb"] = memory
     if timeout is not UNSET:
@@ -310,7 +318,11 @@ async def create_function(call: Call) -> Response:
     handler = body.handler if body.handler is not UNSET else ""
     runtime = body.runtime if body.runtime is not UNSET else runtimes.WASI
     module, file_name = await _code(runtime, code.zip_file, handler)
-    config = FunctionConfig(**_config_changes(body.memory_size, body.timeout, body.environment, body.wasmfaas_config))
+    config = FunctionConfig(
+        **_config_changes(
+            body.memory_size, body.timeout, body.environment, body.ephemeral_storage, body.wasmfaas_config
+        )
+    )
     info = await ctx.platform.create_function(
         name,
         module,
@@ -425,7 +437,9 @@ async def _update_configuration(
         runtime=body.runtime if body.runtime is not UNSET else None,
         role=body.role if body.role is not UNSET else None,
         layers=body.layers if body.layers is not UNSET else None,
-        **_config_changes(body.memory_size, body.timeout, body.environment, body.wasmfaas_config),
+        **_config_changes(
+            body.memory_size, body.timeout, body.environment, body.ephemeral_storage, body.wasmfaas_config
+        ),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ..config import MAX_MEMORY_MB, MIN_MEMORY_MB
+from ..config import MAX_EPHEMERAL_STORAGE_MB, MAX_MEMORY_MB, MIN_EPHEMERAL_STORAGE_MB, MIN_MEMORY_MB
 
 __all__ = [
     "AccountLimit",
@@ -31,6 +31,7 @@ __all__ = [
     "CreateFunctionUrlConfigResponse",
     "EnvironmentRequest",
     "EnvironmentResponse",
+    "EphemeralStorage",
     "ErrorBody",
     "FunctionCode",
     "FunctionCodeLocation",
@@ -63,6 +64,7 @@ DescriptionField = Annotated[str, Meta(max_length=256)]
 HandlerField = Annotated[str, Meta(max_length=128)]
 TimeoutField = Annotated[int, Meta(ge=1, le=900)]
 MemorySizeField = Annotated[int, Meta(ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)]
+EphemeralSizeField = Annotated[int, Meta(ge=MIN_EPHEMERAL_STORAGE_MB, le=MAX_EPHEMERAL_STORAGE_MB)]
 RuntimeField = Annotated[str, Meta(min_length=1, max_length=64)]
 AliasNameField = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^(?![0-9]+$)[a-zA-Z0-9_-]+$")]
 VersionField = Annotated[str, Meta(min_length=1, max_length=1024, pattern=r"^(\$LATEST|[0-9]+)$")]
@@ -83,6 +85,12 @@ class EnvironmentRequest(Shape):
 
 class EnvironmentResponse(Shape):
     variables: dict[str, str]
+
+
+class EphemeralStorage(Shape):
+    """The size of the function's /tmp in MB (Lambda's EphemeralStorage)."""
+
+    size: EphemeralSizeField
 
 
 class WasmfaasConfigRequest(Shape):
@@ -155,6 +163,7 @@ class CreateFunctionRequest(Shape):
     package_type: str | UnsetType = UNSET
     layers: list[str] | UnsetType = UNSET
     tags: dict[str, str] | UnsetType = UNSET
+    ephemeral_storage: EphemeralStorage | UnsetType = UNSET
     wasmfaas_config: WasmfaasConfigRequest | UnsetType = UNSET
 
 
@@ -179,6 +188,7 @@ class UpdateFunctionConfigurationRequest(Shape):
     runtime: RuntimeField | UnsetType = UNSET
     revision_id: str | UnsetType = UNSET
     layers: list[str] | UnsetType = UNSET
+    ephemeral_storage: EphemeralStorage | UnsetType = UNSET
     wasmfaas_config: WasmfaasConfigRequest | UnsetType = UNSET
 
 
@@ -199,6 +209,7 @@ class FunctionConfiguration(Shape):
     state: str
     last_update_status: str
     package_type: str
+    ephemeral_storage: EphemeralStorage
     environment: EnvironmentResponse | UnsetType = UNSET
     layers: list[FunctionLayer] | UnsetType = UNSET
     wasmfaas_config: WasmfaasConfigResponse | UnsetType = UNSET
