@@ -333,15 +333,7 @@ class _UploadDisplay:
     not a terminal."""
 
     def __init__(self, args: argparse.Namespace, size: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.console = _console(args, stderr=True)
         self.progress: Progress | None = None
@@ -352,8 +344,7 @@ class _UploadDisplay:
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
                 BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
+                TextColumn("{task.fields[sent]}"),  # bytes sent while uploading; nothing while the server builds
                 TimeElapsedColumn(),
                 console=self.console,
                 transient=True,
@@ -370,17 +361,24 @@ class _UploadDisplay:
 
     def step(self, description: str) -> Callable[[int, int], None] | None:
         """Start showing one request: returns its upload callback (None when there is no display)."""
+        from rich.filesize import decimal
+
         progress = self.progress
         if progress is None:
             return None
         if self.task is not None:
             progress.remove_task(self.task)
-        task = self.task = progress.add_task(f"{description}: uploading", total=self.size)
+        task = self.task = progress.add_task(f"{description}: uploading", total=self.size, sent="")
 
         def advance(sent: int, total: int) -> None:
-            done = sent >= total
-            label = f"{description}: {'building on the server' if done else 'uploading'}"
-            progress.update(task, completed=sent, total=total, description=label)
+            if sent < total:
+                shown = f"{decimal(sent)} of {decimal(total)}"
+                progress.update(
+                    task, completed=sent, total=total, description=f"{description}: uploading", sent=shown
+                )
+            elif self.task == task:  # sent: a task of no total for the build, whose spinner and clock go on
+                progress.remove_task(task)
+                self.task = progress.add_task(f"{description}: building on the server", total=None, sent="")
 
         return advance
 

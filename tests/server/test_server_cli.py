@@ -346,3 +346,26 @@ def test_dead_letter_ids_are_never_wrapped_on_a_terminal() -> None:
     row = (letter_id, "fn", "12:00:00", "RetriesExhausted", "3", "MyError: " + "a long reason " * 8)
     _table(console, ["Id", "Function", "Failed", "Condition", "Attempts", "Reason"], [row], whole=(0,))
     assert letter_id in shown.getvalue()
+
+
+def test_deploys_display_keeps_moving_while_the_server_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Once the upload was sent the task was "finished": the spinner went blank and the clock stopped at 0:00:00
+    # for the whole of a Python build.
+    import argparse
+
+    from rich.console import Console
+
+    from wasmfaas import server_cli
+
+    terminal = Console(file=io.StringIO(), width=120, force_terminal=True, color_system=None)
+    monkeypatch.setattr(server_cli, "_console", lambda args, stderr=False: terminal)
+    display = server_cli._UploadDisplay(argparse.Namespace(), 548)
+    assert display.progress is not None
+    advance = display.step("creating fn (327 bytes)")
+    assert advance is not None
+    advance(100, 548)
+    (uploading,) = display.progress.tasks
+    assert "uploading" in uploading.description and uploading.fields["sent"] == "100 bytes of 548 bytes"
+    advance(548, 548)
+    (building,) = display.progress.tasks
+    assert "building on the server" in building.description and not building.finished
