@@ -70,6 +70,18 @@ def test_openapi_document(server: ServerProcess) -> None:
         "ListFunctionUrlConfigs",
     } <= operations
     assert "CreateFunctionRequest" in document["components"]["schemas"]
+    # As the server takes them: a function's name may be a full ARN with a qualifier (Lambda's 256 characters);
+    # the benchmark routes are not part of the API.
+    (name,) = [
+        p
+        for p in paths["/2015-03-31/functions/{FunctionName}/invocations"]["post"]["parameters"]
+        if p["name"] == "FunctionName"
+    ]
+    assert name["schema"]["maxLength"] == 256
+    assert "/__hello" not in paths and "/__echo" not in paths
+    # Layer listings page by at most 50, as Lambda's; the server refuses more, as its document says.
+    assert request(f"{server.url}/2018-10-31/layers?MaxItems=51")[0] == 400
+    assert request(f"{server.url}/2018-10-31/layers?MaxItems=50")[0] == 200
 
 
 def test_unknown_routes_are_lambda_style_404(server: ServerProcess) -> None:

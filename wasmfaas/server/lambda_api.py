@@ -174,10 +174,16 @@ def _version_key(version: str) -> int:
 
 
 def paginate(
-    call: Call, items: Sequence[T], key: Callable[[T], list[str]], *, compare: Callable[[list[str]], Any] = tuple
+    call: Call,
+    items: Sequence[T],
+    key: Callable[[T], list[str]],
+    *,
+    compare: Callable[[list[str]], Any] = tuple,
+    most: int = 10000,
 ) -> tuple[list[T], str | None]:
-    """One page of `items` (sorted by `key`): those after the Marker, at most MaxItems; and the next marker."""
-    max_items = int_param(call, "MaxItems", 1, 10000, DEFAULT_PAGE)
+    """One page of `items` (sorted by `key`): those after the Marker, at most MaxItems (itself at most `most`, the
+    operation's bound in Lambda's model); and the next marker."""
+    max_items = int_param(call, "MaxItems", 1, most, min(DEFAULT_PAGE, most))
     marker = call.request.query_param("Marker")
     start = 0
     if marker:

@@ -156,7 +156,7 @@ async def list_layers(call: Call) -> Response:
         matching = [v for v in await ctx.platform.list_layer_versions(layer.name) if _matches(call, v)]
         if matching:
             newest.append(matching[0])
-    page, marker = paginate(call, newest, lambda v: [v.name])
+    page, marker = paginate(call, newest, lambda v: [v.name], most=MAX_LAYER_ITEMS)
     items = [
         LayersListItem(
             layer_name=v.name, layer_arn=ctx.identity.layer_arn(v.name), latest_matching_version=_list_item(ctx, v)
@@ -170,7 +170,9 @@ async def list_layer_versions(call: Call) -> Response:
     ctx = call.ctx
     versions = [v for v in await ctx.platform.list_layer_versions(_layer_name(call)) if _matches(call, v)]
     # Newest first; the marker compares on the negated number so that later pages hold older versions.
-    page, marker = paginate(call, versions, lambda v: [str(-v.version)], compare=lambda k: int(k[0]))
+    page, marker = paginate(
+        call, versions, lambda v: [str(-v.version)], compare=lambda k: int(k[0]), most=MAX_LAYER_ITEMS
+    )
     return json_response(
         ListLayerVersionsResponse(
             layer_versions=[_list_item(ctx, v) for v in page], next_marker=marker if marker is not None else UNSET
@@ -183,12 +185,14 @@ async def delete_layer_version(call: Call) -> Response:
     return Response(204)
 
 
+# Lambda's bound on MaxItems of ListLayers and ListLayerVersions.
+MAX_LAYER_ITEMS: Final = 50
 _LAYERS: Final = "/2018-10-31/layers"
 _VERSIONS: Final = f"{_LAYERS}/{{LayerName}}/versions"
 _PAGING: Final = (
     Param("CompatibleRuntime", description="Only layers (versions) declared compatible with this runtime"),
     Param("Marker", description="The NextMarker of the previous page"),
-    Param("MaxItems", schema={"type": "integer", "minimum": 1, "maximum": 50}),
+    Param("MaxItems", schema={"type": "integer", "minimum": 1, "maximum": MAX_LAYER_ITEMS}),
 )
 
 ROUTES: Final = [

@@ -31,7 +31,8 @@ _STATUS_TEXT: Final = {
     429: "Throttled",
 }
 _PATH_PARAMS: Final = {
-    "FunctionName": {"type": "string", "minLength": 1, "maxLength": 140},
+    # Lambda's NamespacedFunctionName: a name, a partial or full ARN, with a qualifier.
+    "FunctionName": {"type": "string", "minLength": 1, "maxLength": 256},
     "Name": {"type": "string", "minLength": 1, "maxLength": 128},
 }
 _EXTRA_PATHS: Final = {
@@ -51,14 +52,6 @@ _EXTRA_PATHS: Final = {
             "responses": {
                 "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
             },
-        }
-    },
-    "/__hello": {
-        "get": {
-            "operationId": "Hello",
-            "tags": ["wasmfaas"],
-            "summary": "A bare hello-world route: the server's own overhead, for benchmarks",
-            "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}},
         }
     },
 }
