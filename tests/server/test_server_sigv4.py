@@ -125,8 +125,8 @@ def test_malformed_authorization_headers() -> None:
         "AWS4-HMAC-SHA256 Credential=x",
         "AWS4-HMAC-SHA256 Credential=a/b/c, SignedHeaders=host, Signature=0",
     ):
-        expect(
-            "InvalidSignatureException",
+        expect(  # AWS's type for a signature that cannot be read (a wrong one is InvalidSignatureException)
+            "IncompleteSignatureException",
             lambda v=value: VERIFIER.verify("GET", "/", "", [*base, ("authorization", v)], b""),
         )  # type: ignore[misc]
 

@@ -55,6 +55,10 @@ class Credentials:
         return f"Credentials(access_key_id={self.access_key_id!r}, secret_access_key='***')"
 
 
+# A signature that cannot even be read (AWS's type for a malformed one; a wrong one is InvalidSignatureException).
+_INCOMPLETE: Final = "IncompleteSignatureException"
+
+
 class SignatureError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -204,7 +208,7 @@ class SigV4Verifier:
     def _parse_header(value: str, headers: dict[str, list[str]]) -> _Parsed:
         algorithm, _, rest = value.strip().partition(" ")
         if algorithm != ALGORITHM:
-            raise SignatureError("InvalidSignatureException", f"Unsupported authorization algorithm {algorithm!r}.")
+            raise SignatureError(_INCOMPLETE, f"Unsupported authorization algorithm {algorithm!r}.")
         fields: dict[str, str] = {}
         for item in rest.split(","):
             name, eq, text = item.strip().partition("=")
@@ -212,28 +216,26 @@ class SigV4Verifier:
                 fields[name] = text
         missing = [k for k in ("Credential", "SignedHeaders", "Signature") if k not in fields]
         if missing:
-            raise SignatureError(
-                "InvalidSignatureException", f"Authorization header requires '{missing[0]}' parameter."
-            )
+            raise SignatureError(_INCOMPLETE, f"Authorization header requires '{missing[0]}' parameter.")
         timestamp = (headers.get("x-amz-date") or [""])[0]
         if not timestamp and headers.get("date"):
             try:
                 parsed_date = datetime.strptime(headers["date"][0], "%a, %d %b %Y %H:%M:%S GMT")
             except ValueError:
-                raise SignatureError("InvalidSignatureException", "The Date header is malformed.") from None
+                raise SignatureError(_INCOMPLETE, "The Date header is malformed.") from None
             timestamp = parsed_date.strftime(_TIMESTAMP)
         return _SigV4Fields.build(fields["Credential"], fields["SignedHeaders"], fields["Signature"], timestamp, None)
 
     @staticmethod
     def _parse_query(query: dict[str, str]) -> _Parsed:
         if query.get("X-Amz-Algorithm") != ALGORITHM:
-            raise SignatureError("InvalidSignatureException", "X-Amz-Algorithm must be AWS4-HMAC-SHA256.")
+            raise SignatureError(_INCOMPLETE, "X-Amz-Algorithm must be AWS4-HMAC-SHA256.")
         try:
             expires = int(query.get("X-Amz-Expires", ""))
         except ValueError:
-            raise SignatureError("InvalidSignatureException", "X-Amz-Expires must be a number of seconds.") from None
+            raise SignatureError(_INCOMPLETE, "X-Amz-Expires must be a number of seconds.") from None
         if not 0 < expires <= _MAX_EXPIRES:
-            raise SignatureError("InvalidSignatureException", f"X-Amz-Expires must be within 1 and {_MAX_EXPIRES}.")
+            raise SignatureError(_INCOMPLETE, f"X-Amz-Expires must be within 1 and {_MAX_EXPIRES}.")
         return _SigV4Fields.build(
             query.get("X-Amz-Credential", ""),
             query.get("X-Amz-SignedHeaders", ""),
@@ -258,7 +260,7 @@ class SigV4Verifier:
         try:
             signed_at = datetime.strptime(parsed.timestamp, _TIMESTAMP).replace(tzinfo=UTC)
         except ValueError:
-            raise SignatureError("InvalidSignatureException", "X-Amz-Date must be YYYYMMDD'T'HHMMSS'Z'.") from None
+            raise SignatureError(_INCOMPLETE, "X-Amz-Date must be YYYYMMDD'T'HHMMSS'Z'.") from None
         if parsed.expires is not None:
             if now > signed_at + timedelta(seconds=parsed.expires):
                 raise SignatureError("InvalidSignatureException", "Signature expired: the presigned request expired.")
@@ -296,14 +298,14 @@ class _SigV4Fields:
         parts = credential.split("/")
         if len(parts) != 5 or parts[4] != "aws4_request" or not all(parts):
             raise SignatureError(
-                "InvalidSignatureException",
+                _INCOMPLETE,
                 "Credential must be ACCESS_KEY/YYYYMMDD/REGION/SERVICE/aws4_request.",
             )
         if not timestamp:
-            raise SignatureError("InvalidSignatureException", "The request must carry X-Amz-Date (or Date).")
+            raise SignatureError(_INCOMPLETE, "The request must carry X-Amz-Date (or Date).")
         names = signed_headers.split(";")
         if not signed_headers or names != sorted(n.lower() for n in names):
-            raise SignatureError("InvalidSignatureException", "SignedHeaders must be lower-case names, sorted.")
+            raise SignatureError(_INCOMPLETE, "SignedHeaders must be lower-case names, sorted.")
         return _Parsed(parts[0], parts[1], parts[2], parts[3], names, signature, timestamp, expires)
 
 
