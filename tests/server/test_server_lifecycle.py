@@ -146,3 +146,30 @@ def _ignore_errors(call: Callable[[], object]) -> Callable[[], None]:
             call()
 
     return run
+
+
+def test_a_request_cut_by_the_shutdown_timeout_gets_lambdas_error(
+    tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    # uvicorn gives up on a request still running after --shutdown-timeout: its answer was a bare text/plain 500
+    # and the server logged a traceback.
+    server = start_server(tmp_path / "data", "--shutdown-timeout", "1")
+    try:
+        _with_warm_sleeper(server.url, guest, Timeout=60)
+        outcome: dict[str, Any] = {}
+
+        def call() -> None:
+            outcome["response"] = request(f"{server.url}/2015-03-31/functions/slow/invocations", "POST", b"20000")
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        caller.join(60)
+        assert server.process.wait(60) == 0
+        status, headers, body = outcome["response"]
+        assert status == 500 and dict(headers)["x-amzn-errortype"] == "ServiceException"
+        assert b"shut down before the request was done" in body
+        assert "Traceback" not in "".join(server.output)
+    finally:
+        server.stop()
