@@ -456,10 +456,6 @@ class LogStore:
             with anyio.move_on_after(self._poll_interval):
                 await committed.wait()
 
-    def function_names(self) -> list[str]:
-        """The functions that have entries (or had, in this process)."""
-        return list(self._tally)
-
     async def delete(self, function_name: str) -> int:
         """Remove a function's entries (when the function is deleted); returns how many."""
         await self.flush()

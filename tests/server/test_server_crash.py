@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 from server_helpers import ROLE, ServerProcess, lambda_client, start_server, zip_of
 
+from wasmfaas.events.queue import SqliteEventQueue
 from wasmfaas.registry import SqliteRegistry
 
 PRODUCERS = 4
@@ -249,9 +251,14 @@ def test_what_a_deletion_cut_short_left_behind_goes_at_the_next_start(
             client.invoke(FunctionName="q", InvocationType="Event", Payload=json.dumps({"n": n}).encode())
         client.create_function_url_config(FunctionName="q", AuthType="NONE")
         client.add_permission(FunctionName="q", StatementId="s", Action="lambda:InvokeFunction", Principal="*")
+        create(client, "keep", guest("recorder"), "recorder")
+        client.create_function_url_config(FunctionName="keep", AuthType="NONE")
     finally:
         kill_9(server)
-    registry = SqliteRegistry(data)  # the deletion's first step, and then the crash
+    anyio.run(_note_deletion, data, "keep")  # noted, and the crash came before the registry was written
+    # A DeleteFunction's first steps, as the crash leaves them: the deletion noted, the registry written.
+    anyio.run(_note_deletion, data, "q")
+    registry = SqliteRegistry(data)
     registry.delete("q")
     registry.close()
     server = start_server(data)
@@ -261,6 +268,7 @@ def test_what_a_deletion_cut_short_left_behind_goes_at_the_next_start(
         for call in (client.get_function_url_config, client.get_policy):
             with pytest.raises(ClientError, match="ResourceNotFound"):
                 call(FunctionName="q")
+        assert client.get_function_url_config(FunctionName="keep")["AuthType"] == "NONE"  # never deleted: kept
         connection = http.client.HTTPConnection(urlsplit(server.url).netloc, timeout=30)
         connection.request("GET", "/__wasmfaas/dlq?FunctionName=q")
         letters = json.loads(connection.getresponse().read())["DeadLetters"]
@@ -273,3 +281,8 @@ def test_what_a_deletion_cut_short_left_behind_goes_at_the_next_start(
         assert recorded(server.url, "q") == [99]
     finally:
         assert server.stop() == 0
+
+
+async def _note_deletion(data: Path, name: str) -> None:
+    async with SqliteEventQueue(data) as queue:
+        await queue.note_deletion(name, None)

@@ -29,7 +29,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Protocol, Self
@@ -561,20 +561,20 @@ class AsyncInvoker:
         if buried:
             logger.warning("%d queued events of %s became dead letters: the function was deleted", buried, what)
 
-    async def forget_missing(self, exists: Callable[[str, str | None], Awaitable[bool]]) -> None:
-        """`forget_function` for every function (or version, or alias) that queued events or invoke configurations
-        are kept for but `exists` no longer finds: at a start, after a crash midway through a deletion (the registry
-        had dropped the function, the events were still queued and would have run on a new one of the name)."""
+    async def note_deletion(self, function_name: str, qualifier: str | None) -> int:
+        """Record, durably, that the function (or version) is being deleted, before anything of it goes: a crash
+        before `end_deletion` leaves the note for `pending_deletions` at the next start, which finishes the job."""
         self._check_open()
-        targets = await self._queue.targets()
-        async with self._config_lock:
-            targets |= set(self._invoke_configs)
-        gone = {name for name, _ in targets if not await exists(name, None)}
-        for name in sorted(gone):
-            await self.forget_function(name)
-        for name, qualifier in sorted((t for t in targets if t[0] not in gone and t[1] is not None), key=str):
-            if not await exists(name, qualifier):
-                await self.forget_function(name, qualifier)
+        return await self._configs.note_deletion(function_name, qualifier)
+
+    async def end_deletion(self, token: int) -> None:
+        self._check_open()
+        await self._configs.end_deletion(token)
+
+    async def pending_deletions(self) -> list[tuple[int, str, str | None]]:
+        """(token, function name, qualifier) of the deletions noted and not ended."""
+        self._check_open()
+        return await self._configs.pending_deletions()
 
     # -- dead letters ----------------------------------------------------------------------------------------------
 

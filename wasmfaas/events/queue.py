@@ -85,18 +85,16 @@ CREATE TABLE IF NOT EXISTS invoke_configs (
     body BLOB NOT NULL,                    -- StoredInvokeConfig, JSON
     PRIMARY KEY (function_name, qualifier)
 );
+CREATE TABLE IF NOT EXISTS deletions (    -- DeleteFunctions under way: what a crash cuts short is finished at start
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    function_name TEXT NOT NULL,
+    qualifier TEXT                         -- NULL: the whole function
+);
 """
 
 
 class DeadLetterNotFoundError(FunctionNotFoundError):
     """No dead letter by that id (Lambda's ResourceNotFoundException on the wire)."""
-
-
-class _Target(msgspec.Struct, frozen=True, kw_only=True):
-    """What `targets` reads of a queued event."""
-
-    function_name: str
-    qualifier: str | None = None
 
 
 class EventQueue(Protocol):
@@ -140,10 +138,6 @@ class EventQueue(Protocol):
         one transaction. Returns how many."""
         ...
 
-    async def targets(self) -> set[tuple[str, str | None]]:
-        """The (function name, qualifier) pairs the queued events are for (leased ones too)."""
-        ...
-
     async def next_due(self) -> float | None:
         """When the earliest event becomes claimable (None if the queue is empty)."""
         ...
@@ -182,6 +176,16 @@ class InvokeConfigStore(Protocol):
     async def save_invoke_config(self, stored: StoredInvokeConfig) -> None: ...
     async def delete_invoke_config(self, function_name: str, qualifier: str | None) -> int:
         """Delete one qualifier's configuration, or every one of the function's when `qualifier` is None."""
+        ...
+
+    async def note_deletion(self, function_name: str, qualifier: str | None) -> int:
+        """Record, durably, that a deletion is under way; returns its token for `end_deletion`."""
+        ...
+
+    async def end_deletion(self, token: int) -> None: ...
+
+    async def pending_deletions(self) -> list[tuple[int, str, str | None]]:
+        """(token, function name, qualifier) of every deletion noted and not ended."""
         ...
 
 
@@ -241,7 +245,6 @@ class SqliteEventQueue:
         self._put_lock = anyio.Lock()
         self._events = msgspec.msgpack.Encoder()
         self._event_decoder = msgspec.msgpack.Decoder(QueuedEvent)
-        self._target_decoder = msgspec.msgpack.Decoder(_Target)
         self._json = msgspec.json.Encoder()
         self._letter_decoder = msgspec.json.Decoder(DeadLetter)
         self._config_decoder = msgspec.json.Decoder(StoredInvokeConfig)
@@ -440,15 +443,6 @@ class SqliteEventQueue:
                 buried += 1
             return buried
 
-    async def targets(self) -> set[tuple[str, str | None]]:
-        return await anyio.to_thread.run_sync(self._targets)
-
-    def _targets(self) -> set[tuple[str, str | None]]:
-        with self._use(durable=False) as db:
-            bodies = db.execute("SELECT body FROM events").fetchall()
-        decode = self._target_decoder.decode  # the two fields only: the payloads are skipped, not built
-        return {(target.function_name, target.qualifier) for target in (decode(body) for (body,) in bodies)}
-
     async def next_due(self) -> float | None:
         return await anyio.to_thread.run_sync(self._next_due)
 
@@ -607,3 +601,34 @@ class SqliteEventQueue:
                     "DELETE FROM invoke_configs WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)
                 )
             return cursor.rowcount
+
+    # -- deletions under way ---------------------------------------------------------------------------------------
+
+    async def note_deletion(self, function_name: str, qualifier: str | None) -> int:
+        return await anyio.to_thread.run_sync(self._note_deletion, function_name, qualifier)
+
+    def _note_deletion(self, function_name: str, qualifier: str | None) -> int:
+        with self._use(durable=True) as db, _transaction(db):
+            cursor = db.execute(
+                "INSERT INTO deletions (function_name, qualifier) VALUES (?, ?)", (function_name, qualifier)
+            )
+            token = cursor.lastrowid
+            assert token is not None
+            return token
+
+    async def end_deletion(self, token: int) -> None:
+        await anyio.to_thread.run_sync(self._end_deletion, token)
+
+    def _end_deletion(self, token: int) -> None:
+        with self._use(durable=True) as db, _transaction(db):
+            db.execute("DELETE FROM deletions WHERE id = ?", (token,))
+
+    async def pending_deletions(self) -> list[tuple[int, str, str | None]]:
+        return await anyio.to_thread.run_sync(self._pending_deletions)
+
+    def _pending_deletions(self) -> list[tuple[int, str, str | None]]:
+        with self._use(durable=True) as db:
+            rows: list[tuple[int, str, str | None]] = db.execute(
+                "SELECT id, function_name, qualifier FROM deletions ORDER BY id"
+            ).fetchall()
+        return rows

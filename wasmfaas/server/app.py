@@ -207,9 +207,9 @@ class LambdaServer:
             verifier=self.verifier,
             code_urls=CodeUrlSigner.kept_in(server_dir / "code-url.key" if server_dir else None),
         )
-        # The platform has restored the functions by now: what a deletion cut short left behind goes before any
+        # The platform has restored the functions by now: deletions a crash cut short are finished before any
         # queued event runs, and the rest of the queued events find their functions.
-        await lambda_api.forget_deleted(ctx)
+        await lambda_api.finish_deletions(ctx)
         tg = await stack.enter_async_context(anyio.create_task_group())
         await tg.start(events.run)
         stack.push_async_callback(self._stop_events, events, tg)

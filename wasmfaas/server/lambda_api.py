@@ -271,41 +271,37 @@ async def _code(runtime: str, zip_file: bytes, handler: str) -> tuple[bytes, str
     return zip_file, handler
 
 
-async def _forget_function(ctx: ServerContext, name: str, deleted_at: float) -> None:
+async def _forget(ctx: ServerContext, name: str, qualifier: str | None, deleted_at: float) -> None:
+    """What goes with a deleted function (every qualifier) or version: its queued events (those enqueued before
+    `deleted_at`: not a new function's that took the name meanwhile) and EventInvokeConfigs, policies; and with a
+    whole function its URLs, metrics and logs."""
+    await ctx.events.forget_function(name, qualifier, deleted_at=deleted_at)
     async with ctx.lock:
-        await anyio.to_thread.run_sync(ctx.urls.delete_function, name)
-        await anyio.to_thread.run_sync(ctx.policies.delete_function, name)
-    ctx.metrics.forget(name)
-    # Its EventInvokeConfigs go with it, as on Lambda, and its queued events (not those of a new function that took
-    # its name meanwhile).
-    await ctx.events.forget_function(name, deleted_at=deleted_at)
-    await ctx.logs.delete(name)
+        if qualifier is None:
+            await anyio.to_thread.run_sync(ctx.urls.delete_function, name)
+        await anyio.to_thread.run_sync(ctx.policies.delete_function, name, qualifier)
+    if qualifier is None:
+        ctx.metrics.forget(name)
+        await ctx.logs.delete(name)
 
 
-async def forget_deleted(ctx: ServerContext) -> None:
-    """At a start: what a DeleteFunction cut short by a crash left of its function or version (the registry is
-    written first, the rest after): queued events that would run on a new function of the name, invoke
-    configurations, URLs (which a new function would take over), policies and logs."""
+async def _exists(ctx: ServerContext, name: str, qualifier: str | None) -> bool:
+    try:
+        await ctx.platform.get_function(name, qualifier)
+    except FunctionNotFoundError:
+        return False
+    return True
 
-    async def exists(name: str, qualifier: str | None) -> bool:
-        try:
-            await ctx.platform.get_function(name, qualifier)
-        except FunctionNotFoundError:
-            return False
-        return True
 
-    await ctx.events.forget_missing(exists)
-    async with ctx.lock:
-        for name, qualifier in sorted(ctx.urls.targets() | ctx.policies.targets(), key=str):
-            if not await exists(name, None):
-                qualifier = None
-            elif qualifier is None or await exists(name, qualifier):
-                continue
-            await anyio.to_thread.run_sync(ctx.urls.delete_function, name, qualifier)
-            await anyio.to_thread.run_sync(ctx.policies.delete_function, name, qualifier)
-    for name in ctx.logs.function_names():
-        if not await exists(name, None):
-            await ctx.logs.delete(name)
+async def finish_deletions(ctx: ServerContext) -> None:
+    """At a start, before any queued event runs: finish the deletions a crash cut short. The registry forgets a
+    function first and the rest goes after; in between, its queued events would have run on a new function of the
+    same name, which would also have taken over its URL. A noted deletion whose function is still there never
+    happened, and is dropped."""
+    for token, name, qualifier in await ctx.events.pending_deletions():
+        if not await _exists(ctx, name, qualifier):
+            await _forget(ctx, name, qualifier, time.time())
+        await ctx.events.end_deletion(token)
 
 
 # -- functions ---------------------------------------------------------------------------------------------------
@@ -454,14 +450,15 @@ async def delete_function(call: Call) -> Response:
     name, qualifier = function_ref(call)
     if qualifier is not None and not qualifier.isdigit():
         raise invalid_parameter(f"Qualifier: {qualifier!r} is not a version number; only versions can be deleted")
-    await ctx.platform.delete_function(name, qualifier)
-    deleted_at = time.time()
-    if qualifier is None:
-        await _forget_function(ctx, name, deleted_at)
-    else:
-        await ctx.events.forget_function(name, qualifier, deleted_at=deleted_at)
-        async with ctx.lock:
-            await anyio.to_thread.run_sync(ctx.policies.delete_function, name, qualifier)
+    await ctx.platform.get_function(name, qualifier)  # a 404 before anything is noted
+    token = await ctx.events.note_deletion(name, qualifier)  # durable before the registry changes
+    try:
+        await ctx.platform.delete_function(name, qualifier)
+    finally:
+        with anyio.CancelScope(shield=True):
+            if not await _exists(ctx, name, qualifier):  # else it was refused (a version an alias uses...)
+                await _forget(ctx, name, qualifier, time.time())
+            await ctx.events.end_deletion(token)
     return Response(204)
 
 

@@ -43,10 +43,6 @@ class PolicyStore:
         self._save()
         return True
 
-    def targets(self) -> set[tuple[str, str | None]]:
-        """The (function name, qualifier) pairs that have statements."""
-        return {(name, key or None) for name, per_function in self._policies.items() for key in per_function}
-
     def delete_function(self, function_name: str, qualifier: str | None = None) -> None:
         """Drop the function's policies (all of them, or one version's or alias's)."""
         if function_name not in self._policies:

@@ -76,10 +76,6 @@ class UrlStore:
         self._save()
         return True
 
-    def targets(self) -> set[tuple[str, str | None]]:
-        """The (function name, qualifier) pairs that have a URL."""
-        return set(self._by_function)
-
     def delete_function(self, function_name: str, qualifier: str | None = None) -> None:
         """Drop the function's URLs (all of them, or the alias's one)."""
         doomed = [k for k in self._by_function if k[0] == function_name and (qualifier is None or k[1] == qualifier)]
