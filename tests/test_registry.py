@@ -109,3 +109,20 @@ def test_one_platform_per_data_directory(tmp_path: Path, guest: Callable[[str], 
         assert first.invoke("fn", b"still mine").payload == b"still mine"
     with SyncPlatform(data_dir=tmp_path, persistent=True) as second:  # released at close
         assert second.get_function("fn").name == "fn"
+
+
+def test_a_failed_start_lets_go_of_the_data_directory(
+    tmp_path: Path, guest: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        platform.create_function("fn", guest("echo"))
+
+    def broken(self: SqliteRegistry) -> list[object]:
+        raise OSError("the disk went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SqliteRegistry, "load", broken)
+        with pytest.raises(OSError, match="went away"), SyncPlatform(data_dir=tmp_path, persistent=True):
+            pass
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:  # not refused as "in use" by itself
+        assert platform.invoke("fn", b"back").payload == b"back"

@@ -183,6 +183,7 @@ class Platform:
         self._module_cache = Path(shared) if shared else self.data_dir / "modules"
         self._persistent = persistent or registry is not None
         self._registry = registry
+        self._own_registry = registry is None
         self._disk_cache = disk_cache
         self.scheduler = Scheduler(account_concurrency, unreserved_minimum)
         self.invoker = Invoker(self.scheduler)
@@ -216,7 +217,12 @@ class Platform:
                 except OSError as e:
                     raise InvalidParameterError("data_dir", f"cannot be made: {e}") from None
                 self._registry = await anyio.to_thread.run_sync(SqliteRegistry, self.data_dir)
-            await self._restore()
+            try:
+                await self._restore()
+            except BaseException:  # a failed start lets go of all it took: the data directory's lock, engines...
+                with anyio.CancelScope(shield=True):
+                    await self.__aexit__(None, None, None)
+                raise
         self._tg = await anyio.create_task_group().__aenter__()
         self._tg.start_soon(self._maintain_forever)
         return self
@@ -241,6 +247,8 @@ class Platform:
         self.scheduler.close()
         if self._registry is not None:
             self._registry.close()
+            if self._own_registry:
+                self._registry = None  # a new start opens it again
         # The environments' /tmp directories all go; a persistent platform keeps its unpacked packages for the next
         # start. Shielded: a shutdown that comes as a cancellation must not leave them behind.
         doomed = [path for path in (self._scratch, None if self._persistent else self._tasks) if path is not None]

@@ -94,14 +94,21 @@ class SqliteRegistry:
         self.code_dir = data_dir / "code"
         self.code_dir.mkdir(parents=True, exist_ok=True)
         self._owner = _take_data_dir(data_dir)
-        # One connection shared by worker threads, serialised by a lock: writes are rare and small.
-        self._db = sqlite3.connect(data_dir / "registry.sqlite3", check_same_thread=False, isolation_level=None)
+        try:
+            # One connection shared by worker threads, serialised by a lock: writes are rare and small.
+            self._db = sqlite3.connect(data_dir / "registry.sqlite3", check_same_thread=False, isolation_level=None)
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("CREATE TABLE IF NOT EXISTS functions (name TEXT PRIMARY KEY, record BLOB NOT NULL)")
+                self._db.execute("CREATE TABLE IF NOT EXISTS layers (name TEXT PRIMARY KEY, record BLOB NOT NULL)")
+            except BaseException:
+                self._db.close()
+                raise
+        except BaseException:
+            os.close(self._owner)  # the data directory is not held by a registry that never opened
+            raise
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS functions (name TEXT PRIMARY KEY, record BLOB NOT NULL)")
-            self._db.execute("CREATE TABLE IF NOT EXISTS layers (name TEXT PRIMARY KEY, record BLOB NOT NULL)")
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(FunctionRecord)
 
