@@ -69,8 +69,10 @@ __all__ = ["AccountSettings", "AliasInfo", "FunctionInfo", "Platform", "default_
 
 logger = logging.getLogger("wasmfaas.platform")
 
-# How long a closing platform waits for invocations whose callers went away before it ends them.
+# How long a closing platform waits for invocations whose callers went away before it ends them, and for a change
+# under way to commit.
 SHUTDOWN_GRACE_S: Final = 1.0
+SHUTDOWN_CHANGE_WAIT_S: Final = 30.0
 
 _ALIAS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
@@ -236,6 +238,10 @@ class Platform:
             # The body's own exception propagates by itself; handing it to the task group would wrap it in a group.
             await tg.__aexit__(None, None, None)
         with anyio.CancelScope(shield=True):
+            # A change under way (a request the server stopped waiting for) finishes its commit before the registry
+            # and the engines go; past the bound, they go regardless.
+            with anyio.move_on_after(SHUTDOWN_CHANGE_WAIT_S):
+                await self._lock.acquire()
             await self._settle_in_flight()
         for function in self._functions.values():
             for deployed in function.all_deployed():
@@ -256,31 +262,46 @@ class Platform:
         with anyio.CancelScope(shield=True):
             for path in doomed:
                 await anyio.to_thread.run_sync(functools.partial(shutil.rmtree, path, ignore_errors=True))
+        if self._lock.locked():
+            self._lock.release()
 
     async def _settle_in_flight(self) -> None:
         """Wait for invocations still running on worker threads -- their callers went away, as a cancelled caller's
         invocation runs on to its deadline -- before the engines' tickers stop (a deadline needs the ticks) and their
-        /tmp directories go. Past SHUTDOWN_GRACE_S every deadline is made to pass at once."""
-        with anyio.move_on_after(SHUTDOWN_GRACE_S):
-            while self.scheduler.in_flight():
-                await anyio.sleep(0.01)
-        if not self.scheduler.in_flight():
+        /tmp directories go. Past SHUTDOWN_GRACE_S every deadline is made to pass, again and again (a run that
+        began meanwhile got a new one) for one more grace period."""
+        if await self._idle_within(SHUTDOWN_GRACE_S):
             return
         logger.warning("stopping %d invocations still running at shutdown", self.scheduler.in_flight())
-        for cache in self._caches.values():
-            await anyio.to_thread.run_sync(cache.engine.expire_deadlines, MAX_TIMEOUT_S + INIT_TIMEOUT_S)
         with anyio.move_on_after(SHUTDOWN_GRACE_S):
             while self.scheduler.in_flight():
+                for cache in self._caches.values():
+                    await anyio.to_thread.run_sync(cache.engine.expire_deadlines, MAX_TIMEOUT_S + INIT_TIMEOUT_S)
+                await self._idle_within(0.1)
+        if self.scheduler.in_flight():
+            logger.error("%d invocations still running as the platform closes", self.scheduler.in_flight())
+
+    async def _idle_within(self, seconds: float) -> bool:
+        """Whether no invocation is in flight, waiting up to `seconds` for that."""
+        with anyio.move_on_after(seconds):
+            while self.scheduler.in_flight():
                 await anyio.sleep(0.01)
+        return not self.scheduler.in_flight()
 
     @contextlib.asynccontextmanager
-    async def _changing(self) -> AsyncIterator[None]:
-        """Hold the platform's lock for a change, shielded from cancellation once the lock is held: a change and
-        its record in the registry are made whole (a caller cancelled midway left a deleted function in the
-        registry, or its reservation and pools behind); the cancellation lands when it is done."""
+    async def _changing(self, *, shielded: bool = True) -> AsyncIterator[None]:
+        """Hold the platform's lock for a change, shielded from (anyio) cancellation once the lock is held: a
+        change and its record in the registry are made whole (a caller cancelled midway left a deleted function in
+        the registry, or its reservation and pools behind); the cancellation lands when it is done. `shielded`
+        False: for a change that builds and compiles first (cancellable, seconds), then commits under `_commit`."""
         async with self._lock:
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=shielded):
                 yield
+
+    @staticmethod
+    def _commit() -> anyio.CancelScope:
+        """The part of a change that must be made whole once begun (see `_changing`)."""
+        return anyio.CancelScope(shield=True)
 
     def _check_open(self) -> None:
         if self._tg is None:
@@ -515,14 +536,15 @@ class Platform:
         target = Target(info.name, info.version, pool, concurrency, config.memory_mb, config.timeout, config.fuel)
         return _Deployed(info, code, compiled, target)
 
-    async def _replace_latest(self, function: _Function, deployed: _Deployed) -> FunctionInfo:
+    async def _replace_latest(self, function: _Function, deployed: _Deployed) -> list[Pool]:
+        """Make `deployed` the function's $LATEST (call under `_commit`); returns the pools to `_provision` (after
+        the change: building environments takes a while, and maintenance tops the pools up anyway)."""
         old = function.latest
         function.latest = deployed
         await self._save(function)
         old.target.pool.close()  # environments in use finish their invocation first
         self._drop_unused_code()
-        await self._provision(await anyio.to_thread.run_sync(self._apply_provisioned, function))
-        return deployed.info
+        return await anyio.to_thread.run_sync(self._apply_provisioned, function)
 
     def _drop_unused_code(self) -> None:
         """Let go of compiled code and runtime builds no version deploys any more (the disk cache keeps them): a
@@ -560,7 +582,7 @@ class Platform:
         checked_tags = merge_tags({}, tags or {})
         config = config or FunctionConfig()
         code = _as_code(code)
-        async with self._changing():
+        async with self._changing(shielded=False):
             if name in self._functions:
                 raise FunctionExistsError(f"Function already exist: {name}")
             self._check_provisioned_total(name, None, config.provisioned_concurrency)
@@ -584,18 +606,17 @@ class Platform:
                 self.scheduler.unregister(name)
                 raise
             function = _Function(latest=deployed, tags=checked_tags)
-            await self._put_code(sha, code)
-            self._functions[name] = function
-            try:
-                await self._save(function)
-            except BaseException:
-                del self._functions[name]
-                self.scheduler.unregister(name)
-                raise
-            await anyio.to_thread.run_sync(deployed.target.pool.provision)
-            if publish:
-                return await self._publish(function, "")
-            return deployed.info
+            with self._commit():
+                try:
+                    await self._put_code(sha, code)
+                    await self._save(function)
+                except BaseException:
+                    self.scheduler.unregister(name)
+                    raise
+                self._functions[name] = function
+            created = await self._publish(function, "") if publish else deployed.info
+        await self._provision([deployed.target.pool])
+        return created
 
     async def update_function_code(
         self,
@@ -610,7 +631,7 @@ class Platform:
         under one lock, so of two writers that read the same revision one wins."""
         self._check_open()
         code = _as_code(code)
-        async with self._changing():
+        async with self._changing(shielded=False):
             function = self._get(name)
             sha = code_sha256(code)
             current = function.latest.info
@@ -619,11 +640,12 @@ class Platform:
                 current, code_sha256=sha, code_size=len(code), revision=current.revision + 1, last_modified=_now()
             )
             deployed = await self._deploy(info, code)
-            await self._put_code(sha, code)
-            result = await self._replace_latest(function, deployed)
-            if publish:
-                return await self._publish(function, "")
-            return result
+            with self._commit():
+                await self._put_code(sha, code)
+                pools = await self._replace_latest(function, deployed)
+            result = await self._publish(function, "") if publish else deployed.info
+        await self._provision(pools)
+        return result
 
     async def update_function_configuration(
         self,
@@ -643,7 +665,7 @@ class Platform:
         self._check_open()
         if runtime is not None:
             _check_runtime(runtime)
-        async with self._changing():
+        async with self._changing(shielded=False):
             function = self._get(name)
             current = function.latest
             _check_revision(current.info.revision, if_revision, name)
@@ -681,7 +703,10 @@ class Platform:
             except BaseException:
                 self.scheduler.register(name, old_reserved, restoring=True)  # back as it was, accepted before
                 raise
-            return await self._replace_latest(function, deployed)
+            with self._commit():
+                pools = await self._replace_latest(function, deployed)
+        await self._provision(pools)
+        return deployed.info
 
     async def get_function(self, name: str, qualifier: str | None = None) -> FunctionInfo:
         return self._resolve(self._get(name), qualifier).info
@@ -704,9 +729,11 @@ class Platform:
             if qualifier == LATEST:
                 raise InvalidParameterError("Qualifier", "$LATEST cannot be deleted on its own; omit the qualifier")
             if qualifier is None:
-                del self._functions[name]
+                # The registry first, then the rest with no await between: a cancellation that gets through
+                # (asyncio's own) leaves the function whole in memory, never half gone.
                 if self._registry is not None:
                     await anyio.to_thread.run_sync(self._registry.delete, name)
+                del self._functions[name]
                 self.scheduler.unregister(name)
                 for deployed in function.all_deployed():
                     deployed.target.pool.close()
@@ -732,7 +759,7 @@ class Platform:
         """Publish $LATEST as an immutable numbered version (or return the newest one if nothing changed).
         `if_revision`: only if $LATEST is still at that revision (as in `update_function_code`)."""
         self._check_open()
-        async with self._changing():
+        async with self._changing(shielded=False):
             function = self._get(name)
             _check_revision(function.latest.info.revision, if_revision, name)
             return await self._publish(function, description)
@@ -754,14 +781,15 @@ class Platform:
             latest, version=version, description=description or latest.description, last_modified=_now()
         )
         deployed = await self._deploy(info, function.latest.code)
-        function.versions[version] = deployed
-        function.next_version += 1
-        try:
-            await self._save(function)
-        except BaseException:
-            del function.versions[version]
-            function.next_version -= 1
-            raise
+        with self._commit():
+            function.versions[version] = deployed
+            function.next_version += 1
+            try:
+                await self._save(function)
+            except BaseException:
+                del function.versions[version]
+                function.next_version -= 1
+                raise
         return deployed.info
 
     async def list_versions(self, name: str) -> list[FunctionInfo]:

@@ -132,11 +132,13 @@ class WorkerPool:
                 job.error = e
             with self._lock:
                 self._idle += 1
-            if job.after is not None:
-                job.after()
-            # RuntimeError: the event loop closed while the job ran, so nobody is waiting for it any more.
-            with contextlib.suppress(RuntimeError):
-                job.notify()
+            try:
+                if job.after is not None:
+                    job.after()
+            finally:
+                # RuntimeError: the event loop closed while the job ran, so nobody is waiting for it any more.
+                with contextlib.suppress(RuntimeError):
+                    job.notify()
 
     def close(self) -> None:
         """Stop the idle threads (jobs in flight finish first)."""
