@@ -470,20 +470,30 @@ def _deploy(args: argparse.Namespace) -> int:
             # The configuration first: a new runtime or handler decides how the code is built. If the code is then
             # refused, the configuration goes back as it was: a deploy is all or nothing.
             config_path = client.function_path("2015-03-31", args.name, "/configuration")
+            # Each step on condition of the last one's revision: a change someone else makes in between is never
+            # overwritten, by the code or by putting the configuration back.
+            since: dict[str, str] = {}
             if config:
-                client.request("PUT", config_path, json=config)
+                since["RevisionId"] = client.request("PUT", config_path, json=config).json()["RevisionId"]
                 display.note(f"updated {args.name}'s configuration")
             try:
                 response = client.request(
                     "PUT",
                     client.function_path("2015-03-31", args.name, "/code"),
-                    json={"ZipFile": zip_file, "Publish": args.publish},
+                    json={"ZipFile": zip_file, "Publish": args.publish, **since},
                     progress=display.step(f"updating {args.name} ({decimal(len(code))})"),
                 )
-            except ApiError:
+            except Exception:
                 if config and current:
-                    client.request("PUT", config_path, json=_as_it_was(current, config))
-                    display.note(f"the code was refused: {args.name}'s configuration is back as it was")
+                    try:
+                        client.request("PUT", config_path, json={**_as_it_was(current, config), **since})
+                        display.note(f"the code was not taken: {args.name}'s configuration is back as it was")
+                    except Exception as e:  # the code's failure is the one to report; this one is said too
+                        print(
+                            f"wasmfaas: {args.name}'s configuration could not be put back ({e}): it stays as "
+                            "this deploy set it",
+                            file=sys.stderr,
+                        )
                 raise
             action = "updated"
     info = response.json()
