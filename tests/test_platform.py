@@ -103,16 +103,18 @@ async def test_async_api(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
 async def test_closing_ends_invocations_whose_callers_left(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
     # A cancelled caller's invocation runs on, on its worker thread, to its deadline; a closing platform must not
     # stop the epoch ticker under it (the guest would spin forever) nor leave it running: it is ended.
+    before = set(threading.enumerate())
     async with Platform(data_dir=tmp_path) as platform:
         await platform.create_function("loop", guest("loop"), config=FunctionConfig(timeout=600))
         with anyio.move_on_after(0.2):
             await platform.invoke("loop", b'"loop"')
         assert platform.concurrency_in_flight() == 1
-    for _ in range(500):
-        if not any(thread.name.startswith("wasmfaas-worker") for thread in threading.enumerate()):
+    workers = [t for t in set(threading.enumerate()) - before if t.name.startswith("wasmfaas-worker")]
+    for _ in range(500):  # the platform's own workers (not other tests')
+        if not any(worker.is_alive() for worker in workers):
             break
         await anyio.sleep(0.02)
-    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("wasmfaas-worker")]
+    assert not [worker.name for worker in workers if worker.is_alive()]
 
 
 @pytest.mark.anyio

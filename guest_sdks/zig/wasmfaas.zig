@@ -221,8 +221,8 @@ fn topLevel(json: []const u8, key: []const u8) ?std.json.Value {
 /// write) becomes `\ufffd`, and a byte that is not UTF-8 becomes U+FFFD, as the other SDKs decode them; else
 /// std.json refuses the whole event for one odd field. `json` itself when nothing needs mending.
 fn mended(json: []const u8) []const u8 {
-    if (std.unicode.utf8ValidateSlice(json) and std.mem.indexOf(u8, json, "\\u") == null) return json;
-    const out = arena().alloc(u8, json.len * 3) catch outOfMemory();
+    if (std.unicode.utf8ValidateSlice(json) and !hasLoneSurrogate(json)) return json; // the usual case: no copy
+    const out = arena().alloc(u8, json.len * 3) catch outOfMemory(); // each odd byte may become 3
     var n: usize = 0;
     var i: usize = 0;
     while (i < json.len) {
@@ -268,6 +268,26 @@ fn mended(json: []const u8) []const u8 {
         i += len;
     }
     return out[0..n];
+}
+
+fn hasLoneSurrogate(json: []const u8) bool {
+    var i: usize = 0;
+    while (std.mem.indexOfScalarPos(u8, json, i, '\\')) |at| {
+        if (at + 6 <= json.len and json[at + 1] == 'u') {
+            if (hex4(json[at + 2 .. at + 6])) |unit| {
+                const high = unit >= 0xD800 and unit <= 0xDBFF;
+                const paired = high and at + 12 <= json.len and json[at + 6] == '\\' and json[at + 7] == 'u' and
+                    isLowSurrogate(hex4(json[at + 8 .. at + 12]));
+                if (paired) {
+                    i = at + 12;
+                    continue;
+                }
+                if (high or isLowSurrogate(unit)) return true;
+            }
+        }
+        i = at + 2; // past the escaped character (an escaped backslash included)
+    }
+    return false;
 }
 
 fn hex4(digits: []const u8) ?u16 {
