@@ -17,6 +17,8 @@ import { getEnvironment } from 'wasi:cli/environment@0.2.12';
 const MAX_STACK_FRAMES = 10;
 
 const stdoutWrite = console.log.bind(console);
+// The runtime's own timers (an invocation's deadline) throw nothing: they skip the guard user callbacks get.
+const runtimeSetTimeout = globalThis.setTimeout;
 const stderrWrite = console.error.bind(console);
 
 /**
@@ -316,7 +318,7 @@ function invokeHandler(fn, event, context, deadlineMs) {
     failInvocation = (uncaught) => settle(reject, uncaught);
     // A deadline of 0 means the host set none.
     if (deadlineMs > 0) {
-      timer = setTimeout(() => settle(reject, new TimeoutError()), Math.max(0, deadlineMs - Date.now()));
+      timer = runtimeSetTimeout(() => settle(reject, new TimeoutError()), Math.max(0, deadlineMs - Date.now()));
     }
     const callback = (error, result) =>
       error !== null && error !== undefined ? settle(reject, error) : settle(resolve, result);
