@@ -101,10 +101,16 @@ def wasmfaas(
     )
 
 
-def test_wasmfaas_client_commands(server: ServerProcess, tmp_path: Path, guest: Callable[[str], bytes]) -> None:
-    name = unique("wf")
+def echo_module(tmp_path: Path, guest: Callable[[str], bytes]) -> Path:
+    """The echo guest as a .wasm file to deploy."""
     module = tmp_path / "echo.wasm"
     module.write_bytes(guest("echo"))
+    return module
+
+
+def test_wasmfaas_client_commands(server: ServerProcess, tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    name = unique("wf")
+    module = echo_module(tmp_path, guest)
     deployed = wasmfaas(server, "deploy", name, str(module), "--memory", "256", "--env", "KEY=value", "--url", "NONE")
     assert deployed.returncode == 0, deployed.stderr
     assert f"created arn:aws:lambda:us-east-1:000000000000:function:{name}" in deployed.stdout
@@ -154,8 +160,7 @@ def test_a_deploy_whose_code_is_refused_changes_nothing(
     server: ServerProcess, tmp_path: Path, guest: Callable[[str], bytes]
 ) -> None:
     name = unique("wfatomic")
-    module = tmp_path / "echo.wasm"
-    module.write_bytes(guest("echo"))
+    module = echo_module(tmp_path, guest)
     assert wasmfaas(server, "deploy", name, str(module), "--memory", "256").returncode == 0
     (tmp_path / "bad.wasm").write_bytes(b"not wasm at all")
     refused = wasmfaas(server, "deploy", name, str(tmp_path / "bad.wasm"), "--memory", "1024", "--timeout", "30")
@@ -172,8 +177,7 @@ def test_a_deploy_whose_code_is_refused_changes_nothing(
 
 
 def test_local_invoke_still_works(guest: Callable[[str], bytes], tmp_path: Path) -> None:
-    module = tmp_path / "echo.wasm"
-    module.write_bytes(guest("echo"))
+    module = echo_module(tmp_path, guest)
     result = subprocess.run(
         [sys.executable, "-m", "wasmfaas.cli", "invoke", str(module), "local", "--data-dir", str(tmp_path / "data")],
         capture_output=True,
@@ -232,8 +236,7 @@ def test_list_is_a_plain_table_off_a_terminal(
     server: ServerProcess, tmp_path: Path, guest: Callable[[str], bytes]
 ) -> None:
     name = unique("table")
-    module = tmp_path / "echo.wasm"
-    module.write_bytes(guest("echo"))
+    module = echo_module(tmp_path, guest)
     deployed = wasmfaas(server, "deploy", name, str(module), "--memory", "320", "--timeout", "7")
     assert deployed.returncode == 0, deployed.stderr
 
@@ -309,8 +312,7 @@ def test_invoke_deployed_function_prints_the_payload(
     server: ServerProcess, tmp_path: Path, guest: Callable[[str], bytes]
 ) -> None:
     name = unique("inv")
-    module = tmp_path / "echo.wasm"
-    module.write_bytes(guest("echo"))
+    module = echo_module(tmp_path, guest)
     assert wasmfaas(server, "deploy", name, str(module)).returncode == 0
     payload = '{"items": [1, 2, 3], "nested": {"a": "b"}}'
     invoked = wasmfaas(server, "invoke", name, payload)
