@@ -221,6 +221,7 @@ fn topLevel(json: []const u8, key: []const u8) ?std.json.Value {
 /// write) becomes `\ufffd`, and a byte that is not UTF-8 becomes U+FFFD, as the other SDKs decode them; else
 /// std.json refuses the whole event for one odd field. `json` itself when nothing needs mending.
 fn mended(json: []const u8) []const u8 {
+    if (json.ptr == state.mended_from.ptr and json.len == state.mended_from.len) return state.mended_to;
     if (std.unicode.utf8ValidateSlice(json) and !hasLoneSurrogate(json)) return json; // the usual case: no copy
     const out = arena().alloc(u8, json.len * 3) catch outOfMemory(); // each odd byte may become 3
     var n: usize = 0;
@@ -267,7 +268,9 @@ fn mended(json: []const u8) []const u8 {
         n += len;
         i += len;
     }
-    return out[0..n];
+    state.mended_from = json;
+    state.mended_to = out[0..n];
+    return state.mended_to;
 }
 
 fn hasLoneSurrogate(json: []const u8) bool {
@@ -357,6 +360,9 @@ const State = struct {
     request_id: [36]u8 = @splat(0),
     ctx: ?Context = null, // built at the first invocation, from the environment
     env: ?[]const []const u8 = null,
+    // The last JSON `mended` copied, and its copy (in this invocation's arena): each helper call reads it again.
+    mended_from: []const u8 = &.{},
+    mended_to: []const u8 = &.{},
 };
 
 var state: State = .{};
@@ -383,6 +389,7 @@ fn buffer(size: u32) callconv(.c) ?[*]u8 {
 
 fn handleRequest(comptime handler: anytype, request: [*]const u8, event_len: u32) *const [3]u32 {
     _ = state.arena.reset(.{ .retain_with_limit = arena_retain_bytes });
+    state.mended_from = &.{}; // its copy was in the arena
     const ctx = context();
     const version = std.mem.readInt(u32, request[0..4], .little);
     const hsize = std.mem.readInt(u32, request[4..8], .little);
