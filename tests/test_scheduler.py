@@ -230,6 +230,23 @@ def test_a_reservation_lowered_or_deleted_while_it_runs_keeps_the_account_bounde
         scheduler.acquire(other)
 
 
+def test_a_reservation_raised_again_takes_its_running_invocations_back() -> None:
+    # Lowered, then raised back (a configuration update whose deployment failed puts it back): the invocations the
+    # lowered reservation moved to the shared pool come back under it, and the shared pool is whole again.
+    scheduler = Scheduler(account_limit=20, unreserved_minimum=0)
+    slot = scheduler.register("f", 10)
+    other = scheduler.register("g", None)
+    for _ in range(10):
+        scheduler.acquire(slot)
+    scheduler.register("f", 1)
+    scheduler.register("f", 10, restoring=True)
+    for _ in range(10):
+        scheduler.acquire(other)
+    with pytest.raises(TooManyRequestsError):
+        scheduler.acquire(other)
+    assert scheduler.in_flight() == 20
+
+
 async def test_reserved_concurrency_changes_while_the_function_runs(
     tmp_path: Path, guest: Callable[[str], bytes]
 ) -> None:

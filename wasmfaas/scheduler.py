@@ -91,7 +91,7 @@ class Scheduler:
             if slot is None:
                 slot = self._functions[name] = Concurrency(name, reserved)
             else:
-                self._share_excess(slot, reserved or 0)
+                self._rebalance(slot, reserved)
                 slot.reserved = reserved
             self._reserved_total = new_total
             return slot
@@ -106,16 +106,15 @@ class Scheduler:
             slot = self._functions.pop(name, None)
             if slot is not None and slot.reserved is not None:
                 self._reserved_total -= slot.reserved
-                self._share_excess(slot, 0)
+                self._rebalance(slot, None)
 
-    def _share_excess(self, slot: Concurrency, reserved: int) -> None:
-        """The slot's reservation shrinks to `reserved` (0: removed, or the function deleted): its invocations
-        running past it count against the shared pool from now on, or the account could go over its limit while
-        they finish (the pool grows by what the reservation gave up at once)."""
-        if slot.reserved is not None:
-            excess = max(0, slot.in_flight - slot.shared - reserved)
-            self._unreserved_in_flight += excess
-            slot.shared += excess
+    def _rebalance(self, slot: Concurrency, reserved: int | None) -> None:
+        """The slot's reservation becomes `reserved` (None: removed, or the function deleted) while invocations
+        run: those past it count against the shared pool from now on, or the account could go over its limit while
+        they finish (the pool grows at once by what a reservation gives up); those within it, against it."""
+        shared = slot.in_flight if reserved is None else max(0, slot.in_flight - reserved)
+        self._unreserved_in_flight += shared - slot.shared
+        slot.shared = shared
 
     @property
     def unreserved_limit(self) -> int:
