@@ -74,9 +74,12 @@ def test_get_with_query_and_cookies(http_function: tuple[str, str]) -> None:
             ("X-Multi", "one"),
             ("X-Multi", "two"),
             ("User-Agent", "tester/1.0"),
+            ("X-Forwarded-For", "6.6.6.6"),  # a client cannot claim another address
+            ("X-Text", "café".encode().decode("latin-1")),  # UTF-8 on the wire
         ],
     )
     assert status == 200
+    assert header(headers, "x-text")[0].encode("latin-1").decode() == "café €"  # UTF-8 back, not "caf? ?"
     assert header(headers, "x-guest") == ["http"]
     assert header(headers, "set-cookie") == ["session=abc; Path=/", "theme=dark"]
     assert header(headers, "x-amzn-requestid")
@@ -89,6 +92,8 @@ def test_get_with_query_and_cookies(http_function: tuple[str, str]) -> None:
     assert "cookie" not in event["headers"]
     assert event["headers"]["x-multi"] == "one,two"
     assert event["headers"]["user-agent"] == "tester/1.0"
+    assert event["headers"]["x-text"] == "café"
+    assert event["headers"]["x-forwarded-for"] == "6.6.6.6, 127.0.0.1"
     context = event["requestContext"]
     assert context["http"] == {
         "method": "GET",
@@ -126,6 +131,8 @@ def test_result_mapping(http_function: tuple[str, str]) -> None:
     assert header(headers, "content-type") == ["application/octet-stream"]
     status, _, _ = request(url + "teapot")
     assert status == 418
+    status, headers, body = request(url + "empty")  # 204: no body, and no Content-Length (HTTP forbids it)
+    assert (status, body, header(headers, "content-length")) == (204, b"", [])
     status, headers, body = request(url + "raw")
     assert (status, body) == (200, b'{"raw":true}')
     assert header(headers, "content-type") == ["application/json"]
@@ -170,11 +177,19 @@ def test_cors(client: Any, create: Create) -> None:
     assert header(headers, "access-control-allow-headers") == ["x-custom"]
     assert header(headers, "access-control-max-age") == ["300"]
     status, headers, _ = request(url, headers=[("Origin", "https://app.example")])
+    # The URL's configuration answers for CORS: the function's own "*" is not sent beside it.
     assert header(headers, "access-control-allow-origin") == ["https://app.example"]
     assert header(headers, "access-control-allow-credentials") == ["true"]
     assert header(headers, "access-control-expose-headers") == ["x-guest"]
     status, headers, _ = request(url, headers=[("Origin", "https://evil.example")])
     assert status == 200 and not header(headers, "access-control-allow-origin")
+    # A configuration of nothing is none: the function answers the preflight (and sends its own CORS headers).
+    client.update_function_url_config(FunctionName=name, Cors={})
+    status, headers, body = request(
+        url, "OPTIONS", headers=[("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST")]
+    )
+    assert status == 200 and json.loads(body)["requestContext"]["http"]["method"] == "OPTIONS"
+    assert header(headers, "access-control-allow-origin") == ["*"]
 
 
 def test_iam_url_without_server_credentials_is_forbidden(client: Any, create: Create) -> None:

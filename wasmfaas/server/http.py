@@ -181,9 +181,16 @@ class Response:
 
     async def send(self, send: Send) -> None:
         headers = self.headers
-        headers.append((b"content-length", str(len(self.body)).encode()))
+        body = self.body
+        if self.status in _NO_BODY:  # HTTP forbids both a body and a Content-Length on these
+            body = b""
+        else:
+            headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
-        await send({"type": "http.response.body", "body": self.body})
+        await send({"type": "http.response.body", "body": body})
+
+
+_NO_BODY: Final = frozenset({204, 304})
 
 
 _ENCODER: Final = msgspec.json.Encoder()

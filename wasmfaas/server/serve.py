@@ -103,6 +103,9 @@ def _serve_uvicorn(
         log_level=log_level,
         access_log=False,
         server_header=False,
+        # The client's address is the connection's: uvicorn would take X-Forwarded-For from any local client (it
+        # trusts 127.0.0.1), so a caller could claim any sourceIp. Behind a proxy, --public-url names the address.
+        proxy_headers=False,
         timeout_graceful_shutdown=None if settings.shutdown_timeout is None else math.ceil(settings.shutdown_timeout),
         backlog=2048,
     )

@@ -302,6 +302,14 @@ def _event_time(second: int) -> str:
     return text
 
 
+def _header_text(value: bytes) -> str:
+    """A header's value as text: UTF-8 as clients send it, or Latin-1 (HTTP's old default) when it is not UTF-8."""
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
 def build_event(
     request: Request, config: UrlConfig, ctx: ServerContext, raw_path: str, request_id: str, caller: str | None
 ) -> dict[str, Any]:
@@ -310,7 +318,7 @@ def build_event(
     cookies: list[str] = []
     for name_bytes, value_bytes in request.scope["headers"]:
         name = name_bytes.decode("latin-1").lower()
-        value = value_bytes.decode("latin-1")
+        value = _header_text(value_bytes)
         if name == "cookie":
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
             continue
@@ -318,9 +326,12 @@ def build_event(
     host = headers.get("host", "")
     scheme = request.scope.get("scheme", "http")
     server = request.scope.get("server") or ("127.0.0.1", 80)
-    headers.setdefault("x-forwarded-for", request.client_ip)
-    headers.setdefault("x-forwarded-proto", scheme)
-    headers.setdefault("x-forwarded-port", str(server[1]))
+    # What the client says of the hops before it is kept, and its own address added (it cannot be claimed); the
+    # protocol and port are this server's.
+    forwarded = headers.get("x-forwarded-for")
+    headers["x-forwarded-for"] = f"{forwarded}, {request.client_ip}" if forwarded else request.client_ip
+    headers["x-forwarded-proto"] = scheme
+    headers["x-forwarded-port"] = str(server[1])
     raw_query = request.query_string.decode("latin-1")
     now = time.time()
     http_version = request.scope.get("http_version", "1.1")
@@ -407,7 +418,7 @@ def map_result(payload: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         text = item if isinstance(item, str) else msgspec.json.encode(item).decode()
         if "\r" in key or "\n" in key or "\r" in text or "\n" in text:
             raise _InvalidResult("header names and values may not contain line breaks")
-        headers.append((key.lower().encode("latin-1", "replace"), text.encode("latin-1", "replace")))
+        headers.append((key.lower().encode(), text.encode()))  # UTF-8, not "?" for what Latin-1 lacks
     if not any(name == b"content-type" for name, _ in headers):
         headers.append((b"content-type", b"application/json"))
     cookies = value.get("cookies") or []
@@ -415,7 +426,7 @@ def map_result(payload: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         isinstance(c, str) and "\n" not in c and "\r" not in c for c in cookies
     ):
         raise _InvalidResult("cookies must be a list of strings")
-    headers.extend((b"set-cookie", c.encode("latin-1", "replace")) for c in cookies)
+    headers.extend((b"set-cookie", c.encode()) for c in cookies)
     body = value.get("body", "")
     if body is None:
         body = ""
@@ -429,6 +440,10 @@ def map_result(payload: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     else:
         data = body.encode()
     return status, headers, data
+
+
+# A configuration of nothing (`Cors={}`) is none: the function answers preflights itself, as without one.
+_NO_CORS: Final = Cors()
 
 
 def _cors_headers(cors: Cors, origin: str | None) -> list[tuple[bytes, bytes]]:
@@ -477,7 +492,7 @@ async def serve_function_url(ctx: ServerContext, scope: Scope, receive: Receive)
         return _plain(413, "Request Entity Too Large", request_id)
     except ClientDisconnected:  # the function must not run on half a body
         return _plain(400, "Bad Request", request_id)
-    cors = config.cors
+    cors = config.cors if config.cors != _NO_CORS else None
     if cors is not None and request.method == "OPTIONS" and request.header("access-control-request-method"):
         return _preflight(cors, request, request_id)
     caller: str | None = None
@@ -512,5 +527,8 @@ async def serve_function_url(ctx: ServerContext, scope: Scope, receive: Receive)
     except _InvalidResult:
         return _plain(502, "Internal Server Error", result.request_id)
     if cors is not None:
+        # The URL's CORS configuration answers for CORS, as on Lambda: the function's own such headers would
+        # duplicate them (two Access-Control-Allow-Origin values, which browsers refuse).
+        headers = [(name, value) for name, value in headers if not name.startswith(b"access-control-")]
         headers.extend(_cors_headers(cors, request.header("origin")))
     return Response(status, data, headers, request_id=result.request_id)
