@@ -80,3 +80,20 @@ def test_bad_input_is_a_usage_error(tmp_path: Path, run: Callable[..., subproces
     assert proc.returncode == 2 and b"No such file" in proc.stderr
     proc = run("invoke", str(bad), "--memory", "1")
     assert proc.returncode == 2 and b"memory_mb" in proc.stderr
+
+
+def test_a_reader_that_stops_reading_ends_the_output_quietly(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    # `wasmfaas ... | head`: the pipe closes before the output is written; no traceback, no error status.
+    wasm = tmp_path / "cat.wasm"
+    wasm.write_bytes(guest("cat_command"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wasmfaas.cli", "invoke", str(wasm), "-", "--data-dir", str(tmp_path / "data")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    process.stdout.close()  # gone before anything is written
+    _, stderr = process.communicate(b"x" * 1_000_000, timeout=120)
+    assert process.returncode == 0, stderr
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr

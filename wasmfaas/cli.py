@@ -133,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "invoke":
             return _invoke(args)
         return _demo(args)
+    except BrokenPipeError:  # `wasmfaas dlq list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python exits
+        return 0
     except (WasmfaasError, OSError) as e:
         print(f"wasmfaas: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
