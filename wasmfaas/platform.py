@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
 import os
 import random
@@ -68,6 +69,7 @@ from .tags import check_tag_keys, merge_tags
 __all__ = ["AccountSettings", "AliasInfo", "FunctionInfo", "Platform", "default_data_dir"]
 
 logger = logging.getLogger("wasmfaas.platform")
+_INCARNATIONS: Final = itertools.count(1)
 
 # How long a closing platform waits for invocations whose callers went away before it ends them, and for a change
 # under way to commit.
@@ -123,6 +125,8 @@ class _Function:
     provisioned: dict[str, int] = field(default_factory=dict)
     next_version: int = 1
     tags: dict[str, str] = field(default_factory=dict)
+    # Tells this function from another made later under its name (see Platform.incarnation).
+    incarnation: int = field(default_factory=lambda: next(_INCARNATIONS))
 
     def all_deployed(self) -> list[_Deployed]:
         return [self.latest, *self.versions.values()]
@@ -717,6 +721,12 @@ class Platform:
     def has_function(self, name: str) -> bool:
         """Whether a function of that name exists (any of its versions)."""
         return name in self._functions
+
+    def incarnation(self, name: str) -> int | None:
+        """A number for the function of that name now (None: none), different for one deleted and made again: what
+        an invocation's records belong to when the function changes hands while it runs."""
+        function = self._functions.get(name)
+        return function.incarnation if function is not None else None
 
     async def list_functions(self) -> list[FunctionInfo]:
         return sorted((f.latest.info for f in self._functions.values()), key=lambda info: info.name)

@@ -338,6 +338,21 @@ def test_logs_of_a_deleted_function_go_with_it(client: Any, server: ServerProces
     assert logs_of(server, name)["events"] == []
 
 
+def test_an_invocation_running_through_its_functions_deletion_logs_nowhere(
+    client: Any, server: ServerProcess, create: Create
+) -> None:
+    # Its log went into the logs of a function made again under the name while it ran.
+    name = create("sleep")["FunctionName"]
+    client.invoke(FunctionName=name, Payload=b"0")  # warm: the slow call below is the only one running
+    caller = threading.Thread(target=lambda: client.invoke(FunctionName=name, Payload=b"1500"))
+    caller.start()
+    time.sleep(0.5)
+    client.delete_function(FunctionName=name)
+    create("sleep", name)
+    caller.join(30)
+    assert logs_of(server, name)["events"] == []
+
+
 def test_sigterm_lets_running_event_invocations_finish(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
     data = tmp_path / "data"
     server = start_server(data)

@@ -38,6 +38,7 @@ class InvocationRunner:
         """Invoke synchronously; raises the platform's errors (not found, throttled, payload too large)."""
         metrics = self.metrics.function(name)
         metrics.concurrent += 1
+        incarnation = self.platform.incarnation(name)
         try:
             result = await self.platform.invoke(name, payload, qualifier=qualifier, request_id=request_id)
         except TooManyRequestsError as e:
@@ -53,6 +54,8 @@ class InvocationRunner:
             result = msgspec.structs.replace(
                 result, payload=_TOO_LARGE.to_payload(result.request_id), function_error=_TOO_LARGE
             )
+        if self.platform.incarnation(name) != incarnation:
+            return result  # deleted while it ran: its counts and logs went with it (a new function may have the name)
         metrics.record(result)
         with contextlib.suppress(PlatformClosedError):  # the log store closed first: shutting down
             self.logs.append(result)
