@@ -41,7 +41,8 @@ def test_command_environment_is_sandboxed(platform: SyncPlatform, deploy: Callab
     name = deploy("env_command", environment={"COLOR": "blue"})
     env = platform.invoke(name).json()
     assert env["COLOR"] == "blue" and env["AWS_LAMBDA_FUNCTION_NAME"] == name
-    assert not {"HOME", "PATH", "USER", "PWD"} & set(env)
+    assert not {"HOME", "USER", "PWD"} & set(env)
+    assert env["PATH"] == "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"  # Lambda's, not the host's
 
 
 def test_a_start_function_that_traps_is_a_function_error(platform: SyncPlatform) -> None:

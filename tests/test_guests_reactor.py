@@ -46,7 +46,17 @@ def test_guest_sees_only_its_own_and_lambdas_environment(platform: SyncPlatform,
     assert env.pop("AWS_LAMBDA_LOG_GROUP_NAME") == f"/aws/lambda/{name}"
     assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", env.pop("AWS_LAMBDA_LOG_STREAM_NAME"))
     assert env.pop("AWS_REGION") == env.pop("AWS_DEFAULT_REGION") == "us-east-1"
+    # The rest of Lambda's environment: fixed, and defaults a function may set itself.
+    assert (env.pop("LAMBDA_TASK_ROOT"), env.pop("LAMBDA_RUNTIME_DIR")) == ("/var/task", "/var/runtime")
+    assert (env.pop("AWS_LAMBDA_RUNTIME_API"), env.pop("AWS_LAMBDA_INITIALIZATION_TYPE")) == (
+        "127.0.0.1:9001",
+        "on-demand",
+    )
+    assert (env.pop("LANG"), env.pop("TZ")) == ("en_US.UTF-8", ":UTC")
+    assert env.pop("PATH").startswith("/var/lang/bin:")
     assert set(env) <= {"_HANDLER"}, f"host environment leaked: {sorted(env)}"  # no AWS_EXECUTION_ENV: not managed
+    own_zone = deploy("env", function_name="env-tz", environment={"TZ": "Europe/Paris"})
+    assert platform.invoke(own_zone).json()["TZ"] == "Europe/Paris"  # a function's own value wins
 
 
 def test_sandbox_has_no_files_and_no_host_environment(
@@ -54,7 +64,12 @@ def test_sandbox_has_no_files_and_no_host_environment(
 ) -> None:
     monkeypatch.setenv("HOME", "/root")
     name = deploy("sandbox")
-    assert platform.invoke(name).json() == {"passwd": False, "root_dir": False, "HOME": None, "PATH": None}
+    assert platform.invoke(name).json() == {
+        "passwd": False,
+        "root_dir": False,
+        "HOME": None,
+        "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",  # Lambda's, not the host's
+    }
 
 
 def test_context_fields_and_logs(platform: SyncPlatform, deploy: Callable[..., str]) -> None:

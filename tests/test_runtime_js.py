@@ -253,12 +253,21 @@ def test_code_that_cannot_load_fails_each_cold_start(platform: SyncPlatform) -> 
             assert result.cold_start and "Uncaught Exception" in result.log
         platform.delete_function(name)
     optional = (
-        "let c = null;\ntry { c = require('crypto'); } catch { c = 'none'; }\nexports.handler = async () => c;\n"
+        "let c = null;\ntry { c = require('crypto'); } catch { c = 'none'; }\n"
+        # A package that is not there, required or imported inside try/catch, or named at run time: Node's
+        # MODULE_NOT_FOUND (an import() of it trapped the instance).
+        "let p = null;\ntry { p = require('not-installed-pkg'); } catch (e) { p = e.code; }\n"
+        "exports.handler = async (event) => {\n"
+        "  const codes = [c, p];\n"
+        "  try { await import('not-installed-pkg'); } catch (e) { codes.push(e.code); }\n"
+        "  try { await import(event.name); } catch (e) { codes.push(e.code); }\n"
+        "  return codes;\n"
+        "};\n"
     )
     platform.create_function(
         "js-optional", zip_of({"index.js": optional}), runtime=JAVASCRIPT, handler="index.handler"
     )
-    assert platform.invoke("js-optional", b"{}").json() == "none"
+    assert platform.invoke("js-optional", b'{"name": "computed"}').json() == ["none"] + ["MODULE_NOT_FOUND"] * 3
     # The code first, then the handler it has: each call is taken.
     platform.update_function_code("js-optional", zip_of({"main.mjs": "export const run = async () => 'ran';\n"}))
     platform.update_function_configuration("js-optional", handler="main.run")

@@ -186,6 +186,15 @@ let startedMs = 0; // set at init: a value taken at build time would be frozen i
 
 function installProcess() {
   startedMs = Date.now();
+  // What the bundle could not resolve (a missing package required inside try/catch, a computed require or import)
+  // reaches this: Node's error, so `catch (e) { if (e.code !== 'MODULE_NOT_FOUND') throw e; }` works as there.
+  if (typeof globalThis.require !== 'function') {
+    globalThis.require = (id) => {
+      const error = new Error(`Cannot find module '${id}'`);
+      error.code = 'MODULE_NOT_FOUND';
+      throw error;
+    };
+  }
   const env = {};
   for (const [name, value] of getEnvironment()) env[name] = value;
   const existing = globalThis.process;

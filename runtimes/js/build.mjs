@@ -245,6 +245,10 @@ async function bundle(esbuild, rootReal, handlerFile, moduleFormat, workDir) {
         platform: 'neutral',
         mainFields: ['module', 'main'],
         conditions: ['worker', 'browser'],
+        // import() of what is not bundled (computed, or a missing package inside try/catch, which esbuild lets
+        // through) would trap StarlingMonkey's instance: as a require, it rejects with Node's MODULE_NOT_FOUND
+        // (the runtime's global require, see bootstrap.js).
+        supported: { 'dynamic-import': false },
         outfile: join(workDir, USER_FILE),
         sourcemap: 'external',
         sourcesContent: false,

@@ -39,6 +39,21 @@ WASM_PAGE: Final = 65536
 MAX_TABLE_ELEMENTS: Final = 1_000_000
 
 
+# The rest of what Lambda's environment holds, the same for every function (the runtime API's address is Lambda's
+# own: nothing listens there, as nothing is reachable from a guest).
+_LAMBDA_FIXED: Final = (
+    ("LAMBDA_TASK_ROOT", "/var/task"),
+    ("LAMBDA_RUNTIME_DIR", "/var/runtime"),
+    ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+    ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+)
+_LAMBDA_DEFAULTS: Final = (
+    ("LANG", "en_US.UTF-8"),
+    ("TZ", ":UTC"),
+    ("PATH", "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
+)
+
+
 @dataclass(frozen=True, eq=False)
 class EnvironmentSpec:
     """Everything an environment of one function version is built from."""
@@ -92,6 +107,9 @@ class EnvironmentSpec:
             pairs.append(("_HANDLER", self.handler))
         if self.runtime:  # Lambda names a managed runtime so ("AWS_Lambda_python3.12"); custom runtimes get none
             pairs.append(("AWS_EXECUTION_ENV", f"AWS_Lambda_{self.runtime}"))
+        pairs += _LAMBDA_FIXED
+        # Lambda's defaults for the variables a function may set itself.
+        pairs += [(key, value) for key, value in _LAMBDA_DEFAULTS if key not in self.environment]
         return pairs
 
     @functools.cached_property
