@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sqlite3
 import tempfile
 import time
 import zipfile
@@ -505,3 +506,39 @@ def test_standard_library_parts_lambdas_python_has(platform: SyncPlatform) -> No
         "version": "1.2.3",
     }
     assert "logged by context.log\n" in result.log
+
+
+STDLIB_LAZY = """\
+import importlib
+import sqlite3
+from xml.dom import minidom
+
+
+def handler(event, context):
+    # Parts the standard library (or a library such as six) imports only when asked, by name.
+    names = ["logging.config", "configparser", "http.client", "urllib.request", "tarfile", "xml.sax.saxutils"]
+    loaded = [importlib.import_module(name).__name__ for name in names]
+    # A database shipped in the package, read in place, as on Lambda.
+    with sqlite3.connect("data.db") as db:
+        rows = db.execute("SELECT word FROM words ORDER BY word").fetchall()
+    return {"loaded": loaded, "xml": minidom.parseString("<a><b>hi</b></a>").documentElement.tagName,
+            "rows": [row[0] for row in rows]}
+"""
+
+
+def test_lazy_standard_library_imports_and_a_packaged_database(platform: SyncPlatform, tmp_path: Path) -> None:
+    database = tmp_path / "data.db"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE words (word TEXT)")
+        db.executemany("INSERT INTO words VALUES (?)", [("wasm",), ("lambda",)])
+    db.close()
+    code = zip_of({"app.py": STDLIB_LAZY, "data.db": database.read_bytes()})
+    platform.create_function("lazy", code, runtime=PYTHON, handler="app.handler")
+    result = platform.invoke("lazy", b"{}")
+    assert result.ok, result.payload
+    assert result.json() == {
+        "loaded": ["logging.config", "configparser", "http.client", "urllib.request", "tarfile", "xml.sax.saxutils"],
+        "xml": "a",
+        "rows": ["lambda", "wasm"],
+    }
+    platform.delete_function("lazy")

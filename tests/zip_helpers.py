@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Mapping
 
 
-def zip_of(files: dict[str, str]) -> bytes:
-    """A deployment package holding `files` (name -> text)."""
+def zip_of(files: Mapping[str, str | bytes]) -> bytes:
+    """A deployment package holding `files` (name -> text or bytes)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, text in files.items():

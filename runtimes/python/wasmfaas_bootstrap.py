@@ -331,7 +331,8 @@ def _try_import(name: str) -> BaseException | None:
 # files, so they are imported here, into the snapshot. One missing on this build of Python is skipped.
 _PRELOAD = (
     "__future__", "_strptime", "abc", "argparse", "array", "ast", "asyncio", "base64", "binascii", "bisect",
-    "calendar", "cmath", "codecs", "collections", "collections.abc", "colorsys", "concurrent.futures", "contextlib",
+    "calendar", "cmath", "codecs", "collections", "collections.abc", "colorsys", "concurrent.futures", "configparser",
+    "contextlib",
     "contextvars", "copy", "csv", "dataclasses", "datetime", "decimal", "difflib", "email", "email.charset",
     "email.contentmanager", "email.encoders", "email.generator", "email.header", "email.headerregistry",
     "email.message", "email.mime.application", "email.mime.base", "email.mime.multipart", "email.mime.text",
@@ -340,13 +341,16 @@ _PRELOAD = (
     "encodings.raw_unicode_escape", "encodings.unicode_escape", "encodings.utf_16", "encodings.utf_16_be",
     "encodings.utf_16_le", "encodings.utf_32", "encodings.utf_8", "encodings.utf_8_sig", "enum", "errno", "fnmatch",
     "fractions", "functools", "glob", "gzip", "hashlib", "heapq", "hmac", "html", "html.parser", "http",
-    "http.cookies", "importlib.metadata", "importlib.resources", "importlib.resources._adapters",
+    "http.client", "http.cookies", "importlib.metadata", "importlib.resources", "importlib.resources._adapters",
     "importlib.resources._common", "importlib.resources._itertools", "importlib.resources.readers", "inspect", "io",
-    "ipaddress", "itertools", "json", "keyword", "linecache", "locale", "logging", "logging.handlers", "math",
+    "ipaddress", "itertools", "json", "keyword", "linecache", "locale", "logging", "logging.config",
+    "logging.handlers", "math",
     "mimetypes", "numbers", "operator", "os", "pathlib", "pickle", "platform", "pprint", "queue", "random", "re",
-    "secrets", "shlex", "shutil", "statistics", "string", "stringprep", "struct", "tempfile", "textwrap", "time",
-    "tokenize", "traceback", "types", "typing", "unicodedata", "urllib", "urllib.parse", "uuid", "warnings",
-    "weakref", "xml.dom.minidom", "xml.etree.ElementTree", "zipfile", "zlib",
+    "secrets", "shlex", "shutil", "sqlite3", "statistics", "string", "stringprep", "struct", "tarfile",
+    "tempfile", "textwrap", "time", "tokenize", "traceback", "types", "typing", "unicodedata", "urllib",
+    "urllib.error", "urllib.parse", "urllib.request", "urllib.response", "uuid", "warnings", "weakref",
+    "xml.dom.expatbuilder", "xml.dom.minidom", "xml.etree.ElementTree", "xml.parsers.expat", "xml.sax",
+    "xml.sax.handler", "xml.sax.saxutils", "zipfile", "zlib",
 )  # fmt: skip
 
 
@@ -701,6 +705,29 @@ def _fix_process_time() -> None:
         time.process_time = lambda: (time.perf_counter_ns() - started) / 1e9
 
 
+def _install_sqlite() -> None:
+    """At init: a database shipped in the package opens as on Lambda. SQLite cannot lock a file under the read-only
+    /var/task here (WASI has no file locks, and its lock file cannot be made there): such a file is opened
+    immutable and read-only, which is what it is."""
+    try:
+        import sqlite3
+    except ImportError:
+        return
+    connect = sqlite3.connect
+
+    def task_connect(database: Any, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("uri") and isinstance(database, str | bytes | os.PathLike):
+            path = os.fsdecode(database)
+            full = os.path.abspath(path) if path and path != ":memory:" else ""
+            if full.startswith(TASK_ROOT + "/"):
+                from urllib.parse import quote
+
+                database, kwargs["uri"] = f"file:{quote(full)}?mode=ro&immutable=1", True
+        return connect(database, *args, **kwargs)
+
+    sqlite3.connect = task_connect  # type: ignore[assignment]
+
+
 def _install_asyncio() -> None:
     # asyncio.run() and asyncio.new_event_loop() ask the policy for a loop; without this they fail on the self-pipe
     # ("PermissionError: [Errno 2]"). CPython's version is pinned by componentize-py's.
@@ -788,6 +815,7 @@ def _init() -> None:
     _install_logging()
     time.sleep = _sliced_sleep  # before the function's modules import it by name
     _install_asyncio()
+    _install_sqlite()
     try:
         module = importlib.import_module(_MODULE_NAME)
     except ImportError as exc:
