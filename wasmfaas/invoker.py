@@ -50,6 +50,7 @@ class Target:
     memory_mb: int
     timeout: float
     fuel: int | None
+    node_errors: bool = False  # error bodies as Lambda's Node.js runtime writes them (FunctionError.to_payload)
 
 
 class Invoker:
@@ -121,7 +122,7 @@ class Invoker:
             )
             log = note.encode() + log
         if error is not None:
-            payload = error.to_payload(request.request_id if not error.handled else None)
+            payload = error.to_payload(request.request_id if not error.handled else None, node=target.node_errors)
             if not error.handled and not outcome.error_logged:
                 # Lambda writes the platform's view of a crash into the log stream too.
                 stamp = log_time()

@@ -537,7 +537,16 @@ class Platform:
             concurrency = self.scheduler.register(info.name, config.reserved_concurrency, restoring=restoring)
         else:
             concurrency = self.scheduler.slot(info.name)
-        target = Target(info.name, info.version, pool, concurrency, config.memory_mb, config.timeout, config.fuel)
+        target = Target(
+            info.name,
+            info.version,
+            pool,
+            concurrency,
+            config.memory_mb,
+            config.timeout,
+            config.fuel,
+            node_errors=info.runtime == runtimes.JAVASCRIPT,
+        )
         return _Deployed(info, code, compiled, target)
 
     async def _replace_latest(self, function: _Function, deployed: _Deployed) -> list[Pool]:

@@ -33,8 +33,13 @@ class FunctionError(msgspec.Struct, frozen=True, kw_only=True):
         """The `X-Amz-Function-Error` header value."""
         return "Handled" if self.handled else "Unhandled"
 
-    def to_payload(self, request_id: str | None = None) -> bytes:
-        """Lambda's error body: `{"errorMessage", "errorType", "requestId", "stackTrace"}`."""
+    def to_payload(self, request_id: str | None = None, *, node: bool = False) -> bytes:
+        """Lambda's error body: `{"errorMessage", "errorType", "requestId", "stackTrace"}`; `node`: as its Node.js
+        runtime writes it, `{"errorType", "errorMessage", "trace"}`."""
+        if node:
+            return msgspec.json.encode(
+                {"errorType": self.error_type, "errorMessage": self.error_message, "trace": self.stack_trace}
+            )
         body: dict[str, Any] = {"errorMessage": self.error_message, "errorType": self.error_type}
         if request_id is not None:
             body["requestId"] = request_id
