@@ -41,6 +41,7 @@ export const handler = async (event, context) => {
     queueMicrotask(() => {});
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  if (event.action === "nul") { console.log("before\\u0000after"); process.stdout.write("raw\\u0000tail\\n"); }
   if (event.action === "garbage") { let a; for (let i = 0; i < 2; i++) a = new Array(1e6).fill(i); return a.length; }
   await new Promise((resolve) => setTimeout(resolve, 5));
   return {
@@ -139,6 +140,11 @@ def test_an_exception_no_handler_catches_fails_the_invocation_as_lambdas_does(pl
     assert line.split("\t")[1:4] == [result.request_id, "ERROR", "Uncaught Exception "]
     assert json.loads(line.split("\t")[4])["errorMessage"] == "from a timer"
     assert platform.invoke("js", b'{"action": "count"}').ok
+
+
+def test_a_nul_in_a_log_line_does_not_cut_it(platform: SyncPlatform) -> None:
+    log = platform.invoke("js", b'{"action": "nul"}').log
+    assert "\tINFO\tbefore\\u0000after\n" in log and "raw\\u0000tail\n" in log
 
 
 def test_timeout_and_recovery(platform: SyncPlatform) -> None:
@@ -242,6 +248,9 @@ def test_code_that_cannot_load_fails_each_cold_start(platform: SyncPlatform) -> 
                         "Cannot find module 'main'"),
         "js-builtin": ({"index.mjs": "import fs from 'node:fs';\n" + handler}, "index.handler",
                        "Runtime.ImportModuleError", "Cannot find module 'node:fs'"),
+        # Taken by esbuild, refused by SpiderMonkey as it pre-initialises (no ICU here): the build went wrong.
+        "js-regex": ({"index.mjs": "export const handler = async (e) => /\\p{L}+/u.test(e.s);\n"}, "index.handler",
+                     "Runtime.UserCodeSyntaxError", "SyntaxError: "),
     }  # fmt: skip
     for name, (files, entry, error_type, message) in cases.items():
         platform.create_function(name, zip_of(files), runtime=JAVASCRIPT, handler=entry)

@@ -16,10 +16,14 @@ import { getEnvironment } from 'wasi:cli/environment@0.2.12';
 // Node keeps 10 frames (Error.stackTraceLimit); deep recursion would otherwise put thousands of lines in a response.
 const MAX_STACK_FRAMES = 10;
 
-const stdoutWrite = console.log.bind(console);
+// The engine's console writes each line as a C string, so a NUL would end it there: the rest of the line is kept,
+// the NUL written as its escape.
+const rawStdout = console.log.bind(console);
+const rawStderr = console.error.bind(console);
+const stdoutWrite = (text) => rawStdout(text.includes('\0') ? text.replaceAll('\0', '\\u0000') : text);
+const stderrWrite = (text) => rawStderr(text.includes('\0') ? text.replaceAll('\0', '\\u0000') : text);
 // The runtime's own timers (an invocation's deadline) throw nothing: they skip the guard user callbacks get.
 const runtimeSetTimeout = globalThis.setTimeout;
-const stderrWrite = console.error.bind(console);
 
 /**
  * @param {object} config `handler` (e.g. "index.handler"), `exportPath` (["handler"]), `userFile` (the bundle's file

@@ -316,6 +316,54 @@ async function prepareWit(witPath, workDir) {
   return witDir;
 }
 
+// The component of one bundle: the user's code wrapped in `load`, the runtime's bootstrap, and componentize-js's
+// pre-initialisation of both.
+async function componentizeBundle(workDir, witPath, args, exportPath, js, sourceMap) {
+  // Line 1 is the wrapper's header, so bundle line N is line N + 1 of user.js.
+  await writeFile(
+    join(workDir, USER_FILE),
+    `export default async function __wasmfaas_load(__wasmfaas_register) {\n${js}\n}\n`,
+  );
+  await copyFile(join(HERE, 'bootstrap.js'), join(workDir, 'bootstrap.js'));
+  const config = {
+    handler: args.handler,
+    exportPath,
+    userFile: USER_FILE,
+    lineOffset: 1,
+    sourceMap,
+  };
+  await writeFile(
+    join(workDir, ENTRY_FILE),
+    [
+      "import load from './user.js';",
+      "import { createRuntime } from './bootstrap.js';",
+      `const runtime = createRuntime(${JSON.stringify(config)}, load);`,
+      'export const init = runtime.init;',
+      'export const handle = runtime.handle;',
+      '',
+    ].join('\n'),
+  );
+  const witDir = await prepareWit(witPath, workDir);
+  const { componentize } = await loadComponentize();
+  // componentize-js maps the directory of the source (or the cwd, if the source is under it) as the guest's `/`
+  // while pre-initialising; running from the work dir keeps that to our files, and stack paths short.
+  process.chdir(workDir);
+  try {
+    const { component } = await componentize({
+      sourcePath: join(workDir, ENTRY_FILE),
+      witPath: witDir,
+      worldName: 'handler',
+      // No wasi:http: a function reaches nothing outside, and the host links only WASI's CLI-level interfaces.
+      disableFeatures: ['http', 'fetch-event'],
+    });
+    return component;
+  } catch (e) {
+    fail(`componentize-js failed: ${e.message}`);
+  } finally {
+    process.chdir(HERE);
+  }
+}
+
 async function main() {
   const args = parseCli(process.argv.slice(2));
   const sourceDir = resolve(args['source-dir']);
@@ -344,47 +392,20 @@ async function main() {
       js = failingModule(e);
       sourceMap = { sources: [], mappings: '' };
     }
-    // Line 1 is the wrapper's header, so bundle line N is line N + 1 of user.js.
-    await writeFile(
-      join(workDir, USER_FILE),
-      `export default async function __wasmfaas_load(__wasmfaas_register) {\n${js}\n}\n`,
-    );
-    await copyFile(join(HERE, 'bootstrap.js'), join(workDir, 'bootstrap.js'));
-    const config = {
-      handler: args.handler,
-      exportPath,
-      userFile: USER_FILE,
-      lineOffset: 1,
-      sourceMap,
-    };
-    await writeFile(
-      join(workDir, ENTRY_FILE),
-      [
-        "import load from './user.js';",
-        "import { createRuntime } from './bootstrap.js';",
-        `const runtime = createRuntime(${JSON.stringify(config)}, load);`,
-        'export const init = runtime.init;',
-        'export const handle = runtime.handle;',
-        '',
-      ].join('\n'),
-    );
-    const witDir = await prepareWit(witPath, workDir);
-
-    const { componentize } = await loadComponentize();
-    // componentize-js maps the directory of the source (or the cwd, if the source is under it) as the guest's `/`
-    // while pre-initialising; running from the work dir keeps that to our files, and stack paths short.
-    process.chdir(workDir);
     let component;
     try {
-      ({ component } = await componentize({
-        sourcePath: join(workDir, ENTRY_FILE),
-        witPath: witDir,
-        worldName: 'handler',
-        // No wasi:http: a function reaches nothing outside, and the host links only WASI's CLI-level interfaces.
-        disableFeatures: ['http', 'fetch-event'],
-      }));
+      component = await componentizeBundle(workDir, witPath, args, exportPath, js, sourceMap);
     } catch (e) {
-      fail(`componentize-js failed: ${e.message}`);
+      // SpiderMonkey parses the bundle while pre-initialising it, and refuses what esbuild took (a regular
+      // expression with \p{...}: this build has no ICU): the code's fault, so each cold start fails with it, as
+      // for a syntax error esbuild finds.
+      const syntax = /SyntaxError: .*/.exec(e instanceof BuildFailure ? e.message : '');
+      if (!syntax) throw e;
+      const failure = new UserCodeError('Runtime.UserCodeSyntaxError', syntax[0]);
+      component = await componentizeBundle(workDir, witPath, args, exportPath, failingModule(failure), {
+        sources: [],
+        mappings: '',
+      });
     }
     await mkdir(dirname(outPath), { recursive: true });
     await writeFile(outPath, component);
