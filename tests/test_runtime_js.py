@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from zip_helpers import zip_of
+from zip_helpers import assert_each_cold_start_fails, zip_of
 
 from wasmfaas import FunctionConfig, GuestKind, SyncPlatform
 from wasmfaas.runtimes import JAVASCRIPT
@@ -253,13 +253,16 @@ def test_code_that_cannot_load_fails_each_cold_start(platform: SyncPlatform) -> 
                      "Runtime.UserCodeSyntaxError", "SyntaxError: "),
     }  # fmt: skip
     for name, (files, entry, error_type, message) in cases.items():
-        platform.create_function(name, zip_of(files), runtime=JAVASCRIPT, handler=entry)
-        for _ in range(2):  # every cold start fails the same way; no environment is kept
-            result = platform.invoke(name, b"{}")
-            assert result.function_error is not None and result.function_error.kind == "Unhandled", name
-            assert result.function_error.error_type == error_type, result.payload
-            assert message in result.function_error.error_message, result.payload
-            assert result.cold_start and "Uncaught Exception" in result.log
+        assert_each_cold_start_fails(
+            platform,
+            name,
+            files,
+            runtime=JAVASCRIPT,
+            handler=entry,
+            error_type=error_type,
+            message=message,
+            in_log="Uncaught Exception",
+        )
         platform.delete_function(name)
     optional = (
         "let c = null;\ntry { c = require('crypto'); } catch { c = 'none'; }\n"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from zip_helpers import zip_of
+from zip_helpers import assert_each_cold_start_fails, zip_of
 
 from wasmfaas import FunctionConfig, GuestKind, SyncPlatform
 from wasmfaas.guests import component
@@ -353,13 +353,16 @@ def test_code_whose_handler_cannot_load_fails_each_cold_start(platform: SyncPlat
         "py-raises": ({"app.py": "raise ValueError('no config')\n"}, "app.handler", "ValueError", "no config"),
     }  # fmt: skip
     for name, (files, handler, error_type, message) in cases.items():
-        platform.create_function(name, zip_of(files), runtime=PYTHON, handler=handler)
-        for _ in range(2):  # every cold start fails the same way; no environment is kept
-            result = platform.invoke(name, b"{}")
-            assert result.function_error is not None and result.function_error.kind == "Unhandled", name
-            assert result.function_error.error_type == error_type, result.payload
-            assert message in result.function_error.error_message, result.payload
-            assert result.cold_start and "Init Duration" in result.log
+        assert_each_cold_start_fails(
+            platform,
+            name,
+            files,
+            runtime=PYTHON,
+            handler=handler,
+            error_type=error_type,
+            message=message,
+            in_log="Init Duration",
+        )
     platform.create_function(
         "py-notcallable", zip_of({"app.py": "handler = 5\n"}), runtime=PYTHON, handler="app.handler"
     )

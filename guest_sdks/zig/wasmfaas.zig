@@ -229,30 +229,17 @@ fn mended(json: []const u8) []const u8 {
     while (i < json.len) {
         const c = json[i];
         if (c == '\\' and i + 1 < json.len) {
-            if (json[i + 1] == 'u' and i + 6 <= json.len) {
-                if (hex4(json[i + 2 .. i + 6])) |unit| {
-                    const high = unit >= 0xD800 and unit <= 0xDBFF;
-                    const paired = high and i + 12 <= json.len and json[i + 6] == '\\' and json[i + 7] == 'u' and
-                        isLowSurrogate(hex4(json[i + 8 .. i + 12]));
-                    if (paired) {
-                        @memcpy(out[n .. n + 12], json[i .. i + 12]);
-                        n += 12;
-                        i += 12;
-                        continue;
-                    }
-                    if (high or isLowSurrogate(unit)) {
-                        @memcpy(out[n .. n + 6], "\\ufffd");
-                        n += 6;
-                        i += 6;
-                        continue;
-                    }
-                }
-            }
-            // Any other escape as it is: an escaped backslash is taken whole, so a "u" after it stays text.
-            out[n] = c;
-            out[n + 1] = json[i + 1];
-            n += 2;
-            i += 2;
+            // A pair as it is, a lone surrogate as U+FFFD; any other escape as it is (an escaped backslash is
+            // taken whole, so a "u" after it stays text).
+            const escape = unicodeEscape(json, i);
+            const taken: usize = switch (escape) {
+                .pair => 12,
+                .lone => 6,
+                .other => 2,
+            };
+            @memcpy(out[n .. n + taken], if (escape == .lone) "\\ufffd" else json[i .. i + taken]);
+            n += taken;
+            i += taken;
             continue;
         }
         const len: usize = std.unicode.utf8ByteSequenceLength(c) catch 0;
@@ -276,21 +263,26 @@ fn mended(json: []const u8) []const u8 {
 fn hasLoneSurrogate(json: []const u8) bool {
     var i: usize = 0;
     while (std.mem.indexOfScalarPos(u8, json, i, '\\')) |at| {
-        if (at + 6 <= json.len and json[at + 1] == 'u') {
-            if (hex4(json[at + 2 .. at + 6])) |unit| {
-                const high = unit >= 0xD800 and unit <= 0xDBFF;
-                const paired = high and at + 12 <= json.len and json[at + 6] == '\\' and json[at + 7] == 'u' and
-                    isLowSurrogate(hex4(json[at + 8 .. at + 12]));
-                if (paired) {
-                    i = at + 12;
-                    continue;
-                }
-                if (high or isLowSurrogate(unit)) return true;
-            }
+        switch (unicodeEscape(json, at)) {
+            .lone => return true,
+            .pair => i = at + 12,
+            .other => i = at + 2, // past the escaped character (an escaped backslash included)
         }
-        i = at + 2; // past the escaped character (an escaped backslash included)
     }
     return false;
+}
+
+const Escape = enum { pair, lone, other };
+
+/// What the escape at `at` (a backslash) is: a `\u` surrogate pair (12 bytes), a lone `\u` surrogate (6), or
+/// anything else (2).
+fn unicodeEscape(json: []const u8, at: usize) Escape {
+    if (at + 6 > json.len or json[at + 1] != 'u') return .other;
+    const unit = hex4(json[at + 2 .. at + 6]) orelse return .other;
+    const high = unit >= 0xD800 and unit <= 0xDBFF;
+    if (high and at + 12 <= json.len and json[at + 6] == '\\' and json[at + 7] == 'u' and
+        isLowSurrogate(hex4(json[at + 8 .. at + 12]))) return .pair;
+    return if (high or isLowSurrogate(unit)) .lone else .other;
 }
 
 fn hex4(digits: []const u8) ?u16 {

@@ -18,10 +18,9 @@ const MAX_STACK_FRAMES = 10;
 
 // The engine's console writes each line as a C string, so a NUL would end it there: the rest of the line is kept,
 // the NUL written as its escape.
-const rawStdout = console.log.bind(console);
-const rawStderr = console.error.bind(console);
-const stdoutWrite = (text) => rawStdout(text.includes('\0') ? text.replaceAll('\0', '\\u0000') : text);
-const stderrWrite = (text) => rawStderr(text.includes('\0') ? text.replaceAll('\0', '\\u0000') : text);
+const whole = (write) => (text) => write(text.includes('\0') ? text.replaceAll('\0', '\\u0000') : text);
+const stdoutWrite = whole(console.log.bind(console));
+const stderrWrite = whole(console.error.bind(console));
 // The runtime's own timers (an invocation's deadline) throw nothing: they skip the guard user callbacks get.
 const runtimeSetTimeout = globalThis.setTimeout;
 
