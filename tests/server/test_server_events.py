@@ -91,6 +91,21 @@ def test_the_202s_request_id_is_the_one_the_function_sees(client: Any, server: S
     assert event["requestId"] == request_id and event["message"].startswith(f"START RequestId: {request_id} ")
 
 
+def test_invoke_async_queues_an_event(client: Any, server: ServerProcess, create: Create) -> None:
+    """Lambda's deprecated InvokeAsync (boto3's invoke_async) is an Event invocation by another path."""
+    name = create("context")["FunctionName"]
+    response = client.invoke_async(FunctionName=name, InvokeArgs=b"{}")
+    assert response["Status"] == 202
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert wait_for_lines(server, name, "context: stdout line for ", 1) == [request_id]
+    with pytest.raises(ClientError) as excinfo:
+        client.invoke_async(FunctionName=f"{name}-missing", InvokeArgs=b"{}")
+    assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as excinfo:
+        client.invoke_async(FunctionName=name, InvokeArgs=b"x" * (1_048_576 + 1))
+    assert excinfo.value.response["Error"]["Code"] == "RequestTooLargeException"
+
+
 def test_event_invoke_config_crud(client: Any, create: Create) -> None:
     name = create("echo")["FunctionName"]
     target = create("recorder")["FunctionName"]

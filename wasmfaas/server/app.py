@@ -37,7 +37,7 @@ from ..events import AsyncInvoker
 from ..invoker import new_request_id
 from ..logstore import LogStore
 from ..platform import Platform
-from . import events_api, invoke, lambda_api, layers_api, policy_api, tags_api, urls
+from . import code_signing_api, events_api, invoke, lambda_api, layers_api, policy_api, tags_api, urls
 from .context import CodeUrlSigner, ServerContext
 from .errors import (
     LambdaError,
@@ -84,6 +84,7 @@ def all_routes() -> list[Route]:
         *invoke.ROUTES,
         *events_api.ROUTES,
         *urls.ROUTES,
+        *code_signing_api.ROUTES,
     ]
 
 

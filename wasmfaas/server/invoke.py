@@ -89,6 +89,13 @@ async def run_request_response(
     return Response(200, result.payload, headers, request_id=result.request_id)
 
 
+async def invoke_async(call: Call) -> Response:
+    """InvokeAsync, Lambda's deprecated form of an Event invocation (boto3's `invoke_async`): the same queue."""
+    name, qualifier = function_ref(call)
+    request_id = await call.ctx.events.submit(name, qualifier, call.request.body)  # the route bounds it at 1 MB
+    return Response(202, b'{"Status":202}', [_JSON], request_id=request_id)
+
+
 _PLAIN_PATH: Final = re.compile(rb"/2015-03-31/functions/([A-Za-z0-9_-]{1,64})/invocations")
 
 
@@ -156,5 +163,17 @@ ROUTES: Final = [
         body_limit=MAX_SYNC_PAYLOAD,
         limit_name="InvokeFunction",
         summary="Invoke a function (RequestResponse, Event or DryRun)",
-    )
+    ),
+    Route(
+        "InvokeAsync",
+        "POST",
+        "/2014-11-13/functions/{FunctionName}/invoke-async",
+        invoke_async,
+        202,
+        raw_body="application/octet-stream",
+        errors=(400, 404, 413),
+        body_limit=MAX_ASYNC_PAYLOAD,
+        limit_name="InvokeAsync",
+        summary="Queue an Event invocation (Lambda deprecated it for Invoke with X-Amz-Invocation-Type: Event)",
+    ),
 ]
