@@ -95,6 +95,49 @@ def test_dry_run(client: Any, create: Create) -> None:
         client.invoke(FunctionName="nope", InvocationType="DryRun")
 
 
+def stream_events(response: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """The PayloadChunks joined, and the InvokeComplete event, of an InvokeWithResponseStream response."""
+    chunks, complete = [], None
+    for event in response["EventStream"]:
+        assert complete is None, "InvokeComplete must be the last event"
+        if "PayloadChunk" in event:
+            chunks.append(event["PayloadChunk"]["Payload"])
+        else:
+            complete = event["InvokeComplete"]
+    assert complete is not None
+    return b"".join(chunks), complete
+
+
+def test_invoke_with_response_stream(client: Any, create: Create) -> None:
+    name = create("echo")["FunctionName"]
+    client.publish_version(FunctionName=name)
+    payload = json.dumps({"big": "x" * (3 * 1024 * 1024)}).encode()  # streams as several chunks
+    response = client.invoke_with_response_stream(FunctionName=name, Payload=payload, Qualifier="1")
+    assert response["StatusCode"] == 200 and response["ExecutedVersion"] == "1"
+    assert response["ResponseStreamContentType"] == "application/vnd.amazon.eventstream"
+    body, complete = stream_events(response)
+    assert body == payload and complete == {}
+    tailed = client.invoke_with_response_stream(FunctionName=name, Payload=b"{}", LogType="Tail")
+    body, complete = stream_events(tailed)
+    request_id = tailed["ResponseMetadata"]["RequestId"]
+    assert body == b"{}" and set(complete) == {"LogResult"}
+    assert base64.b64decode(complete["LogResult"]).decode().startswith(f"START RequestId: {request_id} ")
+    assert client.invoke_with_response_stream(FunctionName=name, InvocationType="DryRun")["StatusCode"] == 204
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.invoke_with_response_stream(FunctionName=f"{name}-missing")
+    with pytest.raises(client.exceptions.InvalidParameterValueException):
+        client.invoke_with_response_stream(FunctionName=name, InvocationType="Event")
+
+
+def test_a_streamed_function_error_ends_in_invoke_complete(client: Any, create: Create) -> None:
+    name = create("trap")["FunctionName"]
+    body, complete = stream_events(client.invoke_with_response_stream(FunctionName=name, Payload=b'"error"'))
+    assert json.loads(body)["errorType"] == "MyError"
+    assert complete == {"ErrorCode": "MyError", "ErrorDetails": "something went wrong"}
+    body, complete = stream_events(client.invoke_with_response_stream(FunctionName=name, Payload=b'"trap"'))
+    assert complete["ErrorCode"].startswith("Runtime.") and complete["ErrorCode"] == json.loads(body)["errorType"]
+
+
 def test_event_invocation_runs_later(client: Any, server: ServerProcess, create: Create) -> None:
     name = create("recorder")["FunctionName"]
     response = client.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"n": 7}')

@@ -30,6 +30,7 @@ import msgspec
 
 from ..events import MAX_ASYNC_PAYLOAD
 from ..invoker import MAX_SYNC_PAYLOAD
+from . import eventstream
 from .context import ServerContext
 from .errors import invalid_parameter, request_too_large
 from .http import Response, Scope
@@ -39,41 +40,88 @@ from .routing import Call, Param, Route
 __all__ = ["LOG_TAIL_BYTES", "ROUTES", "plain_invoke", "run_request_response"]
 
 LOG_TAIL_BYTES: Final = 4096
-_INVOCATION_TYPES: Final = frozenset({"RequestResponse", "Event", "DryRun"})
+_INVOCATION_TYPES: Final = ("RequestResponse", "Event", "DryRun")
+_STREAM_INVOCATION_TYPES: Final = ("RequestResponse", "DryRun")
+_STREAM_CHUNK: Final = 1024 * 1024
 _MAX_CLIENT_CONTEXT: Final = 3583  # Lambda's limit on the base64 X-Amz-Client-Context
 _JSON: Final = (b"content-type", b"application/json")
 
 
-async def invoke(call: Call) -> Response:
-    ctx = call.ctx
+def _invocation_headers(call: Call, types: tuple[str, ...]) -> tuple[str, bool]:
+    """The request's invocation type (one of `types`) and whether it wants the log's tail; a 400 for bad values."""
     request = call.request
-    name, qualifier = function_ref(call)
     invocation_type = request.header("x-amz-invocation-type") or "RequestResponse"
-    if invocation_type not in _INVOCATION_TYPES:
+    if invocation_type not in types:
         raise invalid_parameter(
-            f"X-Amz-Invocation-Type: must be RequestResponse, Event or DryRun, not {invocation_type!r}"
+            f"X-Amz-Invocation-Type: must be {', '.join(types[:-1])} or {types[-1]}, not {invocation_type!r}"
         )
     log_type = request.header("x-amz-log-type") or "None"
     if log_type not in ("None", "Tail"):
         raise invalid_parameter(f"X-Amz-Log-Type: must be None or Tail, not {log_type!r}")
-    _check_client_context(request.header("x-amz-client-context"))
-    payload = request.body
-
-    if invocation_type == "RequestResponse":
-        return await run_request_response(ctx, name, qualifier, payload, tail=log_type == "Tail")
-
     if log_type == "Tail" and invocation_type == "Event":
         raise invalid_parameter("X-Amz-Log-Type: Tail is only supported for RequestResponse invocations")
+    _check_client_context(request.header("x-amz-client-context"))
+    return invocation_type, log_type == "Tail"
+
+
+async def invoke(call: Call) -> Response:
+    ctx = call.ctx
+    name, qualifier = function_ref(call)
+    invocation_type, tail = _invocation_headers(call, _INVOCATION_TYPES)
+    payload = call.request.body
+
+    if invocation_type == "RequestResponse":
+        return await run_request_response(ctx, name, qualifier, payload, tail=tail)
     if invocation_type == "Event" and len(payload) > MAX_ASYNC_PAYLOAD:
         raise request_too_large(
             f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeAsync operation"
         )
     if invocation_type == "DryRun":
-        info = await ctx.platform.get_function(name, qualifier)
-        return Response(204, b"", [(b"x-amz-executed-version", info.version.encode())])
+        return await _dry_run(ctx, name, qualifier)
     # 404 for an unknown function, version or alias now, not later in the queue; returns once the event is durable.
     request_id = await ctx.events.submit(name, qualifier, payload)
     return Response(202, b"", [], request_id=request_id)
+
+
+async def _dry_run(ctx: ServerContext, name: str, qualifier: str | None) -> Response:
+    info = await ctx.platform.get_function(name, qualifier)
+    return Response(204, b"", [(b"x-amz-executed-version", info.version.encode())])
+
+
+async def invoke_with_response_stream(call: Call) -> Response:
+    """InvokeWithResponseStream: the response as an event stream, a PayloadChunk per MiB of it, then InvokeComplete
+    (with the function error's type and message as ErrorCode and ErrorDetails, and the log's tail if asked).
+
+    Functions here return their response whole, so it streams once the invocation is done -- as a buffered
+    function's response does on Lambda; the client reads it with the same code as a streaming function's."""
+    ctx = call.ctx
+    name, qualifier = function_ref(call)
+    invocation_type, tail = _invocation_headers(call, _STREAM_INVOCATION_TYPES)
+    if invocation_type == "DryRun":
+        return await _dry_run(ctx, name, qualifier)
+    result = await ctx.runner.invoke(name, qualifier, call.request.body)
+    payload = result.payload
+    messages = [
+        eventstream.event_message("PayloadChunk", "application/octet-stream", payload[at : at + _STREAM_CHUNK])
+        for at in range(0, len(payload), _STREAM_CHUNK)
+    ]
+    complete: dict[str, str] = {}
+    error = result.function_error
+    if error is not None:
+        complete["ErrorCode"] = error.error_type
+        complete["ErrorDetails"] = error.error_message
+    if tail:
+        complete["LogResult"] = _log_tail(result.log)
+    messages.append(eventstream.event_message("InvokeComplete", "application/json", msgspec.json.encode(complete)))
+    headers = [
+        (b"content-type", b"application/vnd.amazon.eventstream"),
+        (b"x-amz-executed-version", result.executed_version.encode()),
+    ]
+    return Response(200, b"".join(messages), headers, request_id=result.request_id)
+
+
+def _log_tail(log: str) -> str:
+    return base64.b64encode(log.encode()[-LOG_TAIL_BYTES:]).decode()
 
 
 async def run_request_response(
@@ -85,7 +133,7 @@ async def run_request_response(
     if result.function_error is not None:
         headers.append((b"x-amz-function-error", result.function_error.kind.encode()))
     if tail:
-        headers.append((b"x-amz-log-result", base64.b64encode(result.log.encode()[-LOG_TAIL_BYTES:])))
+        headers.append((b"x-amz-log-result", _log_tail(result.log).encode()))
     return Response(200, result.payload, headers, request_id=result.request_id)
 
 
@@ -155,7 +203,7 @@ ROUTES: Final = [
         response_media="application/octet-stream",
         query=(Param("Qualifier", description="A version number, $LATEST or an alias name"),),
         headers=(
-            Param("X-Amz-Invocation-Type", "header", {"type": "string", "enum": sorted(_INVOCATION_TYPES)}),
+            Param("X-Amz-Invocation-Type", "header", {"type": "string", "enum": list(_INVOCATION_TYPES)}),
             Param("X-Amz-Log-Type", "header", {"type": "string", "enum": ["None", "Tail"]}),
             Param("X-Amz-Client-Context", "header"),
         ),
@@ -163,6 +211,25 @@ ROUTES: Final = [
         body_limit=MAX_SYNC_PAYLOAD,
         limit_name="InvokeFunction",
         summary="Invoke a function (RequestResponse, Event or DryRun)",
+    ),
+    Route(
+        "InvokeWithResponseStream",
+        "POST",
+        "/2021-11-15/functions/{FunctionName}/response-streaming-invocations",
+        invoke_with_response_stream,
+        other_statuses=(204,),
+        raw_body="application/octet-stream",
+        response_media="application/vnd.amazon.eventstream",
+        query=(Param("Qualifier", description="A version number, $LATEST or an alias name"),),
+        headers=(
+            Param("X-Amz-Invocation-Type", "header", {"type": "string", "enum": list(_STREAM_INVOCATION_TYPES)}),
+            Param("X-Amz-Log-Type", "header", {"type": "string", "enum": ["None", "Tail"]}),
+            Param("X-Amz-Client-Context", "header"),
+        ),
+        errors=(400, 404, 413, 429),
+        body_limit=MAX_SYNC_PAYLOAD,
+        limit_name="InvokeWithResponseStream",
+        summary="Invoke a function and read its response as an event stream (PayloadChunk..., InvokeComplete)",
     ),
     Route(
         "InvokeAsync",
