@@ -121,6 +121,38 @@ def test_a_javascript_layer_s_node_modules(platform: SyncPlatform) -> None:
     assert platform.invoke("js", b'{"name": "ada"}').json() == "ADA!"
 
 
+def test_lambdas_runtime_identifiers_run_on_the_runtimes(platform: SyncPlatform) -> None:
+    """Lambda's python3.X and nodejsN.x are accepted as they are (deployment configurations carry them): they run
+    on python3.14 and js-starlingmonkey, keep their name, and find a layer's files where Lambda's would be."""
+    layer = zip_of({"python/lib/python3.12/site-packages/sitepkg/__init__.py": "VALUE = 'site-packages'\n"})
+    platform.publish_layer_version("py312", layer, compatible_runtimes=["python3.12", "python3.13"])
+    source = zip_of({
+        "app.py": "import os, sys, sitepkg\n"
+        "def handler(event, context):\n"
+        "    return [os.environ['AWS_EXECUTION_ENV'], sys.version_info[:2], sitepkg.VALUE]\n",
+    })  # fmt: skip
+    info = platform.create_function("py", source, runtime="python3.12", handler="app.handler", layers=["py312:1"])
+    assert info.runtime == "python3.12" and platform.get_function("py").runtime == "python3.12"
+    assert platform.invoke("py", b"{}").json() == ["AWS_Lambda_python3.12", [3, 14], "site-packages"]
+    # A layer names the runtimes it is for exactly, as on Lambda.
+    with pytest.raises(InvalidParameterError, match=r"is for python3\.12, python3\.13"):
+        platform.create_function("py2", source, runtime=PYTHON, handler="app.handler", layers=["py312:1"])
+    for unknown in ("java21", "python3.8", "nodejs16.x", "provided.al2023", ""):
+        with pytest.raises(InvalidParameterError, match="Runtime") as excinfo:
+            platform.create_function("x", source, runtime=unknown, handler="app.handler")
+        assert "nodejs18.x-nodejs24.x" in str(excinfo.value)
+    with pytest.raises(InvalidParameterError, match="CompatibleRuntimes"):
+        platform.publish_layer_version("x", layer, compatible_runtimes=["java21"])
+    if shutil.which("node") is not None:
+        js = zip_of({"index.mjs": "export const handler = async () => process.env.AWS_EXECUTION_ENV;\n"})
+        platform.create_function("js", js, runtime="nodejs22.x", handler="index.handler")
+        assert platform.invoke("js", b"{}").json() == "AWS_Lambda_nodejs22.x"
+        platform.update_function_configuration("js", runtime="nodejs20.x")
+        assert platform.invoke("js", b"{}").json() == "AWS_Lambda_nodejs20.x"
+        failed = platform.invoke("js", b"{}", qualifier=platform.publish_version("js").version)
+        assert failed.function_error is None and platform.get_function("js", "1").runtime == "nodejs20.x"
+
+
 def test_layer_changes_publish_a_new_version_and_clashes_are_refused(platform: SyncPlatform) -> None:
     platform.publish_layer_version(
         "pkgs",

@@ -404,7 +404,7 @@ class Platform:
             deployed.info.code_sha256
             for function in self._functions.values()
             for deployed in function.all_deployed()
-            if deployed.info.runtime == runtimes.PYTHON
+            if runtimes.family(deployed.info.runtime) == runtimes.PYTHON
         }
         for entry in root.iterdir():
             if entry.name not in used:
@@ -452,7 +452,7 @@ class Platform:
         """The wasm to run, and its sha256 when already known: the code itself for `wasi`, else the runtime's build
         of the source (cached by content); at a restart, the build the registry kept when the version was deployed
         (built again if it is lost or damaged, and kept again)."""
-        if info.runtime == runtimes.WASI:
+        if runtimes.family(info.runtime) == runtimes.WASI:
             return code, None
         key = _build_key(info)
         if restoring and info.artifact_sha256:  # its own kept build first: another's may be a newer runtime's
@@ -498,11 +498,12 @@ class Platform:
         wasm_sha = known_sha or code_sha256(wasm)
         compiled = await self._compile(wasm, config, wasm_sha)
         mounts: tuple[tuple[str, str], ...] = ()
-        if info.runtime == runtimes.PYTHON:  # JavaScript has no API to read files with
+        kind = runtimes.family(info.runtime)
+        if kind == runtimes.PYTHON:  # JavaScript has no API to read files with
             task_root = await anyio.to_thread.run_sync(self._task_root, info.code_sha256, code)
             mounts = ((task_root, "/var/task"), *_ZONEINFO_MOUNT)
         scratch_root = str(await anyio.to_thread.run_sync(self._scratch_dir))
-        artifact = wasm_sha if info.runtime != runtimes.WASI else ""
+        artifact = wasm_sha if kind != runtimes.WASI else ""
         if artifact and (artifact != info.artifact_sha256 or artifact in self._rewrite):
             self._rewrite.discard(artifact)
             if self._registry is not None:
@@ -520,10 +521,10 @@ class Platform:
             fuel=config.fuel,
             handler=info.handler,
             log_stream_name=f"{datetime.now(UTC):%Y/%m/%d}/[{info.version}]{os.urandom(16).hex()}",
-            raised_errors=info.runtime != runtimes.WASI,
+            raised_errors=kind != runtimes.WASI,
             region=self.region,
             account_id=self.account_id,
-            runtime=info.runtime if info.runtime != runtimes.WASI else "",
+            runtime=info.runtime if kind != runtimes.WASI else "",
             read_only_mounts=mounts,
             scratch_root=scratch_root,
             ephemeral_storage_mb=config.ephemeral_storage_mb,
@@ -545,7 +546,7 @@ class Platform:
             config.memory_mb,
             config.timeout,
             config.fuel,
-            node_errors=info.runtime == runtimes.JAVASCRIPT,
+            node_errors=kind == runtimes.JAVASCRIPT,
         )
         return _Deployed(info, code, compiled, target)
 
@@ -565,7 +566,7 @@ class Platform:
         deployed = [d for function in self._functions.values() for d in function.all_deployed()]
         for cache in self._caches.values():
             cache.keep_only(d.compiled for d in deployed)
-        used = {_build_key(d.info) for d in deployed if d.info.runtime != runtimes.WASI}
+        used = {_build_key(d.info) for d in deployed if runtimes.family(d.info.runtime) != runtimes.WASI}
         for key in [key for key in self._built if key not in used]:
             del self._built[key]
 
@@ -709,7 +710,7 @@ class Platform:
                 revision=current.info.revision + 1,
                 last_modified=_now(),
             )
-            if info.layers and info.runtime == runtimes.WASI:
+            if info.layers and runtimes.family(info.runtime) == runtimes.WASI:
                 raise InvalidParameterError("Layers", "a wasi function is one module: layers are for the runtimes")
             try:
                 deployed = await self._deploy(info, current.code)
@@ -932,7 +933,7 @@ class Platform:
         self._check_open()
         validate_layer_name(name)
         for runtime in compatible_runtimes:
-            if runtime not in (runtimes.PYTHON, runtimes.JAVASCRIPT):
+            if runtime not in (runtimes.PYTHON, runtimes.JAVASCRIPT, *runtimes.LAMBDA_RUNTIMES):
                 raise InvalidParameterError("CompatibleRuntimes", f"{runtime!r} is not a language runtime")
         content = _as_code(content)
         await anyio.to_thread.run_sync(_check_archive, content)
@@ -994,7 +995,7 @@ class Platform:
             raise InvalidParameterError("Layers", f"a list of layer versions, not the string {refs!r}")
         if not refs:
             return ()
-        if runtime == runtimes.WASI:
+        if runtimes.family(runtime) == runtimes.WASI:
             raise InvalidParameterError("Layers", "a wasi function is one module: layers are for the runtimes")
         if len(refs) > MAX_LAYERS:
             raise InvalidParameterError("Layers", f"at most {MAX_LAYERS} layers, got {len(refs)}")
@@ -1194,8 +1195,7 @@ class Platform:
 
 
 def _check_runtime(runtime: str) -> None:
-    if runtime not in runtimes.runtimes():
-        raise InvalidParameterError("Runtime", f"{runtime!r} is not one of {', '.join(runtimes.runtimes())}")
+    runtimes.family(runtime)  # InvalidParameterError for an unknown one
 
 
 def _as_code(code: bytes | bytearray | memoryview | str | os.PathLike[str]) -> bytes:
@@ -1238,7 +1238,7 @@ _BuildKey = tuple[str, str, str, tuple[str, ...]]
 
 def _build_key(info: FunctionInfo) -> _BuildKey:
     """What a language runtime's build depends on: runtime, source, handler and layers."""
-    return info.runtime, info.code_sha256, info.handler, tuple(layer.code_sha256 for layer in info.layers)
+    return runtimes.family(info.runtime), info.code_sha256, info.handler, tuple(x.code_sha256 for x in info.layers)
 
 
 def _check_number(name: str, value: object, least: float, *, integer: bool = False) -> None:

@@ -98,6 +98,17 @@ def test_a_syntax_error_fails_the_invocation_as_on_lambda(client: Any) -> None:
     client.delete_function(FunctionName=name)
 
 
+def test_lambdas_runtime_identifiers_are_kept(client: Any) -> None:
+    """A deployment configuration's `python3.12` works unchanged: it runs on python3.14 and is shown as given."""
+    name = unique("py312")
+    created = client.create_function(
+        FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="app.handler", Code={"ZipFile": SOURCE}
+    )
+    assert created["Runtime"] == "python3.12"
+    assert client.get_function_configuration(FunctionName=name)["Runtime"] == "python3.12"
+    assert json.loads(client.invoke(FunctionName=name, Payload=b'{"name": "x"}')["Payload"].read())["shout"] == "X!"
+
+
 def test_an_unknown_runtime_is_a_400(client: Any) -> None:
     with pytest.raises(ClientError) as e:
         client.create_function(

@@ -1,8 +1,11 @@
 """Language runtimes: builders that turn a function's source into a wasmfaas component.
 
-A runtime is named after the interpreter it really runs. `build(runtime, source, handler)` takes the source as a
-zip archive (Lambda's deployment package) or a folder, and returns the component's bytes; builds are cached by
-content, so the same source never builds twice. `wasi` is no runtime at all: the code is the wasm module itself.
+A runtime is named after the interpreter it really runs. Lambda's own identifiers for its Python and Node.js
+runtimes (`python3.12`, `nodejs22.x`...) are accepted too, so that existing deployment configurations work unchanged:
+they run on the same interpreter (`family`), CPython 3.14 or SpiderMonkey, and the function keeps the name it was
+given. `build(runtime, source, handler)` takes the source as a zip archive (Lambda's deployment package) or a
+folder, and returns the component's bytes; builds are cached by content, so the same source never builds twice.
+`wasi` is no runtime at all: the code is the wasm module itself.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from ..errors import InvalidParameterError
 
 __all__ = [
     "JAVASCRIPT",
+    "LAMBDA_RUNTIMES",
     "MAX_UNZIPPED_BYTES",
     "MAX_ZIPPED_BYTES",
     "PYTHON",
     "WASI",
     "build",
     "extract_zip",
+    "family",
     "runtimes",
     "zip_folder",
 ]
@@ -42,17 +47,42 @@ MAX_UNZIPPED_BYTES: Final = 250 * 1024 * 1024
 MAX_ENTRIES: Final = 20_000
 
 
+# Lambda's identifiers of the Python and Node.js runtimes it supports, and the interpreter each runs on here.
+LAMBDA_RUNTIMES: Final = {
+    **{f"python3.{minor}": PYTHON for minor in range(9, 14)},
+    **{f"nodejs{major}.x": JAVASCRIPT for major in (18, 20, 22, 24)},
+}
+
+
 def runtimes() -> list[str]:
+    """The runtimes' own names (Lambda's identifiers in `LAMBDA_RUNTIMES` are accepted as well)."""
     return [WASI, PYTHON, JAVASCRIPT]
 
 
+def family(runtime: str) -> str:
+    """The runtime that `runtime` runs on: itself for `wasi`, `python3.14` and `js-starlingmonkey`, or the one
+    Lambda's identifier maps to; InvalidParameterError for any other."""
+    if runtime in (WASI, PYTHON, JAVASCRIPT):
+        return runtime
+    found = LAMBDA_RUNTIMES.get(runtime) if isinstance(runtime, str) else None
+    if found is None:
+        raise InvalidParameterError(
+            "Runtime",
+            f"{runtime!r} is not one of {', '.join(runtimes())} (or Lambda's python3.9-python3.13, "
+            "nodejs18.x-nodejs24.x, which run on python3.14 and js-starlingmonkey)",
+        )
+    return found
+
+
 # Where a layer's files are found for each runtime, as Lambda lays layers out under /opt, and where they go in the
-# function's package: Python's `python/` (or `python/lib/python3.14/site-packages/`) and Node's
-# `nodejs/node_modules/` are on the import path there; here they join the package, under the function's own files.
-_LAYER_PATHS: Final = {
-    PYTHON: (("python", "."), ("python/lib/python3.14/site-packages", ".")),
-    JAVASCRIPT: (("nodejs/node_modules", "node_modules"),),
-}
+# function's package: Python's `python/` (or `python/lib/python3.X/site-packages/`, X the function's runtime's, or
+# 3.14) and Node's `nodejs/node_modules/` are on the import path there; here they join the package, under the
+# function's own files.
+def _layer_paths(runtime: str) -> tuple[tuple[str, str], ...]:
+    if family(runtime) == JAVASCRIPT:
+        return (("nodejs/node_modules", "node_modules"),)
+    versions = dict.fromkeys((runtime, PYTHON))  # the function's own first
+    return (("python", "."), *((f"python/lib/{version}/site-packages", ".") for version in versions))
 
 
 def build(
@@ -66,8 +96,9 @@ def build(
     """Build `source` (zip bytes or a folder) for `runtime`, with `layers` (zips, in order: a later one's file
     replaces an earlier one's, and the function's own files replace any layer's); blocking (seconds on a cache
     miss). The function and its layers together unzip to at most Lambda's 250 MB."""
-    if runtime not in (PYTHON, JAVASCRIPT):
-        raise InvalidParameterError("Runtime", f"{runtime!r} is not one of {', '.join(runtimes())}")
+    kind = family(runtime)
+    if kind == WASI:
+        raise InvalidParameterError("Runtime", "wasi code is the module itself: there is nothing to build")
     with contextlib.ExitStack() as stack:
         if isinstance(source, bytes) or layers:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wasmfaas-src-")))
@@ -90,7 +121,7 @@ def build(
         else:
             folder = source
         out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wasmfaas-out-")))
-        if runtime == PYTHON:
+        if kind == PYTHON:
             from .python import build_python
 
             return build_python(folder, handler, out, cache_dir=cache_dir).read_bytes()
@@ -103,7 +134,7 @@ def _add_layer(runtime: str, layer: bytes, folder: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="wasmfaas-layer-") as tmp:
         root = Path(tmp)
         extract_zip(layer, root)
-        paths = _LAYER_PATHS[runtime]
+        paths = _layer_paths(runtime)
         # A path copied on its own (python/lib/python3.14/site-packages) is left out of the one holding it (python).
         own = {root / inside for inside, _ in paths}
         for inside, target in paths:
