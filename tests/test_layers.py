@@ -142,7 +142,7 @@ def test_lambdas_runtime_identifiers_run_on_the_runtimes(platform: SyncPlatform)
             platform.create_function("x", source, runtime=unknown, handler="app.handler")
         assert "nodejs18.x-nodejs24.x" in str(excinfo.value)
     with pytest.raises(InvalidParameterError, match="CompatibleRuntimes"):
-        platform.publish_layer_version("x", layer, compatible_runtimes=["java21"])
+        platform.publish_layer_version("x", layer, compatible_runtimes=["cobol85"])
     if shutil.which("node") is not None:
         js = zip_of({"index.mjs": "export const handler = async () => process.env.AWS_EXECUTION_ENV;\n"})
         platform.create_function("js", js, runtime="nodejs22.x", handler="index.handler")

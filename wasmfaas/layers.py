@@ -35,6 +35,7 @@ class LayerVersionInfo(msgspec.Struct, frozen=True, kw_only=True):
     compatible_runtimes: tuple[str, ...] = ()
     license_info: str = ""
     created: str = ""
+    compatible_architectures: tuple[str, ...] = ()  # kept and shown; wasm runs on any
 
 
 class LayerRef(msgspec.Struct, frozen=True, kw_only=True):

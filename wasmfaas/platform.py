@@ -585,11 +585,13 @@ class Platform:
         publish: bool = False,
         tags: Mapping[str, str] | None = None,
         layers: Sequence[str] = (),
+        inert_settings: Mapping[str, Any] | None = None,
     ) -> FunctionInfo:
         """Create a function: wasm bytes for `runtime="wasi"` (any of the three guest kinds, detected here), or
         for a language runtime (`wasmfaas.runtimes`) its source as a zip archive or a folder, built here into a
         component, with `layers` ("name:version" or layer version ARNs, see `publish_layer_version`). `code` may
-        also be the path of a .wasm or .zip file."""
+        also be the path of a .wasm or .zip file. `role` and `inert_settings` (JSON values by name) are kept with
+        the function and its versions for an API to show back; nothing acts on them."""
         self._check_open()
         validate_function_name(name)
         _check_runtime(runtime)
@@ -612,6 +614,7 @@ class Platform:
                 last_modified=_now(),
                 description=description,
                 role=role,
+                inert_settings=_inert(inert_settings or {}),
                 layers=self._layer_refs(runtime, layers),
             )
             try:
@@ -639,10 +642,12 @@ class Platform:
         *,
         publish: bool = False,
         if_revision: int | None = None,
+        inert_settings: Mapping[str, Any] | None = None,
     ) -> FunctionInfo:
         """Replace the code of $LATEST; invocations in flight finish on the old code. `if_revision`: only if
         $LATEST is still at that `FunctionInfo.revision` (else `PreconditionFailedError`), checked and changed
-        under one lock, so of two writers that read the same revision one wins."""
+        under one lock, so of two writers that read the same revision one wins. `inert_settings`: as in
+        `update_function_configuration` (Lambda's Architectures come with the code)."""
         self._check_open()
         code = _as_code(code)
         async with self._changing(shielded=False):
@@ -651,7 +656,12 @@ class Platform:
             current = function.latest.info
             _check_revision(current.revision, if_revision, name)
             info = msgspec.structs.replace(
-                current, code_sha256=sha, code_size=len(code), revision=current.revision + 1, last_modified=_now()
+                current,
+                code_sha256=sha,
+                code_size=len(code),
+                inert_settings=_inert({**current.inert_settings, **(inert_settings or {})}),
+                revision=current.revision + 1,
+                last_modified=_now(),
             )
             deployed = await self._deploy(info, code)
             with self._commit():
@@ -671,11 +681,13 @@ class Platform:
         runtime: str | None = None,
         role: str | None = None,
         layers: Sequence[str] | None = None,
+        inert_settings: Mapping[str, Any] | None = None,
         if_revision: int | None = None,
         **changes: Any,
     ) -> FunctionInfo:
         """Replace the configuration (`config`), or change some of its fields by keyword (`timeout=10`); `layers`
-        replaces the function's layers (`[]` removes them). `if_revision`: as in `update_function_code`."""
+        replaces the function's layers (`[]` removes them); `inert_settings` replaces the ones it names (a None
+        value removes one). `if_revision`: as in `update_function_code`."""
         self._check_open()
         if runtime is not None:
             _check_runtime(runtime)
@@ -703,6 +715,7 @@ class Platform:
                 handler=current.info.handler if handler is None else handler,
                 description=current.info.description if description is None else description,
                 role=current.info.role if role is None else role,
+                inert_settings=_inert({**current.info.inert_settings, **(inert_settings or {})}),
                 runtime=current.info.runtime if runtime is None else runtime,
                 layers=current.info.layers
                 if layers is None
@@ -788,13 +801,7 @@ class Platform:
         latest = function.latest.info
         if function.versions:
             newest = function.versions[max(function.versions, key=int)].info
-            if (newest.code_sha256, newest.config, newest.handler, newest.runtime, newest.layers) == (
-                latest.code_sha256,
-                latest.config,
-                latest.handler,
-                latest.runtime,
-                latest.layers,
-            ):
+            if _published_part(newest) == _published_part(latest):
                 return newest
         version = str(function.next_version)
         info = msgspec.structs.replace(
@@ -928,13 +935,19 @@ class Platform:
         description: str = "",
         compatible_runtimes: Sequence[str] = (),
         license_info: str = "",
+        compatible_architectures: Sequence[str] = (),
     ) -> LayerVersionInfo:
-        """Publish a new version of layer `name` (created by its first version) from a zip archive or a folder."""
+        """Publish a new version of layer `name` (created by its first version) from a zip archive or a folder.
+        `compatible_runtimes`: this platform's language runtimes or any of Lambda's identifiers (a layer for
+        `java21` is kept, and usable by no function here); `compatible_architectures` are kept and shown."""
         self._check_open()
         validate_layer_name(name)
         for runtime in compatible_runtimes:
-            if runtime not in (runtimes.PYTHON, runtimes.JAVASCRIPT, *runtimes.LAMBDA_RUNTIMES):
-                raise InvalidParameterError("CompatibleRuntimes", f"{runtime!r} is not a language runtime")
+            if runtime != runtimes.JAVASCRIPT and runtime not in runtimes.LAMBDA_IDENTIFIERS:
+                raise InvalidParameterError("CompatibleRuntimes", f"{runtime!r} is not a runtime")
+        for architecture in compatible_architectures:
+            if architecture not in ("x86_64", "arm64"):
+                raise InvalidParameterError("CompatibleArchitectures", f"{architecture!r} is not x86_64 or arm64")
         content = _as_code(content)
         await anyio.to_thread.run_sync(_check_archive, content)
         sha = code_sha256(content)
@@ -949,6 +962,7 @@ class Platform:
                 compatible_runtimes=tuple(compatible_runtimes),
                 license_info=license_info,
                 created=_now(),
+                compatible_architectures=tuple(compatible_architectures),
             )
             record = LayerRecord(name=name, versions=[*current.versions, info], next_version=info.version + 1)
             await self._put_code(sha, content)
@@ -1234,6 +1248,30 @@ def _as_payload(payload: bytes | bytearray | memoryview | str) -> bytes:
 
 
 _BuildKey = tuple[str, str, str, tuple[str, ...]]
+
+
+def _published_part(info: FunctionInfo) -> tuple[Any, ...]:
+    """What a new version must differ from the newest in (PublishVersion returns the newest otherwise)."""
+    return (
+        info.code_sha256,
+        info.config,
+        info.handler,
+        info.runtime,
+        info.layers,
+        info.role,
+        info.inert_settings,
+    )
+
+
+def _inert(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Inert settings as kept: JSON values only (a copy the caller cannot change), None meaning none."""
+    try:
+        kept = msgspec.json.decode(msgspec.json.encode(settings))
+    except (TypeError, msgspec.EncodeError) as e:
+        raise InvalidParameterError("inert_settings", f"must be JSON values by name: {e}") from None
+    if not isinstance(kept, dict):
+        raise InvalidParameterError("inert_settings", "must be a mapping of names to JSON values")
+    return {key: value for key, value in kept.items() if value is not None}
 
 
 def _build_key(info: FunctionInfo) -> _BuildKey:

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -44,6 +44,9 @@ class FunctionInfo(msgspec.Struct, frozen=True, kw_only=True):
     last_modified: str = ""
     description: str = ""
     role: str = ""  # the execution role the API was given (kept and echoed; no IAM here)
+    # Settings the Lambda API was given that have no effect here (Architectures, TracingConfig, LoggingConfig...),
+    # by their API names: kept with the version and shown back, as `role`, so that tools comparing them see no change.
+    inert_settings: dict[str, Any] = msgspec.field(default_factory=dict)
     # A language runtime's build of the source: the component's sha256, its bytes kept with the code blobs, so that a
     # restart runs what was deployed (as Lambda keeps the deployed artifact) instead of building it again.
     artifact_sha256: str = ""

@@ -257,6 +257,69 @@ def test_update_function_configuration(client: Any, create: Create) -> None:
     assert error_of(e)[:2] == (400, "InvalidParameterValueException")
 
 
+def test_settings_with_no_effect_here_are_kept_and_shown(
+    client: Any, create: Create, guest: Callable[[str], bytes]
+) -> None:
+    """Architectures, TracingConfig, LoggingConfig, KMSKeyArn and DeadLetterConfig change nothing here, but tools
+    compare what they applied with what they read back: each is kept (with versions) and shown as Lambda shows it."""
+    plain = create("echo")
+    assert plain["Architectures"] == ["x86_64"] and plain["TracingConfig"] == {"Mode": "PassThrough"}
+    assert plain["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{plain['FunctionName']}"}
+    assert "KMSKeyArn" not in plain and "DeadLetterConfig" not in plain
+    kms = "arn:aws:kms:us-east-1:000000000000:key/1234"
+    dlq = "arn:aws:sqs:us-east-1:000000000000:dlq"
+    created = create(
+        "echo",
+        Architectures=["arm64"],
+        TracingConfig={"Mode": "Active"},
+        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG"},
+        KMSKeyArn=kms,
+        DeadLetterConfig={"TargetArn": dlq},
+    )
+    name = created["FunctionName"]
+    shown = client.get_function_configuration(FunctionName=name)
+    assert shown["Architectures"] == ["arm64"] and shown["TracingConfig"] == {"Mode": "Active"}
+    assert shown["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "DEBUG",
+        "SystemLogLevel": "INFO",
+        "LogGroup": f"/aws/lambda/{name}",
+    }
+    assert shown["KMSKeyArn"] == kms and shown["DeadLetterConfig"] == {"TargetArn": dlq}
+    assert client.invoke(FunctionName=name, Payload=b"1")["Payload"].read() == b"1"
+    assert client.publish_version(FunctionName=name)["Version"] == "1"
+    # Changed, cleared: and a change of them alone (or of the role) is a new version to publish.
+    updated = client.update_function_configuration(
+        FunctionName=name, TracingConfig={"Mode": "PassThrough"}, KMSKeyArn="", DeadLetterConfig={"TargetArn": ""}
+    )
+    assert updated["TracingConfig"] == {"Mode": "PassThrough"} and updated["Architectures"] == ["arm64"]
+    assert "KMSKeyArn" not in updated and "DeadLetterConfig" not in updated
+    assert client.publish_version(FunctionName=name)["Version"] == "2"
+    client.update_function_configuration(FunctionName=name, Role="arn:aws:iam::000000000000:role/other")
+    assert client.publish_version(FunctionName=name)["Version"] == "3"
+    assert client.publish_version(FunctionName=name)["Version"] == "3"  # nothing changed since
+    code = client.update_function_code(FunctionName=name, ZipFile=guest("echo"), Architectures=["x86_64"])
+    assert code["Architectures"] == ["x86_64"]
+    assert client.get_function_configuration(FunctionName=name, Qualifier="1")["KMSKeyArn"] == kms
+    text = client.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "Text"})
+    assert text["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"}
+    bad: list[dict[str, Any]] = [
+        {"LoggingConfig": {"SystemLogLevel": "WARN"}},  # levels need LogFormat JSON
+        {"TracingConfig": {"Mode": "Sometimes"}},
+        {"KMSKeyArn": "not-an-arn"},
+        {"Role": "not-a-role"},
+        {"Handler": "two words"},
+    ]
+    for params in bad:
+        with pytest.raises(ClientError) as e:
+            client.update_function_configuration(FunctionName=name, **params)
+        assert error_of(e)[:2] == (400, "InvalidParameterValueException"), params
+    for architectures in (["sparc"], ["x86_64", "arm64"]):
+        with pytest.raises(ClientError) as e:
+            client.update_function_code(FunctionName=name, ZipFile=guest("echo"), Architectures=architectures)
+        assert error_of(e)[:2] == (400, "InvalidParameterValueException")
+
+
 def test_delete_function_and_one_version(client: Any, create: Create) -> None:
     name = create("echo")["FunctionName"]
     client.publish_version(FunctionName=name)
@@ -424,6 +487,12 @@ def test_provisioned_concurrency(client: Any, create: Create) -> None:
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
     with pytest.raises(client.exceptions.ProvisionedConcurrencyConfigNotFoundException):
         client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    with pytest.raises(ClientError) as e:  # Delete's modelled error is ResourceNotFoundException (Get's differs)
+        client.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    assert error_of(e)[:2] == (404, "ResourceNotFoundException")
+    with pytest.raises(ClientError) as e:
+        client.list_provisioned_concurrency_configs(FunctionName=name, MaxItems=51)
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")
 
 
 def test_tags(client: Any, create: Create) -> None:

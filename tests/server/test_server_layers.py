@@ -77,3 +77,28 @@ def test_layers(client: Any) -> None:
     with pytest.raises(ClientError) as e:
         client.publish_layer_version(LayerName=name, Content={"ZipFile": b"not a zip"})
     assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def test_compatible_runtimes_and_architectures_as_lambda_takes_them(client: Any) -> None:
+    """Any runtime Lambda knows may be named (a layer for java21 is kept, and usable by no function here);
+    architectures are kept, shown and filtered on."""
+    name = unique("compat")
+    published = client.publish_layer_version(
+        LayerName=name,
+        Content={"ZipFile": zip_of({"python/x.py": b"X = 1\n"})},
+        CompatibleRuntimes=["python3.12", "nodejs20.x", "provided.al2023", "java21"],
+        CompatibleArchitectures=["arm64"],
+    )
+    assert published["CompatibleArchitectures"] == ["arm64"]
+    assert published["CompatibleRuntimes"] == ["python3.12", "nodejs20.x", "provided.al2023", "java21"]
+    assert client.get_layer_version(LayerName=name, VersionNumber=1)["CompatibleArchitectures"] == ["arm64"]
+
+    def names(**filters: str) -> set[str]:
+        return {item["LayerName"] for item in client.list_layers(**filters)["Layers"]}
+
+    assert name in names(CompatibleArchitecture="arm64") and name not in names(CompatibleArchitecture="x86_64")
+    assert name in names(CompatibleRuntime="provided.al2023", CompatibleArchitecture="arm64")
+    for params in ({"CompatibleRuntimes": ["cobol85"]}, {"CompatibleArchitectures": ["sparc"]}):
+        with pytest.raises(ClientError) as e:
+            client.publish_layer_version(LayerName=name, Content={"ZipFile": zip_of({"a": b""})}, **params)
+        assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"

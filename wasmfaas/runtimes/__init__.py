@@ -25,6 +25,7 @@ from ..errors import InvalidParameterError
 
 __all__ = [
     "JAVASCRIPT",
+    "LAMBDA_IDENTIFIERS",
     "LAMBDA_RUNTIMES",
     "MAX_UNZIPPED_BYTES",
     "MAX_ZIPPED_BYTES",
@@ -52,6 +53,23 @@ LAMBDA_RUNTIMES: Final = {
     **{f"python3.{minor}": PYTHON for minor in range(9, 14)},
     **{f"nodejs{major}.x": JAVASCRIPT for major in (18, 20, 22, 24)},
 }
+
+
+# Every runtime identifier Lambda's API knows (botocore's `Runtime` enum), deprecated ones included: what a layer may
+# name as compatible (it is then usable by functions of those runtimes that run here).
+LAMBDA_IDENTIFIERS: Final = frozenset(
+    {
+        *LAMBDA_RUNTIMES,
+        PYTHON,
+        "nodejs", "nodejs4.3", "nodejs4.3-edge", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x",
+        "nodejs14.x", "nodejs16.x", "nodejs26.x", "python2.7", "python3.6", "python3.7", "python3.8", "python3.15",
+        "java8", "java8.al2", "java8.al2023", "java11", "java11.al2023", "java17", "java17.al2023", "java21",
+        "java25",
+        "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6", "dotnet8", "dotnet10",
+        "go1.x", "ruby2.5", "ruby2.7", "ruby3.2", "ruby3.3", "ruby3.4", "ruby4.0",
+        "provided", "provided.al2", "provided.al2023", "custom",
+    }
+)  # fmt: skip
 
 
 def runtimes() -> list[str]:

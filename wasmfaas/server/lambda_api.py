@@ -3,9 +3,11 @@
 Paths, methods, status codes and member names are botocore's (`botocore/data/lambda/2015-03-31/service-2.json`).
 FunctionConfig maps onto the API as MemorySize <-> memory_mb, Timeout <-> timeout, Environment.Variables <->
 environment, ReservedConcurrentExecutions <-> reserved_concurrency, and the `WasmfaasConfig.Fuel` extension <->
-fuel; Layers are layer version ARNs (layers_api.py), Role and Tags are kept. What the platform has no notion of
-(VpcConfig, TracingConfig ...) is accepted and not kept; what would silently change behaviour if ignored (S3 or
-image code) is refused with a 400.
+fuel; Layers are layer version ARNs (layers_api.py), Role and Tags are kept. Architectures, TracingConfig,
+LoggingConfig, KMSKeyArn and DeadLetterConfig have no effect here but are kept with each version and shown as
+Lambda shows them (defaults included), since tools compare what they applied with what they read back; other members
+the platform has no notion of (VpcConfig, SnapStart ...) are accepted and not kept; what would silently change
+behaviour if ignored (S3 or image code) is refused with a 400.
 
 Code: for a language runtime (`python3.14`, `js-starlingmonkey`) the ZipFile is the sources, handed to the platform,
 which builds them (a build failure is a 400 with the builder's message); CodeSha256 and CodeSize are the package's
@@ -19,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -35,7 +38,7 @@ from ..config import FunctionConfig
 from ..errors import FunctionNotFoundError, PreconditionFailedError
 from ..registry import LATEST, AliasInfo, FunctionInfo
 from .context import ServerContext
-from .errors import LambdaError, conflict, invalid_parameter, precondition_failed
+from .errors import LambdaError, conflict, invalid_parameter, not_found, precondition_failed
 from .http import Response, json_response
 from .naming import decode_marker, encode_marker, parse_function_name, revision_id
 from .packages import MAX_UNZIPPED, MAX_ZIPPED, build_zip, module_file_name, open_package
@@ -48,6 +51,7 @@ from .shapes import (
     Concurrency,
     CreateAliasRequest,
     CreateFunctionRequest,
+    DeadLetterConfig,
     EnvironmentRequest,
     EnvironmentResponse,
     EphemeralStorage,
@@ -59,12 +63,14 @@ from .shapes import (
     ListAliasesResponse,
     ListFunctionsResponse,
     ListVersionsByFunctionResponse,
+    LoggingConfig,
     ProvisionedConcurrencyConfig,
     ProvisionedConcurrencyConfigList,
     ProvisionedConcurrencyConfigListItem,
     PublishVersionRequest,
     PutFunctionConcurrencyRequest,
     PutProvisionedConcurrencyConfigRequest,
+    TracingConfig,
     UpdateAliasRequest,
     UpdateFunctionCodeRequest,
     UpdateFunctionConfigurationRequest,
@@ -79,6 +85,7 @@ T = TypeVar("T")
 # A CreateFunction body carries the zip base64-encoded (4/3 of its size) plus the other members.
 CODE_BODY_LIMIT: Final = MAX_ZIPPED * 4 // 3 + 64 * KiB
 DEFAULT_PAGE: Final = 50
+_VERSION_RE: Final = re.compile(r"\$LATEST|[0-9]{1,1024}")
 # Lambda's TotalCodeSize quota (75 GB), reported by GetAccountSettings.
 TOTAL_CODE_SIZE: Final = 80_530_636_800
 # The longest a log long poll waits (it also delays a graceful shutdown by up to this long).
@@ -139,6 +146,7 @@ def function_configuration(
     ctx: ServerContext, info: FunctionInfo, arn_qualifier: str | None
 ) -> FunctionConfiguration:
     config = info.config
+    inert = info.inert_settings
     return FunctionConfiguration(
         function_name=info.name,
         function_arn=ctx.identity.function_arn(info.name, arn_qualifier),
@@ -158,6 +166,13 @@ def function_configuration(
         last_update_status="Successful",
         package_type="Zip",
         ephemeral_storage=EphemeralStorage(size=config.ephemeral_storage_mb),
+        architectures=inert.get("Architectures", ["x86_64"]),
+        tracing_config=TracingConfig(mode=inert.get("TracingConfig", {}).get("Mode", "PassThrough")),
+        logging_config=msgspec.convert(_logging_config(info), LoggingConfig),
+        kms_key_arn=inert.get("KMSKeyArn", UNSET),
+        dead_letter_config=msgspec.convert(inert["DeadLetterConfig"], DeadLetterConfig)
+        if "DeadLetterConfig" in inert
+        else UNSET,
         environment=EnvironmentResponse(variables=dict(config.environment)) if config.environment else UNSET,
         layers=[
             FunctionLayer(arn=ctx.identity.layer_arn(layer.name, layer.version), code_size=layer.code_size)
@@ -167,6 +182,47 @@ def function_configuration(
         else UNSET,
         wasmfaas_config=WasmfaasConfigResponse(fuel=config.fuel, kind=info.kind.value),
     )
+
+
+def _logging_config(info: FunctionInfo) -> dict[str, Any]:
+    """The function's LoggingConfig as Lambda shows it: its own values over Lambda's defaults."""
+    kept = info.inert_settings.get("LoggingConfig", {})
+    logging = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{info.name}", **kept}
+    if logging["LogFormat"] == "JSON":
+        logging = {"ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO", **logging}
+    return logging
+
+
+def _inert_changes(
+    current: FunctionInfo | None,
+    *,
+    architectures: list[str] | Any = UNSET,
+    tracing: TracingConfig | Any = UNSET,
+    logging: LoggingConfig | Any = UNSET,
+    kms_key_arn: str | Any = UNSET,
+    dead_letter: DeadLetterConfig | Any = UNSET,
+) -> dict[str, Any]:
+    """The settings a request changes that are kept and shown but have no effect here (platform `inert_settings`;
+    None removes one): each as Lambda takes it, an empty value clearing it."""
+    changes: dict[str, Any] = {}
+    if architectures is not UNSET:
+        changes["Architectures"] = list(architectures)
+    if isinstance(tracing, TracingConfig):
+        changes["TracingConfig"] = msgspec.to_builtins(tracing) or None
+    if kms_key_arn is not UNSET:
+        changes["KMSKeyArn"] = kms_key_arn or None
+    if isinstance(dead_letter, DeadLetterConfig):
+        changes["DeadLetterConfig"] = msgspec.to_builtins(dead_letter) if dead_letter.target_arn else None
+    if isinstance(logging, LoggingConfig):
+        given = msgspec.to_builtins(logging)
+        kept = current.inert_settings.get("LoggingConfig", {}) if current is not None else {}
+        merged = {**kept, **given}
+        if merged.get("LogFormat", "Text") != "JSON":
+            if {"ApplicationLogLevel", "SystemLogLevel"} & set(given):
+                raise invalid_parameter("LoggingConfig: log levels can only be set with LogFormat JSON")
+            merged = {k: v for k, v in merged.items() if k not in ("ApplicationLogLevel", "SystemLogLevel")}
+        changes["LoggingConfig"] = merged or None
+    return changes
 
 
 def _version_key(version: str) -> int:
@@ -336,6 +392,14 @@ async def create_function(call: Call) -> Response:
         publish=body.publish,
         tags=body.tags if body.tags is not UNSET else None,
         layers=body.layers if body.layers is not UNSET else (),
+        inert_settings=_inert_changes(
+            None,
+            architectures=body.architectures,
+            tracing=body.tracing_config,
+            logging=body.logging_config,
+            kms_key_arn=body.kms_key_arn,
+            dead_letter=body.dead_letter_config,
+        ),
     )
     arn_qualifier = info.version if info.version != LATEST else None
     return json_response(function_configuration(ctx, info, arn_qualifier), 201)
@@ -412,7 +476,11 @@ async def update_function_code(call: Call) -> Response:
         return json_response(function_configuration(ctx, current, None))
     with _revision_held("GetFunction"):
         info = await ctx.platform.update_function_code(
-            name, module, publish=body.publish, if_revision=_if_revision(body.revision_id, current)
+            name,
+            module,
+            publish=body.publish,
+            if_revision=_if_revision(body.revision_id, current),
+            inert_settings=_inert_changes(current, architectures=body.architectures),
         )
     return json_response(function_configuration(ctx, info, info.version if info.version != LATEST else None))
 
@@ -424,12 +492,16 @@ async def update_function_configuration(call: Call) -> Response:
     current = await ctx.platform.get_function(name)
     _check_revision(body.revision_id, function_revision_id(current), "GetFunction")
     with _revision_held("GetFunction"):
-        info = await _update_configuration(ctx, name, body, _if_revision(body.revision_id, current))
+        info = await _update_configuration(ctx, name, body, _if_revision(body.revision_id, current), current)
     return json_response(function_configuration(ctx, info, None))
 
 
 async def _update_configuration(
-    ctx: ServerContext, name: str, body: UpdateFunctionConfigurationRequest, if_revision: int | None
+    ctx: ServerContext,
+    name: str,
+    body: UpdateFunctionConfigurationRequest,
+    if_revision: int | None,
+    current: FunctionInfo,
 ) -> FunctionInfo:
     return await ctx.platform.update_function_configuration(
         name,
@@ -439,6 +511,13 @@ async def _update_configuration(
         runtime=body.runtime if body.runtime is not UNSET else None,
         role=body.role if body.role is not UNSET else None,
         layers=body.layers if body.layers is not UNSET else None,
+        inert_settings=_inert_changes(
+            current,
+            tracing=body.tracing_config,
+            logging=body.logging_config,
+            kms_key_arn=body.kms_key_arn,
+            dead_letter=body.dead_letter_config,
+        ),
         **_config_changes(
             body.memory_size, body.timeout, body.environment, body.ephemeral_storage, body.wasmfaas_config
         ),
@@ -590,6 +669,8 @@ async def list_aliases(call: Call) -> Response:
     aliases = await ctx.platform.list_aliases(name)
     version = call.request.query_param("FunctionVersion")
     if version is not None:
+        if not _VERSION_RE.fullmatch(version):
+            raise invalid_parameter(f"FunctionVersion: {version!r} is not a version number or $LATEST")
         aliases = [a for a in aliases if a.function_version == version]
     page, marker = paginate(call, aliases, lambda a: [a.name])
     return json_response(
@@ -675,7 +756,7 @@ async def _list_provisioned_concurrency_configs(call: Call) -> Response:
     ctx = call.ctx
     name = unqualified(call)
     configs = await ctx.platform.list_provisioned_concurrency(name)
-    page, marker = paginate(call, sorted(configs), lambda qualifier: [qualifier])
+    page, marker = paginate(call, sorted(configs), lambda qualifier: [qualifier], most=50)  # the model's bound
     items = []
     for qualifier in page:
         count = configs[qualifier]
@@ -701,12 +782,8 @@ async def delete_provisioned_concurrency_config(call: Call) -> Response:
     await ctx.platform.get_function(name, qualifier)
     try:
         await ctx.platform.delete_provisioned_concurrency(name, qualifier)
-    except FunctionNotFoundError:
-        raise LambdaError(
-            404,
-            "ProvisionedConcurrencyConfigNotFoundException",
-            "No Provisioned Concurrency Config found for this function",
-        ) from None
+    except FunctionNotFoundError:  # the model's error for Delete (Get's is ProvisionedConcurrencyConfigNotFound)
+        raise not_found("No Provisioned Concurrency Config found for this function") from None
     ctx.provisioned_stamps.pop((name, qualifier), None)
     return Response(204)
 

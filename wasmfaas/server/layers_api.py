@@ -8,7 +8,7 @@ Content.ZipFile; its Location (a download link, optional in the model) is not gi
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -34,7 +34,7 @@ class PublishLayerVersionRequest(Shape):
     content: LayerContentInput
     description: Annotated[str, Meta(max_length=256)] = ""
     compatible_runtimes: Annotated[list[str], Meta(max_length=15)] = []  # noqa: RUF012 - msgspec copies defaults
-    compatible_architectures: list[str] | UnsetType = UNSET
+    compatible_architectures: Annotated[list[Literal["x86_64", "arm64"]], Meta(max_length=2)] = []  # noqa: RUF012
     license_info: Annotated[str, Meta(max_length=512)] = ""
 
 
@@ -53,6 +53,7 @@ class LayerVersion(Shape):
     created_date: str
     version: int
     compatible_runtimes: list[str]
+    compatible_architectures: list[str]
     license_info: str | UnsetType = UNSET
 
 
@@ -62,6 +63,7 @@ class LayerVersionsListItem(Shape):
     description: str
     created_date: str
     compatible_runtimes: list[str]
+    compatible_architectures: list[str]
     license_info: str | UnsetType = UNSET
 
 
@@ -113,13 +115,17 @@ def _list_item(ctx: ServerContext, info: LayerVersionInfo) -> LayerVersionsListI
         description=info.description,
         created_date=info.created,
         compatible_runtimes=list(info.compatible_runtimes),
+        compatible_architectures=list(info.compatible_architectures),
         license_info=info.license_info or UNSET,
     )
 
 
 def _matches(call: Call, info: LayerVersionInfo) -> bool:
     runtime = call.request.query_param("CompatibleRuntime")
-    return not runtime or runtime in info.compatible_runtimes
+    architecture = call.request.query_param("CompatibleArchitecture")
+    return (not runtime or runtime in info.compatible_runtimes) and (
+        not architecture or architecture in info.compatible_architectures
+    )
 
 
 async def publish_layer_version(call: Call) -> Response:
@@ -134,6 +140,7 @@ async def publish_layer_version(call: Call) -> Response:
         description=body.description,
         compatible_runtimes=body.compatible_runtimes,
         license_info=body.license_info,
+        compatible_architectures=body.compatible_architectures,
     )
     return json_response(_layer_version(call.ctx, info), 201)
 
@@ -191,6 +198,11 @@ _LAYERS: Final = "/2018-10-31/layers"
 _VERSIONS: Final = f"{_LAYERS}/{{LayerName}}/versions"
 _PAGING: Final = (
     Param("CompatibleRuntime", description="Only layers (versions) declared compatible with this runtime"),
+    Param(
+        "CompatibleArchitecture",
+        schema={"type": "string", "enum": ["x86_64", "arm64"]},
+        description="Only layers (versions) declared compatible with this architecture",
+    ),
     Param("Marker", description="The NextMarker of the previous page"),
     Param("MaxItems", schema={"type": "integer", "minimum": 1, "maximum": MAX_LAYER_ITEMS}),
 )

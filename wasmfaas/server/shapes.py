@@ -29,6 +29,7 @@ __all__ = [
     "CreateFunctionRequest",
     "CreateFunctionUrlConfigRequest",
     "CreateFunctionUrlConfigResponse",
+    "DeadLetterConfig",
     "EnvironmentRequest",
     "EnvironmentResponse",
     "EphemeralStorage",
@@ -44,6 +45,7 @@ __all__ = [
     "ListFunctionUrlConfigsResponse",
     "ListFunctionsResponse",
     "ListVersionsByFunctionResponse",
+    "LoggingConfig",
     "ProvisionedConcurrencyConfig",
     "ProvisionedConcurrencyConfigList",
     "ProvisionedConcurrencyConfigListItem",
@@ -51,6 +53,7 @@ __all__ = [
     "PutFunctionConcurrencyRequest",
     "PutProvisionedConcurrencyConfigRequest",
     "ThrottleErrorBody",
+    "TracingConfig",
     "UpdateAliasRequest",
     "UpdateFunctionCodeRequest",
     "UpdateFunctionConfigurationRequest",
@@ -61,7 +64,8 @@ __all__ = [
 
 FunctionNameField = Annotated[str, Meta(min_length=1, max_length=140)]
 DescriptionField = Annotated[str, Meta(max_length=256)]
-HandlerField = Annotated[str, Meta(max_length=128)]
+HandlerField = Annotated[str, Meta(max_length=128, pattern=r"^[^\s]*$")]  # empty: a bare module's
+RoleField = Annotated[str, Meta(pattern=r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")]
 TimeoutField = Annotated[int, Meta(ge=1, le=900)]
 MemorySizeField = Annotated[int, Meta(ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)]
 EphemeralSizeField = Annotated[int, Meta(ge=MIN_EPHEMERAL_STORAGE_MB, le=MAX_EPHEMERAL_STORAGE_MB)]
@@ -91,6 +95,31 @@ class EphemeralStorage(Shape):
     """The size of the function's /tmp in MB (Lambda's EphemeralStorage)."""
 
     size: EphemeralSizeField
+
+
+# -- kept and shown, no effect here (wasm runs on any architecture; no X-Ray, KMS, CloudWatch or SQS/SNS) -----------
+
+ArchitecturesField = Annotated[list[Literal["x86_64", "arm64"]], Meta(min_length=1, max_length=1)]
+_ARN_OR_EMPTY = r"^(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)?$"
+ArnOrEmptyField = Annotated[str, Meta(max_length=2048, pattern=_ARN_OR_EMPTY)]
+
+
+class TracingConfig(Shape):
+    mode: Literal["Active", "PassThrough"] | UnsetType = UNSET
+
+
+LogGroupField = Annotated[str, Meta(min_length=1, max_length=512, pattern=r"^[\.\-_/#A-Za-z0-9]+$")]
+
+
+class LoggingConfig(Shape):
+    log_format: Literal["JSON", "Text"] | UnsetType = UNSET
+    application_log_level: Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"] | UnsetType = UNSET
+    system_log_level: Literal["DEBUG", "INFO", "WARN"] | UnsetType = UNSET
+    log_group: LogGroupField | UnsetType = UNSET
+
+
+class DeadLetterConfig(Shape):
+    target_arn: ArnOrEmptyField | UnsetType = UNSET
 
 
 class WasmfaasConfigRequest(Shape):
@@ -152,7 +181,7 @@ class FunctionCode(Shape):
 class CreateFunctionRequest(Shape):
     function_name: FunctionNameField
     code: FunctionCode
-    role: str | UnsetType = UNSET
+    role: RoleField | UnsetType = UNSET
     runtime: RuntimeField | UnsetType = UNSET
     handler: HandlerField | UnsetType = UNSET
     description: DescriptionField = ""
@@ -164,6 +193,11 @@ class CreateFunctionRequest(Shape):
     layers: list[str] | UnsetType = UNSET
     tags: dict[str, str] | UnsetType = UNSET
     ephemeral_storage: EphemeralStorage | UnsetType = UNSET
+    architectures: ArchitecturesField | UnsetType = UNSET
+    tracing_config: TracingConfig | UnsetType = UNSET
+    logging_config: LoggingConfig | UnsetType = UNSET
+    kms_key_arn: ArnOrEmptyField | UnsetType = msgspec.field(default=UNSET, name="KMSKeyArn")
+    dead_letter_config: DeadLetterConfig | UnsetType = UNSET
     wasmfaas_config: WasmfaasConfigRequest | UnsetType = UNSET
 
 
@@ -176,10 +210,11 @@ class UpdateFunctionCodeRequest(Shape):
     publish: bool = False
     dry_run: bool = False
     revision_id: str | UnsetType = UNSET
+    architectures: ArchitecturesField | UnsetType = UNSET
 
 
 class UpdateFunctionConfigurationRequest(Shape):
-    role: str | UnsetType = UNSET
+    role: RoleField | UnsetType = UNSET
     handler: HandlerField | UnsetType = UNSET
     description: DescriptionField | UnsetType = UNSET
     timeout: TimeoutField | UnsetType = UNSET
@@ -189,6 +224,10 @@ class UpdateFunctionConfigurationRequest(Shape):
     revision_id: str | UnsetType = UNSET
     layers: list[str] | UnsetType = UNSET
     ephemeral_storage: EphemeralStorage | UnsetType = UNSET
+    tracing_config: TracingConfig | UnsetType = UNSET
+    logging_config: LoggingConfig | UnsetType = UNSET
+    kms_key_arn: ArnOrEmptyField | UnsetType = msgspec.field(default=UNSET, name="KMSKeyArn")
+    dead_letter_config: DeadLetterConfig | UnsetType = UNSET
     wasmfaas_config: WasmfaasConfigRequest | UnsetType = UNSET
 
 
@@ -210,8 +249,13 @@ class FunctionConfiguration(Shape):
     last_update_status: str
     package_type: str
     ephemeral_storage: EphemeralStorage
+    architectures: list[str]
+    tracing_config: TracingConfig
+    logging_config: LoggingConfig
     environment: EnvironmentResponse | UnsetType = UNSET
     layers: list[FunctionLayer] | UnsetType = UNSET
+    kms_key_arn: str | UnsetType = msgspec.field(default=UNSET, name="KMSKeyArn")
+    dead_letter_config: DeadLetterConfig | UnsetType = UNSET
     wasmfaas_config: WasmfaasConfigResponse | UnsetType = UNSET
 
 
