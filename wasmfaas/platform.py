@@ -736,10 +736,10 @@ class Platform:
         return deployed.info
 
     async def get_function(self, name: str, qualifier: str | None = None) -> FunctionInfo:
-        return self._resolve(self._get(name), qualifier).info
+        return self._resolve(self._get(name, qualifier), qualifier).info
 
     async def get_function_code(self, name: str, qualifier: str | None = None) -> bytes:
-        return self._resolve(self._get(name), qualifier).code
+        return self._resolve(self._get(name, qualifier), qualifier).code
 
     def has_function(self, name: str) -> bool:
         """Whether a function of that name exists (any of its versions)."""
@@ -774,7 +774,7 @@ class Platform:
                 return
             if qualifier not in function.versions:
                 # Lambda's answer too (a 404 that cleanup tools take as "already gone").
-                raise FunctionNotFoundError(f"Function not found: {name}:{qualifier}")
+                raise self._not_found(name, qualifier)
             users = [a.name for a in function.aliases.values() if qualifier in (a.function_version, *a.routing)]
             if users:
                 raise ResourceConflictError(f"Version {qualifier} is used by aliases {', '.join(sorted(users))}")
@@ -829,7 +829,7 @@ class Platform:
         if not isinstance(routing, dict):
             raise InvalidParameterError("RoutingConfig", f"must be a dict of version to weight, got {routing!r}")
         if version != LATEST and version not in function.versions:
-            raise FunctionNotFoundError(f"Function not found: {function.latest.info.name}:{version}")
+            raise self._not_found(function.latest.info.name, version)
         if len(routing) > 1:
             raise InvalidParameterError("RoutingConfig", "at most one additional version may be weighted")
         if routing and version == LATEST:  # as Lambda: weights split traffic between published versions only
@@ -876,7 +876,7 @@ class Platform:
         try:
             return function.aliases[alias]
         except KeyError:
-            raise FunctionNotFoundError(f"Alias not found: {name}:{alias}") from None
+            raise self._not_found(name, alias, "Alias") from None
 
     async def update_alias(
         self,
@@ -1175,12 +1175,12 @@ class Platform:
 
     def compiled(self, name: str, qualifier: str | None = None) -> CompiledCode:
         """The compiled code a function version runs (`from_disk` tells whether the disk cache supplied it)."""
-        return self._resolve(self._get(name), qualifier).compiled
+        return self._resolve(self._get(name, qualifier), qualifier).compiled
 
     def _target(self, name: str, qualifier: str | None) -> Target:
         function = self._functions.get(name)
         if function is None:
-            raise FunctionNotFoundError(f"Function not found: {name}")
+            raise self._not_found(name, qualifier)
         if qualifier is None:
             return function.latest.target
         return self._resolve(function, qualifier, route=True).target
@@ -1193,7 +1193,7 @@ class Platform:
             return deployed
         alias = function.aliases.get(qualifier)
         if alias is None:
-            raise FunctionNotFoundError(f"Function not found: {function.latest.info.name}:{qualifier}")
+            raise self._not_found(function.latest.info.name, qualifier)
         version = alias.function_version
         if route and alias.routing:
             extra, weight = next(iter(alias.routing.items()))
@@ -1201,10 +1201,17 @@ class Platform:
                 version = extra
         return function.latest if version == LATEST else function.versions[version]
 
-    def _get(self, name: str) -> _Function:
+    def _not_found(self, name: str, qualifier: str | None = None, what: str = "Function") -> FunctionNotFoundError:
+        """Lambda's error for a missing function, version or alias: it names the ARN."""
+        arn = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
+        if qualifier:
+            arn = f"{arn}:{qualifier}"
+        return FunctionNotFoundError(f"{what} not found: {arn}")
+
+    def _get(self, name: str, qualifier: str | None = None) -> _Function:
         function = self._functions.get(name)
         if function is None:
-            raise FunctionNotFoundError(f"Function not found: {name}")
+            raise self._not_found(name, qualifier)
         return function
 
 

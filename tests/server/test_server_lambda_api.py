@@ -19,6 +19,9 @@ from server_helpers import ROLE, ServerProcess, lambda_client, unique, zip_of
 Create = Callable[..., dict[str, Any]]
 
 
+ARN_PREFIX = "arn:aws:lambda:us-east-1:000000000000:function:"
+
+
 def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
     response = excinfo.value.response
     return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
@@ -175,8 +178,12 @@ def test_not_found_is_404_resource_not_found(client: Any) -> None:
     ):
         with pytest.raises(client.exceptions.ResourceNotFoundException) as e:
             call()
-        assert e.value.response["Error"]["Message"]
+        # Lambda's message names the ARN.
+        assert e.value.response["Error"]["Message"] == f"Function not found: {ARN_PREFIX}no-such-function"
         assert e.value.response["Type"] == "User"
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as e:
+        client.get_function(FunctionName="no-such-function", Qualifier="live")
+    assert e.value.response["Error"]["Message"] == f"Function not found: {ARN_PREFIX}no-such-function:live"
 
 
 def test_list_functions_pages_with_marker(client: Any, server: ServerProcess, create: Create) -> None:
