@@ -7,6 +7,7 @@ out to one invocation, and only that invocation's worker thread touches it.
 from __future__ import annotations
 
 import functools
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -263,9 +264,12 @@ def _code_from_message(message: str) -> wasmtime.TrapCode | None:
     return None
 
 
+_CAUSE_NUMBER: Final = re.compile(r"^\d+: ")
+
+
 def _trap_message(failure: Exception) -> str:
-    lines = [line.strip() for line in str(failure).splitlines() if line.strip()]
-    # wasmtime puts the cause last ("wasm trap: ..."), after the backtrace.
+    # wasmtime puts the cause last ("wasm trap: ..."), after the backtrace; a chain of causes is numbered ("1: ").
+    lines = [_CAUSE_NUMBER.sub("", line.strip()) for line in str(failure).splitlines() if line.strip()]
     for line in lines:
         if line.startswith("wasm trap:"):
             return line
