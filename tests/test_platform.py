@@ -12,6 +12,7 @@ import pytest
 from wasmfaas import (
     FunctionConfig,
     FunctionExistsError,
+    FunctionInfo,
     FunctionNotFoundError,
     InvalidParameterError,
     PayloadTooLargeError,
@@ -137,6 +138,34 @@ async def test_a_change_cancelled_midway_is_made_whole(tmp_path: Path, guest: Ca
         assert platform.account_settings().unreserved_concurrent_executions == 200
     async with Platform(data_dir=tmp_path, persistent=True, account_concurrency=200) as platform:
         assert await platform.list_functions() == []
+
+
+@pytest.mark.anyio
+async def test_the_same_create_again_while_it_runs_joins_it(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    # A client that stops waiting for a long build retries the same request (the AWS CLI does after 60 s): it gets
+    # the function being created, not "already exists"; a different request for the name still gets that.
+    async with Platform(data_dir=tmp_path) as platform:
+        config = FunctionConfig(memory_mb=256)
+        outcomes: dict[str, object] = {}
+
+        async def create(label: str, memory_mb: int = 256) -> None:
+            try:
+                outcomes[label] = await platform.create_function(
+                    "fn", guest("echo"), config=FunctionConfig(memory_mb=memory_mb)
+                )
+            except FunctionExistsError as e:
+                outcomes[label] = e
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(create, "first")
+            tg.start_soon(create, "again")
+            tg.start_soon(create, "other", 512)
+        first, again, other = outcomes["first"], outcomes["again"], outcomes["other"]
+        assert isinstance(first, FunctionInfo) and first == again and first.config == config
+        assert isinstance(other, FunctionExistsError)
+        with pytest.raises(FunctionExistsError):  # once it is done, the same request is a conflict again
+            await platform.create_function("fn", guest("echo"), config=config)
+        assert [info.name for info in await platform.list_functions()] == ["fn"]
 
 
 def test_code_no_version_deploys_is_let_go(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:

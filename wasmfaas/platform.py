@@ -209,6 +209,9 @@ class Platform:
         self._scratch: Path | None = None
         self._lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
+        # Creations under way, by name: what each was asked for, and its outcome once it is known (see
+        # create_function: an identical request while one runs joins it).
+        self._creating: dict[str, _Creation] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -598,11 +601,48 @@ class Platform:
         checked_tags = merge_tags({}, tags or {})
         config = config or FunctionConfig()
         code = _as_code(code)
+        kept = _inert(inert_settings or {})
+        sha = code_sha256(code)
+        # A client that gave up waiting for a long build (the AWS CLI does after 60 s) sends the same request again:
+        # it joins the creation under way and gets its outcome, not "already exists" for the function it created.
+        asked = (sha, runtime, handler, config, description, role, checked_tags, tuple(layers), kept, publish)
+        running = self._creating.get(name)
+        if running is not None and running.asked == asked:
+            await running.done.wait()
+            if running.created is not None:
+                return running.created
+        creation = _Creation(asked)
+        if running is None:
+            self._creating[name] = creation
+        try:
+            creation.created = await self._create(
+                name, code, sha, runtime, handler, config, description, role, checked_tags, layers, kept, publish
+            )
+            return creation.created
+        finally:
+            creation.done.set()
+            if self._creating.get(name) is creation:
+                del self._creating[name]
+
+    async def _create(
+        self,
+        name: str,
+        code: bytes,
+        sha: str,
+        runtime: str,
+        handler: str,
+        config: FunctionConfig,
+        description: str,
+        role: str,
+        checked_tags: dict[str, str],
+        layers: Sequence[str],
+        kept: dict[str, Any],
+        publish: bool,
+    ) -> FunctionInfo:
         async with self._changing(shielded=False):
             if name in self._functions:
                 raise FunctionExistsError(f"Function already exist: {name}")
             self._check_provisioned_total(name, None, config.provisioned_concurrency)
-            sha = code_sha256(code)
             info = FunctionInfo(
                 name=name,
                 runtime=runtime,
@@ -614,7 +654,7 @@ class Platform:
                 last_modified=_now(),
                 description=description,
                 role=role,
-                inert_settings=_inert(inert_settings or {}),
+                inert_settings=kept,
                 layers=self._layer_refs(runtime, layers),
             )
             try:
@@ -1255,6 +1295,15 @@ def _as_payload(payload: bytes | bytearray | memoryview | str) -> bytes:
 
 
 _BuildKey = tuple[str, str, str, tuple[str, ...]]
+
+
+class _Creation:
+    """A create_function under way: what it was asked (its arguments, the code by hash) and its outcome."""
+
+    def __init__(self, asked: tuple[Any, ...]) -> None:
+        self.asked = asked
+        self.done = anyio.Event()
+        self.created: FunctionInfo | None = None
 
 
 def _published_part(info: FunctionInfo) -> tuple[Any, ...]:
