@@ -146,6 +146,31 @@ def test_a_result_with_bad_utf8_is_a_bare_value() -> None:
     assert map_result(payload) == (200, [(b"content-type", b"application/json")], payload)
 
 
+def test_a_result_cannot_frame_the_response_or_break_http() -> None:
+    def result(headers: dict[str, str]) -> bytes:
+        return json.dumps({"statusCode": 200, "headers": headers, "body": "hello"}).encode()
+
+    # Framing and hop-by-hop headers (two Content-Lengths, or Transfer-Encoding beside one, smuggle responses past
+    # proxies), Date and the request id are the server's: dropped. What is left passes as given.
+    framing = {
+        "Content-Length": "999999",
+        "Transfer-Encoding": "chunked",
+        "Connection": "close",
+        "Date": "yesterday",
+        "x-amzn-RequestId": "forged",
+        "X-Kept": "yes",
+    }
+    status, headers, body = map_result(result(framing))
+    assert (status, body) == (200, b"hello")
+    assert headers == [(b"x-kept", b"yes"), (b"content-type", b"application/json")]
+    # What HTTP cannot carry is the function's fault: a 502, as any invalid result.
+    for bad in ({"X-Nul": "a\u0000b"}, {"": "empty name"}, {"Bad Name": "x"}, {"X-Bell": "\u0007"}):
+        with pytest.raises(ValueError):
+            map_result(result(bad))
+    with pytest.raises(ValueError):
+        map_result(json.dumps({"statusCode": 200, "cookies": ["a=\u0000"]}).encode())
+
+
 def test_non_http_result_is_a_json_200(client: Any, create: Create) -> None:
     name = create("echo")["FunctionName"]
     url = client.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]

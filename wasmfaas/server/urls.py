@@ -12,7 +12,9 @@ API Gateway payload format 2.0 event, as AWS's `https://<url-id>.lambda-url.<reg
 
 The function's result maps back: an object with `statusCode` gives the status, `headers`, `cookies` (each one a
 Set-Cookie header) and `body` (base64-decoded when `isBase64Encoded`); any other result is a 200 application/json
-response whose body is the raw payload. A function error is a 502, a throttle a 429, as on AWS.
+response whose body is the raw payload. A function error is a 502, a throttle a 429, as on AWS; so is a result whose
+header names or values are not HTTP's (a control character, say). The result cannot set the response's framing
+(Content-Length, Transfer-Encoding and the other hop-by-hop headers), Date or x-amzn-RequestId: they are dropped.
 
 AuthType AWS_IAM requires a SigV4 signature by the server's credentials (service "lambda"); NONE is public. A CORS
 configuration answers preflight requests itself and adds the Access-Control-* headers to responses.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -395,8 +398,21 @@ def build_event(
     return event
 
 
-class _InvalidResult(Exception):
+class _InvalidResult(ValueError):
     pass
+
+
+# RFC 9110's token (a header name), and what a header value may not hold (controls other than tab).
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Headers a function's result does not set: the framing and hop-by-hop ones (two Content-Lengths, or one with
+# Transfer-Encoding, is how responses are smuggled past proxies), and those the server sets itself.
+_SERVERS_HEADERS: Final = frozenset(
+    {
+        "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer",
+        "proxy-connection", "date", "x-amzn-requestid",
+    }
+)  # fmt: skip
 
 
 def map_result(payload: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -416,15 +432,18 @@ def map_result(payload: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         raise _InvalidResult("headers must be an object")
     for key, item in raw_headers.items():
         text = item if isinstance(item, str) else msgspec.json.encode(item).decode()
-        if "\r" in key or "\n" in key or "\r" in text or "\n" in text:
-            raise _InvalidResult("header names and values may not contain line breaks")
-        headers.append((key.lower().encode(), text.encode()))  # UTF-8, not "?" for what Latin-1 lacks
+        if not _TOKEN.fullmatch(key):
+            raise _InvalidResult(f"{key!r} is not a header name")
+        if _CONTROL.search(text):
+            raise _InvalidResult(f"header {key!r}: a value may not hold control characters")
+        name = key.lower()
+        if name in _SERVERS_HEADERS:  # the server frames the response and names it; a function cannot
+            continue
+        headers.append((name.encode(), text.encode()))  # UTF-8, not "?" for what Latin-1 lacks
     if not any(name == b"content-type" for name, _ in headers):
         headers.append((b"content-type", b"application/json"))
     cookies = value.get("cookies") or []
-    if not isinstance(cookies, list) or not all(
-        isinstance(c, str) and "\n" not in c and "\r" not in c for c in cookies
-    ):
+    if not isinstance(cookies, list) or not all(isinstance(c, str) and not _CONTROL.search(c) for c in cookies):
         raise _InvalidResult("cookies must be a list of strings")
     headers.extend((b"set-cookie", c.encode()) for c in cookies)
     body = value.get("body", "")
