@@ -168,6 +168,29 @@ def test_memory_hog_hits_the_cap_and_the_host_stays_bounded(
     assert platform.invoke(name, '"small"').ok
 
 
+def test_memory_size_caps_the_whole_module_not_each_memory(platform: SyncPlatform) -> None:
+    # wasmtime caps each memory and each table at the limit: a module of two memories (or many tables) had as many
+    # times the function's memory. A core module gets one memory; more fail its cold start.
+    code = wasmtime.wat2wasm(
+        """(module (memory (export "memory") 1) (memory $second 1)
+             (func (export "wasmfaas_buffer") (param i32) (result i32) i32.const 1024)
+             (func (export "wasmfaas_handle") (param i32 i32) (result i32) i32.const 0))"""
+    )
+    platform.create_function("two-memories", code)
+    result = platform.invoke("two-memories", b"{}")
+    assert result.function_error is not None and result.function_error.error_type == "Runtime.InitError"
+    assert "memory count too high" in result.function_error.error_message
+    tables = "".join(f"(table {n} funcref)" for n in range(5))
+    many_tables = wasmtime.wat2wasm(
+        f"""(module (memory (export "memory") 1) {tables}
+             (func (export "wasmfaas_buffer") (param i32) (result i32) i32.const 1024)
+             (func (export "wasmfaas_handle") (param i32 i32) (result i32) i32.const 0))"""
+    )
+    platform.create_function("five-tables", many_tables)
+    result = platform.invoke("five-tables", b"{}")
+    assert result.function_error is not None and "table count too high" in result.function_error.error_message
+
+
 def test_stack_overflow_is_named(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
     name = deploy("stack")
     result = platform.invoke(name, '"overflow"')

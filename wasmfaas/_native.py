@@ -112,13 +112,20 @@ def instantiate(
     return wasmtime.Instance._from_raw(instance)
 
 
-_UNSET: Final = ctypes.c_int64(-1)
-
-
-def set_limits(store: wasmtime.Store, memory_size: int, table_elements: int) -> None:
-    """`Store.set_limits(memory_size=..., table_elements=...)`, the other limits left unset (-1)."""
+def set_limits(
+    store: wasmtime.Store, memory_size: int, table_elements: int, instances: int, tables: int, memories: int
+) -> None:
+    """`Store.set_limits(...)`: each memory's and each table's size, and how many instances, tables and memories
+    the store may hold (wasmtime's limits are per memory and per table: the counts bound the whole)."""
     store_ptr = c_void_p(ctypes.cast(store.ptr(), c_void_p).value)
-    _store_limiter(store_ptr, ctypes.c_int64(memory_size), ctypes.c_int64(table_elements), _UNSET, _UNSET, _UNSET)
+    _store_limiter(
+        store_ptr,
+        ctypes.c_int64(memory_size),
+        ctypes.c_int64(table_elements),
+        ctypes.c_int64(instances),
+        ctypes.c_int64(tables),
+        ctypes.c_int64(memories),
+    )
 
 
 def set_deadline(ctx: c_void_p, ticks: int) -> None:

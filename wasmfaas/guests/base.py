@@ -18,7 +18,7 @@ import wasmtime
 from .._native import WasiRecipe, set_limits
 from ..engine import Engine
 from ..logs import Capture
-from ..modules import CompiledCode
+from ..modules import CompiledCode, GuestKind
 from ..results import FunctionError
 
 __all__ = [
@@ -38,6 +38,11 @@ MIB: Final = 1024 * 1024
 WASM_PAGE: Final = 65536
 # Tables hold 8 bytes an element; a cap keeps a hostile `table.grow` from eating host memory.
 MAX_TABLE_ELEMENTS: Final = 1_000_000
+# How many instances, tables and memories a store may hold: wasmtime caps each memory (at the function's memory
+# size) and each table, so without a count a module of 16 memories had 16 times its memory. A core module has one
+# instance and one memory; a component several (the language runtimes: up to 16 instances, 2 tables, 2 memories).
+MODULE_LIMITS: Final = (1, 4, 1)
+COMPONENT_LIMITS: Final = (64, 8, 4)
 
 
 # The rest of what Lambda's environment holds, the same for every function (the runtime API's address is Lambda's
@@ -202,7 +207,8 @@ def new_store(
     store = wasmtime.Store(spec.engine.wasm)
     path = capture.path_bytes if capture is not None else None
     spec.wasi.apply(store, path, path, stdin, preopens)
-    set_limits(store, spec.memory_mb * MIB, MAX_TABLE_ELEMENTS)
+    instances, tables, memories = COMPONENT_LIMITS if spec.code.kind == GuestKind.COMPONENT else MODULE_LIMITS
+    set_limits(store, spec.memory_mb * MIB, MAX_TABLE_ELEMENTS, instances, tables, memories)
     return store
 
 
