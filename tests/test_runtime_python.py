@@ -81,6 +81,14 @@ def handler(event, context):
     if action == "sleep-decimal":
         sleep(decimal.Decimal(event["seconds"]))
         return "rested"
+    if action == "select":
+        import select
+        select.select([], [], [], event["seconds"])
+        return "rested"
+    if action == "poll":
+        import select
+        select.poll().poll(event["seconds"] * 1000)
+        return "rested"
     if action == "decimals":
         D = decimal.Decimal
         return {"big": D("1234567890123456789"), "three": D("3"), "frac": D("1.20"), "nan": D("NaN"),
@@ -232,8 +240,10 @@ def test_timeout_and_recovery(platform: SyncPlatform) -> None:
 
 
 def test_a_sleep_ends_at_the_timeout(platform: SyncPlatform) -> None:
-    assert platform.invoke("py", b'{"action": "sleep", "seconds": 0.02}').json() == "rested"
-    for action in (b"sleep", b"sleep-decimal"):
+    for action in (b"sleep", b"select", b"poll"):
+        assert platform.invoke("py", b'{"action": "%s", "seconds": 0.02}' % action).json() == "rested"
+    # Each a wait in wasmtime's poll, which a timeout cannot stop: held its worker thread and concurrency slot.
+    for action in (b"sleep", b"sleep-decimal", b"select", b"poll"):
         result = platform.invoke("py", b'{"action": "%s", "seconds": 60}' % action)
         assert result.function_error is not None and result.function_error.error_type == "Sandbox.Timedout"
         assert result.duration_ms < 30_000  # stopped at its 1 s timeout, not after the sleep's 60 s

@@ -39,6 +39,7 @@ import json
 import logging
 import os
 import re
+import select
 import selectors
 import sys
 import time
@@ -538,8 +539,8 @@ def _exit(exc: SystemExit) -> Err[types.FunctionError]:
 
 
 # WASI's sleep is the host's own (wasmtime's poll), and a timeout (an epoch deadline) can stop only wasm code: a
-# sleep in one piece would outlast its invocation's timeout. In slices, the host stops it within a slice of the
-# deadline.
+# sleep in one piece would outlast its invocation's timeout, holding its worker thread and its concurrency slot. In
+# slices, the host stops it within a slice of the deadline. select.select and select.poll wait the same way.
 _SLEEP_SLICE_S = 0.01
 _real_sleep = time.sleep
 
@@ -558,6 +559,59 @@ def _sliced_sleep(seconds: float) -> None:
         if left <= 0:
             return
         _real_sleep(min(left, _SLEEP_SLICE_S))  # NaN stays NaN here: time.sleep refuses it
+
+
+_real_select = select.select
+_real_poll = select.poll
+
+
+def _left(end: float | None) -> float:
+    return _SLEEP_SLICE_S if end is None else max(0.0, min(_SLEEP_SLICE_S, end - time.monotonic()))
+
+
+def _sliced_select(rlist: Any, wlist: Any, xlist: Any, timeout: float | None = None) -> Any:
+    """select.select in slices, for the reason time.sleep is: one wait of wasmtime's outlasts a timeout."""
+    if timeout is not None:
+        try:
+            end: float | None = time.monotonic() + float(timeout)
+        except (TypeError, ValueError):
+            return _real_select(rlist, wlist, xlist, timeout)  # select's own error for a bad timeout
+        if not timeout > _SLEEP_SLICE_S:  # short waits (and select's errors for negative ones) in one piece
+            return _real_select(rlist, wlist, xlist, timeout)
+    else:
+        end = None
+    while True:
+        ready = _real_select(rlist, wlist, xlist, _left(end))
+        if any(ready) or (end is not None and time.monotonic() >= end):
+            return ready
+
+
+class _SlicedPoll:
+    """select.poll() whose poll() waits in slices (see `_sliced_select`)."""
+
+    def __init__(self) -> None:
+        self._poll = _real_poll()
+
+    def register(self, fd: Any, eventmask: int = select.POLLIN | select.POLLPRI | select.POLLOUT) -> None:
+        self._poll.register(fd, eventmask)
+
+    def modify(self, fd: Any, eventmask: int) -> None:
+        self._poll.modify(fd, eventmask)
+
+    def unregister(self, fd: Any) -> None:
+        self._poll.unregister(fd)
+
+    def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
+        if timeout is None or timeout < 0:
+            end = None
+        elif not timeout > _SLEEP_SLICE_S * 1000:
+            return self._poll.poll(timeout)
+        else:
+            end = time.monotonic() + timeout / 1000
+        while True:
+            ready = self._poll.poll(_left(end) * 1000)
+            if ready or (end is not None and time.monotonic() >= end):
+                return ready
 
 
 class _TimerSelector(selectors.BaseSelector):
@@ -814,6 +868,8 @@ def _init() -> None:
         sys.meta_path.insert(position, _FINDER)
     _install_logging()
     time.sleep = _sliced_sleep  # before the function's modules import it by name
+    select.select = _sliced_select
+    select.poll = _SlicedPoll  # type: ignore[misc, assignment]
     _install_asyncio()
     _install_sqlite()
     try:
