@@ -168,6 +168,37 @@ async def test_the_same_create_again_while_it_runs_joins_it(tmp_path: Path, gues
         assert [info.name for info in await platform.list_functions()] == ["fn"]
 
 
+@pytest.mark.anyio
+async def test_code_no_version_uses_leaves_the_disk(
+    tmp_path: Path, guest: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Replaced and deleted code, its compiled artifacts and their records go at the next maintenance round, not
+    # only at the next start (a long-running server's churn had left gigabytes behind).
+    monkeypatch.delenv("WASMFAAS_MODULE_CACHE", raising=False)  # the platform's own cache, under its data dir
+    def files(folder: str) -> set[str]:
+        return {p.name for p in (tmp_path / folder).iterdir() if not p.name.startswith(".")}
+
+    async def settled() -> None:
+        for _ in range(200):
+            await anyio.sleep(0.01)
+            if not platform._garbage:
+                return
+
+    async with Platform(data_dir=tmp_path, persistent=True, maintenance_interval=0.01) as platform:
+        await platform.create_function("kept", guest("echo"))
+        kept = (files("code"), files("modules"))
+        await platform.create_function("fn", guest("counter"))
+        await platform.update_function_code("fn", guest("trap"))
+        await platform.publish_version("fn")
+        await platform.update_function_code("fn", guest("log"))
+        await settled()
+        assert len(files("code")) == 3 and len(files("modules")) == 3 * 2  # echo, trap (version 1), log
+        await platform.delete_function("fn")
+        await settled()
+        assert (files("code"), files("modules")) == kept
+        assert (await platform.invoke("kept", b"1")).payload == b"1"
+
+
 def test_code_no_version_deploys_is_let_go(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:
     # A long-running platform updated many times held every module it had compiled (the disk cache keeps them).
     platform.create_function("fn", guest("echo"))

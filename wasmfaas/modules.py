@@ -191,9 +191,13 @@ class ModuleCache:
 
     # -- disk ------------------------------------------------------------------------------------------------------
 
+    def stem(self, sha256: str) -> str:
+        """The name (without suffix) of `sha256`'s compiled artifact on disk, for this engine's settings."""
+        return f"{sha256}-{self.engine.fingerprint}"
+
     def _paths(self, sha256: str) -> tuple[Path, Path]:
         assert self.cache_dir is not None
-        stem = f"{sha256}-{self.engine.fingerprint}"
+        stem = self.stem(sha256)
         return self.cache_dir / f"{stem}.cwasm", self.cache_dir / f"{stem}.json"
 
     def _load_from_disk(self, sha256: str) -> CompiledCode | None:

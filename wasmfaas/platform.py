@@ -187,6 +187,7 @@ class Platform:
         # Compiled modules may be shared by several data dirs (they are keyed by content and engine settings).
         shared = os.environ.get("WASMFAAS_MODULE_CACHE")
         self._module_cache = Path(shared) if shared else self.data_dir / "modules"
+        self._own_module_cache = not shared  # its unused artifacts are removed; a shared one's are others' too
         self._persistent = persistent or registry is not None
         self._registry = registry
         self._own_registry = registry is None
@@ -212,6 +213,7 @@ class Platform:
         # Creations under way, by name: what each was asked for, and its outcome once it is known (see
         # create_function: an identical request while one runs joins it).
         self._creating: dict[str, _Creation] = {}
+        self._garbage = False  # code went out of use since the last collection (see _collect_garbage)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -317,12 +319,34 @@ class Platform:
     async def _maintain_forever(self) -> None:
         while True:
             await anyio.sleep(self._interval)
-            for function in list(self._functions.values()):
-                for deployed in function.all_deployed():
-                    try:
-                        await anyio.to_thread.run_sync(deployed.target.pool.maintain)
-                    except Exception:  # one pool's failure must not end the platform's task group
-                        logger.exception("maintaining the environments of %s failed", deployed.info.name)
+            deployed = [d for function in list(self._functions.values()) for d in function.all_deployed()]
+            # One thread hop for all the pools: a hop each cost 15 % of a CPU at 2000 idle versions.
+            await anyio.to_thread.run_sync(_maintain, deployed)
+            if self._garbage and not self._lock.locked():
+                async with self._changing():  # nothing is being deployed or committed meanwhile
+                    self._garbage = False
+                    await anyio.to_thread.run_sync(self._collect_garbage)
+
+    def _collect_garbage(self) -> None:
+        """Remove from disk what no version uses any more: code blobs and kept builds, unpacked packages, and
+        compiled artifacts (in a module cache of this platform's own). Once code went out of use, at the next
+        maintenance round; a churn of 300 deployments had left 1.6 GB of compiled modules and 0.8 GB of blobs.
+        Under the lock (a change under way writes blobs, packages and artifacts before its record)."""
+        if self._registry is not None:
+            removed = self._registry.collect_garbage(self._referenced_blobs())
+            if removed:
+                logger.info("removed %d code blobs no function or layer uses", removed)
+        self._collect_tasks()
+        if not (self._disk_cache and self._own_module_cache and self._module_cache.is_dir()):
+            return
+        deployed = [d for function in self._functions.values() for d in function.all_deployed()]
+        with self._caches_lock:
+            caches = list(self._caches.values())
+        keep = {cache.stem(d.compiled.sha256) for cache in caches for d in deployed}
+        for path in self._module_cache.iterdir():
+            if not path.name.startswith(".") and path.suffix in (".cwasm", ".json") and path.stem not in keep:
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     async def _restore(self) -> None:
         registry = self._registry
@@ -359,11 +383,8 @@ class Platform:
             if dropped or built:
                 await self._save(function)
             await self._provision(await anyio.to_thread.run_sync(self._apply_provisioned, function))
-        # Blobs no record names any more (replaced code and builds, deleted functions, a write a crash cut off).
-        removed = await anyio.to_thread.run_sync(registry.collect_garbage, self._referenced_blobs())
-        if removed:
-            logger.info("removed %d code blobs no function or layer uses", removed)
-        await anyio.to_thread.run_sync(self._collect_tasks)
+        # What no record names any more (replaced code and builds, deleted functions, a write a crash cut off).
+        await anyio.to_thread.run_sync(self._collect_garbage)
 
     def _tasks_dir(self) -> Path:
         """Where packages are unpacked: `<data_dir>/tasks` when persistent (kept across restarts; those no function
@@ -400,7 +421,7 @@ class Platform:
         return str(target)
 
     def _collect_tasks(self) -> None:
-        root = self.data_dir / "tasks"
+        root = self._tasks if self._tasks is not None else self.data_dir / "tasks"
         if not root.is_dir():
             return
         used = {
@@ -566,6 +587,7 @@ class Platform:
     def _drop_unused_code(self) -> None:
         """Let go of compiled code and runtime builds no version deploys any more (the disk cache keeps them): a
         long-running platform updated many times held every one it ever compiled. Under the lock."""
+        self._garbage = True
         deployed = [d for function in self._functions.values() for d in function.all_deployed()]
         for cache in self._caches.values():
             cache.keep_only(d.compiled for d in deployed)
@@ -1295,6 +1317,14 @@ def _as_payload(payload: bytes | bytearray | memoryview | str) -> bytes:
 
 
 _BuildKey = tuple[str, str, str, tuple[str, ...]]
+
+
+def _maintain(deployed: list[_Deployed]) -> None:
+    for each in deployed:
+        try:
+            each.target.pool.maintain()
+        except Exception:  # one pool's failure must not stop the others' or end the platform's task group
+            logger.exception("maintaining the environments of %s failed", each.info.name)
 
 
 class _Creation:
