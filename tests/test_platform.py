@@ -175,6 +175,7 @@ async def test_code_no_version_uses_leaves_the_disk(
     # Replaced and deleted code, its compiled artifacts and their records go at the next maintenance round, not
     # only at the next start (a long-running server's churn had left gigabytes behind).
     monkeypatch.delenv("WASMFAAS_MODULE_CACHE", raising=False)  # the platform's own cache, under its data dir
+
     def files(folder: str) -> set[str]:
         return {p.name for p in (tmp_path / folder).iterdir() if not p.name.startswith(".")}
 

@@ -36,6 +36,7 @@ export const handler = async (event, context) => {
   if (event.action === "big") return "x".repeat(event.size);
   if (event.action === "json-hog") return { toJSON: () => "x".repeat(2 ** 29) };  // 512 MB, in JSON.stringify
   if (event.action === "json-throws") return { toJSON: () => { throw "not today"; } };
+  if (event.action === "undescribable") throw { toJSON() { throw 1; }, toString() { throw 2; } };
   if (event.action === "timer-throws") {
     setTimeout(() => { throw new TypeError("from a timer"); }, 1);
     queueMicrotask(() => {});
@@ -172,7 +173,7 @@ def test_six_megabyte_payloads_cross_both_ways(platform: SyncPlatform) -> None:
     assert result.ok and result.json()["echo"]["pad"] == pad
     big = platform.invoke("js-big", b'{"action": "big", "size": 6000000}')
     assert big.ok and big.payload == b'"' + b"x" * 6_000_000 + b'"'
-    too_big = platform.invoke("js-big", b'{"action": "big", "size": 6291456}')
+    too_big = platform.invoke("js-big", b'{"action": "big", "size": 6291555}')  # and two quotes: past 6291556
     assert too_big.function_error is not None
     assert too_big.function_error.error_type == "Function.ResponseSizeTooLarge"
     platform.delete_function("js-big")
@@ -203,6 +204,15 @@ def test_running_out_of_memory_while_encoding_the_result_is_out_of_memory(platfo
     thrown = platform.invoke("js", b'{"action": "json-throws"}')  # anything else thrown there: the result's fault
     assert thrown.function_error is not None
     assert thrown.function_error.error_type == "Runtime.MarshalError", thrown.function_error
+
+
+def test_a_failure_the_runtime_cannot_describe_starts_afresh(platform: SyncPlatform) -> None:
+    # SpiderMonkey out of memory in a microtask flood throws nothing describable, and the environment it leaves
+    # trapped the next, innocent call: an undescribable failure discards it.
+    platform.invoke("js", b'{"action": "count"}')
+    result = platform.invoke("js", b'{"action": "undescribable"}')
+    assert result.function_error is not None and result.function_error.error_type == "Runtime.UnknownError"
+    assert platform.invoke("js", b'{"action": "count"}').cold_start
 
 
 def test_a_promise_that_never_settles_times_out(platform: SyncPlatform) -> None:

@@ -275,7 +275,9 @@ class ComponentEnvironment(Environment):
                 # The runtime's own deadline timer ended a handler waiting on a promise that never settled: a
                 # timeout as the host's would be (Lambda's message and log line, a fresh environment next).
                 return Outcome(payload=b"", error=timed_out(request.timeout), discard=True)
-            if error.error_type in ("Runtime.OutOfMemory", "Runtime.ExitError"):  # the runtime is done: start afresh
+            # The runtime is done, or cannot say what went wrong (SpiderMonkey out of memory in a microtask flood
+            # throws nothing it can describe, and the next call trapped on it): start afresh.
+            if error.error_type in ("Runtime.OutOfMemory", "Runtime.ExitError", "Runtime.UnknownError"):
                 error = msgspec.structs.replace(error, handled=False)
                 return Outcome(payload=b"", error=error, discard=True, error_logged=raised)
             return Outcome(payload=b"", error=error, error_logged=raised)

@@ -36,8 +36,8 @@ ABI_VERSION: Final = 1
 HEADER_SIZE: Final = 64
 # Lambda's init phase gets 10 s of its own, whatever the function's timeout.
 INIT_TIMEOUT_S: Final = 10.0
-# Lambda's synchronous response limit.
-MAX_RESPONSE_BYTES: Final = 6 * 1024 * 1024
+# Lambda's synchronous response limit: 6 MiB and 100 bytes, as its error message says ("... (6291556 bytes)").
+MAX_RESPONSE_BYTES: Final = 6 * 1024 * 1024 + 100
 _HEADER: Final = struct.Struct("<IIQ36s12x")
 _NO_SLICE: Final = c_uint64(0)  # never set as a deadline: replaced by the first inline slice's ticks
 _RESULT: Final = struct.Struct("<III")

@@ -10,7 +10,7 @@ from typing import Final
 import msgspec
 
 from ..errors import FunctionNotFoundError, PlatformClosedError, TooManyRequestsError
-from ..invoker import MAX_SYNC_PAYLOAD
+from ..guests.reactor import MAX_RESPONSE_BYTES
 from ..logstore import LogStore
 from ..platform import Platform
 from ..results import FunctionError, InvocationResult
@@ -19,7 +19,7 @@ from .metrics import Metrics
 __all__ = ["MAX_RESPONSE_PAYLOAD", "InvocationRunner"]
 
 # Lambda's response limit: a bigger response becomes an Unhandled function error, as on AWS.
-MAX_RESPONSE_PAYLOAD: Final = MAX_SYNC_PAYLOAD
+MAX_RESPONSE_PAYLOAD: Final = MAX_RESPONSE_BYTES
 _TOO_LARGE: Final = FunctionError(
     error_type="Function.ResponseSizeTooLarge",
     error_message=f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_PAYLOAD} bytes).",
