@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import json
 import os
 import sys
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,13 +139,28 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
     deploy.add_argument(
         "package", type=Path, help="a .wasm module, a .zip deployment package, or a folder (zipped as a package)"
     )
-    deploy.add_argument("--handler", default=None, help="the module in the zip (default: its only .wasm)")
     deploy.add_argument(
-        "--runtime", default=None, help="runtime (a new function: default wasi; an existing one: unchanged)"
+        "--handler",
+        default=None,
+        help="wasi: the module in the zip (default: its only .wasm); python3.14, js-starlingmonkey: module.function "
+        "(such as app.handler)",
+    )
+    deploy.add_argument(
+        "--runtime",
+        default=None,
+        help="wasi, python3.14, js-starlingmonkey (or Lambda's python3.X, nodejsN.x); a new function's is told by "
+        "its package (.wasm: wasi, .py: python3.14, .js/.mjs: js-starlingmonkey); an existing one keeps its own",
     )
     deploy.add_argument("--memory", type=int, default=None, metavar="MB", help="MemorySize")
     deploy.add_argument("--timeout", type=int, default=None, metavar="S", help="Timeout in seconds")
-    deploy.add_argument("--env", type=_env_pair, action="append", default=None, metavar="KEY=VALUE")
+    deploy.add_argument(
+        "--env",
+        type=_env_pair,
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="an environment variable (repeat for more); given, they replace all the function's variables",
+    )
     deploy.add_argument("--fuel", type=int, default=None, metavar="N", help="fuel budget per invocation")
     deploy.add_argument("--description", default=None)
     deploy.add_argument("--publish", action="store_true", help="publish a version")
@@ -198,11 +215,15 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
 
 
 def is_local_module(args: argparse.Namespace) -> bool:
-    """Is `wasmfaas invoke`'s first argument a local module (the command's original meaning)?"""
+    """Is `wasmfaas invoke`'s first argument a local module (the command's original meaning)? A `.wasm` path is;
+    another file of that name only when no server is named (`--endpoint` or `$WASMFAAS_ENDPOINT`): with one, a
+    file in the current directory must not shadow the deployed function."""
     path: Path = args.module
     if path.suffix == ".wasm":
         return True
-    return getattr(args, "endpoint", None) is None and path.is_file()
+    if getattr(args, "endpoint", None) is not None or os.environ.get("WASMFAAS_ENDPOINT"):
+        return False
+    return path.is_file()
 
 
 def run_server_command(args: argparse.Namespace) -> int | None:
@@ -402,6 +423,30 @@ def _as_it_was(current: dict[str, Any], changed: dict[str, Any]) -> dict[str, An
     return {key: before[key] for key in changed}
 
 
+def _runtime_of(code: bytes) -> str:
+    """A new function's runtime, told by its package: a module (or a zip holding one) is wasi; a package.json or
+    node_modules is JavaScript; else the language of its sources; wasi when there is nothing to tell by (the server
+    then says what is missing)."""
+    from . import runtimes
+
+    if code[:4] == b"\0asm":
+        return runtimes.WASI
+    try:
+        with zipfile.ZipFile(io.BytesIO(code)) as archive:
+            names = [name.lower() for name in archive.namelist()]
+    except (zipfile.BadZipFile, OSError):
+        return runtimes.WASI
+    if any(name.endswith(".wasm") for name in names):
+        return runtimes.WASI
+    if any(name == "package.json" or name.startswith("node_modules/") for name in names):
+        return runtimes.JAVASCRIPT
+    if any(name.endswith(".py") for name in names):
+        return runtimes.PYTHON
+    if any(name.endswith((".js", ".mjs", ".cjs")) for name in names):
+        return runtimes.JAVASCRIPT
+    return runtimes.WASI
+
+
 def _deploy(args: argparse.Namespace) -> int:
     from rich.filesize import decimal
 
@@ -433,8 +478,6 @@ def _deploy(args: argparse.Namespace) -> int:
         config["Description"] = args.description
     if args.handler is not None:
         config["Handler"] = args.handler
-    zip_file = base64.b64encode(code).decode()
-    body_size = len(zip_file) + 200  # the JSON around the base64 package: the display's total until the first chunk
     # Does it exist? Asked first so a large package is not uploaded twice (create, then update after a conflict).
     current: dict[str, Any] = {}
     try:
@@ -444,6 +487,18 @@ def _deploy(args: argparse.Namespace) -> int:
         if e.code != "ResourceNotFoundException":
             raise
         exists = False
+    if not exists:
+        runtime = args.runtime or _runtime_of(code)
+        if args.runtime is None and runtime != runtimes.WASI:
+            print(f"wasmfaas: runtime {runtime}, for the package's sources (--runtime to choose)", file=sys.stderr)
+        if runtime != runtimes.WASI and args.handler is None:
+            print(
+                f"wasmfaas: a {runtime} function needs --handler module.function (such as app.handler)",
+                file=sys.stderr,
+            )
+            return 2
+    zip_file = base64.b64encode(code).decode()
+    body_size = len(zip_file) + 200  # the JSON around the base64 package: the display's total until the first chunk
     with _UploadDisplay(args, body_size) as display:
         response = None
         if not exists:
@@ -453,7 +508,7 @@ def _deploy(args: argparse.Namespace) -> int:
                     "/2015-03-31/functions",
                     json={
                         "FunctionName": args.name,
-                        "Runtime": args.runtime or "wasi",
+                        "Runtime": runtime,
                         "Code": {"ZipFile": zip_file},
                         "Publish": args.publish,
                         **config,

@@ -146,8 +146,12 @@ def test_deploy_keeps_an_existing_functions_runtime(server: ServerProcess, tmp_p
     source.mkdir()
     (source / "app.py").write_text("def handler(event, context):\n    return {'ok': True}\n")
     name = unique("wfpy")
-    first = wasmfaas(server, "deploy", name, str(source), "--runtime", "python3.14", "--handler", "app.handler")
+    # A new function's runtime is told by its sources; a language runtime needs a handler, said before uploading.
+    unnamed = wasmfaas(server, "deploy", name, str(source))
+    assert unnamed.returncode == 2 and "needs --handler module.function" in unnamed.stderr
+    first = wasmfaas(server, "deploy", name, str(source), "--handler", "app.handler")
     assert first.returncode == 0, first.stderr
+    assert "runtime python3.14, for the package's sources" in first.stderr
     again = wasmfaas(server, "deploy", name, str(source), "--memory", "256")
     assert again.returncode == 0, again.stderr
     info = lambda_client(server.url).get_function_configuration(FunctionName=name)
@@ -371,3 +375,29 @@ def test_deploys_display_keeps_moving_while_the_server_builds(monkeypatch: pytes
     advance(548, 548)
     (building,) = display.progress.tasks
     assert "building on the server" in building.description and not building.finished
+
+
+def test_a_new_functions_runtime_is_told_by_its_package(guest: Callable[[str], bytes]) -> None:
+    from wasmfaas.server_cli import _runtime_of
+
+    assert _runtime_of(guest("echo")) == "wasi"
+    assert _runtime_of(zip_of({"echo.wasm": guest("echo"), "README.py": b""})) == "wasi"
+    assert _runtime_of(zip_of({"app.py": b"", "lib/x.js": b""})) == "python3.14"
+    assert _runtime_of(zip_of({"index.mjs": b""})) == "js-starlingmonkey"
+    assert _runtime_of(zip_of({"index.js": b"", "node_modules/gyp/x.py": b""})) == "js-starlingmonkey"
+    assert _runtime_of(zip_of({"notes.txt": b""})) == "wasi"  # nothing to tell by: the server says what is missing
+
+
+def test_a_local_file_does_not_shadow_a_deployed_function(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from wasmfaas.server_cli import is_local_module
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hw").write_text("notes, not a module")
+    monkeypatch.delenv("WASMFAAS_ENDPOINT", raising=False)
+    assert is_local_module(argparse.Namespace(module=Path("hw"), endpoint=None))  # no server named: the file
+    assert not is_local_module(argparse.Namespace(module=Path("hw"), endpoint="http://127.0.0.1:9"))
+    monkeypatch.setenv("WASMFAAS_ENDPOINT", "http://127.0.0.1:9")
+    assert not is_local_module(argparse.Namespace(module=Path("hw"), endpoint=None))
+    assert is_local_module(argparse.Namespace(module=Path("x.wasm"), endpoint=None))  # always local
