@@ -136,7 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `wasmfaas dlq list | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python exits
         return 0
-    except (WasmfaasError, OSError) as e:
+    except OSError as e:  # a file or an address the user gave: its name and the reason, not Python's wording
+        reason = e.strerror or str(e)
+        print(f"wasmfaas: {e.filename}: {reason}" if e.filename else f"wasmfaas: {reason}", file=sys.stderr)
+        return 2
+    except WasmfaasError as e:
         print(f"wasmfaas: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
 

@@ -401,3 +401,23 @@ def test_a_local_file_does_not_shadow_a_deployed_function(tmp_path: Path, monkey
     monkeypatch.setenv("WASMFAAS_ENDPOINT", "http://127.0.0.1:9")
     assert not is_local_module(argparse.Namespace(module=Path("hw"), endpoint=None))
     assert is_local_module(argparse.Namespace(module=Path("x.wasm"), endpoint=None))  # always local
+
+
+def test_serve_on_a_taken_port_says_how_to_choose_another(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "wasmfaas.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "d")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"wasmfaas: cannot listen on 127.0.0.1:{port}: the port is in use (another server? choose one with --port, "
+        "or --port 0 for any free one)\n"
+    )

@@ -60,6 +60,7 @@ def test_functions_and_urls_survive_a_restart(tmp_path: Path, guest: Callable[[s
         with pytest.raises(RuntimeError, match="in use by another wasmfaas") as refused:
             start_server(data)
         assert "Traceback" not in str(refused.value)
+        assert str(refused.value).count("in use by another wasmfaas") == 1  # said once
     finally:
         assert first.stop() == 0
     second = start_server(data)

@@ -161,10 +161,10 @@ class LambdaServer:
                     self.ctx = None
             await send({"type": "lifespan.shutdown.complete"})
         except Exception as e:
-            if isinstance(e, WasmfaasError):  # a reason to give, not a bug: one line (a data directory in use...)
-                logger.error("cannot %s: %s", "stop" if started else "start", e)
-            else:
+            if not isinstance(e, WasmfaasError):
                 logger.exception("lifespan failed")
+            elif started:  # a reason to give, not a bug: one line (the server prints a failed start's message)
+                logger.error("cannot stop: %s", e)
             kind = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
             await send({"type": kind, "message": f"{type(e).__name__}: {e}"})
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import math
 import os
 import signal
@@ -60,8 +61,18 @@ def announce(url: str) -> None:
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as e:  # the address is the user's to change: say which, and how
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            reason = "the port is in use (another server? choose one with --port, or --port 0 for any free one)"
+        elif isinstance(e, socket.gaierror):
+            reason = f"no such host ({e.strerror}); --host takes an address of this machine, such as 127.0.0.1"
+        else:
+            reason = e.strerror or str(e)
+        raise OSError(e.errno, f"cannot listen on {host}:{port}: {reason}") from None
     sock.set_inheritable(True)
     return sock
 
