@@ -264,6 +264,22 @@ async def test_delete_removes_a_functions_entries(tmp_path: Path) -> None:
         assert len(await logs.query("b")) == 1
 
 
+async def test_a_deleted_functions_space_goes_back_to_the_disk(tmp_path: Path) -> None:
+    async with LogStore(tmp_path) as logs:
+        for n in range(400):
+            logs.append(result("chatty", n, log=b"x" * 20_000))
+        logs.append(result("quiet", 1))
+        await logs.flush()
+        db = tmp_path / "logs.sqlite3"
+        full = db.stat().st_size
+        assert full > 8_000_000
+        assert await logs.delete("chatty") == 400
+        assert db.stat().st_size < full / 4  # the file itself shrinks, not only its free-page list
+        assert len(await logs.query("quiet")) == 1
+    with contextlib.closing(sqlite3.connect(tmp_path / "logs.sqlite3")) as check:
+        assert check.execute("PRAGMA journal_size_limit").fetchone()[0] in (-1, 16 * 1024 * 1024)  # per connection
+
+
 async def test_append_outside_the_store_is_refused(tmp_path: Path) -> None:
     from wasmfaas.errors import PlatformClosedError
 
