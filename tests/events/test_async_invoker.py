@@ -336,7 +336,7 @@ async def test_a_destination_loop_is_cut_off(stack: StackFactory) -> None:
         await s.settled()
 
 
-async def test_dead_letters_list_page_and_delete(stack: StackFactory) -> None:
+async def test_dead_letters_list_page_and_delete(stack: StackFactory, caplog: pytest.LogCaptureFixture) -> None:
     async with stack() as s:
         await s.deploy("a", "trap")
         await s.deploy("b", "trap")
@@ -346,6 +346,9 @@ async def test_dead_letters_list_page_and_delete(stack: StackFactory) -> None:
             await s.events.submit(name, None, b'"error"')
             letters = await s.dead_letters(None, count)  # one at a time, so their order is known
         assert [letter.function_name for letter in letters] == ["a", "b", "a"]
+        # Logged once a minute per function at most (a failing function wrote a line for every event).
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dead letter ")]
+        assert [line.split(", ")[1].split(")")[0] for line in said] == ["a", "b"]
         assert len(await s.events.list_dead_letters("a")) == 2
         page = await s.events.list_dead_letters(limit=2)
         assert page == letters[:2]

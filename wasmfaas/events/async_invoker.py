@@ -156,6 +156,7 @@ class AsyncInvoker:
         self._slots = anyio.Semaphore(concurrency)
         self._in_flight: dict[str, QueuedEvent] = {}
         self._wake = anyio.Event()
+        self._said: dict[str, tuple[float, int]] = {}  # per function: when a dead letter was last logged, and since
         self._open = False
         self._running = False
         self._draining = False
@@ -416,7 +417,15 @@ class AsyncInvoker:
     ) -> None:
         letter = self._letter(event, condition, reason, record, now)
         if await self._queue.dead(event, letter):
-            logger.warning("dead letter %s (request %s, %s): %s", letter.id, event.id, event.function_name, reason)
+            # One line per function a minute at most: a failing function under load wrote one for every event.
+            name = event.function_name
+            last, unsaid = self._said.get(name, (-_SAY_EVERY_S, 0))
+            if time.monotonic() - last < _SAY_EVERY_S:
+                self._said[name] = (last, unsaid + 1)
+                return
+            self._said[name] = (time.monotonic(), 0)
+            more = f" ({unsaid} more of {name} since the last of these lines)" if unsaid else ""
+            logger.warning("dead letter %s (request %s, %s): %s%s", letter.id, event.id, name, reason, more)
 
     @staticmethod
     def _letter(
@@ -608,6 +617,7 @@ class AsyncInvoker:
 
 
 _DEFAULT_CONFIG: Final = EventInvokeConfig()
+_SAY_EVERY_S: Final = 60.0
 
 
 def _attempt(result: InvocationResult) -> AttemptResult:
