@@ -66,6 +66,11 @@ def handler(event, context):
         raise KeyError("no such thing")
     if action == "surrogate":
         raise ValueError("bad \\udcff here")
+    if action == "unprintable":
+        class Unprintable(Exception):
+            def __str__(self):
+                raise RuntimeError("no words")
+        raise Unprintable()
     if action == "loop":
         while True:
             pass
@@ -221,6 +226,11 @@ def test_an_error_message_that_is_not_unicode_is_mended(platform: SyncPlatform) 
     assert result.function_error is not None and result.function_error.error_type == "ValueError"
     assert result.function_error.error_message == "bad \ufffd here"
     assert not platform.invoke("py", b'{"action": "count"}').cold_start  # an exception, not a crash
+    # One whose message cannot even be made (its __str__ raises) panicked the runtime: a Runtime.Trap.
+    result = platform.invoke("py", b'{"action": "unprintable"}')
+    assert result.function_error is not None and result.function_error.error_type == "Unprintable"
+    assert result.function_error.error_message == "<unprintable Unprintable object>"
+    assert not platform.invoke("py", b'{"action": "count"}').cold_start
 
 
 def test_sys_exit_ends_the_runtime(platform: SyncPlatform) -> None:
@@ -526,6 +536,7 @@ def test_standard_library_parts_lambdas_python_has(platform: SyncPlatform) -> No
 STDLIB_LAZY = """\
 import importlib
 import sqlite3
+import sys
 from xml.dom import minidom
 
 
@@ -536,8 +547,10 @@ def handler(event, context):
     # A database shipped in the package, read in place, as on Lambda.
     with sqlite3.connect("data.db") as db:
         rows = db.execute("SELECT word FROM words ORDER BY word").fetchall()
+    sys.set_int_max_str_digits(0)
+    huge = str(10**100_000)  # through _pylong, which CPython imports only for such ints
     return {"loaded": loaded, "xml": minidom.parseString("<a><b>hi</b></a>").documentElement.tagName,
-            "rows": [row[0] for row in rows]}
+            "rows": [row[0] for row in rows], "huge": len(huge)}
 """
 
 
@@ -555,5 +568,6 @@ def test_lazy_standard_library_imports_and_a_packaged_database(platform: SyncPla
         "loaded": ["logging.config", "configparser", "http.client", "urllib.request", "tarfile", "xml.sax.saxutils"],
         "xml": "a",
         "rows": ["lambda", "wasm"],
+        "huge": 100_001,
     }
     platform.delete_function("lazy")

@@ -328,12 +328,13 @@ def _try_import(name: str) -> BaseException | None:
 
 
 # Standard-library modules that functions commonly use, or that the standard library imports lazily inside
-# functions (`_strptime` for strptime, `encodings.*` for str.encode, ...): a lazy import at run time would find no
-# files, so they are imported here, into the snapshot. One missing on this build of Python is skipped.
+# functions (`_strptime` for strptime, `_pylong` for a huge int's text, `encodings.*` for str.encode, ...): a lazy
+# import at run time would find no files, so they are imported here, into the snapshot. One missing on this build of
+# Python is skipped.
 _PRELOAD = (
-    "__future__", "_strptime", "abc", "argparse", "array", "ast", "asyncio", "base64", "binascii", "bisect",
-    "calendar", "cmath", "codecs", "collections", "collections.abc", "colorsys", "concurrent.futures", "configparser",
-    "contextlib",
+    "__future__", "_pylong", "_strptime", "abc", "argparse", "array", "ast", "asyncio", "base64", "binascii",
+    "bisect", "calendar", "cmath", "codecs", "collections", "collections.abc", "colorsys", "concurrent.futures",
+    "configparser", "contextlib",
     "contextvars", "copy", "csv", "dataclasses", "datetime", "decimal", "difflib", "email", "email.charset",
     "email.contentmanager", "email.encoders", "email.generator", "email.header", "email.headerregistry",
     "email.message", "email.mime.application", "email.mime.base", "email.mime.multipart", "email.mime.text",
@@ -514,7 +515,17 @@ def _function_error(error_type: str, error_message: str, stack_trace: Sequence[s
 def _exception_error(exc: BaseException) -> Err[types.FunctionError]:
     if isinstance(exc, FunctionFault):
         return _function_error(exc.error_type, exc.error_message, exc.stack_trace)
-    return _function_error(type(exc).__name__, str(exc), _stack_trace(exc.__traceback__))
+    # Describing it may fail too (a __str__ that raises, no memory left for the frames): an error that escaped
+    # here panicked the runtime, and the function's own error was lost behind a Runtime.Trap.
+    try:
+        message = str(exc)
+    except BaseException:
+        message = f"<unprintable {type(exc).__name__} object>"  # as Python's own traceback says it
+    try:
+        trace = _stack_trace(exc.__traceback__)
+    except BaseException:
+        trace = []
+    return _function_error(type(exc).__name__, message, trace)
 
 
 def _out_of_memory(exc: MemoryError) -> Err[types.FunctionError]:
