@@ -254,6 +254,10 @@ def test_code_that_cannot_load_fails_each_cold_start(platform: SyncPlatform) -> 
                         "Runtime.HandlerNotFound", "index.handler is undefined or not exported"),
         "js-unresolved": ({"index.mjs": "import { x } from './nope.js';\n" + handler}, "index.handler",
                           "Runtime.ImportModuleError", 'Could not resolve "./nope.js"'),
+        # What to do about a package not shipped, in the author's terms (esbuild's "mark it as external" is not).
+        "js-unshipped": ({"index.mjs": "import pad from 'left-pad';\n" + handler}, "index.handler",
+                         "Runtime.ImportModuleError",
+                         "note: install it (npm install left-pad) and put node_modules in the deployment package"),
         "js-nomodule": ({"index.mjs": handler}, "main.handler", "Runtime.ImportModuleError",
                         "Cannot find module 'main'"),
         "js-builtin": ({"index.mjs": "import fs from 'node:fs';\n" + handler}, "index.handler",

@@ -127,7 +127,14 @@ function formatEsbuildErrors(errors) {
   return errors
     .map((e) => {
       const where = e.location ? `${e.location.file}:${e.location.line}:${e.location.column + 1}: ` : '';
-      const notes = (e.notes || []).map((n) => `\n  note: ${n.text}`).join('');
+      // esbuild's advice to "mark the path as external" is for its own users; a function's author can only ship
+      // the package: that is what the note says instead.
+      const kept = (e.notes || []).filter((n) => !/as external/.test(n.text)).map((n) => n.text);
+      const bare = /^Could not resolve "([^./][^"]*)"/.exec(e.text);
+      if (bare) {
+        kept.push(`install it (npm install ${bare[1]}) and put node_modules in the deployment package`);
+      }
+      const notes = kept.map((text) => `\n  note: ${text}`).join('');
       const line = e.location && e.location.lineText ? `\n    ${e.location.lineText}` : '';
       return `${where}${e.text}${line}${notes}`;
     })
