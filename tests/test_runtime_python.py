@@ -371,6 +371,12 @@ def test_code_whose_handler_cannot_load_fails_each_cold_start(platform: SyncPlat
                         "Runtime.ImportModuleError", "Unable to import module 'main'"),
         "py-unbundled": ({"app.py": "import not_bundled_anywhere\ndef handler(e, c):\n    return 1\n"}, "app.handler",
                          "Runtime.ImportModuleError", "No module named 'not_bundled_anywhere'"),
+        # A wheel for a processor shipped in the package: why its module "is not there" is said.
+        "py-native": ({"app.py": "import fast\ndef handler(e, c):\n    return 1\n",
+                       "fast/__init__.py": "from ._core import speed\n",
+                       "fast/_core.cpython-312-x86_64-linux-gnu.so": "\x7fELF"}, "app.handler",
+                      "Runtime.ImportModuleError", "fast._core is a native extension, "
+                      "_core.cpython-312-x86_64-linux-gnu.so, built for a processor, not for WebAssembly"),
         # The module runs first, as on Lambda: its own exception is the error, not a handler it never got to define.
         "py-raises": ({"app.py": "raise ValueError('no config')\n"}, "app.handler", "ValueError", "no config"),
     }  # fmt: skip

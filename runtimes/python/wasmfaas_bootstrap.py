@@ -480,6 +480,23 @@ def _install_logging() -> None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _native_hint(exc: ImportError) -> str:
+    """Why a module the package does hold cannot be imported: it is a native extension (a .so or .pyd built for a
+    machine's CPU), which WebAssembly cannot load; said, rather than a bare "No module named 'msgspec._core'"."""
+    name = getattr(exc, "name", None)
+    if not name:
+        return ""
+    folder, _, stem = os.path.join(TASK_ROOT, *name.split(".")).rpartition(os.sep)
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(folder):
+            if entry.startswith(stem + ".") and entry.endswith((".so", ".pyd")):
+                return (
+                    f" ({name} is a native extension, {entry}, built for a processor, not for WebAssembly: use a"
+                    " pure-Python package, or one this runtime bundles)"
+                )
+    return ""
+
+
 def _stack_trace(tb: TracebackType | None) -> list[str]:
     """traceback.format_list lines, without the runtime's own leading frames (as Lambda's runtime strips them)."""
     frames = traceback.extract_tb(tb)
@@ -886,7 +903,8 @@ def _init() -> None:
     try:
         module = importlib.import_module(_MODULE_NAME)
     except ImportError as exc:
-        raise FunctionFault("Runtime.ImportModuleError", f"Unable to import module '{_MODULE_NAME}': {exc}") from exc
+        message = f"Unable to import module '{_MODULE_NAME}': {exc}{_native_hint(exc)}"
+        raise FunctionFault("Runtime.ImportModuleError", message) from exc
     except SyntaxError as exc:
         trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
         raise FunctionFault(
