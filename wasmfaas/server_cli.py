@@ -243,8 +243,31 @@ def run_server_command(args: argparse.Namespace) -> int | None:
         result: int = command(args)
         return result
     except ApiError as e:
-        _error(args, f"wasmfaas: {e}")
+        _error(args, f"wasmfaas: {e}{_hint(e)}")
         return 2 if e.status in (0, 400, 403, 404, 409, 413) else 1
+
+
+_SIGNATURE_ERRORS = (
+    "MissingAuthenticationTokenException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+)
+
+
+def _hint(error: Any) -> str:
+    """What to do about an error the command line can act on: no server there, or one that wants signatures."""
+    if error.status == 0:
+        return "\n  is `wasmfaas serve` running there? name another with --endpoint or $WASMFAAS_ENDPOINT"
+    if error.code in (
+        "MissingAuthenticationTokenException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+    ):
+        return (
+            "\n  the server checks signatures (--auth): set WASMFAAS_ACCESS_KEY_ID and WASMFAAS_SECRET_ACCESS_KEY"
+            " (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) to its keys"
+        )
+    return ""
 
 
 def _client(args: argparse.Namespace) -> Any:

@@ -200,6 +200,7 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "cannot reach http://127.0.0.1:9" in result.stderr
+    assert "is `wasmfaas serve` running there? name another with --endpoint or $WASMFAAS_ENDPOINT" in result.stderr
 
 
 @pytest.mark.parametrize(

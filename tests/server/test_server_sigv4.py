@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -179,6 +182,17 @@ def test_signed_server_refuses_others(signed_server: ServerProcess) -> None:
     assert request(f"{signed_server.url}/no/such/route")[0] == 403  # no hints about routes to strangers
     assert request(f"{signed_server.url}/metrics")[0] == 200
     assert request(f"{signed_server.url}/__wasmfaas/health")[0] == 200
+    # The command line without keys says which ones to set.
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_ACCESS_KEY_ID", "_SECRET_ACCESS_KEY"))}
+    listed = subprocess.run(
+        [sys.executable, "-m", "wasmfaas.cli", "list", "--endpoint", signed_server.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 2 and "MissingAuthenticationTokenException" in listed.stderr
+    assert "set WASMFAAS_ACCESS_KEY_ID and WASMFAAS_SECRET_ACCESS_KEY" in listed.stderr
 
 
 def test_iam_function_url(signed_server: ServerProcess, guest: Callable[[str], bytes]) -> None:
