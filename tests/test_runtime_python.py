@@ -295,6 +295,14 @@ def test_an_event_that_is_not_utf8_is_refused_before_the_handler(platform: SyncP
     assert result.function_error.error_type == "Runtime.UnmarshalError"
     assert "not UTF-8" in result.function_error.error_message and "handling" not in result.log
     assert not platform.invoke("py", b'{"action": "count"}').cold_start  # the environment is untouched
+    # Nested past Python's recursion limit: refused as Lambda's Python refuses it (it overflowed the wasm stack,
+    # so any caller could crash the environment); as deep as the limit, and brackets in strings, are fine.
+    deep = platform.invoke("py", b"[" * 200_000 + b"]" * 200_000)
+    assert deep.function_error is not None and deep.function_error.error_type == "Runtime.UnmarshalError"
+    assert "maximum recursion depth exceeded" in deep.function_error.error_message
+    assert not platform.invoke("py", b'{"action": "count"}').cold_start
+    nested = b'{"action": "count", "x": ' + b"[" * 999 + b'"[[[{{"' + b"]" * 999 + b"}"
+    assert platform.invoke("py", nested).ok
 
 
 def test_the_timeout_is_the_handlers_not_the_inits(platform: SyncPlatform) -> None:
