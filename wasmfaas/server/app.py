@@ -285,7 +285,7 @@ class LambdaServer:
         request = Request(scope)
         path = scope["path"]
         if request.method == "GET" and path == "/metrics":
-            return Response(200, self.metrics.render(), [(b"content-type", CONTENT_TYPE.encode())])
+            return Response(200, await self.metrics.render(), [(b"content-type", CONTENT_TYPE.encode())])
         if request.method == "GET" and path == "/openapi.json":
             return Response(200, self.openapi(), [(b"content-type", b"application/json")])
         try:
