@@ -8,9 +8,10 @@ trusts a serialized artifact completely: a corrupt, truncated or mismatched file
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -106,6 +107,24 @@ def _detect_core_kind(module: wasmtime.Module) -> GuestKind:
     )
 
 
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM: Final = _load_malloc_trim()
+
+
+def _give_back_memory() -> None:
+    """Return the compiler's freed working memory to the system: Cranelift's hundreds of megabytes for a language
+    runtime's component stayed in the worker thread's malloc arena (RSS 404 MB after one Python build, 111 MB once
+    trimmed)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 class ModuleCache:
     """Compiles each code hash once per engine, in memory and on disk. Thread-safe.
 
@@ -172,6 +191,8 @@ class ModuleCache:
                 raise InvalidCodeError(f"unsupported WebAssembly binary version {version.hex()}")
         except wasmtime.WasmtimeError as e:
             raise InvalidCodeError(f"the code does not validate: {_message(e)}") from None
+        finally:
+            _give_back_memory()
         compiled = self._prepare(sha256, kind, module, from_disk=False)
         self._store(compiled)
         return compiled
