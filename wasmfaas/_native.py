@@ -19,6 +19,7 @@ from wasmtime import _ffi as ffi
 
 __all__ = [
     "Handles",
+    "StoreLimits",
     "WasiRecipe",
     "WasmCall",
     "caller_context",
@@ -33,7 +34,6 @@ __all__ = [
     "memory_data_size",
     "memory_view",
     "set_deadline",
-    "set_limits",
     "trap_new_code",
 ]
 
@@ -112,20 +112,16 @@ def instantiate(
     return wasmtime.Instance._from_raw(instance)
 
 
-def set_limits(
-    store: wasmtime.Store, memory_size: int, table_elements: int, instances: int, tables: int, memories: int
-) -> None:
-    """`Store.set_limits(...)`: each memory's and each table's size, and how many instances, tables and memories
-    the store may hold (wasmtime's limits are per memory and per table: the counts bound the whole)."""
-    store_ptr = c_void_p(ctypes.cast(store.ptr(), c_void_p).value)
-    _store_limiter(
-        store_ptr,
-        ctypes.c_int64(memory_size),
-        ctypes.c_int64(table_elements),
-        ctypes.c_int64(instances),
-        ctypes.c_int64(tables),
-        ctypes.c_int64(memories),
-    )
+class StoreLimits:
+    """`Store.set_limits(...)`'s values, made into C values once: each memory's and each table's size, and how many
+    instances, tables and memories a store may hold (wasmtime's limits are per memory and per table: the counts
+    bound the whole). `apply` is on every cold start's path."""
+
+    def __init__(self, memory_size: int, table_elements: int, instances: int, tables: int, memories: int) -> None:
+        self._args = tuple(ctypes.c_int64(n) for n in (memory_size, table_elements, instances, tables, memories))
+
+    def apply(self, store: wasmtime.Store) -> None:
+        _store_limiter(c_void_p(ctypes.cast(store.ptr(), c_void_p).value), *self._args)
 
 
 def set_deadline(ctx: c_void_p, ticks: int) -> None:

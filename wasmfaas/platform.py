@@ -553,7 +553,7 @@ class Platform:
             scratch_root=scratch_root,
             ephemeral_storage_mb=config.ephemeral_storage_mb,
         )
-        spec.wasi  # noqa: B018 - encode the WASI environment now, not on the first cold start
+        spec.wasi, spec.limits  # noqa: B018 - made now (C values), not on the first cold start
         factory: type[Environment] = _environment_factory(compiled.kind)
         provisioned = config.provisioned_concurrency if info.version == LATEST else 0
         pool = Pool(spec, factory, max_idle=self._max_idle, idle_ttl=self._idle_ttl, provisioned=provisioned)

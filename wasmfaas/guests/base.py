@@ -15,7 +15,7 @@ from typing import Final
 
 import wasmtime
 
-from .._native import WasiRecipe, set_limits
+from .._native import StoreLimits, WasiRecipe
 from ..engine import Engine
 from ..logs import Capture
 from ..modules import CompiledCode, GuestKind
@@ -122,6 +122,11 @@ class EnvironmentSpec:
     def wasi(self) -> WasiRecipe:
         return WasiRecipe([self.function_name], self.wasi_env())
 
+    @functools.cached_property
+    def limits(self) -> StoreLimits:
+        instances, tables, memories = COMPONENT_LIMITS if self.code.kind == GuestKind.COMPONENT else MODULE_LIMITS
+        return StoreLimits(self.memory_mb * MIB, MAX_TABLE_ELEMENTS, instances, tables, memories)
+
 
 @dataclass(slots=True)
 class Request:
@@ -207,8 +212,7 @@ def new_store(
     store = wasmtime.Store(spec.engine.wasm)
     path = capture.path_bytes if capture is not None else None
     spec.wasi.apply(store, path, path, stdin, preopens)
-    instances, tables, memories = COMPONENT_LIMITS if spec.code.kind == GuestKind.COMPONENT else MODULE_LIMITS
-    set_limits(store, spec.memory_mb * MIB, MAX_TABLE_ELEMENTS, instances, tables, memories)
+    spec.limits.apply(store)
     return store
 
 
