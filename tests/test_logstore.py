@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 import msgspec
 import pytest
+from result_helpers import made_result
 
 from wasmfaas import Platform
 from wasmfaas.logstore import LogEntry, LogStore
@@ -20,19 +21,7 @@ pytestmark = pytest.mark.anyio
 
 
 def result(function_name: str, n: int, *, log: bytes = b"", version: str = "$LATEST") -> InvocationResult:
-    return InvocationResult(
-        request_id=f"req-{function_name}-{n}",
-        function_name=function_name,
-        executed_version=version,
-        payload=b"{}",
-        function_error=None,
-        cold_start=False,
-        duration_ms=1.0,
-        init_duration_ms=None,
-        memory_size_mb=128,
-        max_memory_used_mb=1,
-        guest_log=log,
-    )
+    return made_result(function_name, request_id=f"req-{function_name}-{n}", executed_version=version, guest_log=log)
 
 
 async def test_real_invocations_are_logged_and_queried_per_function(

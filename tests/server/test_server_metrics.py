@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from result_helpers import made_result
 
 import wasmfaas.server.metrics as metrics_module
 from wasmfaas.results import FunctionError, InvocationResult
@@ -13,20 +14,7 @@ from wasmfaas.server.metrics import Metrics
 
 
 def result(name: str, *, cold: bool = False, error: FunctionError | None = None) -> InvocationResult:
-    return InvocationResult(
-        request_id="r",
-        function_name=name,
-        executed_version="$LATEST",
-        payload=b"",
-        function_error=error,
-        cold_start=cold,
-        duration_ms=2.0,
-        init_duration_ms=None,
-        memory_size_mb=128,
-        max_memory_used_mb=1,
-        fuel_consumed=None,
-        guest_log=b"",
-    )
+    return made_result(name, cold_start=cold, function_error=error, duration_ms=2.0)
 
 
 @pytest.mark.anyio

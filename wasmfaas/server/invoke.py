@@ -192,6 +192,17 @@ def _check_client_context(value: str | None) -> None:
         raise invalid_parameter("X-Amz-Client-Context: must be a base64-encoded JSON object")
 
 
+_QUALIFIER: Final = (Param("Qualifier", description="A version number, $LATEST or an alias name"),)
+
+
+def _invocation_params(types: tuple[str, ...]) -> tuple[Param, ...]:
+    return (
+        Param("X-Amz-Invocation-Type", "header", {"type": "string", "enum": list(types)}),
+        Param("X-Amz-Log-Type", "header", {"type": "string", "enum": ["None", "Tail"]}),
+        Param("X-Amz-Client-Context", "header"),
+    )
+
+
 ROUTES: Final = [
     Route(
         "Invoke",
@@ -201,12 +212,8 @@ ROUTES: Final = [
         other_statuses=(202, 204),
         raw_body="application/octet-stream",
         response_media="application/octet-stream",
-        query=(Param("Qualifier", description="A version number, $LATEST or an alias name"),),
-        headers=(
-            Param("X-Amz-Invocation-Type", "header", {"type": "string", "enum": list(_INVOCATION_TYPES)}),
-            Param("X-Amz-Log-Type", "header", {"type": "string", "enum": ["None", "Tail"]}),
-            Param("X-Amz-Client-Context", "header"),
-        ),
+        query=_QUALIFIER,
+        headers=_invocation_params(_INVOCATION_TYPES),
         errors=(400, 404, 413, 429),
         body_limit=MAX_SYNC_PAYLOAD,
         limit_name="InvokeFunction",
@@ -220,12 +227,8 @@ ROUTES: Final = [
         other_statuses=(204,),
         raw_body="application/octet-stream",
         response_media="application/vnd.amazon.eventstream",
-        query=(Param("Qualifier", description="A version number, $LATEST or an alias name"),),
-        headers=(
-            Param("X-Amz-Invocation-Type", "header", {"type": "string", "enum": list(_STREAM_INVOCATION_TYPES)}),
-            Param("X-Amz-Log-Type", "header", {"type": "string", "enum": ["None", "Tail"]}),
-            Param("X-Amz-Client-Context", "header"),
-        ),
+        query=_QUALIFIER,
+        headers=_invocation_params(_STREAM_INVOCATION_TYPES),
         errors=(400, 404, 413, 429),
         body_limit=MAX_SYNC_PAYLOAD,
         limit_name="InvokeWithResponseStream",

@@ -195,15 +195,16 @@ def _logging_config(info: FunctionInfo) -> dict[str, Any]:
 
 def _inert_changes(
     current: FunctionInfo | None,
-    *,
-    architectures: list[str] | Any = UNSET,
-    tracing: TracingConfig | Any = UNSET,
-    logging: LoggingConfig | Any = UNSET,
-    kms_key_arn: str | Any = UNSET,
-    dead_letter: DeadLetterConfig | Any = UNSET,
+    body: CreateFunctionRequest | UpdateFunctionConfigurationRequest | UpdateFunctionCodeRequest,
 ) -> dict[str, Any]:
     """The settings a request changes that are kept and shown but have no effect here (platform `inert_settings`;
-    None removes one): each as Lambda takes it, an empty value clearing it."""
+    None removes one): each as Lambda takes it, an empty value clearing it. (Architectures come with the code,
+    the others with the configuration: a request without a member leaves its setting as it is.)"""
+    architectures = getattr(body, "architectures", UNSET)
+    tracing = getattr(body, "tracing_config", UNSET)
+    logging = getattr(body, "logging_config", UNSET)
+    kms_key_arn = getattr(body, "kms_key_arn", UNSET)
+    dead_letter = getattr(body, "dead_letter_config", UNSET)
     changes: dict[str, Any] = {}
     if architectures is not UNSET:
         changes["Architectures"] = list(architectures)
@@ -392,14 +393,7 @@ async def create_function(call: Call) -> Response:
         publish=body.publish,
         tags=body.tags if body.tags is not UNSET else None,
         layers=body.layers if body.layers is not UNSET else (),
-        inert_settings=_inert_changes(
-            None,
-            architectures=body.architectures,
-            tracing=body.tracing_config,
-            logging=body.logging_config,
-            kms_key_arn=body.kms_key_arn,
-            dead_letter=body.dead_letter_config,
-        ),
+        inert_settings=_inert_changes(None, body),
     )
     arn_qualifier = info.version if info.version != LATEST else None
     return json_response(function_configuration(ctx, info, arn_qualifier), 201)
@@ -480,7 +474,7 @@ async def update_function_code(call: Call) -> Response:
             module,
             publish=body.publish,
             if_revision=_if_revision(body.revision_id, current),
-            inert_settings=_inert_changes(current, architectures=body.architectures),
+            inert_settings=_inert_changes(current, body),
         )
     return json_response(function_configuration(ctx, info, info.version if info.version != LATEST else None))
 
@@ -511,13 +505,7 @@ async def _update_configuration(
         runtime=body.runtime if body.runtime is not UNSET else None,
         role=body.role if body.role is not UNSET else None,
         layers=body.layers if body.layers is not UNSET else None,
-        inert_settings=_inert_changes(
-            current,
-            tracing=body.tracing_config,
-            logging=body.logging_config,
-            kms_key_arn=body.kms_key_arn,
-            dead_letter=body.dead_letter_config,
-        ),
+        inert_settings=_inert_changes(current, body),
         **_config_changes(
             body.memory_size, body.timeout, body.environment, body.ephemeral_storage, body.wasmfaas_config
         ),
