@@ -86,6 +86,10 @@ def handler(event, context):
     if action == "sleep-decimal":
         sleep(decimal.Decimal(event["seconds"]))
         return "rested"
+    if action == "print-big":
+        print("p" * event["size"])
+        print("after")
+        return "printed"
     if action == "select":
         import select
         select.select([], [], [], event["seconds"])
@@ -196,6 +200,13 @@ def test_hello_json_context_and_logs(platform: SyncPlatform) -> None:
     assert 0 < ctx["remaining"] <= 1000
     assert f"handling hello {result.request_id}" in result.log
     assert "warned about hello" in result.log
+
+
+def test_a_long_print_reaches_the_log_whole(platform: SyncPlatform) -> None:
+    # A pipe takes 64 KiB a write, and componentize-py's stdout wrote once: the rest of a longer print was lost.
+    result = platform.invoke("py", b'{"action": "print-big", "size": 200000}')
+    assert result.json() == "printed"
+    assert "\n" + "p" * 200_000 + "\nafter\n" in result.guest_log.decode()
 
 
 def test_module_state_survives_warm_invocations(platform: SyncPlatform) -> None:

@@ -460,6 +460,21 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+def _install_streams() -> None:
+    """sys.stdout and sys.stderr over a buffered writer. componentize-py's are text wrappers straight over the file,
+    and a pipe takes at most 64 KiB a write: a longer print lost the rest, silently (the buffered writer writes on
+    until all of it is out). Line-buffered, as a terminal's: each line reaches the log as it is printed."""
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        old = getattr(sys, name)
+        if old is None or isinstance(getattr(old, "buffer", None), io.BufferedWriter):
+            continue
+        raw = io.FileIO(fd, "w", closefd=False)
+        stream = io.TextIOWrapper(
+            io.BufferedWriter(raw), encoding=old.encoding, errors=old.errors, line_buffering=True
+        )
+        setattr(sys, name, stream)
+
+
 def _install_logging() -> None:
     """Lambda's root handler: `[LEVEL]\\t<UTC time>\\t<request id>\\t<message>`, root level left at WARNING."""
     root = logging.getLogger()
@@ -894,6 +909,7 @@ def _init() -> None:
     if _FINDER not in sys.meta_path:
         position = next((i for i, f in enumerate(sys.meta_path) if f is importlib.machinery.PathFinder), 0)
         sys.meta_path.insert(position, _FINDER)
+    _install_streams()
     _install_logging()
     time.sleep = _sliced_sleep  # before the function's modules import it by name
     select.select = _sliced_select
