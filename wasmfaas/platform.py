@@ -552,6 +552,7 @@ class Platform:
             read_only_mounts=mounts,
             scratch_root=scratch_root,
             ephemeral_storage_mb=config.ephemeral_storage_mb,
+            max_event_depth=PYTHON_EVENT_DEPTH if kind == runtimes.PYTHON else 0,
         )
         spec.wasi, spec.limits  # noqa: B018 - made now (C values), not on the first cold start
         factory: type[Environment] = _environment_factory(compiled.kind)
@@ -1317,6 +1318,8 @@ def _as_payload(payload: bytes | bytearray | memoryview | str) -> bytes:
 
 
 _BuildKey = tuple[str, str, str, tuple[str, ...]]
+# Python's recursion limit, which Lambda's Python runtime meets decoding an event nested deeper.
+PYTHON_EVENT_DEPTH: Final = 1000
 
 
 def _maintain(deployed: list[_Deployed]) -> None:

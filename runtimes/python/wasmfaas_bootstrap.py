@@ -934,35 +934,12 @@ def _init() -> None:
     _handler = handler
 
 
-# json's C decoder recurses once a level, and this build's Python does not stop it at the recursion limit: an event
-# nested a few thousand deep overflowed the wasm stack (any caller could crash the environment). Lambda's Python
-# refuses one past its recursion limit with a RecursionError, as Runtime.UnmarshalError; so does this check.
-_MAX_NESTING = 1000
-_NESTING_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-
-
-def _check_nesting(event: str) -> None:
-    if event.count("[") + event.count("{") <= _MAX_NESTING:  # the common case: too few to nest that deep
-        return
-    depth = 0
-    for token in _NESTING_TOKENS.finditer(event):
-        mark = token.group()
-        if mark in "[{":
-            depth += 1
-            if depth > _MAX_NESTING:
-                kind = "an array" if mark == "[" else "an object"
-                raise RecursionError(f"maximum recursion depth exceeded while decoding {kind} from a unicode string")
-        elif mark in "]}":
-            depth -= 1
-
-
 def _handle(ctx: types.Context, event: str) -> str:
     global _request_id
     _request_id = ctx.request_id
     if _handler is None:
         raise FunctionFault("Runtime.InitError", "handle called before a successful init")
     try:
-        _check_nesting(event)
         payload = json.loads(event) if event.strip() else {}
     except (ValueError, RecursionError) as exc:
         raise FunctionFault("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}") from exc

@@ -88,6 +88,8 @@ class EnvironmentSpec:
     # Where a component's environment makes its /tmp (None: the system's temporary directory), and its size.
     scratch_root: str | None = None
     ephemeral_storage_mb: int = 512
+    # Events nested deeper than this are refused before the guest runs (0: not checked); see component._too_deep.
+    max_event_depth: int = 0
 
     @property
     def log_group_name(self) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -206,6 +207,8 @@ class ComponentEnvironment(Environment):
                 request.payload.decode()
             except UnicodeDecodeError as e:
                 return _not_text(e)
+        if spec.max_event_depth and _nested_past(request.payload, spec.max_event_depth):
+            return _too_deep(spec.max_event_depth)
         # Until the invocation's deadline, not a whole timeout from now: a run again in a fresh environment
         # (`Pool.run`) has only what the first attempt left.
         left = request.deadline_ms / 1000.0 - time.time()
@@ -338,6 +341,39 @@ def _lower_text(data: bytes, out: Any) -> None:
         ctypes.memmove(vec.data, data, n)
     out.kind = _STRING
     out.of.string = vec
+
+
+# A JSON string (escapes included) or a bracket: what an event's nesting depth is read from.
+_NESTING_TOKENS: Final = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _nested_past(payload: bytes, limit: int) -> bool:
+    """Whether a JSON event opens more than `limit` arrays and objects inside one another. Counted here, natively
+    (a guest's own count cost its Python a millisecond a megabyte), in full only for an event with that many."""
+    if payload.count(b"[") + payload.count(b"{") <= limit:
+        return False
+    depth = 0
+    for token in _NESTING_TOKENS.finditer(payload):
+        mark = token.group()
+        if mark in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif mark in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+def _too_deep(limit: int) -> Outcome:
+    # Python's json decoder recurses a level at a time, and the runtime's Python does not stop it at its recursion
+    # limit: an event nested a few thousand deep overflowed the wasm stack, so any caller could crash an
+    # environment. Lambda's Python refuses one past its limit (a RecursionError) as Runtime.UnmarshalError: so here.
+    error = FunctionError(
+        error_type="Runtime.UnmarshalError",
+        error_message=f"Unable to unmarshal input: maximum recursion depth exceeded (nested more than {limit} deep)",
+        handled=False,
+    )
+    return Outcome(payload=b"", error=error)
 
 
 def _not_text(e: UnicodeDecodeError) -> Outcome:
