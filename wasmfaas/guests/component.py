@@ -368,21 +368,19 @@ def _too_deep(limit: int) -> Outcome:
     # Python's json decoder recurses a level at a time, and the runtime's Python does not stop it at its recursion
     # limit: an event nested a few thousand deep overflowed the wasm stack, so any caller could crash an
     # environment. Lambda's Python refuses one past its limit (a RecursionError) as Runtime.UnmarshalError: so here.
-    error = FunctionError(
-        error_type="Runtime.UnmarshalError",
-        error_message=f"Unable to unmarshal input: maximum recursion depth exceeded (nested more than {limit} deep)",
-        handled=False,
-    )
-    return Outcome(payload=b"", error=error)
+    return _unmarshal_error(f"maximum recursion depth exceeded (nested more than {limit} deep)")
 
 
 def _not_text(e: UnicodeDecodeError) -> Outcome:
-    # The text world's event is a string: bytes that are not UTF-8 cannot be one. Refused before the guest runs,
-    # with the error Lambda's runtimes give an event they cannot parse; the environment is untouched.
+    # The text world's event is a string: bytes that are not UTF-8 cannot be one.
+    return _unmarshal_error(f"the event is not UTF-8 text ({e.reason} at byte {e.start})")
+
+
+def _unmarshal_error(reason: str) -> Outcome:
+    """An event refused before the guest runs, with the error Lambda's runtimes give an event they cannot parse;
+    the environment is untouched."""
     error = FunctionError(
-        error_type="Runtime.UnmarshalError",
-        error_message=f"Unable to unmarshal input: the event is not UTF-8 text ({e.reason} at byte {e.start})",
-        handled=False,
+        error_type="Runtime.UnmarshalError", error_message=f"Unable to unmarshal input: {reason}", handled=False
     )
     return Outcome(payload=b"", error=error)
 
