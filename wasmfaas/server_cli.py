@@ -258,11 +258,7 @@ def _hint(error: Any) -> str:
     """What to do about an error the command line can act on: no server there, or one that wants signatures."""
     if error.status == 0:
         return "\n  is `wasmfaas serve` running there? name another with --endpoint or $WASMFAAS_ENDPOINT"
-    if error.code in (
-        "MissingAuthenticationTokenException",
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-    ):
+    if error.code in _SIGNATURE_ERRORS:
         return (
             "\n  the server checks signatures (--auth): set WASMFAAS_ACCESS_KEY_ID and WASMFAAS_SECRET_ACCESS_KEY"
             " (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) to its keys"
