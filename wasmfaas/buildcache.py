@@ -7,7 +7,13 @@ at most once: under an exclusive `flock` on a per-key lock file (`<stem>.lock`),
 in the cache dir that is then renamed into place, so two processes (or threads) building the same key build it once,
 and a reader never sees half a file. A failure that the inputs alone decide (`Rejected`) is kept as `<stem>.error`,
 so the same inputs fail at once the next time. Temporary entries start with a dot and are removed by whoever made
-them. Nothing is ever evicted: the cache only grows.
+them.
+
+The cache is kept under a size (`$WASMFAAS_BUILD_CACHE_MAX_MB`, default 5120; 0 for no limit): a hit refreshes an
+artifact's mtime, and after each new build, if the artifacts together pass the size, the least recently used go until
+they fit in 80 % of it (so that not every build trims). An artifact used in the last ten minutes is never removed (a
+process may be about to read the path `build` gave it); what a data directory deployed is its own hard link or copy
+(`place`), so removing it here costs only a rebuild.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -29,10 +36,12 @@ __all__ = [
     "Rejected",
     "build",
     "default_cache_dir",
+    "default_max_bytes",
     "place",
     "read",
     "read_tree",
     "scratch_dir",
+    "trim",
     "walk",
     "write_tree",
 ]
@@ -47,6 +56,27 @@ def default_cache_dir() -> Path:
     """`$WASMFAAS_BUILD_CACHE`, else `~/.cache/wasmfaas/builds`."""
     env = os.environ.get("WASMFAAS_BUILD_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "wasmfaas" / "builds"
+
+
+def default_max_bytes() -> int | None:
+    """`$WASMFAAS_BUILD_CACHE_MAX_MB` in bytes (default 5120 MB), None for no limit (0)."""
+    text = os.environ.get("WASMFAAS_BUILD_CACHE_MAX_MB", "").strip()
+    try:
+        mb = int(text) if text else _DEFAULT_MAX_MB
+    except ValueError:
+        raise BuildError(f"$WASMFAAS_BUILD_CACHE_MAX_MB must be a whole number of megabytes, got {text!r}") from None
+    if mb < 0:
+        raise BuildError(f"$WASMFAAS_BUILD_CACHE_MAX_MB must be 0 (no limit) or more, got {mb}")
+    return mb * 1024 * 1024 if mb else None
+
+
+_DEFAULT_MAX_MB = 5120
+# Trimming goes down to this share of the limit, so that the next builds do not each trim again.
+_TRIM_TO = 0.8
+# An artifact used this recently stays: a process that `build` just answered may not have opened it yet.
+_IN_USE_S = 600.0
+# The suffixes of the cache's own bookkeeping files, which are not artifacts.
+_LOCK, _ERROR = ".lock", ".error"
 
 
 class Key:
@@ -103,18 +133,20 @@ def build(name: str, produce: Callable[[Path], None], cache_dir: Path | None = N
     """Return the path of the cached artifact `name` (`<key><suffix>`), calling `produce(tmp)` to make it if missing.
 
     `produce` writes the artifact to `tmp`, an empty file in the cache dir (and may make other temporary entries
-    there, with `scratch_dir`), or raises `BuildError`, or `Rejected` for a failure worth remembering.
+    there, with `scratch_dir`), or raises `BuildError`, or `Rejected` for a failure worth remembering. After a new
+    build the cache is trimmed to `default_max_bytes()`.
     """
     root = (cache_dir if cache_dir is not None else default_cache_dir()).absolute()
     out = root / name
-    failed = out.with_suffix(".error")
-    if out.is_file():
+    failed = out.with_suffix(_ERROR)
+    if _used(out):
         return out
     _raise_rejection(failed)
+    limit = default_max_bytes()
     root.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix(".lock"), "ab") as lock:
+    with open(out.with_suffix(_LOCK), "ab") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if out.is_file():  # another process built it while we waited
+        if _used(out):  # another process built it while we waited
             return out
         _raise_rejection(failed)
         # 0644: mkstemp's 0600 would keep other users of a shared cache out. The temp file keeps the artifact's
@@ -126,7 +158,79 @@ def build(name: str, produce: Callable[[Path], None], cache_dir: Path | None = N
                 with contextlib.suppress(OSError), replacing(failed, mode=0o644) as error:
                     error.write_text(str(exc))  # only a cache: if it cannot be kept, the next build runs again
                 raise BuildError(str(exc)) from None
+    if limit is not None:
+        trim(root, limit, keep=out)
     return out
+
+
+def _used(path: Path) -> bool:
+    """Whether the artifact is there; if so its mtime says it was just used (the cache's LRU order)."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except OSError:  # another user's artifact in a shared cache: usable, but not ours to touch
+        return path.is_file()
+    return True
+
+
+def trim(root: Path, max_bytes: int, *, keep: Path | None = None) -> list[Path]:
+    """Remove the least recently used artifacts under `root` (and their `.lock`) while the artifacts together take
+    more than `max_bytes`, down to 80 % of it; never `keep` nor an artifact used in the last ten minutes. Returns
+    the artifacts removed. One process trims at a time; another that finds it trimming skips."""
+    if _artifacts(root)[1] <= max_bytes:
+        return []
+    try:
+        with open(root / f".trim{_LOCK}", "ab") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return _trim(root, max_bytes, keep)
+    except OSError:  # another process is trimming (or the cache cannot be written): leave it
+        return []
+
+
+def _artifacts(root: Path) -> tuple[list[tuple[float, int, Path]], int]:
+    """(mtime, size, path) of each artifact (and kept rejection) under `root`, and their total size."""
+    entries: list[tuple[float, int, Path]] = []
+    total = 0
+    try:
+        scan = list(os.scandir(root))
+    except OSError:
+        return [], 0
+    for entry in scan:
+        if entry.name.startswith(".") or entry.name.endswith(_LOCK):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if entry.is_file(follow_symlinks=False):
+            total += st.st_size
+            entries.append((st.st_mtime, st.st_size, Path(entry.path)))
+    return entries, total
+
+
+def _trim(root: Path, max_bytes: int, keep: Path | None) -> list[Path]:
+    entries, total = _artifacts(root)  # again, now that no other process trims
+    if total <= max_bytes:  # another one just did
+        return []
+    goal = int(max_bytes * _TRIM_TO)
+    recent = time.time() - _IN_USE_S
+    removed: list[Path] = []
+    for mtime, size, path in sorted(entries, key=lambda e: e[0]):
+        if total <= goal:
+            break
+        if mtime >= recent or (keep is not None and path == keep):
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        total -= size
+        removed.append(path)
+        # Its lock is an empty file; a builder waiting on it would build into the right name all the same.
+        with contextlib.suppress(OSError):
+            path.with_suffix(_LOCK).unlink()
+    return removed
 
 
 def _raise_rejection(path: Path) -> None:
