@@ -32,6 +32,7 @@ import argparse
 import base64
 import io
 import json
+import math
 import os
 import sys
 import zipfile
@@ -92,6 +93,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _days(text: str) -> float:
+    value: float = _number(float, text, "a number of days")
+    if not 0 <= value < math.inf:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be days >= 0, not {text}")
+    return value
+
+
 def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> None:
     """Add serve/deploy/list/logs/delete, and the remote options of `invoke`."""
     serve = sub.add_parser("serve", help="serve Lambda's REST API (boto3 and the AWS CLI work against it)")
@@ -129,6 +137,13 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
     )
     serve.add_argument(
         "--event-concurrency", type=_at_least(1), default=16, metavar="N", help="Event invocations run at once (16)"
+    )
+    serve.add_argument(
+        "--dead-letter-retention",
+        type=_days,
+        default=14.0,
+        metavar="DAYS",
+        help="how long dead letters are kept (14; 0 keeps them until replayed or deleted)",
     )
     serve.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn", help="HTTP server (uvicorn)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
@@ -360,6 +375,7 @@ def _serve(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         shutdown_timeout=args.shutdown_timeout,
         event_concurrency=args.event_concurrency,
+        dead_letter_retention_s=args.dead_letter_retention * 86400.0 or None,
     )
     return serve(settings, args.host, args.port, server=args.server, log_level=args.log_level)
 

@@ -11,7 +11,8 @@ import msgspec
 import pytest
 from events_stack import FAST, StackFactory
 
-from wasmfaas.errors import FunctionNotFoundError, PayloadTooLargeError
+from wasmfaas import Platform
+from wasmfaas.errors import FunctionNotFoundError, InvalidParameterError, PayloadTooLargeError
 from wasmfaas.events import (
     MAX_ASYNC_PAYLOAD,
     MAX_DESTINATION_HOPS,
@@ -170,6 +171,27 @@ async def test_a_dead_letter_replays_and_then_succeeds(stack: StackFactory) -> N
         assert await s.events.list_dead_letters() == []
         with pytest.raises(DeadLetterNotFoundError):
             await s.events.replay(letter.id)
+
+
+async def test_dead_letters_are_kept_for_their_retention(stack: StackFactory) -> None:
+    async with stack(dead_letter_retention_s=0.6) as s:
+        await s.deploy("crash", "trap")
+        await s.events.put_event_invoke_config("crash", config(MaximumRetryAttempts=0))
+        await s.events.submit("crash", None, b'"trap"')
+        [letter] = await s.dead_letters("crash", 1)
+        with anyio.fail_after(10):  # looked at every 0.15 s (a quarter of the retention)
+            while await s.events.list_dead_letters():
+                await anyio.sleep(0.05)
+        assert time.time() - letter.failed_at >= 0.6
+        with pytest.raises(DeadLetterNotFoundError):
+            await s.events.get_dead_letter(letter.id)
+
+
+async def test_the_dead_letter_retention_must_be_positive(data_dir: Path) -> None:
+    async with Platform(data_dir=data_dir) as platform:
+        for bad in (0, -1.0):
+            with pytest.raises(InvalidParameterError, match="dead_letter_retention_s"):
+                AsyncInvoker(platform, dead_letter_retention_s=bad)
 
 
 async def test_events_older_than_the_maximum_age_fail_without_running(stack: StackFactory, data_dir: Path) -> None:

@@ -27,7 +27,7 @@ def event(event_id: str, payload: bytes = b"{}", *, enqueued_at: float | None = 
     )
 
 
-def letter(source: QueuedEvent, letter_id: str) -> DeadLetter:
+def letter(source: QueuedEvent, letter_id: str, *, failed_at: float | None = None) -> DeadLetter:
     return DeadLetter(
         id=letter_id,
         request_id=source.id,
@@ -35,7 +35,7 @@ def letter(source: QueuedEvent, letter_id: str) -> DeadLetter:
         qualifier=source.qualifier,
         payload=source.payload,
         enqueued_at=source.enqueued_at,
-        failed_at=time.time(),
+        failed_at=time.time() if failed_at is None else failed_at,
         condition="RetriesExhausted",
         reason="test",
         attempts=3,
@@ -201,6 +201,56 @@ async def test_dead_letters_are_moved_listed_replayed_and_deleted(tmp_path: Path
             await queue.list_dead_letters(after="never-listed")
         with pytest.raises(DeadLetterNotFoundError):
             await queue.get_dead_letter("dl-a")
+
+
+async def _bury(queue: SqliteEventQueue, name: str, failed_at: float) -> None:
+    await queue.put(event(name))
+    claimed = await queue.claim(time.time(), 30)
+    assert claimed is not None
+    assert await queue.dead(claimed, letter(claimed, f"dl-{name}", failed_at=failed_at))
+
+
+async def test_dead_letters_past_their_retention_are_deleted(tmp_path: Path) -> None:
+    now = time.time()
+    async with SqliteEventQueue(tmp_path) as queue:
+        for name, age in (("old", 3600.0), ("older", 7200.0), ("new", 10.0)):
+            await _bury(queue, name, now - age)
+        assert await queue.expire_dead_letters(now - 86400) == 0
+        assert await queue.expire_dead_letters(now - 1800) == 2
+        assert [dl.id for dl in await queue.list_dead_letters()] == ["dl-new"]
+        # A client that had paged up to an expired letter goes on after its place.
+        assert [dl.id for dl in await queue.list_dead_letters(after="dl-old")] == ["dl-new"]
+        with pytest.raises(DeadLetterNotFoundError):
+            await queue.get_dead_letter("dl-older")
+
+
+async def test_schema_1_dead_letters_get_their_failure_time(tmp_path: Path) -> None:
+    now = time.time()
+    async with SqliteEventQueue(tmp_path) as queue:
+        await _bury(queue, "kept", now - 100)
+        await _bury(queue, "expiring", now - 5000)
+    # As a wasmfaas before retention left it: no failed_at column, schema version 1.
+    db = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    db.executescript(
+        """
+        BEGIN;
+        CREATE TABLE v1 (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+                         function_name TEXT NOT NULL, body BLOB NOT NULL);
+        INSERT INTO v1 SELECT seq, id, function_name, body FROM dead_letters;
+        DROP TABLE dead_letters;
+        ALTER TABLE v1 RENAME TO dead_letters;
+        CREATE INDEX dead_letters_function ON dead_letters (function_name, seq);
+        PRAGMA user_version=1;
+        COMMIT;
+        """
+    )
+    db.close()
+    async with SqliteEventQueue(tmp_path) as queue:
+        assert await queue.expire_dead_letters(now - 1000) == 1
+        assert [dl.id for dl in await queue.list_dead_letters()] == ["dl-kept"]
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    db.close()
 
 
 async def test_a_closed_queue_says_so(tmp_path: Path) -> None:

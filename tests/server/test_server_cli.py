@@ -211,6 +211,8 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
         (["--event-concurrency", "0"], {}, "--event-concurrency: must be at least 1"),
         (["--port", "70000"], {}, "--port: must be 0-65535"),
         (["--shutdown-timeout", "-5"], {}, "--shutdown-timeout: must be seconds >= 0"),
+        (["--dead-letter-retention", "-1"], {}, "--dead-letter-retention: must be days >= 0"),
+        (["--dead-letter-retention", "inf"], {}, "--dead-letter-retention: must be days >= 0"),
         # One of the two credentials set (the other's name mistyped, say) would leave the server open unsaid.
         ([], {"WASMFAAS_ACCESS_KEY_ID": "key"}, "WASMFAAS_SECRET_ACCESS_KEY is not"),
     ],

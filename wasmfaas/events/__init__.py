@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from .async_invoker import MAX_ASYNC_PAYLOAD, MAX_DESTINATION_HOPS, AsyncInvoker, InvokeFunction
+from .async_invoker import (
+    DEAD_LETTER_RETENTION_S,
+    MAX_ASYNC_PAYLOAD,
+    MAX_DESTINATION_HOPS,
+    AsyncInvoker,
+    InvokeFunction,
+)
 from .invoke_config import (
     Destination,
     DestinationConfig,
@@ -17,6 +23,7 @@ from .queue import DeadLetterNotFoundError, EventQueue, InvokeConfigStore, Sqlit
 from .records import AttemptResult, DeadLetter, InvocationRecord, QueuedEvent, RequestContext, ResponseContext
 
 __all__ = [
+    "DEAD_LETTER_RETENTION_S",
     "MAX_ASYNC_PAYLOAD",
     "MAX_DESTINATION_HOPS",
     "AsyncInvoker",

@@ -14,7 +14,8 @@ Lambda's model, per function (version, alias) as its EventInvokeConfig says:
   the condition `EventAgeExceeded`.
 - After a success the OnSuccess destination, after the final failure the OnFailure destination, receives Lambda's
   invocation record as an asynchronous invocation of that function. A failure with no OnFailure destination, or
-  an outcome whose destination no longer exists, becomes a dead letter, which can be listed and replayed.
+  an outcome whose destination no longer exists, becomes a dead letter, which can be listed and replayed. Dead
+  letters are kept for `dead_letter_retention_s` (14 days, SQS's longest retention, as a Lambda DLQ's queue).
 
 The request id `submit` returns names the event in records and dead letters, and it is the request id every
 attempt runs with (as on Lambda, a retry keeps the id), so the function and its logs see the id the caller was given.
@@ -73,7 +74,7 @@ if TYPE_CHECKING:
     from ..logstore import LogStore
     from ..platform import Platform
 
-__all__ = ["MAX_ASYNC_PAYLOAD", "MAX_DESTINATION_HOPS", "AsyncInvoker", "InvokeFunction"]
+__all__ = ["DEAD_LETTER_RETENTION_S", "MAX_ASYNC_PAYLOAD", "MAX_DESTINATION_HOPS", "AsyncInvoker", "InvokeFunction"]
 
 logger = logging.getLogger("wasmfaas.events")
 
@@ -81,6 +82,10 @@ logger = logging.getLogger("wasmfaas.events")
 MAX_ASYNC_PAYLOAD: Final = 1_048_576
 # Lambda stops a recursive loop after about 16 invocations; a destination chain longer than this is one.
 MAX_DESTINATION_HOPS: Final = 16
+# How long dead letters are kept by default: 14 days, the longest an SQS queue (a Lambda DLQ) keeps a message.
+DEAD_LETTER_RETENTION_S: Final = 14 * 86400.0
+# How often expired dead letters are looked for, at most.
+_EXPIRY_INTERVAL_S: Final = 600.0
 
 
 class InvokeFunction(Protocol):
@@ -107,6 +112,9 @@ class AsyncInvoker:
       this long if no consumer restarts on the same data directory.
     - `poll_interval`: the longest a worker sleeps without looking at the queue (for events put by other
       processes; events submitted here wake it at once).
+    - `dead_letter_retention_s`: how long a dead letter is kept before it is deleted (default 14 days; None: until
+      it is replayed or deleted). Looked at when `run` starts and every ten minutes (or a quarter of the
+      retention, if that is shorter).
     - `region` / `account_id`: used in the ARNs of records and configurations.
     """
 
@@ -125,11 +133,16 @@ class AsyncInvoker:
         max_throttle_delay: float = 300.0,
         lease_s: float = 30.0,
         poll_interval: float = 1.0,
+        dead_letter_retention_s: float | None = DEAD_LETTER_RETENTION_S,
         region: str = DEFAULT_REGION,
         account_id: str = DEFAULT_ACCOUNT_ID,
     ) -> None:
         if concurrency < 1:
             raise InvalidParameterError("concurrency", f"must be >= 1, got {concurrency}")
+        if dead_letter_retention_s is not None and not dead_letter_retention_s > 0:
+            raise InvalidParameterError(
+                "dead_letter_retention_s", f"must be > 0 seconds (None: no limit), got {dead_letter_retention_s}"
+            )
         if lease_s <= 0 or poll_interval <= 0 or retry_delay < 0 or throttle_delay < 0:
             raise InvalidParameterError("lease_s", "lease_s and poll_interval must be > 0, delays >= 0")
         self._platform = platform
@@ -149,6 +162,7 @@ class AsyncInvoker:
         self._max_throttle_delay = max(max_throttle_delay, throttle_delay)
         self._lease_s = lease_s
         self._poll_interval = poll_interval
+        self._retention_s = dead_letter_retention_s
         self.region = region
         self.account_id = account_id
         self._invoke_configs: dict[tuple[str, str], StoredInvokeConfig] = {}
@@ -232,6 +246,8 @@ class AsyncInvoker:
                 logger.info("released %d event(s) leased by a process that is gone; they run again", released)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._renew_leases)
+                if self._retention_s is not None:
+                    tg.start_soon(self._expire_dead_letters, self._retention_s)
                 task_status.started()
                 while True:
                     await self._slots.acquire()
@@ -300,6 +316,17 @@ class AsyncInvoker:
                 await self._queue.renew(list(self._in_flight.values()), time.time() + self._lease_s)
             except Exception:
                 logger.exception("cannot renew event leases; they may run twice")
+
+    async def _expire_dead_letters(self, retention_s: float) -> None:
+        while True:
+            try:
+                expired = await self._queue.expire_dead_letters(time.time() - retention_s)
+            except Exception:
+                logger.exception("cannot delete expired dead letters; trying again later")
+            else:
+                if expired:
+                    logger.info("deleted %d dead letter(s) older than the retention of %g s", expired, retention_s)
+            await anyio.sleep(min(_EXPIRY_INTERVAL_S, retention_s / 4))
 
     async def _work(self, event: QueuedEvent) -> None:
         try:

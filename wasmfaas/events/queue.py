@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 DB_NAME: Final = "events.sqlite3"
-_SCHEMA_VERSION: Final = 1
+_SCHEMA_VERSION: Final = 2
 _BUSY_TIMEOUT_S: Final = 30.0
 
 _SCHEMA: Final = """
@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     function_name TEXT NOT NULL,
-    body BLOB NOT NULL                     -- DeadLetter, JSON
+    body BLOB NOT NULL,                    -- DeadLetter, JSON
+    failed_at REAL                         -- the letter's failed_at, for retention (schema 2)
 );
 CREATE INDEX IF NOT EXISTS dead_letters_function ON dead_letters (function_name, seq);
 CREATE TABLE IF NOT EXISTS dead_letters_gone (  -- replayed or deleted: where they were, for a page that ended there
@@ -168,6 +169,10 @@ class EventQueue(Protocol):
         """Raises DeadLetterNotFoundError."""
         ...
 
+    async def expire_dead_letters(self, failed_before: float) -> int:
+        """Delete the dead letters that failed before `failed_before` (retention). Returns how many."""
+        ...
+
 
 class InvokeConfigStore(Protocol):
     """Durable EventInvokeConfigs, keyed by function name and qualifier ("$LATEST" when unqualified)."""
@@ -209,6 +214,18 @@ def _keep_place(db: sqlite3.Connection, dead_letter_id: str, seq: int) -> None:
         " LIMIT 1 OFFSET ?)",
         (_GONE_KEPT,),
     )
+
+
+def _add_failed_at(db: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: dead letters get a failed_at column (from their bodies), which retention deletes by."""
+    with _transaction(db):
+        columns = {row[1] for row in db.execute("PRAGMA table_info(dead_letters)")}
+        if "failed_at" not in columns:
+            db.execute("ALTER TABLE dead_letters ADD COLUMN failed_at REAL")
+        db.execute(
+            "UPDATE dead_letters SET failed_at = json_extract(CAST(body AS TEXT), '$.failed_at')"
+            " WHERE failed_at IS NULL"
+        )
 
 
 @contextlib.contextmanager
@@ -269,6 +286,9 @@ class SqliteEventQueue:
             if version > _SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} has schema version {version}; this wasmfaas knows {_SCHEMA_VERSION}")
             durable.executescript(_SCHEMA)
+            if version < 2:
+                _add_failed_at(durable)
+            durable.execute("CREATE INDEX IF NOT EXISTS dead_letters_failed ON dead_letters (failed_at)")
             durable.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
             work = _connect(self.path, "NORMAL")
         except BaseException:
@@ -396,8 +416,8 @@ class SqliteEventQueue:
             if not self._delete_leased(db, event):
                 return False
             db.execute(
-                "INSERT INTO dead_letters (id, function_name, body) VALUES (?, ?, ?)",
-                (letter.id, letter.function_name, body),
+                "INSERT INTO dead_letters (id, function_name, body, failed_at) VALUES (?, ?, ?, ?)",
+                (letter.id, letter.function_name, body, letter.failed_at),
             )
             return True
 
@@ -437,8 +457,8 @@ class SqliteEventQueue:
                 dead = letter(event)
                 db.execute("DELETE FROM events WHERE id = ?", (event_id,))
                 db.execute(
-                    "INSERT INTO dead_letters (id, function_name, body) VALUES (?, ?, ?)",
-                    (dead.id, dead.function_name, self._json.encode(dead)),
+                    "INSERT INTO dead_letters (id, function_name, body, failed_at) VALUES (?, ?, ?, ?)",
+                    (dead.id, dead.function_name, self._json.encode(dead), dead.failed_at),
                 )
                 buried += 1
             return buried
@@ -566,6 +586,20 @@ class SqliteEventQueue:
             if not row:
                 raise DeadLetterNotFoundError(f"Dead letter not found: {dead_letter_id}")
             _keep_place(db, dead_letter_id, row[0][0])
+
+    async def expire_dead_letters(self, failed_before: float) -> int:
+        return await anyio.to_thread.run_sync(self._expire_dead_letters, failed_before)
+
+    def _expire_dead_letters(self, failed_before: float) -> int:
+        with self._use(durable=False) as db, _transaction(db):
+            gone = db.execute(
+                "DELETE FROM dead_letters WHERE failed_at < ? RETURNING id, seq", (failed_before,)
+            ).fetchall()
+            if gone:
+                # Their places are kept as a deletion's are: a client paging through the letters goes on.
+                db.executemany("INSERT OR REPLACE INTO dead_letters_gone (id, seq) VALUES (?, ?)", gone)
+                _keep_place(db, *max(gone, key=lambda row: row[1]))
+            return len(gone)
 
     # -- EventInvokeConfigs ----------------------------------------------------------------------------------------
 

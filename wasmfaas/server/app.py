@@ -190,6 +190,7 @@ class LambdaServer:
                 platform,
                 invoke=runner.invoke_event,
                 concurrency=settings.event_concurrency,
+                dead_letter_retention_s=settings.dead_letter_retention_s,
                 region=settings.region,
                 account_id=settings.account_id,
             )

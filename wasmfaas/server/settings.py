@@ -7,6 +7,7 @@ from pathlib import Path
 
 import msgspec
 
+from ..events import DEAD_LETTER_RETENTION_S
 from .sigv4 import Credentials
 
 __all__ = ["ServerSettings", "credentials_from_env"]
@@ -39,6 +40,7 @@ class ServerSettings(msgspec.Struct, kw_only=True):
       bounded by its function's timeout); Event invocations that are running get as long again.
     - `log_entries`, `log_bytes`: the log store's retention per function (`<data_dir>/logs.sqlite3`).
     - `event_concurrency`: Event invocations run at once (`<data_dir>/events.sqlite3` holds the queue).
+    - `dead_letter_retention_s`: how long dead letters are kept (default 14 days; None: until replayed or deleted).
     """
 
     data_dir: Path | None = None
@@ -53,3 +55,4 @@ class ServerSettings(msgspec.Struct, kw_only=True):
     log_entries: int = 10_000
     log_bytes: int = 32 * 1024 * 1024
     event_concurrency: int = 16
+    dead_letter_retention_s: float | None = DEAD_LETTER_RETENTION_S
