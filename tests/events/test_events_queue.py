@@ -215,13 +215,28 @@ async def test_dead_letters_past_their_retention_are_deleted(tmp_path: Path) -> 
     async with SqliteEventQueue(tmp_path) as queue:
         for name, age in (("old", 3600.0), ("older", 7200.0), ("new", 10.0)):
             await _bury(queue, name, now - age)
-        assert await queue.expire_dead_letters(now - 86400) == 0
-        assert await queue.expire_dead_letters(now - 1800) == 2
+        assert await queue.upkeep(None) == 0
+        assert await queue.upkeep(now - 86400) == 0
+        assert await queue.upkeep(now - 1800) == 2
         assert [dl.id for dl in await queue.list_dead_letters()] == ["dl-new"]
         # A client that had paged up to an expired letter goes on after its place.
         assert [dl.id for dl in await queue.list_dead_letters(after="dl-old")] == ["dl-new"]
         with pytest.raises(DeadLetterNotFoundError):
             await queue.get_dead_letter("dl-older")
+
+
+async def test_upkeep_gives_a_burst_s_space_back(tmp_path: Path) -> None:
+    db_path = tmp_path / DB_NAME
+    async with SqliteEventQueue(tmp_path) as queue:
+        for n in range(80):  # a burst of 80 MB of events, then all run and gone
+            await queue.put(event(f"e{n}", b"x" * 1_000_000))
+        for _ in range(80):
+            claimed = await queue.claim(time.time(), 30)
+            assert claimed is not None and await queue.ack(claimed)
+        assert db_path.stat().st_size > 70_000_000
+        await queue.upkeep(None)
+        sizes = db_path.stat().st_size, Path(f"{db_path}-wal").stat().st_size
+        assert sizes[0] < 2_000_000 and sizes[1] <= 16 * 1024 * 1024, sizes
 
 
 async def test_schema_1_dead_letters_get_their_failure_time(tmp_path: Path) -> None:
@@ -246,7 +261,7 @@ async def test_schema_1_dead_letters_get_their_failure_time(tmp_path: Path) -> N
     )
     db.close()
     async with SqliteEventQueue(tmp_path) as queue:
-        assert await queue.expire_dead_letters(now - 1000) == 1
+        assert await queue.upkeep(now - 1000) == 1
         assert [dl.id for dl in await queue.list_dead_letters()] == ["dl-kept"]
     db = sqlite3.connect(tmp_path / DB_NAME)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 2

@@ -84,8 +84,8 @@ MAX_ASYNC_PAYLOAD: Final = 1_048_576
 MAX_DESTINATION_HOPS: Final = 16
 # How long dead letters are kept by default: 14 days, the longest an SQS queue (a Lambda DLQ) keeps a message.
 DEAD_LETTER_RETENTION_S: Final = 14 * 86400.0
-# How often expired dead letters are looked for, at most.
-_EXPIRY_INTERVAL_S: Final = 600.0
+# How often the queue is tidied (expired dead letters, free pages), at most.
+_UPKEEP_INTERVAL_S: Final = 600.0
 
 
 class InvokeFunction(Protocol):
@@ -246,8 +246,7 @@ class AsyncInvoker:
                 logger.info("released %d event(s) leased by a process that is gone; they run again", released)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._renew_leases)
-                if self._retention_s is not None:
-                    tg.start_soon(self._expire_dead_letters, self._retention_s)
+                tg.start_soon(self._upkeep)
                 task_status.started()
                 while True:
                     await self._slots.acquire()
@@ -317,16 +316,17 @@ class AsyncInvoker:
             except Exception:
                 logger.exception("cannot renew event leases; they may run twice")
 
-    async def _expire_dead_letters(self, retention_s: float) -> None:
+    async def _upkeep(self) -> None:
+        retention = self._retention_s
         while True:
             try:
-                expired = await self._queue.expire_dead_letters(time.time() - retention_s)
+                expired = await self._queue.upkeep(None if retention is None else time.time() - retention)
             except Exception:
-                logger.exception("cannot delete expired dead letters; trying again later")
+                logger.exception("cannot tidy the event queue (expired dead letters); trying again later")
             else:
                 if expired:
-                    logger.info("deleted %d dead letter(s) older than the retention of %g s", expired, retention_s)
-            await anyio.sleep(min(_EXPIRY_INTERVAL_S, retention_s / 4))
+                    logger.info("deleted %d dead letter(s) older than the retention of %g s", expired, retention)
+            await anyio.sleep(_UPKEEP_INTERVAL_S if retention is None else min(_UPKEEP_INTERVAL_S, retention / 4))
 
     async def _work(self, event: QueuedEvent) -> None:
         try:

@@ -57,6 +57,10 @@ __all__ = [
 
 DB_NAME: Final = "events.sqlite3"
 _SCHEMA_VERSION: Final = 2
+# Free pages up to this much stay in the file for new events; past it, upkeep gives them back.
+_FREE_BYTES_KEPT: Final = 64 * 1024 * 1024
+# The WAL is cut back to this after a checkpoint.
+_WAL_LIMIT: Final = 16 * 1024 * 1024
 _BUSY_TIMEOUT_S: Final = 30.0
 
 _SCHEMA: Final = """
@@ -169,8 +173,9 @@ class EventQueue(Protocol):
         """Raises DeadLetterNotFoundError."""
         ...
 
-    async def expire_dead_letters(self, failed_before: float) -> int:
-        """Delete the dead letters that failed before `failed_before` (retention). Returns how many."""
+    async def upkeep(self, dead_letters_before: float | None) -> int:
+        """Periodic upkeep: delete the dead letters that failed before `dead_letters_before` (retention; None keeps
+        them), and whatever else the backend needs now and then. Returns how many dead letters went."""
         ...
 
 
@@ -243,6 +248,8 @@ def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
+    # Before the first table (a database made earlier keeps its free pages for new rows): see `_upkeep`.
+    db.execute("PRAGMA auto_vacuum=INCREMENTAL")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={synchronous}")
     return db
@@ -283,6 +290,7 @@ class SqliteEventQueue:
         durable = _connect(self.path, "FULL")
         try:
             version = durable.execute("PRAGMA user_version").fetchone()[0]
+            durable.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
             if version > _SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} has schema version {version}; this wasmfaas knows {_SCHEMA_VERSION}")
             durable.executescript(_SCHEMA)
@@ -587,18 +595,27 @@ class SqliteEventQueue:
                 raise DeadLetterNotFoundError(f"Dead letter not found: {dead_letter_id}")
             _keep_place(db, dead_letter_id, row[0][0])
 
-    async def expire_dead_letters(self, failed_before: float) -> int:
-        return await anyio.to_thread.run_sync(self._expire_dead_letters, failed_before)
+    async def upkeep(self, dead_letters_before: float | None) -> int:
+        return await anyio.to_thread.run_sync(self._upkeep, dead_letters_before)
 
-    def _expire_dead_letters(self, failed_before: float) -> int:
-        with self._use(durable=False) as db, _transaction(db):
-            gone = db.execute(
-                "DELETE FROM dead_letters WHERE failed_at < ? RETURNING id, seq", (failed_before,)
-            ).fetchall()
-            if gone:
-                # Their places are kept as a deletion's are: a client paging through the letters goes on.
-                db.executemany("INSERT OR REPLACE INTO dead_letters_gone (id, seq) VALUES (?, ?)", gone)
-                _keep_place(db, *max(gone, key=lambda row: row[1]))
+    def _upkeep(self, dead_letters_before: float | None) -> int:
+        with self._use(durable=False) as db:
+            gone: list[tuple[str, int]] = []
+            if dead_letters_before is not None:
+                with _transaction(db):
+                    gone = db.execute(
+                        "DELETE FROM dead_letters WHERE failed_at < ? RETURNING id, seq", (dead_letters_before,)
+                    ).fetchall()
+                    if gone:
+                        # Their places are kept as a deletion's are: a client paging through the letters goes on.
+                        db.executemany("INSERT OR REPLACE INTO dead_letters_gone (id, seq) VALUES (?, ?)", gone)
+                        _keep_place(db, *max(gone, key=lambda row: row[1]))
+            # A burst of large events (or expired letters) leaves free pages: past a threshold they go back to the
+            # file system (databases made since auto_vacuum was set), and the WAL is cut back after them.
+            free = db.execute("PRAGMA freelist_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0]
+            if free >= _FREE_BYTES_KEPT:
+                db.executescript("PRAGMA incremental_vacuum;")  # executescript: execute() frees one page a step
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return len(gone)
 
     # -- EventInvokeConfigs ----------------------------------------------------------------------------------------
