@@ -180,10 +180,12 @@ async def test_code_no_version_uses_leaves_the_disk(
         return {p.name for p in (tmp_path / folder).iterdir() if not p.name.startswith(".")}
 
     async def settled() -> None:
-        for _ in range(200):
-            await anyio.sleep(0.01)
-            if not platform._garbage:
-                return
+        # The flag is cleared as a collection starts, which then runs under the lock: wait for both.
+        with anyio.fail_after(30):
+            while True:
+                await anyio.sleep(0.01)
+                if not platform._garbage and not platform._lock.locked():
+                    return
 
     async with Platform(data_dir=tmp_path, persistent=True, maintenance_interval=0.01) as platform:
         await platform.create_function("kept", guest("echo"))
