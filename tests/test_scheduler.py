@@ -247,6 +247,62 @@ def test_a_reservation_raised_again_takes_its_running_invocations_back() -> None
     assert scheduler.in_flight() == 20
 
 
+def test_provisioned_concurrency_is_set_aside_from_the_shared_pool() -> None:
+    # Lambda: provisioned concurrency of a function without a reservation comes out of the unreserved pool, and
+    # it is the function's own: the other functions cannot take it, and it can run all of it at any time.
+    scheduler = Scheduler(20, unreserved_minimum=5)
+    p = scheduler.register("p", None)
+    a = scheduler.register("a", None)
+    scheduler.check_provisioned("p", 15)  # leaves exactly the minimum
+    with pytest.raises(InvalidParameterError, match="at most 15 without a reservation"):
+        scheduler.check_provisioned("p", 16)
+    scheduler.set_provisioned("p", 3)
+    assert scheduler.unreserved_limit == 17
+    for _ in range(17):  # a saturates what is shared
+        scheduler.acquire(a)
+    refused = scheduler.refusal(a)
+    assert refused is not None and refused.reason == "ConcurrentInvocationLimitExceeded"
+    for _ in range(3):  # p's provisioned slots are still its own
+        scheduler.acquire(p)
+    assert scheduler.refusal(p) is not None  # past them p shares the pool, which a has filled
+    for _ in range(17):
+        scheduler.release(a)
+    scheduler.acquire(p)  # spill-over into the shared pool
+    assert p.shared == 1
+    for _ in range(16):
+        scheduler.acquire(a)
+    assert scheduler.refusal(a) is not None
+    for _ in range(4):
+        scheduler.release(p)
+    assert (p.in_flight, p.shared, scheduler.in_flight()) == (0, 0, 16)
+    # Lowered while it runs: what runs past it counts against the shared pool, which stays bounded.
+    for _ in range(16):
+        scheduler.release(a)
+    for _ in range(3):
+        scheduler.acquire(p)
+    scheduler.set_provisioned("p", 1)
+    assert scheduler.unreserved_limit == 19 and p.shared == 2
+    for _ in range(17):
+        scheduler.acquire(a)
+    assert scheduler.refusal(a) is not None  # 17 + p's 2 fill the 19 shared
+
+
+def test_a_reservation_takes_over_from_provisioned_concurrency() -> None:
+    scheduler = Scheduler(20, unreserved_minimum=5)
+    scheduler.register("p", None)
+    scheduler.set_provisioned("p", 10)
+    assert scheduler.unreserved_limit == 10
+    scheduler.register("p", 12)  # provisioned within the reservation: the reservation is what is set aside
+    assert scheduler.unreserved_limit == 8
+    scheduler.check_provisioned("x", 3)
+    with pytest.raises(InvalidParameterError, match="at most 3"):
+        scheduler.check_provisioned("x", 4)
+    scheduler.register("p", None)  # back to its 10 provisioned
+    assert scheduler.unreserved_limit == 10
+    scheduler.unregister("p")
+    assert scheduler.unreserved_limit == 20
+
+
 async def test_reserved_concurrency_changes_while_the_function_runs(
     tmp_path: Path, guest: Callable[[str], bytes]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -187,8 +188,33 @@ def test_raising_provisioned_concurrency_keeps_warm_environments(
     assert platform.pool_stats("fn", "1").idle == 3  # lowered by one: one closed
 
 
+def test_provisioned_concurrency_is_the_function_s_own(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    # Set aside from the unreserved pool, as Lambda does: at most what leaves the pool its minimum, and another
+    # function filling the pool cannot take it.
+    with SyncPlatform(data_dir=tmp_path, account_concurrency=20, unreserved_minimum=5) as platform:
+        platform.create_function("p", guest("sleep"), publish=True)
+        platform.create_function("a", guest("sleep"))
+        with pytest.raises(InvalidParameterError, match="at most 15 without a reservation"):
+            platform.put_provisioned_concurrency("p", "1", 16)
+        platform.put_provisioned_concurrency("p", "1", 3)
+        assert platform.account_settings().unreserved_concurrent_executions == 17
+        with pytest.raises(InvalidParameterError, match="at most 12"):
+            platform.update_function_configuration("a", provisioned_concurrency=13)
+        with pytest.raises(InvalidParameterError, match="UnreservedConcurrentExecution below its minimum"):
+            platform.update_function_configuration("a", reserved_concurrency=13)
+        with ThreadPoolExecutor(20) as threads:
+            filling = [threads.submit(platform.invoke, "a", b"500") for _ in range(17)]
+            time.sleep(0.2)
+            with pytest.raises(TooManyRequestsError):
+                platform.invoke("a", b"0")
+            provisioned = [threads.submit(platform.invoke, "p", b"0", qualifier="1") for _ in range(3)]
+            assert all(f.result().ok for f in provisioned + filling)
+        platform.delete_provisioned_concurrency("p", "1")
+        assert platform.account_settings().unreserved_concurrent_executions == 20
+
+
 def test_a_stored_provisioned_excess_is_dropped_at_restore(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
-    with SyncPlatform(data_dir=tmp_path, persistent=True, account_concurrency=10) as platform:
+    with SyncPlatform(data_dir=tmp_path, persistent=True, account_concurrency=10, unreserved_minimum=0) as platform:
         platform.create_function("fn", guest("echo"), publish=True)
         platform.put_provisioned_concurrency("fn", "1", 8)
     with SyncPlatform(data_dir=tmp_path, persistent=True, account_concurrency=5) as platform:

@@ -38,11 +38,14 @@ class WasmfaasError(Exception):
 
 
 class InvalidParameterError(WasmfaasError, ValueError):
-    """A configuration value or argument is invalid; `field` names it."""
+    """A configuration value or argument is invalid; `field` names it, `detail` says why. `verbatim`: the detail is
+    Lambda's own message, which the server passes on unprefixed (tools match on it)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, verbatim: bool = False) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.detail = message
+        self.verbatim = verbatim
 
 
 class InvalidCodeError(WasmfaasError, ValueError):

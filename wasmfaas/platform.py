@@ -666,6 +666,7 @@ class Platform:
             if name in self._functions:
                 raise FunctionExistsError(f"Function already exist: {name}")
             self._check_provisioned_total(name, None, config.provisioned_concurrency)
+            self._check_provisioned(name, None, config.provisioned_concurrency, config.reserved_concurrency)
             info = FunctionInfo(
                 name=name,
                 runtime=runtime,
@@ -694,6 +695,7 @@ class Platform:
                     self.scheduler.unregister(name)
                     raise
                 self._functions[name] = function
+                self.scheduler.set_provisioned(name, config.provisioned_concurrency)
             created = await self._publish(function, "") if publish else deployed.info
         await self._provision([deployed.target.pool])
         return created
@@ -771,6 +773,7 @@ class Platform:
                     "reserved_concurrency", f"{reserved} is below the function's provisioned concurrency ({held})"
                 )
             self._check_provisioned_total(name, None, new_config.provisioned_concurrency)
+            self._check_provisioned(name, None, new_config.provisioned_concurrency, reserved)
             old_reserved = current.info.config.reserved_concurrency
             info = msgspec.structs.replace(
                 current.info,
@@ -1139,6 +1142,7 @@ class Platform:
                     f"{mine} for the function in all would exceed its reserved concurrency {reserved}",
                 )
             self._check_provisioned_total(name, qualifier, count)
+            self._check_provisioned(name, qualifier, count, reserved)
             self._resolve(function, qualifier)  # 404 for an unknown version or alias
             function.provisioned[qualifier] = count
             await self._save(function)
@@ -1174,6 +1178,7 @@ class Platform:
         for pool, count in floors.items():
             for env in pool.set_floor(count):
                 env.close()
+        self.scheduler.set_provisioned(function.latest.info.name, sum(floors.values()))
         return list(floors)
 
     @staticmethod
@@ -1181,6 +1186,20 @@ class Platform:
         """Top the pools up to their floors (outside the lock: building environments takes a while)."""
         for pool in pools:
             await anyio.to_thread.run_sync(pool.provision)
+
+    def _check_provisioned(self, name: str, qualifier: str | None, count: int, reserved: int | None) -> None:
+        """Refuse provisioned concurrency that would take the account's unreserved pool below its minimum: `count`
+        for `name`'s `qualifier` (None: its configuration's), the function's reservation being `reserved` (within
+        a reservation it is checked against that instead)."""
+        if reserved is not None:
+            return
+        function = self._functions.get(name)
+        total = count
+        if function is not None:
+            if qualifier is not None:
+                total += function.latest.info.config.provisioned_concurrency
+            total += sum(n for q, n in function.provisioned.items() if q != qualifier)
+        self.scheduler.check_provisioned(name, total)
 
     def _check_provisioned_total(self, name: str, qualifier: str | None, count: int) -> None:
         """Refuse provisioned concurrency past the account's concurrency limit, all functions together (`count` for

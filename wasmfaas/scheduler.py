@@ -3,8 +3,10 @@
 Lambda's model: the account has a limit (1000 by default); a function with reserved concurrency may run that many
 invocations at once and no more, and those slots are taken out of the pool the other functions share, which
 reservations may not shrink below a minimum (Lambda's: 100, or the whole limit when it is 100 or less -- an account
-limited to 10 cannot reserve at all). Over a limit an invocation is refused at once with `TooManyRequestsError`,
-never queued.
+limited to 10 cannot reserve at all). Provisioned concurrency of a function without a reservation is set aside the
+same way: its first invocations at once count against it, not the shared pool, so the other functions cannot take
+its provisioned environments' slots (its invocations past it use the shared pool, as Lambda's spill over to
+on-demand). Over a limit an invocation is refused at once with `TooManyRequestsError`, never queued.
 
 Wasm releases the GIL while it runs, so invocations run truly in parallel on worker threads: the async path hands
 each admitted invocation to a thread of its own (`workers.WorkerPool`), the synchronous path runs in the caller's
@@ -29,18 +31,25 @@ T = TypeVar("T")
 
 
 class Concurrency:
-    """One function's concurrency state: its reservation (or None), how many invocations it has in flight, and how
-    many of those count against the account's shared (unreserved) pool -- admitted while it had no reservation.
-    A reservation can be added or removed while invocations run: each release gives back to the shared pool what
-    was taken from it, whichever way the function was configured when it was admitted."""
+    """One function's concurrency state: its reservation (or None), its provisioned concurrency (all versions and
+    aliases together), how many invocations it has in flight, and how many of those count against the account's
+    shared (unreserved) pool: those past what the function has to itself (`own`, its reservation, else its
+    provisioned concurrency). Either can change while invocations run: each release gives back to the shared pool
+    what was taken from it."""
 
-    __slots__ = ("in_flight", "name", "reserved", "shared")
+    __slots__ = ("in_flight", "name", "provisioned", "reserved", "shared")
 
     def __init__(self, name: str, reserved: int | None = None) -> None:
         self.name = name
         self.reserved = reserved
+        self.provisioned = 0
         self.in_flight = 0
         self.shared = 0
+
+    @property
+    def own(self) -> int:
+        """The slots set aside for this function alone: its reservation, else its provisioned concurrency."""
+        return self.reserved if self.reserved is not None else self.provisioned
 
 
 class Scheduler:
@@ -59,7 +68,7 @@ class Scheduler:
         self.account_limit = account_limit
         self.unreserved_minimum = unreserved_minimum
         self._lock = threading.Lock()
-        self._reserved_total = 0
+        self._reserved_total = 0  # every function's `own` slots: out of the shared pool
         self._unreserved_in_flight = 0
         self._running = 0
         self._functions: dict[str, Concurrency] = {}
@@ -75,26 +84,56 @@ class Scheduler:
         past the limit is then simply not available to the other functions."""
         with self._lock:
             slot = self._functions.get(name)
-            old = slot.reserved if slot is not None and slot.reserved is not None else 0
-            new_total = self._reserved_total - old + (reserved or 0)
-            if (
-                not restoring
-                and new_total > self._reserved_total
-                and self.account_limit - new_total < self.unreserved_minimum
-            ):
+            if slot is None:
+                slot = Concurrency(name)
+            own = reserved if reserved is not None else slot.provisioned
+            if not restoring and self._shrinks_too_far(slot, own):
                 # Lambda's words, so that tools matching on them recognise it.
                 raise InvalidParameterError(
                     "reserved_concurrency",
                     "Specified ReservedConcurrentExecutions for function decreases account's "
                     f"UnreservedConcurrentExecution below its minimum value of [{self.unreserved_minimum}].",
+                    verbatim=True,
                 )
-            if slot is None:
-                slot = self._functions[name] = Concurrency(name, reserved)
-            else:
-                self._rebalance(slot, reserved)
-                slot.reserved = reserved
-            self._reserved_total = new_total
+            self._functions[name] = slot
+            self._set_own(slot, reserved, slot.provisioned)
             return slot
+
+    def check_provisioned(self, name: str, provisioned: int) -> None:
+        """Raise InvalidParameterError if `provisioned` (the function's total) would leave the shared pool below
+        the unreserved minimum (only a function without a reservation takes it from the pool)."""
+        with self._lock:
+            slot = self._functions.get(name) or Concurrency(name)
+            if slot.reserved is None and self._shrinks_too_far(slot, provisioned):
+                left = self.account_limit - (self._reserved_total - slot.own)
+                raise InvalidParameterError(
+                    "ProvisionedConcurrentExecutions",
+                    f"{provisioned} for {name} in all would leave the account's unreserved concurrency below its "
+                    f"minimum of {self.unreserved_minimum}: at most {max(0, left - self.unreserved_minimum)} "
+                    "without a reservation (the account's unreserved concurrency less its minimum)",
+                )
+
+    def set_provisioned(self, name: str, provisioned: int) -> None:
+        """The function's provisioned concurrency, all versions and aliases together (checked before)."""
+        with self._lock:
+            slot = self._functions.get(name)
+            if slot is not None:
+                self._set_own(slot, slot.reserved, provisioned)
+
+    def _shrinks_too_far(self, slot: Concurrency, own: int) -> bool:
+        new_total = self._reserved_total - slot.own + own
+        return new_total > self._reserved_total and self.account_limit - new_total < self.unreserved_minimum
+
+    def _set_own(self, slot: Concurrency, reserved: int | None, provisioned: int) -> None:
+        """Change a slot's reservation and provisioned count while invocations may run: those past what it now
+        has to itself count against the shared pool from now on (or the account could go over its limit while they
+        finish: the pool grows at once by what the function gives up); those within it, against it."""
+        self._reserved_total -= slot.own
+        slot.reserved, slot.provisioned = reserved, provisioned
+        self._reserved_total += slot.own
+        shared = max(0, slot.in_flight - slot.own)
+        self._unreserved_in_flight += shared - slot.shared
+        slot.shared = shared
 
     def slot(self, name: str) -> Concurrency:
         """The slot of a registered function."""
@@ -104,17 +143,8 @@ class Scheduler:
     def unregister(self, name: str) -> None:
         with self._lock:
             slot = self._functions.pop(name, None)
-            if slot is not None and slot.reserved is not None:
-                self._reserved_total -= slot.reserved
-                self._rebalance(slot, None)
-
-    def _rebalance(self, slot: Concurrency, reserved: int | None) -> None:
-        """The slot's reservation becomes `reserved` (None: removed, or the function deleted) while invocations
-        run: those past it count against the shared pool from now on, or the account could go over its limit while
-        they finish (the pool grows at once by what a reservation gives up); those within it, against it."""
-        shared = slot.in_flight if reserved is None else max(0, slot.in_flight - reserved)
-        self._unreserved_in_flight += shared - slot.shared
-        slot.shared = shared
+            if slot is not None:
+                self._set_own(slot, None, 0)  # its invocations still running count against the shared pool
 
     @property
     def unreserved_limit(self) -> int:
@@ -132,7 +162,7 @@ class Scheduler:
             refused = self._refusal(slot)
             if refused is not None:
                 raise refused
-            if slot.reserved is None:
+            if slot.in_flight >= slot.own:  # past what the function has to itself
                 self._unreserved_in_flight += 1
                 slot.shared += 1
             slot.in_flight += 1
@@ -155,7 +185,7 @@ class Scheduler:
                     f"Rate Exceeded: {slot.name} has reached its reserved concurrency of {reserved}",
                     "ReservedFunctionConcurrentInvocationLimitExceeded",
                 )
-        elif self._unreserved_in_flight >= self.account_limit - self._reserved_total:
+        elif slot.in_flight >= slot.provisioned and self._unreserved_in_flight >= self.unreserved_limit:
             return TooManyRequestsError(
                 f"Rate Exceeded: the account's concurrency limit of {self.account_limit} is reached",
                 "ConcurrentInvocationLimitExceeded",

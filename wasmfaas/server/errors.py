@@ -164,6 +164,8 @@ def api_field(field: str) -> str:
 def from_platform_error(error: WasmfaasError) -> LambdaError:
     """The response for one of the platform's exceptions (see wasmfaas.errors)."""
     if isinstance(error, InvalidParameterError):
+        if error.verbatim:
+            return invalid_parameter(error.detail)
         detail = str(error).partition(": ")[2] or str(error)
         return invalid_parameter(f"{api_field(error.field)}: {detail}")
     if isinstance(error, InvalidCodeError | BuildError):
