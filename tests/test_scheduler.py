@@ -321,6 +321,30 @@ async def test_reserved_concurrency_changes_while_the_function_runs(
         assert (await platform.invoke("sleep", b"0")).ok
 
 
+def test_a_reservation_change_keeps_the_warm_environments(
+    platform: SyncPlatform, guest: Callable[[str], bytes]
+) -> None:
+    platform.create_function("fn", guest("counter"))
+    assert platform.invoke("fn", b"").json()["count"] == 1
+    revision = platform.get_function("fn").revision
+    platform.put_function_concurrency("fn", 5)  # Lambda's PutFunctionConcurrency: not a configuration change
+    info = platform.get_function("fn")
+    assert (info.config.reserved_concurrency, info.revision) == (5, revision)
+    result = platform.invoke("fn", b"")
+    assert (result.json()["count"], result.cold_start) == (2, False)
+    platform.update_function_configuration("fn", reserved_concurrency=None)  # a configuration update: revised
+    assert platform.get_function("fn").revision == revision + 1
+    assert platform.invoke("fn", b"").json()["count"] == 3
+    with pytest.raises(InvalidParameterError, match="reserved_concurrency"):
+        platform.put_function_concurrency("fn", -1)
+    platform.put_function_concurrency("fn", 0)
+    with pytest.raises(TooManyRequestsError):
+        platform.invoke("fn", b"")
+    platform.update_function_configuration("fn", timeout=5)  # anything else deploys anew
+    platform.put_function_concurrency("fn", None)
+    assert platform.invoke("fn", b"").cold_start
+
+
 async def _collect(into: list[object], invocation: Awaitable[object]) -> None:
     into.append(await invocation)
 

@@ -14,6 +14,7 @@ and the functions are back after a restart.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import logging
@@ -89,6 +90,13 @@ def default_data_dir() -> Path:
 class AccountSettings(msgspec.Struct, frozen=True):
     concurrent_executions: int
     unreserved_concurrent_executions: int
+
+
+def _only_reserved_differs(old: FunctionInfo, new: FunctionInfo) -> bool:
+    """Whether `new` differs from `old` in the reservation (and the revision stamps) alone."""
+    stamps = {"revision": old.revision, "last_modified": old.last_modified}
+    config = msgspec.structs.replace(new.config, reserved_concurrency=old.config.reserved_concurrency)
+    return msgspec.structs.replace(new, config=config, **stamps) == old
 
 
 def _environment_factory(kind: GuestKind) -> Any:
@@ -791,6 +799,10 @@ class Platform:
             )
             if info.layers and runtimes.family(info.runtime) == runtimes.WASI:
                 raise InvalidParameterError("Layers", "a wasi function is one module: layers are for the runtimes")
+            if _only_reserved_differs(current.info, info):
+                # The environments do not depend on it: they stay warm (a redeploy had made every next call cold).
+                await self._set_reserved(function, info)
+                return info
             try:
                 deployed = await self._deploy(info, current.code)
             except BaseException:
@@ -1127,6 +1139,36 @@ class Platform:
             raise
 
     # -- concurrency -----------------------------------------------------------------------------------------------
+
+    async def put_function_concurrency(self, name: str, reserved: int | None) -> None:
+        """Set (None: remove) the function's reserved concurrency, as Lambda's Put/DeleteFunctionConcurrency: not a
+        change of its configuration (its revision and LastModified stay), and its warm environments stay warm."""
+        self._check_open()
+        async with self._changing():
+            function = self._get(name)
+            current = function.latest.info
+            config = msgspec.structs.replace(current.config, reserved_concurrency=reserved)  # checks the value
+            held = sum(function.provisioned.values())
+            if reserved is not None and held > reserved:
+                raise InvalidParameterError(
+                    "reserved_concurrency", f"{reserved} is below the function's provisioned concurrency ({held})"
+                )
+            await self._set_reserved(function, msgspec.structs.replace(current, config=config))
+
+    async def _set_reserved(self, function: _Function, info: FunctionInfo) -> None:
+        """Make `info` (the $LATEST info, its reservation changed and nothing else that the environments depend on)
+        the function's, keeping its pools. Under the lock."""
+        current = function.latest
+        name = info.name
+        old = current.info.config.reserved_concurrency
+        self.scheduler.register(name, info.config.reserved_concurrency)  # raises past the unreserved minimum
+        function.latest = dataclasses.replace(current, info=info)
+        try:
+            await self._save(function)
+        except BaseException:
+            function.latest = current
+            self.scheduler.register(name, old, restoring=True)  # back as it was, accepted before
+            raise
 
     async def put_provisioned_concurrency(self, name: str, qualifier: str, count: int) -> None:
         """Keep `count` environments of a version (or an alias's version) initialised."""

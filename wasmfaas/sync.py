@@ -157,6 +157,9 @@ class SyncPlatform:
         code: bytes = self._call(Platform.get_function_code, name, qualifier)
         return code
 
+    def put_function_concurrency(self, name: str, reserved: int | None) -> None:
+        self._call(Platform.put_function_concurrency, name, reserved)
+
     def put_provisioned_concurrency(self, name: str, qualifier: str, count: int) -> None:
         self._call(Platform.put_provisioned_concurrency, name, qualifier, count)
 

@@ -440,8 +440,12 @@ def _race(clients: list[Any], name: str, revision: str, tag: str) -> list[str]:
 def test_function_concurrency(client: Any, create: Create) -> None:
     name = create("echo")["FunctionName"]
     assert "ReservedConcurrentExecutions" not in client.get_function_concurrency(FunctionName=name)
+    before = client.get_function_configuration(FunctionName=name)
     put = client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=5)
     assert put["ReservedConcurrentExecutions"] == 5
+    after = client.get_function_configuration(FunctionName=name)  # not a change of the configuration
+    assert (after["RevisionId"], after["LastModified"]) == (before["RevisionId"], before["LastModified"])
+    assert client.get_function(FunctionName=name)["Concurrency"] == {"ReservedConcurrentExecutions": 5}
     assert client.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 5
     settings = client.get_account_settings()["AccountLimit"]
     assert settings["ConcurrentExecutions"] == 100

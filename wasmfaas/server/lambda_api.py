@@ -674,7 +674,7 @@ async def list_aliases(call: Call) -> Response:
 async def put_function_concurrency(call: Call) -> Response:
     body = call.body_as(PutFunctionConcurrencyRequest)
     count = body.reserved_concurrent_executions
-    await call.ctx.platform.update_function_configuration(unqualified(call), reserved_concurrency=count)
+    await call.ctx.platform.put_function_concurrency(unqualified(call), count)
     return json_response(Concurrency(reserved_concurrent_executions=count))
 
 
@@ -685,7 +685,7 @@ async def get_function_concurrency(call: Call) -> Response:
 
 
 async def delete_function_concurrency(call: Call) -> Response:
-    await call.ctx.platform.update_function_configuration(unqualified(call), reserved_concurrency=None)
+    await call.ctx.platform.put_function_concurrency(unqualified(call), None)
     return Response(204)
 
 
