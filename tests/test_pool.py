@@ -6,11 +6,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 import wasmtime
 
 from wasmfaas import FunctionConfig, Platform, SyncPlatform
-from wasmfaas.pool import INLINE_WARMUP
+from wasmfaas.pool import INLINE_WARMUP, INLINE_WINDOW
 
 
 @pytest.fixture
@@ -102,6 +103,64 @@ async def test_a_call_that_outlives_its_slice_runs_again_on_a_thread(
 
 
 @pytest.mark.anyio
+async def test_each_preemption_doubles_the_wait_before_running_inline_again(
+    tmp_path: Path, guest: Callable[[str], bytes], steady_inline: None
+) -> None:
+    # A preemption costs the function its warm environment: one that is slow now and then must not lose it on
+    # every slow call.
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("spin", guest("spin"))
+
+        async def fast_calls_until_inline() -> int:
+            for n in range(1, 100):
+                before = platform.pool_stats("spin").inline
+                await platform.invoke("spin", b"10")
+                if platform.pool_stats("spin").inline > before:
+                    return n - 1
+            raise AssertionError("never ran inline again")
+
+        assert await fast_calls_until_inline() == INLINE_WARMUP
+        for preemptions, wait in ((1, INLINE_WINDOW), (2, 2 * INLINE_WINDOW), (3, 4 * INLINE_WINDOW)):
+            assert (await platform.invoke("spin", b"100000000")).ok
+            assert platform.pool_stats("spin").preempted == preemptions
+            assert await fast_calls_until_inline() == wait
+
+
+@pytest.mark.anyio
+async def test_inline_runs_can_be_turned_off(
+    tmp_path: Path, guest: Callable[[str], bytes], steady_inline: None
+) -> None:
+    async with Platform(data_dir=tmp_path, inline=False) as platform:
+        await platform.create_function("spin", guest("spin"))
+        for _ in range(INLINE_WINDOW * 2):
+            await platform.invoke("spin", b"10")
+        slow = await platform.invoke("spin", b"100000000")
+        assert not slow.cold_start  # run where it started: not stopped, the environment kept
+        stats = platform.pool_stats("spin")
+        assert (stats.inline, stats.preempted, stats.created) == (0, 0, 1)
+
+
+@pytest.mark.anyio
+async def test_provisioned_environments_never_run_inline(
+    tmp_path: Path, guest: Callable[[str], bytes], steady_inline: None
+) -> None:
+    async with Platform(data_dir=tmp_path, maintenance_interval=60) as platform:
+        await platform.create_function("counter", guest("counter"))
+        for _ in range(INLINE_WARMUP + 2):
+            await platform.invoke("counter")
+        inline = platform.pool_stats("counter").inline
+        assert inline >= 1
+        await platform.put_provisioned_concurrency("counter", "$LATEST", 1)
+        counts = [(await platform.invoke("counter")).json()["count"] for _ in range(INLINE_WINDOW * 2)]
+        assert counts == list(range(INLINE_WARMUP + 3, INLINE_WARMUP + 3 + INLINE_WINDOW * 2))
+        assert platform.pool_stats("counter").inline == inline  # on threads: a preemption would cost the env
+        await platform.delete_provisioned_concurrency("counter", "$LATEST")  # closes it: the next call is cold
+        assert (await platform.invoke("counter")).cold_start
+        await platform.invoke("counter")
+        assert platform.pool_stats("counter").inline == inline + 1
+
+
+@pytest.mark.anyio
 async def test_a_timeout_after_a_preemption_is_still_a_timeout(
     tmp_path: Path, guest: Callable[[str], bytes], steady_inline: None
 ) -> None:
@@ -162,7 +221,7 @@ INIT_LOG_WAT = r"""
 
 
 @pytest.mark.anyio
-async def test_a_stopped_inline_attempt_keeps_a_provisioned_environments_init_log(
+async def test_a_provisioned_environments_init_log_comes_with_its_first_invocation(
     tmp_path: Path, steady_inline: None
 ) -> None:
     async with Platform(data_dir=tmp_path, maintenance_interval=60) as platform:
@@ -171,10 +230,17 @@ async def test_a_stopped_inline_attempt_keeps_a_provisioned_environments_init_lo
         assert platform.pool_stats("f").inline >= 1
         # Two more environments, initialised now: their init lines wait for their first invocations.
         await platform.put_provisioned_concurrency("f", "$LATEST", 3)
-        stopped = await platform.invoke("f", b"spin")  # stopped at the end of its slice, then run again
-        logs += [stopped.guest_log, *[(await platform.invoke("f", b"x")).guest_log for _ in range(3)]]
+        # Three slow calls at once, each in an environment of its own, on threads (the pool is provisioned: none is
+        # stopped and run again, nothing is cold).
+        results = []
+
+        async def call() -> None:
+            results.append(await platform.invoke("f", b"spin"))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(call)
+        logs += [r.guest_log for r in results]
         stats = platform.pool_stats("f")
-        assert stats.preempted == 1
-        # Every environment's init lines appear once: the stopped attempt's environment was dropped, its lines
-        # went with the run that counted.
+        assert stats.preempted == 0 and not any(r.cold_start for r in results)
         assert sum(log.count(b"INIT\n") for log in logs) == stats.created == 3

@@ -54,8 +54,11 @@ class Target:
 
 
 class Invoker:
-    def __init__(self, scheduler: Scheduler) -> None:
+    """`inline`: let the async path run fast functions on the event loop's thread (pool.py, "Inline runs")."""
+
+    def __init__(self, scheduler: Scheduler, *, inline: bool = True) -> None:
         self.scheduler = scheduler
+        self.inline = inline
 
     def invoke_sync(
         self, target: Target, payload: bytes, request_id: str | None = None, qualifier: str | None = None
@@ -70,7 +73,7 @@ class Invoker:
     ) -> InvocationResult:
         request = self._request(target, payload, request_id, qualifier)
         pool = target.pool
-        if not pool.inline_ready:
+        if not (self.inline and pool.inline_ready):
             run = await self.scheduler.run(target.concurrency, lambda: pool.run(request))
             return self._result(target, request, run)
         scheduler, slot = self.scheduler, target.concurrency

@@ -12,10 +12,13 @@ slow outlier, such as a thread that waited for the GIL, does not count), the asy
 own thread (`run_inline`) under a short epoch deadline (`INLINE_SLICE_TICKS`, 10-20 ms). A call that outlives the
 slice is interrupted and its environment thrown away -- the guest has no file system, network or other effect
 outside its store, so an interrupted attempt leaves nothing behind but its discarded log lines -- and the invocation
-runs again, from the start, on a worker thread. A preemption wipes the record, so a function that turns slow blocks
-the loop for one slice, and runs on threads until it has been fast for a whole window again. Reactors and commands
-run inline (a command starts a fresh instance each time, so it needs no warm environment, and a small one takes
-~0.1 ms); components never do: their WASI host calls (a sleep) block without an epoch check.
+runs again, from the start, on a worker thread. A preemption costs the function its warm environment (its global
+state, and a cold start for the run again), so each one makes the function wait longer before it runs inline again:
+it runs on threads until it has been fast for `INLINE_WINDOW` invocations times 2 per preemption so far (up to
+2**`INLINE_MAX_BACKOFF`): a function that is slow now and then is preempted a few times, not once per slow call.
+Environments kept by provisioned concurrency never run inline: a preemption would throw one away. Reactors and
+commands run inline (a command starts a fresh instance each time, so it needs no warm environment, and a small one
+takes ~0.1 ms); components never do: their WASI host calls (a sleep) block without an epoch check.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from .guests.base import Environment, EnvironmentSpec, InitError, Outcome, Request
 
 __all__ = [
+    "INLINE_MAX_BACKOFF",
     "INLINE_MAX_MS",
     "INLINE_SLICE_TICKS",
     "INLINE_SLOW_ALLOWED",
@@ -51,6 +55,8 @@ INLINE_WARMUP = INLINE_WINDOW - INLINE_SLOW_ALLOWED
 _WINDOW_MASK = (1 << INLINE_WINDOW) - 1
 # Epoch ticks (engine.EPOCH_TICK_S each) an inline call may run before it is preempted: 1-2 ticks of wall time.
 INLINE_SLICE_TICKS = 2
+# The fast invocations needed after a preemption double with each one, up to INLINE_WINDOW << this (8 << 12 = 32768).
+INLINE_MAX_BACKOFF = 12
 
 
 @dataclass(slots=True)
@@ -103,11 +109,18 @@ class Pool:
         self._needs_warm = kind == "reactor"  # a command instantiates on every call anyway
         # The last INLINE_WINDOW invocations, one bit each, newest lowest: 1 = slow (or not seen yet).
         self._slow = _WINDOW_MASK
+        # Fast invocations still needed before running inline again, after a preemption (see "Inline runs").
+        self._backoff = 0
 
     @property
     def inline_ready(self) -> bool:
         """Whether the next invocation should try `run_inline`."""
-        return self._inline_kind and self._slow.bit_count() <= INLINE_SLOW_ALLOWED
+        return (
+            self._inline_kind
+            and self._slow.bit_count() <= INLINE_SLOW_ALLOWED
+            and not self._backoff
+            and not self.provisioned
+        )
 
     def run_inline(self, request: Request) -> Run | None:
         """Run on the calling thread under an inline slice; None if a reactor has no warm environment idle.
@@ -193,8 +206,12 @@ class Pool:
             # Not under the lock: a lost update only delays or hastens the next inline run by one invocation.
             if outcome.preempted:
                 self._slow = _WINDOW_MASK
+                self._backoff = INLINE_WINDOW << min(self._preempted, INLINE_MAX_BACKOFF)
                 return Run(outcome, cold, None, wall)
-            self._slow = ((self._slow << 1) | (wall > INLINE_MAX_MS)) & _WINDOW_MASK
+            slow = wall > INLINE_MAX_MS
+            self._slow = ((self._slow << 1) | slow) & _WINDOW_MASK
+            if self._backoff and not slow:
+                self._backoff -= 1
             return Run(outcome, cold, init_ms, duration)
         finally:
             self._finish(env, discard)

@@ -145,6 +145,13 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
         metavar="DAYS",
         help="how long dead letters are kept (14; 0 keeps them until replayed or deleted)",
     )
+    serve.add_argument(
+        "--inline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run functions that have been fast on the event loop's thread (default on; --no-inline: always on "
+        "worker threads, so no slow call is ever stopped and run again in a new environment)",
+    )
     serve.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn", help="HTTP server (uvicorn)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(server_command=_serve)
@@ -376,6 +383,7 @@ def _serve(args: argparse.Namespace) -> int:
         shutdown_timeout=args.shutdown_timeout,
         event_concurrency=args.event_concurrency,
         dead_letter_retention_s=args.dead_letter_retention * 86400.0 or None,
+        inline=args.inline,
     )
     return serve(settings, args.host, args.port, server=args.server, log_level=args.log_level)
 

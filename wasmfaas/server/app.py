@@ -178,6 +178,7 @@ class LambdaServer:
                 unreserved_minimum=settings.unreserved_minimum,
                 region=settings.region,
                 account_id=settings.account_id,
+                inline=settings.inline,
             )
         )
         logs = await stack.enter_async_context(

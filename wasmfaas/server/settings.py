@@ -41,6 +41,7 @@ class ServerSettings(msgspec.Struct, kw_only=True):
     - `log_entries`, `log_bytes`: the log store's retention per function (`<data_dir>/logs.sqlite3`).
     - `event_concurrency`: Event invocations run at once (`<data_dir>/events.sqlite3` holds the queue).
     - `dead_letter_retention_s`: how long dead letters are kept (default 14 days; None: until replayed or deleted).
+    - `inline`: run functions that have shown themselves fast on the event loop's thread (`Platform(inline=)`).
     """
 
     data_dir: Path | None = None
@@ -56,3 +57,4 @@ class ServerSettings(msgspec.Struct, kw_only=True):
     log_bytes: int = 32 * 1024 * 1024
     event_concurrency: int = 16
     dead_letter_retention_s: float | None = DEAD_LETTER_RETENTION_S
+    inline: bool = True
