@@ -209,6 +209,7 @@ def test_fuel_budget_is_metered_and_enforced(platform: SyncPlatform, deploy: Cal
     result = platform.invoke(name, "100000000")
     assert result.function_error is not None
     assert result.function_error.error_type == "Runtime.FuelExhausted"
+    assert result.fuel_consumed == 5_000_000 and "Fuel Consumed: 5000000" in result.log  # reported on a crash too
     assert platform.invoke(name, "10").ok
 
 

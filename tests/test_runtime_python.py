@@ -209,6 +209,21 @@ def test_a_long_print_reaches_the_log_whole(platform: SyncPlatform) -> None:
     assert "\n" + "p" * 200_000 + "\nafter\n" in result.guest_log.decode()
 
 
+def test_a_fuel_budget_meters_invocations_not_the_init(platform: SyncPlatform) -> None:
+    # The runtime's init takes billions of units: metered against the budget, no cold start could ever finish.
+    platform.update_function_configuration("py", fuel=400_000_000)
+    try:
+        hello = platform.invoke("py", b'{"action": "hello"}')
+        assert hello.ok and hello.cold_start, hello.payload
+        assert hello.fuel_consumed is not None and 0 < hello.fuel_consumed < 400_000_000
+        assert f"Fuel Consumed: {hello.fuel_consumed}" in hello.log
+        spun = platform.invoke("py", b'{"action": "loop"}')
+        assert spun.function_error is not None and spun.function_error.error_type == "Runtime.FuelExhausted"
+        assert spun.fuel_consumed == 400_000_000  # a crash reports what it used too
+    finally:
+        platform.update_function_configuration("py", fuel=None)
+
+
 def test_module_state_survives_warm_invocations(platform: SyncPlatform) -> None:
     platform.update_function_configuration("py", description="fresh environments")
     first = platform.invoke("py", b'{"action": "count"}')

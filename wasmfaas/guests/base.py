@@ -43,6 +43,10 @@ MAX_TABLE_ELEMENTS: Final = 1_000_000
 # instance and one memory; a component several (the language runtimes: up to 16 instances, 2 tables, 2 memories).
 MODULE_LIMITS: Final = (1, 4, 1)
 COMPONENT_LIMITS: Final = (64, 8, 4)
+# Fuel for what runs outside an invocation (a function's init, the create-time instantiation check): the fuel budget
+# is per invocation, as the timeout is, and init is bounded by its own timeout instead (a Python runtime's init
+# takes billions of units: a budget sized for the handler made every cold start fail).
+UNMETERED_FUEL: Final = 1 << 62
 
 
 # The rest of what Lambda's environment holds, the same for every function (the runtime API's address is Lambda's

@@ -40,6 +40,7 @@ from ..modules import CompiledCode
 from ..results import FunctionError, log_time
 from .base import (
     MIB,
+    UNMETERED_FUEL,
     Environment,
     EnvironmentSpec,
     InitError,
@@ -97,6 +98,8 @@ def prepare_component(engine: Engine, compiled: CompiledCode) -> None:
     store = wasmtime.Store(engine.wasm)
     store.set_wasi(wasmtime.WasiConfig())
     store.set_epoch_deadline(engine.deadline_ticks(INIT_TIMEOUT_S))
+    if engine.settings.fuel:  # a store starts with none: the instantiation's start code would trap at once
+        store.set_fuel(UNMETERED_FUEL)
     try:
         instance = _linker(engine).instantiate(store, component)
     except (wasmtime.WasmtimeError, wasmtime.Trap) as e:  # a start function's trap is a Trap
@@ -160,7 +163,7 @@ class ComponentEnvironment(Environment):
         preopens += [(host.encode(), guest.encode(), False) for host, guest in spec.read_only_mounts]
         store = self.store = new_store(spec, self.capture, preopens=preopens)
         if spec.fuel is not None:
-            store.set_fuel(spec.fuel)
+            store.set_fuel(UNMETERED_FUEL)  # init has its own timeout, not the invocations' budget
         store.set_epoch_deadline(spec.engine.deadline_ticks(INIT_TIMEOUT_S))
         try:
             instance = _linker(spec.engine).instantiate(store, spec.code.module)
@@ -238,7 +241,10 @@ class ComponentEnvironment(Environment):
                 ffi.wasmtime_component_val_delete(byref(params[i]))
         if error:
             failure = wasmtime.WasmtimeError._from_ptr(error)
-            return self._failed(classify_failure(failure, spec, 0, request.timeout))
+            outcome = self._failed(classify_failure(failure, spec, 0, request.timeout))
+            if spec.fuel is not None:  # a crash used fuel too (all of it, when it ran out)
+                outcome.fuel_consumed = spec.fuel - store.get_fuel()
+            return outcome
         outcome = self._lift(result, request)
         outcome.log = self.capture.take()
         if spec.fuel is not None:

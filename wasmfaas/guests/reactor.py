@@ -18,6 +18,7 @@ import wasmtime
 from .._native import Handles, WasmCall, context_of, get_exports, instantiate, memory_view, set_deadline
 from ..results import FunctionError
 from .base import (
+    UNMETERED_FUEL,
     Environment,
     EnvironmentSpec,
     InitError,
@@ -88,7 +89,7 @@ class ReactorEnvironment(Environment):
         bind(io)
         ctx = context_of(store)
         if spec.fuel is not None:
-            store.set_fuel(spec.fuel)
+            store.set_fuel(UNMETERED_FUEL)  # init has its own timeout, not the invocations' budget
         set_deadline(ctx, spec.engine.deadline_ticks(INIT_TIMEOUT_S))
         try:
             instance = instantiate(store, spec.code.instance_pre, ctx)
@@ -223,7 +224,12 @@ class ReactorEnvironment(Environment):
             return outcome
         timeout = request.timeout if request is not None else self.spec.timeout
         error = classify_failure(failure, self.spec, self.memory_bytes, timeout)
-        return Outcome(payload=b"", error=error, discard=True, log=self.io.take_log(), memory_bytes=self.memory_bytes)
+        outcome = Outcome(
+            payload=b"", error=error, discard=True, log=self.io.take_log(), memory_bytes=self.memory_bytes
+        )
+        if request is not None and self.spec.fuel is not None:  # a crash used fuel too (all of it, when it ran out)
+            outcome.fuel_consumed = self.spec.fuel - self._native.get_fuel()
+        return outcome
 
     def close(self) -> None:
         # The view and native handles point into the store: drop them first, then the store.
