@@ -101,6 +101,37 @@ async def test_async_api(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
 
 
 @pytest.mark.anyio
+async def test_reads_of_a_closed_platform_say_it_is_closed(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    # Not an empty list or "not found": someone who forgot `async with` would think their functions were gone.
+    async with Platform(data_dir=tmp_path, persistent=True) as platform:
+        await platform.create_function("fn", guest("echo"))
+        with pytest.raises(RuntimeError, match="open already"):
+            async with platform:
+                pass
+        assert platform.has_function("fn")  # the refused re-entry closed nothing
+    for closed in (platform, Platform(data_dir=tmp_path, persistent=True)):  # after close, and before entering
+        reads = [
+            closed.list_functions(),
+            closed.get_function("fn"),
+            closed.list_versions("fn"),
+            closed.list_aliases("fn"),
+            closed.list_layers(),
+            closed.list_tags("fn"),
+        ]
+        for read in reads:
+            with pytest.raises(PlatformClosedError):
+                await read
+        for call in (closed.account_settings, closed.concurrency_in_flight, lambda c=closed: c.has_function("fn")):
+            with pytest.raises(PlatformClosedError):
+                call()
+
+
+def test_a_sync_platform_is_entered_once(tmp_path: Path) -> None:
+    with SyncPlatform(data_dir=tmp_path) as platform, pytest.raises(RuntimeError, match="open already"):
+        platform.__enter__()
+
+
+@pytest.mark.anyio
 async def test_closing_ends_invocations_whose_callers_left(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
     # A cancelled caller's invocation runs on, on its worker thread, to its deadline; a closing platform must not
     # stop the epoch ticker under it (the guest would spin forever) nor leave it running: it is ended.

@@ -230,6 +230,8 @@ class Platform:
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        if self._tg is not None:
+            raise RuntimeError("this Platform is open already: enter it once (`async with` it in one place)")
         logs.prepare()
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise InvalidParameterError("data_dir", f"{self.data_dir} is not a directory")
@@ -825,6 +827,7 @@ class Platform:
 
     def has_function(self, name: str) -> bool:
         """Whether a function of that name exists (any of its versions)."""
+        self._check_open()
         return name in self._functions
 
     def incarnation(self, name: str) -> int | None:
@@ -834,6 +837,7 @@ class Platform:
         return function.incarnation if function is not None else None
 
     async def list_functions(self) -> list[FunctionInfo]:
+        self._check_open()
         return sorted((f.latest.info for f in self._functions.values()), key=lambda info: info.name)
 
     async def delete_function(self, name: str, qualifier: str | None = None) -> None:
@@ -1056,6 +1060,7 @@ class Platform:
             return info
 
     async def get_layer_version(self, name: str, version: int) -> LayerVersionInfo:
+        self._check_open()
         for info in self._layers.get(name, LayerRecord(name=name)).versions:
             if info.version == version:
                 return info
@@ -1063,10 +1068,12 @@ class Platform:
 
     async def list_layer_versions(self, name: str) -> list[LayerVersionInfo]:
         """Newest first, as Lambda lists them."""
+        self._check_open()
         return sorted(self._layers.get(name, LayerRecord(name=name)).versions, key=lambda v: -v.version)
 
     async def list_layers(self) -> list[LayerVersionInfo]:
         """Each layer that has a version, by its newest version."""
+        self._check_open()
         return [max(r.versions, key=lambda v: v.version) for _, r in sorted(self._layers.items()) if r.versions]
 
     async def delete_layer_version(self, name: str, version: int) -> None:
@@ -1264,9 +1271,11 @@ class Platform:
             )
 
     def account_settings(self) -> AccountSettings:
+        self._check_open()
         return AccountSettings(self.scheduler.account_limit, self.scheduler.unreserved_limit)
 
     def concurrency_in_flight(self, name: str | None = None) -> int:
+        self._check_open()
         if name is None:
             return self.scheduler.in_flight()
         return self._get(name).latest.target.concurrency.in_flight
@@ -1337,6 +1346,7 @@ class Platform:
         return FunctionNotFoundError(f"{what} not found: {arn}")
 
     def _get(self, name: str, qualifier: str | None = None) -> _Function:
+        self._check_open()  # a closed platform has no functions: saying "not found" would say they are gone
         function = self._functions.get(name)
         if function is None:
             raise self._not_found(name, qualifier)

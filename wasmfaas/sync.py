@@ -39,6 +39,8 @@ class SyncPlatform:
         self._platform: Platform | None = None
 
     def __enter__(self) -> Self:
+        if self._platform is not None:
+            raise RuntimeError("this SyncPlatform is open already: enter it once (`with` it in one place)")
         portal = self._stack.enter_context(start_blocking_portal())
         self._platform = self._stack.enter_context(portal.wrap_async_context_manager(Platform(**self._options)))
         self._portal = portal

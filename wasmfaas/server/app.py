@@ -185,7 +185,7 @@ class LambdaServer:
             LogStore(platform.data_dir, max_entries=settings.log_entries, max_bytes=settings.log_bytes)
         )
         runner = InvocationRunner(platform, self.metrics, logs)
-        self.metrics.bind_account(platform.concurrency_in_flight)
+        self.metrics.bind_account(platform.scheduler.in_flight)  # no open check: a scrape may come at shutdown
         events = await stack.enter_async_context(
             AsyncInvoker(
                 platform,
