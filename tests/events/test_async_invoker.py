@@ -173,6 +173,25 @@ async def test_a_dead_letter_replays_and_then_succeeds(stack: StackFactory) -> N
             await s.events.replay(letter.id)
 
 
+async def test_one_function_s_backlog_does_not_hold_up_another_s(stack: StackFactory) -> None:
+    # Four event slots: one function takes at most three, so another's event runs at once, not after the backlog.
+    async with stack(concurrency=4) as s:
+        await s.deploy("slow", "sleep")
+        await s.deploy("fast", "echo")
+        for _ in range(6):
+            await s.events.submit("slow", None, b"3000")
+        with anyio.fail_after(5):
+            while s.events.in_flight < 3:
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.1)
+        assert s.events.in_flight == 3  # the fourth slot stays free for the others
+        await s.events.submit("fast", None, b'"quick"')
+        with anyio.fail_after(2.5):  # well before a slow one ends and frees a slot
+            while not await s.invocations("fast"):
+                await anyio.sleep(0.02)
+        assert s.events.in_flight == 3
+
+
 async def test_dead_letters_are_kept_for_their_retention(stack: StackFactory) -> None:
     async with stack(dead_letter_retention_s=0.6) as s:
         await s.deploy("crash", "trap")

@@ -210,6 +210,19 @@ async def _bury(queue: SqliteEventQueue, name: str, failed_at: float) -> None:
     assert await queue.dead(claimed, letter(claimed, f"dl-{name}", failed_at=failed_at))
 
 
+async def test_a_claim_can_pass_over_busy_functions(tmp_path: Path) -> None:
+    async with SqliteEventQueue(tmp_path) as queue:
+        t = time.time()
+        await queue.put(event("a1", enqueued_at=t - 3))
+        await queue.put(event("a2", enqueued_at=t - 2))
+        await queue.put(msgspec.structs.replace(event("b1", enqueued_at=t - 1), function_name="other"))
+        first = await queue.claim(t, 30, skip=["fn"])
+        assert first is not None and first.id == "b1"  # the oldest event of a function not passed over
+        assert await queue.claim(t, 30, skip=["fn"]) is None
+        second = await queue.claim(t, 30)
+        assert second is not None and second.id == "a1"
+
+
 async def test_dead_letters_past_their_retention_are_deleted(tmp_path: Path) -> None:
     now = time.time()
     async with SqliteEventQueue(tmp_path) as queue:
@@ -239,11 +252,12 @@ async def test_upkeep_gives_a_burst_s_space_back(tmp_path: Path) -> None:
         assert sizes[0] < 2_000_000 and sizes[1] <= 16 * 1024 * 1024, sizes
 
 
-async def test_schema_1_dead_letters_get_their_failure_time(tmp_path: Path) -> None:
+async def test_a_schema_1_queue_is_migrated(tmp_path: Path) -> None:
     now = time.time()
     async with SqliteEventQueue(tmp_path) as queue:
         await _bury(queue, "kept", now - 100)
         await _bury(queue, "expiring", now - 5000)
+        await queue.put(event("queued"))
     # As a wasmfaas before retention left it: no failed_at column, schema version 1.
     db = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
     db.executescript(
@@ -255,6 +269,11 @@ async def test_schema_1_dead_letters_get_their_failure_time(tmp_path: Path) -> N
         DROP TABLE dead_letters;
         ALTER TABLE v1 RENAME TO dead_letters;
         CREATE INDEX dead_letters_function ON dead_letters (function_name, seq);
+        CREATE TABLE e1 (id TEXT PRIMARY KEY, due_at REAL NOT NULL, leased INTEGER NOT NULL DEFAULT 0,
+                         deliveries INTEGER NOT NULL DEFAULT 0, body BLOB NOT NULL);
+        INSERT INTO e1 SELECT id, due_at, leased, deliveries, body FROM events;
+        DROP TABLE events;
+        ALTER TABLE e1 RENAME TO events;
         PRAGMA user_version=1;
         COMMIT;
         """
@@ -263,6 +282,9 @@ async def test_schema_1_dead_letters_get_their_failure_time(tmp_path: Path) -> N
     async with SqliteEventQueue(tmp_path) as queue:
         assert await queue.upkeep(now - 1000) == 1
         assert [dl.id for dl in await queue.list_dead_letters()] == ["dl-kept"]
+        assert await queue.claim(time.time(), 30, skip=["fn"]) is None  # its function name was read from its body
+        queued = await queue.claim(time.time(), 30)
+        assert queued is not None and queued.id == "queued"
     db = sqlite3.connect(tmp_path / DB_NAME)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     db.close()

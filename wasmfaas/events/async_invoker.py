@@ -30,6 +30,7 @@ import logging
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable
 from pathlib import Path
 from types import TracebackType
@@ -105,7 +106,9 @@ class AsyncInvoker:
     - `invoke`: how an attempt runs (default `platform.invoke`); a server passes its own to count metrics and keep
       logs the way it does for synchronous invocations.
     - `logs`: a `LogStore` that receives the log of every attempt.
-    - `concurrency`: events run at once (each takes a concurrency slot of its function while it runs).
+    - `concurrency`: events run at once (each takes a concurrency slot of its function while it runs). One function
+      takes at most all but an eighth of them (at least one kept free): a backlog of one function's events does
+      not hold up every other function's, which Lambda runs independently.
     - `retry_delay`: seconds before the first retry of a function error (doubled for the second).
     - `throttle_delay` / `max_throttle_delay`: the first and the longest wait after a throttle.
     - `lease_s`: how long a claimed event stays leased without renewal; a crashed consumer's events are back after
@@ -168,7 +171,9 @@ class AsyncInvoker:
         self._invoke_configs: dict[tuple[str, str], StoredInvokeConfig] = {}
         self._config_lock = anyio.Lock()
         self._slots = anyio.Semaphore(concurrency)
+        self._per_function = max(1, concurrency - max(1, concurrency // 8))
         self._in_flight: dict[str, QueuedEvent] = {}
+        self._function_events: Counter[str] = Counter()  # events running, per function
         self._wake = anyio.Event()
         self._said: dict[str, tuple[float, int]] = {}  # per function: when a dead letter was last logged, and since
         self._open = False
@@ -256,6 +261,7 @@ class AsyncInvoker:
                         self._slots.release()
                         raise
                     self._in_flight[event.id] = event
+                    self._function_events[event.function_name] += 1
                     tg.start_soon(self._work, event)
         finally:
             self._running = False
@@ -295,7 +301,8 @@ class AsyncInvoker:
             try:
                 self._claiming = True
                 try:
-                    event = await self._queue.claim(now, self._lease_s)
+                    busy = [name for name, n in self._function_events.items() if n >= self._per_function]
+                    event = await self._queue.claim(now, self._lease_s, skip=busy)
                 finally:
                     self._claiming = False
                 if event is not None:
@@ -344,6 +351,9 @@ class AsyncInvoker:
             )
         finally:
             self._in_flight.pop(event.id, None)
+            self._function_events[event.function_name] -= 1
+            if not self._function_events[event.function_name]:
+                del self._function_events[event.function_name]
             self._slots.release()
 
     async def _handle(self, event: QueuedEvent) -> None:

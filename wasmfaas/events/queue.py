@@ -34,7 +34,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Protocol, Self
@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS events (
     due_at REAL NOT NULL,                  -- claimable when <= now: retry time, or lease expiry while leased
     leased INTEGER NOT NULL DEFAULT 0,
     deliveries INTEGER NOT NULL DEFAULT 0, -- the lease token
-    body BLOB NOT NULL                     -- QueuedEvent, MessagePack
+    body BLOB NOT NULL,                    -- QueuedEvent, MessagePack
+    function_name TEXT NOT NULL DEFAULT '' -- the body's, for claims that pass over busy functions (schema 2)
 );
 CREATE INDEX IF NOT EXISTS events_due ON events (due_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -109,8 +110,9 @@ class EventQueue(Protocol):
         """Enqueue `event`, due at once; returns only once the event is durable."""
         ...
 
-    async def claim(self, now: float, lease_s: float) -> QueuedEvent | None:
-        """The next event due at `now`, leased until `now + lease_s` (its `delivery` set), or None."""
+    async def claim(self, now: float, lease_s: float, *, skip: Collection[str] = ()) -> QueuedEvent | None:
+        """The next event due at `now` of a function not in `skip`, leased until `now + lease_s` (its `delivery`
+        set), or None."""
         ...
 
     async def renew(self, events: Sequence[QueuedEvent], until: float) -> None:
@@ -221,11 +223,14 @@ def _keep_place(db: sqlite3.Connection, dead_letter_id: str, seq: int) -> None:
     )
 
 
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
 def _add_failed_at(db: sqlite3.Connection) -> None:
-    """Schema 1 -> 2: dead letters get a failed_at column (from their bodies), which retention deletes by."""
+    """Schema 1 -> 2, dead letters: a failed_at column (from their bodies), which retention deletes by."""
     with _transaction(db):
-        columns = {row[1] for row in db.execute("PRAGMA table_info(dead_letters)")}
-        if "failed_at" not in columns:
+        if "failed_at" not in _columns(db, "dead_letters"):
             db.execute("ALTER TABLE dead_letters ADD COLUMN failed_at REAL")
         db.execute(
             "UPDATE dead_letters SET failed_at = json_extract(CAST(body AS TEXT), '$.failed_at')"
@@ -295,7 +300,7 @@ class SqliteEventQueue:
                 raise RuntimeError(f"{self.path} has schema version {version}; this wasmfaas knows {_SCHEMA_VERSION}")
             durable.executescript(_SCHEMA)
             if version < 2:
-                _add_failed_at(durable)
+                self._migrate_to_2(durable)
             durable.execute("CREATE INDEX IF NOT EXISTS dead_letters_failed ON dead_letters (failed_at)")
             durable.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
             work = _connect(self.path, "NORMAL")
@@ -303,6 +308,18 @@ class SqliteEventQueue:
             durable.close()
             raise
         self._durable, self._work = durable, work
+
+    def _migrate_to_2(self, db: sqlite3.Connection) -> None:
+        """Schema 1 -> 2: dead letters' failed_at, and events' function_name (read from their bodies)."""
+        _add_failed_at(db)
+        with _transaction(db):
+            if "function_name" not in _columns(db, "events"):
+                db.execute("ALTER TABLE events ADD COLUMN function_name TEXT NOT NULL DEFAULT ''")
+            rows = db.execute("SELECT id, body FROM events WHERE function_name = ''").fetchall()
+            db.executemany(
+                "UPDATE events SET function_name = ? WHERE id = ?",
+                [(self._event_decoder.decode(body).function_name, event_id) for event_id, body in rows],
+            )
 
     def _close(self) -> None:
         with self._durable_lock, self._work_lock:
@@ -352,21 +369,22 @@ class SqliteEventQueue:
             raise pending.error
 
     def _insert(self, events: list[QueuedEvent]) -> None:
-        rows = [(e.id, e.enqueued_at, self._events.encode(e)) for e in events]
+        rows = [(e.id, e.enqueued_at, self._events.encode(e), e.function_name) for e in events]
         with self._use(durable=True) as db, _transaction(db):
             # OR IGNORE makes a repeated put of the same event (a client retrying) harmless.
-            db.executemany("INSERT OR IGNORE INTO events (id, due_at, body) VALUES (?, ?, ?)", rows)
+            db.executemany("INSERT OR IGNORE INTO events (id, due_at, body, function_name) VALUES (?, ?, ?, ?)", rows)
 
-    async def claim(self, now: float, lease_s: float) -> QueuedEvent | None:
-        return await anyio.to_thread.run_sync(self._claim, now, now + lease_s)
+    async def claim(self, now: float, lease_s: float, *, skip: Collection[str] = ()) -> QueuedEvent | None:
+        return await anyio.to_thread.run_sync(self._claim, now, now + lease_s, tuple(skip))
 
-    def _claim(self, now: float, until: float) -> QueuedEvent | None:
+    def _claim(self, now: float, until: float, skip: tuple[str, ...]) -> QueuedEvent | None:
+        passing = f" AND function_name NOT IN ({', '.join('?' * len(skip))})" if skip else ""
         with self._use(durable=False) as db, _transaction(db):
             rows = db.execute(
                 "UPDATE events SET due_at = ?, leased = 1, deliveries = deliveries + 1"
-                " WHERE id = (SELECT id FROM events WHERE due_at <= ? ORDER BY due_at LIMIT 1)"
+                f" WHERE id = (SELECT id FROM events WHERE due_at <= ?{passing} ORDER BY due_at LIMIT 1)"
                 " RETURNING deliveries, body",
-                (until, now),
+                (until, now, *skip),
             ).fetchall()  # all rows, so the statement is finished before COMMIT
         if not rows:
             return None
@@ -391,8 +409,8 @@ class SqliteEventQueue:
                 return False
             if then_put is not None:
                 db.execute(
-                    "INSERT OR IGNORE INTO events (id, due_at, body) VALUES (?, ?, ?)",
-                    (then_put.id, then_put.enqueued_at, self._events.encode(then_put)),
+                    "INSERT OR IGNORE INTO events (id, due_at, body, function_name) VALUES (?, ?, ?, ?)",
+                    (then_put.id, then_put.enqueued_at, self._events.encode(then_put), then_put.function_name),
                 )
             return True
 
@@ -447,13 +465,10 @@ class SqliteEventQueue:
         letter: Callable[[QueuedEvent], DeadLetter],
         enqueued_before: float,
     ) -> int:
-        # The function's name is inside each body only: SQLite picks out the bodies that hold its bytes (a scan in
-        # C, which a deletion can afford), and only those are read here and decoded.
         with self._use(durable=False) as db, _transaction(db):
             buried = 0
-            candidates = db.execute(
-                "SELECT id, body FROM events WHERE instr(body, ?) > 0", (function_name.encode(),)
-            ).fetchall()
+            query = "SELECT id, body FROM events WHERE function_name = ?"
+            candidates = db.execute(query, (function_name,)).fetchall()
             for event_id, body in candidates:
                 event = self._event_decoder.decode(body)
                 if (
@@ -580,8 +595,8 @@ class SqliteEventQueue:
                 enqueued_at=now,
             )
             db.execute(
-                "INSERT INTO events (id, due_at, body) VALUES (?, ?, ?)",
-                (event.id, event.enqueued_at, self._events.encode(event)),
+                "INSERT INTO events (id, due_at, body, function_name) VALUES (?, ?, ?, ?)",
+                (event.id, event.enqueued_at, self._events.encode(event), event.function_name),
             )
         return event
 
