@@ -11,11 +11,12 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from zip_helpers import assert_each_cold_start_fails, zip_of
 
-from wasmfaas import FunctionConfig, GuestKind, SyncPlatform
+from wasmfaas import FunctionConfig, GuestKind, SyncPlatform, invoker
 from wasmfaas.guests import component
 from wasmfaas.runtimes import PYTHON
 
@@ -222,6 +223,22 @@ def test_a_fuel_budget_meters_invocations_not_the_init(platform: SyncPlatform) -
         assert spun.fuel_consumed == 400_000_000  # a crash reports what it used too
     finally:
         platform.update_function_configuration("py", fuel=None)
+
+
+def test_the_timeout_counts_from_the_handler_s_start(platform: SyncPlatform, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As if the invocation had waited 5 s for a thread (a loaded host) before its handler started: the wait is not
+    # the handler's (Lambda counts from the handler's start), and a 1 s timeout still gives it its whole second.
+    assert platform.invoke("py", b'{"action": "hello"}').ok  # warm
+    made = invoker.Invoker._request
+
+    def waited(*args: Any, **kwargs: Any) -> Any:
+        request = made(*args, **kwargs)
+        request.deadline_ms -= 5000
+        return request
+
+    monkeypatch.setattr(invoker.Invoker, "_request", staticmethod(waited))
+    result = platform.invoke("py", b'{"action": "sleep", "seconds": 0.05}')
+    assert result.ok and not result.cold_start, result.payload
 
 
 def test_module_state_survives_warm_invocations(platform: SyncPlatform) -> None:

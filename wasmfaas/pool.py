@@ -190,8 +190,10 @@ class Pool:
                     return Run(outcome, True, (time.perf_counter() - started) * 1000.0, 0.0)
                 with self._lock:
                     self._created += 1
-                # The timeout is the handler's, counted from now: the init before it had a budget of its own.
-                request.deadline_ms = int((time.time() + (budget_s or request.timeout)) * 1000)
+            # The timeout is the handler's, counted from now, as Lambda counts it: not the wait for a worker thread
+            # (a loaded host had timed invocations out before their timeout had passed), nor a cold start's init,
+            # which had a budget of its own.
+            request.deadline_ms = int((time.time() + (budget_s or request.timeout)) * 1000)
             start = time.perf_counter()
             outcome = env.invoke(request)
             duration = wall = (time.perf_counter() - start) * 1000.0
