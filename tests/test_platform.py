@@ -15,6 +15,7 @@ from wasmfaas import (
     FunctionInfo,
     FunctionNotFoundError,
     InvalidParameterError,
+    InvocationResult,
     PayloadTooLargeError,
     Platform,
     PlatformClosedError,
@@ -147,6 +148,31 @@ async def test_closing_ends_invocations_whose_callers_left(tmp_path: Path, guest
             break
         await anyio.sleep(0.02)
     assert not [worker.name for worker in workers if worker.is_alive()]
+
+
+@pytest.mark.anyio
+async def test_closing_stops_running_invocations_and_says_so(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    # Spinning or sleeping, what still runs once the grace period is over is stopped before the platform closes,
+    # and its caller is told the platform shut down (it had been told its 30 s timeout had passed, after 1 s).
+    results: dict[str, InvocationResult] = {}
+    async with anyio.create_task_group() as tg:
+        async with Platform(data_dir=tmp_path, inline=False) as platform:
+            config = FunctionConfig(timeout=30)
+            await platform.create_function("loop", guest("loop"), config=config)
+            await platform.create_function("sleep", guest("sleep"), config=config)
+
+            async def run(name: str, payload: bytes) -> None:
+                results[name] = await platform.invoke(name, payload)
+
+            tg.start_soon(run, "loop", b'"loop"')
+            tg.start_soon(run, "sleep", b"20000")
+            with anyio.fail_after(10):
+                while platform.scheduler.in_flight() < 2:
+                    await anyio.sleep(0.01)
+        assert platform.scheduler.in_flight() == 0  # none left running past the close
+    for name in ("loop", "sleep"):
+        error = results[name].function_error
+        assert error is not None and error.error_type == "Sandbox.Shutdown", (name, error)
 
 
 @pytest.mark.anyio

@@ -77,6 +77,9 @@ class Engine:
         self.settings = settings or EngineSettings()
         self.fingerprint = self.settings.fingerprint()
         self.wasm = wasmtime.Engine(_wasmtime_config(self.settings))
+        # Set once the platform stops the guests still running on this engine: their sleeps end at once, and
+        # their interrupts are reported as the shutdown they are, not as timeouts.
+        self.closing = threading.Event()
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name=f"wasmfaas-epoch-{self.fingerprint[:6]}", daemon=True)
         self._ticker.start()
@@ -92,7 +95,8 @@ class Engine:
 
     def expire_deadlines(self, longest_s: float) -> None:
         """Advance the epoch past every deadline of up to `longest_s` set so far: each guest running on this engine
-        traps at its next epoch check (a timeout), as at a shutdown that cannot wait for it."""
+        traps at its next epoch check, as at a shutdown that cannot wait for it (see `closing`)."""
+        self.closing.set()
         for _ in range(self.deadline_ticks(longest_s) + 1):
             self.wasm.increment_epoch()
 

@@ -29,6 +29,7 @@ __all__ = [
     "Request",
     "classify_failure",
     "new_store",
+    "shut_down",
     "stopped",
     "timed_out",
     "was_preempted",
@@ -235,7 +236,7 @@ def classify_failure(failure: Exception, spec: EnvironmentSpec, memory_bytes: in
     if "invalid exit status" in message:  # WASI refuses exit statuses >= 126 with a plain error, not an ExitTrap
         return FunctionError(error_type="Runtime.ExitError", error_message=f"Runtime exited with error: {message}")
     if code is wasmtime.TrapCode.INTERRUPT:
-        return timed_out(timeout)
+        return shut_down() if spec.engine.closing.is_set() else timed_out(timeout)
     if code is wasmtime.TrapCode.STACK_OVERFLOW:
         return FunctionError(error_type="Runtime.StackOverflow", error_message=f"Stack overflow: {message}")
     if code is wasmtime.TrapCode.OUT_OF_FUEL:
@@ -253,6 +254,14 @@ def classify_failure(failure: Exception, spec: EnvironmentSpec, memory_bytes: in
             error_message=f"Runtime exited with error: out of memory (limit {spec.memory_mb} MB): {message}",
         )
     return FunctionError(error_type="Runtime.Trap", error_message=message)
+
+
+def shut_down() -> FunctionError:
+    """The outcome of an invocation the platform stopped as it shut down (not a timeout: its time was not up)."""
+    return FunctionError(
+        error_type="Sandbox.Shutdown",
+        error_message="The platform shut down during the invocation, which was stopped before it ended",
+    )
 
 
 def was_preempted(failure: Exception, request: Request | None) -> bool:

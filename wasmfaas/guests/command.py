@@ -43,7 +43,7 @@ class CommandEnvironment(Environment):
     def invoke(self, request: Request) -> Outcome:
         spec = self.spec
         start = time.perf_counter()
-        io = GuestIO(stdout_cap=_STDOUT_CAP)
+        io = GuestIO(stdout_cap=_STDOUT_CAP, stop=spec.engine.closing)
         store = new_store(spec, stdin=request.payload)
         io.monotonic_origin = time.monotonic_ns()
         io.deadline = time.monotonic() + request.timeout

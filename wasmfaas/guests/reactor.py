@@ -68,7 +68,7 @@ class ReactorEnvironment(Environment):
     def __init__(self, spec: EnvironmentSpec) -> None:
         start = time.perf_counter()
         self.spec = spec
-        self.io = GuestIO()
+        self.io = GuestIO(stop=spec.engine.closing)
         self._logged_before = 0
         self.store: wasmtime.Store | None = None
         self.memory_bytes = 0

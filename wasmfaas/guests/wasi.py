@@ -78,9 +78,12 @@ class GuestIO:
         "stdout",
         "stdout_cap",
         "stdout_dropped",
+        "stop",
     )
 
-    def __init__(self, *, log_cap: int = DEFAULT_LOG_CAP, stdout_cap: int | None = None) -> None:
+    def __init__(
+        self, *, log_cap: int = DEFAULT_LOG_CAP, stdout_cap: int | None = None, stop: threading.Event | None = None
+    ) -> None:
         self.log = bytearray()
         self.log_cap = log_cap
         self.dropped = 0
@@ -90,6 +93,7 @@ class GuestIO:
         self.stdout_dropped = 0  # past the cap (which is one byte over the response limit: a too-large response)
         self.deadline = float("inf")  # time.monotonic() past which the guest has timed out
         self.inline = False  # the call runs on the event loop's thread: any sleep preempts it
+        self.stop = stop  # set when the platform shuts down: a sleep ends there (an interrupt)
         # Wasmtime's monotonic clock counts from its WASI context's creation: the owner sets this right after making
         # the store, so an absolute sleep computed from it may end microseconds late, never early.
         self.monotonic_origin = time.monotonic_ns()
@@ -184,6 +188,15 @@ def _write(caller: Any, fd: int, iovs: int, count: int, nwritten: int) -> int:
     return _ERRNO_SUCCESS
 
 
+def _sleep(io: GuestIO | None, seconds: float) -> bool:
+    """Sleep `seconds`; True if cut short by the platform's shutdown."""
+    stop = io.stop if io is not None else None
+    if stop is None:
+        time.sleep(seconds)
+        return False
+    return stop.wait(seconds)
+
+
 def _poll_oneoff(_env: Any, caller: Any, args: Any, _n: int) -> int:
     try:
         result = _poll(caller, *(args[i].i32 & 0xFFFFFFFF for i in range(4)))
@@ -232,9 +245,10 @@ def _poll(caller: Any, subs: int, events: int, count: int, nevents: int) -> int:
                 return -_interrupt()  # a sleep on the event loop's thread: run it on a worker instead
             deadline = io.deadline * 1e9 if io is not None else float("inf")
             if wake > deadline:
-                time.sleep(max(deadline - now, 0) / 1e9)
+                _sleep(io, max(deadline - now, 0) / 1e9)
                 return -_interrupt()  # the invocation's time is up before the sleep is
-            time.sleep((wake - now) / 1e9)
+            if _sleep(io, (wake - now) / 1e9):
+                return -_interrupt()  # the platform is shutting down: the guest is stopped
         now = time.monotonic_ns()
     due = [userdata for userdata, wake in clocks if wake <= now]
     if not ready and not due:  # woke a hair early by the float rounding of the sleep: the earliest is due
