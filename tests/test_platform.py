@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -269,3 +270,25 @@ def test_code_no_version_deploys_is_let_go(platform: SyncPlatform, guest: Callab
     assert len(held) == 2  # echo (version 1) and counter ($LATEST)
     platform.delete_function("fn")
     assert not held
+
+
+def test_arguments_of_the_wrong_type_are_invalid_parameters(
+    platform: SyncPlatform, guest: Callable[[str], bytes]
+) -> None:
+    # Each is an InvalidParameterError that says what is wrong, not an AttributeError or a misleading message.
+    platform.create_function("fn", guest("echo"), publish=True)
+    platform.create_alias("fn", "live", "1")
+    platform.update_function_code("fn", guest("counter"), publish=True)
+    cases: list[tuple[Callable[[], object], str]] = [
+        (lambda: platform.create_function("g", guest("echo"), config={"memory_mb": 256}), "must be a FunctionConfig"),
+        (lambda: platform.update_function_configuration("fn", {"memory_mb": 256}), "must be a FunctionConfig"),
+        (lambda: platform.create_function("g", guest("echo"), tags={"k": 1}), "must be a string, got 1"),
+        (lambda: platform.update_alias("fn", "live", routing={"2": "0.5"}), "must be numbers, got '0.5'"),
+        (lambda: platform.update_alias("fn", "live", if_revision="bogus"), "must be a revision number"),
+        (lambda: platform.invoke("fn", qualifier=1), "Qualifier: a version number or alias name as a string"),
+        (lambda: platform.invoke(None), "FunctionName: must be a string"),
+    ]
+    for call, message in cases:
+        with pytest.raises(InvalidParameterError, match=re.escape(message)):
+            call()
+    assert not platform.has_function("g")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .config import FunctionConfig
+from .config import ConfigChanges, FunctionConfig
 from .engine import EngineSettings
 from .errors import (
     BuildError,
@@ -18,9 +18,10 @@ from .errors import (
     TooManyRequestsError,
     WasmfaasError,
 )
-from .layers import LayerVersionInfo
+from .layers import LayerRef, LayerVersionInfo
 from .modules import GuestKind
 from .platform import AccountSettings, AliasInfo, FunctionInfo, Platform
+from .pool import PoolStats
 from .results import FunctionError, InvocationResult
 from .sync import SyncPlatform
 
@@ -30,6 +31,7 @@ __all__ = [
     "AccountSettings",
     "AliasInfo",
     "BuildError",
+    "ConfigChanges",
     "EngineSettings",
     "FunctionConfig",
     "FunctionError",
@@ -41,10 +43,12 @@ __all__ = [
     "InvalidParameterError",
     "InvocationResult",
     "LayerNotFoundError",
+    "LayerRef",
     "LayerVersionInfo",
     "PayloadTooLargeError",
     "Platform",
     "PlatformClosedError",
+    "PoolStats",
     "PreconditionFailedError",
     "ResourceConflictError",
     "SyncPlatform",

@@ -7,7 +7,8 @@ from JSON (msgspec wraps it in a `msgspec.ValidationError` then, with the same m
 from __future__ import annotations
 
 import re
-from typing import Final, NoReturn, Self
+from collections.abc import Mapping
+from typing import Final, NoReturn, Self, TypedDict
 
 import msgspec
 
@@ -20,6 +21,7 @@ __all__ = [
     "MIN_EPHEMERAL_STORAGE_MB",
     "MIN_MEMORY_MB",
     "RESERVED_ENV_KEYS",
+    "ConfigChanges",
     "FunctionConfig",
     "validate_function_name",
 ]
@@ -67,6 +69,19 @@ def validate_function_name(name: object) -> str:
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise InvalidParameterError("FunctionName", f"must be 1-64 characters of [A-Za-z0-9_-], got {name!r}")
     return name
+
+
+class ConfigChanges(TypedDict, total=False):
+    """The fields of a `FunctionConfig` that `update_function_configuration(name, **changes)` may change, typed, so
+    that a type checker catches a misspelt one (`memroy_mb=`)."""
+
+    memory_mb: int
+    timeout: float
+    environment: Mapping[str, str]
+    fuel: int | None
+    reserved_concurrency: int | None
+    provisioned_concurrency: int
+    ephemeral_storage_mb: int
 
 
 class FunctionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

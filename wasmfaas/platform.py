@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, Unpack
 
 import anyio
 import anyio.abc
@@ -36,7 +36,7 @@ import anyio.to_thread
 import msgspec
 
 from . import logs, runtimes
-from .config import MAX_TIMEOUT_S, FunctionConfig, validate_function_name
+from .config import MAX_TIMEOUT_S, ConfigChanges, FunctionConfig, validate_function_name
 from .engine import Engine, EngineSettings
 from .errors import (
     FunctionExistsError,
@@ -636,7 +636,7 @@ class Platform:
         validate_function_name(name)
         _check_runtime(runtime)
         checked_tags = merge_tags({}, tags or {})
-        config = config or FunctionConfig()
+        config = _check_config(config) or FunctionConfig()
         code = _as_code(code)
         kept = _inert(inert_settings or {})
         sha = code_sha256(code)
@@ -762,12 +762,13 @@ class Platform:
         layers: Sequence[str] | None = None,
         inert_settings: Mapping[str, Any] | None = None,
         if_revision: int | None = None,
-        **changes: Any,
+        **changes: Unpack[ConfigChanges],
     ) -> FunctionInfo:
         """Replace the configuration (`config`), or change some of its fields by keyword (`timeout=10`); `layers`
         replaces the function's layers (`[]` removes them); `inert_settings` replaces the ones it names (a None
         value removes one). `if_revision`: as in `update_function_code`."""
         self._check_open()
+        _check_config(config)
         if runtime is not None:
             _check_runtime(runtime)
         async with self._changing(shielded=False):
@@ -820,9 +821,11 @@ class Platform:
         return deployed.info
 
     async def get_function(self, name: str, qualifier: str | None = None) -> FunctionInfo:
+        """The function's $LATEST (or the version or alias `qualifier` names): raises FunctionNotFoundError."""
         return self._resolve(self._get(name, qualifier), qualifier).info
 
     async def get_function_code(self, name: str, qualifier: str | None = None) -> bytes:
+        """The code the function (or `qualifier`'s version) was created from, as uploaded."""
         return self._resolve(self._get(name, qualifier), qualifier).code
 
     def has_function(self, name: str) -> bool:
@@ -837,6 +840,7 @@ class Platform:
         return function.incarnation if function is not None else None
 
     async def list_functions(self) -> list[FunctionInfo]:
+        """Every function's $LATEST, by name."""
         self._check_open()
         return sorted((f.latest.info for f in self._functions.values()), key=lambda info: info.name)
 
@@ -906,6 +910,7 @@ class Platform:
         return deployed.info
 
     async def list_versions(self, name: str) -> list[FunctionInfo]:
+        """$LATEST, then the published versions in order."""
         function = self._get(name)
         return [function.latest.info, *(function.versions[v].info for v in sorted(function.versions, key=int))]
 
@@ -925,7 +930,9 @@ class Platform:
                 raise InvalidParameterError("RoutingConfig", f"{extra!r} is not a published version")
             if extra == version:
                 raise InvalidParameterError("RoutingConfig", "the additional version must differ from the primary")
-            if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 <= weight <= 1.0:
+            if isinstance(weight, bool) or not isinstance(weight, int | float):
+                raise InvalidParameterError("RoutingConfig", f"weights must be numbers, got {weight!r}")
+            if not 0.0 <= weight <= 1.0:
                 raise InvalidParameterError("RoutingConfig", f"weights must be within 0.0 and 1.0, got {weight}")
 
     async def create_alias(
@@ -937,6 +944,8 @@ class Platform:
         description: str = "",
         routing: dict[str, float] | None = None,
     ) -> AliasInfo:
+        """Point `alias` at `version`; `routing` sends a share of the invocations to other versions ({version:
+        weight})."""
         self._check_open()
         if not alias or len(alias) > 128 or not set(alias) <= _ALIAS_CHARS or alias.isdigit():
             raise InvalidParameterError("Name", f"{alias!r} is not a valid alias name")
@@ -958,6 +967,7 @@ class Platform:
             return info
 
     async def get_alias(self, name: str, alias: str) -> AliasInfo:
+        """The alias: raises FunctionNotFoundError if there is none by that name."""
         function = self._get(name)
         try:
             return function.aliases[alias]
@@ -999,6 +1009,7 @@ class Platform:
         return info
 
     async def delete_alias(self, name: str, alias: str) -> None:
+        """Delete the alias and its provisioned concurrency."""
         self._check_open()
         async with self._changing():
             function = self._get(name)
@@ -1009,6 +1020,7 @@ class Platform:
             await anyio.to_thread.run_sync(self._apply_provisioned, function)
 
     async def list_aliases(self, name: str) -> list[AliasInfo]:
+        """The function's aliases, by name."""
         return sorted(self._get(name).aliases.values(), key=lambda a: a.name)
 
     # -- layers ------------------------------------------------------------------------------------------------------
@@ -1060,6 +1072,7 @@ class Platform:
             return info
 
     async def get_layer_version(self, name: str, version: int) -> LayerVersionInfo:
+        """A layer version: raises LayerNotFoundError."""
         self._check_open()
         for info in self._layers.get(name, LayerRecord(name=name)).versions:
             if info.version == version:
@@ -1139,6 +1152,7 @@ class Platform:
             await self._save_tags(function, {k: v for k, v in function.tags.items() if k not in keys})
 
     async def list_tags(self, name: str) -> dict[str, str]:
+        """The function's tags."""
         return dict(sorted(self._get(name).tags.items()))
 
     async def _save_tags(self, function: _Function, tags: dict[str, str]) -> None:
@@ -1203,6 +1217,7 @@ class Platform:
         await self._provision(pools)
 
     async def get_provisioned_concurrency(self, name: str, qualifier: str) -> int | None:
+        """The provisioned concurrency configured on `qualifier` (None: none)."""
         return self._get(name).provisioned.get(qualifier)
 
     async def list_provisioned_concurrency(self, name: str) -> dict[str, int]:
@@ -1210,6 +1225,7 @@ class Platform:
         return dict(sorted(self._get(name).provisioned.items()))
 
     async def delete_provisioned_concurrency(self, name: str, qualifier: str) -> None:
+        """Remove `qualifier`'s provisioned concurrency (its environments are closed)."""
         self._check_open()
         async with self._changing():
             function = self._get(name)
@@ -1271,10 +1287,12 @@ class Platform:
             )
 
     def account_settings(self) -> AccountSettings:
+        """The account's concurrency limit and what is left unreserved."""
         self._check_open()
         return AccountSettings(self.scheduler.account_limit, self.scheduler.unreserved_limit)
 
     def concurrency_in_flight(self, name: str | None = None) -> int:
+        """Invocations running now: of the function `name` (all its versions), or of all (None)."""
         self._check_open()
         if name is None:
             return self.scheduler.in_flight()
@@ -1308,6 +1326,7 @@ class Platform:
         return self.invoker.invoke_sync(self._target(name, qualifier), _as_payload(payload), request_id, qualifier)
 
     def pool_stats(self, name: str, qualifier: str | None = None) -> PoolStats:
+        """Counters of the environment pool of the function (or `qualifier`'s version): idle, busy, created..."""
         return self._resolve(self._get(name), qualifier).target.pool.stats()
 
     def compiled(self, name: str, qualifier: str | None = None) -> CompiledCode:
@@ -1339,7 +1358,13 @@ class Platform:
         return function.latest if version == LATEST else function.versions[version]
 
     def _not_found(self, name: str, qualifier: str | None = None, what: str = "Function") -> FunctionNotFoundError:
-        """Lambda's error for a missing function, version or alias: it names the ARN."""
+        """Lambda's error for a missing function, version or alias: it names the ARN. (A name or qualifier that is
+        not even a string raises InvalidParameterError here instead: looked up only once nothing was found, so
+        that the hot path pays nothing for it.)"""
+        if not isinstance(name, str):
+            raise InvalidParameterError("FunctionName", f"must be a string, got {name!r}")
+        if qualifier is not None and not isinstance(qualifier, str):
+            raise InvalidParameterError("Qualifier", f"a version number or alias name as a string, got {qualifier!r}")
         arn = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
         if qualifier:
             arn = f"{arn}:{qualifier}"
@@ -1450,7 +1475,17 @@ def _check_number(name: str, value: object, least: float, *, integer: bool = Fal
         raise InvalidParameterError(name, f"must be {what} >= {least:g}, got {value!r}")
 
 
+def _check_config(config: FunctionConfig | None) -> FunctionConfig | None:
+    if config is not None and not isinstance(config, FunctionConfig):
+        raise InvalidParameterError(
+            "config", f"must be a FunctionConfig (FunctionConfig(memory_mb=...)), got {type(config).__name__}"
+        )
+    return config
+
+
 def _check_revision(revision: int, expected: int | None, what: str) -> None:
+    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)):
+        raise InvalidParameterError("if_revision", f"must be a revision number (an int), got {expected!r}")
     if expected is not None and expected != revision:
         raise PreconditionFailedError(f"{what} is at revision {revision}, not {expected}: changed meanwhile")
 

@@ -15,11 +15,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, Unpack
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from .config import FunctionConfig
+from .config import ConfigChanges, FunctionConfig
 from .errors import PlatformClosedError
 from .layers import LayerVersionInfo
 from .platform import AccountSettings, AliasInfo, FunctionInfo, Platform
@@ -76,7 +76,9 @@ class SyncPlatform:
         publish: bool = False,
         tags: Mapping[str, str] | None = None,
         layers: Sequence[str] = (),
+        inert_settings: Mapping[str, Any] | None = None,
     ) -> FunctionInfo:
+        """`Platform.create_function`."""
         info: FunctionInfo = self._call(
             Platform.create_function,
             name,
@@ -89,6 +91,7 @@ class SyncPlatform:
             publish=publish,
             tags=tags,
             layers=layers,
+            inert_settings=inert_settings,
         )
         return info
 
@@ -99,80 +102,144 @@ class SyncPlatform:
         *,
         publish: bool = False,
         if_revision: int | None = None,
+        inert_settings: Mapping[str, Any] | None = None,
     ) -> FunctionInfo:
+        """`Platform.update_function_code`."""
         info: FunctionInfo = self._call(
-            Platform.update_function_code, name, code, publish=publish, if_revision=if_revision
+            Platform.update_function_code,
+            name,
+            code,
+            publish=publish,
+            if_revision=if_revision,
+            inert_settings=inert_settings,
         )
         return info
 
     def update_function_configuration(
-        self, name: str, config: FunctionConfig | None = None, **changes: Any
+        self,
+        name: str,
+        config: FunctionConfig | None = None,
+        *,
+        handler: str | None = None,
+        description: str | None = None,
+        runtime: str | None = None,
+        role: str | None = None,
+        layers: Sequence[str] | None = None,
+        inert_settings: Mapping[str, Any] | None = None,
+        if_revision: int | None = None,
+        **changes: Unpack[ConfigChanges],
     ) -> FunctionInfo:
-        info: FunctionInfo = self._call(Platform.update_function_configuration, name, config, **changes)
+        """`Platform.update_function_configuration`."""
+        info: FunctionInfo = self._call(
+            Platform.update_function_configuration,
+            name,
+            config,
+            handler=handler,
+            description=description,
+            runtime=runtime,
+            role=role,
+            layers=layers,
+            inert_settings=inert_settings,
+            if_revision=if_revision,
+            **changes,
+        )
         return info
 
     def get_function(self, name: str, qualifier: str | None = None) -> FunctionInfo:
+        """`Platform.get_function`."""
         info: FunctionInfo = self._call(Platform.get_function, name, qualifier)
         return info
 
     def list_functions(self) -> list[FunctionInfo]:
+        """`Platform.list_functions`."""
         infos: list[FunctionInfo] = self._call(Platform.list_functions)
         return infos
 
     def delete_function(self, name: str, qualifier: str | None = None) -> None:
+        """`Platform.delete_function`."""
         self._call(Platform.delete_function, name, qualifier)
 
     def publish_version(self, name: str, *, description: str = "", if_revision: int | None = None) -> FunctionInfo:
+        """`Platform.publish_version`."""
         info: FunctionInfo = self._call(
             Platform.publish_version, name, description=description, if_revision=if_revision
         )
         return info
 
     def list_versions(self, name: str) -> list[FunctionInfo]:
+        """`Platform.list_versions`."""
         infos: list[FunctionInfo] = self._call(Platform.list_versions, name)
         return infos
 
     def create_alias(
         self, name: str, alias: str, version: str, *, description: str = "", routing: dict[str, float] | None = None
     ) -> AliasInfo:
+        """`Platform.create_alias`."""
         info: AliasInfo = self._call(
             Platform.create_alias, name, alias, version, description=description, routing=routing
         )
         return info
 
-    def update_alias(self, name: str, alias: str, **changes: Any) -> AliasInfo:
-        info: AliasInfo = self._call(Platform.update_alias, name, alias, **changes)
+    def update_alias(
+        self,
+        name: str,
+        alias: str,
+        *,
+        version: str | None = None,
+        description: str | None = None,
+        routing: dict[str, float] | None = None,
+        if_revision: int | None = None,
+    ) -> AliasInfo:
+        """`Platform.update_alias`."""
+        info: AliasInfo = self._call(
+            Platform.update_alias,
+            name,
+            alias,
+            version=version,
+            description=description,
+            routing=routing,
+            if_revision=if_revision,
+        )
         return info
 
     def delete_alias(self, name: str, alias: str) -> None:
+        """`Platform.delete_alias`."""
         self._call(Platform.delete_alias, name, alias)
 
     def list_aliases(self, name: str) -> list[AliasInfo]:
+        """`Platform.list_aliases`."""
         infos: list[AliasInfo] = self._call(Platform.list_aliases, name)
         return infos
 
     def get_alias(self, name: str, alias: str) -> AliasInfo:
+        """`Platform.get_alias`."""
         info: AliasInfo = self._call(Platform.get_alias, name, alias)
         return info
 
     def get_function_code(self, name: str, qualifier: str | None = None) -> bytes:
+        """`Platform.get_function_code`."""
         code: bytes = self._call(Platform.get_function_code, name, qualifier)
         return code
 
     def put_function_concurrency(self, name: str, reserved: int | None) -> None:
+        """`Platform.put_function_concurrency`."""
         self._call(Platform.put_function_concurrency, name, reserved)
 
     def put_provisioned_concurrency(self, name: str, qualifier: str, count: int) -> None:
+        """`Platform.put_provisioned_concurrency`."""
         self._call(Platform.put_provisioned_concurrency, name, qualifier, count)
 
     def get_provisioned_concurrency(self, name: str, qualifier: str) -> int | None:
+        """`Platform.get_provisioned_concurrency`."""
         count: int | None = self._call(Platform.get_provisioned_concurrency, name, qualifier)
         return count
 
     def delete_provisioned_concurrency(self, name: str, qualifier: str) -> None:
+        """`Platform.delete_provisioned_concurrency`."""
         self._call(Platform.delete_provisioned_concurrency, name, qualifier)
 
     def list_provisioned_concurrency(self, name: str) -> dict[str, int]:
+        """`Platform.list_provisioned_concurrency`."""
         configs: dict[str, int] = self._call(Platform.list_provisioned_concurrency, name)
         return configs
 
@@ -184,7 +251,9 @@ class SyncPlatform:
         description: str = "",
         compatible_runtimes: Sequence[str] = (),
         license_info: str = "",
+        compatible_architectures: Sequence[str] = (),
     ) -> LayerVersionInfo:
+        """`Platform.publish_layer_version`."""
         info: LayerVersionInfo = self._call(
             Platform.publish_layer_version,
             name,
@@ -192,41 +261,60 @@ class SyncPlatform:
             description=description,
             compatible_runtimes=compatible_runtimes,
             license_info=license_info,
+            compatible_architectures=compatible_architectures,
         )
         return info
 
     def get_layer_version(self, name: str, version: int) -> LayerVersionInfo:
+        """`Platform.get_layer_version`."""
         info: LayerVersionInfo = self._call(Platform.get_layer_version, name, version)
         return info
 
     def list_layer_versions(self, name: str) -> list[LayerVersionInfo]:
+        """`Platform.list_layer_versions`."""
         infos: list[LayerVersionInfo] = self._call(Platform.list_layer_versions, name)
         return infos
 
     def list_layers(self) -> list[LayerVersionInfo]:
+        """`Platform.list_layers`."""
         infos: list[LayerVersionInfo] = self._call(Platform.list_layers)
         return infos
 
     def delete_layer_version(self, name: str, version: int) -> None:
+        """`Platform.delete_layer_version`."""
         self._call(Platform.delete_layer_version, name, version)
 
     def tag_function(self, name: str, tags: Mapping[str, str]) -> None:
+        """`Platform.tag_function`."""
         self._call(Platform.tag_function, name, tags)
 
     def untag_function(self, name: str, keys: Iterable[str]) -> None:
+        """`Platform.untag_function`."""
         self._call(Platform.untag_function, name, keys if isinstance(keys, str) else list(keys))
 
     def list_tags(self, name: str) -> dict[str, str]:
+        """`Platform.list_tags`."""
         tags: dict[str, str] = self._call(Platform.list_tags, name)
         return tags
 
     def account_settings(self) -> AccountSettings:
+        """`Platform.account_settings`."""
         return self.platform.account_settings()
+
+    def has_function(self, name: str) -> bool:
+        """`Platform.has_function`."""
+        return self.platform.has_function(name)
+
+    def concurrency_in_flight(self, name: str | None = None) -> int:
+        """`Platform.concurrency_in_flight`."""
+        return self.platform.concurrency_in_flight(name)
 
     def invoke(
         self, name: str, payload: bytes | str = b"", *, qualifier: str | None = None, request_id: str | None = None
     ) -> InvocationResult:
+        """`Platform.invoke`."""
         return self.platform.invoke_sync(name, payload, qualifier=qualifier, request_id=request_id)
 
     def pool_stats(self, name: str, qualifier: str | None = None) -> PoolStats:
+        """`Platform.pool_stats`."""
         return self.platform.pool_stats(name, qualifier)

@@ -49,7 +49,9 @@ def merge_tags(current: Mapping[str, str], new: Mapping[str, object]) -> dict[st
     merged = dict(current)
     for key, value in new.items():
         _check_key(key)
-        if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
+        if not isinstance(value, str):
+            raise InvalidParameterError("Tags", f"the value of tag {key!r} must be a string, got {value!r}")
+        if len(value) > MAX_VALUE_CHARS:
             raise InvalidParameterError(
                 "Tags", f"the value of tag {key!r} must be at most {MAX_VALUE_CHARS} characters"
             )
