@@ -4,12 +4,16 @@
     ├── InvalidParameterError        a bad configuration value or argument (names the field)
     ├── InvalidCodeError             code that does not validate or fits no guest kind
     ├── BuildError                   a runtime or toolchain could not build the source
-    ├── FunctionNotFoundError        no function (or version) by that name
+    ├── FunctionNotFoundError        no function (or version, or alias) by that name
+    ├── LayerNotFoundError           no layer (or layer version) by that name and number
     ├── ResourceConflictError        the change conflicts with the current state (Lambda's 409)
     │   └── FunctionExistsError      create of a name that exists
+    ├── PreconditionFailedError      `if_revision` no longer matches: changed meanwhile (Lambda's 412)
     ├── TooManyRequestsError         throttled: a concurrency limit is reached (never queued)
     ├── PayloadTooLargeError         request or response over its limit
-    └── PlatformClosedError          the platform is not running
+    └── PlatformClosedError          the platform is not running (not entered yet, or closed)
+
+Also `RuntimeError` for a Platform entered twice (a programming error, as anyio raises for its own objects).
 
 Errors *of a function* (a timeout, a trap, a handled error) are not exceptions: an invocation returns an
 `InvocationResult` whose `function_error` says what happened, as Lambda's Invoke does.

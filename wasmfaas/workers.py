@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import queue
 import threading
 from collections.abc import Callable
@@ -63,12 +64,15 @@ class WorkerPool:
     """Runs blocking jobs on threads of their own, reused when idle.
 
     It starts a thread whenever none is idle, so the caller bounds the threads by bounding concurrent jobs (the
-    scheduler admits at most `max_threads`, the account's concurrency limit).
+    scheduler admits at most `max_threads`, the account's concurrency limit). A thread idle for `idle_s` ends: a
+    burst of a thousand invocations had left a thousand threads (and their stacks) for the process's lifetime.
     """
 
-    def __init__(self, max_threads: int, name: str = "wasmfaas-worker") -> None:
+    def __init__(self, max_threads: int, name: str = "wasmfaas-worker", *, idle_s: float = 60.0) -> None:
         self.max_threads = max_threads
         self._name = name
+        self._idle_s = idle_s
+        self._numbers = itertools.count()
         self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
@@ -116,14 +120,25 @@ class WorkerPool:
             if self._idle:
                 self._idle -= 1
             else:
-                thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+                thread = threading.Thread(target=self._work, name=f"{self._name}-{next(self._numbers)}", daemon=True)
                 self._threads.append(thread)
                 thread.start()
         self._queue.put(job)
 
     def _work(self) -> None:
         while True:
-            job = self._queue.get()
+            try:
+                job = self._queue.get(timeout=self._idle_s)
+            except queue.Empty:
+                with self._lock:
+                    # Every idle thread waits on the queue, and a job taken by `_submit` is already off the idle
+                    # count: while the count is above zero, one waiting thread is spare, and this one may end.
+                    if self._idle:
+                        self._idle -= 1
+                        with contextlib.suppress(ValueError):  # not there if the pool closed meanwhile
+                            self._threads.remove(threading.current_thread())
+                        return
+                continue
             if job is None:
                 return
             try:
