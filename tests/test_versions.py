@@ -10,6 +10,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+import wasmtime
 
 from wasmfaas import (
     FunctionNotFoundError,
@@ -211,6 +212,31 @@ def test_provisioned_concurrency_is_the_function_s_own(tmp_path: Path, guest: Ca
             assert all(f.result().ok for f in provisioned + filling)
         platform.delete_provisioned_concurrency("p", "1")
         assert platform.account_settings().unreserved_concurrent_executions == 20
+
+
+# A reactor whose init traps: no environment of it can ever be made.
+FAILING_INIT_WAT = r"""
+(module
+  (memory (export "memory") 1)
+  (func (export "_initialize") unreachable)
+  (func (export "wasmfaas_buffer") (param i32) (result i32) (i32.const 1024))
+  (func (export "wasmfaas_handle") (param i32 i32) (result i32) (i32.const 0)))
+"""
+
+
+def test_provisioned_environments_whose_init_fails_say_why(platform: SyncPlatform) -> None:
+    platform.create_function("fn", wasmtime.wat2wasm(FAILING_INIT_WAT), publish=True)
+    assert platform.provisioned_failure("fn", "1") is None
+    platform.put_provisioned_concurrency("fn", "1", 2)
+    failure = platform.provisioned_failure("fn", "1")
+    assert failure is not None and failure.error_type == "Runtime.InitError", failure
+    assert "unreachable" in failure.error_message
+    stats = platform.pool_stats("fn", "1")
+    assert (stats.idle, stats.created) == (0, 0)
+    time.sleep(1.5)  # maintenance rounds (1 s) pass: the failing init is not run again at each
+    assert platform.pool_stats("fn", "1").created == 0
+    result = platform.invoke("fn", qualifier="1")
+    assert result.function_error is not None and result.function_error.error_type == "Runtime.InitError"
 
 
 def test_a_stored_provisioned_excess_is_dropped_at_restore(tmp_path: Path, guest: Callable[[str], bytes]) -> None:

@@ -63,7 +63,7 @@ from .layers import (
 from .modules import CompiledCode, GuestKind, ModuleCache, code_sha256
 from .pool import Pool, PoolStats
 from .registry import LATEST, AliasInfo, FunctionInfo, FunctionRecord, Registry, SqliteRegistry
-from .results import InvocationResult
+from .results import FunctionError, InvocationResult
 from .scheduler import DEFAULT_ACCOUNT_CONCURRENCY, Scheduler
 from .tags import check_tag_keys, merge_tags
 
@@ -1219,6 +1219,11 @@ class Platform:
     async def get_provisioned_concurrency(self, name: str, qualifier: str) -> int | None:
         """The provisioned concurrency configured on `qualifier` (None: none)."""
         return self._get(name).provisioned.get(qualifier)
+
+    async def provisioned_failure(self, name: str, qualifier: str) -> FunctionError | None:
+        """Why `qualifier`'s provisioned environments could not be made (their init failed; None: they could), as
+        Lambda's FAILED status says it. Provisioning is tried again after a pause, and at the next configuration."""
+        return self._resolve(self._get(name, qualifier), qualifier).target.pool.init_failure
 
     async def list_provisioned_concurrency(self, name: str) -> dict[str, int]:
         """The function's provisioned concurrency configs: qualifier -> environments."""

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .guests.base import Environment, EnvironmentSpec, InitError, Outcome, Request
+from .results import FunctionError
 
 __all__ = [
     "INLINE_MAX_BACKOFF",
@@ -55,6 +56,9 @@ INLINE_WARMUP = INLINE_WINDOW - INLINE_SLOW_ALLOWED
 _WINDOW_MASK = (1 << INLINE_WINDOW) - 1
 # Epoch ticks (engine.EPOCH_TICK_S each) an inline call may run before it is preempted: 1-2 ticks of wall time.
 INLINE_SLICE_TICKS = 2
+# The pause before provisioning again after a failed init: doubled at each failure, up to the longest.
+_PROVISION_PAUSE_S = 5.0
+_PROVISION_PAUSE_MAX_S = 300.0
 # The fast invocations needed after a preemption double with each one, up to INLINE_WINDOW << this (8 << 12 = 32768).
 INLINE_MAX_BACKOFF = 12
 
@@ -98,6 +102,11 @@ class Pool:
         self.max_idle = max_idle
         self.idle_ttl = idle_ttl
         self.provisioned = provisioned
+        # Why the last provisioned environment could not be made (its init failed), until one is made; meanwhile
+        # provisioning is tried again after a growing pause (a failing init is not rerun every maintenance round).
+        self.init_failure: FunctionError | None = None
+        self._provision_after = 0.0
+        self._provision_pause = 0.0
         self._idle: deque[Environment] = deque()
         self._lock = threading.Lock()
         self._busy = 0
@@ -251,24 +260,36 @@ class Pool:
         with self._lock:
             dropped = self.provisioned - count
             self.provisioned = count
+            self._provision_after = 0.0  # a new configuration: try at once
             surplus = [self._idle.popleft() for _ in range(max(0, min(dropped, len(self._idle) - count)))]
             self._reaped += len(surplus)
         return surplus
 
     def provision(self) -> None:
-        """Create environments until idle + busy reaches the provisioned count."""
+        """Create environments until idle + busy reaches the provisioned count (not while pausing after a failed
+        init: 5 s, doubling up to 5 minutes, or until the floor is set again)."""
         while True:
             with self._lock:
                 if self._closed or len(self._idle) + self._busy >= self.provisioned:
                     return
+                if time.monotonic() < self._provision_after:
+                    return
             try:
                 env = self._factory(self.spec)
-            except InitError:
-                return  # the next invocation cold-starts and reports the init error
+            except InitError as e:
+                # Reported as the config's FAILED status; an invocation cold-starts and reports it too.
+                self.init_failure = e.error
+                self._provision_pause = min(
+                    max(self._provision_pause * 2, _PROVISION_PAUSE_S), _PROVISION_PAUSE_MAX_S
+                )
+                self._provision_after = time.monotonic() + self._provision_pause
+                return
             except Exception:  # a bug of ours: logged, and the platform (maintaining every pool) goes on
                 logger.exception("provisioning an environment of %s failed", self.spec.function_name)
                 return
             env.last_used = time.monotonic()
+            self.init_failure = None
+            self._provision_pause = 0.0
             with self._lock:
                 self._created += 1
                 if self._closed:

@@ -24,7 +24,7 @@ from .errors import PlatformClosedError
 from .layers import LayerVersionInfo
 from .platform import AccountSettings, AliasInfo, FunctionInfo, Platform
 from .pool import PoolStats
-from .results import InvocationResult
+from .results import FunctionError, InvocationResult
 
 __all__ = ["SyncPlatform"]
 
@@ -237,6 +237,11 @@ class SyncPlatform:
     def delete_provisioned_concurrency(self, name: str, qualifier: str) -> None:
         """`Platform.delete_provisioned_concurrency`."""
         self._call(Platform.delete_provisioned_concurrency, name, qualifier)
+
+    def provisioned_failure(self, name: str, qualifier: str) -> FunctionError | None:
+        """`Platform.provisioned_failure`."""
+        failure: FunctionError | None = self._call(Platform.provisioned_failure, name, qualifier)
+        return failure
 
     def list_provisioned_concurrency(self, name: str) -> dict[str, int]:
         """`Platform.list_provisioned_concurrency`."""

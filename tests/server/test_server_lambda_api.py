@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import wasmtime
 from botocore.exceptions import ClientError
 from server_helpers import ROLE, ServerProcess, lambda_client, unique, zip_of
 
@@ -460,6 +461,24 @@ def test_function_concurrency(client: Any, create: Create) -> None:
         "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
         "below its minimum value of [10]."
     )
+
+
+def test_provisioned_concurrency_whose_init_fails_is_failed(client: Any) -> None:
+    name = unique("initfail")
+    wat = '(module (memory (export "memory") 1) (func (export "_initialize") unreachable)'
+    wat += ' (func (export "wasmfaas_buffer") (param i32) (result i32) (i32.const 1024))'
+    wat += ' (func (export "wasmfaas_handle") (param i32 i32) (result i32) (i32.const 0)))'
+    client.create_function(
+        FunctionName=name, Runtime="wasi", Role=ROLE, Handler="", Code={"ZipFile": wasmtime.wat2wasm(wat)}
+    )
+    client.publish_version(FunctionName=name)
+    put = client.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1
+    )
+    got = client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
+    for config in (put, got):
+        assert (config["Status"], config["AllocatedProvisionedConcurrentExecutions"]) == ("FAILED", 0)
+        assert config["StatusReason"].startswith("FUNCTION_ERROR_INIT_FAILURE: Runtime.InitError")
 
 
 def test_provisioned_concurrency(client: Any, create: Create) -> None:

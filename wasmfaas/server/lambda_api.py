@@ -37,6 +37,7 @@ from .. import runtimes
 from ..config import FunctionConfig
 from ..errors import FunctionNotFoundError, PreconditionFailedError
 from ..registry import LATEST, AliasInfo, FunctionInfo
+from ..results import FunctionError
 from .context import ServerContext
 from .errors import LambdaError, conflict, invalid_parameter, not_found, precondition_failed
 from .http import Response, json_response
@@ -707,11 +708,21 @@ async def put_provisioned_concurrency_config(call: Call) -> Response:
     await ctx.platform.put_provisioned_concurrency(name, qualifier, count)
     # The platform does not timestamp provisioned configs; the server remembers when it set one.
     stamp = ctx.provisioned_stamps[(name, qualifier)] = _now()
-    # The platform initialises the environments before returning: they are allocated and ready.
-    return json_response(_provisioned(count, stamp), 202)
+    # The platform initialises the environments before returning: they are allocated and ready, or have failed.
+    failure = await ctx.platform.provisioned_failure(name, qualifier)
+    return json_response(_provisioned(count, stamp, failure), 202)
 
 
-def _provisioned(count: int, stamp: str) -> ProvisionedConcurrencyConfig:
+def _provisioned(count: int, stamp: str, failure: FunctionError | None) -> ProvisionedConcurrencyConfig:
+    if failure is not None:  # Lambda's FAILED, with what went wrong
+        return ProvisionedConcurrencyConfig(
+            requested_provisioned_concurrent_executions=count,
+            allocated_provisioned_concurrent_executions=0,
+            available_provisioned_concurrent_executions=0,
+            status="FAILED",
+            status_reason=f"FUNCTION_ERROR_INIT_FAILURE: {failure.error_type}: {failure.error_message}",
+            last_modified=stamp,
+        )
     return ProvisionedConcurrencyConfig(
         requested_provisioned_concurrent_executions=count,
         allocated_provisioned_concurrent_executions=count,
@@ -737,7 +748,7 @@ async def get_provisioned_concurrency_config(call: Call) -> Response:
     stamp = ctx.provisioned_stamps.get((name, qualifier))
     if stamp is None:
         stamp = (await ctx.platform.get_function(name, qualifier)).last_modified
-    return json_response(_provisioned(count, stamp))
+    return json_response(_provisioned(count, stamp, await ctx.platform.provisioned_failure(name, qualifier)))
 
 
 async def _list_provisioned_concurrency_configs(call: Call) -> Response:
@@ -751,7 +762,7 @@ async def _list_provisioned_concurrency_configs(call: Call) -> Response:
         stamp = ctx.provisioned_stamps.get((name, qualifier))
         if stamp is None:  # set before this server started: as Get answers
             stamp = (await ctx.platform.get_function(name, qualifier)).last_modified
-        config = _provisioned(count, stamp)
+        config = _provisioned(count, stamp, await ctx.platform.provisioned_failure(name, qualifier))
         items.append(
             ProvisionedConcurrencyConfigListItem(
                 function_arn=ctx.identity.function_arn(name, qualifier), **msgspec.structs.asdict(config)

@@ -344,9 +344,10 @@ class ProvisionedConcurrencyConfig(Shape):
     available_provisioned_concurrent_executions: int
     status: str
     last_modified: str
+    status_reason: str | msgspec.UnsetType = msgspec.UNSET
 
 
-class ProvisionedConcurrencyConfigListItem(ProvisionedConcurrencyConfig):
+class ProvisionedConcurrencyConfigListItem(ProvisionedConcurrencyConfig, kw_only=True):
     function_arn: str
 
 
