@@ -176,6 +176,20 @@ def test_an_alias_and_its_version_provision_one_pool_together(
     assert platform.pool_stats("fn", "2").idle == 0
 
 
+def test_a_weighted_alias_s_provisioned_concurrency_is_split_by_weight(
+    platform: SyncPlatform, guest: Callable[[str], bytes]
+) -> None:
+    platform.create_function("fn", guest("echo"), publish=True)
+    platform.update_function_code("fn", guest("counter"), publish=True)
+    platform.create_alias("fn", "live", "1", routing={"2": 0.5})
+    platform.put_provisioned_concurrency("fn", "live", 4)
+    assert (platform.pool_stats("fn", "1").idle, platform.pool_stats("fn", "2").idle) == (2, 2)
+    platform.update_alias("fn", "live", routing={"2": 0.25})
+    assert (platform.pool_stats("fn", "1").idle, platform.pool_stats("fn", "2").idle) == (3, 1)
+    platform.update_alias("fn", "live", routing={})
+    assert (platform.pool_stats("fn", "1").idle, platform.pool_stats("fn", "2").idle) == (4, 0)
+
+
 def test_raising_provisioned_concurrency_keeps_warm_environments(
     platform: SyncPlatform, guest: Callable[[str], bytes]
 ) -> None:

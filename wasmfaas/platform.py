@@ -1242,11 +1242,19 @@ class Platform:
     def _apply_provisioned(self, function: _Function) -> list[Pool]:
         """Set each of the function's pools' provisioned floor from what is stored: the $LATEST configuration's
         count, and each config's count on the pool of the version it names (an alias's on its version's, added to
-        any of the version's own). Closes the environments lowered floors no longer keep; returns the pools, for
-        `_provision`. Called under the lock, so floors follow the changes in the order they were made."""
+        any of the version's own; a weighted alias's split between its two versions by their weights, as Lambda
+        splits it). Closes the environments lowered floors no longer keep; returns the pools, for `_provision`.
+        Called under the lock, so floors follow the changes in the order they were made."""
         floors = {deployed.target.pool: 0 for deployed in function.all_deployed()}
         floors[function.latest.target.pool] = function.latest.info.config.provisioned_concurrency
         for qualifier, count in function.provisioned.items():
+            alias = function.aliases.get(qualifier)
+            if alias is not None and alias.routing:
+                extra, weight = next(iter(alias.routing.items()))
+                share = round(count * weight)
+                pool = self._resolve(function, extra).target.pool
+                floors[pool] = floors.get(pool, 0) + share
+                count -= share
             pool = self._resolve(function, qualifier).target.pool
             floors[pool] = floors.get(pool, 0) + count
         for pool, count in floors.items():
