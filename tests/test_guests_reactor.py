@@ -136,6 +136,29 @@ def test_trap_discards_the_environment(
     assert after.ok and after.cold_start
 
 
+# A reactor whose handler traps two calls deep, in functions its name section names.
+NAMED_TRAP_WAT = r"""
+(module
+  (memory (export "memory") 1)
+  (func $parse_event (unreachable))
+  (func $handle_order (call $parse_event))
+  (func (export "wasmfaas_buffer") (param i32) (result i32) (i32.const 1024))
+  (func $wasmfaas_handle (export "wasmfaas_handle") (param i32 i32) (result i32) (call $handle_order) (i32.const 0)))
+"""
+
+
+def test_a_trap_reports_its_wasm_backtrace(platform: SyncPlatform) -> None:
+    # Without it a C developer had no idea where the crash was.
+    platform.create_function("named", wasmtime.wat2wasm(NAMED_TRAP_WAT))
+    result = platform.invoke("named", b"{}")
+    error = result.function_error
+    assert error is not None and error.error_type == "Runtime.Trap"
+    names = [re.sub(r" \(0x[0-9a-f]+\)$", "", frame) for frame in error.stack_trace]
+    assert names == ["parse_event", "handle_order", "wasmfaas_handle"], error.stack_trace
+    assert json.loads(result.payload)["stackTrace"] == error.stack_trace
+    assert "wasm backtrace:\n    at parse_event (0x" in result.log
+
+
 def test_infinite_loop_times_out_and_the_next_invocation_works(
     platform: SyncPlatform, deploy: Callable[..., str]
 ) -> None:

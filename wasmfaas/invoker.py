@@ -136,6 +136,8 @@ class Invoker:
                     if error.error_type == "Sandbox.Timedout"
                     else f"{stamp} {request.request_id} [ERROR] {error.error_type}: {error.error_message}"
                 )
+                if error.stack_trace:  # a trap's wasm frames, as a runtime logs a traceback
+                    line += "\nwasm backtrace:\n" + "\n".join(f"    at {frame}" for frame in error.stack_trace)
                 log += line.encode() + b"\n"
         return InvocationResult(
             request_id=request.request_id,

@@ -237,8 +237,11 @@ def classify_failure(failure: Exception, spec: EnvironmentSpec, memory_bytes: in
         return FunctionError(error_type="Runtime.ExitError", error_message=f"Runtime exited with error: {message}")
     if code is wasmtime.TrapCode.INTERRUPT:
         return shut_down() if spec.engine.closing.is_set() else timed_out(timeout)
+    trace = _backtrace(failure)
     if code is wasmtime.TrapCode.STACK_OVERFLOW:
-        return FunctionError(error_type="Runtime.StackOverflow", error_message=f"Stack overflow: {message}")
+        return FunctionError(
+            error_type="Runtime.StackOverflow", error_message=f"Stack overflow: {message}", stack_trace=trace
+        )
     if code is wasmtime.TrapCode.OUT_OF_FUEL:
         return FunctionError(
             error_type="Runtime.FuelExhausted",
@@ -252,8 +255,18 @@ def classify_failure(failure: Exception, spec: EnvironmentSpec, memory_bytes: in
         return FunctionError(
             error_type="Runtime.OutOfMemory",
             error_message=f"Runtime exited with error: out of memory (limit {spec.memory_mb} MB): {message}",
+            stack_trace=trace,
         )
-    return FunctionError(error_type="Runtime.Trap", error_message=message)
+    return FunctionError(error_type="Runtime.Trap", error_message=message, stack_trace=trace)
+
+
+def _backtrace(failure: Exception) -> list[str]:
+    """The wasm frames of a trap, innermost first, as wasmtime prints them (`func (0x1a2b)`: a function's name
+    when the module kept its name section, its code offset always), at most `_FRAMES_KEPT` of them."""
+    frames = [f"{name.removeprefix('<unknown>!')} ({offset})" for offset, name in _FRAME.findall(str(failure))]
+    if len(frames) > _FRAMES_KEPT:
+        frames[_FRAMES_KEPT:] = [f"... {len(frames) - _FRAMES_KEPT} more frames"]
+    return frames
 
 
 def shut_down() -> FunctionError:
@@ -290,6 +303,9 @@ def _code_from_message(message: str) -> wasmtime.TrapCode | None:
 
 
 _CAUSE_NUMBER: Final = re.compile(r"^\d+: ")
+# A frame of wasmtime's "wasm backtrace:" ("  3:   0x1a2b - module!function"), and how many are kept.
+_FRAME: Final = re.compile(r"^\s*\d+:\s+(0x[0-9a-f]+) - (.+?)\s*$", re.MULTILINE)
+_FRAMES_KEPT: Final = 32
 
 
 def _trap_message(failure: Exception) -> str:
