@@ -330,7 +330,11 @@ async def test_rows_framed_by_an_older_store_still_read(tmp_path: Path) -> None:
 
 async def test_entries_read_back_exactly_as_the_result_frames_them(tmp_path: Path) -> None:
     cold = msgspec.structs.replace(
-        result("fn", 1, log=b"no newline at the end"), init_duration_ms=1.234, fuel_consumed=98765, duration_ms=0.0123
+        result("fn", 1, log=b"no newline at the end"),
+        init_duration_ms=1.234,
+        fuel_consumed=98765,
+        duration_ms=0.0123,
+        init_log=b"init line \xc3\xa9 and a bad byte \xff\n",  # read back as the result frames it
     )
     warm = result("fn", 2, log=b"")
     async with LogStore(tmp_path) as logs:
@@ -340,3 +344,5 @@ async def test_entries_read_back_exactly_as_the_result_frames_them(tmp_path: Pat
         entries = await logs.query("fn")
     assert [e.text for e in entries] == [cold.log, warm.log]
     assert "Init Duration: 1.23 ms\tFuel Consumed: 98765" in entries[0].text
+    assert entries[0].text.startswith("init line")  # the init's lines before START, as on Lambda
+    assert "\nSTART RequestId: req-fn-1" in entries[0].text

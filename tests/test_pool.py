@@ -226,7 +226,11 @@ async def test_a_provisioned_environments_init_log_comes_with_its_first_invocati
 ) -> None:
     async with Platform(data_dir=tmp_path, maintenance_interval=60) as platform:
         await platform.create_function("f", wasmtime.wat2wasm(INIT_LOG_WAT))
-        logs = [(await platform.invoke("f", b"x")).guest_log for _ in range(INLINE_WARMUP + 2)]
+        first = await platform.invoke("f", b"x")
+        # Before START, as Lambda logs its INIT phase: not among the handler's lines.
+        assert first.init_log == b"INIT\n" and first.guest_log == b"handled\n"
+        assert first.log.startswith("INIT\nSTART RequestId: ")
+        logs = [first.init_log] + [(await platform.invoke("f", b"x")).init_log for _ in range(INLINE_WARMUP + 1)]
         assert platform.pool_stats("f").inline >= 1
         # Two more environments, initialised now: their init lines wait for their first invocations.
         await platform.put_provisioned_concurrency("f", "$LATEST", 3)
@@ -240,7 +244,8 @@ async def test_a_provisioned_environments_init_log_comes_with_its_first_invocati
         async with anyio.create_task_group() as tg:
             for _ in range(3):
                 tg.start_soon(call)
-        logs += [r.guest_log for r in results]
+        logs += [r.init_log for r in results]
+        assert all(r.guest_log == b"handled\n" for r in results)
         stats = platform.pool_stats("f")
         assert stats.preempted == 0 and not any(r.cold_start for r in results)
         assert sum(log.count(b"INIT\n") for log in logs) == stats.created == 3

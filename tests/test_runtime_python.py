@@ -35,6 +35,7 @@ START_COUNT = 0
 LEAKED = []
 calls = 0
 START_COUNT += 1  # module-level code: once per environment (the cold start)
+print("module loaded")
 if os.environ.get("BOOM"):
     raise RuntimeError("init boom")
 sleep(float(os.environ.get("INIT_SLEEP", "0")))  # a slow init
@@ -248,6 +249,9 @@ def test_module_state_survives_warm_invocations(platform: SyncPlatform) -> None:
     assert first.cold_start and not second.cold_start
     assert (first.json()["calls"], second.json()["calls"]) == (1, 2)
     assert second.json()["start_count"] == 1
+    # The init's output is logged before START, as Lambda logs its INIT phase, and once.
+    assert first.init_log == b"module loaded\n" and first.log.startswith("module loaded\nSTART RequestId: ")
+    assert second.init_log == b"" and "module loaded" not in second.log
 
 
 def test_raised_exception_has_lambdas_error_shape(platform: SyncPlatform) -> None:

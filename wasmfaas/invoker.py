@@ -91,8 +91,8 @@ class Invoker:
         spent = inline.duration_ms if inline is not None else 0.0
         run = await scheduler.run(slot, lambda: pool.run(request), admitted=True)
         run.duration_ms += spent
-        if inline is not None and inline.outcome.log:  # logged before the stopped attempt (see Pool.run_inline)
-            run.outcome.log = inline.outcome.log + run.outcome.log
+        if inline is not None and inline.outcome.init_log:  # the init of the stopped attempt's environment
+            run.outcome.init_log = inline.outcome.init_log + run.outcome.init_log
         return self._result(target, request, run)
 
     @staticmethod
@@ -152,4 +152,5 @@ class Invoker:
             max_memory_used_mb=math.ceil(outcome.memory_bytes / _MIB),
             fuel_consumed=outcome.fuel_consumed,
             guest_log=log,
+            init_log=outcome.init_log,
         )

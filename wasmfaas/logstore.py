@@ -220,8 +220,9 @@ class LogStore:
         """Queue an invocation's framed log for the writer; call from the event loop's thread. Never blocks."""
         if not self._accepting:
             raise PlatformClosedError("use the LogStore inside `async with LogStore(data_dir) as logs:`")
+        init = result.init_log.decode("utf-8", "replace")
         guest = result.guest_log
-        size = len(guest) + _FRAMING_BYTES
+        size = len(init) + len(guest) + _FRAMING_BYTES
         if self._pending_bytes + size > self._buffer_bytes or len(self._pending) >= self._buffer * _ROW_WIDTH:
             self.dropped += 1
             return
@@ -232,6 +233,7 @@ class LogStore:
                 result.max_memory_used_mb,
                 result.init_duration_ms,
                 result.fuel_consumed,
+                len(init),
             )
         )
         self._pending += (
@@ -240,7 +242,7 @@ class LogStore:
             result.executed_version,
             time.time(),
             size,
-            guest.decode("utf-8", "replace"),
+            init + guest.decode("utf-8", "replace"),
             report,
         )
         self._appended += 1
@@ -505,13 +507,16 @@ def _filters(function_name: str | None, since: float | None) -> tuple[list[str],
     return clauses, args
 
 
-_REPORT_FIELDS: Final = msgspec.json.Decoder(tuple[float, int, int, float | None, int | None])
+# [duration ms, memory MB, max memory MB, init ms, fuel, and since the init's lines come before START: their length
+# (characters at the start of the text)]
+_REPORT_FIELDS: Final = msgspec.json.Decoder(list[float | None])
 
 
 def _entry(row: tuple[int, str, str, str, float, str, str | bytes | None]) -> LogEntry:
     entry_id, function_name, request_id, version, timestamp, text, report = row
     if report is not None:  # stored unframed: frame it as the invocation result would
-        duration, memory, max_memory, init, fuel = _REPORT_FIELDS.decode(report)
+        duration, memory, max_memory, init, fuel, *rest = _REPORT_FIELDS.decode(report)
+        split = int(rest[0]) if rest and rest[0] else 0
         text = InvocationResult(
             request_id=request_id,
             function_name=function_name,
@@ -519,12 +524,13 @@ def _entry(row: tuple[int, str, str, str, float, str, str | bytes | None]) -> Lo
             payload=b"",
             function_error=None,
             cold_start=init is not None,
-            duration_ms=duration,
+            duration_ms=duration or 0.0,
             init_duration_ms=init,
-            memory_size_mb=memory,
-            max_memory_used_mb=max_memory,
-            fuel_consumed=fuel,
-            guest_log=text.encode(),
+            memory_size_mb=int(memory or 0),
+            max_memory_used_mb=int(max_memory or 0),
+            fuel_consumed=None if fuel is None else int(fuel),
+            guest_log=text[split:].encode(),
+            init_log=text[:split].encode(),
         ).log
     return LogEntry(
         id=entry_id,

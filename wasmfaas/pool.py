@@ -195,7 +195,7 @@ class Pool:
                     env = self._factory(self.spec)
                 except InitError as e:
                     # The REPORT line shows how long the failed init ran, as Lambda's does.
-                    outcome = Outcome(payload=b"", error=e.error, discard=True, log=e.log, error_logged=e.logged)
+                    outcome = Outcome(payload=b"", error=e.error, discard=True, init_log=e.log, error_logged=e.logged)
                     return Run(outcome, True, (time.perf_counter() - started) * 1000.0, 0.0)
                 with self._lock:
                     self._created += 1
@@ -206,6 +206,8 @@ class Pool:
             start = time.perf_counter()
             outcome = env.invoke(request)
             duration = wall = (time.perf_counter() - start) * 1000.0
+            if env.init_log:  # its first invocation: the init's lines go with it (before START)
+                outcome.init_log, env.init_log = env.init_log, b""
             init_ms: float | None = None
             if env.kind == "command":
                 # A command instantiates inside invoke(): every run of it is a cold start, measured there.

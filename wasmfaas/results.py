@@ -67,6 +67,7 @@ class InvocationResult(msgspec.Struct, frozen=True, kw_only=True):
     max_memory_used_mb: int
     fuel_consumed: int | None = None
     guest_log: bytes = b""
+    init_log: bytes = b""  # what a cold start's init wrote (logged before START, as Lambda's INIT phase is)
 
     @property
     def ok(self) -> bool:
@@ -97,4 +98,9 @@ class InvocationResult(msgspec.Struct, frozen=True, kw_only=True):
             report += f"\tInit Duration: {self.init_duration_ms:.2f} ms"
         if self.fuel_consumed is not None:
             report += f"\tFuel Consumed: {self.fuel_consumed}"
-        return f"START RequestId: {rid} Version: {self.executed_version}\n{text}END RequestId: {rid}\n{report}\n"
+        init = self.init_log.decode("utf-8", "replace")
+        if init and not init.endswith("\n"):
+            init += "\n"
+        return (
+            f"{init}START RequestId: {rid} Version: {self.executed_version}\n{text}END RequestId: {rid}\n{report}\n"
+        )

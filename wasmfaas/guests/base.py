@@ -156,6 +156,8 @@ class Outcome:
     error: FunctionError | None = None
     discard: bool = False
     log: bytes = b""
+    # What the environment's init wrote, on its first invocation (Lambda logs it before START).
+    init_log: bytes = b""
     fuel_consumed: int | None = None
     memory_bytes: int = 0
     # The guest has written the error into its log itself (a runtime's traceback): the platform adds no line of its
@@ -175,6 +177,8 @@ class Environment(ABC):
     """One execution environment: a store and its instance, with the function's limits."""
 
     kind: str
+    # What the init wrote, until the first invocation takes it (the pool moves it into that outcome).
+    init_log: bytes = b""
     init_duration_ms: float
     last_used: float
     memory_bytes: int

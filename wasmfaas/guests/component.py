@@ -177,6 +177,7 @@ class ComponentEnvironment(Environment):
         if failure is not None:
             error = _init_error(_function_error(failure, handled=False), spec)
             raise InitError(error, self.capture.take(), logged=spec.raised_errors)
+        self.init_log = self.capture.take()
         self._handle: wasmtime.component.Func | None = handle
         self._func_ref = byref(handle._func)
         func_type = handle.type(store)

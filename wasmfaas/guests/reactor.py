@@ -69,7 +69,6 @@ class ReactorEnvironment(Environment):
         start = time.perf_counter()
         self.spec = spec
         self.io = GuestIO(stop=spec.engine.closing)
-        self._logged_before = 0
         self.store: wasmtime.Store | None = None
         self.memory_bytes = 0
         try:
@@ -111,6 +110,7 @@ class ReactorEnvironment(Environment):
             if failure is not None:
                 error = classify_failure(failure, spec, native.memory_size(), INIT_TIMEOUT_S)
                 raise InitError(_as_init_error(error), self.io.take_log())
+        self.init_log = self.io.take_log()
         self.memory_bytes = native.memory_size()
         self._view = memory_view(self._base, self.memory_bytes)
 
@@ -130,7 +130,6 @@ class ReactorEnvironment(Environment):
         io = self.io
         io.deadline = time.monotonic() + request.timeout
         io.inline = request.slice_ticks != 0
-        self._logged_before = len(io.log)  # a provisioned environment's init log waits here for its first run
         bind(io)
         payload = request.payload
         length = len(payload)
@@ -215,13 +214,8 @@ class ReactorEnvironment(Environment):
 
     def _failed(self, failure: Exception, request: Request | None) -> Outcome:
         if was_preempted(failure, request):
-            # The attempt's own lines come again from the run that counts; what was logged before it (the init
-            # of a provisioned environment) goes with that run.
-            earlier = bytes(self.io.log[: self._logged_before])
-            self.io.take_log()
-            outcome = stopped()
-            outcome.log = earlier
-            return outcome
+            self.io.take_log()  # the attempt's own lines come again from the run that counts
+            return stopped()
         timeout = request.timeout if request is not None else self.spec.timeout
         error = classify_failure(failure, self.spec, self.memory_bytes, timeout)
         outcome = Outcome(
