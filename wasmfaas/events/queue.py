@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 DB_NAME: Final = "events.sqlite3"
-_SCHEMA_VERSION: Final = 2
+_SCHEMA_VERSION: Final = 3
 # Free pages up to this much stay in the file for new events; past it, upkeep gives them back.
 _FREE_BYTES_KEPT: Final = 64 * 1024 * 1024
 # The WAL is cut back to this after a checkpoint.
@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS events (
     leased INTEGER NOT NULL DEFAULT 0,
     deliveries INTEGER NOT NULL DEFAULT 0, -- the lease token
     body BLOB NOT NULL,                    -- QueuedEvent, MessagePack
-    function_name TEXT NOT NULL DEFAULT '' -- the body's, for claims that pass over busy functions (schema 2)
+    function_name TEXT NOT NULL DEFAULT '' -- the body's, for claims that pass over busy functions (schema 3)
 );
 CREATE INDEX IF NOT EXISTS events_due ON events (due_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -78,7 +78,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     id TEXT NOT NULL UNIQUE,
     function_name TEXT NOT NULL,
     body BLOB NOT NULL,                    -- DeadLetter, JSON
-    failed_at REAL                         -- the letter's failed_at, for retention (schema 2)
+    failed_at REAL                         -- the letter's failed_at, for retention (schema 3)
 );
 CREATE INDEX IF NOT EXISTS dead_letters_function ON dead_letters (function_name, seq);
 CREATE TABLE IF NOT EXISTS dead_letters_gone (  -- replayed or deleted: where they were, for a page that ended there
@@ -228,7 +228,7 @@ def _columns(db: sqlite3.Connection, table: str) -> set[str]:
 
 
 def _add_failed_at(db: sqlite3.Connection) -> None:
-    """Schema 1 -> 2, dead letters: a failed_at column (from their bodies), which retention deletes by."""
+    """Dead letters get a failed_at column (from their bodies), which retention deletes by."""
     with _transaction(db):
         if "failed_at" not in _columns(db, "dead_letters"):
             db.execute("ALTER TABLE dead_letters ADD COLUMN failed_at REAL")
@@ -299,8 +299,8 @@ class SqliteEventQueue:
             if version > _SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} has schema version {version}; this wasmfaas knows {_SCHEMA_VERSION}")
             durable.executescript(_SCHEMA)
-            if version < 2:
-                self._migrate_to_2(durable)
+            if version < 3:  # (2 had a first form without events.function_name: its check runs again)
+                self._migrate(durable)
             durable.execute("CREATE INDEX IF NOT EXISTS dead_letters_failed ON dead_letters (failed_at)")
             durable.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
             work = _connect(self.path, "NORMAL")
@@ -309,8 +309,9 @@ class SqliteEventQueue:
             raise
         self._durable, self._work = durable, work
 
-    def _migrate_to_2(self, db: sqlite3.Connection) -> None:
-        """Schema 1 -> 2: dead letters' failed_at, and events' function_name (read from their bodies)."""
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Schema 1 or 2 -> 3: dead letters' failed_at, and events' function_name (read from their bodies); each
+        step checks first, so that it is harmless to run on a database that has it."""
         _add_failed_at(db)
         with _transaction(db):
             if "function_name" not in _columns(db, "events"):
