@@ -292,3 +292,46 @@ def test_arguments_of_the_wrong_type_are_invalid_parameters(
         with pytest.raises(InvalidParameterError, match=re.escape(message)):
             call()
     assert not platform.has_function("g")
+
+
+def test_a_change_whose_record_cannot_be_stored_is_not_made(
+    tmp_path: Path, guest: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full disk: the caller hears of a failure, so nobody may see the change (it had been served until the
+    # restart, and stored by the function's next successful write).
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        before = FunctionConfig(environment={"KEY": "before"})
+        platform.create_function("fn", guest("echo"), config=before, publish=True)
+        platform.update_function_code("fn", guest("env"), publish=True)
+        platform.create_alias("fn", "live", "1")
+        platform.put_provisioned_concurrency("fn", "2", 1)
+        registry = platform.platform._registry
+        assert registry is not None
+        stored = registry.save
+
+        def disk_full(record: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(registry, "save", disk_full)
+        changes = [
+            lambda: platform.update_function_configuration("fn", environment={"KEY": "during"}),
+            lambda: platform.update_function_code("fn", guest("echo")),
+            lambda: platform.delete_alias("fn", "live"),
+            lambda: platform.delete_function("fn", "2"),
+            lambda: platform.put_provisioned_concurrency("fn", "1", 1),
+            lambda: platform.delete_provisioned_concurrency("fn", "2"),
+        ]
+        for change in changes:
+            with pytest.raises(OSError):
+                change()
+        seen = platform.get_function("fn")
+        assert seen.config.environment == {"KEY": "before"}
+        assert [a.name for a in platform.list_aliases("fn")] == ["live"]
+        assert [v.version for v in platform.list_versions("fn")] == ["$LATEST", "1", "2"]
+        assert platform.list_provisioned_concurrency("fn") == {"2": 1}
+        assert platform.invoke("fn").json()["KEY"] == "before"  # the old $LATEST still serves
+        monkeypatch.setattr(registry, "save", stored)
+        platform.update_function_configuration("fn", description="a later write stores only itself")
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        assert platform.get_function("fn").config.environment == {"KEY": "before"}
+        assert [a.name for a in platform.list_aliases("fn")] == ["live"]

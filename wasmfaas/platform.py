@@ -139,6 +139,13 @@ class _Function:
     def all_deployed(self) -> list[_Deployed]:
         return [self.latest, *self.versions.values()]
 
+    def state(self) -> tuple[Any, ...]:
+        """What a change may alter, to put back (`restore`) when its record cannot be stored."""
+        return self.latest, dict(self.versions), dict(self.aliases), dict(self.provisioned), self.next_version
+
+    def restore(self, state: tuple[Any, ...]) -> None:
+        self.latest, self.versions, self.aliases, self.provisioned, self.next_version = state
+
     def record(self) -> FunctionRecord:
         return FunctionRecord(
             latest=self.latest.info,
@@ -463,6 +470,16 @@ class Platform:
         if self._registry is not None:
             await anyio.to_thread.run_sync(self._registry.save, function.record())
 
+    async def _save_or_undo(self, function: _Function, before: tuple[Any, ...]) -> None:
+        """Store the function's record; if that fails (a full disk), put the function back as it was `before` the
+        change: the caller hears of a failure, so nobody may see the change (it had been served, and stored by the
+        next successful write of the function)."""
+        try:
+            await self._save(function)
+        except BaseException:
+            function.restore(before)
+            raise
+
     async def _put_code(self, sha256: str, code: bytes) -> None:
         if self._registry is not None:
             await anyio.to_thread.run_sync(self._registry.put_code, sha256, code)
@@ -593,8 +610,13 @@ class Platform:
         """Make `deployed` the function's $LATEST (call under `_commit`); returns the pools to `_provision` (after
         the change: building environments takes a while, and maintenance tops the pools up anyway)."""
         old = function.latest
+        before = function.state()
         function.latest = deployed
-        await self._save(function)
+        try:
+            await self._save_or_undo(function, before)
+        except BaseException:
+            deployed.target.pool.close()
+            raise
         old.target.pool.close()  # environments in use finish their invocation first
         self._drop_unused_code()
         return await anyio.to_thread.run_sync(self._apply_provisioned, function)
@@ -816,7 +838,11 @@ class Platform:
                 self.scheduler.register(name, old_reserved, restoring=True)  # back as it was, accepted before
                 raise
             with self._commit():
-                pools = await self._replace_latest(function, deployed)
+                try:
+                    pools = await self._replace_latest(function, deployed)
+                except BaseException:
+                    self.scheduler.register(name, old_reserved, restoring=True)  # not stored: as it was
+                    raise
         await self._provision(pools)
         return deployed.info
 
@@ -868,9 +894,10 @@ class Platform:
             users = [a.name for a in function.aliases.values() if qualifier in (a.function_version, *a.routing)]
             if users:
                 raise ResourceConflictError(f"Version {qualifier} is used by aliases {', '.join(sorted(users))}")
+            before = function.state()
             deployed = function.versions.pop(qualifier)
             function.provisioned.pop(qualifier, None)
-            await self._save(function)
+            await self._save_or_undo(function, before)
             deployed.target.pool.close()
             self._drop_unused_code()
 
@@ -906,6 +933,7 @@ class Platform:
             except BaseException:
                 del function.versions[version]
                 function.next_version -= 1
+                deployed.target.pool.close()
                 raise
         return deployed.info
 
@@ -1014,9 +1042,10 @@ class Platform:
         async with self._changing():
             function = self._get(name)
             await self.get_alias(name, alias)
+            before = function.state()
             del function.aliases[alias]
             function.provisioned.pop(alias, None)
-            await self._save(function)
+            await self._save_or_undo(function, before)
             await anyio.to_thread.run_sync(self._apply_provisioned, function)
 
     async def list_aliases(self, name: str) -> list[AliasInfo]:
@@ -1211,8 +1240,9 @@ class Platform:
             self._check_provisioned_total(name, qualifier, count)
             self._check_provisioned(name, qualifier, count, reserved)
             self._resolve(function, qualifier)  # 404 for an unknown version or alias
+            before = function.state()
             function.provisioned[qualifier] = count
-            await self._save(function)
+            await self._save_or_undo(function, before)
             pools = await anyio.to_thread.run_sync(self._apply_provisioned, function)
         await self._provision(pools)
 
@@ -1234,9 +1264,10 @@ class Platform:
         self._check_open()
         async with self._changing():
             function = self._get(name)
+            before = function.state()
             if function.provisioned.pop(qualifier, None) is None:
                 raise FunctionNotFoundError(f"No provisioned concurrency config for {name}:{qualifier}")
-            await self._save(function)
+            await self._save_or_undo(function, before)
             await anyio.to_thread.run_sync(self._apply_provisioned, function)
 
     def _apply_provisioned(self, function: _Function) -> list[Pool]:
