@@ -126,3 +126,42 @@ def test_a_failed_start_lets_go_of_the_data_directory(
             pass
     with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:  # not refused as "in use" by itself
         assert platform.invoke("fn", b"back").payload == b"back"
+
+
+def test_a_damaged_function_does_not_keep_the_others_from_starting(
+    tmp_path: Path, guest: Callable[[str], bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        damaged = platform.create_function("damaged", guest("counter"))
+        platform.create_function("fine", guest("echo"))
+    blob = tmp_path / "code" / damaged.code_sha256
+    blob.write_bytes(blob.read_bytes()[:100])  # truncated by something outside wasmfaas
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        assert platform.invoke("fine", b"served").payload == b"served"
+        assert [f.name for f in platform.list_functions()] == ["fine"]
+        assert "function damaged cannot be restored" in caplog.text
+    assert blob.exists()  # its code is kept, not collected as unused
+
+
+def test_an_empty_registry_beside_code_keeps_the_code(
+    tmp_path: Path, guest: Callable[[str], bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        sha = platform.create_function("fn", guest("echo")).code_sha256
+    for name in ("registry.sqlite3", "registry.sqlite3-wal", "registry.sqlite3-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    (tmp_path / "registry.sqlite3").write_bytes(b"")  # lost, or replaced by an empty one
+    with SyncPlatform(data_dir=tmp_path, persistent=True, maintenance_interval=0.01) as platform:
+        assert platform.list_functions() == []
+        assert "registry of" in caplog.text and "1 code blobs are there: kept" in caplog.text
+    assert (tmp_path / "code" / sha).exists()  # the only copy of what was deployed
+
+
+def test_temporary_files_a_crash_left_go_at_the_next_start(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        platform.create_function("fn", guest("echo"))
+    leftover = tmp_path / "code" / ".0123abcd.x1y2z3.tmp"  # as `_files.replacing` names a write in progress
+    leftover.write_bytes(b"x" * 1000)
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        assert platform.invoke("fn", b"ok").payload == b"ok"
+    assert not leftover.exists()

@@ -8,14 +8,19 @@ cache key, so a build with another installed version would cache its output unde
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import BuildError
 
 __all__ = ["check_installed", "ensure_node_packages", "installed_version", "locked_version", "output_of", "run_tool"]
+
+# Run as a script (-I -S: stdlib only), so that it works whatever the tool's environment says about Python paths.
+_GUARD = Path(__file__).with_name("_orphan_guard.py")
 
 
 def run_tool(
@@ -28,10 +33,16 @@ def run_tool(
     timeout_hint: str = "",
     cannot_run: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a build tool to completion; BuildError if it cannot start or outlives `timeout` seconds."""
+    """Run a build tool to completion; BuildError if it cannot start or outlives `timeout` seconds. The tool dies
+    with this process (`_orphan_guard`): a killed server leaves no build running on."""
+    # Found as subprocess would find it (on the PATH of the environment it is given), before the guard runs it.
+    search = os.pathsep.join(os.get_exec_path(dict(env)))
+    tool = argv[0] if os.path.dirname(argv[0]) else shutil.which(argv[0], path=search)
+    if tool is None or not os.access(tool, os.X_OK):
+        raise BuildError(f"cannot run {cannot_run or name}: {argv[0]} not found")
     try:
         return subprocess.run(
-            list(argv),
+            [sys.executable, "-I", "-S", str(_GUARD), str(os.getpid()), tool, *argv[1:]],
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             capture_output=True,

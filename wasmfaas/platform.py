@@ -23,6 +23,7 @@ import random
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ from .errors import (
     PreconditionFailedError,
     ResourceConflictError,
     TooManyRequestsError,
+    WasmfaasError,
 )
 from .guests.base import Environment, EnvironmentSpec
 from .guests.command import CommandEnvironment
@@ -75,6 +77,8 @@ _INCARNATIONS: Final = itertools.count(1)
 # How long a closing platform waits for invocations whose callers went away before it ends them, and for a change
 # under way to commit.
 SHUTDOWN_GRACE_S: Final = 1.0
+# A temporary file older than this in a shared module cache is one a crash left (no write takes that long).
+_STALE_TEMP_S: Final = 600.0
 SHUTDOWN_CHANGE_WAIT_S: Final = 30.0
 
 _ALIAS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
@@ -233,6 +237,7 @@ class Platform:
         # create_function: an identical request while one runs joins it).
         self._creating: dict[str, _Creation] = {}
         self._garbage = False  # code went out of use since the last collection (see _collect_garbage)
+        self._kept_blobs: set[str] = set()  # code blobs never collected (see _restore)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -354,7 +359,7 @@ class Platform:
         maintenance round; a churn of 300 deployments had left 1.6 GB of compiled modules and 0.8 GB of blobs.
         Under the lock (a change under way writes blobs, packages and artifacts before its record)."""
         if self._registry is not None:
-            removed = self._registry.collect_garbage(self._referenced_blobs())
+            removed = self._registry.collect_garbage(self._referenced_blobs() | self._kept_blobs)
             if removed:
                 logger.info("removed %d code blobs no function or layer uses", removed)
         self._collect_tasks()
@@ -364,8 +369,14 @@ class Platform:
         with self._caches_lock:
             caches = list(self._caches.values())
         keep = {cache.stem(d.compiled.sha256) for cache in caches for d in deployed}
+        stale = time.time() - _STALE_TEMP_S
         for path in self._module_cache.iterdir():
-            if not path.name.startswith(".") and path.suffix in (".cwasm", ".json") and path.stem not in keep:
+            if path.name.startswith("."):
+                # A write a crash cut short (`_files.replacing`); old enough that no process is still writing it.
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime < stale:
+                        path.unlink()
+            elif path.suffix in (".cwasm", ".json") and path.stem not in keep:
                 with contextlib.suppress(OSError):
                     path.unlink()
 
@@ -374,38 +385,64 @@ class Platform:
         assert registry is not None
         for layer in await anyio.to_thread.run_sync(registry.load_layers):
             self._layers[layer.name] = layer
-        for record in await anyio.to_thread.run_sync(registry.load):
-            codes: dict[str, bytes] = {}
-            for info in (record.latest, *record.versions):
-                if info.code_sha256 not in codes:
-                    codes[info.code_sha256] = await anyio.to_thread.run_sync(registry.get_code, info.code_sha256)
-            function = _Function(
-                latest=await self._deploy(record.latest, codes[record.latest.code_sha256], restoring=True)
-            )
-            for info in record.versions:
-                function.versions[info.version] = await self._deploy(info, codes[info.code_sha256], restoring=True)
-            function.aliases = {alias.name: alias for alias in record.aliases}
-            function.provisioned = dict(record.provisioned)
-            function.next_version = record.next_version
-            function.tags = dict(record.tags)
-            self._functions[record.latest.name] = function
-            dropped = False
-            for qualifier, count in list(function.provisioned.items()):
-                try:  # a config stored before provisioned concurrency was bounded must not exhaust the host now
-                    self._check_provisioned_total(record.latest.name, qualifier, count)
-                except InvalidParameterError as e:
-                    logger.warning("%s:%s: provisioned concurrency dropped: %s", record.latest.name, qualifier, e)
-                    del function.provisioned[qualifier]
-                    dropped = True
-            # A build made now (a record from before builds were kept, or a kept build lost or damaged) is saved in
-            # the record, so the next start uses it.
-            built = any(d.info.artifact_sha256 != i.artifact_sha256 for d, i in
-                        zip(function.all_deployed(), (record.latest, *record.versions), strict=True))  # fmt: skip
-            if dropped or built:
-                await self._save(function)
-            await self._provision(await anyio.to_thread.run_sync(self._apply_provisioned, function))
+        records = await anyio.to_thread.run_sync(registry.load)
+        if not records and not self._layers:
+            # An empty registry beside code blobs is a registry lost or replaced, not functions deleted (their
+            # blobs go at the round after the deletion): the code is kept, the only copy of what was deployed.
+            self._kept_blobs = await anyio.to_thread.run_sync(registry.code_names)
+            if self._kept_blobs:
+                logger.warning(
+                    "the registry of %s is empty but %d code blobs are there: kept (not removed as unused)",
+                    self.data_dir,
+                    len(self._kept_blobs),
+                )
+        for record in records:
+            try:
+                await self._restore_function(record)
+            except (WasmfaasError, OSError) as e:
+                # One damaged function (its code lost or corrupt) must not keep every other from being served.
+                name = record.latest.name
+                self.scheduler.unregister(name)
+                for info in (record.latest, *record.versions):
+                    self._kept_blobs |= {info.code_sha256, info.artifact_sha256}
+                    self._kept_blobs.update(layer.code_sha256 for layer in info.layers)
+                logger.error("function %s cannot be restored, and is not served (its record and code are kept): %s",
+                             name, e)  # fmt: skip
         # What no record names any more (replaced code and builds, deleted functions, a write a crash cut off).
         await anyio.to_thread.run_sync(self._collect_garbage)
+
+    async def _restore_function(self, record: FunctionRecord) -> None:
+        registry = self._registry
+        assert registry is not None
+        codes: dict[str, bytes] = {}
+        for info in (record.latest, *record.versions):
+            if info.code_sha256 not in codes:
+                codes[info.code_sha256] = await anyio.to_thread.run_sync(registry.get_code, info.code_sha256)
+        function = _Function(
+            latest=await self._deploy(record.latest, codes[record.latest.code_sha256], restoring=True)
+        )
+        for info in record.versions:
+            function.versions[info.version] = await self._deploy(info, codes[info.code_sha256], restoring=True)
+        function.aliases = {alias.name: alias for alias in record.aliases}
+        function.provisioned = dict(record.provisioned)
+        function.next_version = record.next_version
+        function.tags = dict(record.tags)
+        self._functions[record.latest.name] = function
+        dropped = False
+        for qualifier, count in list(function.provisioned.items()):
+            try:  # a config stored before provisioned concurrency was bounded must not exhaust the host now
+                self._check_provisioned_total(record.latest.name, qualifier, count)
+            except InvalidParameterError as e:
+                logger.warning("%s:%s: provisioned concurrency dropped: %s", record.latest.name, qualifier, e)
+                del function.provisioned[qualifier]
+                dropped = True
+        # A build made now (a record from before builds were kept, or a kept build lost or damaged) is saved in
+        # the record, so the next start uses it.
+        built = any(d.info.artifact_sha256 != i.artifact_sha256 for d, i in
+                    zip(function.all_deployed(), (record.latest, *record.versions), strict=True))  # fmt: skip
+        if dropped or built:
+            await self._save(function)
+        await self._provision(await anyio.to_thread.run_sync(self._apply_provisioned, function))
 
     def _tasks_dir(self) -> Path:
         """Where packages are unpacked: `<data_dir>/tasks` when persistent (kept across restarts; those no function

@@ -86,6 +86,10 @@ class Registry(Protocol):
     def load_layers(self) -> list[LayerRecord]: ...
     def save_layer(self, record: LayerRecord) -> None: ...
     def collect_garbage(self, keep: set[str]) -> int: ...
+    def code_names(self) -> set[str]:
+        """The sha256 of every code blob held."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -157,11 +161,18 @@ class SqliteRegistry:
                 (record.name, data),
             )
 
+    def code_names(self) -> set[str]:
+        return {path.name for path in self.code_dir.iterdir() if not path.name.startswith(".")}
+
     def collect_garbage(self, keep: set[str]) -> int:
-        """Remove code blobs that no record names; returns how many."""
+        """Remove code blobs that no record names, and temporary files a crash left behind (this process holds the
+        data directory, and its writes are not under way while it collects); returns how many blobs."""
         removed = 0
         for path in self.code_dir.iterdir():
-            if path.name not in keep and not path.name.startswith("."):
+            if path.name.startswith("."):
+                with contextlib.suppress(OSError):
+                    path.unlink()  # a write a kill -9 cut short (`_files.replacing`'s temporary file)
+            elif path.name not in keep:
                 with contextlib.suppress(OSError):
                     path.unlink()
                     removed += 1
