@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
+import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -335,3 +339,30 @@ def test_a_change_whose_record_cannot_be_stored_is_not_made(
     with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
         assert platform.get_function("fn").config.environment == {"KEY": "before"}
         assert [a.name for a in platform.list_aliases("fn")] == ["live"]
+
+
+def test_the_tmp_directories_of_dead_platforms_are_removed(
+    tmp_path: Path, guest: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A platform killed with kill -9 had left its environments' /tmp behind (up to 512 MB each), for good.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    long_ago = time.time() - 3600
+
+    def scratch(name: str) -> Path:
+        path = tmp_path / "tmp" / f"wasmfaas-scratch-{name}"
+        (path / "tmp-env").mkdir(parents=True)
+        (path / "tmp-env" / "data").write_bytes(b"x" * 1000)
+        (path / ".owner.lock").touch()
+        os.utime(path, (long_ago, long_ago))
+        return path
+
+    dead, alive = scratch("dead"), scratch("alive")
+    with open(alive / ".owner.lock", "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # its platform lives
+        with SyncPlatform(data_dir=tmp_path / "data") as platform:
+            platform.create_function("fn", guest("echo"))
+            assert not dead.exists() and alive.exists()
+            own = [p for p in (tmp_path / "tmp").iterdir() if p not in (alive,)]
+            assert len(own) == 1 and (own[0] / ".owner.lock").exists()
+        assert not own[0].exists()  # removed at close

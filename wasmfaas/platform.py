@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import functools
 import itertools
 import logging
@@ -77,6 +78,9 @@ _INCARNATIONS: Final = itertools.count(1)
 # How long a closing platform waits for invocations whose callers went away before it ends them, and for a change
 # under way to commit.
 SHUTDOWN_GRACE_S: Final = 1.0
+# The environments' /tmp directories: one per platform, in $TMPDIR, with a lock file held while the platform lives.
+_SCRATCH_PREFIX: Final = "wasmfaas-scratch-"
+_SCRATCH_LOCK: Final = ".owner.lock"
 # A temporary file older than this in a shared module cache is one a crash left (no write takes that long).
 _STALE_TEMP_S: Final = 600.0
 SHUTDOWN_CHANGE_WAIT_S: Final = 30.0
@@ -94,6 +98,36 @@ def default_data_dir() -> Path:
 class AccountSettings(msgspec.Struct, frozen=True):
     concurrent_executions: int
     unreserved_concurrent_executions: int
+
+
+def _remove_dead_scratch_dirs() -> None:
+    """Remove the environments' /tmp directories of platforms that are gone: their lock is free (or, made by a
+    wasmfaas before the lock, they are a day old)."""
+    root = Path(tempfile.gettempdir())
+    try:
+        entries = [entry for entry in os.scandir(root) if entry.name.startswith(_SCRATCH_PREFIX)]
+    except OSError:
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            if entry.stat().st_mtime > time.time() - 60:
+                continue  # perhaps a platform between making its directory and locking it
+            fd = os.open(path / _SCRATCH_LOCK, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            with contextlib.suppress(OSError):
+                if entry.stat().st_mtime < time.time() - 86400:
+                    shutil.rmtree(path, ignore_errors=True)
+            continue  # else a platform that is making its directory right now
+        except OSError:
+            continue  # another user's
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its platform is alive
+        finally:
+            os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _only_reserved_differs(old: FunctionInfo, new: FunctionInfo) -> bool:
@@ -231,6 +265,7 @@ class Platform:
         # Python packages unpacked (each mounted at /var/task), and where environments make their /tmp.
         self._tasks: Path | None = None
         self._scratch: Path | None = None
+        self._scratch_lock = -1
         self._lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
         # Creations under way, by name: what each was asked for, and its outcome once it is known (see
@@ -294,6 +329,9 @@ class Platform:
         # start. Shielded: a shutdown that comes as a cancellation must not leave them behind.
         doomed = [path for path in (self._scratch, None if self._persistent else self._tasks) if path is not None]
         self._scratch = self._tasks = None
+        if self._scratch_lock >= 0:
+            os.close(self._scratch_lock)
+            self._scratch_lock = -1
         with anyio.CancelScope(shield=True):
             for path in doomed:
                 await anyio.to_thread.run_sync(functools.partial(shutil.rmtree, path, ignore_errors=True))
@@ -457,9 +495,15 @@ class Platform:
 
     def _scratch_dir(self) -> Path:
         """Where environments make their /tmp: a directory of this platform's own in the system's temporary
-        directory (`$TMPDIR`), not beside the registry and queues whose disk a guest must not fill."""
+        directory (`$TMPDIR`), not beside the registry and queues whose disk a guest must not fill. It holds a
+        lock file locked for the platform's life: those of platforms that died (kill -9) are removed here, as the
+        first environment of this one needs its own (each had kept up to a guest's 512 MB /tmp)."""
         if self._scratch is None:
-            self._scratch = Path(tempfile.mkdtemp(prefix="wasmfaas-scratch-"))
+            _remove_dead_scratch_dirs()
+            scratch = Path(tempfile.mkdtemp(prefix=_SCRATCH_PREFIX))
+            fd = os.open(scratch / _SCRATCH_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._scratch, self._scratch_lock = scratch, fd
         return self._scratch
 
     def _task_root(self, sha256: str, code: bytes) -> str:
