@@ -112,3 +112,15 @@ def test_rejected_inputs_fail_at_once_the_next_time(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="syntax error"):
         buildcache.build("bad.wasm", _maker(1, calls), tmp_path)
     assert calls == [] and not (tmp_path / "bad.wasm").exists()
+
+
+def test_a_new_build_sweeps_what_crashed_builds_left(tmp_path: Path) -> None:
+    old_file, old_dir = tmp_path / ".py-abc.wasm.x1y2.wasm", tmp_path / ".py-abc.x1y2.stage"
+    fresh = tmp_path / ".py-def.wasm.z9.wasm"  # a build under way in another process
+    old_file.write_bytes(b"half")
+    (old_dir / "src").mkdir(parents=True)
+    fresh.write_bytes(b"writing")
+    for path in (old_file, old_dir):
+        _age(path, 2 * 86400)
+    buildcache.build("a.wasm", _maker(10, []), tmp_path)
+    assert not old_file.exists() and not old_dir.exists() and fresh.exists()

@@ -77,6 +77,9 @@ _TRIM_TO = 0.8
 _IN_USE_S = 600.0
 # The suffixes of the cache's own bookkeeping files, which are not artifacts.
 _LOCK, _ERROR = ".lock", ".error"
+_TRIM_GUARD = f".trim{_LOCK}"
+# A temporary entry older than this is a build's that a crash cut short (builds time out long before).
+_STALE_S = 86400.0
 
 
 class Key:
@@ -158,9 +161,27 @@ def build(name: str, produce: Callable[[Path], None], cache_dir: Path | None = N
                 with contextlib.suppress(OSError), replacing(failed, mode=0o644) as error:
                     error.write_text(str(exc))  # only a cache: if it cannot be kept, the next build runs again
                 raise BuildError(str(exc)) from None
+    _sweep_stale(root)
     if limit is not None:
         trim(root, limit, keep=out)
     return out
+
+
+def _sweep_stale(root: Path) -> None:
+    """Remove the temporary entries of builds a crash cut short (their process died: a day old)."""
+    stale = time.time() - _STALE_S
+    try:
+        entries = [entry for entry in os.scandir(root) if entry.name.startswith(".") and entry.name != _TRIM_GUARD]
+    except OSError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.stat(follow_symlinks=False).st_mtime >= stale:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
 
 
 def _used(path: Path) -> bool:
@@ -181,7 +202,7 @@ def trim(root: Path, max_bytes: int, *, keep: Path | None = None) -> list[Path]:
     if _artifacts(root)[1] <= max_bytes:
         return []
     try:
-        with open(root / f".trim{_LOCK}", "ab") as guard:
+        with open(root / _TRIM_GUARD, "ab") as guard:
             fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return _trim(root, max_bytes, keep)
     except OSError:  # another process is trimming (or the cache cannot be written): leave it
