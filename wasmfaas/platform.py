@@ -641,9 +641,12 @@ class Platform:
         scratch_root = str(await anyio.to_thread.run_sync(self._scratch_dir))
         artifact = wasm_sha if kind != runtimes.WASI else ""
         if artifact and (artifact != info.artifact_sha256 or artifact in self._rewrite):
+            damaged = artifact in self._rewrite
             self._rewrite.discard(artifact)
             if self._registry is not None:
-                keep = functools.partial(self._registry.put_code, artifact, wasm, replace=True)
+                # Written again only over a damaged copy: one already kept is the same bytes (27 MB rewritten and
+                # synced on every Python create had widened the window a crash could cut).
+                keep = functools.partial(self._registry.put_code, artifact, wasm, replace=damaged)
                 await anyio.to_thread.run_sync(keep)
         info = msgspec.structs.replace(info, kind=compiled.kind, artifact_sha256=artifact)
         spec = EnvironmentSpec(
