@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -261,3 +262,27 @@ def test_a_stored_provisioned_excess_is_dropped_at_restore(tmp_path: Path, guest
         assert platform.list_provisioned_concurrency("fn") == {}  # more than this account allows: dropped
         assert platform.pool_stats("fn", "1").idle == 0
         platform.create_function("other", guest("echo"))  # and nothing else is refused for it
+
+
+def test_a_create_or_code_update_that_publishes_is_one_change(
+    tmp_path: Path, guest: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One record each: a crash between two had left a function without its version, which a retried create
+    # then found "already exists".
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        registry = platform.platform._registry
+        assert registry is not None
+        saved: list[list[str]] = []
+        save = registry.save
+
+        def counted(record: Any) -> None:
+            saved.append([v.version for v in record.versions])
+            save(record)
+
+        monkeypatch.setattr(registry, "save", counted)
+        assert platform.create_function("fn", guest("echo"), publish=True).version == "1"
+        assert platform.update_function_code("fn", guest("counter"), publish=True).version == "2"
+        assert saved == [["1"], ["1", "2"]]
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        assert [v.version for v in platform.list_versions("fn")] == ["$LATEST", "1", "2"]
+        assert platform.invoke("fn", b"x", qualifier="1").payload == b"x"

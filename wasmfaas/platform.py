@@ -690,16 +690,23 @@ class Platform:
         )
         return _Deployed(info, code, compiled, target)
 
-    async def _replace_latest(self, function: _Function, deployed: _Deployed) -> list[Pool]:
-        """Make `deployed` the function's $LATEST (call under `_commit`); returns the pools to `_provision` (after
-        the change: building environments takes a while, and maintenance tops the pools up anyway)."""
+    async def _replace_latest(
+        self, function: _Function, deployed: _Deployed, version: _Deployed | FunctionInfo | None = None
+    ) -> list[Pool]:
+        """Make `deployed` the function's $LATEST, with `version` (`_stage_version`'s) published in the same record
+        (call under `_commit`); returns the pools to `_provision` (after the change: building environments takes a
+        while, and maintenance tops the pools up anyway)."""
         old = function.latest
         before = function.state()
         function.latest = deployed
+        if isinstance(version, _Deployed):
+            _add_version(function, version)
         try:
             await self._save_or_undo(function, before)
         except BaseException:
             deployed.target.pool.close()
+            if isinstance(version, _Deployed):
+                version.target.pool.close()
             raise
         old.target.pool.close()  # environments in use finish their invocation first
         self._drop_unused_code()
@@ -803,20 +810,25 @@ class Platform:
             )
             try:
                 deployed = await self._deploy(info, code)
+                function = _Function(latest=deployed, tags=checked_tags)
+                staged = await self._stage_version(function, deployed, "") if publish else None
             except BaseException:
                 self.scheduler.unregister(name)
                 raise
-            function = _Function(latest=deployed, tags=checked_tags)
+            if isinstance(staged, _Deployed):
+                _add_version(function, staged)  # one record for both: whole or not at all
             with self._commit():
                 try:
                     await self._put_code(sha, code)
                     await self._save(function)
                 except BaseException:
                     self.scheduler.unregister(name)
+                    for made in function.all_deployed():
+                        made.target.pool.close()
                     raise
                 self._functions[name] = function
                 self.scheduler.set_provisioned(name, config.provisioned_concurrency)
-            created = await self._publish(function, "") if publish else deployed.info
+            created = staged.info if isinstance(staged, _Deployed) else deployed.info
         await self._provision([deployed.target.pool])
         return created
 
@@ -849,12 +861,12 @@ class Platform:
                 last_modified=_now(),
             )
             deployed = await self._deploy(info, code)
+            staged = await self._stage_version(function, deployed, "") if publish else deployed.info
             with self._commit():
                 await self._put_code(sha, code)
-                pools = await self._replace_latest(function, deployed)
-            result = await self._publish(function, "") if publish else deployed.info
+                pools = await self._replace_latest(function, deployed, staged)
         await self._provision(pools)
-        return result
+        return staged if isinstance(staged, FunctionInfo) else staged.info
 
     async def update_function_configuration(
         self,
@@ -999,27 +1011,37 @@ class Platform:
             return await self._publish(function, description)
 
     async def _publish(self, function: _Function, description: str) -> FunctionInfo:
-        latest = function.latest.info
+        staged = await self._stage_version(function, function.latest, description)
+        if isinstance(staged, FunctionInfo):
+            return staged
+        with self._commit():
+            before = function.state()
+            _add_version(function, staged)
+            try:
+                await self._save_or_undo(function, before)
+            except BaseException:
+                staged.target.pool.close()
+                raise
+        return staged.info
+
+    async def _stage_version(
+        self, function: _Function, latest: _Deployed, description: str
+    ) -> _Deployed | FunctionInfo:
+        """The version that publishing `latest` (the function's $LATEST, or the one about to be) makes, deployed but
+        not yet added: added in the same commit as the change it comes with, a create or a code update with
+        Publish is whole or not at all (a crash between two commits had left a function that a retried create
+        found "already exists", without its version). The newest version's info if it is unchanged."""
         if function.versions:
             newest = function.versions[max(function.versions, key=int)].info
-            if _published_part(newest) == _published_part(latest):
+            if _published_part(newest) == _published_part(latest.info):
                 return newest
-        version = str(function.next_version)
         info = msgspec.structs.replace(
-            latest, version=version, description=description or latest.description, last_modified=_now()
+            latest.info,
+            version=str(function.next_version),
+            description=description or latest.info.description,
+            last_modified=_now(),
         )
-        deployed = await self._deploy(info, function.latest.code)
-        with self._commit():
-            function.versions[version] = deployed
-            function.next_version += 1
-            try:
-                await self._save(function)
-            except BaseException:
-                del function.versions[version]
-                function.next_version -= 1
-                deployed.target.pool.close()
-                raise
-        return deployed.info
+        return await self._deploy(info, latest.code)
 
     async def list_versions(self, name: str) -> list[FunctionInfo]:
         """$LATEST, then the published versions in order."""
@@ -1601,6 +1623,11 @@ def _check_number(name: str, value: object, least: float, *, integer: bool = Fal
     if isinstance(value, bool) or not isinstance(value, kinds) or not value >= least:
         what = "an integer" if integer else "a number"
         raise InvalidParameterError(name, f"must be {what} >= {least:g}, got {value!r}")
+
+
+def _add_version(function: _Function, deployed: _Deployed) -> None:
+    function.versions[deployed.info.version] = deployed
+    function.next_version = int(deployed.info.version) + 1
 
 
 def _check_config(config: FunctionConfig | None) -> FunctionConfig | None:
