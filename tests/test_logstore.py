@@ -346,3 +346,21 @@ async def test_entries_read_back_exactly_as_the_result_frames_them(tmp_path: Pat
     assert "Init Duration: 1.23 ms\tFuel Consumed: 98765" in entries[0].text
     assert entries[0].text.startswith("init line")  # the init's lines before START, as on Lambda
     assert "\nSTART RequestId: req-fn-1" in entries[0].text
+
+
+async def test_a_damaged_store_is_set_aside_and_a_new_one_started(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with LogStore(tmp_path) as logs:
+        for n in range(50):
+            logs.append(result("fn", n, log=b"x" * 2000))
+        await logs.flush()
+    path = tmp_path / "logs.sqlite3"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # truncated outside wasmfaas
+    async with LogStore(tmp_path) as logs:
+        logs.append(result("fn", 99, log=b"after\n"))
+        await logs.flush()
+        assert [e.request_id for e in await logs.query("fn")] == ["req-fn-99"]
+    assert "is damaged" in caplog.text
+    assert [p.name for p in tmp_path.iterdir() if ".damaged-" in p.name]  # kept, for whoever wants to look

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -185,6 +186,21 @@ class LogStore:
             await anyio.to_thread.run_sync(self._close)
 
     def _open(self) -> None:
+        try:
+            self._connect()
+        except sqlite3.DatabaseError as e:
+            if "malformed" not in str(e) and "not a database" not in str(e):
+                raise
+            # Logs are a record, not the functions: a store damaged outside wasmfaas (a disk error, a truncated
+            # copy) is set aside, and the server starts with a new one rather than not at all.
+            aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+            logger.error("the log store %s is damaged (%s): moved to %s, starting a new one", self.path, e, aside)
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+            self._connect()
+
+    def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
         try:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from server_helpers import ServerProcess, header, request
 
+from wasmfaas.errors import WasmfaasError
+from wasmfaas.server.policy_store import PolicyStore
+from wasmfaas.server.url_store import UrlStore
 from wasmfaas.server.urls import map_result
 
 Create = Callable[..., dict[str, Any]]
@@ -226,3 +230,11 @@ def test_iam_url_without_server_credentials_is_forbidden(client: Any, create: Cr
 
 def test_unknown_url_id_is_404(server: ServerProcess) -> None:
     assert request(f"{server.url}/urls/{'x' * 32}/")[0] == 404
+
+
+def test_a_damaged_url_store_says_which_file_and_what_to_do(tmp_path: Path) -> None:
+    for store, name in ((UrlStore, "function-urls.json"), (PolicyStore, "policies.json")):
+        path = tmp_path / name
+        path.write_bytes(b'[{"url_id": "abc", "fun')  # truncated outside wasmfaas
+        with pytest.raises(WasmfaasError, match=f"{name} cannot be read .*move it away to start without"):
+            store(path)

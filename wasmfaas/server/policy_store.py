@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from .._files import atomic_write
+from .url_store import read_kept
 
 __all__ = ["PolicyStore"]
 
@@ -25,7 +26,7 @@ class PolicyStore:
         self.path = path
         self._policies: _Policies = {}
         if path is not None and path.exists():
-            self._policies = msgspec.json.decode(path.read_bytes(), type=_Policies)
+            self._policies = read_kept(path, _Policies, "resource policies")
 
     def statements(self, function_name: str, qualifier: str | None) -> list[dict[str, Any]]:
         return list(self._policies.get(function_name, {}).get(qualifier or "", []))

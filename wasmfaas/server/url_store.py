@@ -12,13 +12,14 @@ import secrets
 import string
 import tempfile
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
+from ..errors import WasmfaasError
 from .shapes import Cors
 
-__all__ = ["UrlConfig", "UrlStore", "new_url_id"]
+__all__ = ["UrlConfig", "UrlStore", "new_url_id", "read_kept"]
 
 _ALPHABET: Final = string.ascii_lowercase + string.digits
 
@@ -38,13 +39,24 @@ class UrlConfig(msgspec.Struct, kw_only=True):
     cors: Cors | None = None
 
 
+def read_kept(path: Path, kind: Any, what: str) -> Any:
+    """A kept JSON file, or an error that says which file is damaged and what to do (not a bare decode error)."""
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=kind)
+    except (msgspec.DecodeError, OSError) as e:
+        raise WasmfaasError(
+            f"{path} cannot be read ({e}): restore it from a backup, or move it away to start without the {what} "
+            "it held"
+        ) from None
+
+
 class UrlStore:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._by_id: dict[str, UrlConfig] = {}
         self._by_function: dict[tuple[str, str | None], UrlConfig] = {}
         if path is not None and path.exists():
-            for config in msgspec.json.decode(path.read_bytes(), type=list[UrlConfig]):
+            for config in read_kept(path, list[UrlConfig], "function URL configurations"):
                 self._index(config)
 
     def _index(self, config: UrlConfig) -> None:
