@@ -8,11 +8,17 @@ import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 import pytest
 import wasmtime
 
-from wasmfaas import FunctionConfig, SyncPlatform
+from wasmfaas import FunctionConfig, InvalidCodeError, InvalidParameterError, SyncPlatform
+from wasmfaas import platform as platform_module
+from wasmfaas.engine import Engine
+from wasmfaas.guests.base import EnvironmentSpec, InitError
+from wasmfaas.guests.reactor import ReactorEnvironment
+from wasmfaas.modules import ModuleCache
 
 
 def test_echo_round_trips_bytes(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
@@ -191,27 +197,97 @@ def test_memory_hog_hits_the_cap_and_the_host_stays_bounded(
     assert platform.invoke(name, '"small"').ok
 
 
-def test_memory_size_caps_the_whole_module_not_each_memory(platform: SyncPlatform) -> None:
+def _reactor_wat(extra: str = "", memory: str = '(memory (export "memory") 1)') -> bytes:
+    return wasmtime.wat2wasm(
+        f"""(module {memory} {extra}
+             (func (export "wasmfaas_buffer") (param i32) (result i32) i32.const 1024)
+             (func (export "wasmfaas_handle") (param i32 i32) (result i32) i32.const 0))"""
+    )
+
+
+TWO_MEMORIES: Final = _reactor_wat("(memory $second 1)")  # the second one not even exported
+FIVE_TABLES: Final = _reactor_wat("".join(f"(table {n} funcref)" for n in range(5)))
+
+
+def test_more_memories_or_tables_than_a_store_allows_are_refused_at_create(platform: SyncPlatform) -> None:
+    # Every cold start of these failed ("memory count too high"), after a create that had taken them.
+    with pytest.raises(InvalidCodeError, match="defines 2 memories; a core module may have 1"):
+        platform.create_function("two-memories", TWO_MEMORIES)
+    with pytest.raises(InvalidCodeError, match="defines 5 tables; a core module may have at most 4"):
+        platform.create_function("five-tables", FIVE_TABLES)
+    platform.create_function("four-tables", _reactor_wat("".join(f"(table {n} funcref)" for n in range(4))))
+    assert platform.invoke("four-tables", b"{}").function_error is None
+    assert platform.list_functions() == [platform.get_function("four-tables")]
+
+
+def test_memory_size_caps_the_whole_module_not_each_memory() -> None:
     # wasmtime caps each memory and each table at the limit: a module of two memories (or many tables) had as many
-    # times the function's memory. A core module gets one memory; more fail its cold start.
-    code = wasmtime.wat2wasm(
-        """(module (memory (export "memory") 1) (memory $second 1)
-             (func (export "wasmfaas_buffer") (param i32) (result i32) i32.const 1024)
-             (func (export "wasmfaas_handle") (param i32 i32) (result i32) i32.const 0))"""
+    # times the function's memory. Create refuses them; the store's counts still hold for code deployed before.
+    engine = Engine()
+    for code, message in ((TWO_MEMORIES, "memory count too high"), (FIVE_TABLES, "table count too high")):
+        spec = EnvironmentSpec(
+            code=ModuleCache(engine, None).load(code),
+            engine=engine,
+            function_name="f",
+            version="$LATEST",
+            memory_mb=128,
+            timeout=3,
+            environment={},
+        )
+        with pytest.raises(InitError, match=message):
+            ReactorEnvironment(spec)
+
+
+def test_a_memory_that_starts_above_memory_mb_is_refused(platform: SyncPlatform) -> None:
+    big = _reactor_wat(memory='(memory (export "memory") 3000)')  # 187.5 MB
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"memory_mb: .*3000 pages of 64 KiB \(188 MB\), more than "
+        r"memory_mb \(128 MB\): give it memory_mb >= 188",
+    ):
+        platform.create_function("big", big)
+    platform.create_function("big", big, config=FunctionConfig(memory_mb=188))
+    assert platform.invoke("big", b"{}").function_error is None
+    # Lowered later: the same check, and the function keeps its configuration.
+    with pytest.raises(InvalidParameterError, match=r"memory_mb: .*more than memory_mb \(187 MB\)"):
+        platform.update_function_configuration("big", memory_mb=187)
+    assert platform.get_function("big").config.memory_mb == 188
+    assert platform.invoke("big", b"{}").function_error is None
+    with pytest.raises(InvalidParameterError, match="memory_mb"):
+        platform.update_function_code("big", _reactor_wat(memory='(memory (export "memory") 4000)'))
+    # 10.4 GB (a 64-bit memory: only commands may have one): no memory_mb is enough.
+    huge = wasmtime.wat2wasm('(module (memory (export "memory") i64 170000) (func (export "_start")))')
+    with pytest.raises(InvalidCodeError, match=r"\(10625 MB\), more than any function may have \(10240 MB\)"):
+        platform.create_function("huge", huge, config=FunctionConfig(memory_mb=10240))
+
+
+# A reactor built as a WASI command: `_start` (where a command-model build runs the C/C++ constructors) and the ABI.
+def _command_built_reactor(initialize: bool) -> bytes:
+    return _reactor_wat(
+        """(global $constructed (mut i32) (i32.const 0))
+           (func (export "_start") (global.set $constructed (i32.const 1)))"""
+        + ('(func (export "_initialize") (global.set $constructed (i32.const 1)))' if initialize else "")
     )
-    platform.create_function("two-memories", code)
-    result = platform.invoke("two-memories", b"{}")
-    assert result.function_error is not None and result.function_error.error_type == "Runtime.InitError"
-    assert "memory count too high" in result.function_error.error_message
-    tables = "".join(f"(table {n} funcref)" for n in range(5))
-    many_tables = wasmtime.wat2wasm(
-        f"""(module (memory (export "memory") 1) {tables}
-             (func (export "wasmfaas_buffer") (param i32) (result i32) i32.const 1024)
-             (func (export "wasmfaas_handle") (param i32 i32) (result i32) i32.const 0))"""
-    )
-    platform.create_function("five-tables", many_tables)
-    result = platform.invoke("five-tables", b"{}")
-    assert result.function_error is not None and "table count too high" in result.function_error.error_message
+
+
+def test_a_reactor_built_as_a_command_is_refused_unless_it_has_initialize(platform: SyncPlatform) -> None:
+    with pytest.raises(InvalidCodeError, match=r"built as a WASI command.*-mexec-model=reactor"):
+        platform.create_function("command-built", _command_built_reactor(initialize=False))
+    info = platform.create_function("both", _command_built_reactor(initialize=True))
+    assert info.kind == "reactor"  # as before: _initialize is its init, _start is never called
+
+
+def test_code_deployed_before_the_create_checks_still_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with monkeypatch.context() as patched:
+        patched.setattr(platform_module, "check_core_module", lambda *_: None)  # as created before the checks
+        with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+            platform.create_function("two-memories", TWO_MEMORIES)
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        result = platform.invoke("two-memories", b"{}")
+        assert result.function_error is not None and "memory count too high" in result.function_error.error_message
+    assert "two-memories:$LATEST: the module defines 2 memories" in caplog.text
 
 
 def test_stack_overflow_is_named(platform: SyncPlatform, deploy: Callable[..., str]) -> None:

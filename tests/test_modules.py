@@ -14,7 +14,7 @@ import wasmtime
 
 from wasmfaas import GuestKind, InvalidCodeError, SyncPlatform
 from wasmfaas.engine import Engine
-from wasmfaas.modules import ModuleCache, code_sha256
+from wasmfaas.modules import CoreLayout, ModuleCache, code_sha256, core_layout
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +54,17 @@ def test_kinds_are_detected(engine: Engine, guest: Callable[[str], bytes]) -> No
 def test_bad_code_is_refused_with_a_clear_message(engine: Engine, code: bytes, message: str) -> None:
     with pytest.raises(InvalidCodeError, match=message):
         ModuleCache(engine, None).load(code)
+
+
+def test_core_layout_counts_every_memory_and_table(guest: Callable[[str], bytes]) -> None:
+    code = wasmtime.wat2wasm(
+        """(module (memory (export "memory") 3 10) (memory $hidden 2) (memory $wide i64 70000)
+             (table 1 funcref) (table $t 2 externref) (func (export "_start")))"""
+    )
+    assert core_layout(code) == CoreLayout(memory_minimums=(3 * 65536, 2 * 65536, 70000 * 65536), tables=2)
+    assert core_layout(wasmtime.wat2wasm("(module)")) == CoreLayout(memory_minimums=(), tables=0)
+    layout = core_layout(guest("echo"))
+    assert len(layout.memory_minimums) == 1 and layout.memory_minimums[0] >= 65536 and layout.tables == 1
 
 
 def test_module_without_the_abi_is_refused(engine: Engine, guest: Callable[[str], bytes]) -> None:

@@ -26,11 +26,12 @@ from .engine import WASMTIME_VERSION, Engine
 from .errors import InvalidCodeError
 from .guests import wasi
 
-__all__ = ["CompiledCode", "GuestKind", "ModuleCache", "code_sha256"]
+__all__ = ["CompiledCode", "CoreLayout", "GuestKind", "ModuleCache", "code_sha256", "core_layout"]
 
 _CORE_VERSION: Final = b"\x01\x00\x00\x00"
 _COMPONENT_VERSION: Final = b"\x0d\x00\x01\x00"
 WASI_P1: Final = "wasi_snapshot_preview1"
+WASM_PAGE: Final = 65536
 
 
 class GuestKind(StrEnum):
@@ -105,6 +106,58 @@ def _detect_core_kind(module: wasmtime.Module) -> GuestKind:
         "the module is neither a WASI command (exporting _start) nor a wasmfaas reactor (exporting memory, "
         "wasmfaas_buffer and wasmfaas_handle); see docs/abi.md"
     )
+
+
+@dataclass(frozen=True)
+class CoreLayout:
+    """What a core module defines that a store's limits bound (wasmtime-py shows only exported memories)."""
+
+    memory_minimums: tuple[int, ...]  # in bytes, one per memory the module defines
+    tables: int
+
+
+_MEMORY_SECTION: Final = 5
+_TABLE_SECTION: Final = 4
+
+
+def core_layout(code: bytes) -> CoreLayout:
+    """The memories (their initial sizes) and the number of tables a validated core module defines, read from its
+    binary. Imported ones are not counted: a core module may import only WASI functions."""
+    memories: list[int] = []
+    tables = 0
+    pos = 8
+    while pos < len(code):
+        section = code[pos]
+        size, pos = _leb128(code, pos + 1)
+        end = pos + size
+        if section == _TABLE_SECTION:
+            tables, _ = _leb128(code, pos)
+        elif section == _MEMORY_SECTION:
+            count, at = _leb128(code, pos)
+            for _ in range(count):
+                flags = code[at]
+                minimum, at = _leb128(code, at + 1)
+                if flags & 1:  # a maximum follows
+                    _, at = _leb128(code, at)
+                page = WASM_PAGE
+                if flags & 8:  # custom-page-sizes: log2 of the page size
+                    log2, at = _leb128(code, at)
+                    page = 1 << log2
+                memories.append(minimum * page)
+        pos = end
+    return CoreLayout(tuple(memories), tables)
+
+
+def _leb128(code: bytes, pos: int) -> tuple[int, int]:
+    """An unsigned LEB128 number at `pos`, and the position after it."""
+    value = shift = 0
+    while True:
+        byte = code[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:

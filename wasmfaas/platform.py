@@ -43,6 +43,7 @@ from .engine import Engine, EngineSettings
 from .errors import (
     FunctionExistsError,
     FunctionNotFoundError,
+    InvalidCodeError,
     InvalidParameterError,
     LayerNotFoundError,
     PlatformClosedError,
@@ -51,7 +52,7 @@ from .errors import (
     TooManyRequestsError,
     WasmfaasError,
 )
-from .guests.base import Environment, EnvironmentSpec
+from .guests.base import Environment, EnvironmentSpec, check_core_module
 from .guests.command import CommandEnvironment
 from .guests.reactor import INIT_TIMEOUT_S, ReactorEnvironment
 from .invoker import Invoker, Target
@@ -633,6 +634,14 @@ class Platform:
         wasm, known_sha = await self._wasm(info, code, restoring=restoring)
         wasm_sha = known_sha or code_sha256(wasm)
         compiled = await self._compile(wasm, config, wasm_sha)
+        if compiled.kind is not GuestKind.COMPONENT:
+            try:
+                check_core_module(compiled, wasm, config.memory_mb)
+            except (InvalidCodeError, InvalidParameterError) as e:
+                if not restoring:
+                    raise
+                # Deployed before this was checked: it runs (or fails at its cold starts) as it did then.
+                logger.warning("%s:%s: %s", info.name, info.version, e)
         mounts: tuple[tuple[str, str], ...] = ()
         kind = runtimes.family(info.runtime)
         if kind == runtimes.PYTHON:  # JavaScript has no API to read files with

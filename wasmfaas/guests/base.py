@@ -16,9 +16,11 @@ from typing import Final
 import wasmtime
 
 from .._native import StoreLimits, WasiRecipe
+from ..config import MAX_MEMORY_MB
 from ..engine import Engine
+from ..errors import InvalidCodeError, InvalidParameterError
 from ..logs import Capture
-from ..modules import CompiledCode, GuestKind
+from ..modules import WASM_PAGE, CompiledCode, GuestKind, core_layout
 from ..results import FunctionError
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "InitError",
     "Outcome",
     "Request",
+    "check_core_module",
     "classify_failure",
     "new_store",
     "shut_down",
@@ -36,7 +39,6 @@ __all__ = [
 ]
 
 MIB: Final = 1024 * 1024
-WASM_PAGE: Final = 65536
 # Tables hold 8 bytes an element; a cap keeps a hostile `table.grow` from eating host memory.
 MAX_TABLE_ELEMENTS: Final = 1_000_000
 # How many instances, tables and memories a store may hold: wasmtime caps each memory (at the function's memory
@@ -190,6 +192,35 @@ class Environment(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the store, the instance and the log pipe."""
+
+
+def check_core_module(compiled: CompiledCode, code: bytes, memory_mb: int) -> None:
+    """Refuse, at create or update, a core module that every cold start would refuse (more memories or tables than
+    MODULE_LIMITS, a memory that starts above `memory_mb`) or run wrongly (a command built with the reactor ABI)."""
+    exports = {export.name for export in compiled.module.exports}
+    if compiled.kind is GuestKind.REACTOR and "_start" in exports and "_initialize" not in exports:
+        # A command-model build runs its C/C++ constructors in _start, which a reactor never calls: its static
+        # initialisers would silently never run.
+        raise InvalidCodeError(
+            "the module exports wasmfaas_handle and _start but no _initialize: it was built as a WASI command, whose "
+            "constructors (C++ static initialisers) run in _start, which a reactor never calls; build it as a "
+            'reactor (zig cc -mexec-model=reactor, or toolchain.build_c(..., exec_model="reactor"))'
+        )
+    layout = core_layout(code)
+    _, tables, memories = MODULE_LIMITS
+    if len(layout.memory_minimums) > memories:
+        raise InvalidCodeError(f"the module defines {len(layout.memory_minimums)} memories; a core module may have 1")
+    if layout.tables > tables:
+        raise InvalidCodeError(f"the module defines {layout.tables} tables; a core module may have at most {tables}")
+    for minimum in layout.memory_minimums:
+        if minimum > memory_mb * MIB:
+            need = -(-minimum // MIB)
+            what = f"the module's memory starts at {minimum // WASM_PAGE} pages of 64 KiB ({need} MB)"
+            if need > MAX_MEMORY_MB:
+                raise InvalidCodeError(f"{what}, more than any function may have ({MAX_MEMORY_MB} MB)")
+            raise InvalidParameterError(
+                "memory_mb", f"{what}, more than memory_mb ({memory_mb} MB): give it memory_mb >= {need}"
+            )
 
 
 class InitError(Exception):
