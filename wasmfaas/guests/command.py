@@ -64,6 +64,7 @@ class CommandEnvironment(Environment):
         except (wasmtime.WasmtimeError, wasmtime.Trap) as e:  # a start function's trap is a Trap
             if was_preempted(e, request):
                 return stopped()
+            io.stdout_to_log()  # what a start function printed
             return self._outcome(classify_failure(e, spec, 0, request.timeout), io, b"")
         memory = get_export(store, instance, "memory")
         native = Handles(store, memory if is_memory(memory) else None)
@@ -80,7 +81,9 @@ class CommandEnvironment(Environment):
             error = classify_failure(failure, spec, self.memory_bytes, request.timeout)
         assert io.stdout is not None
         response = bytes(io.stdout)
-        if error is None and len(response) > MAX_RESPONSE_BYTES:
+        if error is not None:
+            io.stdout_to_log()  # not a response: what it printed before it failed is the log's
+        elif len(response) > MAX_RESPONSE_BYTES:
             error = FunctionError(
                 error_type="Function.ResponseSizeTooLarge",
                 error_message=f"Response payload size exceeded maximum allowed payload size "

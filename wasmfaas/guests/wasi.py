@@ -98,6 +98,28 @@ class GuestIO:
         # the store, so an absolute sleep computed from it may end microseconds late, never early.
         self.monotonic_origin = time.monotonic_ns()
 
+    def stdout_to_log(self) -> None:
+        """Move a failed command's stdout, which is no response now, into its log after stderr's lines, marked as
+        stdout and under the log's cap (what would pass it is counted as dropped)."""
+        if self.stdout is None:
+            return
+        size = len(self.stdout) + self.stdout_dropped
+        if size:
+            if self.log and not self.log.endswith(b"\n"):
+                self._log(b"\n")
+            self._log(f"[wasmfaas: the command failed; its stdout ({size} bytes) follows]\n".encode())
+            self._log(self.stdout)
+            self.dropped += self.stdout_dropped
+            if not self.stdout.endswith(b"\n"):
+                self._log(b"\n")
+        self.stdout.clear()
+        self.stdout_dropped = 0
+
+    def _log(self, data: bytes | bytearray) -> None:
+        room = max(self.log_cap - len(self.log), 0)
+        self.log += data[:room]
+        self.dropped += max(len(data) - room, 0)
+
     def take_log(self) -> bytes:
         """Everything logged since the last take (plus a note of what the cap dropped)."""
         if not self.log and not self.dropped:
