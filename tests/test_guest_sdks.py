@@ -196,6 +196,20 @@ def test_zig_json_helpers(platform: SyncPlatform) -> None:
     assert garbage.function_error is not None and garbage.function_error.error_type == "SyntaxError"
 
 
+@pytest.mark.parametrize("action", ["oom", "oom_sdk"])
+def test_zig_sdk_out_of_memory_is_reported_as_such(platform: SyncPlatform, action: str) -> None:
+    # Far below the limit (the host infers out of memory only within 1/16 of it): the SDK says so itself (status 2).
+    platform.create_function("zig", _wasm("zig-features"), config=FunctionConfig(memory_mb=256))
+    assert platform.invoke("zig", '{"action": "context"}').ok
+    result = platform.invoke("zig", json.dumps({"action": action}))
+    error = result.function_error
+    assert error is not None, result.payload
+    assert (error.error_type, error.kind) == ("Runtime.OutOfMemory", "Unhandled"), error
+    assert error.error_message == "Runtime exited with error: out of memory (an allocation failed)"
+    assert result.max_memory_used_mb < 240 and b"wasmfaas: out of memory\n" in result.guest_log
+    assert platform.invoke("zig", '{"action": "context"}').cold_start  # the environment was replaced
+
+
 @needs_rust
 def test_rust_json_helpers(platform: SyncPlatform) -> None:
     platform.create_function("rust", _wasm("rust-features"))
@@ -218,3 +232,21 @@ def test_rust_sdk_unit_tests(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "test result: ok" in proc.stdout
+
+
+@pytest.mark.parametrize("case", ["json", "copy", "error", "own"])
+def test_c_sdk_out_of_memory_is_reported_as_such(
+    platform: SyncPlatform, guest: Callable[[str], bytes], case: str
+) -> None:
+    # Far below the limit (the host infers out of memory only within 1/16 of it): the SDK says so itself (status 2).
+    platform.create_function("oom", guest("sdk_oom"), config=FunctionConfig(memory_mb=128))
+    assert platform.invoke("oom", "{}").payload == b"ok 1"
+    result = platform.invoke("oom", json.dumps(case))
+    error = result.function_error
+    assert error is not None, result.payload
+    assert (error.error_type, error.kind) == ("Runtime.OutOfMemory", "Unhandled"), error
+    assert error.error_message == "Runtime exited with error: out of memory (an allocation failed)"
+    assert result.max_memory_used_mb < 120  # not the host's inference near the cap
+    assert (b"wasmfaas: out of memory\n" in result.guest_log) == (case != "own")
+    after = platform.invoke("oom", "{}")
+    assert after.payload == b"ok 1" and after.cold_start  # the environment was replaced

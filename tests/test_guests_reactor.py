@@ -387,3 +387,41 @@ def test_a_region_the_guest_could_not_give_is_never_written_again(platform: Sync
     assert refused.function_error is not None and refused.function_error.error_type == "Runtime.OutOfMemory"
     after = platform.invoke("regions", b"small")
     assert after.payload == b"fine" and after.cold_start  # out of memory: a fresh environment, as for any
+
+
+# Status 2 (docs/abi.md): the guest's runtime failed. An event of 4 bytes ("fail") fails, anything else is "fine".
+FAILURE_BODY: Final = b'{"errorType":"Runtime.OutOfMemory","errorMessage":"the SDK could not allocate"}'
+FAILURE_BYTES: Final = "\\" + FAILURE_BODY.hex("\\")  # as WAT's \hh escapes
+FAILING_RUNTIME_WAT: Final = rf"""
+(module
+  (memory (export "memory") 1)
+  (data (i32.const 1024) "fine")
+  (data (i32.const 1040) "{FAILURE_BYTES}")
+  (func (export "wasmfaas_buffer") (param i32) (result i32) (i32.const 8192))
+  (func (export "wasmfaas_handle") (param i32) (param $length i32) (result i32)
+    (if (i32.eq (local.get $length) (i32.const 4))
+      (then (i32.store (i32.const 2048) (i32.const 2))
+            (i32.store (i32.const 2052) (i32.const 1040))
+            (i32.store (i32.const 2056) (i32.const {len(FAILURE_BODY)})))
+      (else (i32.store (i32.const 2048) (i32.const 0))
+            (i32.store (i32.const 2052) (i32.const 1024))
+            (i32.store (i32.const 2056) (i32.const 4))))
+    (i32.const 2048)))
+"""
+
+
+def test_a_runtime_failure_is_unhandled_and_discards_the_environment(platform: SyncPlatform) -> None:
+    platform.create_function("failing", wasmtime.wat2wasm(FAILING_RUNTIME_WAT))
+    assert platform.invoke("failing", b"first").payload == b"fine"
+    failed = platform.invoke("failing", b"fail")
+    error = failed.function_error
+    assert error is not None and not failed.cold_start
+    assert (error.error_type, error.error_message, error.kind) == (
+        "Runtime.OutOfMemory",
+        "the SDK could not allocate",
+        "Unhandled",
+    )
+    assert json.loads(failed.payload)["errorType"] == "Runtime.OutOfMemory"
+    assert "[ERROR] Runtime.OutOfMemory: the SDK could not allocate" in failed.log
+    after = platform.invoke("failing", b"again")
+    assert after.payload == b"fine" and after.cold_start  # the failed environment was replaced

@@ -19,7 +19,8 @@
  *       wasmfaas_handle(request, event_len) -> pointer to the 12-byte result record {status, payload ptr, len}.
  *   - wasmfaas_handle reads the 64-byte request header into a wasmfaas_context (request id, deadline), adds the
  *     AWS_LAMBDA_* environment variables, calls fn with the event (which lives in the request region, right after the
- *     header), then flushes stdout and fills the result record: status 0 for wasmfaas_ok*, 1 for wasmfaas_error.
+ *     header), then flushes stdout and fills the result record: status 0 for wasmfaas_ok*, 1 for wasmfaas_error,
+ *     2 (the runtime failed: Runtime.OutOfMemory, Unhandled, the environment is replaced) after a failed allocation.
  *   - stdout is made line-buffered before any constructor runs and is flushed after every invocation, so stdout and
  *     stderr reach the function's logs in the order they were written. stderr is unbuffered.
  *
@@ -28,9 +29,12 @@
  * itself); otherwise use wasmfaas_ok_copy. The SDK's own buffers (the response copy, the error payload, the JSON
  * writer's output handed over by wasmfaas_ok_json) are reused by the next invocation.
  *
- * Allocation failure inside the SDK (for a response, an error payload or JSON output) writes a line to stderr and
- * traps, which the host reports as Runtime.OutOfMemory when the memory limit was the cause: there is no honest
- * response to give without the memory.
+ * Allocation failure inside the SDK (for a response, an error payload or JSON output) during an invocation writes a
+ * line to stderr and fails the invocation: the SDK's calls go on without the memory (what they could not hold is
+ * left out) and, whatever the handler returns, the invocation reports Runtime.OutOfMemory (status 2; Unhandled) and
+ * the host replaces the environment: there is no honest response to give without the memory. For the handler's own
+ * failed allocations, return wasmfaas_out_of_memory() to report them the same way. In init code (constructors) an
+ * SDK allocation failure traps, and the cold start fails.
  *
  * Every function is `static inline`, so its state (e.g. the response buffer) is per translation unit; put
  * WASMFAAS_HANDLER in exactly one.
@@ -68,6 +72,7 @@ extern "C" {
 /* Result status, as in the result record. */
 #define WASMFAAS_STATUS_OK 0u
 #define WASMFAAS_STATUS_ERROR 1u
+#define WASMFAAS_STATUS_FAILED 2u /* the runtime (here: the SDK) failed; the host replaces the environment */
 
 /* What Lambda's context object offers, for this invocation. */
 typedef struct wasmfaas_context {
@@ -98,34 +103,64 @@ typedef struct wasmfaas__buf {
 
 /* ---- internals ------------------------------------------------------------------------------------------------ */
 
-static inline void wasmfaas__oom(void) {
-    /* fputs to unbuffered stderr allocates nothing, so this line survives the out-of-memory condition. */
-    fputs("wasmfaas: out of memory\n", stderr);
-    __builtin_trap();
+typedef struct wasmfaas__state {
+    wasmfaas__buf request;  /* the region handed to the host by wasmfaas_buffer */
+    wasmfaas__buf out;      /* response copies and error payloads */
+    uint8_t *json_out;      /* a JSON writer's buffer handed over by wasmfaas_ok_json */
+    uint32_t record[3];     /* the result record: status, payload pointer, payload length */
+    int env_loaded;
+    int handling;           /* inside wasmfaas_handle (else in init code) */
+    int failed;             /* an allocation of the SDK's failed during this invocation */
+    wasmfaas_context ctx;
+} wasmfaas__state;
+
+static inline wasmfaas__state *wasmfaas__st(void) {
+    static wasmfaas__state st;
+    return &st;
 }
 
-static inline void wasmfaas__reserve(wasmfaas__buf *b, size_t extra) {
-    if (extra <= b->cap - b->len) return;
-    if (extra > SIZE_MAX - b->len) wasmfaas__oom();
+/* An allocation of the SDK's failed. During an invocation there is no unwinding in wasm32-wasi C (no setjmp, no
+ * exceptions): the failure is remembered, the SDK's calls go on without the memory, and the invocation reports
+ * Runtime.OutOfMemory whatever the handler returns. In init code there is no result to report it in: trap, which
+ * fails the cold start. */
+static inline void wasmfaas__oom(void) {
+    wasmfaas__state *st = wasmfaas__st();
+    /* fputs to unbuffered stderr allocates nothing, so this line survives the out-of-memory condition. */
+    if (!st->failed) fputs("wasmfaas: out of memory\n", stderr);
+    st->failed = 1;
+    if (!st->handling) __builtin_trap();
+}
+
+/* 1 if b has room for extra more bytes (growing it if need be); 0 if it cannot have it (see wasmfaas__oom). */
+static inline int wasmfaas__reserve(wasmfaas__buf *b, size_t extra) {
+    if (extra <= b->cap - b->len) return 1;
+    /* Failed already: no new attempt per append (a JSON string's bytes come one by one); the invocation is lost. */
+    if (wasmfaas__st()->failed) return 0;
+    if (extra > SIZE_MAX - b->len) {
+        wasmfaas__oom();
+        return 0;
+    }
     size_t need = b->len + extra;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     uint8_t *data = (uint8_t *)realloc(b->data, cap);
-    if (!data) wasmfaas__oom();
+    if (!data) {
+        wasmfaas__oom();
+        return 0;
+    }
     b->data = data;
     b->cap = cap;
+    return 1;
 }
 
 static inline void wasmfaas__append(wasmfaas__buf *b, const void *p, size_t n) {
-    if (n == 0) return;
-    wasmfaas__reserve(b, n);
+    if (n == 0 || !wasmfaas__reserve(b, n)) return;
     memmove(b->data + b->len, p, n); /* p may point into b itself */
     b->len += n;
 }
 
 static inline void wasmfaas__append_byte(wasmfaas__buf *b, uint8_t c) {
-    wasmfaas__reserve(b, 1);
-    b->data[b->len++] = c;
+    if (wasmfaas__reserve(b, 1)) b->data[b->len++] = c;
 }
 
 /* The UTF-8 sequence at s[0..n), n > 0: its length if valid (no overlong form, surrogate or code point over
@@ -185,27 +220,16 @@ static inline void wasmfaas__append_json_string(wasmfaas__buf *b, const char *st
     wasmfaas__append_byte(b, '"');
 }
 
-typedef struct wasmfaas__state {
-    wasmfaas__buf request;  /* the region handed to the host by wasmfaas_buffer */
-    wasmfaas__buf out;      /* response copies and error payloads */
-    uint8_t *json_out;      /* a JSON writer's buffer handed over by wasmfaas_ok_json */
-    uint32_t record[3];     /* the result record: status, payload pointer, payload length */
-    int env_loaded;
-    wasmfaas_context ctx;
-} wasmfaas__state;
-
-static inline wasmfaas__state *wasmfaas__st(void) {
-    static wasmfaas__state st;
-    return &st;
-}
-
 static inline const char *wasmfaas__env_copy(const char *name) {
     /* Copied, because a later setenv may free what getenv returned. */
     const char *v = getenv(name);
     if (!v) return "";
     size_t n = strlen(v) + 1;
     char *copy = (char *)malloc(n);
-    if (!copy) wasmfaas__oom();
+    if (!copy) {
+        wasmfaas__oom();
+        return "";
+    }
     return (const char *)memcpy(copy, v, n);
 }
 
@@ -238,11 +262,24 @@ static inline wasmfaas_result wasmfaas_ok(const void *data, size_t len) {
 /* Success with a NUL-terminated string (not copied, as wasmfaas_ok). */
 static inline wasmfaas_result wasmfaas_ok_str(const char *s) { return wasmfaas_ok(s, s ? strlen(s) : 0); }
 
+/*
+ * The invocation fails with Runtime.OutOfMemory (Unhandled; status 2, WASMFAAS_STATUS_FAILED) and the host replaces
+ * the environment. For the handler's own allocation failures: malloc can fail well before the memory limit, where the
+ * host cannot tell that memory ran out. The SDK's own allocation failures end the invocation so by themselves.
+ */
+static inline wasmfaas_result wasmfaas_out_of_memory(void) {
+    static const char body[] =
+        "{\"errorType\":\"Runtime.OutOfMemory\",\"errorMessage\":\"Runtime exited with error: out of memory "
+        "(an allocation failed)\"}";
+    return wasmfaas__result(WASMFAAS_STATUS_FAILED, body, sizeof body - 1);
+}
+
 /* Success with a copy of data[0..len) in an SDK-owned buffer, valid until the next invocation. */
 static inline wasmfaas_result wasmfaas_ok_copy(const void *data, size_t len) {
     wasmfaas__buf *out = &wasmfaas__st()->out;
     out->len = 0;
     wasmfaas__append(out, data, len);
+    if (out->len != len) return wasmfaas_out_of_memory();
     return wasmfaas_ok(out->data, len);
 }
 
@@ -257,6 +294,7 @@ static inline wasmfaas_result wasmfaas_error(const char *type, const char *messa
     wasmfaas__append(out, ",\"errorMessage\":", 16);
     wasmfaas__append_json_string(out, message, strlen(message));
     wasmfaas__append_byte(out, '}');
+    if (wasmfaas__st()->failed) return wasmfaas_out_of_memory();
     return wasmfaas__result(WASMFAAS_STATUS_ERROR, out->data, out->len);
 }
 
@@ -522,7 +560,10 @@ static inline int wasmfaas_json_get_number(const void *json, size_t len, const c
     size_t n = (size_t)(q - p);
     char small[64];
     char *text = n < sizeof small ? small : (char *)malloc(n + 1);
-    if (!text) wasmfaas__oom();
+    if (!text) {
+        wasmfaas__oom();
+        return 0;
+    }
     memcpy(text, p, n);
     text[n] = '\0';
     *out = strtod(text, NULL);
@@ -652,7 +693,8 @@ static inline wasmfaas_result wasmfaas_ok_json(wasmfaas_json_writer *w) {
     wasmfaas__state *st = wasmfaas__st();
     free(st->json_out);
     st->json_out = w->buf.data;
-    wasmfaas_result r = wasmfaas_ok(w->buf.data, w->buf.len);
+    /* Output cut short by a failed allocation is no response. */
+    wasmfaas_result r = st->failed ? wasmfaas_out_of_memory() : wasmfaas_ok(w->buf.data, w->buf.len);
     w->buf.data = NULL;
     w->buf.len = w->buf.cap = 0;
     w->need_comma = 0;
@@ -679,6 +721,8 @@ static inline void *wasmfaas__buffer(uint32_t size) {
 static inline const uint32_t *wasmfaas__handle(wasmfaas_handler_fn fn, const uint8_t *request, uint32_t event_len) {
     wasmfaas__state *st = wasmfaas__st();
     wasmfaas_context *ctx = &st->ctx;
+    st->handling = 1;
+    st->failed = 0;
     if (!st->env_loaded) {
         wasmfaas__load_env(ctx);
         st->env_loaded = 1;
@@ -696,6 +740,8 @@ static inline const uint32_t *wasmfaas__handle(wasmfaas_handler_fn fn, const uin
         r = fn(ctx, request + header_size, event_len);
     }
     fflush(stdout);
+    if (st->failed) r = wasmfaas_out_of_memory(); /* whatever the handler made of the SDK's failed calls */
+    st->handling = 0;
     st->record[0] = r.status;
     st->record[1] = (uint32_t)(uintptr_t)r.data;
     st->record[2] = (uint32_t)r.len;

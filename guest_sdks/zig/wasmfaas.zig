@@ -25,8 +25,12 @@
 //!     region, right after the header) and returns the 12-byte result record {status, payload ptr, payload len}.
 //!   - A handler returns `Result` or `!Result`. `ok*` make a response (status 0), `err` a handled error (status 1,
 //!     payload `{"errorType": ..., "errorMessage": ...}`): the environment stays warm. A Zig error returned by the
-//!     handler is a handled error too, with the error's name as its type; except `error.OutOfMemory`, which traps (as
-//!     the memory limit makes the host report Runtime.OutOfMemory): there is no honest response without the memory.
+//!     handler is a handled error too, with the error's name as its type; except `error.OutOfMemory`, which is
+//!     reported as Runtime.OutOfMemory (status 2: Unhandled, and the host replaces the environment): there is no
+//!     honest response without the memory. So is an allocation of the SDK's that fails during an invocation (in
+//!     `okCopy`, `okJson`, `err`, the JSON helpers): the SDK logs it, its calls go on without the memory (a JSON
+//!     helper finds nothing) and the invocation fails so whatever the handler returns. `outOfMemory()` is that
+//!     result.
 //!   - Init code (Lambda's cold start): `registerWithInit(handler, init)` exports `_initialize`, which the host runs
 //!     once per execution environment; if `init` fails the SDK logs why and traps, so the cold start fails with
 //!     Runtime.InitError. Global `var`s keep their values across the warm invocations of one environment.
@@ -59,6 +63,8 @@ pub const allocator: std.mem.Allocator = std.heap.wasm_allocator;
 pub const Status = enum(u32) {
     ok = 0,
     handled_error = 1,
+    /// The runtime failed (here: out of memory): reported Unhandled, and the host replaces the environment.
+    failed = 2,
 };
 
 /// A handler's outcome; make it with `ok`, `okCopy`, `okJson` or `err`.
@@ -104,31 +110,46 @@ pub fn ok(payload: []const u8) Result {
 
 /// Success with a copy of `payload`, made in the invocation's arena.
 pub fn okCopy(payload: []const u8) Result {
-    return ok(arena().dupe(u8, payload) catch outOfMemory());
+    return ok(arena().dupe(u8, payload) catch return allocationFailed());
 }
 
 /// Success with `value` serialized as JSON by `std.json` (structs, anonymous structs, slices, `std.json.Value`, ...).
 pub fn okJson(value: anytype) Result {
-    return ok(std.json.Stringify.valueAlloc(arena(), value, .{}) catch outOfMemory());
+    return ok(std.json.Stringify.valueAlloc(arena(), value, .{}) catch return allocationFailed());
 }
 
 /// A handled error: the payload is `{"errorType": error_type, "errorMessage": message}` (both JSON-escaped, with
 /// invalid UTF-8 replaced by U+FFFD); the environment stays warm.
 pub fn err(error_type: []const u8, message: []const u8) Result {
+    const payload = errorPayload(error_type, message) catch return allocationFailed();
+    return .{ .status = .handled_error, .payload = payload };
+}
+
+fn errorPayload(error_type: []const u8, message: []const u8) error{OutOfMemory}![]const u8 {
     var out: std.ArrayList(u8) = .empty;
     const a = arena();
-    out.appendSlice(a, "{\"errorType\":") catch outOfMemory();
-    appendJsonString(&out, a, error_type);
-    out.appendSlice(a, ",\"errorMessage\":") catch outOfMemory();
-    appendJsonString(&out, a, message);
-    out.append(a, '}') catch outOfMemory();
-    return .{ .status = .handled_error, .payload = out.items };
+    try out.appendSlice(a, "{\"errorType\":");
+    try appendJsonString(&out, a, error_type);
+    try out.appendSlice(a, ",\"errorMessage\":");
+    try appendJsonString(&out, a, message);
+    try out.append(a, '}');
+    return out.items;
 }
 
 /// A handled error whose message is formatted (`std.fmt` syntax).
 pub fn errFmt(error_type: []const u8, comptime fmt: []const u8, args: anytype) Result {
-    return err(error_type, std.fmt.allocPrint(arena(), fmt, args) catch outOfMemory());
+    return err(error_type, std.fmt.allocPrint(arena(), fmt, args) catch return allocationFailed());
 }
+
+/// The invocation fails with Runtime.OutOfMemory (status 2: Unhandled, and the host replaces the environment), as
+/// when the handler returns `error.OutOfMemory`.
+pub fn outOfMemory() Result {
+    return .{ .status = .failed, .payload = out_of_memory_payload };
+}
+
+// Static: reporting the failure needs no memory.
+const out_of_memory_payload = "{\"errorType\":\"Runtime.OutOfMemory\"," ++
+    "\"errorMessage\":\"Runtime exited with error: out of memory (an allocation failed)\"}";
 
 // ---- environment, logs -------------------------------------------------------------------------------------------
 
@@ -204,11 +225,18 @@ pub fn getNumber(json: []const u8, key: []const u8) ?f64 {
 }
 
 fn topLevel(json: []const u8, key: []const u8) ?std.json.Value {
-    const value = std.json.parseFromSliceLeaky(std.json.Value, arena(), mended(json), .{
+    const text = mended(json) catch {
+        _ = allocationFailed();
+        return null;
+    };
+    const value = std.json.parseFromSliceLeaky(std.json.Value, arena(), text, .{
         .duplicate_field_behavior = .use_first, // as the C SDK: the first occurrence of a repeated key wins
         .allocate = .alloc_always,
     }) catch |e| switch (e) {
-        error.OutOfMemory => outOfMemory(),
+        error.OutOfMemory => {
+            _ = allocationFailed();
+            return null;
+        },
         else => return null,
     };
     return switch (value) {
@@ -220,10 +248,10 @@ fn topLevel(json: []const u8, key: []const u8) ?std.json.Value {
 /// `json` as std.json takes it: a lone UTF-16 surrogate escape (`\ud800`: valid JSON, which JavaScript and Python
 /// write) becomes `\ufffd`, and a byte that is not UTF-8 becomes U+FFFD, as the other SDKs decode them; else
 /// std.json refuses the whole event for one odd field. `json` itself when nothing needs mending.
-fn mended(json: []const u8) []const u8 {
+fn mended(json: []const u8) error{OutOfMemory}![]const u8 {
     if (json.ptr == state.mended_from.ptr and json.len == state.mended_from.len) return state.mended_to;
     if (std.unicode.utf8ValidateSlice(json) and !hasLoneSurrogate(json)) return json; // the usual case: no copy
-    const out = arena().alloc(u8, json.len * 3) catch outOfMemory(); // each odd byte may become 3
+    const out = try arena().alloc(u8, json.len * 3); // each odd byte may become 3
     var n: usize = 0;
     var i: usize = 0;
     while (i < json.len) {
@@ -355,6 +383,8 @@ const State = struct {
     // The last JSON `mended` copied, and its copy (in this invocation's arena): each helper call reads it again.
     mended_from: []const u8 = &.{},
     mended_to: []const u8 = &.{},
+    handling: bool = false, // inside wasmfaas_handle (else in init code)
+    failed: bool = false, // an allocation failed during this invocation: it reports Runtime.OutOfMemory
 };
 
 var state: State = .{};
@@ -380,18 +410,23 @@ fn buffer(size: u32) callconv(.c) ?[*]u8 {
 }
 
 fn handleRequest(comptime handler: anytype, request: [*]const u8, event_len: u32) *const [3]u32 {
+    state.handling = true;
+    state.failed = false;
+    defer state.handling = false;
     _ = state.arena.reset(.{ .retain_with_limit = arena_retain_bytes });
     state.mended_from = &.{}; // its copy was in the arena
     const ctx = context();
     const version = std.mem.readInt(u32, request[0..4], .little);
     const hsize = std.mem.readInt(u32, request[4..8], .little);
-    const result = if (version != abi_version or hsize < header_size)
+    const made = if (version != abi_version or hsize < header_size)
         err("wasmfaas.UnsupportedABI", "the host speaks a wasmfaas ABI version this SDK does not")
     else blk: {
         ctx.deadline_ms = std.mem.readInt(u64, request[8..16], .little);
         @memcpy(&state.request_id, request[16..52]);
         break :blk call(handler, ctx, request[hsize..][0..event_len]);
     };
+    // Whatever the handler made of the SDK's failed calls, the invocation is out of memory.
+    const result = if (state.failed) outOfMemory() else made;
     // An empty slice may carry any pointer (even one past memory's end), which the host would check: use a real one.
     const payload: []const u8 = if (result.payload.len == 0) "" else result.payload;
     state.record = .{ @backingInt(result.status), @intCast(@intFromPtr(payload.ptr)), @intCast(payload.len) };
@@ -402,7 +437,7 @@ fn call(comptime handler: anytype, ctx: *const Context, event: []const u8) Resul
     const ret = handler(ctx, event);
     if (@TypeOf(ret) == Result) return ret;
     return ret catch |e| switch (@as(anyerror, e)) {
-        error.OutOfMemory => outOfMemory(),
+        error.OutOfMemory => allocationFailed(),
         else => errFmt(@errorName(e), "the handler returned error.{s}", .{@errorName(e)}),
     };
 }
@@ -429,7 +464,10 @@ fn context() *Context {
 fn environ() []const []const u8 {
     if (state.env) |env| return env;
     state.env = readEnviron() catch |e| switch (e) {
-        error.OutOfMemory => outOfMemory(),
+        error.OutOfMemory => {
+            _ = allocationFailed();
+            return &.{}; // not kept: the environment is replaced
+        },
         error.Unexpected => blk: {
             log("wasmfaas: cannot read the environment", .{});
             break :blk &.{};
@@ -469,19 +507,20 @@ fn writeAll(fd: wasi.fd_t, bytes: []const u8) void {
     }
 }
 
-fn outOfMemory() noreturn {
-    writeAll(2, "wasmfaas: out of memory\n");
-    @trap();
+/// An allocation failed. There is no unwinding out of the handler in wasm: during an invocation the failure is
+/// remembered and the invocation reports it (status 2) once the handler returns; in init code there is no result to
+/// report it in, so it traps, failing the cold start. Returns `outOfMemory()`, for a caller that makes a Result.
+fn allocationFailed() Result {
+    if (!state.failed) writeAll(2, "wasmfaas: out of memory\n");
+    state.failed = true;
+    if (!state.handling) @trap();
+    return outOfMemory();
 }
 
 // ---- JSON writing ------------------------------------------------------------------------------------------------
 
 /// Append `s` as a JSON string literal: quotes, escapes, and U+FFFD for each maximal invalid UTF-8 subsequence.
-fn appendJsonString(out: *std.ArrayList(u8), a: std.mem.Allocator, s: []const u8) void {
-    appendJsonStringOrFail(out, a, s) catch outOfMemory();
-}
-
-fn appendJsonStringOrFail(out: *std.ArrayList(u8), a: std.mem.Allocator, s: []const u8) !void {
+fn appendJsonString(out: *std.ArrayList(u8), a: std.mem.Allocator, s: []const u8) !void {
     const hex = "0123456789abcdef";
     try out.ensureUnusedCapacity(a, s.len + 2);
     out.appendAssumeCapacity('"');

@@ -47,6 +47,10 @@ fn handler(ctx: *const wf.Context, event: []const u8) !wf.Result {
     if (std.mem.eql(u8, action, "empty")) return wf.ok("");
     if (std.mem.eql(u8, action, "number")) return wf.okJson(.{ .n = wf.getNumber(event, "n"), .parsed = ev.n });
     if (std.mem.eql(u8, action, "panic")) @panic("boom");
+    // Out of memory far below the limit: the handler's own allocation, then one of the SDK's (the copy of 100 MB
+    // beside the original does not fit in 256 MB once the allocator has rounded both up).
+    if (std.mem.eql(u8, action, "oom")) return wf.okCopy(try ctx.allocator.alloc(u8, 1 << 30));
+    if (std.mem.eql(u8, action, "oom_sdk")) return wf.okCopy(try ctx.allocator.alloc(u8, 100 << 20));
     return wf.errFmt("UnknownAction", "no action {s}", .{action});
 }
 

@@ -45,6 +45,8 @@ _RESULT: Final = struct.Struct("<III")
 _EXPORTS: Final = (b"memory", b"wasmfaas_buffer", b"wasmfaas_handle", b"_initialize")
 STATUS_OK: Final = 0
 STATUS_ERROR: Final = 1
+# The guest's runtime failed (an SDK's allocation, say): the error it names is Unhandled, and the environment goes.
+STATUS_FAILED: Final = 2
 
 
 class _ErrorBody(msgspec.Struct):
@@ -196,7 +198,7 @@ class ReactorEnvironment(Environment):
                 error_message=f"Response payload size ({length} bytes) exceeded maximum allowed payload size "
                 f"({MAX_RESPONSE_BYTES} bytes).",
             )
-            return Outcome(payload=b"", error=error)
+            return Outcome(payload=b"", error=error, discard=status == STATUS_FAILED)  # a failure's env goes anyway
         data = self._view[ptr : ptr + length].tobytes()
         if status == STATUS_OK:
             return Outcome(payload=data)
@@ -206,6 +208,12 @@ class ReactorEnvironment(Environment):
                 error_type=body.errorType, error_message=body.errorMessage, stack_trace=body.stackTrace, handled=True
             )
             return Outcome(payload=b"", error=error)
+        if status == STATUS_FAILED:
+            body = _error_body(data)
+            error = FunctionError(
+                error_type=body.errorType, error_message=body.errorMessage, stack_trace=body.stackTrace
+            )
+            return Outcome(payload=b"", error=error, discard=True)
         return self._invalid(f"unknown result status {status}")
 
     def _invalid(self, why: str) -> Outcome:
