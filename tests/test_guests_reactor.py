@@ -298,6 +298,19 @@ def test_stack_overflow_is_named(platform: SyncPlatform, deploy: Callable[..., s
     assert platform.invoke(name, '"ok"').payload == b"ok"
 
 
+def test_the_c_stack_is_1_mib_and_running_past_it_traps(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
+    # build_c gives C 1 MiB of stack in linear memory (zig cc's 16 MiB was most of a small function's memory).
+    name = deploy("stack")
+    assert platform.invoke(name, '{"frames": 200}').ok  # 800 KiB of it
+    result = platform.invoke(name, '{"frames": 300}')  # 1.2 MiB: past its end, below address 0
+    assert result.function_error is not None
+    assert (result.function_error.error_type, result.function_error.error_message) == (
+        "Runtime.Trap",
+        "wasm trap: out of bounds memory access",
+    )
+    assert result.max_memory_used_mb <= 2
+
+
 def test_fuel_budget_is_metered_and_enforced(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
     name = deploy("spin", fuel=5_000_000)
     small = platform.invoke(name, "1000")

@@ -12,6 +12,7 @@ import wasmtime
 
 from wasmfaas import toolchain
 from wasmfaas.errors import BuildError, InvalidParameterError
+from wasmfaas.modules import core_layout
 from wasmfaas.toolchain import build_c, build_rust, build_zig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,34 @@ def test_build_c_command(tmp_path: Path) -> None:
     wasm = build_c([GUESTS / "cat_command.c"], exec_model="command", cache_dir=tmp_path)
     exports = _exports(wasm)
     assert "_start" in exports and "_initialize" not in exports
+
+
+def _initial_memory(path: Path) -> int:
+    (minimum,) = core_layout(path.read_bytes()).memory_minimums
+    return minimum
+
+
+MIB = 1 << 20
+
+
+def test_build_c_stack_is_1_mib_unless_asked(tmp_path: Path) -> None:
+    # zig cc's own default is a 16 MiB stack, reserved in linear memory from the start (17 MB of a 128 MB function).
+    args: dict[str, Any] = {"exec_model": "reactor", "include_dirs": [C_SDK], "cache_dir": tmp_path}
+    assert MIB < _initial_memory(build_c([GUESTS / "echo.c"], **args)) < 2 * MIB
+    assert 4 * MIB < _initial_memory(build_c([GUESTS / "echo.c"], stack_size=4 * MIB, **args)) < 5 * MIB
+    own = build_c([GUESTS / "echo.c"], extra_flags=["-Wl,-z,stack-size=8388608"], stack_size=4 * MIB, **args)
+    assert 8 * MIB < _initial_memory(own) < 9 * MIB  # the caller's flag wins
+    for bad in (0, 1000, -16):
+        with pytest.raises(InvalidParameterError, match="stack_size"):
+            build_c([GUESTS / "echo.c"], stack_size=bad, **args)
+
+
+def test_build_zig_stack_is_1_mib_unless_asked(tmp_path: Path) -> None:
+    assert _initial_memory(build_zig(GUESTS / "echo.zig", exec_model="reactor", cache_dir=tmp_path)) < 2 * MIB
+    big = build_zig(GUESTS / "echo.zig", exec_model="reactor", cache_dir=tmp_path, stack_size=16 * MIB)
+    assert 16 * MIB < _initial_memory(big) < 17 * MIB
+    with pytest.raises(InvalidParameterError, match="stack_size"):
+        build_zig(GUESTS / "echo.zig", exec_model="reactor", cache_dir=tmp_path, stack_size=100)
 
 
 def test_build_c_key_covers_flags_and_model(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from .buildtools import run_tool
 from .errors import BuildError, InvalidParameterError
 
 __all__ = [
+    "DEFAULT_STACK_SIZE",
     "ExecModel",
     "build_c",
     "build_rust",
@@ -53,6 +54,9 @@ __all__ = [
 ExecModel = Literal["command", "reactor"]
 
 _TARGET: Final = "wasm32-wasi"
+# The guest's stack in linear memory (what C keeps there: arrays, structs, anything whose address is taken). zig's
+# own default for wasm is 16 MiB, reserved at start: a 128 MB function started with 17 MB used. 1 MiB, as Rust's.
+DEFAULT_STACK_SIZE: Final = 1 << 20
 _ZIG_OPT_MODES: Final = frozenset({"Debug", "ReleaseSafe", "ReleaseFast", "ReleaseSmall"})
 _C_HEADER_SUFFIXES: Final = frozenset({".h", ".hh", ".hpp", ".hxx", ".h++", ".inc", ".inl", ".ipp", ".tcc", ".def"})
 _ZIG_SUFFIXES: Final = frozenset({".zig", ".zon"})
@@ -96,13 +100,15 @@ def build_c(
     extra_flags: Sequence[str] = (),
     cache_dir: Path | None = None,
     language: Literal["c", "c++"] = "c",
+    stack_size: int = DEFAULT_STACK_SIZE,
 ) -> Path:
     """Compile C (or C++) sources into one stripped wasm32-wasi module and return the cached `.wasm`'s path.
 
     A `reactor` gets WASI's reactor start-up (`_initialize` runs the constructors); a `command` gets `_start` calling
-    `main`. C++ is built with `-fno-exceptions` (WASI has no exception runtime). Paths given in `extra_flags` (say
-    `-I...`) are passed through, but only the flag text is in the key: pass include dirs as `include_dirs` so that
-    their contents are. Raises `BuildError` with the compiler's stderr.
+    `main`. C++ is built with `-fno-exceptions` (WASI has no exception runtime). The stack is `stack_size` bytes
+    (`-Wl,-z,stack-size=N`; 1 MiB by default, where zig cc's own is 16 MiB), unless `extra_flags` set a stack size of
+    their own. Paths given in `extra_flags` (say `-I...`) are passed through, but only the flag text is in the key:
+    pass include dirs as `include_dirs` so that their contents are. Raises `BuildError` with the compiler's stderr.
     """
     _check_exec_model(exec_model)
     if language not in ("c", "c++"):
@@ -111,6 +117,7 @@ def build_c(
         raise InvalidParameterError("opt", f"must be a -O flag such as -O2 or -Oz, not {opt!r}")
     if not sources:
         raise InvalidParameterError("sources", "at least one source file is needed")
+    _check_stack_size(stack_size)
     srcs = [_existing(Path(s), "source file", Path.is_file) for s in sources]
     incs = [_existing(Path(d), "include dir", Path.is_dir) for d in include_dirs]
 
@@ -121,7 +128,10 @@ def build_c(
     if language == "c++":
         # zig's libc++ for wasm32-wasi has no exception runtime: code that can throw fails to link (__cxa_throw).
         flags.append("-fno-exceptions")
-    flags += [opt, "-s", *(f"-I{d}" for d in incs), *extra_flags]
+    flags += [opt, "-s", *(f"-I{d}" for d in incs)]
+    if not any("stack-size" in flag for flag in extra_flags):  # the caller's own stack size wins
+        flags.append(f"-Wl,-z,stack-size={stack_size}")
+    flags += extra_flags
 
     key = _key(tool, zig_version(), flags)
     for src in srcs:
@@ -140,6 +150,7 @@ def build_zig(
     opt: str = "ReleaseSmall",
     modules: Mapping[str, Path | str] | None = None,
     cache_dir: Path | None = None,
+    stack_size: int = DEFAULT_STACK_SIZE,
 ) -> Path:
     """Compile a Zig root source file into a stripped wasm32-wasi module and return the cached `.wasm`'s path.
 
@@ -148,9 +159,11 @@ def build_zig(
     (`ReleaseSmall`, `ReleaseFast`, `ReleaseSafe`, `Debug`). `modules` maps import names to the root source files of
     modules that the source can `@import` by name, such as `{"wasmfaas": "guest_sdks/zig/wasmfaas.zig"}` (Zig
     otherwise lets a file import only files under its own directory); they get the root's target and optimize mode,
-    and import only `std` themselves. Raises `BuildError` with the compiler's stderr.
+    and import only `std` themselves. The stack is `stack_size` bytes (`--stack N`; 1 MiB by default, where zig's own
+    is 16 MiB). Raises `BuildError` with the compiler's stderr.
     """
     _check_exec_model(exec_model)
+    _check_stack_size(stack_size)
     if opt not in _ZIG_OPT_MODES:
         raise InvalidParameterError("opt", f"must be one of {sorted(_ZIG_OPT_MODES)}, not {opt!r}")
     src = _existing(Path(source), "source file", Path.is_file)
@@ -160,7 +173,7 @@ def build_zig(
             raise InvalidParameterError("modules", f"{name!r} is not a usable Zig module name")
         mods[name] = _existing(Path((modules or {})[name]), f"root source of module {name!r}", Path.is_file)
 
-    flags = ["-target", _TARGET, "-O", opt, "-fstrip"]
+    flags = ["-target", _TARGET, "-O", opt, "-fstrip", "--stack", str(stack_size)]
     if exec_model == "reactor":
         # -fno-entry: a reactor without `main` has no `_initialize` to be its entry; -rdynamic: without it, wasm-ld
         # keeps `export fn`s internal.
@@ -430,6 +443,12 @@ def _output(proc: subprocess.CompletedProcess[str]) -> str:
 def _check_exec_model(exec_model: str) -> None:
     if exec_model not in ("command", "reactor"):
         raise InvalidParameterError("exec_model", f"must be 'command' or 'reactor', not {exec_model!r}")
+
+
+def _check_stack_size(stack_size: int) -> None:
+    if isinstance(stack_size, bool) or not isinstance(stack_size, int) or stack_size <= 0 or stack_size % 16:
+        # wasm-ld refuses a stack that is not 16-byte aligned.
+        raise InvalidParameterError("stack_size", f"must be a positive multiple of 16 bytes, not {stack_size!r}")
 
 
 def _existing(path: Path, what: str, check: Callable[[Path], bool]) -> Path:

@@ -8,8 +8,11 @@
  *   }
  *   WASMFAAS_HANDLER(handler)
  *
- * Build as a WASI reactor: zig cc -target wasm32-wasi -mexec-model=reactor -O2 -s fn.c -o fn.wasm
- * (or wasmfaas.toolchain.build_c(..., exec_model="reactor")). C99 or later, or C++11 or later.
+ * Build as a WASI reactor:
+ *   zig cc -target wasm32-wasi -mexec-model=reactor -O2 -s -Wl,-z,stack-size=1048576 fn.c -o fn.wasm
+ * (or wasmfaas.toolchain.build_c(..., exec_model="reactor"), which sets the same 1 MiB stack). Without the stack
+ * flag zig cc reserves 16 MiB of linear memory for the stack, out of the function's memory_mb; running past the
+ * stack's end is an out-of-bounds access (Runtime.Trap). C99 or later, or C++11 or later.
  *
  * How this maps onto the ABI (docs/abi.md, version 1):
  *   - Init code: `_initialize` (from -mexec-model=reactor) runs the C/C++ constructors once per execution

@@ -14,8 +14,11 @@
 //! Build it as a reactor with this file as the named module "wasmfaas":
 //!
 //!     wasmfaas.toolchain.build_zig("fn.zig", exec_model="reactor", modules={"wasmfaas": ".../wasmfaas.zig"})
-//!     zig build-exe -target wasm32-wasi -O ReleaseSmall -fstrip -mexec-model=reactor -fno-entry -rdynamic \
-//!         --dep wasmfaas -Mroot=fn.zig -Mwasmfaas=wasmfaas.zig -femit-bin=fn.wasm
+//!     zig build-exe -target wasm32-wasi -O ReleaseSmall -fstrip --stack 1048576 -mexec-model=reactor -fno-entry \
+//!         -rdynamic --dep wasmfaas -Mroot=fn.zig -Mwasmfaas=wasmfaas.zig -femit-bin=fn.wasm
+//!
+//! `--stack 1048576` (1 MiB, as `build_zig` sets unless given `stack_size=`): zig's default stack for wasm is 16 MiB
+//! of linear memory, out of the function's memory limit from the start.
 //!
 //! (Or copy this file next to fn.zig and `@import("wasmfaas.zig")`.)
 //!

@@ -1,7 +1,8 @@
 // The C SDK's example function: greets the event's "name", counts warm invocations, and reports a handled error
 // for an event without a name.
 //
-//   python -m ziglang cc -target wasm32-wasi -mexec-model=reactor -O2 -s -I.. hello.c -o hello.wasm
+//   python -m ziglang cc -target wasm32-wasi -mexec-model=reactor -O2 -s -Wl,-z,stack-size=1048576 -I.. hello.c \
+//       -o hello.wasm
 //   wasmfaas invoke hello.wasm '{"name": "world"}' --env GREETING=Hello
 #include <stdlib.h>
 

@@ -1,7 +1,8 @@
 // The C SDK from C++: the function of hello.c, written with std::string and a static object whose constructor is
 // the init code (`_initialize` runs C++ static initialisers once per execution environment: the cold start).
 //
-//   python -m ziglang c++ -target wasm32-wasi -mexec-model=reactor -fno-exceptions -O2 -s -I.. hello.cpp -o hello.wasm
+//   python -m ziglang c++ -target wasm32-wasi -mexec-model=reactor -fno-exceptions -O2 -s \
+//       -Wl,-z,stack-size=1048576 -I.. hello.cpp -o hello.wasm
 //   wasmfaas invoke hello.wasm '{"name": "world"}' --env GREETING=Hello
 #include <cstdlib>
 #include <string>
