@@ -250,3 +250,18 @@ def test_c_sdk_out_of_memory_is_reported_as_such(
     assert (b"wasmfaas: out of memory\n" in result.guest_log) == (case != "own")
     after = platform.invoke("oom", "{}")
     assert after.payload == b"ok 1" and after.cold_start  # the environment was replaced
+
+
+@pytest.mark.parametrize(
+    ("case", "logged"), [("at", "out_of_range"), ("stoi", "invalid_argument"), ("new", "bad_alloc")]
+)
+def test_cplusplus_exceptions_abort(platform: SyncPlatform, case: str, logged: str) -> None:
+    # No exception runtime on wasm32-wasi: what would throw aborts (guest_sdks/c/wasmfaas.h says so).
+    code = build_c([GUESTS / "throws.cpp"], exec_model="reactor", language="c++", include_dirs=[SDKS / "c"])
+    platform.create_function("throws", code.read_bytes())
+    assert platform.invoke("throws", "{}").payload == b"ok"
+    result = platform.invoke("throws", json.dumps(case))
+    error = result.function_error
+    assert error is not None and (error.error_type, error.kind) == ("Runtime.Trap", "Unhandled"), error
+    assert f"{logged} was thrown in -fno-exceptions mode".encode() in result.guest_log
+    assert platform.invoke("throws", "{}").cold_start  # the environment was discarded

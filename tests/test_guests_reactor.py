@@ -17,7 +17,7 @@ from wasmfaas import FunctionConfig, InvalidCodeError, InvalidParameterError, Sy
 from wasmfaas import platform as platform_module
 from wasmfaas.engine import Engine
 from wasmfaas.guests.base import EnvironmentSpec, InitError
-from wasmfaas.guests.reactor import ReactorEnvironment
+from wasmfaas.guests.reactor import MAX_RESPONSE_BYTES, ReactorEnvironment
 from wasmfaas.modules import ModuleCache
 
 
@@ -438,3 +438,42 @@ def test_a_runtime_failure_is_unhandled_and_discards_the_environment(platform: S
     assert "[ERROR] Runtime.OutOfMemory: the SDK could not allocate" in failed.log
     after = platform.invoke("failing", b"again")
     assert after.payload == b"fine" and after.cold_start  # the failed environment was replaced
+
+
+# A response of the size the event asks for (its length in bytes: "1" answers 6291556 bytes, "22" 6291557), and
+# proc_exit(0) for an event of 3 bytes.
+SIZED_WAT: Final = r"""
+(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 100)
+  (func (export "wasmfaas_buffer") (param i32) (result i32) (i32.const 1024))
+  (func (export "wasmfaas_handle") (param i32) (param $length i32) (result i32)
+    (if (i32.eq (local.get $length) (i32.const 3)) (then (call $exit (i32.const 0))))
+    (i32.store (i32.const 2048) (i32.const 0))
+    (i32.store (i32.const 2052) (i32.const 4096))
+    (i32.store (i32.const 2056) (i32.add (i32.const 6291555) (local.get $length)))
+    (i32.const 2048)))
+"""
+
+
+def test_a_response_over_lambdas_limit_keeps_the_environment(platform: SyncPlatform) -> None:
+    platform.create_function("sized", wasmtime.wat2wasm(SIZED_WAT))
+    assert len(platform.invoke("sized", b"1").payload) == MAX_RESPONSE_BYTES == 6291556
+    result = platform.invoke("sized", b"22")
+    error = result.function_error
+    assert error is not None and error.error_type == "Function.ResponseSizeTooLarge"
+    assert error.error_message == (
+        "Response payload size (6291557 bytes) exceeded maximum allowed payload size (6291556 bytes)."
+    )
+    assert not platform.invoke("sized", b"1").cold_start  # docs/abi.md: the environment is kept
+
+
+def test_a_reactor_that_exits_at_all_is_an_exit_error(platform: SyncPlatform) -> None:
+    platform.create_function("exits", wasmtime.wat2wasm(SIZED_WAT))
+    assert platform.invoke("exits", b"1").ok
+    result = platform.invoke("exits", b"abc")  # proc_exit(0): success for a command, not for a reactor
+    error = result.function_error
+    assert error is not None
+    assert error.error_type == "Runtime.ExitError"
+    assert error.error_message == "Runtime exited with error: exit status 0"
+    assert platform.invoke("exits", b"1").cold_start

@@ -39,6 +39,12 @@
  * failed allocations, return wasmfaas_out_of_memory() to report them the same way. In init code (constructors) an
  * SDK allocation failure traps, and the cold start fails.
  *
+ * C++: exceptions are not available on wasm32-wasi here (zig's libc++ has no exception runtime), so build with
+ * -fno-exceptions (build_c(..., language="c++") does). A standard library function that would throw (std::vector::at
+ * out of range, std::stoi on bad input, operator new out of memory, ...) logs "... was thrown in -fno-exceptions
+ * mode ..." and aborts instead: the invocation fails with Runtime.Trap and the environment is discarded. Check
+ * before calling (or use the non-throwing forms: std::nothrow, std::from_chars, ...) and return wasmfaas_error.
+ *
  * Every function is `static inline`, so its state (e.g. the response buffer) is per translation unit; put
  * WASMFAAS_HANDLER in exactly one.
  */

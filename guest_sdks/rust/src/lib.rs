@@ -11,8 +11,10 @@
 //! wasmfaas::handler!(handle);
 //! ```
 //!
-//! The function is a `cdylib` crate built for `wasm32-wasi` (`[lib] crate-type = ["cdylib"]`), for example with
-//! `wasmfaas.toolchain.build_rust(crate_dir)` or `cargo build --release --target wasm32-wasi`.
+//! The function is a `cdylib` crate built for WASI preview 1 (`[lib] crate-type = ["cdylib"]`), for example with
+//! `wasmfaas.toolchain.build_rust(crate_dir)` (Debian's rustc 1.63, whose target is still named `wasm32-wasi`) or,
+//! with rustup, `rustup target add wasm32-wasip1` and `cargo build --release --target wasm32-wasip1`: current Rust
+//! names the target `wasm32-wasip1`, and the old name `wasm32-wasi` is gone from it.
 //!
 //! How this maps onto the ABI:
 //! - `handler!(handle)` defines the exports `wasmfaas_buffer` (an SDK-owned request region) and `wasmfaas_handle`,

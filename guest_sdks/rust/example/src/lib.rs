@@ -4,6 +4,10 @@
 //!     RUSTC=/usr/bin/rustc /usr/bin/cargo build --release --offline --target wasm32-wasi
 //!     (or wasmfaas.toolchain.build_rust(this directory), which does that, cached)
 //!     wasmfaas invoke target/wasm32-wasi/release/hello.wasm '{"name": "world"}' --env GREETING=Hello
+//!
+//! That is Debian's rustc 1.63. With rustup's current Rust the target is `wasm32-wasip1` (`wasm32-wasi` only works
+//! on old compilers such as Debian's): `rustup target add wasm32-wasip1`, then
+//! `cargo build --release --target wasm32-wasip1` and `target/wasm32-wasip1/release/hello.wasm`.
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmfaas::{json, Context, Error};
