@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -366,3 +368,26 @@ def test_the_tmp_directories_of_dead_platforms_are_removed(
             own = [p for p in (tmp_path / "tmp").iterdir() if p not in (alive,)]
             assert len(own) == 1 and (own[0] / ".owner.lock").exists()
         assert not own[0].exists()  # removed at close
+
+
+def test_a_sync_platform_that_cannot_start_raises_and_the_process_can_exit(
+    tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    # A start that failed (here: a bug while restoring) had left the portal's event-loop thread running: the error
+    # was raised, and then the process hung at exit.
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        platform.create_function("fn", guest("echo"))
+    script = (
+        "import sys\n"
+        "from wasmfaas import Platform, SyncPlatform\n"
+        "async def bug(self, record):\n"
+        "    raise RuntimeError('a bug')\n"
+        "Platform._restore_function = bug\n"
+        "try:\n"
+        f"    with SyncPlatform(data_dir={str(tmp_path)!r}, persistent=True):\n"
+        "        pass\n"
+        "except RuntimeError as e:\n"
+        "    print('raised', e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "raised a bug\n", done.stderr

@@ -41,8 +41,15 @@ class SyncPlatform:
     def __enter__(self) -> Self:
         if self._platform is not None:
             raise RuntimeError("this SyncPlatform is open already: enter it once (`with` it in one place)")
-        portal = self._stack.enter_context(start_blocking_portal())
-        self._platform = self._stack.enter_context(portal.wrap_async_context_manager(Platform(**self._options)))
+        try:
+            portal = self._stack.enter_context(start_blocking_portal())
+            platform = Platform(**self._options)
+            self._platform = self._stack.enter_context(portal.wrap_async_context_manager(platform))
+        except BaseException:
+            # A failed start stops the portal's event-loop thread too (the process had hung at exit on it).
+            self._platform = None
+            self._stack.close()
+            raise
         self._portal = portal
         return self
 
