@@ -12,7 +12,6 @@ import itertools
 import math
 import os
 import re
-import time
 from dataclasses import dataclass
 from typing import Final
 
@@ -106,9 +105,8 @@ class Invoker:
         elif not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
             # It goes into the guest's 36-byte header field and into every log line of the invocation.
             raise InvalidParameterError("request_id", f"must be 1-36 printable ASCII characters, got {request_id!r}")
-        timeout = target.timeout
-        deadline_ms = int((time.time() + timeout) * 1000)
-        return Request(request_id, payload, deadline_ms, timeout, qualifier=qualifier)
+        # The deadline is set when the handler starts (Pool.run): Lambda's timeout counts from there.
+        return Request(request_id, payload, 0, target.timeout, qualifier=qualifier)
 
     @staticmethod
     def _result(target: Target, request: Request, run: Run) -> InvocationResult:

@@ -37,19 +37,17 @@ class Concurrency:
     provisioned concurrency). Either can change while invocations run: each release gives back to the shared pool
     what was taken from it."""
 
-    __slots__ = ("in_flight", "name", "provisioned", "reserved", "shared")
+    __slots__ = ("in_flight", "name", "own", "provisioned", "reserved", "shared")
 
     def __init__(self, name: str, reserved: int | None = None) -> None:
         self.name = name
         self.reserved = reserved
         self.provisioned = 0
+        # The slots set aside for this function alone: its reservation, else its provisioned concurrency (kept as
+        # a value, not a property: admission reads it on every invocation).
+        self.own = reserved if reserved is not None else 0
         self.in_flight = 0
         self.shared = 0
-
-    @property
-    def own(self) -> int:
-        """The slots set aside for this function alone: its reservation, else its provisioned concurrency."""
-        return self.reserved if self.reserved is not None else self.provisioned
 
 
 class Scheduler:
@@ -130,6 +128,7 @@ class Scheduler:
         finish: the pool grows at once by what the function gives up); those within it, against it."""
         self._reserved_total -= slot.own
         slot.reserved, slot.provisioned = reserved, provisioned
+        slot.own = reserved if reserved is not None else provisioned
         self._reserved_total += slot.own
         shared = max(0, slot.in_flight - slot.own)
         self._unreserved_in_flight += shared - slot.shared
@@ -185,7 +184,10 @@ class Scheduler:
                     f"Rate Exceeded: {slot.name} has reached its reserved concurrency of {reserved}",
                     "ReservedFunctionConcurrentInvocationLimitExceeded",
                 )
-        elif slot.in_flight >= slot.provisioned and self._unreserved_in_flight >= self.unreserved_limit:
+        elif (
+            slot.in_flight >= slot.provisioned
+            and self._unreserved_in_flight >= self.account_limit - self._reserved_total
+        ):
             return TooManyRequestsError(
                 f"Rate Exceeded: the account's concurrency limit of {self.account_limit} is reached",
                 "ConcurrentInvocationLimitExceeded",

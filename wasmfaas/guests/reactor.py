@@ -112,7 +112,8 @@ class ReactorEnvironment(Environment):
             if failure is not None:
                 error = classify_failure(failure, spec, native.memory_size(), INIT_TIMEOUT_S)
                 raise InitError(_as_init_error(error), self.io.take_log())
-        self.init_log = self.io.take_log()
+        if io.log or io.dropped:  # (most inits write nothing: no call for them)
+            self.init_log = io.take_log()
         self.memory_bytes = native.memory_size()
         self._view = memory_view(self._base, self.memory_bytes)
 

@@ -22,6 +22,7 @@ what it holds and the platform closes.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -150,6 +151,9 @@ class LambdaServer:
             async with AsyncExitStack() as stack:
                 await self._start(stack)
                 started = True
+                # Everything made so far (modules, the restored functions) lives as long as the server: out of the
+                # collector's sight, a full collection no longer walks it (one had fallen inside a cold start).
+                gc.freeze()
                 try:
                     await send({"type": "lifespan.startup.complete"})
                     if self._on_started is not None:
