@@ -186,7 +186,7 @@ engine = Engine()
 cache = ModuleCache(engine, Path(sys.argv[1]))  # made when the platform starts, before any function is used
 logs.prepare()  # likewise
 import gc
-gc.freeze()  # as `wasmfaas serve` does once started: what start-up made is out of the collector's sight
+gc.freeze()  # as `wasmfaas serve` does before its platform starts: the imports' objects, out of the collector's sight
 start = time.perf_counter()
 compiled = cache.load(code)
 load = time.perf_counter() - start

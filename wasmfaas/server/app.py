@@ -148,12 +148,13 @@ class LambdaServer:
             return
         started = False
         try:
+            # What the imports made lives as long as the process: out of the collector's sight, a full collection
+            # no longer walks it (one had fallen inside a first cold start). Before the platform starts: its
+            # environments hold native memory, which must stay collectable when their functions go.
+            gc.freeze()
             async with AsyncExitStack() as stack:
                 await self._start(stack)
                 started = True
-                # Everything made so far (modules, the restored functions) lives as long as the server: out of the
-                # collector's sight, a full collection no longer walks it (one had fallen inside a cold start).
-                gc.freeze()
                 try:
                     await send({"type": "lifespan.startup.complete"})
                     if self._on_started is not None:
