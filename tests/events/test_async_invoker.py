@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import anyio
 import msgspec
@@ -190,6 +191,34 @@ async def test_one_function_s_backlog_does_not_hold_up_another_s(stack: StackFac
             while not await s.invocations("fast"):
                 await anyio.sleep(0.02)
         assert s.events.in_flight == 3
+
+
+async def test_a_backlog_passed_over_does_not_spin_the_loop(stack: StackFactory) -> None:
+    # Its events due but its slots taken: the claim passes over them, and the loop waits for a slot to free rather
+    # than asking again at once (thousands of claims a second, a core's worth of CPU).
+    async with stack(concurrency=2, run=False) as s:
+        await s.deploy("slow", "sleep")
+        queue = s.events._queue
+        claims = 0
+        claim = queue.claim
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal claims
+            claims += 1
+            return await claim(*args, **kwargs)
+
+        queue.claim = counted  # type: ignore[method-assign]
+        for _ in range(3):
+            await s.events.submit("slow", None, b"600")
+        await s.start()
+        with anyio.fail_after(5):
+            while s.events.in_flight < 1:
+                await anyio.sleep(0.01)
+        claims = 0
+        await anyio.sleep(0.4)  # one runs (one slot per function of two), two wait behind it
+        assert s.events.in_flight == 1 and claims <= 10, claims
+        await s.settled()  # and a finished one wakes the loop for the next
+        assert len(await s.invocations("slow")) == 3
 
 
 async def test_dead_letters_are_kept_for_their_retention(stack: StackFactory) -> None:

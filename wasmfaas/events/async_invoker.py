@@ -307,7 +307,9 @@ class AsyncInvoker:
                     self._claiming = False
                 if event is not None:
                     return event
-                due = await self._queue.next_due()
+                # Not the busy functions' events either: due now, they would have the loop spin until a slot of
+                # theirs frees (which wakes it).
+                due = await self._queue.next_due(skip=busy)
             except Exception:
                 logger.exception("cannot read the event queue; trying again in %.1f s", self._poll_interval)
                 due = None
@@ -351,9 +353,11 @@ class AsyncInvoker:
             )
         finally:
             self._in_flight.pop(event.id, None)
-            self._function_events[event.function_name] -= 1
-            if not self._function_events[event.function_name]:
+            left = self._function_events[event.function_name] = self._function_events[event.function_name] - 1
+            if not left:
                 del self._function_events[event.function_name]
+            if left == self._per_function - 1:
+                self._wake.set()  # its events were passed over: one may be claimed now
             self._slots.release()
 
     async def _handle(self, event: QueuedEvent) -> None:

@@ -145,8 +145,8 @@ class EventQueue(Protocol):
         one transaction. Returns how many."""
         ...
 
-    async def next_due(self) -> float | None:
-        """When the earliest event becomes claimable (None if the queue is empty)."""
+    async def next_due(self, *, skip: Collection[str] = ()) -> float | None:
+        """When the earliest event of a function not in `skip` becomes claimable (None if there is none)."""
         ...
 
     async def recover(self, now: float) -> int:
@@ -487,12 +487,13 @@ class SqliteEventQueue:
                 buried += 1
             return buried
 
-    async def next_due(self) -> float | None:
-        return await anyio.to_thread.run_sync(self._next_due)
+    async def next_due(self, *, skip: Collection[str] = ()) -> float | None:
+        return await anyio.to_thread.run_sync(self._next_due, tuple(skip))
 
-    def _next_due(self) -> float | None:
+    def _next_due(self, skip: tuple[str, ...]) -> float | None:
+        passing = f" WHERE function_name NOT IN ({', '.join('?' * len(skip))})" if skip else ""
         with self._use(durable=False) as db:
-            due: float | None = db.execute("SELECT MIN(due_at) FROM events").fetchone()[0]
+            due: float | None = db.execute(f"SELECT MIN(due_at) FROM events{passing}", skip).fetchone()[0]
             return due
 
     async def depth(self) -> int:
