@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 from zip_helpers import zip_of
 
-from wasmfaas import FunctionConfig, ResourceConflictError, SyncPlatform, runtimes
+from wasmfaas import FunctionConfig, FunctionNotFoundError, Platform, ResourceConflictError, SyncPlatform, runtimes
 from wasmfaas.registry import SqliteRegistry
 from wasmfaas.runtimes import PYTHON
 
@@ -154,7 +155,11 @@ def test_an_empty_registry_beside_code_keeps_the_code(
     with SyncPlatform(data_dir=tmp_path, persistent=True, maintenance_interval=0.01) as platform:
         assert platform.list_functions() == []
         assert "registry of" in caplog.text and "1 code blobs are there: kept" in caplog.text
-    assert (tmp_path / "code" / sha).exists()  # the only copy of what was deployed
+        platform.create_function("new", guest("counter"))  # the registry is no longer empty...
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        assert [f.name for f in platform.list_functions()] == ["new"]
+    assert (tmp_path / "code" / sha).exists()  # ...and the only copy of what was deployed is still kept
+    assert (tmp_path / "code-kept").read_text() == f"{sha}\n"
 
 
 def test_temporary_files_a_crash_left_go_at_the_next_start(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
@@ -165,3 +170,26 @@ def test_temporary_files_a_crash_left_go_at_the_next_start(tmp_path: Path, guest
     with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
         assert platform.invoke("fn", b"ok").payload == b"ok"
     assert not leftover.exists()
+
+
+def test_a_function_that_fails_half_way_through_its_restore_is_not_served(
+    tmp_path: Path, guest: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It had stayed served, with its slot detached: its reservation no longer held.
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        platform.create_function("fn", guest("echo"), config=FunctionConfig(reserved_concurrency=5))
+        platform.create_function("other", guest("echo"))
+    apply = Platform._apply_provisioned
+
+    def failing(self: Platform, function: Any) -> Any:
+        if function.latest.info.name == "fn":
+            raise OSError("the disk went away")
+        return apply(self, function)
+
+    monkeypatch.setattr(Platform, "_apply_provisioned", failing)
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        assert [f.name for f in platform.list_functions()] == ["other"]
+        with pytest.raises(FunctionNotFoundError):
+            platform.invoke("fn", b"x")
+        assert platform.account_settings().unreserved_concurrent_executions == 1000  # its slot let go
+        assert platform.invoke("other", b"x").payload == b"x"

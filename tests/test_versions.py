@@ -14,6 +14,8 @@ import pytest
 import wasmtime
 
 from wasmfaas import (
+    FunctionConfig,
+    FunctionError,
     FunctionNotFoundError,
     InvalidParameterError,
     Platform,
@@ -286,3 +288,46 @@ def test_a_create_or_code_update_that_publishes_is_one_change(
     with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
         assert [v.version for v in platform.list_versions("fn")] == ["$LATEST", "1", "2"]
         assert platform.invoke("fn", b"x", qualifier="1").payload == b"x"
+
+
+def test_deleting_a_version_gives_its_provisioned_slots_back(
+    platform: SyncPlatform, guest: Callable[[str], bytes]
+) -> None:
+    platform.create_function("fn", guest("echo"), publish=True)
+    platform.put_provisioned_concurrency("fn", "1", 50)
+    assert platform.account_settings().unreserved_concurrent_executions == 950
+    platform.update_function_code("fn", guest("counter"), publish=True)
+    platform.delete_function("fn", "1")
+    assert platform.list_provisioned_concurrency("fn") == {}
+    assert platform.account_settings().unreserved_concurrent_executions == 1000
+
+
+def test_a_reservation_change_is_not_a_new_version(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:
+    platform.create_function("fn", guest("echo"), publish=True)
+    platform.put_function_concurrency("fn", 5)  # the function's, not part of what a version snapshots
+    assert platform.publish_version("fn").version == "1"
+
+
+def test_a_provisioned_failure_clears_once_the_floor_is_met(
+    platform: SyncPlatform, guest: Callable[[str], bytes]
+) -> None:
+    # A transient failure (an init timeout on a loaded host, say) must not say FAILED for ever.
+    platform.create_function("fn", guest("echo"), publish=True)
+    pool = platform.platform._functions["fn"].versions["1"].target.pool
+    platform.put_provisioned_concurrency("fn", "1", 1)
+    pool.init_failure = FunctionError(error_type="Runtime.InitError", error_message="once")
+    pool.provision()  # the floor is met
+    assert platform.provisioned_failure("fn", "1") is None
+
+
+def test_provisioned_concurrency_stored_past_the_unreserved_minimum_is_dropped_at_restore(
+    tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    # Accepted before it was bounded by the minimum: restored as it was, it took every unreserved slot.
+    with SyncPlatform(data_dir=tmp_path, persistent=True, account_concurrency=20, unreserved_minimum=0) as platform:
+        platform.create_function("f", guest("echo"), config=FunctionConfig(reserved_concurrency=15))
+        platform.create_function("g", guest("echo"), publish=True)
+        platform.put_provisioned_concurrency("g", "1", 5)
+    with SyncPlatform(data_dir=tmp_path, persistent=True, account_concurrency=20, unreserved_minimum=5) as platform:
+        assert platform.list_provisioned_concurrency("g") == {}
+        assert platform.account_settings().unreserved_concurrent_executions == 5

@@ -38,6 +38,7 @@ import anyio.to_thread
 import msgspec
 
 from . import logs, runtimes
+from ._files import atomic_write
 from .config import MAX_TIMEOUT_S, ConfigChanges, FunctionConfig, validate_function_name
 from .engine import Engine, EngineSettings
 from .errors import (
@@ -79,6 +80,8 @@ _INCARNATIONS: Final = itertools.count(1)
 # How long a closing platform waits for invocations whose callers went away before it ends them, and for a change
 # under way to commit.
 SHUTDOWN_GRACE_S: Final = 1.0
+# Code blobs a start found with an empty registry (a registry lost): never collected while listed here.
+_KEPT_CODE: Final = "code-kept"
 # The environments' /tmp directories: one per platform, in $TMPDIR, with a lock file held while the platform lives.
 _SCRATCH_PREFIX: Final = "wasmfaas-scratch-"
 _SCRATCH_LOCK: Final = ".owner.lock"
@@ -99,6 +102,13 @@ def default_data_dir() -> Path:
 class AccountSettings(msgspec.Struct, frozen=True):
     concurrent_executions: int
     unreserved_concurrent_executions: int
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return []
 
 
 def _remove_dead_scratch_dirs() -> None:
@@ -425,15 +435,23 @@ class Platform:
         for layer in await anyio.to_thread.run_sync(registry.load_layers):
             self._layers[layer.name] = layer
         records = await anyio.to_thread.run_sync(registry.load)
+        kept_file = self.data_dir / _KEPT_CODE
+        self._kept_blobs = set(await anyio.to_thread.run_sync(_read_lines, kept_file))
         if not records and not self._layers:
             # An empty registry beside code blobs is a registry lost or replaced, not functions deleted (their
-            # blobs go at the round after the deletion): the code is kept, the only copy of what was deployed.
-            self._kept_blobs = await anyio.to_thread.run_sync(registry.code_names)
-            if self._kept_blobs:
+            # blobs go at the round after the deletion): the code is kept, the only copy of what was deployed,
+            # listed in a file of its own so that later starts keep it too (until someone deletes the file).
+            orphans = await anyio.to_thread.run_sync(registry.code_names) - self._kept_blobs
+            if orphans:
+                self._kept_blobs |= orphans
+                text = "".join(f"{sha}\n" for sha in sorted(self._kept_blobs)).encode()
+                await anyio.to_thread.run_sync(atomic_write, kept_file, text)
                 logger.warning(
-                    "the registry of %s is empty but %d code blobs are there: kept (not removed as unused)",
+                    "the registry of %s is empty but %d code blobs are there: kept, and listed in %s (delete it to "
+                    "let them go)",
                     self.data_dir,
-                    len(self._kept_blobs),
+                    len(orphans),
+                    kept_file,
                 )
         for record in records:
             try:
@@ -441,7 +459,6 @@ class Platform:
             except (WasmfaasError, OSError) as e:
                 # One damaged function (its code lost or corrupt) must not keep every other from being served.
                 name = record.latest.name
-                self.scheduler.unregister(name)
                 for info in (record.latest, *record.versions):
                     self._kept_blobs |= {info.code_sha256, info.artifact_sha256}
                     self._kept_blobs.update(layer.code_sha256 for layer in info.layers)
@@ -451,37 +468,53 @@ class Platform:
         await anyio.to_thread.run_sync(self._collect_garbage)
 
     async def _restore_function(self, record: FunctionRecord) -> None:
+        """Restore one function wholly, or raise with nothing of it left (not served, its slot and pools gone)."""
         registry = self._registry
         assert registry is not None
-        codes: dict[str, bytes] = {}
-        for info in (record.latest, *record.versions):
-            if info.code_sha256 not in codes:
-                codes[info.code_sha256] = await anyio.to_thread.run_sync(registry.get_code, info.code_sha256)
-        function = _Function(
-            latest=await self._deploy(record.latest, codes[record.latest.code_sha256], restoring=True)
-        )
-        for info in record.versions:
-            function.versions[info.version] = await self._deploy(info, codes[info.code_sha256], restoring=True)
-        function.aliases = {alias.name: alias for alias in record.aliases}
-        function.provisioned = dict(record.provisioned)
-        function.next_version = record.next_version
-        function.tags = dict(record.tags)
-        self._functions[record.latest.name] = function
-        dropped = False
-        for qualifier, count in list(function.provisioned.items()):
-            try:  # a config stored before provisioned concurrency was bounded must not exhaust the host now
-                self._check_provisioned_total(record.latest.name, qualifier, count)
-            except InvalidParameterError as e:
-                logger.warning("%s:%s: provisioned concurrency dropped: %s", record.latest.name, qualifier, e)
-                del function.provisioned[qualifier]
-                dropped = True
-        # A build made now (a record from before builds were kept, or a kept build lost or damaged) is saved in
-        # the record, so the next start uses it.
-        built = any(d.info.artifact_sha256 != i.artifact_sha256 for d, i in
-                    zip(function.all_deployed(), (record.latest, *record.versions), strict=True))  # fmt: skip
-        if dropped or built:
-            await self._save(function)
-        await self._provision(await anyio.to_thread.run_sync(self._apply_provisioned, function))
+        name = record.latest.name
+        made: list[_Deployed] = []
+        try:
+            codes: dict[str, bytes] = {}
+            for info in (record.latest, *record.versions):
+                if info.code_sha256 not in codes:
+                    codes[info.code_sha256] = await anyio.to_thread.run_sync(registry.get_code, info.code_sha256)
+            made.append(await self._deploy(record.latest, codes[record.latest.code_sha256], restoring=True))
+            function = _Function(latest=made[0])
+            for info in record.versions:
+                made.append(await self._deploy(info, codes[info.code_sha256], restoring=True))
+                function.versions[info.version] = made[-1]
+            function.aliases = {alias.name: alias for alias in record.aliases}
+            function.provisioned = dict(record.provisioned)
+            function.next_version = record.next_version
+            function.tags = dict(record.tags)
+            self._functions[name] = function
+            reserved = record.latest.config.reserved_concurrency
+            dropped = False
+            for qualifier, count in list(function.provisioned.items()):
+                # A config stored before provisioned concurrency was bounded (by the account, then by the unreserved
+                # minimum) must not exhaust the host, nor leave the other functions no slot, now.
+                try:
+                    self._resolve(function, qualifier)
+                    self._check_provisioned_total(name, qualifier, count)
+                    self._check_provisioned(name, qualifier, count, reserved)
+                except (InvalidParameterError, FunctionNotFoundError) as e:
+                    logger.warning("%s:%s: provisioned concurrency dropped: %s", name, qualifier, e)
+                    del function.provisioned[qualifier]
+                    dropped = True
+            # A build made now (a record from before builds were kept, or a kept build lost or damaged) is saved in
+            # the record, so the next start uses it.
+            built = any(d.info.artifact_sha256 != i.artifact_sha256 for d, i in
+                        zip(function.all_deployed(), (record.latest, *record.versions), strict=True))  # fmt: skip
+            if dropped or built:
+                await self._save(function)
+            pools = await anyio.to_thread.run_sync(self._apply_provisioned, function)
+        except BaseException:
+            self._functions.pop(name, None)
+            self.scheduler.unregister(name)
+            for deployed in made:
+                deployed.target.pool.close()
+            raise
+        await self._provision(pools)
 
     def _tasks_dir(self) -> Path:
         """Where packages are unpacked: `<data_dir>/tasks` when persistent (kept across restarts; those no function
@@ -1004,6 +1037,7 @@ class Platform:
             function.provisioned.pop(qualifier, None)
             await self._save_or_undo(function, before)
             deployed.target.pool.close()
+            await anyio.to_thread.run_sync(self._apply_provisioned, function)  # its provisioned slots go back
             self._drop_unused_code()
 
     # -- versions and aliases --------------------------------------------------------------------------------------
@@ -1368,7 +1402,12 @@ class Platform:
     async def provisioned_failure(self, name: str, qualifier: str) -> FunctionError | None:
         """Why `qualifier`'s provisioned environments could not be made (their init failed; None: they could), as
         Lambda's FAILED status says it. Provisioning is tried again after a pause, and at the next configuration."""
-        return self._resolve(self._get(name, qualifier), qualifier).target.pool.init_failure
+        function = self._get(name, qualifier)
+        pools = [self._resolve(function, qualifier).target.pool]
+        alias = function.aliases.get(qualifier)
+        if alias is not None and alias.routing:  # a weighted alias's are split between its two versions
+            pools.append(self._resolve(function, next(iter(alias.routing))).target.pool)
+        return next((pool.init_failure for pool in pools if pool.init_failure is not None), None)
 
     async def list_provisioned_concurrency(self, name: str) -> dict[str, int]:
         """The function's provisioned concurrency configs: qualifier -> environments."""
@@ -1602,7 +1641,7 @@ def _published_part(info: FunctionInfo) -> tuple[Any, ...]:
     """What a new version must differ from the newest in (PublishVersion returns the newest otherwise)."""
     return (
         info.code_sha256,
-        info.config,
+        msgspec.structs.replace(info.config, reserved_concurrency=None),  # the function's, not a version's
         info.handler,
         info.runtime,
         info.layers,

@@ -263,6 +263,7 @@ class Pool:
             dropped = self.provisioned - count
             self.provisioned = count
             self._provision_after = 0.0  # a new configuration: try at once
+            self.init_failure = None  # and say what that attempt finds
             surplus = [self._idle.popleft() for _ in range(max(0, min(dropped, len(self._idle) - count)))]
             self._reaped += len(surplus)
         return surplus
@@ -273,6 +274,7 @@ class Pool:
         while True:
             with self._lock:
                 if self._closed or len(self._idle) + self._busy >= self.provisioned:
+                    self.init_failure = None  # the floor is met (by traffic, say): no longer failed
                     return
                 if time.monotonic() < self._provision_after:
                     return
