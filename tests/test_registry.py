@@ -162,14 +162,21 @@ def test_an_empty_registry_beside_code_keeps_the_code(
     assert (tmp_path / "code-kept").read_text() == f"{sha}\n"
 
 
-def test_temporary_files_a_crash_left_go_at_the_next_start(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+def test_temporary_files_a_crash_left_go_at_the_next_start(
+    tmp_path: Path, guest: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WASMFAAS_MODULE_CACHE", raising=False)  # the platform's own, under its data dir
     with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
         platform.create_function("fn", guest("echo"))
-    leftover = tmp_path / "code" / ".0123abcd.x1y2z3.tmp"  # as `_files.replacing` names a write in progress
-    leftover.write_bytes(b"x" * 1000)
+    leftovers = [
+        tmp_path / "code" / ".0123abcd.x1y2z3.tmp",  # as `_files.replacing` names a write in progress
+        tmp_path / "modules" / ".0123abcd-282e4c1f4ddab64d.cwasm.4m83bh0c.tmp",  # a compiled module's, fresh
+    ]
+    for leftover in leftovers:
+        leftover.write_bytes(b"x" * 1000)
     with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
         assert platform.invoke("fn", b"ok").payload == b"ok"
-    assert not leftover.exists()
+    assert not any(leftover.exists() for leftover in leftovers)
 
 
 def test_a_function_that_fails_half_way_through_its_restore_is_not_served(

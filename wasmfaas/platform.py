@@ -402,7 +402,7 @@ class Platform:
                     self._garbage = False
                     await anyio.to_thread.run_sync(self._collect_garbage)
 
-    def _collect_garbage(self) -> None:
+    def _collect_garbage(self, *, starting: bool = False) -> None:
         """Remove from disk what no version uses any more: code blobs and kept builds, unpacked packages, and
         compiled artifacts (in a module cache of this platform's own). Once code went out of use, at the next
         maintenance round; a churn of 300 deployments had left 1.6 GB of compiled modules and 0.8 GB of blobs.
@@ -418,7 +418,9 @@ class Platform:
         with self._caches_lock:
             caches = list(self._caches.values())
         keep = {cache.stem(d.compiled.sha256) for cache in caches for d in deployed}
-        stale = time.time() - _STALE_TEMP_S
+        # At the start of a platform that holds its data directory every temporary file there is a crash's; later,
+        # only old ones are (a platform without the lock may share the directory's module cache).
+        stale = time.time() - (0.0 if starting and self._persistent else _STALE_TEMP_S)
         for path in self._module_cache.iterdir():
             if path.name.startswith("."):
                 # A write a crash cut short (`_files.replacing`); old enough that no process is still writing it.
@@ -465,7 +467,7 @@ class Platform:
                 logger.error("function %s cannot be restored, and is not served (its record and code are kept): %s",
                              name, e)  # fmt: skip
         # What no record names any more (replaced code and builds, deleted functions, a write a crash cut off).
-        await anyio.to_thread.run_sync(self._collect_garbage)
+        await anyio.to_thread.run_sync(functools.partial(self._collect_garbage, starting=True))
 
     async def _restore_function(self, record: FunctionRecord) -> None:
         """Restore one function wholly, or raise with nothing of it left (not served, its slot and pools gone)."""
