@@ -420,7 +420,7 @@ class Platform:
         keep = {cache.stem(d.compiled.sha256) for cache in caches for d in deployed}
         # At the start of a platform that holds its data directory every temporary file there is a crash's; later,
         # only old ones are (a platform without the lock may share the directory's module cache).
-        stale = time.time() - (0.0 if starting and self._persistent else _STALE_TEMP_S)
+        stale = time.time() - (0.0 if starting else _STALE_TEMP_S)  # (a start is a persistent platform's restore)
         for path in self._module_cache.iterdir():
             if path.name.startswith("."):
                 # A write a crash cut short (`_files.replacing`); old enough that no process is still writing it.

@@ -107,8 +107,8 @@ class AsyncInvoker:
       logs the way it does for synchronous invocations.
     - `logs`: a `LogStore` that receives the log of every attempt.
     - `concurrency`: events run at once (each takes a concurrency slot of its function while it runs). One function
-      takes at most all but an eighth of them (at least one kept free): a backlog of one function's events does
-      not hold up every other function's, which Lambda runs independently.
+      takes at most all but an eighth of them (at least one kept free, given two or more): a backlog of one
+      function's events does not hold up every other function's, which Lambda runs independently.
     - `retry_delay`: seconds before the first retry of a function error (doubled for the second).
     - `throttle_delay` / `max_throttle_delay`: the first and the longest wait after a throttle.
     - `lease_s`: how long a claimed event stays leased without renewal; a crashed consumer's events are back after
