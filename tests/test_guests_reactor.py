@@ -174,7 +174,9 @@ def test_infinite_loop_times_out_and_the_next_invocation_works(
     assert result.function_error.error_type == "Sandbox.Timedout"
     assert result.function_error.error_message == "Task timed out after 0.25 seconds"
     assert "Task timed out after 0.25 seconds" in result.log
-    assert 250 <= result.duration_ms < 250 + 1000  # stopped, not left to run (its precision: bench_engine.py)
+    # Stopped, not left to run (its precision: bench_engine.py); on a loaded host up to about a tick early, when the
+    # epoch ticker was behind as the deadline was set (engine.run_ticker).
+    assert 250 - 10 <= result.duration_ms < 250 + 1000
     after = platform.invoke(name, '"ok"')
     assert after.ok and after.payload == b"ok" and after.cold_start
 

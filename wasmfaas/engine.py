@@ -113,7 +113,10 @@ def run_ticker(wait: Callable[[float], bool], clock: Callable[[], float], increm
 
     The epoch counts wall-clock ticks, not this thread's wake-ups: on a busy machine a wake-up comes late (by 25 ms
     on average under load, 620 ms at worst, as measured), and each late one catches up, so a 2 s timeout ends at 2 s
-    plus one late wake-up, not after 200 wake-ups (5 s). Never ahead of the clock: a timeout never ends early."""
+    plus one late wake-up, not after 200 wake-ups (5 s). Never ahead of the clock by more than half a tick (the +1 of
+    `deadline_ticks` covers that); but a deadline set while the epoch is behind (this thread waiting for a core) ends
+    as much early when the epoch catches up: a few ms on a loaded host, which checking the clock at every deadline
+    would cost every invocation to avoid."""
     origin = clock()
     ticks = 0
     while not wait(EPOCH_TICK_S):
