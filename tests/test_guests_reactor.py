@@ -479,3 +479,20 @@ def test_a_reactor_that_exits_at_all_is_an_exit_error(platform: SyncPlatform) ->
     assert error.error_type == "Runtime.ExitError"
     assert error.error_message == "Runtime exited with error: exit status 0"
     assert platform.invoke("exits", b"1").cold_start
+
+
+# Grows its memory to 20 MiB in its init, then traps there.
+GROWING_INIT_WAT = r"""
+(module
+  (memory (export "memory") 1)
+  (func (export "_initialize") (drop (memory.grow (i32.const 319))) unreachable)
+  (func (export "wasmfaas_buffer") (param i32) (result i32) (i32.const 1024))
+  (func (export "wasmfaas_handle") (param i32 i32) (result i32) (i32.const 0)))
+"""
+
+
+def test_a_failed_init_reports_the_memory_it_used(platform: SyncPlatform) -> None:
+    platform.create_function("grows", wasmtime.wat2wasm(GROWING_INIT_WAT))
+    result = platform.invoke("grows", b"{}")
+    assert result.function_error is not None and result.function_error.error_type == "Runtime.InitError"
+    assert result.max_memory_used_mb == 20 and "Max Memory Used: 20 MB" in result.log  # it had said 0

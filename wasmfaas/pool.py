@@ -195,7 +195,14 @@ class Pool:
                     env = self._factory(self.spec)
                 except InitError as e:
                     # The REPORT line shows how long the failed init ran, as Lambda's does.
-                    outcome = Outcome(payload=b"", error=e.error, discard=True, init_log=e.log, error_logged=e.logged)
+                    outcome = Outcome(
+                        payload=b"",
+                        error=e.error,
+                        discard=True,
+                        init_log=e.log,
+                        error_logged=e.logged,
+                        memory_bytes=e.memory_bytes,
+                    )
                     return Run(outcome, True, (time.perf_counter() - started) * 1000.0, 0.0)
                 with self._lock:
                     self._created += 1

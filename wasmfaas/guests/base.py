@@ -227,11 +227,14 @@ class InitError(Exception):
     """The guest's init code failed: the cold start fails with this function error (`logged`: the guest's log
     already says so, see Outcome.error_logged)."""
 
-    def __init__(self, error: FunctionError, log: bytes = b"", *, logged: bool = False) -> None:
+    def __init__(
+        self, error: FunctionError, log: bytes = b"", *, logged: bool = False, memory_bytes: int = 0
+    ) -> None:
         super().__init__(error.error_message)
         self.error = error
         self.log = log
         self.logged = logged
+        self.memory_bytes = memory_bytes  # the guest's memory when the init failed (Max Memory Used)
 
 
 def timed_out(timeout: float) -> FunctionError:

@@ -110,8 +110,9 @@ class ReactorEnvironment(Environment):
         if init is not None:
             failure = WasmCall(native, init, 0, 0)()
             if failure is not None:
-                error = classify_failure(failure, spec, native.memory_size(), INIT_TIMEOUT_S)
-                raise InitError(_as_init_error(error), self.io.take_log())
+                size = native.memory_size()
+                error = classify_failure(failure, spec, size, INIT_TIMEOUT_S)
+                raise InitError(_as_init_error(error), self.io.take_log(), memory_bytes=size)
         if io.log or io.dropped:  # (most inits write nothing: no call for them)
             self.init_log = io.take_log()
         self.memory_bytes = native.memory_size()
