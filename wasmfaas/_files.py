@@ -7,8 +7,13 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write", "replacing"]
+import msgspec
+
+from .errors import WasmfaasError
+
+__all__ = ["atomic_write", "read_kept", "replacing"]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -35,3 +40,15 @@ def replacing(path: Path, *, mode: int | None = None, suffix: str = ".tmp") -> I
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def read_kept(path: Path, kind: Any, what: str) -> Any:
+    """A JSON file kept by `atomic_write`, decoded as `kind`; a damaged one is an error that names the file and what
+    to do (not a bare decode error)."""
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=kind)
+    except (msgspec.DecodeError, OSError) as e:
+        raise WasmfaasError(
+            f"{path} cannot be read ({e}): restore it from a backup, or move it away to start without the {what} "
+            "it held"
+        ) from None

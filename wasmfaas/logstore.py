@@ -236,7 +236,7 @@ class LogStore:
         """Queue an invocation's framed log for the writer; call from the event loop's thread. Never blocks."""
         if not self._accepting:
             raise PlatformClosedError("use the LogStore inside `async with LogStore(data_dir) as logs:`")
-        init = result.init_log.decode("utf-8", "replace")
+        init = result.init_log.decode("utf-8", "replace") if result.init_log else ""  # warm runs have none
         guest = result.guest_log
         size = len(init) + len(guest) + _FRAMING_BYTES
         if self._pending_bytes + size > self._buffer_bytes or len(self._pending) >= self._buffer * _ROW_WIDTH:

@@ -223,6 +223,11 @@ def _keep_place(db: sqlite3.Connection, dead_letter_id: str, seq: int) -> None:
     )
 
 
+def _not_of(skip: Sequence[str]) -> str:
+    """The condition that passes over the events of the functions in `skip` (one parameter each)."""
+    return f"function_name NOT IN ({', '.join('?' * len(skip))})"
+
+
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
@@ -379,7 +384,7 @@ class SqliteEventQueue:
         return await anyio.to_thread.run_sync(self._claim, now, now + lease_s, tuple(skip))
 
     def _claim(self, now: float, until: float, skip: tuple[str, ...]) -> QueuedEvent | None:
-        passing = f" AND function_name NOT IN ({', '.join('?' * len(skip))})" if skip else ""
+        passing = f" AND {_not_of(skip)}" if skip else ""
         with self._use(durable=False) as db, _transaction(db):
             rows = db.execute(
                 "UPDATE events SET due_at = ?, leased = 1, deliveries = deliveries + 1"
@@ -491,7 +496,7 @@ class SqliteEventQueue:
         return await anyio.to_thread.run_sync(self._next_due, tuple(skip))
 
     def _next_due(self, skip: tuple[str, ...]) -> float | None:
-        passing = f" WHERE function_name NOT IN ({', '.join('?' * len(skip))})" if skip else ""
+        passing = f" WHERE {_not_of(skip)}" if skip else ""
         with self._use(durable=False) as db:
             due: float | None = db.execute(f"SELECT MIN(due_at) FROM events{passing}", skip).fetchone()[0]
             return due

@@ -12,8 +12,7 @@ from typing import Any
 
 import msgspec
 
-from .._files import atomic_write
-from .url_store import read_kept
+from .._files import atomic_write, read_kept
 
 __all__ = ["PolicyStore"]
 

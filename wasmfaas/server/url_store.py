@@ -12,14 +12,14 @@ import secrets
 import string
 import tempfile
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 
-from ..errors import WasmfaasError
+from .._files import read_kept
 from .shapes import Cors
 
-__all__ = ["UrlConfig", "UrlStore", "new_url_id", "read_kept"]
+__all__ = ["UrlConfig", "UrlStore", "new_url_id"]
 
 _ALPHABET: Final = string.ascii_lowercase + string.digits
 
@@ -37,17 +37,6 @@ class UrlConfig(msgspec.Struct, kw_only=True):
     creation_time: str
     last_modified_time: str
     cors: Cors | None = None
-
-
-def read_kept(path: Path, kind: Any, what: str) -> Any:
-    """A kept JSON file, or an error that says which file is damaged and what to do (not a bare decode error)."""
-    try:
-        return msgspec.json.decode(path.read_bytes(), type=kind)
-    except (msgspec.DecodeError, OSError) as e:
-        raise WasmfaasError(
-            f"{path} cannot be read ({e}): restore it from a backup, or move it away to start without the {what} "
-            "it held"
-        ) from None
 
 
 class UrlStore:
