@@ -36,7 +36,9 @@ def test_python_layers_in_order_under_the_functions_own_files(tmp_path: Path) ->
             description="shared", compatible_runtimes=[PYTHON],
         )  # fmt: skip
         assert (first.name, first.version, first.compatible_runtimes) == ("base", 1, (PYTHON,))
-        over = platform.publish_layer_version("over", zip_of({"python/common.py": "VALUE = 'over'\n"}))
+        over_zip = zip_of({"python/common.py": "VALUE = 'over'\n"})
+        over = platform.publish_layer_version("over", over_zip)
+        assert platform.get_layer_version_content("over", 1) == over_zip  # the archive as published
         source = zip_of({"app.py": APP, "shadow.py": "VALUE = 'function'\n"})
         info = platform.create_function(
             "fn",

@@ -364,3 +364,9 @@ async def test_a_damaged_store_is_set_aside_and_a_new_one_started(
         assert [e.request_id for e in await logs.query("fn")] == ["req-fn-99"]
     assert "is damaged" in caplog.text
     assert [p.name for p in tmp_path.iterdir() if ".damaged-" in p.name]  # kept, for whoever wants to look
+
+
+async def test_the_store_is_its_owners_only(tmp_path: Path) -> None:
+    async with LogStore(tmp_path):
+        pass
+    assert (tmp_path / "logs.sqlite3").stat().st_mode & 0o777 == 0o600  # functions log what they handle

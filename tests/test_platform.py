@@ -391,3 +391,22 @@ def test_a_sync_platform_that_cannot_start_raises_and_the_process_can_exit(
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == "raised a bug\n", done.stderr
+
+
+@pytest.mark.anyio
+async def test_the_data_directory_is_its_owners_only(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    """The registry holds functions' environment variables (secrets, often): a data directory the platform makes is
+    0700, its databases 0600; an older one's files readable by others are narrowed."""
+    data = tmp_path / "made"
+    async with Platform(data_dir=data, persistent=True) as platform:
+        await platform.create_function("fn", guest("echo"), config=FunctionConfig(environment={"DB_PASSWORD": "x"}))
+    assert data.stat().st_mode & 0o777 == 0o700
+    for name in ("registry.sqlite3", "registry.sqlite3-wal"):
+        if (data / name).exists():
+            assert (data / name).stat().st_mode & 0o777 == 0o600, name
+    data.chmod(0o755)
+    (data / "registry.sqlite3").chmod(0o644)
+    async with Platform(data_dir=data, persistent=True):
+        pass
+    assert (data / "registry.sqlite3").stat().st_mode & 0o777 == 0o600
+    assert data.stat().st_mode & 0o777 == 0o755  # a directory it did not make keeps the mode its owner chose

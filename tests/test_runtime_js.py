@@ -262,6 +262,12 @@ def test_code_that_cannot_load_fails_each_cold_start(platform: SyncPlatform) -> 
                         "Cannot find module 'main'"),
         "js-builtin": ({"index.mjs": "import fs from 'node:fs';\n" + handler}, "index.handler",
                        "Runtime.ImportModuleError", "Cannot find module 'node:fs'"),
+        # A host file is refused as written, whether it exists or not (no oracle), naming no host path.
+        "js-host-file": ({"index.mjs": "import t from '/etc/hostname';\n" + handler}, "index.handler",
+                         "Runtime.ImportModuleError", '"/etc/hostname" is outside the function\'s source directory'),
+        "js-no-file": ({"index.mjs": "import t from '../../no/such.json';\n" + handler}, "index.handler",
+                       "Runtime.ImportModuleError",
+                       '"../../no/such.json" is outside the function\'s source directory; only files inside it'),
         # Taken by esbuild, refused by SpiderMonkey as it pre-initialises (no ICU here): the build went wrong.
         "js-regex": ({"index.mjs": "export const handler = async (e) => /\\p{L}+/u.test(e.s);\n"}, "index.handler",
                      "Runtime.UserCodeSyntaxError", "SyntaxError: "),

@@ -282,6 +282,25 @@ def test_buffer_global_and_module(env: Env) -> None:
     assert result == {"encoded": "aMOpbGxv", "decoded": "héllo"}
 
 
+def test_a_symlinked_node_modules_holds_the_runtimes_own_packages(
+    app_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linker: cm.Linker, engine: wasmtime.Engine
+) -> None:
+    # A shared or pnpm-style install: node_modules is a symlink to elsewhere. The Buffer polyfill's packages
+    # resolve to their real paths, which the bundler had refused as "outside the function's source directory".
+    runtime = tmp_path / "js"
+    runtime.mkdir()
+    for name in ("bootstrap.js", "buffer.js", "build.mjs", "package.json", "package-lock.json"):
+        shutil.copy(js.RUNTIME_DIR / name, runtime / name)
+    (runtime / "node_modules").symlink_to((js.RUNTIME_DIR / "node_modules").resolve())
+    monkeypatch.setattr(js, "RUNTIME_DIR", runtime)
+    monkeypatch.setattr(js, "_BUILD_SCRIPT", runtime / "build.mjs")
+    built = js.build_js(app_dir, "index.handler", tmp_path / "out", cache_dir=tmp_path / "cache")
+    environment = _environment(linker, cm.Component.from_file(engine, str(built)), tmp_path, {})
+    assert environment.call_init() is None
+    result = json.loads(environment.invoke({"action": "base64", "text": "héllo"}))
+    assert result == {"encoded": "aMOpbGxv", "decoded": "héllo"}
+
+
 def test_undefined_result_is_null(env: Env) -> None:
     assert env.invoke({"action": "nothing"}) == "null"
 

@@ -524,6 +524,8 @@ def handler(event, context):
     if event.get("fill"):
         with open("/tmp/fill", "wb") as f:
             f.write(b"x" * event["fill"])
+    for i in range(event.get("dirs", 0)):
+        os.mkdir(f"/tmp/d{i}")
     # certifi's way to its CA file (which requests does at import): a real path, copied to /tmp if need be.
     with importlib.resources.as_file(importlib.resources.files("pkgdata") / "data.txt") as path:
         out["resource"] = [path.read_text(), str(path).startswith(("/tmp/", "/var/task/"))]
@@ -570,6 +572,12 @@ def test_the_package_is_at_var_task_and_tmp_is_writable(tmp_path: Path, monkeypa
         full = platform.invoke("files", b'{"fill": 100000}')
         assert full.ok and "[WARN] /tmp holds 0 MB, past Lambda's 0 MB of ephemeral storage" in full.log
         assert platform.invoke("files", b"{}").json()["tmp_calls"] == 1  # a new environment, a new /tmp
+        # Directories (and empty files) hold no data but fill the disk's inodes: each entry counts at least 16 KiB,
+        # as ext4 gives an inode (Lambda's 512 MB /tmp holds ~32k of them).
+        monkeypatch.setattr(component, "_storage_limit", lambda spec: 1024 * 1024)
+        crowded = platform.invoke("files", b'{"dirs": 100}')
+        assert crowded.ok and "past Lambda's 1 MB of ephemeral storage" in crowded.log
+        assert platform.invoke("files", b"{}").json()["tmp_calls"] == 1
         platform.delete_function("files")  # its environments go, and their /tmp with them
 
         def environments_tmp() -> list[Path]:

@@ -13,7 +13,7 @@ import msgspec
 
 from .errors import WasmfaasError
 
-__all__ = ["atomic_write", "read_kept", "replacing"]
+__all__ = ["atomic_write", "private_database", "read_kept", "replacing"]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -40,6 +40,21 @@ def replacing(path: Path, *, mode: int | None = None, suffix: str = ".tmp") -> I
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def private_database(path: Path) -> Path:
+    """`path` (an SQLite database), made or kept readable by its owner only, with its -wal and -shm files: they
+    hold functions' environment variables and events' payloads. SQLite gives the -wal and -shm it makes the
+    database's mode; files left by an older version are narrowed here."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError:
+        return path  # sqlite3.connect names the problem
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):
+            if name.stat().st_mode & 0o077:
+                name.chmod(0o600)
+    return path
 
 
 def read_kept(path: Path, kind: Any, what: str) -> Any:

@@ -44,6 +44,7 @@ import anyio.abc
 import anyio.to_thread
 import msgspec
 
+from ._files import private_database
 from .errors import InvalidParameterError, PlatformClosedError
 from .results import InvocationResult
 
@@ -202,7 +203,9 @@ class LogStore:
 
     def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        writer = sqlite3.connect(
+            private_database(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+        )
         try:
             # Pages freed by a deleted function's logs go back to the file system (incremental vacuum, set before
             # the first table: a store made earlier keeps its pages for new entries), and a checkpointed WAL is cut

@@ -296,7 +296,7 @@ class Platform:
         if self._persistent:
             if self._registry is None:
                 try:
-                    self.data_dir.mkdir(parents=True, exist_ok=True)
+                    self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # its own: it holds secrets
                 except OSError as e:
                     raise InvalidParameterError("data_dir", f"cannot be made: {e}") from None
                 self._registry = await anyio.to_thread.run_sync(SqliteRegistry, self.data_dir)
@@ -1258,6 +1258,11 @@ class Platform:
             if info.version == version:
                 return info
         raise LayerNotFoundError(f"Layer version {name}:{version} does not exist")
+
+    async def get_layer_version_content(self, name: str, version: int) -> bytes:
+        """A layer version's archive, as published: raises LayerNotFoundError."""
+        info = await self.get_layer_version(name, version)
+        return await self._layer_content(info.code_sha256)
 
     async def list_layer_versions(self, name: str) -> list[LayerVersionInfo]:
         """Newest first, as Lambda lists them."""

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from ._files import atomic_write
+from ._files import atomic_write, private_database
 from .config import FunctionConfig
 from .errors import ResourceConflictError
 from .layers import LayerRecord, LayerRef
@@ -103,7 +103,9 @@ class SqliteRegistry:
         self._owner = _take_data_dir(data_dir)
         try:
             # One connection shared by worker threads, serialised by a lock: writes are rare and small.
-            self._db = sqlite3.connect(data_dir / "registry.sqlite3", check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(
+                private_database(data_dir / "registry.sqlite3"), check_same_thread=False, isolation_level=None
+            )
             try:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")

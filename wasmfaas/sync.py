@@ -282,6 +282,11 @@ class SyncPlatform:
         info: LayerVersionInfo = self._call(Platform.get_layer_version, name, version)
         return info
 
+    def get_layer_version_content(self, name: str, version: int) -> bytes:
+        """`Platform.get_layer_version_content`."""
+        content: bytes = self._call(Platform.get_layer_version_content, name, version)
+        return content
+
     def list_layer_versions(self, name: str) -> list[LayerVersionInfo]:
         """`Platform.list_layer_versions`."""
         infos: list[LayerVersionInfo] = self._call(Platform.list_layer_versions, name)

@@ -18,6 +18,9 @@ import { parseArgs } from 'node:util';
 
 // Real paths: esbuild reports resolved paths, and the guard compares against these.
 const HERE = await realpath(dirname(fileURLToPath(import.meta.url)));
+// The runtime's own packages (the buffer polyfill's dependencies), wherever they really are: node_modules may be a
+// symlink (a shared install, pnpm).
+const RUNTIME_MODULES = await realpath(join(HERE, 'node_modules')).catch(() => join(HERE, 'node_modules'));
 const HANDLER_EXTENSIONS = ['.js', '.mjs', '.cjs'];
 const USER_FILE = 'user.js';
 const ENTRY_FILE = 'entry.js';
@@ -151,7 +154,12 @@ const BUFFER_SHIM = "export { Buffer } from 'buffer';\n";
 // Keeps the bundle to what the cache key covers (the source dir, and this runtime's own files and packages) and
 // explains what cannot work in the guest.
 function guardPlugin(rootReal, workDir) {
-  const allowed = [rootReal, workDir, join(HERE, 'node_modules')];
+  const allowed = [rootReal, workDir, join(HERE, 'node_modules'), RUNTIME_MODULES];
+  const inside = (path) => allowed.some((dir) => path === dir || path.startsWith(dir + sep));
+  // Named as written, never by the host's path: the answer is the same whether such a file exists or not.
+  const outside = (what) => ({
+    errors: [{ text: `${JSON.stringify(what)} is outside the function's source directory; only files inside it are bundled` }],
+  });
   return {
     name: 'wasmfaas-guard',
     setup(build) {
@@ -161,6 +169,11 @@ function guardPlugin(rootReal, workDir) {
           // Not there: a module that throws Node's "Cannot find module" when it is loaded, so an optional
           // `try { require('crypto') } catch {}` (common in libraries) goes on, and an unconditional one fails init.
           return { path: args.path, namespace: 'wasmfaas-missing-builtin' };
+        }
+        // A path import (absolute, or relative out of the source): refused before it is looked up.
+        if ((isAbsolute(args.path) || args.path.startsWith('.')) && args.resolveDir
+            && !inside(resolve(args.resolveDir, args.path))) {
+          return outside(args.path);
         }
         return undefined;
       });
@@ -175,10 +188,8 @@ function guardPlugin(rootReal, workDir) {
         ].join('\n'),
       }));
       build.onLoad({ filter: /.*/, namespace: 'file' }, (args) => {
-        if (args.path !== bufferPackagePath() && !allowed.some((dir) => args.path.startsWith(dir + sep))) {
-          return {
-            errors: [{ text: `${args.path} is outside the function's source directory ${rootReal}; only files inside it are bundled` }],
-          };
+        if (args.path !== bufferPackagePath() && !inside(args.path)) {
+          return outside(basename(args.path));  // reached through a symlink of a deployed folder
         }
         return undefined;
       });

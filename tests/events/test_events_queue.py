@@ -326,3 +326,9 @@ async def test_bury_function_takes_its_events_leased_or_not(tmp_path: Path) -> N
         assert {d.request_id for d in await queue.list_dead_letters("fn")} == {"waiting", "versioned", "running"}
         assert not await queue.ack(running)  # its worker finds it gone
         assert await queue.depth() == 2  # "other" and the successor's stay
+
+
+async def test_the_queue_is_its_owners_only(tmp_path: Path) -> None:
+    async with SqliteEventQueue(tmp_path):
+        pass
+    assert (tmp_path / "events.sqlite3").stat().st_mode & 0o777 == 0o600  # events' payloads

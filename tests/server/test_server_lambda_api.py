@@ -268,12 +268,13 @@ def test_update_function_configuration(client: Any, create: Create) -> None:
 def test_settings_with_no_effect_here_are_kept_and_shown(
     client: Any, create: Create, guest: Callable[[str], bytes]
 ) -> None:
-    """Architectures, TracingConfig, LoggingConfig, KMSKeyArn and DeadLetterConfig change nothing here, but tools
+    """Architectures, TracingConfig, LoggingConfig, KMSKeyArn, DeadLetterConfig and SnapStart change nothing here, but tools
     compare what they applied with what they read back: each is kept (with versions) and shown as Lambda shows it."""
     plain = create("echo")
     assert plain["Architectures"] == ["x86_64"] and plain["TracingConfig"] == {"Mode": "PassThrough"}
     assert plain["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{plain['FunctionName']}"}
     assert "KMSKeyArn" not in plain and "DeadLetterConfig" not in plain
+    assert plain["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}  # Lambda shows it always
     kms = "arn:aws:kms:us-east-1:000000000000:key/1234"
     dlq = "arn:aws:sqs:us-east-1:000000000000:dlq"
     created = create(
@@ -283,8 +284,10 @@ def test_settings_with_no_effect_here_are_kept_and_shown(
         LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG"},
         KMSKeyArn=kms,
         DeadLetterConfig={"TargetArn": dlq},
+        SnapStart={"ApplyOn": "PublishedVersions"},
     )
     name = created["FunctionName"]
+    assert created["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "Off"}
     shown = client.get_function_configuration(FunctionName=name)
     assert shown["Architectures"] == ["arm64"] and shown["TracingConfig"] == {"Mode": "Active"}
     assert shown["LoggingConfig"] == {
@@ -302,6 +305,8 @@ def test_settings_with_no_effect_here_are_kept_and_shown(
     )
     assert updated["TracingConfig"] == {"Mode": "PassThrough"} and updated["Architectures"] == ["arm64"]
     assert "KMSKeyArn" not in updated and "DeadLetterConfig" not in updated
+    cleared = client.update_function_configuration(FunctionName=name, SnapStart={"ApplyOn": "None"})
+    assert cleared["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
     assert client.publish_version(FunctionName=name)["Version"] == "2"
     client.update_function_configuration(FunctionName=name, Role="arn:aws:iam::000000000000:role/other")
     assert client.publish_version(FunctionName=name)["Version"] == "3"
@@ -354,7 +359,7 @@ def test_publish_and_list_versions(client: Any, create: Create) -> None:
     assert v1["FunctionArn"].endswith(f"{name}:1")
     with pytest.raises(ClientError) as e:
         client.publish_version(FunctionName=name, CodeSha256="not-the-hash")
-    assert error_of(e)[:2] == (412, "PreconditionFailedException")
+    assert error_of(e)[:2] == (400, "InvalidParameterValueException")  # as Lambda answers it
     client.update_function_configuration(FunctionName=name, MemorySize=256)
     v2 = client.publish_version(FunctionName=name, CodeSha256=created["CodeSha256"])
     assert v2["Version"] == "2" and v2["MemorySize"] == 256

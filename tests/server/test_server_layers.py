@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from server_helpers import ROLE, unique, zip_of
+from server_helpers import ROLE, request, unique, zip_of
 
 APP = b"""\
 def handler(event, context):
@@ -20,9 +20,10 @@ def handler(event, context):
 
 def test_layers(client: Any) -> None:
     name = unique("shared")
+    archive = zip_of({"python/shared.py": b"VALUE = 'from the layer'\n"})
     published = client.publish_layer_version(
         LayerName=name,
-        Content={"ZipFile": zip_of({"python/shared.py": b"VALUE = 'from the layer'\n"})},
+        Content={"ZipFile": archive},
         Description="shared code",
         CompatibleRuntimes=["python3.14"],
     )
@@ -33,6 +34,13 @@ def test_layers(client: Any) -> None:
     assert published["Content"]["CodeSize"] > 0 and published["CompatibleRuntimes"] == ["python3.14"]
     assert client.get_layer_version(LayerName=name, VersionNumber=1)["LayerVersionArn"] == arn
     assert client.get_layer_version_by_arn(Arn=arn)["Description"] == "shared code"
+    # Content.Location downloads the archive as published (a signed link, as a function's Code.Location).
+    location = client.get_layer_version(LayerName=name, VersionNumber=1)["Content"]["Location"]
+    status, _, body = request(location)
+    assert status == 200 and body == archive
+    assert request(location.replace("Signature=", "Signature=0"))[0] == 403
+    function_link = location.replace("/__wasmfaas/layer-code/", "/__wasmfaas/code/").replace("/1?", "?Qualifier=1&")
+    assert request(function_link)[0] in (403, 404)  # a layer's link opens no function of the same name
     listed = {item["LayerName"]: item for item in client.list_layers()["Layers"]}
     assert listed[name]["LatestMatchingVersion"]["LayerVersionArn"] == arn
     js_layers = client.list_layers(CompatibleRuntime="js-starlingmonkey")["Layers"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -77,7 +78,7 @@ def botocore_signed(
             b"",
             {},
         ),
-        ("GET", "http://127.0.0.1:9000/urls/abc/a/./b/../c//d?q=a%20b&q=c", b"", {}),
+        ("GET", "http://127.0.0.1:9000/urls/abc/a/b//c//d/?q=a%20b&q=c", b"", {}),
     ],
 )
 @pytest.mark.parametrize("query", [False, True])
@@ -110,6 +111,16 @@ def test_wrong_secret_tampering_and_unknown_keys_are_refused() -> None:
     expect("MissingAuthenticationTokenException", lambda: VERIFIER.verify("GET", path, "", [("host", "h")], b""))
     changed = [(k, "evil" if k == "x-amz-date" else v) for k, v in headers]
     expect("InvalidSignatureException", lambda: VERIFIER.verify("POST", path, query, changed, body))
+
+
+def test_dot_segments_are_refused_though_the_signature_holds() -> None:
+    # SigV4 signs the path with its dot segments removed; the router dispatches the path as sent. A request signed
+    # for /urls/a/ sent as /urls/b/../a/ would run b's function under a's signature (a presigned link for one URL
+    # would open every other): refused before the body is read.
+    for path in ("/urls/b/../a/hello", "/2015-03-31/functions/f/aliases/..", "/urls/a/./hello", "/urls/a/.."):
+        _, _, query, headers, _ = botocore_signed("GET", f"http://h{path}")
+        message = expect("InvalidSignatureException", lambda: VERIFIER.check(path, query, headers))  # noqa: B023
+        assert "'.' or '..'" in message
 
 
 def test_old_signatures_expire() -> None:
@@ -213,6 +224,39 @@ def test_iam_function_url(signed_server: ServerProcess, guest: Callable[[str], b
     _, _, _, headers, body = botocore_signed("POST", url + "x", b"abc", secret="wrong")
     sent = [(k, v) for k, v in headers if k not in ("host", "content-length")]
     assert request(url + "x", "POST", body, sent)[0] == 403
+
+
+def test_unsigned_bodies_are_not_read(signed_server: ServerProcess) -> None:
+    """An unsigned request is refused on its headers: the server never waits for (or buffers) its 50 MB body."""
+    host, port = urlsplit(signed_server.url).netloc.split(":")
+    for path in ("/2015-03-31/functions", "/urls/anything/x"):
+        with socket.create_connection((host, int(port)), timeout=20) as sock:
+            head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 52428800\r\n\r\n"
+            sock.sendall(head.encode() + b"x" * 65536)  # a first part only: the rest never comes
+            answer = sock.recv(4096)  # raises TimeoutError if the server waits for the body
+        assert answer.startswith((b"HTTP/1.1 403", b"HTTP/1.1 404")), answer[:200]
+
+
+def test_a_signature_for_one_url_does_not_open_another(
+    signed_server: ServerProcess, guest: Callable[[str], bytes]
+) -> None:
+    client = lambda_client(signed_server.url, key=ACCESS_KEY, secret=SECRET_KEY)
+    urls = []
+    for _ in range(2):
+        name = unique("iamdot")
+        client.create_function(
+            FunctionName=name, Role=ROLE, Handler="http.wasm", Code={"ZipFile": zip_of({"http.wasm": guest("http")})}
+        )
+        urls.append(client.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"])
+    a, b = urls
+    _, _, _, headers, _ = botocore_signed("GET", a + "hello")
+    sent = [(k, v) for k, v in headers if k != "host"]
+    assert request(a + "hello", "GET", None, sent)[0] == 200
+    b_id = urlsplit(b).path.strip("/").split("/")[1]
+    a_path = urlsplit(a).path
+    # Sent raw: /urls/<b>/../<a>/hello, which SigV4 reads as a's path.
+    forged = f"{signed_server.url}/urls/{b_id}/..{a_path[len('/urls'):]}hello"
+    assert request(forged, "GET", None, sent)[0] == 403
 
 
 def test_unsigned_server_ignores_signatures(server: ServerProcess) -> None:

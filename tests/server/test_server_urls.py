@@ -59,6 +59,13 @@ def test_url_config_api(client: Any, server: ServerProcess, create: Create) -> N
     with pytest.raises(ClientError) as e:
         client.update_function_url_config(FunctionName=name, InvokeMode="RESPONSE_STREAM")
     assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    for methods in (["FOO"], ["TRACE"], ["OPTION"], ["GET", "CONNECT"]):  # Lambda's six methods and "*" only
+        with pytest.raises(ClientError) as e:
+            client.update_function_url_config(FunctionName=name, Cors={"AllowMethods": methods})
+        assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert client.update_function_url_config(FunctionName=name, Cors={"AllowMethods": ["GET", "*"]})["Cors"] == {
+        "AllowMethods": ["GET", "*"]
+    }
     deleted = client.delete_function_url_config(FunctionName=name)
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
     with pytest.raises(client.exceptions.ResourceNotFoundException):
@@ -173,6 +180,12 @@ def test_a_result_cannot_frame_the_response_or_break_http() -> None:
             map_result(result(bad))
     with pytest.raises(ValueError):
         map_result(json.dumps({"statusCode": 200, "cookies": ["a=\u0000"]}).encode())
+    # 1xx are interim answers: sent as the final one, a client would read the body as the next response (101
+    # would hand a proxy the connection). A result's status is a final one.
+    for status in (100, 101, 103, 199):
+        with pytest.raises(ValueError):
+            map_result(json.dumps({"statusCode": status, "body": "HTTP/1.1 200 OK\r\n\r\n"}).encode())
+    assert map_result(json.dumps({"statusCode": 200}).encode())[0] == 200
 
 
 def test_non_http_result_is_a_json_200(client: Any, create: Create) -> None:
@@ -212,6 +225,13 @@ def test_cors(client: Any, create: Create) -> None:
     assert header(headers, "access-control-expose-headers") == ["x-guest"]
     status, headers, _ = request(url, headers=[("Origin", "https://evil.example")])
     assert status == 200 and not header(headers, "access-control-allow-origin")
+    # The URL's own errors carry CORS headers too: a page can read the 413 or 429 instead of a CORS failure.
+    status, headers, _ = request(url, "POST", b"x" * (6 * 1024 * 1024 + 1), [("Origin", "https://app.example")])
+    assert status == 413 and header(headers, "access-control-allow-origin") == ["https://app.example"]
+    client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    status, headers, _ = request(url, headers=[("Origin", "https://app.example")])
+    assert status == 429 and header(headers, "access-control-allow-origin") == ["https://app.example"]
+    client.delete_function_concurrency(FunctionName=name)
     # A configuration of nothing is none: the function answers the preflight (and sends its own CORS headers).
     client.update_function_url_config(FunctionName=name, Cors={})
     status, headers, body = request(

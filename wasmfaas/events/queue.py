@@ -43,6 +43,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 
+from .._files import private_database
 from ..errors import FunctionNotFoundError, InvalidParameterError, PlatformClosedError
 from .invoke_config import StoredInvokeConfig
 from .records import DeadLetter, QueuedEvent
@@ -257,7 +258,9 @@ def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
+    db = sqlite3.connect(
+        private_database(path), isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
+    )
     # Before the first table (a database made earlier keeps its free pages for new rows): see `_upkeep`.
     db.execute("PRAGMA auto_vacuum=INCREMENTAL")
     db.execute("PRAGMA journal_mode=WAL")

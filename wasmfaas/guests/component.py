@@ -426,8 +426,14 @@ def _storage_limit(spec: EnvironmentSpec) -> int:
     return spec.ephemeral_storage_mb * MIB
 
 
+# An entry is charged at least what ext4 gives each inode (one per 16 KiB by default): Lambda's 512 MB /tmp holds
+# ~32k files, and directories or empty files, which hold no data, would otherwise fill the host's inodes unbounded.
+_ENTRY_BYTES: Final = 16384
+
+
 def _tree_bytes(root: str) -> int:
-    """The bytes of the files under `root` (an empty /tmp, the usual case, is one directory read: ~3 µs)."""
+    """The disk held under `root`: each entry's allocated blocks, at least _ENTRY_BYTES (an empty /tmp, the usual
+    case, is one directory read: ~3 µs)."""
     total = 0
     pending = [root]
     while pending:
@@ -436,8 +442,8 @@ def _tree_bytes(root: str) -> int:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
-                    else:
-                        total += entry.stat(follow_symlinks=False).st_size
+                    # Blocks, not st_size: a sparse file holds little, a directory of many names holds blocks
+                    total += max(entry.stat(follow_symlinks=False).st_blocks * 512, _ENTRY_BYTES)
         except OSError:  # removed meanwhile
             continue
     return total

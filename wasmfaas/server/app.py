@@ -38,7 +38,17 @@ from ..events import AsyncInvoker
 from ..invoker import new_request_id
 from ..logstore import LogStore
 from ..platform import Platform
-from . import code_signing_api, events_api, invoke, lambda_api, layers_api, policy_api, tags_api, urls
+from . import (
+    code_signing_api,
+    events_api,
+    invoke,
+    lambda_api,
+    layers_api,
+    policy_api,
+    runtime_config_api,
+    tags_api,
+    urls,
+)
 from .context import CodeUrlSigner, ServerContext
 from .errors import (
     LambdaError,
@@ -86,6 +96,7 @@ def all_routes() -> list[Route]:
         *events_api.ROUTES,
         *urls.ROUTES,
         *code_signing_api.ROUTES,
+        *runtime_config_api.ROUTES,
     ]
 
 
@@ -326,15 +337,16 @@ class LambdaServer:
         self, request: Request, receive: Receive, limit: int, route: Route | None = None
     ) -> None:
         assert self.verifier is not None
-        request.body = await _read(request.scope, receive, route, limit)
+        raw_path = request.raw_path.decode("latin-1")
         try:
-            self.verifier.verify(
-                request.method,
-                request.raw_path.decode("latin-1"),
+            # Headers first: an unsigned request is refused before its body is read (it could be 50 MB).
+            checked = self.verifier.check(
+                raw_path,
                 request.query_string.decode("latin-1"),
                 [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
-                request.body,
             )
+            request.body = await _read(request.scope, receive, route, limit)
+            self.verifier.finish(request.method, raw_path, checked, request.body)
         except SignatureError as e:
             raise LambdaError(403, e.code, e.message) from None
 

@@ -71,6 +71,8 @@ from .shapes import (
     PublishVersionRequest,
     PutFunctionConcurrencyRequest,
     PutProvisionedConcurrencyConfigRequest,
+    SnapStart,
+    SnapStartResponse,
     TracingConfig,
     UpdateAliasRequest,
     UpdateFunctionCodeRequest,
@@ -175,6 +177,9 @@ def function_configuration(
         if "DeadLetterConfig" in inert
         else UNSET,
         environment=EnvironmentResponse(variables=dict(config.environment)) if config.environment else UNSET,
+        snap_start=SnapStartResponse(
+            apply_on=inert.get("SnapStart", {}).get("ApplyOn", "None"), optimization_status="Off"
+        ),
         layers=[
             FunctionLayer(arn=ctx.identity.layer_arn(layer.name, layer.version), code_size=layer.code_size)
             for layer in info.layers
@@ -206,7 +211,10 @@ def _inert_changes(
     logging = getattr(body, "logging_config", UNSET)
     kms_key_arn = getattr(body, "kms_key_arn", UNSET)
     dead_letter = getattr(body, "dead_letter_config", UNSET)
+    snap_start = getattr(body, "snap_start", UNSET)
     changes: dict[str, Any] = {}
+    if isinstance(snap_start, SnapStart):
+        changes["SnapStart"] = msgspec.to_builtins(snap_start) if snap_start.apply_on == "PublishedVersions" else None
     if architectures is not UNSET:
         changes["Architectures"] = list(architectures)
     if isinstance(tracing, TracingConfig):
@@ -547,7 +555,7 @@ async def publish_version(call: Call) -> Response:
             code_sha256_b64(latest.code_sha256),
             latest.code_sha256,
         ):
-            raise precondition_failed(
+            raise invalid_parameter(  # Lambda's type for it (a stale RevisionId is the 412)
                 f"CodeSHA256 ({body.code_sha256}) is different from current CodeSHA256 in $LATEST "
                 f"({code_sha256_b64(latest.code_sha256)}). Please try again with the CodeSHA256 in $LATEST."
             )

@@ -3,19 +3,20 @@ DeleteLayerVersion (wasmfaas.layers has the platform's side).
 
 Paths and members as botocore's model has them (`/2018-10-31/layers[/{LayerName}/versions[/{VersionNumber}]]`);
 GetLayerVersionByArn shares ListLayers' path, told apart by `?find=LayerVersion`. A layer's content is uploaded as
-Content.ZipFile; its Location (a download link, optional in the model) is not given.
+Content.ZipFile; its Content.Location is a link to this server valid 10 minutes (as a function's Code.Location).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Final, Literal
+from urllib.parse import quote
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from ..layers import LayerVersionInfo, parse_layer_ref
 from .context import ServerContext
-from .errors import invalid_parameter
+from .errors import LambdaError, invalid_parameter
 from .http import Response, json_response
 from .lambda_api import CODE_BODY_LIMIT, code_sha256_b64, paginate
 from .routing import Call, Param, Route
@@ -41,6 +42,7 @@ class PublishLayerVersionRequest(Shape):
 class LayerContentOutput(Shape):
     code_sha256: str
     code_size: int
+    location: str | UnsetType = UNSET
 
 
 class LayerVersion(Shape):
@@ -100,12 +102,41 @@ def _version_number(call: Call) -> int:
     return int(text)
 
 
-def _layer_version(ctx: ServerContext, info: LayerVersionInfo) -> LayerVersion:
+def _layer_version(ctx: ServerContext, info: LayerVersionInfo, base_url: str) -> LayerVersion:
+    expires = ctx.code_urls.expiry()
+    location = (
+        f"{ctx.base_url(base_url)}/__wasmfaas/layer-code/{quote(info.name, safe='')}/{info.version}"
+        f"?Expires={expires}&Signature={ctx.code_urls.sign(_LINK_PREFIX + info.name, str(info.version), expires)}"
+    )
     return LayerVersion(
-        content=LayerContentOutput(code_sha256=code_sha256_b64(info.code_sha256), code_size=info.code_size),
+        content=LayerContentOutput(
+            code_sha256=code_sha256_b64(info.code_sha256), code_size=info.code_size, location=location
+        ),
         layer_arn=ctx.identity.layer_arn(info.name),
         **msgspec.structs.asdict(_list_item(ctx, info)),
     )
+
+
+# Links to layers are signed under a name no function can have (":" is not in names): a function's link cannot be
+# turned into a layer's.
+_LINK_PREFIX: Final = "layer:"
+
+
+async def download_layer(call: Call) -> Response:
+    """Content.Location, for a link a layer operation signed in the last 10 minutes: the archive as published."""
+    ctx = call.ctx
+    name = call.params["LayerName"]
+    version = _version_number(call)
+    signature = call.request.query_param("Signature") or ""
+    try:
+        expires = int(call.request.query_param("Expires") or "")
+    except ValueError:
+        expires = 0
+    if not ctx.code_urls.check(_LINK_PREFIX + name, str(version), expires, signature):
+        raise LambdaError(403, "AccessDeniedException", "The layer link is invalid or has expired: get it again")
+    data = await ctx.platform.get_layer_version_content(name, version)
+    disposition = f'attachment; filename="{name}-{version}.zip"'.encode()
+    return Response(200, data, [(b"content-type", b"application/zip"), (b"content-disposition", disposition)])
 
 
 def _list_item(ctx: ServerContext, info: LayerVersionInfo) -> LayerVersionsListItem:
@@ -142,12 +173,12 @@ async def publish_layer_version(call: Call) -> Response:
         license_info=body.license_info,
         compatible_architectures=body.compatible_architectures,
     )
-    return json_response(_layer_version(call.ctx, info), 201)
+    return json_response(_layer_version(call.ctx, info, call.request.base_url), 201)
 
 
 async def get_layer_version(call: Call) -> Response:
     info = await call.ctx.platform.get_layer_version(_layer_name(call), _version_number(call))
-    return json_response(_layer_version(call.ctx, info))
+    return json_response(_layer_version(call.ctx, info, call.request.base_url))
 
 
 async def list_layers(call: Call) -> Response:
@@ -157,7 +188,8 @@ async def list_layers(call: Call) -> Response:
         if not arn.startswith("arn:"):
             raise invalid_parameter(f"Arn: {arn!r} is not a layer version ARN")
         name, version = parse_layer_ref(arn)
-        return json_response(_layer_version(ctx, await ctx.platform.get_layer_version(name, version)))
+        info = await ctx.platform.get_layer_version(name, version)
+        return json_response(_layer_version(ctx, info, call.request.base_url))
     newest: list[LayerVersionInfo] = []
     for layer in await ctx.platform.list_layers():  # each layer by its newest version that matches the filter
         matching = [v for v in await ctx.platform.list_layer_versions(layer.name) if _matches(call, v)]
@@ -208,6 +240,18 @@ _PAGING: Final = (
 )
 
 ROUTES: Final = [
+    Route(
+        "WasmfaasDownloadLayer",
+        "GET",
+        "/__wasmfaas/layer-code/{LayerName}/{VersionNumber}",
+        download_layer,
+        response_media="application/zip",
+        signed=False,
+        errors=(403, 404),
+        tag="wasmfaas",
+        query=(Param("Expires", required=True), Param("Signature", required=True)),
+        summary="Download a layer version's archive (the Content.Location layer operations return)",
+    ),
     Route(
         "PublishLayerVersion",
         "POST",

@@ -52,6 +52,8 @@ __all__ = [
     "PublishVersionRequest",
     "PutFunctionConcurrencyRequest",
     "PutProvisionedConcurrencyConfigRequest",
+    "SnapStart",
+    "SnapStartResponse",
     "ThrottleErrorBody",
     "TracingConfig",
     "UpdateAliasRequest",
@@ -122,6 +124,17 @@ class DeadLetterConfig(Shape):
     target_arn: ArnOrEmptyField | UnsetType = UNSET
 
 
+class SnapStart(Shape):
+    apply_on: Literal["PublishedVersions", "None"] | UnsetType = UNSET
+
+
+class SnapStartResponse(Shape):
+    """As Lambda always shows it; OptimizationStatus stays Off (environments here start from the module itself)."""
+
+    apply_on: str
+    optimization_status: str
+
+
 class WasmfaasConfigRequest(Shape):
     """wasmfaas extension: `Fuel` is the per-invocation fuel budget; null removes it."""
 
@@ -141,10 +154,14 @@ class AliasRoutingConfiguration(Shape):
     )
 
 
+_CorsMethod = Annotated[str, Meta(max_length=6, pattern=r"(?i)^(GET|PUT|POST|DELETE|HEAD|PATCH|\*)$")]
+
+
 class Cors(Shape):
     allow_credentials: bool | UnsetType = UNSET
     allow_headers: Annotated[list[Annotated[str, Meta(max_length=1024)]], Meta(max_length=100)] | UnsetType = UNSET
-    allow_methods: Annotated[list[Annotated[str, Meta(max_length=6)]], Meta(max_length=6)] | UnsetType = UNSET
+    # Lambda's list: "You can use GET, PUT, POST, DELETE, HEAD, PATCH, and the wildcard character (*)".
+    allow_methods: Annotated[list[_CorsMethod], Meta(max_length=6)] | UnsetType = UNSET
     allow_origins: (
         Annotated[list[Annotated[str, Meta(min_length=1, max_length=253)]], Meta(max_length=100)] | UnsetType
     ) = UNSET
@@ -198,6 +215,7 @@ class CreateFunctionRequest(Shape):
     logging_config: LoggingConfig | UnsetType = UNSET
     kms_key_arn: ArnOrEmptyField | UnsetType = msgspec.field(default=UNSET, name="KMSKeyArn")
     dead_letter_config: DeadLetterConfig | UnsetType = UNSET
+    snap_start: SnapStart | UnsetType = UNSET
     wasmfaas_config: WasmfaasConfigRequest | UnsetType = UNSET
 
 
@@ -228,6 +246,7 @@ class UpdateFunctionConfigurationRequest(Shape):
     logging_config: LoggingConfig | UnsetType = UNSET
     kms_key_arn: ArnOrEmptyField | UnsetType = msgspec.field(default=UNSET, name="KMSKeyArn")
     dead_letter_config: DeadLetterConfig | UnsetType = UNSET
+    snap_start: SnapStart | UnsetType = UNSET
     wasmfaas_config: WasmfaasConfigRequest | UnsetType = UNSET
 
 
@@ -256,6 +275,7 @@ class FunctionConfiguration(Shape):
     layers: list[FunctionLayer] | UnsetType = UNSET
     kms_key_arn: str | UnsetType = msgspec.field(default=UNSET, name="KMSKeyArn")
     dead_letter_config: DeadLetterConfig | UnsetType = UNSET
+    snap_start: SnapStartResponse | UnsetType = UNSET
     wasmfaas_config: WasmfaasConfigResponse | UnsetType = UNSET
 
 

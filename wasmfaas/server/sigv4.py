@@ -87,6 +87,10 @@ def _remove_dot_segments(path: str) -> str:
     return "/" + "/".join(out) + ("/" if path.endswith("/") else "")
 
 
+def _has_dot_segment(raw_path: str) -> bool:
+    return any(part in (".", "..") for part in raw_path.split("/"))
+
+
 def canonical_uri(raw_path: str) -> str:
     return quote(_remove_dot_segments(raw_path), safe="/~")
 
@@ -135,6 +139,15 @@ class _Parsed:
     expires: int | None  # presigned requests only
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A request's signature fields and headers, checked for all but the signature (SigV4Verifier.check)."""
+
+    parsed: _Parsed
+    headers: dict[str, list[str]]
+    query_pairs: list[tuple[str, str]]
+
+
 class SigV4Verifier:
     """Verify requests signed with one access key (the server's)."""
 
@@ -144,17 +157,16 @@ class SigV4Verifier:
         self._keys: dict[tuple[str, str], bytes] = {}
         self._lock = threading.Lock()
 
-    def verify(
+    def check(
         self,
-        method: str,
         raw_path: str,
         raw_query: str,
         headers: Iterable[tuple[str, str]],
-        body: bytes,
         *,
         now: datetime | None = None,
-    ) -> str:
-        """Check a request's signature; return the access key id, or raise SignatureError."""
+    ) -> _Checked:
+        """Everything but the signature itself, before the body is read: an unsigned or stale request, or one for
+        another access key, costs the server nothing more than its headers."""
         header_map: dict[str, list[str]] = {}
         for name, value in headers:
             header_map.setdefault(name.lower(), []).append(value)
@@ -177,6 +189,30 @@ class SigV4Verifier:
         self._check_time(parsed, now or datetime.now(UTC))
         if "host" not in parsed.signed_headers:
             raise SignatureError("InvalidSignatureException", "The host header must be signed.")
+        if _has_dot_segment(raw_path):
+            # The signature covers the path with its dot segments removed, the router would dispatch the path as
+            # sent: a request signed for one resource could act on another.
+            raise SignatureError(
+                "InvalidSignatureException", "The request path must not hold '.' or '..' segments; send it resolved."
+            )
+        return _Checked(parsed, header_map, query_pairs)
+
+    def verify(
+        self,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        *,
+        now: datetime | None = None,
+    ) -> str:
+        """Check a request's signature; return the access key id, or raise SignatureError."""
+        return self.finish(method, raw_path, self.check(raw_path, raw_query, headers, now=now), body)
+
+    def finish(self, method: str, raw_path: str, checked: _Checked, body: bytes) -> str:
+        """The signature of a request `check` passed, over its body; return the access key id."""
+        parsed, header_map = checked.parsed, checked.headers
         payload_hash = self._payload_hash(header_map, body)
         scope = f"{parsed.date}/{parsed.region}/{parsed.service}/aws4_request"
         key = self._key(parsed.date, parsed.region)
@@ -185,7 +221,7 @@ class SigV4Verifier:
             f"\n{canonical_headers(header_map, parsed.signed_headers)}\n{';'.join(parsed.signed_headers)}\n"
             f"{payload_hash}"
         )
-        for query_text in (canonical_query(query_pairs), _raw_query(query_pairs)):
+        for query_text in (canonical_query(checked.query_pairs), _raw_query(checked.query_pairs)):
             expected = hmac.new(
                 key, string_to_sign(parsed.timestamp, scope, head + query_text + tail).encode(), hashlib.sha256
             ).hexdigest()

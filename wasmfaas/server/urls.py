@@ -424,8 +424,9 @@ def map_result(payload: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     if not isinstance(value, dict) or "statusCode" not in value:
         return 200, [(b"content-type", b"application/json")], payload
     status = value["statusCode"]
-    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-        raise _InvalidResult("statusCode must be an integer HTTP status")
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+        # 1xx are interim answers (101 would hand a proxy the connection): a function's result is a final one
+        raise _InvalidResult("statusCode must be an integer HTTP status from 200 to 599")
     headers: list[tuple[bytes, bytes]] = []
     raw_headers = value.get("headers") or {}
     if not isinstance(raw_headers, dict):
@@ -505,27 +506,34 @@ async def serve_function_url(ctx: ServerContext, scope: Scope, receive: Receive)
     if config is None:
         return _plain(404, "Not Found", request_id)
     raw_path = "/" + tail if slash else "/"
-    try:
-        request.body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
-    except BodyTooLarge:
-        return _plain(413, "Request Entity Too Large", request_id)
-    except ClientDisconnected:  # the function must not run on half a body
-        return _plain(400, "Bad Request", request_id)
     cors = config.cors if config.cors != _NO_CORS else None
-    if cors is not None and request.method == "OPTIONS" and request.header("access-control-request-method"):
-        return _preflight(cors, request, request_id)
-    caller: str | None = None
-    if config.auth_type == "AWS_IAM":
+    preflight = cors is not None and request.method == "OPTIONS" and request.header("access-control-request-method")
+    checked = None
+    if config.auth_type == "AWS_IAM" and not preflight:  # browsers send preflights unsigned
         if ctx.verifier is None:
             return _plain(403, "Forbidden", request_id)
-        try:
-            caller = ctx.verifier.verify(
-                request.method,
+        try:  # before the body is read: an unsigned request costs its headers, not 6 MB
+            checked = ctx.verifier.check(
                 request.raw_path.decode("latin-1"),
                 request.query_string.decode("latin-1"),
                 [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
-                request.body,
             )
+        except SignatureError:
+            return _plain(403, "Forbidden", request_id)
+    try:
+        request.body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
+    except BodyTooLarge:
+        return _with_cors(_plain(413, "Request Entity Too Large", request_id), cors, request)
+    except ClientDisconnected:  # the function must not run on half a body
+        return _plain(400, "Bad Request", request_id)
+    if preflight:
+        assert cors is not None
+        return _preflight(cors, request, request_id)
+    caller: str | None = None
+    if checked is not None:
+        assert ctx.verifier is not None
+        try:
+            caller = ctx.verifier.finish(request.method, request.raw_path.decode("latin-1"), checked, request.body)
         except SignatureError:
             return _plain(403, "Forbidden", request_id)
     event = msgspec.json.encode(build_event(request, config, ctx, raw_path, request_id, caller))
@@ -534,20 +542,28 @@ async def serve_function_url(ctx: ServerContext, scope: Scope, receive: Receive)
         # log's and the x-amzn-RequestId header.
         result = await ctx.runner.invoke(config.function_name, config.qualifier, event, request_id=request_id)
     except TooManyRequestsError:
-        return _plain(429, "Rate Exceeded.", request_id)
+        return _with_cors(_plain(429, "Rate Exceeded.", request_id), cors, request)
     except FunctionNotFoundError:
         return _plain(404, "Not Found", request_id)
     except PayloadTooLargeError:
-        return _plain(413, "Request Entity Too Large", request_id)
+        return _with_cors(_plain(413, "Request Entity Too Large", request_id), cors, request)
     if result.function_error is not None:
-        return _plain(502, "Internal Server Error", result.request_id)
+        return _with_cors(_plain(502, "Internal Server Error", result.request_id), cors, request)
     try:
         status, headers, data = map_result(result.payload)
     except _InvalidResult:
-        return _plain(502, "Internal Server Error", result.request_id)
+        return _with_cors(_plain(502, "Internal Server Error", result.request_id), cors, request)
     if cors is not None:
         # The URL's CORS configuration answers for CORS, as on Lambda: the function's own such headers would
         # duplicate them (two Access-Control-Allow-Origin values, which browsers refuse).
         headers = [(name, value) for name, value in headers if not name.startswith(b"access-control-")]
         headers.extend(_cors_headers(cors, request.header("origin")))
     return Response(status, data, headers, request_id=result.request_id)
+
+
+def _with_cors(response: Response, cors: Cors | None, request: Request) -> Response:
+    """An error the URL itself answers carries the CORS headers too ("Lambda adds the CORS headers to all
+    responses through the function URL"): a browser would otherwise hide a 502 or 429 behind a CORS failure."""
+    if cors is not None:
+        response.headers.extend(_cors_headers(cors, request.header("origin")))
+    return response
