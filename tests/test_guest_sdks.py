@@ -205,7 +205,9 @@ def test_zig_sdk_out_of_memory_is_reported_as_such(platform: SyncPlatform, actio
     error = result.function_error
     assert error is not None, result.payload
     assert (error.error_type, error.kind) == ("Runtime.OutOfMemory", "Unhandled"), error
-    assert error.error_message == "Runtime exited with error: out of memory (an allocation failed)"
+    assert error.error_message == (  # Lambda's words for a runtime that exited
+        f"RequestId: {result.request_id} Error: Runtime exited with error: out of memory (an allocation failed)"
+    )
     assert result.max_memory_used_mb < 240 and b"wasmfaas: out of memory\n" in result.guest_log
     assert platform.invoke("zig", '{"action": "context"}').cold_start  # the environment was replaced
 
@@ -245,7 +247,9 @@ def test_c_sdk_out_of_memory_is_reported_as_such(
     error = result.function_error
     assert error is not None, result.payload
     assert (error.error_type, error.kind) == ("Runtime.OutOfMemory", "Unhandled"), error
-    assert error.error_message == "Runtime exited with error: out of memory (an allocation failed)"
+    assert error.error_message == (  # Lambda's words for a runtime that exited
+        f"RequestId: {result.request_id} Error: Runtime exited with error: out of memory (an allocation failed)"
+    )
     assert result.max_memory_used_mb < 120  # not the host's inference near the cap
     assert (b"wasmfaas: out of memory\n" in result.guest_log) == (case != "own")
     after = platform.invoke("oom", "{}")

@@ -35,7 +35,10 @@ def test_exit_codes(platform: SyncPlatform, deploy: Callable[..., str]) -> None:
     failed = platform.invoke(name, b"3")
     assert failed.function_error is not None
     assert failed.function_error.error_type == "Runtime.ExitError"
-    assert failed.function_error.error_message == "Runtime exited with error: exit status 3"
+    # Lambda's words, in the error and the log: "RequestId: <id> Error: Runtime exited with error: exit status 3"
+    expected = f"RequestId: {failed.request_id} Error: Runtime exited with error: exit status 3"
+    assert failed.function_error.error_message == expected
+    assert f"{expected}\nRuntime.ExitError\n".encode() in failed.guest_log
     assert b"exiting with 3" in failed.guest_log and b"Runtime.ExitError" in failed.guest_log
 
 

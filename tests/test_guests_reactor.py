@@ -477,7 +477,7 @@ def test_a_reactor_that_exits_at_all_is_an_exit_error(platform: SyncPlatform) ->
     error = result.function_error
     assert error is not None
     assert error.error_type == "Runtime.ExitError"
-    assert error.error_message == "Runtime exited with error: exit status 0"
+    assert error.error_message == f"RequestId: {result.request_id} Error: Runtime exited with error: exit status 0"
     assert platform.invoke("exits", b"1").cold_start
 
 

@@ -484,6 +484,8 @@ def test_node_globals_libraries_expect(platform: SyncPlatform) -> None:
     # process.exit ends the runtime, as on Lambda: Runtime.ExitError, and a fresh environment next.
     exited = platform.invoke("js-node", b'{"exit": 3}')
     assert exited.function_error is not None and exited.function_error.error_type == "Runtime.ExitError"
-    assert exited.function_error.error_message == "Runtime exited with error: exit status 3"
+    assert exited.function_error.error_message == (
+        f"RequestId: {exited.request_id} Error: Runtime exited with error: exit status 3"
+    )
     assert platform.invoke("js-node", b"{}").cold_start
     platform.delete_function("js-node")

@@ -284,7 +284,9 @@ def test_sys_exit_ends_the_runtime(platform: SyncPlatform) -> None:
     result = platform.invoke("py", b'{"action": "exit"}')
     assert result.function_error is not None and result.function_error.kind == "Unhandled"
     assert result.function_error.error_type == "Runtime.ExitError"
-    assert result.function_error.error_message == "Runtime exited with error: exit status 3"
+    assert result.function_error.error_message == (
+        f"RequestId: {result.request_id} Error: Runtime exited with error: exit status 3"
+    )
     assert result.log.count("Runtime exited with error: exit status 3") == 1
     assert platform.invoke("py", b'{"action": "count"}').cold_start  # as on Lambda: a fresh environment
 

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+import msgspec
+
 from .errors import InvalidParameterError, PayloadTooLargeError
 from .guests.base import Request
 from .pool import Pool, Run
@@ -123,17 +125,23 @@ class Invoker:
             )
             log = note.encode() + log
         if error is not None:
+            exited = not error.handled and error.error_message.startswith("Runtime exited")
+            if exited:  # Lambda's words for a runtime that exited: "RequestId: <id> Error: Runtime exited ..."
+                error = msgspec.structs.replace(
+                    error, error_message=f"RequestId: {request.request_id} Error: {error.error_message}"
+                )
             payload = error.to_payload(request.request_id if not error.handled else None, node=target.node_errors)
             if not error.handled and not outcome.error_logged:
                 # Lambda writes the platform's view of a crash into the log stream too.
                 stamp = log_time()
                 if log and not log.endswith(b"\n"):
                     log += b"\n"
-                line = (
-                    f"{stamp} {request.request_id} {error.error_message}"
-                    if error.error_type == "Sandbox.Timedout"
-                    else f"{stamp} {request.request_id} [ERROR] {error.error_type}: {error.error_message}"
-                )
+                if exited:
+                    line = f"{error.error_message}\n{error.error_type}"  # as Lambda logs it
+                elif error.error_type == "Sandbox.Timedout":
+                    line = f"{stamp} {request.request_id} {error.error_message}"
+                else:
+                    line = f"{stamp} {request.request_id} [ERROR] {error.error_type}: {error.error_message}"
                 if error.stack_trace:  # a trap's wasm frames, as a runtime logs a traceback
                     line += "\nwasm backtrace:\n" + "\n".join(f"    at {frame}" for frame in error.stack_trace)
                 log += line.encode() + b"\n"

@@ -268,8 +268,9 @@ def test_update_function_configuration(client: Any, create: Create) -> None:
 def test_settings_with_no_effect_here_are_kept_and_shown(
     client: Any, create: Create, guest: Callable[[str], bytes]
 ) -> None:
-    """Architectures, TracingConfig, LoggingConfig, KMSKeyArn, DeadLetterConfig and SnapStart change nothing here, but tools
-    compare what they applied with what they read back: each is kept (with versions) and shown as Lambda shows it."""
+    """Architectures, TracingConfig, LoggingConfig, KMSKeyArn, DeadLetterConfig and SnapStart change nothing here, but
+    tools compare what they applied with what they read back: each is kept (with versions) and shown as Lambda shows
+    it."""
     plain = create("echo")
     assert plain["Architectures"] == ["x86_64"] and plain["TracingConfig"] == {"Mode": "PassThrough"}
     assert plain["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{plain['FunctionName']}"}

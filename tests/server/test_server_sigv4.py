@@ -255,7 +255,7 @@ def test_a_signature_for_one_url_does_not_open_another(
     b_id = urlsplit(b).path.strip("/").split("/")[1]
     a_path = urlsplit(a).path
     # Sent raw: /urls/<b>/../<a>/hello, which SigV4 reads as a's path.
-    forged = f"{signed_server.url}/urls/{b_id}/..{a_path[len('/urls'):]}hello"
+    forged = f"{signed_server.url}/urls/{b_id}/..{a_path[len('/urls') :]}hello"
     assert request(forged, "GET", None, sent)[0] == 403
 
 
