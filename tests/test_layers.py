@@ -13,13 +13,18 @@ from wasmfaas import InvalidParameterError, LayerNotFoundError, SyncPlatform
 from wasmfaas.runtimes import JAVASCRIPT, PYTHON
 
 APP = """\
+import importlib.metadata, pathlib
 import common
 import shadow
 import sitepkg
 
 
 def handler(event, context):
-    return {"common": common.VALUE, "shadow": shadow.VALUE, "sitepkg": sitepkg.VALUE}
+    out = {"common": common.VALUE, "shadow": shadow.VALUE, "sitepkg": sitepkg.VALUE}
+    if event.get("files"):  # a layer's files are on disk where its modules' __file__ says, its metadata found
+        out["data"] = (pathlib.Path(sitepkg.__file__).parent / "data.txt").read_text()
+        out["version"] = importlib.metadata.version("sitepkg")
+    return out
 """
 
 
@@ -31,6 +36,10 @@ def test_python_layers_in_order_under_the_functions_own_files(tmp_path: Path) ->
                 "python/common.py": "VALUE = 'base'\n",
                 "python/shadow.py": "VALUE = 'layer'\n",
                 "python/lib/python3.14/site-packages/sitepkg/__init__.py": "VALUE = 'site-packages'\n",
+                "python/lib/python3.14/site-packages/sitepkg/data.txt": "beside the module",
+                "python/lib/python3.14/site-packages/sitepkg-1.2.3.dist-info/METADATA": (
+                    "Metadata-Version: 2.1\nName: sitepkg\nVersion: 1.2.3\n"
+                ),
                 "README": "not on any path",
             }),
             description="shared", compatible_runtimes=[PYTHON],
@@ -51,6 +60,8 @@ def test_python_layers_in_order_under_the_functions_own_files(tmp_path: Path) ->
         # A later layer's file replaces an earlier one's; the function's own files replace any layer's.
         expected = {"common": "over", "shadow": "function", "sitepkg": "site-packages"}
         assert platform.invoke("fn", b"{}").json() == expected
+        files = platform.invoke("fn", b'{"files": true}').json()
+        assert (files["data"], files["version"]) == ("beside the module", "1.2.3")
 
         # Versions are immutable and never numbered twice; deleting one leaves the functions using it as they are.
         base = {"python/lib/python3.14/site-packages/sitepkg/__init__.py": "VALUE = 'site-packages'\n"}
@@ -121,6 +132,20 @@ def test_a_javascript_layer_s_node_modules(platform: SyncPlatform) -> None:
     )
     platform.create_function("js", source, runtime=JAVASCRIPT, handler="index.handler", layers=["shout:1"])
     assert platform.invoke("js", b'{"name": "ada"}').json() == "ADA!"
+    # Lambda's other layout, nodejs/nodeN/node_modules (N the function's nodejsN.x), over the plain one.
+    platform.publish_layer_version(
+        "whisper",
+        zip_of({
+            "nodejs/node_modules/whisper/index.js": "exports.whisper = () => 'plain';\n",
+            "nodejs/node20/node_modules/whisper/index.js": "exports.whisper = (s) => s.toLowerCase() + '...';\n",
+            "nodejs/node18/node_modules/whisper/index.js": "exports.whisper = () => 'node18';\n",
+        }),
+    )  # fmt: skip
+    source = zip_of(
+        {"index.mjs": "import { whisper } from 'whisper';\nexport const handler = async (e) => whisper(e.name);\n"}
+    )
+    platform.create_function("js20", source, runtime="nodejs20.x", handler="index.handler", layers=["whisper:1"])
+    assert platform.invoke("js20", b'{"name": "ADA"}').json() == "ada..."
 
 
 def test_lambdas_runtime_identifiers_run_on_the_runtimes(platform: SyncPlatform) -> None:

@@ -437,6 +437,8 @@ def test_console_renders_values_as_node_does(platform: SyncPlatform, tmp_path: P
 
 
 NODE_GLOBALS = """
+import where from "./lib/where.cjs";
+
 export const handler = async (event) => {
   if (event.exit !== undefined) process.exit(event.exit);
   const immediate = await new Promise((resolve) => setImmediate(resolve, "ran"));
@@ -458,6 +460,11 @@ export const handler = async (event) => {
     on: process.on("unhandledRejection", () => {}) === process,
     memory: typeof process.memoryUsage().heapUsed,
     rsa,
+    // Where the file is on Lambda (a read of import.meta.url had never returned).
+    url: import.meta.url,
+    beside: new URL("./data.json", import.meta.url).pathname,
+    meta: [import.meta.dirname, import.meta.filename],
+    where: where(),
   };
 };
 """
@@ -465,8 +472,14 @@ export const handler = async (event) => {
 
 def test_node_globals_libraries_expect(platform: SyncPlatform) -> None:
     platform.create_function(
-        "js-node", zip_of({"index.mjs": NODE_GLOBALS}), runtime=JAVASCRIPT, handler="index.handler"
-    )
+        "js-node",
+        zip_of({
+            "index.mjs": NODE_GLOBALS,
+            "lib/where.cjs": "#!/usr/bin/env node\nmodule.exports = () => [__dirname, __filename];\n",
+        }),
+        runtime=JAVASCRIPT,
+        handler="index.handler",
+    )  # fmt: skip
     result = platform.invoke("js-node", b"{}")
     assert result.json() == {
         "global": True,
@@ -479,6 +492,10 @@ def test_node_globals_libraries_expect(platform: SyncPlatform) -> None:
         "on": True,
         "memory": "number",
         "rsa": "NotSupportedError",
+        "url": "file:///var/task/index.mjs",
+        "beside": "/var/task/data.json",
+        "meta": ["/var/task", "/var/task/index.mjs"],
+        "where": ["/var/task/lib", "/var/task/lib/where.cjs"],
     }, result.payload
     assert "\nraw line\n" in result.log  # process.stdout.write is not a console line: no prefix
     # process.exit ends the runtime, as on Lambda: Runtime.ExitError, and a fresh environment next.

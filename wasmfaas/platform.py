@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import fcntl
 import functools
+import hashlib
 import itertools
 import logging
 import os
@@ -109,6 +110,15 @@ def _read_lines(path: Path) -> list[str]:
         return [line.strip() for line in path.read_text().splitlines() if line.strip()]
     except FileNotFoundError:
         return []
+
+
+def _task_key(info: FunctionInfo) -> str:
+    """A Python function's unpacked /var/task: its package's hash, or with layers, of the package and its layers."""
+    if not info.layers:
+        return info.code_sha256
+    return hashlib.sha256(
+        " ".join([info.code_sha256, *(layer.code_sha256 for layer in info.layers)]).encode()
+    ).hexdigest()
 
 
 def _remove_dead_scratch_dirs() -> None:
@@ -542,13 +552,17 @@ class Platform:
             self._scratch, self._scratch_lock = scratch, fd
         return self._scratch
 
-    def _task_root(self, sha256: str, code: bytes) -> str:
-        """A language-runtime package unpacked (once per content), for its environments' read-only /var/task."""
+    def _task_root(self, info: FunctionInfo, code: bytes, layers: Sequence[bytes]) -> str:
+        """A language-runtime package unpacked (once per content), for its environments' read-only /var/task: its
+        layers' files under its own, as the build joins them (a module's data file, a package's .dist-info, are
+        where its `__file__` says)."""
         root = self._tasks_dir()
-        target = root / sha256
+        target = root / _task_key(info)
         if not target.is_dir():
-            staging = Path(tempfile.mkdtemp(prefix=f".{sha256[:16]}-", dir=root))
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name[:16]}-", dir=root))
             try:
+                for layer in layers:
+                    runtimes.add_layer(info.runtime, layer, staging)
                 runtimes.extract_zip(code, staging)
                 os.rename(staging, target)  # whole or not at all: a crash leaves only a dot-directory
             except OSError:
@@ -563,7 +577,7 @@ class Platform:
         if not root.is_dir():
             return
         used = {
-            deployed.info.code_sha256
+            _task_key(deployed.info)
             for function in self._functions.values()
             for deployed in function.all_deployed()
             if runtimes.family(deployed.info.runtime) == runtimes.PYTHON
@@ -680,7 +694,8 @@ class Platform:
         mounts: tuple[tuple[str, str], ...] = ()
         kind = runtimes.family(info.runtime)
         if kind == runtimes.PYTHON:  # JavaScript has no API to read files with
-            task_root = await anyio.to_thread.run_sync(self._task_root, info.code_sha256, code)
+            layers = [await self._layer_content(layer.code_sha256) for layer in info.layers]
+            task_root = await anyio.to_thread.run_sync(self._task_root, info, code, layers)
             mounts = ((task_root, "/var/task"), *_ZONEINFO_MOUNT)
         scratch_root = str(await anyio.to_thread.run_sync(self._scratch_dir))
         artifact = wasm_sha if kind != runtimes.WASI else ""

@@ -187,14 +187,46 @@ function guardPlugin(rootReal, workDir) {
           'throw error;',
         ].join('\n'),
       }));
-      build.onLoad({ filter: /.*/, namespace: 'file' }, (args) => {
+      build.onLoad({ filter: /.*/, namespace: 'file' }, async (args) => {
         if (args.path !== bufferPackagePath() && !inside(args.path)) {
           return outside(basename(args.path));  // reached through a symlink of a deployed folder
+        }
+        if (/\.[cm]?js$/.test(args.path) && (args.path === rootReal || args.path.startsWith(rootReal + sep))) {
+          return withModuleLocation(await readFile(args.path, 'utf8'), relative(rootReal, args.path).split(sep).join('/'));
         }
         return undefined;
       });
     },
   };
+}
+
+// Where a file of the function is on Lambda (/var/task/<path>): `import.meta.url` (StarlingMonkey has no module
+// metadata for the bundled code: a read of it never returned), `import.meta.filename`/`dirname`, and CommonJS's
+// `__filename`/`__dirname`, given as constants. Undefined: the file is loaded as it is.
+function withModuleLocation(text, rel) {
+  const mentionsMeta = text.includes('import.meta');
+  const mentionsDirname = /\b__(dirname|filename)\b/.test(text);
+  if (!mentionsMeta && !mentionsDirname) return undefined;
+  const filename = `/var/task/${rel}`;
+  const dir = dirname(filename);
+  const url = `file://${filename.split('/').map(encodeURIComponent).join('/')}`;
+  let contents = text;
+  if (mentionsMeta) {
+    contents = contents
+      .replace(/\bimport\.meta\.url\b/g, JSON.stringify(url))
+      .replace(/\bimport\.meta\.filename\b/g, JSON.stringify(filename))
+      .replace(/\bimport\.meta\.dirname\b/g, JSON.stringify(dir))
+      .replace(/\bimport\.meta\b/g, `({ url: ${JSON.stringify(url)}, filename: ${JSON.stringify(filename)}, ` +
+        `dirname: ${JSON.stringify(dir)} })`);
+  }
+  // CommonJS only (ESM has neither, in Node too), and not over the file's own declaration of them.
+  const esm = rel.endsWith('.mjs') || /^\s*(import|export)\b/m.test(text);
+  if (mentionsDirname && !esm && !/\b(var|let|const|function|class)\s+__(dirname|filename)\b/.test(text)) {
+    const declare = `var __filename = ${JSON.stringify(filename)}, __dirname = ${JSON.stringify(dir)};`;
+    const shebang = contents.startsWith('#!') ? contents.indexOf('\n') + 1 || contents.length : 0;
+    contents = contents.slice(0, shebang) + declare + contents.slice(shebang);
+  }
+  return { contents, loader: 'js' };
 }
 
 function bufferPackagePath() {

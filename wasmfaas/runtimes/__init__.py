@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shutil
 import stat
 import tempfile
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_ZIPPED_BYTES",
     "PYTHON",
     "WASI",
+    "add_layer",
     "build",
     "extract_zip",
     "family",
@@ -94,11 +96,21 @@ def family(runtime: str) -> str:
 
 # Where a layer's files are found for each runtime, as Lambda lays layers out under /opt, and where they go in the
 # function's package: Python's `python/` (or `python/lib/python3.X/site-packages/`, X the function's runtime's, or
-# 3.14) and Node's `nodejs/node_modules/` are on the import path there; here they join the package, under the
-# function's own files.
-def _layer_paths(runtime: str) -> tuple[tuple[str, str], ...]:
+# 3.14) and Node's `nodejs/node_modules/` and `nodejs/nodeN/node_modules/` (N the function's nodejsN.x; any N for
+# js-starlingmonkey, the newest last) are on the import path there; here they join the package, under the
+# function's own files. A later pair's files replace an earlier one's, as the versioned path comes first in NODE_PATH.
+def _layer_paths(runtime: str, root: Path) -> tuple[tuple[str, str], ...]:
     if family(runtime) == JAVASCRIPT:
-        return (("nodejs/node_modules", "node_modules"),)
+        declared = re.fullmatch(r"nodejs(\d+)\.x", runtime)
+        if declared:
+            nodes = [int(declared[1])]
+        else:
+            found = (p.name[4:] for p in (root / "nodejs").glob("node*"))
+            nodes = sorted(int(n) for n in found if n.isdigit())
+        return (
+            ("nodejs/node_modules", "node_modules"),
+            *((f"nodejs/node{n}/node_modules", "node_modules") for n in nodes),
+        )
     versions = dict.fromkeys((runtime, PYTHON))  # the function's own first
     return (("python", "."), *((f"python/lib/{version}/site-packages", ".") for version in versions))
 
@@ -121,7 +133,7 @@ def build(
         if isinstance(source, bytes) or layers:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wasmfaas-src-")))
             for layer in layers:
-                _add_layer(runtime, layer, folder)
+                add_layer(runtime, layer, folder)
             try:
                 if isinstance(source, bytes):
                     extract_zip(source, folder)
@@ -148,11 +160,12 @@ def build(
         return build_js(folder, handler, out, cache_dir=cache_dir).read_bytes()
 
 
-def _add_layer(runtime: str, layer: bytes, folder: Path) -> None:
+def add_layer(runtime: str, layer: bytes, folder: Path) -> None:
+    """Put a layer's files where a function of `runtime` finds them in its package folder (`_layer_paths`)."""
     with tempfile.TemporaryDirectory(prefix="wasmfaas-layer-") as tmp:
         root = Path(tmp)
         extract_zip(layer, root)
-        paths = _layer_paths(runtime)
+        paths = _layer_paths(runtime, root)
         # A path copied on its own (python/lib/python3.14/site-packages) is left out of the one holding it (python).
         own = {root / inside for inside, _ in paths}
         for inside, target in paths:
