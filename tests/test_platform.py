@@ -15,6 +15,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from zip_helpers import zip_of
 
 from wasmfaas import (
     FunctionConfig,
@@ -264,6 +265,12 @@ async def test_code_no_version_uses_leaves_the_disk(
         await settled()
         assert (files("code"), files("modules")) == kept
         assert (await platform.invoke("kept", b"1")).payload == b"1"
+        # A deleted layer version's archive too, though no function changed (a CI publishing a layer a build).
+        layer = await platform.publish_layer_version("shared", zip_of({"python/shared.py": b"X = 1\n"}))
+        assert files("code") == kept[0] | {layer.code_sha256}
+        await platform.delete_layer_version("shared", layer.version)
+        await settled()
+        assert files("code") == kept[0]
 
 
 def test_code_no_version_deploys_is_let_go(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:

@@ -417,10 +417,13 @@ class Platform:
         compiled artifacts (in a module cache of this platform's own). Once code went out of use, at the next
         maintenance round; a churn of 300 deployments had left 1.6 GB of compiled modules and 0.8 GB of blobs.
         Under the lock (a change under way writes blobs, packages and artifacts before its record)."""
+        referenced = self._referenced_blobs()
         if self._registry is not None:
-            removed = self._registry.collect_garbage(self._referenced_blobs() | self._kept_blobs)
+            removed = self._registry.collect_garbage(referenced | self._kept_blobs)
             if removed:
                 logger.info("removed %d code blobs no function or layer uses", removed)
+        for sha in [sha for sha in self._layer_code if sha not in referenced]:  # a platform without a registry
+            del self._layer_code[sha]
         self._collect_tasks()
         if not (self._disk_cache and self._own_module_cache and self._module_cache.is_dir()):
             return
@@ -1304,6 +1307,7 @@ class Platform:
             if self._registry is not None:
                 await anyio.to_thread.run_sync(self._registry.save_layer, record)
             self._layers[name] = record
+            self._garbage = True  # its content goes at the next maintenance round, unless a function uses it
 
     def _layer_refs(self, runtime: str, refs: Sequence[str]) -> tuple[LayerRef, ...]:
         """The layer versions `refs` names, checked against Lambda's rules (call under the lock)."""

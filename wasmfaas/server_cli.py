@@ -152,6 +152,16 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
         help="run functions that have been fast on the event loop's thread (default on; --no-inline: always on "
         "worker threads, so no slow call is ever stopped and run again in a new environment)",
     )
+    serve.add_argument(
+        "--idle-ttl",
+        type=_seconds,
+        default=600.0,
+        metavar="S",
+        help="how long an idle environment is kept warm (600; a burst's memory goes back when they expire)",
+    )
+    serve.add_argument(
+        "--max-idle", type=_at_least(0), default=1000, metavar="N", help="idle environments kept per version (1000)"
+    )
     serve.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn", help="HTTP server (uvicorn)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(server_command=_serve)
@@ -384,6 +394,8 @@ def _serve(args: argparse.Namespace) -> int:
         event_concurrency=args.event_concurrency,
         dead_letter_retention_s=args.dead_letter_retention * 86400.0 or None,
         inline=args.inline,
+        idle_ttl=args.idle_ttl,
+        max_idle=args.max_idle,
     )
     return serve(settings, args.host, args.port, server=args.server, log_level=args.log_level)
 

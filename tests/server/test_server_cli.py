@@ -9,11 +9,12 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from server_helpers import ServerProcess, lambda_client, unique, zip_of
+from server_helpers import ROLE, ServerProcess, lambda_client, start_server, unique, zip_of
 
 AWS = Path(sys.executable).with_name("aws")
 
@@ -424,3 +425,28 @@ def test_serve_on_a_taken_port_says_how_to_choose_another(tmp_path: Path) -> Non
         f"wasmfaas: cannot listen on 127.0.0.1:{port}: the port is in use (another server? choose one with --port, "
         "or --port 0 for any free one)\n"
     )
+
+
+def test_serve_keeps_idle_environments_as_long_as_told(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    """`--idle-ttl`: after a burst, idle environments (and their memory) go once they have been idle that long."""
+    server = start_server(tmp_path, "--idle-ttl", "0.3", "--max-idle", "5")
+    try:
+        client = lambda_client(server.url)
+        client.create_function(
+            FunctionName="idle",
+            Role=ROLE,
+            Handler="echo.wasm",
+            Code={"ZipFile": zip_of({"echo.wasm": guest("echo")})},
+        )
+
+        def cold() -> bool:
+            tail = client.invoke(FunctionName="idle", Payload=b"1", LogType="Tail")["LogResult"]
+            return "Init Duration" in base64.b64decode(tail).decode()
+
+        assert cold() and not cold()  # warm while used
+        deadline = time.monotonic() + 30
+        while not cold():  # reaped once idle past 0.3 s (at the next maintenance round)
+            assert time.monotonic() < deadline, "the idle environment was kept past --idle-ttl"
+            time.sleep(1.5)
+    finally:
+        assert server.stop() == 0

@@ -195,6 +195,8 @@ class LambdaServer:
                 region=settings.region,
                 account_id=settings.account_id,
                 inline=settings.inline,
+                idle_ttl=settings.idle_ttl,
+                max_idle=settings.max_idle,
             )
         )
         logs = await stack.enter_async_context(

@@ -42,6 +42,8 @@ class ServerSettings(msgspec.Struct, kw_only=True):
     - `event_concurrency`: Event invocations run at once (`<data_dir>/events.sqlite3` holds the queue).
     - `dead_letter_retention_s`: how long dead letters are kept (default 14 days; None: until replayed or deleted).
     - `inline`: run functions that have shown themselves fast on the event loop's thread (`Platform(inline=)`).
+    - `idle_ttl`, `max_idle`: seconds an idle environment is kept, and idle environments kept per function version
+      (`Platform(idle_ttl=, max_idle=)`): after a burst, its environments' memory goes back when they expire.
     """
 
     data_dir: Path | None = None
@@ -58,3 +60,5 @@ class ServerSettings(msgspec.Struct, kw_only=True):
     event_concurrency: int = 16
     dead_letter_retention_s: float | None = DEAD_LETTER_RETENTION_S
     inline: bool = True
+    idle_ttl: float = 600.0
+    max_idle: int = 1000
