@@ -18,9 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from botocore.exceptions import ClientError
 from server_helpers import ROLE, ServerProcess, lambda_client, request, start_server, unique, zip_of
+
+from wasmfaas.server.app import LambdaServer
+from wasmfaas.server.settings import ServerSettings
 
 Create = Callable[..., dict[str, Any]]
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
@@ -399,3 +403,54 @@ def test_sigterm_lets_running_event_invocations_finish(tmp_path: Path, guest: Ca
             assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
     finally:
         assert restarted.stop() == 0
+
+
+@pytest.mark.anyio
+async def test_a_long_poll_ends_when_its_client_hangs_up(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    """300 clients that left had kept the server polling the log store for each until its 20 s wait ran out."""
+    app = LambdaServer(ServerSettings(data_dir=tmp_path))
+    startup: list[dict[str, Any]] = [{"type": "lifespan.startup"}]
+    shutdown = anyio.Event()
+    started = anyio.Event()
+
+    async def lifespan_receive() -> dict[str, Any]:
+        if startup:
+            return startup.pop()
+        await shutdown.wait()
+        return {"type": "lifespan.shutdown"}
+
+    async def lifespan_send(message: dict[str, Any]) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(app, {"type": "lifespan"}, lifespan_receive, lifespan_send)
+        await started.wait()
+        assert app.ctx is not None
+        await app.ctx.platform.create_function("quiet", guest("echo"))
+        gone = anyio.Event()
+        messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop()
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "method": "GET", "path": "/__wasmfaas/logs/quiet", "raw_path": b"/__wasmfaas/logs/quiet",
+            "query_string": b"after=0&wait=20", "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 1),
+            "scheme": "http", "server": ("127.0.0.1", 80),
+        }  # fmt: skip
+        with anyio.fail_after(10):  # well short of the 20 s wait: the hang-up ended it
+            async with anyio.create_task_group() as request:
+                request.start_soon(app, scope, receive, send)
+                await anyio.sleep(0.2)
+                assert not sent  # still waiting for an entry
+                gone.set()
+        shutdown.set()

@@ -319,7 +319,7 @@ class LambdaServer:
                 await self._read_and_verify(request, receive, route.body_limit, route)
             else:
                 request.body = await _read(scope, receive, route)
-            call = Call(request, params, ctx)
+            call = Call(request, params, ctx, receive=receive)
             if route.body is not None:
                 call.body = _decoder(route.body).decode(request.body or b"{}")
             return await route.handler(call)

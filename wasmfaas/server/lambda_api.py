@@ -23,7 +23,7 @@ import contextlib
 import math
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
@@ -873,7 +873,7 @@ async def read_logs(call: Call) -> Response:
     if call.request.query_param("tail") is not None and call.request.query_param("after") is None:
         entries, after = await ctx.logs.tail(name, int_param(call, "tail", 0, 1000, 100))
     else:
-        entries = await ctx.logs.wait(name, after=after, limit=limit, timeout=wait)
+        entries = await _unless_disconnected(call, ctx.logs.wait(name, after=after, limit=limit, timeout=wait), [])
     events = [
         LogEvent(
             seq=e.id, timestamp=int(e.timestamp * 1000), request_id=e.request_id, version=e.version, message=e.text
@@ -881,6 +881,35 @@ async def read_logs(call: Call) -> Response:
         for e in entries
     ]
     return json_response({"events": events, "next": max(after, events[-1].seq) if events else after})
+
+
+async def _unless_disconnected(call: Call, waiting: Awaitable[T], gone: T) -> T:
+    """`waiting`'s result, or `gone` as soon as the client hangs up (a long poll then stops polling at once: 300
+    clients that left had kept the server polling for each until its wait ran out)."""
+    receive = call.receive
+    if receive is None:
+        return await waiting
+    result = gone
+
+    async def wait() -> None:
+        nonlocal result
+        result = await waiting
+        tg.cancel_scope.cancel()
+
+    async def watch() -> None:
+        # Once the body is read, the next message is the disconnect (uvicorn's and granian's receive wait for it);
+        # anything else, and the wait runs its course.
+        try:
+            message = await receive()
+        except Exception:  # a server whose receive refuses a call past the body: the wait runs its course
+            return
+        if message["type"] == "http.disconnect":
+            tg.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait)
+        tg.start_soon(watch)
+    return result
 
 
 async def health(call: Call) -> Response:

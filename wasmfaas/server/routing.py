@@ -14,7 +14,7 @@ from typing import Any, Final, Literal, TypeVar
 from urllib.parse import unquote
 
 from .context import ServerContext
-from .http import Request, Response
+from .http import Receive, Request, Response
 
 __all__ = ["Call", "Handler", "KiB", "MiB", "Param", "Route", "Router"]
 
@@ -43,6 +43,7 @@ class Call:
     params: dict[str, str]
     ctx: ServerContext
     body: Any = None
+    receive: Receive | None = None  # the connection's, once the body is read: it says when the client has gone
 
     def body_as(self, kind: type[T]) -> T:
         if not isinstance(self.body, kind):
