@@ -59,6 +59,19 @@ class CodeUrlSigner:
     def check(self, name: str, version: str, expires: int, signature: str) -> bool:
         return expires >= time.time() and hmac.compare_digest(self.sign(name, version, expires), signature)
 
+    def query(self, name: str, version: str) -> str:
+        """A link's `Expires=...&Signature=...` for `name` at `version`."""
+        expires = self.expiry()
+        return f"Expires={expires}&Signature={self.sign(name, version, expires)}"
+
+    def check_query(self, name: str, version: str, expires: str | None, signature: str | None) -> bool:
+        """Whether a link's query parameters are good for `name` at `version`, and unexpired."""
+        try:
+            when = int(expires or "")
+        except ValueError:
+            return False
+        return self.check(name, version, when, signature or "")
+
 
 @dataclass(slots=True)
 class ServerContext:

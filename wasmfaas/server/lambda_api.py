@@ -81,7 +81,15 @@ from .shapes import (
     WasmfaasConfigResponse,
 )
 
-__all__ = ["ROUTES", "function_configuration", "function_ref", "int_param", "paginate", "unqualified"]
+__all__ = [
+    "ROUTES",
+    "function_configuration",
+    "function_ref",
+    "int_param",
+    "paginate",
+    "unqualified",
+    "zip_download",
+]
 
 T = TypeVar("T")
 
@@ -413,11 +421,9 @@ async def get_function(call: Call) -> Response:
     name, qualifier = function_ref(call)
     info = await ctx.platform.get_function(name, qualifier)
     latest = info if info.version == LATEST else await ctx.platform.get_function(name)
-    expires = ctx.code_urls.expiry()
     location = (
         f"{ctx.base_url(call.request.base_url)}/__wasmfaas/code/{quote(name, safe='')}"
-        f"?Qualifier={quote(info.version, safe='')}&Expires={expires}"
-        f"&Signature={ctx.code_urls.sign(name, info.version, expires)}"
+        f"?Qualifier={quote(info.version, safe='')}&{ctx.code_urls.query(name, info.version)}"
     )
     reserved = latest.config.reserved_concurrency
     tags = await ctx.platform.list_tags(name)
@@ -828,12 +834,8 @@ async def download_code(call: Call) -> Response:
     ctx = call.ctx
     name = call.params["FunctionName"]
     version = call.request.query_param("Qualifier") or ""
-    signature = call.request.query_param("Signature") or ""
-    try:
-        expires = int(call.request.query_param("Expires") or "")
-    except ValueError:
-        expires = 0
-    if not ctx.code_urls.check(name, version, expires, signature):
+    query = call.request.query_param
+    if not ctx.code_urls.check_query(name, version, query("Expires"), query("Signature")):
         raise LambdaError(403, "AccessDeniedException", "The code link is invalid or has expired: call GetFunction")
     info = await ctx.platform.get_function(name, version)
     code = await ctx.platform.get_function_code(name, version)
@@ -841,7 +843,12 @@ async def download_code(call: Call) -> Response:
         data = await anyio.to_thread.run_sync(build_zip, module_file_name(info.handler or "function.wasm"), code)
     else:
         data = code
-    disposition = f'attachment; filename="{name}-{version.lstrip("$")}.zip"'.encode()
+    return zip_download(data, f"{name}-{version.lstrip('$')}.zip")
+
+
+def zip_download(data: bytes, filename: str) -> Response:
+    """A zip archive sent as a file to save (the code links' answer)."""
+    disposition = f'attachment; filename="{filename}"'.encode()
     return Response(200, data, [(b"content-type", b"application/zip"), (b"content-disposition", disposition)])
 
 

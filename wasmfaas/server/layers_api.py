@@ -18,7 +18,7 @@ from ..layers import LayerVersionInfo, parse_layer_ref
 from .context import ServerContext
 from .errors import LambdaError, invalid_parameter
 from .http import Response, json_response
-from .lambda_api import CODE_BODY_LIMIT, code_sha256_b64, paginate
+from .lambda_api import CODE_BODY_LIMIT, code_sha256_b64, paginate, zip_download
 from .routing import Call, Param, Route
 from .shapes import Shape
 
@@ -103,10 +103,9 @@ def _version_number(call: Call) -> int:
 
 
 def _layer_version(ctx: ServerContext, info: LayerVersionInfo, base_url: str) -> LayerVersion:
-    expires = ctx.code_urls.expiry()
     location = (
         f"{ctx.base_url(base_url)}/__wasmfaas/layer-code/{quote(info.name, safe='')}/{info.version}"
-        f"?Expires={expires}&Signature={ctx.code_urls.sign(_LINK_PREFIX + info.name, str(info.version), expires)}"
+        f"?{ctx.code_urls.query(_LINK_PREFIX + info.name, str(info.version))}"
     )
     return LayerVersion(
         content=LayerContentOutput(
@@ -127,16 +126,10 @@ async def download_layer(call: Call) -> Response:
     ctx = call.ctx
     name = call.params["LayerName"]
     version = _version_number(call)
-    signature = call.request.query_param("Signature") or ""
-    try:
-        expires = int(call.request.query_param("Expires") or "")
-    except ValueError:
-        expires = 0
-    if not ctx.code_urls.check(_LINK_PREFIX + name, str(version), expires, signature):
+    query = call.request.query_param
+    if not ctx.code_urls.check_query(_LINK_PREFIX + name, str(version), query("Expires"), query("Signature")):
         raise LambdaError(403, "AccessDeniedException", "The layer link is invalid or has expired: get it again")
-    data = await ctx.platform.get_layer_version_content(name, version)
-    disposition = f'attachment; filename="{name}-{version}.zip"'.encode()
-    return Response(200, data, [(b"content-type", b"application/zip"), (b"content-disposition", disposition)])
+    return zip_download(await ctx.platform.get_layer_version_content(name, version), f"{name}-{version}.zip")
 
 
 def _list_item(ctx: ServerContext, info: LayerVersionInfo) -> LayerVersionsListItem:
