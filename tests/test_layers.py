@@ -151,7 +151,11 @@ def test_a_javascript_layer_s_node_modules(platform: SyncPlatform) -> None:
 def test_lambdas_runtime_identifiers_run_on_the_runtimes(platform: SyncPlatform) -> None:
     """Lambda's python3.X and nodejsN.x are accepted as they are (deployment configurations carry them): they run
     on python3.14 and js-starlingmonkey, keep their name, and find a layer's files where Lambda's would be."""
-    layer = zip_of({"python/lib/python3.12/site-packages/sitepkg/__init__.py": "VALUE = 'site-packages'\n"})
+    layer = zip_of({
+        "python/lib/python3.12/site-packages/sitepkg/__init__.py": "VALUE = 'site-packages'\n",
+        # For both versions: the function's own (3.12) wins over the one it runs on.
+        "python/lib/python3.14/site-packages/sitepkg/__init__.py": "VALUE = 'for 3.14'\n",
+    })  # fmt: skip
     platform.publish_layer_version("py312", layer, compatible_runtimes=["python3.12", "python3.13"])
     source = zip_of({
         "app.py": "import os, sys, sitepkg\n"

@@ -438,6 +438,7 @@ def test_console_renders_values_as_node_does(platform: SyncPlatform, tmp_path: P
 
 NODE_GLOBALS = """
 import where from "./lib/where.cjs";
+import own from "./lib/own.cjs";
 
 export const handler = async (event) => {
   if (event.exit !== undefined) process.exit(event.exit);
@@ -465,6 +466,7 @@ export const handler = async (event) => {
     beside: new URL("./data.json", import.meta.url).pathname,
     meta: [import.meta.dirname, import.meta.filename],
     where: where(),
+    own: own(),
   };
 };
 """
@@ -475,7 +477,12 @@ def test_node_globals_libraries_expect(platform: SyncPlatform) -> None:
         "js-node",
         zip_of({
             "index.mjs": NODE_GLOBALS,
-            "lib/where.cjs": "#!/usr/bin/env node\nmodule.exports = () => [__dirname, __filename];\n",
+            # A mention in a string stays as written (acorn's messages had been cut open); a file's own name wins.
+            "lib/where.cjs": (
+                "#!/usr/bin/env node\nconst note = \"the only valid meta property for import is 'import.meta'\";\n"
+                "module.exports = () => [__dirname, __filename, note];\n"
+            ),
+            "lib/own.cjs": "let a = 1, __dirname = 'mine';\nmodule.exports = () => [__dirname, __filename];\n",
         }),
         runtime=JAVASCRIPT,
         handler="index.handler",
@@ -495,7 +502,12 @@ def test_node_globals_libraries_expect(platform: SyncPlatform) -> None:
         "url": "file:///var/task/index.mjs",
         "beside": "/var/task/data.json",
         "meta": ["/var/task", "/var/task/index.mjs"],
-        "where": ["/var/task/lib", "/var/task/lib/where.cjs"],
+        "where": [
+            "/var/task/lib",
+            "/var/task/lib/where.cjs",
+            "the only valid meta property for import is 'import.meta'",
+        ],
+        "own": ["mine", "/var/task/lib/own.cjs"],
     }, result.payload
     assert "\nraw line\n" in result.log  # process.stdout.write is not a console line: no prefix
     # process.exit ends the runtime, as on Lambda: Runtime.ExitError, and a fresh environment next.

@@ -66,6 +66,8 @@ def handler(event, context):
     logger.warning("warned about %s", action)
     if action == "fail":
         raise KeyError("no such thing")
+    if action == "fail-like-exit":
+        raise RuntimeError("Runtime exited the queue: retry later")
     if action == "surrogate":
         raise ValueError("bad \\udcff here")
     if action == "unprintable":
@@ -262,6 +264,9 @@ def test_raised_exception_has_lambdas_error_shape(platform: SyncPlatform) -> Non
     assert body["errorType"] == "KeyError" and "no such thing" in body["errorMessage"]
     assert body["requestId"] == result.request_id
     assert any("app.py" in line for line in body["stackTrace"])
+    # The function's own words are its own, though they start as a runtime's exit does (no "RequestId: ..." added).
+    own = platform.invoke("py", b'{"action": "fail-like-exit"}').function_error
+    assert own is not None and own.error_message == "Runtime exited the queue: retry later"
     # The runtime logged the error and its traceback; the platform adds no second line for it.
     assert result.guest_log.decode().count("[ERROR]") == 1 and "Traceback" in result.log
     assert not platform.invoke("py", b'{"action": "count"}').cold_start  # the environment stays warm

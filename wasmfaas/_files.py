@@ -47,10 +47,11 @@ def private_database(path: Path) -> Path:
     hold functions' environment variables and events' payloads. SQLite gives the -wal and -shm it makes the
     database's mode; files left by an older version are narrowed here."""
     try:
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.close(os.open(path, os.O_CREAT | os.O_RDONLY, 0o600))
     except OSError:
         return path  # sqlite3.connect names the problem
-    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+    real = Path(os.path.realpath(path))  # SQLite puts -wal and -shm beside the file a symlink points to
+    for name in (real, real.with_name(real.name + "-wal"), real.with_name(real.name + "-shm")):
         with contextlib.suppress(OSError):
             if name.stat().st_mode & 0o077:
                 name.chmod(0o600)

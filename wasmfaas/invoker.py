@@ -29,6 +29,8 @@ __all__ = ["MAX_SYNC_PAYLOAD", "Invoker", "Target", "new_request_id"]
 MAX_SYNC_PAYLOAD: Final = 6 * 1024 * 1024
 _MIB: Final = 1024 * 1024
 _REQUEST_ID: Final = re.compile(r"[\x21-\x7e]{1,36}")
+# The errors of a runtime that exited, which Lambda words "RequestId: <id> Error: Runtime exited ...".
+_EXITS: Final = frozenset({"Runtime.ExitError", "Runtime.OutOfMemory"})
 
 # Request ids have a UUID's form: a random per-process prefix and a counter, unique and ~10x cheaper than uuid4().
 _PREFIX: Final = os.urandom(10).hex()
@@ -125,7 +127,7 @@ class Invoker:
             )
             log = note.encode() + log
         if error is not None:
-            exited = not error.handled and error.error_message.startswith("Runtime exited")
+            exited = error.error_type in _EXITS and error.error_message.startswith("Runtime exited")
             if exited:  # Lambda's words for a runtime that exited: "RequestId: <id> Error: Runtime exited ..."
                 error = msgspec.structs.replace(
                     error, error_message=f"RequestId: {request.request_id} Error: {error.error_message}"

@@ -116,9 +116,9 @@ def _task_key(info: FunctionInfo) -> str:
     """A Python function's unpacked /var/task: its package's hash, or with layers, of the package and its layers."""
     if not info.layers:
         return info.code_sha256
-    return hashlib.sha256(
-        " ".join([info.code_sha256, *(layer.code_sha256 for layer in info.layers)]).encode()
-    ).hexdigest()
+    # The runtime too: where a layer's python/lib/python3.X/site-packages goes depends on it.
+    parts = [info.runtime, info.code_sha256, *(layer.code_sha256 for layer in info.layers)]
+    return hashlib.sha256(" ".join(parts).encode()).hexdigest()
 
 
 def _remove_dead_scratch_dirs() -> None:

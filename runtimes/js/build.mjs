@@ -13,7 +13,7 @@ import { builtinModules } from 'node:module';
 import { copyFile, mkdtemp, readdir, readFile, realpath, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 // Real paths: esbuild reports resolved paths, and the guard compares against these.
@@ -153,7 +153,7 @@ const BUFFER_SHIM = "export { Buffer } from 'buffer';\n";
 
 // Keeps the bundle to what the cache key covers (the source dir, and this runtime's own files and packages) and
 // explains what cannot work in the guest.
-function guardPlugin(rootReal, workDir) {
+function guardPlugin(esbuild, rootReal, workDir) {
   const allowed = [rootReal, workDir, join(HERE, 'node_modules'), RUNTIME_MODULES];
   const inside = (path) => allowed.some((dir) => path === dir || path.startsWith(dir + sep));
   // Named as written, never by the host's path: the answer is the same whether such a file exists or not.
@@ -192,7 +192,8 @@ function guardPlugin(rootReal, workDir) {
           return outside(basename(args.path));  // reached through a symlink of a deployed folder
         }
         if (/\.[cm]?js$/.test(args.path) && (args.path === rootReal || args.path.startsWith(rootReal + sep))) {
-          return withModuleLocation(await readFile(args.path, 'utf8'), relative(rootReal, args.path).split(sep).join('/'));
+          const rel = relative(rootReal, args.path).split(sep).join('/');
+          return withModuleLocation(esbuild, args.path, await readFile(args.path, 'utf8'), rel);
         }
         return undefined;
       });
@@ -201,32 +202,38 @@ function guardPlugin(rootReal, workDir) {
 }
 
 // Where a file of the function is on Lambda (/var/task/<path>): `import.meta.url` (StarlingMonkey has no module
-// metadata for the bundled code: a read of it never returned), `import.meta.filename`/`dirname`, and CommonJS's
-// `__filename`/`__dirname`, given as constants. Undefined: the file is loaded as it is.
-function withModuleLocation(text, rel) {
+// metadata for the bundled code: a read of it never returned), `import.meta.filename`/`dirname`, and, in CommonJS
+// files (ESM has neither, in Node too), `__filename`/`__dirname`, given as constants by esbuild's `define`: on the
+// syntax tree, so a mention in a string or comment, a property named `import`, or a name the file declares itself
+// is left alone. Undefined when the file mentions none of them (it is loaded as it is).
+const STATIC_MODULE_SYNTAX = /^\s*(?:import(?:\s+|\s*[{*'"])|export\s)/m;
+
+async function withModuleLocation(esbuild, path, text, rel) {
   const mentionsMeta = text.includes('import.meta');
   const mentionsDirname = /\b__(dirname|filename)\b/.test(text);
   if (!mentionsMeta && !mentionsDirname) return undefined;
   const filename = `/var/task/${rel}`;
-  const dir = dirname(filename);
-  const url = `file://${filename.split('/').map(encodeURIComponent).join('/')}`;
-  let contents = text;
+  const place = { filename: JSON.stringify(filename), dirname: JSON.stringify(dirname(filename)) };
+  const url = JSON.stringify(pathToFileURL(filename).href);
+  const define = {};
   if (mentionsMeta) {
-    contents = contents
-      .replace(/\bimport\.meta\.url\b/g, JSON.stringify(url))
-      .replace(/\bimport\.meta\.filename\b/g, JSON.stringify(filename))
-      .replace(/\bimport\.meta\.dirname\b/g, JSON.stringify(dir))
-      .replace(/\bimport\.meta\b/g, `({ url: ${JSON.stringify(url)}, filename: ${JSON.stringify(filename)}, ` +
-        `dirname: ${JSON.stringify(dir)} })`);
+    Object.assign(define, {
+      'import.meta.url': url,
+      'import.meta.filename': place.filename,
+      'import.meta.dirname': place.dirname,
+      'import.meta': `{"url":${url},"filename":${place.filename},"dirname":${place.dirname}}`,
+    });
   }
-  // CommonJS only (ESM has neither, in Node too), and not over the file's own declaration of them.
-  const esm = rel.endsWith('.mjs') || /^\s*(import|export)\b/m.test(text);
-  if (mentionsDirname && !esm && !/\b(var|let|const|function|class)\s+__(dirname|filename)\b/.test(text)) {
-    const declare = `var __filename = ${JSON.stringify(filename)}, __dirname = ${JSON.stringify(dir)};`;
-    const shebang = contents.startsWith('#!') ? contents.indexOf('\n') + 1 || contents.length : 0;
-    contents = contents.slice(0, shebang) + declare + contents.slice(shebang);
+  const esm = rel.endsWith('.mjs') || (!rel.endsWith('.cjs') && STATIC_MODULE_SYNTAX.test(text));
+  if (mentionsDirname && !esm) Object.assign(define, { __dirname: place.dirname, __filename: place.filename });
+  if (Object.keys(define).length === 0) return undefined;
+  try {
+    // Source map inline: the bundle's map goes on through it to the file as written.
+    const out = await esbuild.transform(text, { loader: 'js', sourcefile: path, sourcemap: 'inline', define, logLevel: 'silent' });
+    return { contents: out.code, loader: 'js' };
+  } catch {
+    return undefined;  // not plain JavaScript (or broken): the bundler loads it as it is, and reports what is wrong
   }
-  return { contents, loader: 'js' };
 }
 
 function bufferPackagePath() {
@@ -304,7 +311,7 @@ async function bundle(esbuild, rootReal, handlerFile, moduleFormat, workDir) {
         sourcesContent: false,
         logLevel: 'silent',
         inject,
-        plugins: [guardPlugin(rootReal, workDir)],
+        plugins: [guardPlugin(esbuild, rootReal, workDir)],
       });
     } catch (e) {
       const errors = e.errors || [{ text: e.message }];

@@ -63,27 +63,23 @@ def test_statements_as_lambda_writes_them(client: Any, create: Create) -> None:
     url, account = document["Statement"][1:]
     assert url["Principal"] == "*" and url["Condition"] == {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}
     assert account["Principal"] == {"AWS": "arn:aws:iam::210987654321:root"} and "Condition" not in account
-    # The policy's RevisionId moves with each change: a writer holding a policy read before another writer's change
-    # is refused; the function's own RevisionId (as the 412's message suggests) is taken too.
-    function_revision = client.get_function_configuration(FunctionName=name)["RevisionId"]
+    # As on Lambda, GetPolicy's RevisionId is the function's, and it moves with each statement added or removed: a
+    # writer holding one read before another writer's change (from GetPolicy or GetFunction) is refused.
+    assert policy["RevisionId"] == client.get_function_configuration(FunctionName=name)["RevisionId"]
     client.add_permission(FunctionName=name, StatementId="other", Action="lambda:*", Principal="*")
     for stale in (
         lambda: client.add_permission(
             FunctionName=name, StatementId="mine", Action="lambda:*", Principal="*", RevisionId=policy["RevisionId"]
         ),
         lambda: client.remove_permission(FunctionName=name, StatementId="other", RevisionId=policy["RevisionId"]),
+        lambda: client.update_function_configuration(FunctionName=name, RevisionId=policy["RevisionId"]),
     ):
         with pytest.raises(ClientError) as e:
             stale()
         assert error_of(e)[:2] == (412, "PreconditionFailedException")
-    current = client.get_policy(FunctionName=name)["RevisionId"]
-    assert current != policy["RevisionId"]
+    current = client.get_function_configuration(FunctionName=name)["RevisionId"]
+    assert current == client.get_policy(FunctionName=name)["RevisionId"] != policy["RevisionId"]
     client.remove_permission(FunctionName=name, StatementId="other", RevisionId=current)
-    assert client.get_policy(FunctionName=name)["RevisionId"] == policy["RevisionId"]  # the same policy again
-    client.add_permission(
-        FunctionName=name, StatementId="mine", Action="lambda:*", Principal="*", RevisionId=function_revision
-    )
-    client.remove_permission(FunctionName=name, StatementId="mine")
 
     with pytest.raises(ClientError) as e:
         client.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunction", Principal="*")
@@ -128,7 +124,9 @@ def test_versions_and_aliases_have_policies_of_their_own(client: Any, create: Cr
     assert alias["Sid"] == "alias" and alias["Resource"].endswith(f":function:{name}:live")
     assert [s["Sid"] for s in statements(client, name, Qualifier="1")] == ["version"]
     alias_revision = client.get_alias(FunctionName=name, Name="live")["RevisionId"]  # an alias's own RevisionId
+    assert client.get_policy(FunctionName=name, Qualifier="live")["RevisionId"] == alias_revision
     client.remove_permission(FunctionName=name, Qualifier="live", StatementId="alias", RevisionId=alias_revision)
+    assert client.get_alias(FunctionName=name, Name="live")["RevisionId"] != alias_revision
     client.add_permission(
         FunctionName=name, Qualifier="live", StatementId="alias", Action="lambda:InvokeFunction", Principal="*"
     )

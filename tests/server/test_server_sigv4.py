@@ -226,15 +226,31 @@ def test_iam_function_url(signed_server: ServerProcess, guest: Callable[[str], b
     assert request(url + "x", "POST", body, sent)[0] == 403
 
 
-def test_unsigned_bodies_are_not_read(signed_server: ServerProcess) -> None:
-    """An unsigned request is refused on its headers: the server never waits for (or buffers) its 50 MB body."""
+def test_unsigned_bodies_are_not_read(signed_server: ServerProcess, guest: Callable[[str], bytes]) -> None:
+    """An unsigned request is refused on its headers: the server never waits for (or buffers) its 50 MB body. An
+    AWS_IAM URL's CORS preflight is answered on its headers too, and its 403 carries the CORS headers."""
+    client = lambda_client(signed_server.url, key=ACCESS_KEY, secret=SECRET_KEY)
+    name = unique("unread")
+    client.create_function(
+        FunctionName=name, Role=ROLE, Handler="http.wasm", Code={"ZipFile": zip_of({"http.wasm": guest("http")})}
+    )
+    url = client.create_function_url_config(
+        FunctionName=name, AuthType="AWS_IAM", Cors={"AllowOrigins": ["https://app.example"], "AllowMethods": ["*"]}
+    )["FunctionUrl"]
     host, port = urlsplit(signed_server.url).netloc.split(":")
-    for path in ("/2015-03-31/functions", "/urls/anything/x"):
+    url_path = urlsplit(url).path + "x"
+    for method, path, extra, status in (
+        ("POST", "/2015-03-31/functions", "", b"403"),
+        ("POST", url_path, "Origin: https://app.example\r\n", b"403"),
+        ("OPTIONS", url_path, "Origin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n", b"200"),
+    ):
         with socket.create_connection((host, int(port)), timeout=20) as sock:
-            head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 52428800\r\n\r\n"
+            head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: 52428800\r\n\r\n"
             sock.sendall(head.encode() + b"x" * 65536)  # a first part only: the rest never comes
             answer = sock.recv(4096)  # raises TimeoutError if the server waits for the body
-        assert answer.startswith((b"HTTP/1.1 403", b"HTTP/1.1 404")), answer[:200]
+        assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+        if extra:
+            assert b"access-control-allow-origin: https://app.example" in answer.lower(), answer
 
 
 def test_a_signature_for_one_url_does_not_open_another(

@@ -258,3 +258,15 @@ def test_a_damaged_url_store_says_which_file_and_what_to_do(tmp_path: Path) -> N
         path.write_bytes(b'[{"url_id": "abc", "fun')  # truncated outside wasmfaas
         with pytest.raises(WasmfaasError, match=f"{name} cannot be read .*move it away to start without"):
             store(path)
+
+
+def test_a_url_kept_by_an_earlier_version_loads(tmp_path: Path) -> None:
+    # Kept before AllowMethods took Lambda's methods only: it loads as it was (refusing it would lose every URL).
+    config = {
+        "url_id": "a" * 32, "function_name": "fn", "qualifier": None, "auth_type": "NONE", "invoke_mode": "BUFFERED",
+        "creation_time": "t", "last_modified_time": "t", "cors": {"AllowMethods": ["TRACE"]},
+    }  # fmt: skip
+    path = tmp_path / "function-urls.json"
+    path.write_text(json.dumps([config]))
+    loaded = UrlStore(path).by_id("a" * 32)
+    assert loaded is not None and loaded.cors is not None and loaded.cors.allow_methods == ["TRACE"]

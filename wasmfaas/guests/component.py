@@ -432,8 +432,8 @@ _ENTRY_BYTES: Final = 16384
 
 
 def _tree_bytes(root: str) -> int:
-    """The disk held under `root`: each entry's allocated blocks, at least _ENTRY_BYTES (an empty /tmp, the usual
-    case, is one directory read: ~3 µs)."""
+    """The disk held under `root`: each entry's allocated blocks or size, at least _ENTRY_BYTES (an empty /tmp, the
+    usual case, is one directory read: ~3 µs)."""
     total = 0
     pending = [root]
     while pending:
@@ -442,8 +442,10 @@ def _tree_bytes(root: str) -> int:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
-                    # Blocks, not st_size: a sparse file holds little, a directory of many names holds blocks
-                    total += max(entry.stat(follow_symlinks=False).st_blocks * 512, _ENTRY_BYTES)
+                    # Its blocks (a directory of many names holds some) or its size, whichever is more: a file
+                    # system may report blocks late (ZFS) or not at all (some FUSE mounts).
+                    info = entry.stat(follow_symlinks=False)
+                    total += max(info.st_blocks * 512, info.st_size, _ENTRY_BYTES)
         except OSError:  # removed meanwhile
             continue
     return total

@@ -111,7 +111,7 @@ def _layer_paths(runtime: str, root: Path) -> tuple[tuple[str, str], ...]:
             ("nodejs/node_modules", "node_modules"),
             *((f"nodejs/node{n}/node_modules", "node_modules") for n in nodes),
         )
-    versions = dict.fromkeys((runtime, PYTHON))  # the function's own first
+    versions = dict.fromkeys((PYTHON, runtime))  # the function's own last: its files replace 3.14's
     return (("python", "."), *((f"python/lib/{version}/site-packages", ".") for version in versions))
 
 

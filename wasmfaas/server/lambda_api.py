@@ -145,12 +145,18 @@ def code_sha256_b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
-def function_revision_id(info: FunctionInfo) -> str:
-    return revision_id("function", info.name, info.version, info.revision, info.last_modified)
+def function_revision_id(ctx: ServerContext, info: FunctionInfo) -> str:
+    """The version's RevisionId: it changes with the version and with its resource policy (AddPermission,
+    RemovePermission), as on Lambda; a version without a policy keeps the id it had before policies existed."""
+    policy = ctx.policies.fingerprint(info.name, None if info.version == LATEST else info.version)
+    parts = (info.name, info.version, info.revision, info.last_modified, *((policy,) if policy else ()))
+    return revision_id("function", *parts)
 
 
-def alias_revision_id(alias: AliasInfo) -> str:
-    return revision_id("alias", alias.function_name, alias.name, alias.revision_id)
+def alias_revision_id(ctx: ServerContext, alias: AliasInfo) -> str:
+    """The alias's RevisionId: with its resource policy, as function_revision_id."""
+    policy = ctx.policies.fingerprint(alias.function_name, alias.name)
+    return revision_id("alias", alias.function_name, alias.name, alias.revision_id, *((policy,) if policy else ()))
 
 
 def function_configuration(
@@ -172,7 +178,7 @@ def function_configuration(
         last_modified=info.last_modified,
         code_sha256=code_sha256_b64(info.code_sha256),
         version=info.version,
-        revision_id=function_revision_id(info),
+        revision_id=function_revision_id(ctx, info),
         state="Active",
         last_update_status="Successful",
         package_type="Zip",
@@ -479,7 +485,7 @@ async def update_function_code(call: Call) -> Response:
     if body.zip_file is UNSET:
         raise invalid_parameter("ZipFile: the deployment package is required")
     current = await ctx.platform.get_function(name)
-    _check_revision(body.revision_id, function_revision_id(current), "GetFunction")
+    _check_revision(body.revision_id, function_revision_id(ctx, current), "GetFunction")
     module, _ = await _code(current.runtime, body.zip_file, current.handler)
     if body.dry_run:
         return json_response(function_configuration(ctx, current, None))
@@ -499,7 +505,7 @@ async def update_function_configuration(call: Call) -> Response:
     ctx = call.ctx
     name = unqualified(call)
     current = await ctx.platform.get_function(name)
-    _check_revision(body.revision_id, function_revision_id(current), "GetFunction")
+    _check_revision(body.revision_id, function_revision_id(ctx, current), "GetFunction")
     with _revision_held("GetFunction"):
         info = await _update_configuration(ctx, name, body, _if_revision(body.revision_id, current), current)
     return json_response(function_configuration(ctx, info, None))
@@ -565,7 +571,7 @@ async def publish_version(call: Call) -> Response:
                 f"CodeSHA256 ({body.code_sha256}) is different from current CodeSHA256 in $LATEST "
                 f"({code_sha256_b64(latest.code_sha256)}). Please try again with the CodeSHA256 in $LATEST."
             )
-        _check_revision(body.revision_id, function_revision_id(latest), "GetFunction")
+        _check_revision(body.revision_id, function_revision_id(ctx, latest), "GetFunction")
         conditional = body.revision_id is not UNSET or body.code_sha256 is not UNSET
         try:
             info = await ctx.platform.publish_version(
@@ -605,7 +611,7 @@ def alias_configuration(ctx: ServerContext, alias: AliasInfo) -> AliasConfigurat
         name=alias.name,
         function_version=alias.function_version,
         description=alias.description,
-        revision_id=alias_revision_id(alias),
+        revision_id=alias_revision_id(ctx, alias),
         routing_config=(
             AliasRoutingConfiguration(additional_version_weights=dict(alias.routing)) if alias.routing else UNSET
         ),
@@ -641,7 +647,7 @@ async def update_alias(call: Call) -> Response:
     ctx = call.ctx
     name = unqualified(call)
     current = await ctx.platform.get_alias(name, call.params["Name"])
-    _check_revision(body.revision_id, alias_revision_id(current), "GetAlias")
+    _check_revision(body.revision_id, alias_revision_id(ctx, current), "GetAlias")
     with _revision_held("GetAlias"):
         alias = await ctx.platform.update_alias(
             name,

@@ -20,7 +20,6 @@ from ..registry import LATEST
 from .errors import LambdaError, conflict, invalid_parameter, not_found, precondition_failed
 from .http import Response, json_response
 from .lambda_api import alias_revision_id, function_ref, function_revision_id
-from .naming import revision_id
 from .routing import Call, Param, Route
 from .shapes import Shape
 
@@ -97,28 +96,20 @@ def _policy(statements: list[dict[str, Any]]) -> bytes:
     return msgspec.json.encode({"Version": "2012-10-17", "Id": "default", "Statement": statements})
 
 
-async def _target(call: Call) -> tuple[str, str | None, list[str]]:
-    """(name, qualifier, revision ids) of the function, version or alias the request names -- the version's, and
-    the alias's own too; 404 if there is none."""
+async def _target(call: Call) -> tuple[str, str | None, str]:
+    """(name, qualifier, RevisionId) of the function, version or alias the request names; 404 if there is none.
+    The RevisionId is the version's or the alias's own, which its policy is part of (GetPolicy shows it)."""
     name, qualifier = function_ref(call)
     if qualifier == LATEST:
         raise invalid_parameter("We currently do not support adding policies for $LATEST.")
-    platform = call.ctx.platform
-    revisions = [function_revision_id(await platform.get_function(name, qualifier))]
+    ctx = call.ctx
     if qualifier is not None and not qualifier.isdigit():
-        revisions.append(alias_revision_id(await platform.get_alias(name, qualifier)))
-    return name, qualifier, revisions
+        return name, qualifier, alias_revision_id(ctx, await ctx.platform.get_alias(name, qualifier))
+    return name, qualifier, function_revision_id(ctx, await ctx.platform.get_function(name, qualifier))
 
 
-def _policy_revision(name: str, qualifier: str | None, revisions: list[str], statements: list[dict[str, Any]]) -> str:
-    """The policy's RevisionId: it moves with each statement added or removed (and with the function), so that a
-    writer holding a policy it read before another writer's change is refused."""
-    return revision_id("policy", name, qualifier or "", *revisions, _policy(statements).decode())
-
-
-def _check_revision(given: str | None, current: list[str]) -> None:
-    """`given` may be the policy's RevisionId (GetPolicy) or the function's or alias's (GetFunction, GetAlias)."""
-    if given and given not in current:
+def _check_revision(given: str | None, current: str) -> None:
+    if given and given != current:
         raise precondition_failed(
             "The Revision Id provided does not match the latest Revision Id. "
             "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
@@ -129,12 +120,9 @@ async def add_permission(call: Call) -> Response:
     body = call.body_as(AddPermissionRequest)
     ctx = call.ctx
     async with ctx.lock:
-        name, qualifier, revisions = await _target(call)
+        name, qualifier, revision = await _target(call)
+        _check_revision(body.revision_id if body.revision_id is not UNSET else None, revision)
         statements = ctx.policies.statements(name, qualifier)
-        _check_revision(
-            body.revision_id if body.revision_id is not UNSET else None,
-            [_policy_revision(name, qualifier, revisions, statements), *revisions],
-        )
         if any(s.get("Sid") == body.statement_id for s in statements):
             raise conflict(
                 f"The statement id ({body.statement_id}) provided already exists. Please provide a new statement "
@@ -154,27 +142,19 @@ async def add_permission(call: Call) -> Response:
 
 async def get_policy(call: Call) -> Response:
     ctx = call.ctx
-    name, qualifier, revisions = await _target(call)
+    name, qualifier, revision = await _target(call)
     statements = ctx.policies.statements(name, qualifier)
     if not statements:
         raise not_found("The resource you requested does not exist.")
-    return json_response(
-        GetPolicyResponse(
-            policy=_policy(statements).decode(), revision_id=_policy_revision(name, qualifier, revisions, statements)
-        )
-    )
+    return json_response(GetPolicyResponse(policy=_policy(statements).decode(), revision_id=revision))
 
 
 async def remove_permission(call: Call) -> Response:
     ctx = call.ctx
     sid = call.params["StatementId"]
     async with ctx.lock:
-        name, qualifier, revisions = await _target(call)
-        statements = ctx.policies.statements(name, qualifier)
-        _check_revision(
-            call.request.query_param("RevisionId"),
-            [_policy_revision(name, qualifier, revisions, statements), *revisions],
-        )
+        name, qualifier, revision = await _target(call)
+        _check_revision(call.request.query_param("RevisionId"), revision)
         if not await anyio.to_thread.run_sync(ctx.policies.remove, name, qualifier, sid):
             raise not_found(f"Statement {sid} is not found in resource policy.")
     return Response(204)

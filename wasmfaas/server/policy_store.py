@@ -7,6 +7,7 @@ GetPolicy shows; the store knows only its `Sid`.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,14 @@ class PolicyStore:
 
     def statements(self, function_name: str, qualifier: str | None) -> list[dict[str, Any]]:
         return list(self._policies.get(function_name, {}).get(qualifier or "", []))
+
+    def fingerprint(self, function_name: str, qualifier: str | None) -> str:
+        """A digest of the policy's statements ("" for none): part of the function's or alias's RevisionId, which
+        moves with each statement added or removed, as on Lambda."""
+        statements = self._policies.get(function_name, {}).get(qualifier or "")
+        if not statements:
+            return ""
+        return hashlib.sha256(msgspec.json.encode(statements)).hexdigest()
 
     def add(self, function_name: str, qualifier: str | None, statement: dict[str, Any]) -> None:
         self._policies.setdefault(function_name, {}).setdefault(qualifier or "", []).append(statement)

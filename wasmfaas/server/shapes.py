@@ -154,14 +154,12 @@ class AliasRoutingConfiguration(Shape):
     )
 
 
-_CorsMethod = Annotated[str, Meta(max_length=6, pattern=r"(?i)^(GET|PUT|POST|DELETE|HEAD|PATCH|\*)$")]
-
-
 class Cors(Shape):
     allow_credentials: bool | UnsetType = UNSET
     allow_headers: Annotated[list[Annotated[str, Meta(max_length=1024)]], Meta(max_length=100)] | UnsetType = UNSET
-    # Lambda's list: "You can use GET, PUT, POST, DELETE, HEAD, PATCH, and the wildcard character (*)".
-    allow_methods: Annotated[list[_CorsMethod], Meta(max_length=6)] | UnsetType = UNSET
+    # Lambda's methods are checked where a request sets them (urls.py), not here: a configuration kept by an
+    # earlier version that took any method must still load.
+    allow_methods: Annotated[list[Annotated[str, Meta(max_length=6)]], Meta(max_length=6)] | UnsetType = UNSET
     allow_origins: (
         Annotated[list[Annotated[str, Meta(min_length=1, max_length=253)]], Meta(max_length=100)] | UnsetType
     ) = UNSET

@@ -110,6 +110,20 @@ def _check_invoke_mode(mode: str | Any) -> None:
         raise invalid_parameter("InvokeMode: RESPONSE_STREAM is not supported; use BUFFERED")
 
 
+# Lambda's list: "You can use GET, PUT, POST, DELETE, HEAD, PATCH, and the wildcard character (*)".
+_CORS_METHODS: Final = frozenset({"GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "*"})
+
+
+def _checked_cors(cors: Cors) -> Cors:
+    for method in cors.allow_methods or ():
+        if method.upper() not in _CORS_METHODS:
+            raise invalid_parameter(
+                f"Cors.AllowMethods: {method!r} is not a method a function URL allows: use GET, PUT, POST, DELETE, "
+                "HEAD, PATCH, or the wildcard character (*)"
+            )
+    return cors
+
+
 async def create_function_url_config(call: Call) -> Response:
     body = call.body_as(CreateFunctionUrlConfigRequest)
     ctx = call.ctx
@@ -132,7 +146,7 @@ async def create_function_url_config(call: Call) -> Response:
             invoke_mode=body.invoke_mode if body.invoke_mode is not UNSET else "BUFFERED",
             creation_time=stamp,
             last_modified_time=stamp,
-            cors=body.cors if body.cors is not UNSET else None,
+            cors=_checked_cors(body.cors) if body.cors is not UNSET else None,
         )
         await anyio.to_thread.run_sync(ctx.urls.put, config)
     return json_response(
@@ -175,7 +189,7 @@ async def update_function_url_config(call: Call) -> Response:
         if body.invoke_mode is not UNSET:
             config.invoke_mode = body.invoke_mode
         if body.cors is not UNSET:
-            config.cors = body.cors
+            config.cors = _checked_cors(body.cors)
         await anyio.to_thread.run_sync(ctx.urls.put, config)
     return json_response(_view(ctx, call, config))
 
@@ -507,11 +521,12 @@ async def serve_function_url(ctx: ServerContext, scope: Scope, receive: Receive)
         return _plain(404, "Not Found", request_id)
     raw_path = "/" + tail if slash else "/"
     cors = config.cors if config.cors != _NO_CORS else None
-    preflight = cors is not None and request.method == "OPTIONS" and request.header("access-control-request-method")
+    if cors is not None and request.method == "OPTIONS" and request.header("access-control-request-method"):
+        return _preflight(cors, request, request_id)  # unsigned, as browsers send them; its body is not read
     checked = None
-    if config.auth_type == "AWS_IAM" and not preflight:  # browsers send preflights unsigned
+    if config.auth_type == "AWS_IAM":
         if ctx.verifier is None:
-            return _plain(403, "Forbidden", request_id)
+            return _with_cors(_plain(403, "Forbidden", request_id), cors, request)
         try:  # before the body is read: an unsigned request costs its headers, not 6 MB
             checked = ctx.verifier.check(
                 request.raw_path.decode("latin-1"),
@@ -519,23 +534,20 @@ async def serve_function_url(ctx: ServerContext, scope: Scope, receive: Receive)
                 [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
             )
         except SignatureError:
-            return _plain(403, "Forbidden", request_id)
+            return _with_cors(_plain(403, "Forbidden", request_id), cors, request)
     try:
         request.body = await read_body(scope, receive, MAX_SYNC_PAYLOAD)
     except BodyTooLarge:
         return _with_cors(_plain(413, "Request Entity Too Large", request_id), cors, request)
     except ClientDisconnected:  # the function must not run on half a body
         return _plain(400, "Bad Request", request_id)
-    if preflight:
-        assert cors is not None
-        return _preflight(cors, request, request_id)
     caller: str | None = None
     if checked is not None:
         assert ctx.verifier is not None
         try:
             caller = ctx.verifier.finish(request.method, request.raw_path.decode("latin-1"), checked, request.body)
         except SignatureError:
-            return _plain(403, "Forbidden", request_id)
+            return _with_cors(_plain(403, "Forbidden", request_id), cors, request)
     event = msgspec.json.encode(build_event(request, config, ctx, raw_path, request_id, caller))
     try:
         # One id throughout, as on Lambda: the event's requestContext.requestId, the context's aws_request_id, the
@@ -544,7 +556,7 @@ async def serve_function_url(ctx: ServerContext, scope: Scope, receive: Receive)
     except TooManyRequestsError:
         return _with_cors(_plain(429, "Rate Exceeded.", request_id), cors, request)
     except FunctionNotFoundError:
-        return _plain(404, "Not Found", request_id)
+        return _with_cors(_plain(404, "Not Found", request_id), cors, request)
     except PayloadTooLargeError:
         return _with_cors(_plain(413, "Request Entity Too Large", request_id), cors, request)
     if result.function_error is not None:
@@ -563,7 +575,8 @@ async def serve_function_url(ctx: ServerContext, scope: Scope, receive: Receive)
 
 def _with_cors(response: Response, cors: Cors | None, request: Request) -> Response:
     """An error the URL itself answers carries the CORS headers too ("Lambda adds the CORS headers to all
-    responses through the function URL"): a browser would otherwise hide a 502 or 429 behind a CORS failure."""
+    responses through the function URL"): a browser would otherwise hide a 403, 429 or 502 behind a CORS
+    failure."""
     if cors is not None:
         response.headers.extend(_cors_headers(cors, request.header("origin")))
     return response
