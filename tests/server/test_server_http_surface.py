@@ -149,3 +149,14 @@ def test_a_body_cut_short_is_not_acted_on(server: ServerProcess, create: Create)
     assert metrics(server).get(("wasmfaas_invocations_total", (("function", name),)), 0) == before
     status, _, _ = request(f"{server.url}/__echo", "POST", b"[1]", [("Expect", "100-continue")])
     assert status == 200  # a client that asks before sending still gets its answer
+
+
+def test_digits_that_are_not_ascii_are_not_numbers(server: ServerProcess) -> None:
+    # "²".isdigit() is true and int("²") raises: a version number of it had been a 500 (schemathesis found it).
+    for path, status in (
+        ("/2018-10-31/layers/x/versions/%C2%B2", 400),
+        ("/__wasmfaas/layer-code/x/%C2%B2?Expires=1&Signature=x", 400),
+        ("/2015-03-31/functions/nope/policy?Qualifier=%C2%B2", 400),
+    ):
+        assert request(f"{server.url}{path}")[0] == status, path
+    assert request(f"{server.url}/2015-03-31/functions/x/invocations", "POST", b"", [("Content-Length", "²")])[0] < 500

@@ -97,7 +97,7 @@ def _layer_name(call: Call) -> str:
 
 def _version_number(call: Call) -> int:
     text = call.params["VersionNumber"]
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise invalid_parameter(f"VersionNumber: {text!r} is not a version number")
     return int(text)
 

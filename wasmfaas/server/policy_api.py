@@ -103,7 +103,7 @@ async def _target(call: Call) -> tuple[str, str | None, str]:
     if qualifier == LATEST:
         raise invalid_parameter("We currently do not support adding policies for $LATEST.")
     ctx = call.ctx
-    if qualifier is not None and not qualifier.isdigit():
+    if qualifier is not None and not (qualifier.isascii() and qualifier.isdigit()):
         return name, qualifier, alias_revision_id(ctx, await ctx.platform.get_alias(name, qualifier))
     return name, qualifier, function_revision_id(ctx, await ctx.platform.get_function(name, qualifier))
 

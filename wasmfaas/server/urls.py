@@ -77,7 +77,7 @@ def _now() -> str:
 
 def _url_ref(call: Call) -> tuple[str, str | None]:
     name, qualifier = parse_function_name(call.params["FunctionName"], call.request.query_param("Qualifier"))
-    if qualifier is not None and (qualifier.isdigit() or qualifier == "$LATEST"):
+    if qualifier is not None and ((qualifier.isascii() and qualifier.isdigit()) or qualifier == "$LATEST"):
         raise invalid_parameter("Qualifier: a function URL's qualifier must be an alias name")
     return name, qualifier
 
