@@ -243,6 +243,9 @@ def test_an_init_error_is_logged_once(platform: SyncPlatform) -> None:
     platform.delete_function("js-boom")
 
 
+JS_RUNTIME_MODULES = (Path(__file__).resolve().parents[1] / "runtimes" / "js" / "node_modules").resolve()
+
+
 def test_code_that_cannot_load_fails_each_cold_start(platform: SyncPlatform) -> None:
     # Lambda takes such code and fails every init with its runtime's error; so does wasmfaas, which lets the handler
     # and the code be changed in either order. An optional require of a Node built-in is caught, as in Node.
@@ -265,6 +268,9 @@ def test_code_that_cannot_load_fails_each_cold_start(platform: SyncPlatform) -> 
         # A host file is refused as written, whether it exists or not (no oracle), naming no host path.
         "js-host-file": ({"index.mjs": "import t from '/etc/hostname';\n" + handler}, "index.handler",
                          "Runtime.ImportModuleError", '"/etc/hostname" is outside the function\'s source directory'),
+        # The runtime's own packages are reached by name only, not by their host path.
+        "js-runtime-path": ({"index.mjs": f"import t from '{JS_RUNTIME_MODULES}/esbuild/package.json';\n" + handler},
+                            "index.handler", "Runtime.ImportModuleError", "is outside the function's source"),
         "js-no-file": ({"index.mjs": "import t from '../../no/such.json';\n" + handler}, "index.handler",
                        "Runtime.ImportModuleError",
                        '"../../no/such.json" is outside the function\'s source directory; only files inside it'),

@@ -170,9 +170,12 @@ function guardPlugin(esbuild, rootReal, workDir) {
           // `try { require('crypto') } catch {}` (common in libraries) goes on, and an unconditional one fails init.
           return { path: args.path, namespace: 'wasmfaas-missing-builtin' };
         }
-        // A path import (absolute, or relative out of the source): refused before it is looked up.
-        if ((isAbsolute(args.path) || args.path.startsWith('.')) && args.resolveDir
-            && !inside(resolve(args.resolveDir, args.path))) {
+        // A path import (absolute, or relative out of the source): refused before it is looked up. An absolute
+        // one must be in the function's own files (the runtime's packages are reached by name, not by host path).
+        if (isAbsolute(args.path) && ![rootReal, workDir].some((dir) => args.path === dir || args.path.startsWith(dir + sep))) {
+          return outside(args.path);
+        }
+        if (args.path.startsWith('.') && args.resolveDir && !inside(resolve(args.resolveDir, args.path))) {
           return outside(args.path);
         }
         return undefined;

@@ -179,6 +179,17 @@ def add_layer(runtime: str, layer: bytes, folder: Path) -> None:
                     )
                 except (OSError, shutil.Error) as e:
                     raise InvalidParameterError("Layers", f"the layers' files clash: {_first_error(e)}") from None
+        # The directories that only led to a path copied on its own (python/lib/python3.14/) are left empty: they
+        # go (an empty lib/ in /var/task would be a namespace package `lib`).
+        for own_path in own:
+            for outer, target in paths:
+                base = root / outer
+                if base in own_path.parents:
+                    rel = own_path.relative_to(base).parent
+                    while rel != Path("."):
+                        with contextlib.suppress(OSError):
+                            (folder / target / rel).rmdir()  # only if empty
+                        rel = rel.parent
 
 
 def _first_error(e: Exception) -> str:
