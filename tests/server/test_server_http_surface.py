@@ -159,4 +159,6 @@ def test_digits_that_are_not_ascii_are_not_numbers(server: ServerProcess) -> Non
         ("/2015-03-31/functions/nope/policy?Qualifier=%C2%B2", 400),
     ):
         assert request(f"{server.url}{path}")[0] == status, path
-    assert request(f"{server.url}/2015-03-31/functions/x/invocations", "POST", b"", [("Content-Length", "²")])[0] < 500
+    assert (
+        request(f"{server.url}/2015-03-31/functions/x/invocations", "POST", b"", [("Content-Length", "²")])[0] < 500
+    )

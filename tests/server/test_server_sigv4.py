@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -119,7 +120,7 @@ def test_dot_segments_are_refused_though_the_signature_holds() -> None:
     # would open every other): refused before the body is read.
     for path in ("/urls/b/../a/hello", "/2015-03-31/functions/f/aliases/..", "/urls/a/./hello", "/urls/a/.."):
         _, _, query, headers, _ = botocore_signed("GET", f"http://h{path}")
-        message = expect("InvalidSignatureException", lambda: VERIFIER.check(path, query, headers))  # noqa: B023
+        message = expect("InvalidSignatureException", lambda: VERIFIER.check("GET", path, query, headers))  # noqa: B023
         assert "'.' or '..'" in message
 
 
@@ -277,3 +278,24 @@ def test_a_signature_for_one_url_does_not_open_another(
 
 def test_unsigned_server_ignores_signatures(server: ServerProcess) -> None:
     assert lambda_client(server.url, key="anything", secret="at-all").list_functions()["Functions"] is not None
+
+
+def test_a_declared_payload_hash_lets_a_forged_signature_be_refused_before_the_body() -> None:
+    """With x-amz-content-sha256 (which wasmfaas's own client sends) the signature covers the declared hash: a
+    request that knows the access key id but not the secret is refused on its headers, before 50 MB are read."""
+    body = b"x" * 1000
+    digest = hashlib.sha256(body).hexdigest()
+    _, path, query, headers, _ = botocore_signed("POST", "http://h/x", body, {"X-Amz-Content-SHA256": digest})
+    checked = VERIFIER.check("POST", path, query, headers)  # the signature holds: only the body is left
+    assert VERIFIER.finish("POST", path, checked, body) == ACCESS_KEY
+    expect("InvalidSignatureException", lambda: VERIFIER.finish("POST", path, checked, b"swapped"))
+    forged = [(k, v[:-4] + "0000" if k == "authorization" else v) for k, v in headers]
+    expect("InvalidSignatureException", lambda: VERIFIER.check("POST", path, query, forged))
+    # Our client declares it, and the verifier takes its signature on the headers.
+    url = "http://127.0.0.1:9000/2015-03-31/functions"
+    sent = sign_request("POST", url, {}, body, Credentials(ACCESS_KEY, SECRET_KEY), "r")
+    assert sent["X-Amz-Content-Sha256"] == digest
+    lower = [(k.lower(), v) for k, v in sent.items()]
+    assert VERIFIER.finish(
+        "POST", "/2015-03-31/functions", VERIFIER.check("POST", "/2015-03-31/functions", "", lower), body
+    )

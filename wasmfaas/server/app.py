@@ -343,6 +343,7 @@ class LambdaServer:
         try:
             # Headers first: an unsigned request is refused before its body is read (it could be 50 MB).
             checked = self.verifier.check(
+                request.method,
                 raw_path,
                 request.query_string.decode("latin-1"),
                 [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],

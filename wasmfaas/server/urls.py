@@ -529,6 +529,7 @@ async def serve_function_url(ctx: ServerContext, scope: Scope, receive: Receive)
             return _with_cors(_plain(403, "Forbidden", request_id), cors, request)
         try:  # before the body is read: an unsigned request costs its headers, not 6 MB
             checked = ctx.verifier.check(
+                request.method,
                 request.raw_path.decode("latin-1"),
                 request.query_string.decode("latin-1"),
                 [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
