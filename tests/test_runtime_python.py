@@ -651,3 +651,17 @@ def test_lazy_standard_library_imports_and_a_packaged_database(platform: SyncPla
         "huge": 100_001,
     }
     platform.delete_function("lazy")
+
+
+def test_a_handler_module_named_as_no_identifier_is(platform: SyncPlatform) -> None:
+    """Lambda's runtime imports the handler's module with importlib: `my-function.handler` and `src-dir/app.handler`
+    work there (they had been refused as malformed)."""
+    files = {
+        "my-function.py": "def handler(event, context):\n    return 'dash'\n",
+        "src-dir/app.py": "def handler(event, context):\n    return 'dir'\n",
+    }
+    platform.create_function("dashed", zip_of(files), runtime=PYTHON, handler="my-function.handler")
+    assert platform.invoke("dashed", b"{}").json() == "dash"
+    platform.update_function_configuration("dashed", handler="src-dir/app.handler")
+    assert platform.invoke("dashed", b"{}").json() == "dir"
+    platform.delete_function("dashed")

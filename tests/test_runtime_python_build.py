@@ -185,7 +185,7 @@ def test_cache_hit_is_fast_and_returns_the_same_path(
 
 def test_malformed_handler_is_an_invalid_parameter(tmp_path: Path, cache_dir: Path) -> None:
     src = _source(tmp_path / "src", {"app.py": "def handler(event, context):\n    return 1\n"})
-    for handler in ("handler", "app.", "app handler", "1app.handler", ".handler"):
+    for handler in ("handler", "app.", "app handler", "app.1handler", ".handler", "app..handler"):
         with pytest.raises(InvalidParameterError, match="handler"):
             build_python(src, handler, tmp_path / "out", cache_dir=cache_dir)
 

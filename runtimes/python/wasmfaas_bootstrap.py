@@ -96,8 +96,10 @@ class BundledModule:
         self.syntax_error: SyntaxError | None = None
 
 
-def _is_identifier_path(parts: Sequence[str]) -> bool:
-    return all(p.isidentifier() for p in parts)
+def _is_module_path(parts: Sequence[str]) -> bool:
+    """Names importlib imports from a directory: any without a dot or whitespace (Lambda's runtime imports a
+    handler's module with importlib.import_module, so `my-function.handler` works though it is no identifier)."""
+    return all(p and "." not in p and not any(c.isspace() for c in p) for p in parts)
 
 
 def _load_bundle(task_dir: str) -> tuple[dict[str, bytes], dict[str, BundledModule], set[str]]:
@@ -115,13 +117,13 @@ def _load_bundle(task_dir: str) -> tuple[dict[str, bytes], dict[str, BundledModu
             path = "/".join([TASK_ROOT, *dir_parts, filename])
             files[path] = data
             stem, ext = os.path.splitext(filename)
-            if ext != ".py" or not _is_identifier_path(dir_parts):
+            if ext != ".py" or not _is_module_path(dir_parts):
                 continue
             if stem == "__init__":
                 if dir_parts:
                     name = ".".join(dir_parts)
                     modules[name] = BundledModule(name, path, is_package=True)
-            elif stem.isidentifier():
+            elif _is_module_path([stem]):
                 name = ".".join([*dir_parts, stem])
                 modules[name] = BundledModule(name, path, is_package=False)
     # A directory holding importable modules but no __init__.py is an implicit namespace package, as on disk.
@@ -389,7 +391,7 @@ def _split_handler(handler: str) -> tuple[str, str]:
     """`a/b.c.fn` -> (`a.b.c`, `fn`), as Lambda's runtime reads the handler setting."""
     module_name, sep, function_name = handler.rpartition(".")
     module_name = module_name.replace("/", ".")
-    if not sep or not module_name or not _is_identifier_path(module_name.split(".")) or not function_name:
+    if not sep or not module_name or not _is_module_path(module_name.split(".")) or not function_name:
         raise BuildFailure("Runtime.MalformedHandlerName",
                            f"Bad handler '{handler}': expected module.function")  # fmt: skip
     return module_name, function_name

@@ -43,7 +43,9 @@ APP_MODULE: Final = "wasmfaas_bootstrap"
 _CONFIG_MODULE: Final = "wasmfaas_build_config"
 _TASK_SUBDIR: Final = "wasmfaas-task"  # must match the bootstrap's _TASK_DIR
 _BUILD_ERROR_RE: Final = re.compile(r"WASMFAAS_BUILD_ERROR (\{.*?\})\s*$", re.MULTILINE)
-_HANDLER_RE: Final = re.compile(r"[A-Za-z_]\w*(?:[./][A-Za-z_]\w*)*\.[A-Za-z_]\w*", re.ASCII)
+# module.function, the module a path (`src/app`) or dotted (`pkg.app`), its names any a file can have without a dot
+# or space (`my-function.handler` too: Lambda's runtime imports it with importlib), the function an identifier.
+_HANDLER_RE: Final = re.compile(r"[^\s./]+(?:[./][^\s./]+)*\.[A-Za-z_]\w*", re.ASCII)
 _DEFAULT_TIMEOUT: Final = 900.0
 
 # Runs in the subprocess: componentize-py's Python API, not its CLI, because the CLI appends the host's
