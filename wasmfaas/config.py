@@ -23,6 +23,7 @@ __all__ = [
     "RESERVED_ENV_KEYS",
     "ConfigChanges",
     "FunctionConfig",
+    "is_decimal",
     "validate_function_name",
 ]
 
@@ -62,6 +63,11 @@ RESERVED_ENV_KEYS: Final = frozenset(
         "LAMBDA_TASK_ROOT",
     }
 )
+
+
+def is_decimal(text: str) -> bool:
+    """Whether `text` is ASCII digits: a version number, a count ("²".isdigit() is true, and int() refuses it)."""
+    return text.isascii() and text.isdigit()
 
 
 def validate_function_name(name: object) -> str:

@@ -176,7 +176,7 @@ def _remove_stale_fifo_dirs(base: str) -> None:
     # A process killed with SIGKILL leaves its (empty) FIFO directory behind: remove those of dead processes.
     for entry in os.scandir(base):
         parts = entry.name.split("-")
-        if len(parts) >= 4 and parts[:2] == ["wasmfaas", "logs"] and (parts[2].isascii() and parts[2].isdigit()):
+        if len(parts) >= 4 and parts[:2] == ["wasmfaas", "logs"] and parts[2].isascii() and parts[2].isdigit():
             try:
                 os.kill(int(parts[2]), 0)
             except ProcessLookupError:

@@ -1144,7 +1144,7 @@ class Platform:
         """Point `alias` at `version`; `routing` sends a share of the invocations to other versions ({version:
         weight})."""
         self._check_open()
-        if not alias or len(alias) > 128 or not set(alias) <= _ALIAS_CHARS or (alias.isascii() and alias.isdigit()):
+        if not alias or len(alias) > 128 or not set(alias) <= _ALIAS_CHARS or alias.isdigit():
             raise InvalidParameterError("Name", f"{alias!r} is not a valid alias name")
         async with self._changing():
             function = self._get(name)

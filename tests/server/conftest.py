@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from server_helpers import ROLE, ServerProcess, lambda_client, start_server, unique, zip_of
+from server_helpers import ServerProcess, create_guest, lambda_client, start_server, unique
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +27,7 @@ def create(client: Any, guest: Callable[[str], bytes]) -> Callable[..., dict[str
     """Create a function from a test guest (uploaded as a zip); returns CreateFunction's response."""
 
     def create(guest_name: str, name: str | None = None, **params: Any) -> dict[str, Any]:
-        handler = params.pop("Handler", f"{guest_name}.wasm")
-        code = params.pop("Code", None) or {"ZipFile": zip_of({f"{guest_name}.wasm": guest(guest_name)})}
-        response: dict[str, Any] = client.create_function(
-            FunctionName=name or unique(guest_name.replace("_", "-")),
-            Runtime="wasi",
-            Role=ROLE,
-            Handler=handler,
-            Code=code,
-            **params,
-        )
-        return response
+        wasm = b"" if "Code" in params else guest(guest_name)
+        return create_guest(client, name or unique(guest_name.replace("_", "-")), guest_name, wasm, **params)
 
     return create

@@ -105,6 +105,19 @@ def zip_of(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def create_guest(client: Any, name: str, guest_name: str, wasm: bytes, **params: Any) -> dict[str, Any]:
+    """CreateFunction of a test guest's module, uploaded as `<guest_name>.wasm` in a zip; its response."""
+    response: dict[str, Any] = client.create_function(
+        FunctionName=name,
+        Runtime="wasi",
+        Role=ROLE,
+        Handler=params.pop("Handler", f"{guest_name}.wasm"),
+        Code=params.pop("Code", None) or {"ZipFile": zip_of({f"{guest_name}.wasm": wasm})},
+        **params,
+    )
+    return response
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{next(_names)}"
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from server_helpers import ROLE, ServerProcess, lambda_client, start_server, unique, zip_of
+from server_helpers import ServerProcess, create_guest, lambda_client, start_server, unique, zip_of
 
 AWS = Path(sys.executable).with_name("aws")
 
@@ -432,12 +432,7 @@ def test_serve_keeps_idle_environments_as_long_as_told(tmp_path: Path, guest: Ca
     server = start_server(tmp_path, "--idle-ttl", "2", "--max-idle", "5")
     try:
         client = lambda_client(server.url)
-        client.create_function(
-            FunctionName="idle",
-            Role=ROLE,
-            Handler="echo.wasm",
-            Code={"ZipFile": zip_of({"echo.wasm": guest("echo")})},
-        )
+        create_guest(client, "idle", "echo", guest("echo"))
 
         def cold() -> bool:
             tail = client.invoke(FunctionName="idle", Payload=b"1", LogType="Tail")["LogResult"]

@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 import pytest
 from botocore.exceptions import ClientError
-from server_helpers import ROLE, ServerProcess, lambda_client, request, start_server, unique, zip_of
+from server_helpers import ServerProcess, create_guest, lambda_client, request, start_server, unique
 
 from wasmfaas.server.app import LambdaServer
 from wasmfaas.server.settings import ServerSettings
@@ -377,12 +377,7 @@ def test_sigterm_lets_running_event_invocations_finish(tmp_path: Path, guest: Ca
     server = start_server(data)
     try:
         client = lambda_client(server.url)
-        client.create_function(
-            FunctionName="slow",
-            Role=ROLE,
-            Handler="sleep.wasm",
-            Code={"ZipFile": zip_of({"sleep.wasm": guest("sleep")})},
-        )
+        create_guest(client, "slow", "sleep", guest("sleep"))
         client.invoke(FunctionName="slow", InvocationType="Event", Payload=b"1500")
         deadline = time.monotonic() + 15
         while 'wasmfaas_concurrent_executions{function="slow"} 1.0' not in metrics(server):

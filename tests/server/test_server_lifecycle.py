@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import ROLE, lambda_client, request, start_server, zip_of
+from server_helpers import ROLE, create_guest, lambda_client, request, start_server, zip_of
 
 
 @pytest.mark.parametrize("kind", ["uvicorn", "granian"])
@@ -45,13 +45,7 @@ def test_functions_and_urls_survive_a_restart(tmp_path: Path, guest: Callable[[s
     first = start_server(data)
     try:
         client = lambda_client(first.url)
-        client.create_function(
-            FunctionName="keep",
-            Role=ROLE,
-            Handler="http.wasm",
-            MemorySize=256,
-            Code={"ZipFile": zip_of({"http.wasm": guest("http")})},
-        )
+        create_guest(client, "keep", "http", guest("http"), MemorySize=256)
         client.publish_version(FunctionName="keep")
         client.create_alias(FunctionName="keep", Name="live", FunctionVersion="1")
         url = client.create_function_url_config(FunctionName="keep", AuthType="NONE")["FunctionUrl"]

@@ -19,14 +19,13 @@ from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import ClientError
 from server_helpers import (
     ACCESS_KEY,
-    ROLE,
     SECRET_KEY,
     ServerProcess,
+    create_guest,
     lambda_client,
     request,
     start_server,
     unique,
-    zip_of,
 )
 
 from wasmfaas.server.sigv4 import Credentials, SignatureError, SigV4Verifier, sign_request
@@ -173,9 +172,7 @@ def signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
 def test_signed_server_accepts_its_credentials(signed_server: ServerProcess, guest: Callable[[str], bytes]) -> None:
     client = lambda_client(signed_server.url, key=ACCESS_KEY, secret=SECRET_KEY)
     name = unique("signed")
-    client.create_function(
-        FunctionName=name, Role=ROLE, Handler="echo.wasm", Code={"ZipFile": zip_of({"echo.wasm": guest("echo")})}
-    )
+    create_guest(client, name, "echo", guest("echo"))
     assert client.invoke(FunctionName=name, Payload=b'"ok"')["Payload"].read() == b'"ok"'
     assert any(f["FunctionName"] == name for f in client.list_functions()["Functions"])
 
@@ -210,9 +207,7 @@ def test_signed_server_refuses_others(signed_server: ServerProcess) -> None:
 def test_iam_function_url(signed_server: ServerProcess, guest: Callable[[str], bytes]) -> None:
     client = lambda_client(signed_server.url, key=ACCESS_KEY, secret=SECRET_KEY)
     name = unique("iam")
-    client.create_function(
-        FunctionName=name, Role=ROLE, Handler="http.wasm", Code={"ZipFile": zip_of({"http.wasm": guest("http")})}
-    )
+    create_guest(client, name, "http", guest("http"))
     url = client.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"]
     assert request(url + "x")[0] == 403
     _, _, _, headers, body = botocore_signed("POST", url + "x?a=1", b'{"n":1}', {"Content-Type": "application/json"})
@@ -232,9 +227,7 @@ def test_unsigned_bodies_are_not_read(signed_server: ServerProcess, guest: Calla
     AWS_IAM URL's CORS preflight is answered on its headers too, and its 403 carries the CORS headers."""
     client = lambda_client(signed_server.url, key=ACCESS_KEY, secret=SECRET_KEY)
     name = unique("unread")
-    client.create_function(
-        FunctionName=name, Role=ROLE, Handler="http.wasm", Code={"ZipFile": zip_of({"http.wasm": guest("http")})}
-    )
+    create_guest(client, name, "http", guest("http"))
     url = client.create_function_url_config(
         FunctionName=name, AuthType="AWS_IAM", Cors={"AllowOrigins": ["https://app.example"], "AllowMethods": ["*"]}
     )["FunctionUrl"]
@@ -261,9 +254,7 @@ def test_a_signature_for_one_url_does_not_open_another(
     urls = []
     for _ in range(2):
         name = unique("iamdot")
-        client.create_function(
-            FunctionName=name, Role=ROLE, Handler="http.wasm", Code={"ZipFile": zip_of({"http.wasm": guest("http")})}
-        )
+        create_guest(client, name, "http", guest("http"))
         urls.append(client.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"])
     a, b = urls
     _, _, _, headers, _ = botocore_signed("GET", a + "hello")

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Final
 
+from ..config import is_decimal
 from ..errors import InvalidParameterError
 
 __all__ = [
@@ -106,7 +107,7 @@ def _layer_paths(runtime: str, root: Path) -> tuple[tuple[str, str], ...]:
             nodes = [int(declared[1])]
         else:
             found = (p.name[4:] for p in (root / "nodejs").glob("node*"))
-            nodes = sorted(int(n) for n in found if (n.isascii() and n.isdigit()))
+            nodes = sorted(int(n) for n in found if is_decimal(n))
         return (
             ("nodejs/node_modules", "node_modules"),
             *((f"nodejs/node{n}/node_modules", "node_modules") for n in nodes),

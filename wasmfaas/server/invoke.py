@@ -161,7 +161,7 @@ def plain_invoke(scope: Scope) -> tuple[str, bool, int] | None:
     seen: set[bytes] = set()
     for key, value in scope["headers"]:
         if key == b"content-length":
-            declared = int(value) if (value.isascii() and value.isdigit()) else -1
+            declared = int(value) if value.isdigit() else -1  # bytes: ASCII digits only
         elif key.startswith(b"x-amz-"):
             if key in seen:  # repeated: the general route joins the values and judges the result
                 return None

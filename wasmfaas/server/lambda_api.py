@@ -34,7 +34,7 @@ import msgspec
 from msgspec import UNSET
 
 from .. import runtimes
-from ..config import FunctionConfig
+from ..config import FunctionConfig, is_decimal
 from ..errors import FunctionNotFoundError, PreconditionFailedError
 from ..registry import LATEST, AliasInfo, FunctionInfo
 from ..results import FunctionError
@@ -536,7 +536,7 @@ async def _update_configuration(
 async def delete_function(call: Call) -> Response:
     ctx = call.ctx
     name, qualifier = function_ref(call)
-    if qualifier is not None and not (qualifier.isascii() and qualifier.isdigit()):
+    if qualifier is not None and not is_decimal(qualifier):
         raise invalid_parameter(f"Qualifier: {qualifier!r} is not a version number; only versions can be deleted")
     await ctx.platform.get_function(name, qualifier)  # a 404 before anything is noted
     token = await ctx.events.note_deletion(name, qualifier)  # durable before the registry changes

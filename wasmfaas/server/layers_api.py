@@ -14,6 +14,7 @@ from urllib.parse import quote
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from ..config import is_decimal
 from ..layers import LayerVersionInfo, parse_layer_ref
 from .context import ServerContext
 from .errors import LambdaError, invalid_parameter
@@ -97,7 +98,7 @@ def _layer_name(call: Call) -> str:
 
 def _version_number(call: Call) -> int:
     text = call.params["VersionNumber"]
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+    if not is_decimal(text) or len(text) > 18:
         raise invalid_parameter(f"VersionNumber: {text!r} is not a version number")
     return int(text)
 

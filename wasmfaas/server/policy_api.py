@@ -16,6 +16,7 @@ import anyio.to_thread
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from ..config import is_decimal
 from ..registry import LATEST
 from .errors import LambdaError, conflict, invalid_parameter, not_found, precondition_failed
 from .http import Response, json_response
@@ -103,7 +104,7 @@ async def _target(call: Call) -> tuple[str, str | None, str]:
     if qualifier == LATEST:
         raise invalid_parameter("We currently do not support adding policies for $LATEST.")
     ctx = call.ctx
-    if qualifier is not None and not (qualifier.isascii() and qualifier.isdigit()):
+    if qualifier is not None and not is_decimal(qualifier):
         return name, qualifier, alias_revision_id(ctx, await ctx.platform.get_alias(name, qualifier))
     return name, qualifier, function_revision_id(ctx, await ctx.platform.get_function(name, qualifier))
 

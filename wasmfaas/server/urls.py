@@ -35,6 +35,7 @@ import anyio.to_thread
 import msgspec
 from msgspec import UNSET
 
+from ..config import is_decimal
 from ..errors import FunctionNotFoundError, PayloadTooLargeError, TooManyRequestsError
 from ..invoker import MAX_SYNC_PAYLOAD, new_request_id
 from .context import ServerContext
@@ -77,7 +78,7 @@ def _now() -> str:
 
 def _url_ref(call: Call) -> tuple[str, str | None]:
     name, qualifier = parse_function_name(call.params["FunctionName"], call.request.query_param("Qualifier"))
-    if qualifier is not None and ((qualifier.isascii() and qualifier.isdigit()) or qualifier == "$LATEST"):
+    if qualifier is not None and (is_decimal(qualifier) or qualifier == "$LATEST"):
         raise invalid_parameter("Qualifier: a function URL's qualifier must be an alias name")
     return name, qualifier
 
