@@ -22,6 +22,7 @@ EXPECTED = {
     "GuestKind",
     "InvalidCodeError",
     "InvalidParameterError",
+    "InvalidPayloadError",
     "InvocationResult",
     "LayerNotFoundError",
     "LayerRef",

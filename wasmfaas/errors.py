@@ -11,6 +11,7 @@
     ├── PreconditionFailedError      `if_revision` no longer matches: changed meanwhile (Lambda's 412)
     ├── TooManyRequestsError         throttled: a concurrency limit is reached (never queued)
     ├── PayloadTooLargeError         request or response over its limit
+    ├── InvalidPayloadError          a Python or JavaScript function's payload is not JSON
     └── PlatformClosedError          the platform is not running (not entered yet, or closed)
 
 Also `RuntimeError` for a Platform entered twice (a programming error, as anyio raises for its own objects).
@@ -27,6 +28,7 @@ __all__ = [
     "FunctionNotFoundError",
     "InvalidCodeError",
     "InvalidParameterError",
+    "InvalidPayloadError",
     "LayerNotFoundError",
     "PayloadTooLargeError",
     "PlatformClosedError",
@@ -95,6 +97,12 @@ class TooManyRequestsError(WasmfaasError):
 
 class PayloadTooLargeError(WasmfaasError, ValueError):
     """A request payload is over its limit (6 MB synchronous, as Lambda)."""
+
+
+class InvalidPayloadError(WasmfaasError, ValueError):
+    """A payload the function's runtime cannot take: Python and JavaScript functions take JSON (or nothing), as on
+    Lambda, whose Invoke refuses anything else (InvalidRequestContentException) before the function runs. Wasm
+    functions of one's own take any bytes."""
 
 
 class PlatformClosedError(WasmfaasError, RuntimeError):

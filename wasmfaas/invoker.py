@@ -17,13 +17,13 @@ from typing import Final
 
 import msgspec
 
-from .errors import InvalidParameterError, PayloadTooLargeError
+from .errors import InvalidParameterError, InvalidPayloadError, PayloadTooLargeError
 from .guests.base import Request
 from .pool import Pool, Run
 from .results import InvocationResult, log_time
 from .scheduler import Concurrency, Scheduler
 
-__all__ = ["MAX_SYNC_PAYLOAD", "Invoker", "Target", "new_request_id"]
+__all__ = ["MAX_SYNC_PAYLOAD", "Invoker", "Target", "check_json_payload", "new_request_id"]
 
 # Lambda's synchronous request limit (6 MB).
 MAX_SYNC_PAYLOAD: Final = 6 * 1024 * 1024
@@ -42,6 +42,24 @@ def new_request_id() -> str:
     return f"{_PREFIX_FMT}{next(_COUNTER) & 0xFFFFFFFFFFFF:012x}"
 
 
+def check_json_payload(payload: bytes) -> None:
+    """Raise `InvalidPayloadError` unless `payload` is empty or one JSON value in UTF-8: what a Python or
+    JavaScript function takes, and what Lambda's Invoke checks before the function runs (validated without building
+    it: ~1 ms a MB)."""
+    if not payload:
+        return
+    try:
+        msgspec.json.decode(payload, type=msgspec.Raw)
+        if not payload.isascii():
+            payload.decode()  # Raw does not look inside strings
+    except RecursionError:
+        return  # nested past Python's recursion limit: the runtime's own parser judges it (Runtime.UnmarshalError)
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        raise InvalidPayloadError(
+            f"Could not parse request body into json: Could not parse payload into json: {e}"
+        ) from None
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Target:
     """What an invocation runs on: a function version's pool, its limits and its identity."""
@@ -54,6 +72,7 @@ class Target:
     timeout: float
     fuel: int | None
     node_errors: bool = False  # error bodies as Lambda's Node.js runtime writes them (FunctionError.to_payload)
+    json_payloads: bool = False  # a Python or JavaScript function: payloads must be JSON (check_json_payload)
 
 
 class Invoker:
@@ -104,6 +123,8 @@ class Invoker:
             raise PayloadTooLargeError(
                 f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the invoke operation ({len(payload)})"
             )
+        if target.json_payloads:
+            check_json_payload(payload)
         if request_id is None:
             request_id = new_request_id()
         elif not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):

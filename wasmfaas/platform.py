@@ -749,6 +749,7 @@ class Platform:
             config.timeout,
             config.fuel,
             node_errors=kind == runtimes.JAVASCRIPT,
+            json_payloads=kind != runtimes.WASI,
         )
         return _Deployed(info, code, compiled, target)
 

@@ -23,6 +23,7 @@ from wasmfaas.events import (
     QueuedEvent,
     SqliteEventQueue,
 )
+from wasmfaas.invoker import check_json_payload
 from wasmfaas.results import InvocationResult
 
 pytestmark = pytest.mark.anyio
@@ -489,6 +490,31 @@ async def test_attempts_go_through_the_invoke_function_given(stack: StackFactory
             tg.cancel_scope.cancel()
     # The failure and its retry, both under the id submit returned (Lambda keeps it across retries).
     assert calls == [("fn", "$LATEST", b'"x"', request_id)] * 2
+
+
+async def test_an_event_its_function_can_no_longer_take_becomes_a_dead_letter_at_once(stack: StackFactory) -> None:
+    # Bytes queued for a wasm function whose code has since become a Python or JavaScript one (which take JSON):
+    # refused for good, not retried as a system error until its age runs out.
+    calls: list[bytes] = []
+    async with stack(run=False) as s:
+
+        async def invoke(name: str, qualifier: str | None, payload: bytes, /, *, request_id: str) -> InvocationResult:
+            calls.append(payload)
+            check_json_payload(payload)  # as the platform's invoke does for a Python or JavaScript function
+            return await s.platform.invoke(name, payload, qualifier=qualifier, request_id=request_id)
+
+        await s.deploy("fn", "echo")
+        async with AsyncInvoker(s.platform, invoke=invoke, **FAST) as events, anyio.create_task_group() as tg:
+            request_id = await events.submit("fn", None, b"not json")  # a wasm function takes any bytes
+            await tg.start(events.run)
+            with anyio.fail_after(10):
+                while not (letters := await events.list_dead_letters("fn")):
+                    await anyio.sleep(0.02)
+            tg.cancel_scope.cancel()
+    [letter] = letters
+    assert (letter.request_id, letter.condition, letter.payload) == (request_id, "InvalidRequestContent", b"not json")
+    assert "Could not parse request body into json" in letter.reason
+    assert calls == [b"not json"]
 
 
 async def test_the_function_sees_the_request_id_submit_returned(stack: StackFactory) -> None:

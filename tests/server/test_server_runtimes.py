@@ -51,6 +51,10 @@ def test_a_python_function_from_a_zip_of_sources(client: Any) -> None:
     request_id = response["ResponseMetadata"]["RequestId"]
     assert body == {"shout": "LAMBDA!", "request_id": request_id}
     assert f"handling {request_id}" in base64.b64decode(response["LogResult"]).decode()
+    # A payload that is not JSON is Lambda's 400, synchronous or queued, and nothing runs.
+    for invocation_type in ("RequestResponse", "Event"):
+        with pytest.raises(client.exceptions.InvalidRequestContentException, match="Could not parse request body"):
+            client.invoke(FunctionName=name, InvocationType=invocation_type, Payload=b"name=lambda")
 
     # Code.Location serves the package as it was uploaded.
     got = client.get_function(FunctionName=name)

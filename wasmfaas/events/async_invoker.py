@@ -40,13 +40,16 @@ import anyio
 import anyio.abc
 import msgspec
 
+from .. import runtimes
 from ..errors import (
     FunctionNotFoundError,
     InvalidParameterError,
+    InvalidPayloadError,
     PayloadTooLargeError,
     PlatformClosedError,
     TooManyRequestsError,
 )
+from ..invoker import check_json_payload
 from ..results import InvocationResult
 from .invoke_config import (
     DEFAULT_ACCOUNT_ID,
@@ -213,8 +216,9 @@ class AsyncInvoker:
     async def submit(self, function_name: str, qualifier: str | None, payload: bytes) -> str:
         """Queue an invocation and return its request id once the event is durable (the 202 may be sent).
 
-        Raises `PayloadTooLargeError` over 1 MB and `FunctionNotFoundError` for an unknown function, version or
-        alias, at once, as Lambda's Invoke does.
+        Raises `PayloadTooLargeError` over 1 MB, `FunctionNotFoundError` for an unknown function, version or alias,
+        and `InvalidPayloadError` for a Python or JavaScript function's payload that is not JSON, at once, as
+        Lambda's Invoke does.
         """
         self._check_open()
         if not isinstance(payload, bytes):
@@ -224,7 +228,9 @@ class AsyncInvoker:
                 f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeAsync operation"
                 f" ({len(payload)})"
             )
-        await self._platform.get_function(function_name, qualifier)
+        info = await self._platform.get_function(function_name, qualifier)
+        if runtimes.family(info.runtime) != runtimes.WASI:
+            check_json_payload(payload)  # refused now, as Lambda's Invoke does, not failed later in the queue
         event = QueuedEvent(
             id=str(uuid.uuid4()),
             function_name=function_name,
@@ -377,6 +383,9 @@ class AsyncInvoker:
             return
         except PayloadTooLargeError as e:
             await self._bury(event, "RequestTooLarge", str(e), None, now)
+            return
+        except InvalidPayloadError as e:  # queued for wasm code since replaced by a Python or JavaScript function
+            await self._bury(event, "InvalidRequestContent", str(e), None, now)
             return
         except Exception as e:
             # A system error (the platform closing, a bug): Lambda retries those like throttles, without using up

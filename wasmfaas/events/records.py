@@ -88,8 +88,9 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     """An event that failed for good with no OnFailure destination to take it (or whose destination was gone).
 
     `condition` is the record's condition, or why no record could be delivered: "RetriesExhausted",
-    "EventAgeExceeded", "DestinationNotFound", "FunctionNotFound", "RequestTooLarge", "RecordTooLarge" (the record
-    is over the 1 MB an asynchronous invocation of the destination may carry), "RecursiveInvocation".
+    "EventAgeExceeded", "DestinationNotFound", "FunctionNotFound", "RequestTooLarge", "InvalidRequestContent" (a
+    payload that is not JSON, queued for a function whose code became Python or JavaScript), "RecordTooLarge" (the
+    record is over the 1 MB an asynchronous invocation of the destination may carry), "RecursiveInvocation".
     `reason` says it in words. `payload` is the event as submitted; `replay` enqueues it again.
     """
 

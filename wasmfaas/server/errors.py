@@ -21,6 +21,7 @@ from ..errors import (
     FunctionNotFoundError,
     InvalidCodeError,
     InvalidParameterError,
+    InvalidPayloadError,
     LayerNotFoundError,
     PayloadTooLargeError,
     PlatformClosedError,
@@ -180,6 +181,8 @@ def from_platform_error(error: WasmfaasError) -> LambdaError:
         return too_many_requests(str(error), error.reason)
     if isinstance(error, PayloadTooLargeError):
         return request_too_large(str(error))
+    if isinstance(error, InvalidPayloadError):
+        return invalid_request_content(str(error))
     if isinstance(error, PlatformClosedError):
         return LambdaError(503, "ServiceException", "The service is shutting down.")
     return service_error(str(error))

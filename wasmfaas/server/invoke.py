@@ -9,7 +9,9 @@
 - `?Qualifier=` or "name:qualifier": a version, $LATEST or an alias.
 - Payload limits: 6 MB synchronous, 1 MB Event; past them 413 RequestTooLargeException.
 
-Unlike AWS, the payload need not be JSON: wasm guests take bytes (a WASI command reads them on stdin).
+Unlike AWS, a wasm function's payload need not be JSON: wasm guests take bytes (a WASI command reads them on stdin).
+A Python or JavaScript function's must be, as on AWS (the platform's `InvalidPayloadError`: 400
+InvalidRequestContentException).
 
 The common case -- RequestResponse of a plain function name, no query string, no client context, on a server without
 SigV4 -- is recognised straight from the ASGI scope (`plain_invoke`) without the route table, the `Request` object or
