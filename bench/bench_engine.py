@@ -275,13 +275,14 @@ def rss_mb() -> float:
 def bench_idle(data: Path) -> None:
     # Every slot of the account provisioned: nothing need stay unreserved here.
     with SyncPlatform(data_dir=data, max_idle=2000, unreserved_minimum=0) as platform:
-        platform.create_function("counter", guest("counter"), config=FunctionConfig(provisioned_concurrency=1))
+        platform.create_function("counter", guest("counter"), publish=True)
+        platform.put_provisioned_concurrency("counter", "1", 1)
         before = rss_mb()
-        platform.put_provisioned_concurrency("counter", "$LATEST", 999)  # with the configuration's 1: 1000
-        stats = platform.pool_stats("counter")
+        platform.put_provisioned_concurrency("counter", "1", 1000)
+        stats = platform.pool_stats("counter", "1")
         after = rss_mb()
         assert stats.idle == 1000, stats
-        assert platform.invoke("counter").json()["count"] == 1
+        assert platform.invoke("counter", qualifier="1").json()["count"] == 1
     row(
         "RSS of 1000 idle warm environments",
         after - before,

@@ -145,19 +145,19 @@ async def test_provisioned_environments_never_run_inline(
     tmp_path: Path, guest: Callable[[str], bytes], steady_inline: None
 ) -> None:
     async with Platform(data_dir=tmp_path, maintenance_interval=60) as platform:
-        await platform.create_function("counter", guest("counter"))
+        await platform.create_function("counter", guest("counter"), publish=True)
         for _ in range(INLINE_WARMUP + 2):
-            await platform.invoke("counter")
-        inline = platform.pool_stats("counter").inline
+            await platform.invoke("counter", qualifier="1")
+        inline = platform.pool_stats("counter", "1").inline
         assert inline >= 1
-        await platform.put_provisioned_concurrency("counter", "$LATEST", 1)
-        counts = [(await platform.invoke("counter")).json()["count"] for _ in range(INLINE_WINDOW * 2)]
+        await platform.put_provisioned_concurrency("counter", "1", 1)
+        counts = [(await platform.invoke("counter", qualifier="1")).json()["count"] for _ in range(INLINE_WINDOW * 2)]
         assert counts == list(range(INLINE_WARMUP + 3, INLINE_WARMUP + 3 + INLINE_WINDOW * 2))
-        assert platform.pool_stats("counter").inline == inline  # on threads: a preemption would cost the env
-        await platform.delete_provisioned_concurrency("counter", "$LATEST")  # closes it: the next call is cold
-        assert (await platform.invoke("counter")).cold_start
-        await platform.invoke("counter")
-        assert platform.pool_stats("counter").inline == inline + 1
+        assert platform.pool_stats("counter", "1").inline == inline  # on threads: a preemption would cost the env
+        await platform.delete_provisioned_concurrency("counter", "1")  # closes it: the next call is cold
+        assert (await platform.invoke("counter", qualifier="1")).cold_start
+        await platform.invoke("counter", qualifier="1")
+        assert platform.pool_stats("counter", "1").inline == inline + 1
 
 
 @pytest.mark.anyio
@@ -225,27 +225,29 @@ async def test_a_provisioned_environments_init_log_comes_with_its_first_invocati
     tmp_path: Path, steady_inline: None
 ) -> None:
     async with Platform(data_dir=tmp_path, maintenance_interval=60) as platform:
-        await platform.create_function("f", wasmtime.wat2wasm(INIT_LOG_WAT))
-        first = await platform.invoke("f", b"x")
+        await platform.create_function("f", wasmtime.wat2wasm(INIT_LOG_WAT), publish=True)
+        first = await platform.invoke("f", b"x", qualifier="1")
         # Before START, as Lambda logs its INIT phase: not among the handler's lines.
         assert first.init_log == b"INIT\n" and first.guest_log == b"handled\n"
         assert first.log.startswith("INIT\nSTART RequestId: ")
-        logs = [first.init_log] + [(await platform.invoke("f", b"x")).init_log for _ in range(INLINE_WARMUP + 1)]
-        assert platform.pool_stats("f").inline >= 1
+        logs = [first.init_log] + [
+            (await platform.invoke("f", b"x", qualifier="1")).init_log for _ in range(INLINE_WARMUP + 1)
+        ]
+        assert platform.pool_stats("f", "1").inline >= 1
         # Two more environments, initialised now: their init lines wait for their first invocations.
-        await platform.put_provisioned_concurrency("f", "$LATEST", 3)
+        await platform.put_provisioned_concurrency("f", "1", 3)
         # Three slow calls at once, each in an environment of its own, on threads (the pool is provisioned: none is
         # stopped and run again, nothing is cold).
         results = []
 
         async def call() -> None:
-            results.append(await platform.invoke("f", b"spin"))
+            results.append(await platform.invoke("f", b"spin", qualifier="1"))
 
         async with anyio.create_task_group() as tg:
             for _ in range(3):
                 tg.start_soon(call)
         logs += [r.init_log for r in results]
         assert all(r.guest_log == b"handled\n" for r in results)
-        stats = platform.pool_stats("f")
+        stats = platform.pool_stats("f", "1")
         assert stats.preempted == 0 and not any(r.cold_start for r in results)
         assert sum(log.count(b"INIT\n") for log in logs) == stats.created == 3

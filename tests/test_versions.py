@@ -179,6 +179,44 @@ def test_an_alias_and_its_version_provision_one_pool_together(
     assert platform.pool_stats("fn", "2").idle == 0
 
 
+def test_all_of_a_function_s_provisioned_concurrency_must_fit_its_reservation(
+    platform: SyncPlatform, guest: Callable[[str], bytes]
+) -> None:
+    # The configuration's ($LATEST's) counts with the versions' and aliases': environments past the reservation
+    # could never run, only hold memory.
+    config = FunctionConfig(reserved_concurrency=3, provisioned_concurrency=2)
+    platform.create_function("fn", guest("echo"), config=config, publish=True)
+    with pytest.raises(
+        InvalidParameterError, match="4 for the function in all would exceed its reserved concurrency 3"
+    ):
+        platform.put_provisioned_concurrency("fn", "1", 2)
+    platform.put_provisioned_concurrency("fn", "1", 1)
+    with pytest.raises(InvalidParameterError, match="below the function's provisioned concurrency"):
+        platform.put_function_concurrency("fn", 2)
+    with pytest.raises(InvalidParameterError, match="below the function's provisioned concurrency"):
+        platform.update_function_configuration("fn", reserved_concurrency=3, provisioned_concurrency=3)
+    platform.update_function_configuration("fn", provisioned_concurrency=1)
+    platform.put_function_concurrency("fn", 2)
+    assert platform.pool_stats("fn").idle + platform.pool_stats("fn", "1").idle == 2
+
+
+def test_provisioned_concurrency_configs_are_for_published_versions(
+    platform: SyncPlatform, guest: Callable[[str], bytes]
+) -> None:
+    # As Lambda: $LATEST's is its configuration's, not a config on $LATEST or on an alias of it.
+    platform.create_function("fn", guest("echo"), publish=True)
+    platform.create_alias("fn", "dev", "$LATEST")
+    platform.create_alias("fn", "live", "1")
+    for qualifier in ("$LATEST", "dev"):
+        with pytest.raises(InvalidParameterError, match="cannot be applied to unpublished function versions"):
+            platform.put_provisioned_concurrency("fn", qualifier, 1)
+    platform.put_provisioned_concurrency("fn", "live", 1)
+    with pytest.raises(InvalidParameterError, match="cannot point to \\$LATEST"):
+        platform.update_alias("fn", "live", version="$LATEST")
+    assert platform.get_alias("fn", "live").function_version == "1"
+    assert platform.list_provisioned_concurrency("fn") == {"live": 1}
+
+
 def test_a_weighted_alias_s_provisioned_concurrency_is_split_by_weight(
     platform: SyncPlatform, guest: Callable[[str], bytes]
 ) -> None:

@@ -963,7 +963,7 @@ class Platform:
                     raise InvalidParameterError(sorted(unknown)[0], "is not a configuration field")
                 new_config = msgspec.structs.replace(new_config, **changes)
             reserved = new_config.reserved_concurrency
-            held = sum(function.provisioned.values())
+            held = _provisioned_sum(function, config=new_config)
             if reserved is not None and held > reserved:
                 raise InvalidParameterError(
                     "reserved_concurrency", f"{reserved} is below the function's provisioned concurrency ({held})"
@@ -1196,6 +1196,10 @@ class Platform:
                 revision_id=current.revision_id + 1,
             )
             self._check_alias(function, info.function_version, info.routing)
+            if info.function_version == LATEST and alias in function.provisioned:
+                raise InvalidParameterError(
+                    "FunctionVersion", f"alias {alias} has provisioned concurrency: it cannot point to $LATEST"
+                )
             function.aliases[alias] = info
             try:
                 await self._save(function)
@@ -1378,7 +1382,7 @@ class Platform:
             function = self._get(name)
             current = function.latest.info
             config = msgspec.structs.replace(current.config, reserved_concurrency=reserved)  # checks the value
-            held = sum(function.provisioned.values())
+            held = _provisioned_sum(function)
             if reserved is not None and held > reserved:
                 raise InvalidParameterError(
                     "reserved_concurrency", f"{reserved} is below the function's provisioned concurrency ({held})"
@@ -1406,8 +1410,15 @@ class Platform:
         _check_number("ProvisionedConcurrentExecutions", count, 0, integer=True)
         async with self._changing():
             function = self._get(name)
+            if self._resolve(function, qualifier).info.version == LATEST:  # (404 for an unknown version or alias)
+                # As Lambda; $LATEST's are its configuration's (FunctionConfig.provisioned_concurrency): one knob.
+                raise InvalidParameterError(
+                    "Qualifier",
+                    "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
+                    verbatim=True,
+                )
             reserved = function.latest.info.config.reserved_concurrency
-            mine = count + sum(n for q, n in function.provisioned.items() if q != qualifier)
+            mine = _provisioned_sum(function, replace=(qualifier, count))
             if reserved is not None and mine > reserved:
                 raise InvalidParameterError(
                     "ProvisionedConcurrentExecutions",
@@ -1415,7 +1426,6 @@ class Platform:
                 )
             self._check_provisioned_total(name, qualifier, count)
             self._check_provisioned(name, qualifier, count, reserved)
-            self._resolve(function, qualifier)  # 404 for an unknown version or alias
             before = function.state()
             function.provisioned[qualifier] = count
             await self._save_or_undo(function, before)
@@ -1711,6 +1721,16 @@ def _check_config(config: FunctionConfig | None) -> FunctionConfig | None:
             "config", f"must be a FunctionConfig (FunctionConfig(memory_mb=...)), got {type(config).__name__}"
         )
     return config
+
+
+def _provisioned_sum(
+    function: _Function, *, config: FunctionConfig | None = None, replace: tuple[str, int] | None = None
+) -> int:
+    """All the function's provisioned concurrency, which its reservation must hold: its configuration's (`config`,
+    else $LATEST's) and every version's and alias's config (with `replace`'s qualifier given its count instead)."""
+    total = (config or function.latest.info.config).provisioned_concurrency
+    provisioned = function.provisioned if replace is None else {**function.provisioned, replace[0]: replace[1]}
+    return total + sum(provisioned.values())
 
 
 def _check_revision(revision: int, expected: int | None, what: str) -> None:

