@@ -312,20 +312,47 @@ async def test_throttled_events_are_retried_not_lost(stack: StackFactory) -> Non
 async def test_a_function_throttled_until_the_age_limit_fails_with_event_age_exceeded(
     stack: StackFactory, data_dir: Path
 ) -> None:
-    async with stack() as s:
-        await s.deploy("off", "echo", reserved_concurrency=0)  # every invocation is throttled
-        await s.events.put_event_invoke_config("off", config(MaximumEventAgeInSeconds=60, MaximumRetryAttempts=0))
+    async with stack() as s, anyio.create_task_group() as tg:
+        await s.deploy("busy", "sleep", reserved_concurrency=1)
+        await s.events.put_event_invoke_config("busy", config(MaximumEventAgeInSeconds=60, MaximumRetryAttempts=0))
+        tg.start_soon(s.platform.invoke, "busy", b"2000")  # holds its one slot: every event attempt is throttled
+        with anyio.fail_after(5):
+            while not s.platform.concurrency_in_flight("busy"):
+                await anyio.sleep(0.01)
         async with SqliteEventQueue(data_dir) as queue:
             await queue.put(
                 QueuedEvent(
-                    id="t", function_name="off", qualifier=None, payload=b"{}", enqueued_at=time.time() - 59.7
+                    id="t", function_name="busy", qualifier=None, payload=b"1", enqueued_at=time.time() - 59.7
                 )
             )
-        [letter] = await s.dead_letters("off", 1, timeout=5.0)
+        [letter] = await s.dead_letters("busy", 1, timeout=5.0)
         assert letter.condition == "EventAgeExceeded"
         assert letter.attempts == 0
         assert "throttle" in letter.reason
         assert letter.record is not None and letter.record.response_context is None
+
+
+async def test_a_function_reserved_to_zero_sends_its_events_on_without_retries(stack: StackFactory) -> None:
+    # As Lambda: straight to the OnFailure destination (else a dead letter), not held for up to six hours.
+    async with stack() as s:
+        await s.deploy("off", "echo", reserved_concurrency=0)
+        await s.deploy("failures", "recorder")
+        await s.events.put_event_invoke_config("off", config(DestinationConfig=destinations(on_failure="failures")))
+        request_id = await s.events.submit("off", None, b'{"n": 1}')
+        [record] = await s.records("failures", 1)
+        assert record["requestContext"] == {
+            "requestId": request_id,
+            "functionArn": ARN + "off:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 0,
+        }
+        assert record["requestPayload"] == {"n": 1} and "responseContext" not in record
+        await s.events.delete_event_invoke_config("off")
+        await s.events.submit("off", None, b'{"n": 2}')
+        [letter] = await s.dead_letters("off", 1, timeout=5.0)
+        assert (letter.condition, letter.attempts) == ("RetriesExhausted", 0)
+        assert "reserved concurrency is 0" in letter.reason
+        assert await s.invocations("off") == []
 
 
 async def test_a_destination_that_no_longer_exists_gives_a_dead_letter(stack: StackFactory) -> None:
@@ -443,17 +470,22 @@ async def test_many_events_each_run_once(stack: StackFactory) -> None:
         assert sorted(map(int, seen)) == list(range(40))
 
 
-async def test_a_record_too_large_for_its_destination_gives_a_dead_letter(stack: StackFactory) -> None:
+async def test_a_record_too_large_for_its_destination_goes_without_its_payloads(stack: StackFactory) -> None:
     async with stack() as s:
         await s.deploy("big", "echo")
         await s.deploy("dest", "recorder")
         await s.events.put_event_invoke_config("big", config(DestinationConfig=destinations(on_success="dest")))
         payload = msgspec.json.encode("x" * 600_000)  # request and response payload: 1.2 MB together
         request_id = await s.events.submit("big", None, payload)
-        [letter] = await s.dead_letters("big", 1)
-        assert (letter.request_id, letter.condition) == (request_id, "RecordTooLarge")
-        assert letter.payload == payload
-        assert await s.invocations("dest") == []
+        [record] = await s.records("dest", 1)
+        # As Lambda: the payloads are dropped, the rest delivered (it had been a dead letter, whose replay ran the
+        # function that had succeeded again).
+        assert "requestPayload" not in record and "responsePayload" not in record
+        assert record["requestContext"]["requestId"] == request_id
+        assert record["requestContext"]["condition"] == "Success"
+        assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+        await s.settled()
+        assert await s.events.list_dead_letters() == []
 
 
 async def test_a_shutdown_hands_running_events_back_to_the_queue(stack: StackFactory, data_dir: Path) -> None:

@@ -252,6 +252,28 @@ async def test_upkeep_gives_a_burst_s_space_back(tmp_path: Path) -> None:
         assert sizes[0] < 2_000_000 and sizes[1] <= 16 * 1024 * 1024, sizes
 
 
+async def test_the_write_ahead_log_is_cut_back_after_a_burst_whoever_writes(tmp_path: Path) -> None:
+    # A reader's snapshot stops checkpoints from resetting the log, so a burst grows it; claims and acks (the
+    # working connection) must cut it back to the limit afterwards too, not only puts (94 MB had stayed).
+    wal = Path(f"{tmp_path / DB_NAME}-wal")
+    async with SqliteEventQueue(tmp_path) as queue:
+        reader = sqlite3.connect(tmp_path / DB_NAME)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM events").fetchone()  # holds its snapshot until the rollback
+        for n in range(30):
+            await queue.put(event(f"e{n}", b"x" * 1_000_000))
+        for _ in range(25):
+            claimed = await queue.claim(time.time(), 30)
+            assert claimed is not None and await queue.ack(claimed)
+        assert wal.stat().st_size > 30_000_000
+        reader.rollback()
+        reader.close()
+        for _ in range(5):
+            claimed = await queue.claim(time.time(), 30)
+            assert claimed is not None and await queue.ack(claimed)
+        assert wal.stat().st_size <= 16 * 1024 * 1024, wal.stat().st_size
+
+
 @pytest.mark.parametrize("version", [1, 2])
 async def test_an_older_queue_is_migrated(tmp_path: Path, version: int) -> None:
     now = time.time()

@@ -105,8 +105,10 @@ def test_invoke_async_queues_an_event(client: Any, server: ServerProcess, create
     with pytest.raises(ClientError) as excinfo:
         client.invoke_async(FunctionName=f"{name}-missing", InvokeArgs=b"{}")
     assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    # Lambda's limit for this call is 256 KB (Invoke's Event takes up to 1 MB).
+    assert client.invoke_async(FunctionName=name, InvokeArgs=b"x" * 262_144)["Status"] == 202
     with pytest.raises(ClientError) as excinfo:
-        client.invoke_async(FunctionName=name, InvokeArgs=b"x" * (1_048_576 + 1))
+        client.invoke_async(FunctionName=name, InvokeArgs=b"x" * (262_144 + 1))
     assert excinfo.value.response["Error"]["Code"] == "RequestTooLargeException"
 
 

@@ -376,7 +376,13 @@ class AsyncInvoker:
         try:
             result = await self._invoke(event.function_name, event.qualifier, event.payload, request_id=event.id)
         except TooManyRequestsError:
-            await self._back_off(event, expires)
+            if await self._reserved_zero(event):
+                # As Lambda: a function throttled to nothing sends its new events to the OnFailure destination
+                # (else the dead letters) at once, without retries, rather than hold them up to their maximum age.
+                reason = "not run: the function's reserved concurrency is 0 (its events are sent on without retries)"
+                await self._finish(event, config, "RetriesExhausted", now, reason=reason)
+            else:
+                await self._back_off(event, expires)
             return
         except FunctionNotFoundError as e:
             await self._bury(event, "FunctionNotFound", str(e), None, now)
@@ -415,8 +421,18 @@ class AsyncInvoker:
         retried = msgspec.structs.replace(event, throttles=event.throttles + 1)
         await self._queue.retry(retried, min(time.time() + delay, expires))
 
-    async def _finish(self, event: QueuedEvent, config: EventInvokeConfig, condition: str, now: float) -> None:
-        """Route a final outcome: to its destination, else (a failure) to the dead letters."""
+    async def _reserved_zero(self, event: QueuedEvent) -> bool:
+        try:
+            info = await self._platform.get_function(event.function_name, event.qualifier)
+        except FunctionNotFoundError:
+            return False  # deleted meanwhile: its events are buried with it
+        return info.config.reserved_concurrency == 0
+
+    async def _finish(
+        self, event: QueuedEvent, config: EventInvokeConfig, condition: str, now: float, *, reason: str | None = None
+    ) -> None:
+        """Route a final outcome: to its destination, else (a failure) to the dead letters (`reason`: why, if not
+        the condition's usual one)."""
         success = condition == "Success"
         destination = config.on_success if success else config.on_failure
         if destination is None and success:
@@ -424,7 +440,7 @@ class AsyncInvoker:
             return
         record = self._record(event, condition, now)
         if destination is None:
-            await self._bury(event, condition, _failure_reason(event, condition, config), record, now)
+            await self._bury(event, condition, reason or _failure_reason(event, condition, config), record, now)
             return
         name, qualifier = destination
         arn = function_arn(name, qualifier, region=self.region, account_id=self.account_id)
@@ -444,13 +460,10 @@ class AsyncInvoker:
             return
         payload = self._record_encoder.encode(record)
         if len(payload) > MAX_ASYNC_PAYLOAD:
-            # The delivery is an asynchronous invocation, held to the same limit as any other.
-            reason = (
-                f"{condition}; the invocation record ({len(payload)} bytes) is over the {MAX_ASYNC_PAYLOAD}-byte"
-                f" limit of an asynchronous invocation of the {side} destination {arn}"
-            )
-            await self._bury(event, "RecordTooLarge", reason, record, now)
-            return
+            # The delivery is an asynchronous invocation, held to the same limit as any other: Lambda drops the
+            # payloads from such a record and sends the rest.
+            record = msgspec.structs.replace(record, request_payload=msgspec.UNSET, response_payload=msgspec.UNSET)
+            payload = self._record_encoder.encode(record)
         delivery = QueuedEvent(
             id=str(uuid.uuid4()),
             function_name=name,

@@ -265,6 +265,8 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     db.execute("PRAGMA auto_vacuum=INCREMENTAL")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={synchronous}")
+    # Per connection: whichever one resets the log after a checkpoint cuts it back (a burst had left 94 MB).
+    db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
     return db
 
 
@@ -303,7 +305,6 @@ class SqliteEventQueue:
         durable = _connect(self.path, "FULL")
         try:
             version = durable.execute("PRAGMA user_version").fetchone()[0]
-            durable.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
             if version > _SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} has schema version {version}; this wasmfaas knows {_SCHEMA_VERSION}")
             durable.executescript(_SCHEMA)

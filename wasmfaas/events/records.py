@@ -73,13 +73,14 @@ class ResponseContext(msgspec.Struct, frozen=True, kw_only=True, rename="camel",
 class InvocationRecord(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """Lambda's invocation record, sent to a destination; payloads are embedded as raw JSON.
 
-    The response fields are absent when the event never ran (it aged out while throttled).
+    The response fields are absent when the event never ran (it aged out while throttled); both payloads are, as
+    Lambda drops them, when the record would be over what its destination can take.
     """
 
     version: str
     timestamp: str
     request_context: RequestContext
-    request_payload: msgspec.Raw
+    request_payload: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     response_context: ResponseContext | None = None
     response_payload: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
@@ -89,8 +90,7 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
 
     `condition` is the record's condition, or why no record could be delivered: "RetriesExhausted",
     "EventAgeExceeded", "DestinationNotFound", "FunctionNotFound", "RequestTooLarge", "InvalidRequestContent" (a
-    payload that is not JSON, queued for a function whose code became Python or JavaScript), "RecordTooLarge" (the
-    record is over the 1 MB an asynchronous invocation of the destination may carry), "RecursiveInvocation".
+    payload that is not JSON, queued for a function whose code became Python or JavaScript), "RecursiveInvocation".
     `reason` says it in words. `payload` is the event as submitted; `replay` enqueues it again.
     """
 

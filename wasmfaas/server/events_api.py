@@ -98,7 +98,7 @@ class ListFunctionEventInvokeConfigsResponse(Shape):
 class DeadLetterDescription(Shape):
     """A dead letter: `Payload` is the event as submitted (base64), `Record` Lambda's invocation record (when the
     event ran or aged out), `Condition` why it is here (RetriesExhausted, EventAgeExceeded, DestinationNotFound,
-    FunctionNotFound, RequestTooLarge, RecordTooLarge, RecursiveInvocation)."""
+    FunctionNotFound, RequestTooLarge, InvalidRequestContent, RecursiveInvocation)."""
 
     id: str
     request_id: str

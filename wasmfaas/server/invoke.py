@@ -46,6 +46,7 @@ _INVOCATION_TYPES: Final = ("RequestResponse", "Event", "DryRun")
 _STREAM_INVOCATION_TYPES: Final = ("RequestResponse", "DryRun")
 _STREAM_CHUNK: Final = 1024 * 1024
 _MAX_CLIENT_CONTEXT: Final = 3583  # Lambda's limit on the base64 X-Amz-Client-Context
+_INVOKE_ASYNC_PAYLOAD: Final = 256 * 1024  # Lambda's for the deprecated InvokeAsync (an Event Invoke takes 1 MB)
 _JSON: Final = (b"content-type", b"application/json")
 
 
@@ -142,7 +143,7 @@ async def run_request_response(
 async def invoke_async(call: Call) -> Response:
     """InvokeAsync, Lambda's deprecated form of an Event invocation (boto3's `invoke_async`): the same queue."""
     name, qualifier = function_ref(call)
-    request_id = await call.ctx.events.submit(name, qualifier, call.request.body)  # the route bounds it at 1 MB
+    request_id = await call.ctx.events.submit(name, qualifier, call.request.body)  # the route bounds it at 256 KB
     return Response(202, b'{"Status":202}', [_JSON], request_id=request_id)
 
 
@@ -244,7 +245,7 @@ ROUTES: Final = [
         202,
         raw_body="application/octet-stream",
         errors=(400, 404, 413),
-        body_limit=MAX_ASYNC_PAYLOAD,
+        body_limit=_INVOKE_ASYNC_PAYLOAD,
         limit_name="InvokeAsync",
         summary="Queue an Event invocation (Lambda deprecated it for Invoke with X-Amz-Invocation-Type: Event)",
     ),
