@@ -217,7 +217,9 @@ def test_more_memories_or_tables_than_a_store_allows_are_refused_at_create(platf
         platform.create_function("two-memories", TWO_MEMORIES)
     with pytest.raises(InvalidCodeError, match="defines 5 tables; a core module may have at most 4"):
         platform.create_function("five-tables", FIVE_TABLES)
-    platform.create_function("four-tables", _reactor_wat("".join(f"(table {n} funcref)" for n in range(4))))
+    with pytest.raises(InvalidCodeError, match="table starts at 1000001 elements; a table may have at most 1000000"):
+        platform.create_function("big-table", _reactor_wat("(table 1000001 funcref)"))
+    platform.create_function("four-tables", _reactor_wat("(table 1000000 funcref)" + "(table 1 funcref)" * 3))
     assert platform.invoke("four-tables", b"{}").function_error is None
     assert platform.list_functions() == [platform.get_function("four-tables")]
 

@@ -59,9 +59,11 @@ def test_bad_code_is_refused_with_a_clear_message(engine: Engine, code: bytes, m
 def test_core_layout_counts_every_memory_and_table(guest: Callable[[str], bytes]) -> None:
     code = wasmtime.wat2wasm(
         """(module (memory (export "memory") 3 10) (memory $hidden 2) (memory $wide i64 70000)
-             (table 1 funcref) (table $t 2 externref) (func (export "_start")))"""
+             (table 1 funcref) (table $t 2000000 3000000 externref) (func (export "_start")))"""
     )
-    assert core_layout(code) == CoreLayout(memory_minimums=(3 * 65536, 2 * 65536, 70000 * 65536), tables=2)
+    assert core_layout(code) == CoreLayout(
+        memory_minimums=(3 * 65536, 2 * 65536, 70000 * 65536), tables=2, table_minimums=(1, 2_000_000)
+    )
     assert core_layout(wasmtime.wat2wasm("(module)")) == CoreLayout(memory_minimums=(), tables=0)
     layout = core_layout(guest("echo"))
     assert len(layout.memory_minimums) == 1 and layout.memory_minimums[0] >= 65536 and layout.tables == 1

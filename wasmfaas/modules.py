@@ -114,6 +114,7 @@ class CoreLayout:
 
     memory_minimums: tuple[int, ...]  # in bytes, one per memory the module defines
     tables: int
+    table_minimums: tuple[int, ...] = ()  # in elements, of the tables read (all but those after one with an init)
 
 
 _MEMORY_SECTION: Final = 5
@@ -125,13 +126,26 @@ def core_layout(code: bytes) -> CoreLayout:
     binary. Imported ones are not counted: a core module may import only WASI functions."""
     memories: list[int] = []
     tables = 0
+    table_minimums: list[int] = []
     pos = 8
     while pos < len(code):
         section = code[pos]
         size, pos = _leb128(code, pos + 1)
         end = pos + size
         if section == _TABLE_SECTION:
-            tables, _ = _leb128(code, pos)
+            tables, at = _leb128(code, pos)
+            for _ in range(tables):
+                if code[at] == 0x40:  # a table with an init expression (function references): not followed further
+                    break
+                reftype = code[at]
+                at += 1
+                if reftype in (0x63, 0x64):  # (ref null? heaptype): a signed LEB128 heap type follows
+                    _, at = _leb128(code, at)
+                flags = code[at]
+                minimum, at = _leb128(code, at + 1)
+                if flags & 1:
+                    _, at = _leb128(code, at)
+                table_minimums.append(minimum)
         elif section == _MEMORY_SECTION:
             count, at = _leb128(code, pos)
             for _ in range(count):
@@ -145,7 +159,7 @@ def core_layout(code: bytes) -> CoreLayout:
                     page = 1 << log2
                 memories.append(minimum * page)
         pos = end
-    return CoreLayout(tuple(memories), tables)
+    return CoreLayout(tuple(memories), tables, tuple(table_minimums))
 
 
 def _leb128(code: bytes, pos: int) -> tuple[int, int]:

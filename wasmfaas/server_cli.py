@@ -39,7 +39,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -169,7 +169,10 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
     deploy = sub.add_parser("deploy", help="create or update a function on a server")
     deploy.add_argument("name", help="the function's name")
     deploy.add_argument(
-        "package", type=Path, help="a .wasm module, a .zip deployment package, or a folder (zipped as a package)"
+        "package",
+        type=Path,
+        help="a .wasm module, a .zip deployment package, a folder or a single .py/.js/.mjs/.cjs file (zipped as a "
+        "package; a single file's handler defaults to FILE.handler)",
     )
     deploy.add_argument(
         "--handler",
@@ -207,7 +210,9 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
     logs = sub.add_parser("logs", help="show a function's recent invocation logs")
     logs.add_argument("name")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new logs as they come")
-    logs.add_argument("--tail", type=int, default=100, metavar="N", help="start with the newest N entries (100)")
+    logs.add_argument(
+        "--tail", type=int, default=100, metavar="N", help="start with the newest N entries (100; 0-1000)"
+    )
     logs.add_argument(
         "--wait", type=int, default=10, metavar="S", help="with --follow: each long poll's length (10 s, at most 20)"
     )
@@ -478,6 +483,9 @@ def _as_it_was(current: dict[str, Any], changed: dict[str, Any]) -> dict[str, An
     return {key: before[key] for key in changed}
 
 
+_SOURCE_SUFFIXES: Final = (".py", ".js", ".mjs", ".cjs")
+
+
 def _runtime_of(code: bytes) -> str:
     """A new function's runtime, told by its package: a module (or a zip holding one) is wasi; a package.json or
     node_modules is JavaScript; else the language of its sources; wasi when there is nothing to tell by (the server
@@ -511,8 +519,15 @@ def _deploy(args: argparse.Namespace) -> int:
 
     client: LambdaClient = _client(args)
     out = _console(args)
-    # A folder is zipped as `create_function` zips one: the same sources give the same package (and hash).
-    code = runtimes.zip_folder(args.package) if args.package.is_dir() else args.package.read_bytes()
+    # A folder is zipped as `create_function` zips one: the same sources give the same package (and hash); so is
+    # a single source file, at the package's root.
+    single_source = args.package.suffix.lower() in _SOURCE_SUFFIXES and args.package.is_file()
+    if args.package.is_dir():
+        code = runtimes.zip_folder(args.package)
+    elif single_source:
+        code = runtimes.zip_files([(args.package.name, args.package)])
+    else:
+        code = args.package.read_bytes()
     if len(code) > MAX_ZIPPED:  # the server would refuse it, and cut the upload short: say so before sending it
         print(
             f"wasmfaas: {args.package} is {decimal(len(code))} ({len(code)} bytes) zipped; Lambda's limit for a "
@@ -546,7 +561,10 @@ def _deploy(args: argparse.Namespace) -> int:
         runtime = args.runtime or _runtime_of(code)
         if args.runtime is None and runtime != runtimes.WASI:
             print(f"wasmfaas: runtime {runtime}, for the package's sources (--runtime to choose)", file=sys.stderr)
-        if runtime != runtimes.WASI and args.handler is None:
+        if runtime != runtimes.WASI and args.handler is None and single_source:
+            config["Handler"] = f"{args.package.stem}.handler"
+            print(f"wasmfaas: handler {config['Handler']} (--handler to choose)", file=sys.stderr)
+        elif runtime != runtimes.WASI and args.handler is None:
             print(
                 f"wasmfaas: a {runtime} function needs --handler module.function (such as app.handler)",
                 file=sys.stderr,

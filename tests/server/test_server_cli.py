@@ -161,6 +161,20 @@ def test_deploy_keeps_an_existing_functions_runtime(server: ServerProcess, tmp_p
     assert wasmfaas(server, "delete", name).returncode == 0
 
 
+def test_deploy_of_a_single_source_file(server: ServerProcess, tmp_path: Path) -> None:
+    # A one-file function, as people write them: zipped at the package's root, its handler FILE.handler unless given.
+    source = tmp_path / "greet.py"
+    source.write_text("def handler(event, context):\n    return {'hi': event.get('name')}\n")
+    name = unique("wfone")
+    deployed = wasmfaas(server, "deploy", name, str(source))
+    assert deployed.returncode == 0, deployed.stderr
+    assert "handler greet.handler (--handler to choose)" in deployed.stderr
+    info = lambda_client(server.url).get_function_configuration(FunctionName=name)
+    assert (info["Runtime"], info["Handler"]) == ("python3.14", "greet.handler")
+    assert json.loads(wasmfaas(server, "invoke", name, '{"name": "ada"}').stdout) == {"hi": "ada"}
+    assert wasmfaas(server, "delete", name).returncode == 0
+
+
 def test_a_deploy_whose_code_is_refused_changes_nothing(
     server: ServerProcess, tmp_path: Path, guest: Callable[[str], bytes]
 ) -> None:

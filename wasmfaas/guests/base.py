@@ -196,7 +196,8 @@ class Environment(ABC):
 
 def check_core_module(compiled: CompiledCode, code: bytes, memory_mb: int) -> None:
     """Refuse, at create or update, a core module that every cold start would refuse (more memories or tables than
-    MODULE_LIMITS, a memory that starts above `memory_mb`) or run wrongly (a command built with the reactor ABI)."""
+    MODULE_LIMITS, a table that starts above MAX_TABLE_ELEMENTS, a memory that starts above `memory_mb`) or run
+    wrongly (a command built with the reactor ABI)."""
     exports = {export.name for export in compiled.module.exports}
     if compiled.kind is GuestKind.REACTOR and "_start" in exports and "_initialize" not in exports:
         # A command-model build runs its C/C++ constructors in _start, which a reactor never calls: its static
@@ -212,6 +213,11 @@ def check_core_module(compiled: CompiledCode, code: bytes, memory_mb: int) -> No
         raise InvalidCodeError(f"the module defines {len(layout.memory_minimums)} memories; a core module may have 1")
     if layout.tables > tables:
         raise InvalidCodeError(f"the module defines {layout.tables} tables; a core module may have at most {tables}")
+    for minimum in layout.table_minimums:
+        if minimum > MAX_TABLE_ELEMENTS:
+            raise InvalidCodeError(
+                f"the module's table starts at {minimum} elements; a table may have at most {MAX_TABLE_ELEMENTS}"
+            )
     for minimum in layout.memory_minimums:
         if minimum > memory_mb * MIB:
             need = -(-minimum // MIB)

@@ -18,7 +18,7 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Final
 
@@ -38,6 +38,7 @@ __all__ = [
     "extract_zip",
     "family",
     "runtimes",
+    "zip_files",
     "zip_folder",
 ]
 
@@ -203,13 +204,21 @@ def _first_error(e: Exception) -> str:
 def zip_folder(folder: Path) -> bytes:
     """A deployment package of `folder`: every file but dot-files, dot-folders and `__pycache__`, in sorted order
     with fixed timestamps, so the same sources always give the same bytes (and the same content hash)."""
+    files = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") or part == "__pycache__" for part in relative.parts) or not path.is_file():
+            continue
+        files.append((relative.as_posix(), path))
+    return zip_files(files)
+
+
+def zip_files(files: Iterable[tuple[str, Path]]) -> bytes:
+    """A deployment package of (name in the zip, file) pairs, in the order given, with fixed timestamps."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            relative = path.relative_to(folder)
-            if any(part.startswith(".") or part == "__pycache__" for part in relative.parts) or not path.is_file():
-                continue
-            info = zipfile.ZipInfo(relative.as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+        for name, path in files:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             archive.writestr(info, path.read_bytes())
