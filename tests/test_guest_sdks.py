@@ -196,6 +196,23 @@ def test_zig_json_helpers(platform: SyncPlatform) -> None:
     assert garbage.function_error is not None and garbage.function_error.error_type == "SyntaxError"
 
 
+def test_zig_lookups_scan_without_building_the_event(platform: SyncPlatform) -> None:
+    """getString/getNumber skip the values they pass over, as the other SDKs' lookups do: a 6 MB event of a 3M-element
+    array fits a 128 MB function (a std.json tree of it did not), and fields before a malformed part are found."""
+    platform.create_function("zig", _wasm("zig-features"), config=FunctionConfig(memory_mb=128, timeout=10))
+    data = b",".join([b"1"] * 3_000_000)
+    big = platform.invoke("zig", b'{"action": "lookup", "name": "x", "data": [' + data + b'], "n": 2}')
+    assert big.ok, big.payload
+    assert big.json() == {"name": "x", "n": 2.0}
+    assert big.max_memory_used_mb < 32
+    malformed = platform.invoke("zig", b'{"action": "lookup", "name": "a\\u00e9\\ud800\xff", "n": -1.5e3, "x": [}')
+    assert malformed.json() == {"name": "a\u00e9\ufffd\ufffd", "n": -1500.0}
+    escaped_key = platform.invoke(
+        "zig", b'{"action": "lookup", "x": {"name": "inner"}, "n\\u0061me": "y", "name": 1}'
+    )
+    assert escaped_key.json() == {"name": "y", "n": None}
+
+
 @pytest.mark.parametrize("action", ["oom", "oom_sdk"])
 def test_zig_sdk_out_of_memory_is_reported_as_such(platform: SyncPlatform, action: str) -> None:
     # Far below the limit (the host infers out of memory only within 1/16 of it): the SDK says so itself (status 2).
