@@ -38,6 +38,8 @@ def _wasm(name: str) -> bytes:
     """An SDK example (by language) or feature guest, built once per session (and cached by content across)."""
     if name in _EXAMPLES:
         return _EXAMPLES[name]().read_bytes()
+    if name == "c-features":
+        return build_c([GUESTS / "sdk_c_features.c"], exec_model="reactor", include_dirs=[SDKS / "c"]).read_bytes()
     if name == "zig-features":
         return build_zig(GUESTS / "sdk_features.zig", exec_model="reactor", modules=ZIG_SDK).read_bytes()
     assert name == "rust-features"
@@ -211,6 +213,19 @@ def test_zig_lookups_scan_without_building_the_event(platform: SyncPlatform) -> 
         "zig", b'{"action": "lookup", "x": {"name": "inner"}, "n\\u0061me": "y", "name": 1}'
     )
     assert escaped_key.json() == {"name": "y", "n": None}
+
+
+@pytest.mark.parametrize("sdk", ["c-features", "zig-features", pytest.param("rust-features", marks=needs_rust)])
+def test_json_number_lookup_follows_the_json_grammar(platform: SyncPlatform, sdk: str) -> None:
+    """One rule in every SDK (AssemblyScript's is pinned in its own tests): a value that is not a JSON number, such as
+    01, is "not a number" (C: 0 returned, Zig: null, Rust: None), not the number its valid prefix reads as."""
+    platform.create_function("f", _wasm(sdk))
+    cases = {"42": 42.0, "-1.5e3": -1500.0, "2 ": 2.0, "01": None, "-01": None, "1.5x": None, "1.": None, "-": None}
+    for value, expected in cases.items():
+        event = '{"action": "lookup", "name": "x", "n": ' + value + "}"
+        assert platform.invoke("f", event).json() == {"name": "x", "n": expected} | (
+            {"flag": None} if sdk == "rust-features" else {}
+        ), (sdk, value)
 
 
 @pytest.mark.parametrize("action", ["oom", "oom_sdk"])

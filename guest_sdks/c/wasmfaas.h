@@ -477,6 +477,11 @@ static inline const uint8_t *wasmfaas__json_number_end(const uint8_t *p, const u
     return p;
 }
 
+/* Whether c may follow a value: whitespace, a comma, or the end of an object or array. */
+static inline int wasmfaas__json_ends_value(uint8_t c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' || c == '}' || c == ']';
+}
+
 /* Skip one value of any kind. Nesting is tracked by counting brackets outside strings, not checked pairwise. */
 static inline const uint8_t *wasmfaas__json_skip(const uint8_t *p, const uint8_t *end) {
     uint8_t ch[4];
@@ -559,12 +564,14 @@ static inline long wasmfaas_json_get_string(const void *json, size_t len, const 
     return (long)n;
 }
 
-/* The number value of the top-level `key` into *out: 1 if found, 0 if absent, not a number, or malformed JSON. */
+/* The number value of the top-level `key` into *out: 1 if found, 0 if absent, not a number per JSON's grammar (01,
+ * 1., +1, .5, 1.5x are not), or malformed JSON. */
 static inline int wasmfaas_json_get_number(const void *json, size_t len, const char *key, double *out) {
     const uint8_t *p = wasmfaas__json_find(json, len, key), *end = (const uint8_t *)json + len;
     if (!p) return 0;
     const uint8_t *q = wasmfaas__json_number_end(p, end);
-    if (!q) return 0;
+    /* What follows must end the value: 01 is not 0 followed by garbage, it is not a number. */
+    if (!q || (q < end && !wasmfaas__json_ends_value(*q))) return 0;
     /* strtod needs a NUL-terminated copy: the event is not terminated. */
     size_t n = (size_t)(q - p);
     char small[64];
