@@ -228,6 +228,21 @@ def test_json_number_lookup_follows_the_json_grammar(platform: SyncPlatform, sdk
         ), (sdk, value)
 
 
+def test_zig_ok_json_writes_non_finite_floats_as_null(platform: SyncPlatform) -> None:
+    # As C and Rust do: std.json alone wrote inf (not JSON, so .json() would raise) and NaN as the string "nan".
+    platform.create_function("zig", _wasm("zig-features"))
+    result = platform.invoke("zig", '{"action": "nonfinite"}')
+    assert result.ok, result.payload
+    assert result.json() == {
+        "inf": None,
+        "nan": None,
+        "opt": None,
+        "list": [None, 1.5],
+        "tuple": [None, 2],
+        "value": {"v": None},
+    }
+
+
 @pytest.mark.parametrize("action", ["oom", "oom_sdk"])
 def test_zig_sdk_out_of_memory_is_reported_as_such(platform: SyncPlatform, action: str) -> None:
     # Far below the limit (the host infers out of memory only within 1/16 of it): the SDK says so itself (status 2).

@@ -117,8 +117,74 @@ pub fn okCopy(payload: []const u8) Result {
 }
 
 /// Success with `value` serialized as JSON by `std.json` (structs, anonymous structs, slices, `std.json.Value`, ...).
+/// A NaN or infinite float is written as null, as the C and Rust SDKs write it (std.json would write `inf`, which is
+/// not JSON); a type with its own `jsonStringify` writes its floats itself.
 pub fn okJson(value: anytype) Result {
-    return ok(std.json.Stringify.valueAlloc(arena(), value, .{}) catch return allocationFailed());
+    var out: std.Io.Writer.Allocating = .init(arena());
+    var jw: std.json.Stringify = .{ .writer = &out.writer, .options = .{} };
+    writeJson(&jw, value) catch return allocationFailed(); // the writer's only failure is out of memory
+    return ok(out.written());
+}
+
+/// `jw.write(v)`, but with non-finite floats as null wherever they are nested: std.json's own walk is redone here
+/// for the types that can hold a float, and the rest is left to it.
+fn writeJson(jw: *std.json.Stringify, v: anytype) std.json.Stringify.Error!void {
+    const T = @TypeOf(v);
+    if (T == std.json.Value) return switch (v) {
+        .float => |f| writeJson(jw, f),
+        .array => |a| writeJson(jw, a.items),
+        .object => |o| {
+            try jw.beginObject();
+            var it = o.iterator();
+            while (it.next()) |entry| {
+                try jw.objectField(entry.key_ptr.*);
+                try writeJson(jw, entry.value_ptr.*);
+            }
+            try jw.endObject();
+        },
+        else => jw.write(v),
+    };
+    switch (@typeInfo(T)) {
+        .float, .comptime_float => return if (std.math.isFinite(v)) jw.write(v) else jw.write(null),
+        .optional => return if (v) |payload| writeJson(jw, payload) else jw.write(null),
+        .@"struct" => |S| {
+            if (std.meta.hasFn(T, "jsonStringify")) return jw.write(v);
+            if (S.is_tuple) try jw.beginArray() else try jw.beginObject();
+            inline for (S.field_names, S.field_types) |name, F| {
+                if (F == void) continue;
+                if (!S.is_tuple) try jw.objectField(name);
+                try writeJson(jw, @field(v, name));
+            }
+            return if (S.is_tuple) jw.endArray() else jw.endObject();
+        },
+        .@"union" => |U| {
+            if (std.meta.hasFn(T, "jsonStringify") or U.tag_type == null) return jw.write(v);
+            inline for (U.field_names, U.field_types) |name, F| {
+                if (F != void and v == @field(U.tag_type.?, name)) {
+                    try jw.beginObject();
+                    try jw.objectField(name);
+                    try writeJson(jw, @field(v, name));
+                    return jw.endObject();
+                }
+            }
+            return jw.write(v); // a void payload: {"tag":{}}
+        },
+        .pointer => |P| switch (P.size) {
+            .one => return switch (@typeInfo(P.child)) {
+                .array => writeJson(jw, @as([]const std.meta.Elem(P.child), v)),
+                else => writeJson(jw, v.*),
+            },
+            .slice => {
+                if (P.child == u8) return jw.write(v); // a string
+                try jw.beginArray();
+                for (v) |item| try writeJson(jw, item);
+                return jw.endArray();
+            },
+            else => return jw.write(v),
+        },
+        .array => return writeJson(jw, &v),
+        else => return jw.write(v),
+    }
 }
 
 /// A handled error: the payload is `{"errorType": error_type, "errorMessage": message}` (both JSON-escaped, with
