@@ -188,6 +188,16 @@ def test_features_panic_traps_and_the_next_invocation_cold_starts(platform: Sync
     assert platform.invoke("features", '{"action": "context"}').cold_start
 
 
+def test_zig_guests_built_by_default_keep_safety_checks(platform: SyncPlatform) -> None:
+    """build_zig's default mode is ReleaseSafe, as the SDK documents: an index out of bounds panics (a trap) rather
+    than reading whatever memory lies past the array."""
+    platform.create_function("zig", _wasm("zig-features"))
+    assert platform.invoke("zig", '{"action": "oob", "n": 2}').json() == {"digit": 3}
+    result = platform.invoke("zig", '{"action": "oob", "n": 5}')
+    assert result.function_error is not None and result.function_error.error_type == "Runtime.Trap", result.payload
+    assert b"index out of bounds" in result.guest_log
+
+
 def test_zig_json_helpers(platform: SyncPlatform) -> None:
     platform.create_function("zig", _wasm("zig-features"))
     result = platform.invoke("zig", '{"action": "number", "n": -1.5e3}')

@@ -147,7 +147,7 @@ def build_zig(
     source: Path | str,
     *,
     exec_model: ExecModel,
-    opt: str = "ReleaseSmall",
+    opt: str = "ReleaseSafe",
     modules: Mapping[str, Path | str] | None = None,
     cache_dir: Path | None = None,
     stack_size: int = DEFAULT_STACK_SIZE,
@@ -155,8 +155,10 @@ def build_zig(
     """Compile a Zig root source file into a stripped wasm32-wasi module and return the cached `.wasm`'s path.
 
     A `reactor` exports every `export fn` and has no entry point of its own; if the source has a `pub fn main`, it
-    becomes `_initialize`. A `command` needs `pub fn main`, run by `_start`. `opt` is a Zig optimize mode
-    (`ReleaseSmall`, `ReleaseFast`, `ReleaseSafe`, `Debug`). `modules` maps import names to the root source files of
+    becomes `_initialize`. A `command` needs `pub fn main`, run by `_start`. `opt` is a Zig optimize mode:
+    `ReleaseSafe` (the default) keeps the safety checks (bounds, overflow, `unreachable`, null unwraps: a failed one
+    panics, which traps); `ReleaseSmall` and `ReleaseFast` drop them (a bug is then undefined behaviour that may read
+    or write any of the guest's memory and go on); `Debug`. `modules` maps import names to the root source files of
     modules that the source can `@import` by name, such as `{"wasmfaas": "guest_sdks/zig/wasmfaas.zig"}` (Zig
     otherwise lets a file import only files under its own directory); they get the root's target and optimize mode,
     and import only `std` themselves. The stack is `stack_size` bytes (`--stack N`; 1 MiB by default, where zig's own

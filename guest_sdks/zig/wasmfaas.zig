@@ -14,8 +14,13 @@
 //! Build it as a reactor with this file as the named module "wasmfaas":
 //!
 //!     wasmfaas.toolchain.build_zig("fn.zig", exec_model="reactor", modules={"wasmfaas": ".../wasmfaas.zig"})
-//!     zig build-exe -target wasm32-wasi -O ReleaseSmall -fstrip --stack 1048576 -mexec-model=reactor -fno-entry \
+//!     zig build-exe -target wasm32-wasi -O ReleaseSafe -fstrip --stack 1048576 -mexec-model=reactor -fno-entry \
 //!         -rdynamic --dep wasmfaas -Mroot=fn.zig -Mwasmfaas=wasmfaas.zig -femit-bin=fn.wasm
+//!
+//! `-O ReleaseSafe` (`build_zig`'s default) keeps Zig's safety checks: an index out of bounds, an integer overflow,
+//! `unreachable` reached or a null unwrapped panics, which traps (below). `-O ReleaseSmall` or `ReleaseFast` (smaller
+//! or faster code) drop those checks: the same bugs are then undefined behaviour, which in wasm typically reads or
+//! writes other data of the guest's memory and goes on, with a wrong response or corrupted state.
 //!
 //! `--stack 1048576` (1 MiB, as `build_zig` sets unless given `stack_size=`): zig's default stack for wasm is 16 MiB
 //! of linear memory, out of the function's memory limit from the start.
@@ -44,7 +49,7 @@
 //! place for a response and anything else that must outlive the handler but not the invocation. `allocator` (the
 //! wasm page allocator) is for state that lives as long as the environment.
 //!
-//! A panic traps: the host reports Runtime.Trap and discards the environment (the next invocation cold-starts).
+//! A panic (a failed safety check included, in ReleaseSafe or Debug) traps: the host reports Runtime.Trap and discards the environment (the next invocation cold-starts).
 
 const std = @import("std");
 const builtin = @import("builtin");

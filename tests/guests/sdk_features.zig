@@ -64,6 +64,11 @@ fn handler(ctx: *const wf.Context, event: []const u8) !wf.Result {
         });
     }
     if (std.mem.eql(u8, action, "panic")) @panic("boom");
+    if (std.mem.eql(u8, action, "oob")) { // an index out of bounds: a panic in ReleaseSafe, build_zig's default
+        const digits = [_]u8{ 1, 2, 3 };
+        const i: usize = @intFromFloat(ev.n orelse 0);
+        return wf.okJson(.{ .digit = digits[i] });
+    }
     // Out of memory far below the limit: the handler's own allocation, then one of the SDK's (the copy of 100 MB
     // beside the original does not fit in 256 MB once the allocator has rounded both up).
     if (std.mem.eql(u8, action, "oom")) return wf.okCopy(try ctx.allocator.alloc(u8, 1 << 30));
