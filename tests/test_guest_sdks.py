@@ -313,6 +313,19 @@ def test_c_sdk_out_of_memory_is_reported_as_such(
     assert after.payload == b"ok 1" and after.cold_start  # the environment was replaced
 
 
+def test_c_sdk_state_is_shared_by_every_file(platform: SyncPlatform) -> None:
+    """An SDK allocation failing in a second .c file is Runtime.OutOfMemory, as in the handler's own file: both see
+    one SDK state (with a state per file, the second one's was "not in an invocation", so it trapped)."""
+    sources = [GUESTS / "two_files" / "main.c", GUESTS / "two_files" / "reply.c"]
+    code = build_c(sources, exec_model="reactor", include_dirs=[SDKS / "c"])
+    platform.create_function("two", code.read_bytes(), config=FunctionConfig(memory_mb=128))
+    assert platform.invoke("two", '{"mb": 1}').payload == b"z" * (1 << 20)
+    result = platform.invoke("two", '{"mb": 40}')  # malloc rounds 40 MB to 64: no room for a copy
+    error = result.function_error
+    assert error is not None and (error.error_type, error.kind) == ("Runtime.OutOfMemory", "Unhandled"), error
+    assert b"wasmfaas: out of memory\n" in result.guest_log
+
+
 @pytest.mark.parametrize(
     ("case", "logged"), [("at", "out_of_range"), ("stoi", "invalid_argument"), ("new", "bad_alloc")]
 )

@@ -45,8 +45,9 @@
  * mode ..." and aborts instead: the invocation fails with Runtime.Trap and the environment is discarded. Check
  * before calling (or use the non-throwing forms: std::nothrow, std::from_chars, ...) and return wasmfaas_error.
  *
- * Every function is `static inline`, so its state (e.g. the response buffer) is per translation unit; put
- * WASMFAAS_HANDLER in exactly one.
+ * Every function is `static inline`, but the SDK's state (the response buffer, whether an invocation is running or
+ * an allocation failed) is one for the whole program, so any .c or .cpp file may call the SDK; put WASMFAAS_HANDLER
+ * in exactly one.
  */
 #ifndef WASMFAAS_H
 #define WASMFAAS_H
@@ -123,10 +124,12 @@ typedef struct wasmfaas__state {
     wasmfaas_context ctx;
 } wasmfaas__state;
 
-static inline wasmfaas__state *wasmfaas__st(void) {
-    static wasmfaas__state st;
-    return &st;
-}
+/* One state for the whole program, whichever translation unit calls the SDK: a weak definition in each, which the
+ * linker merges into one. (A static local in a static inline function was one per file: SDK calls from a second .c
+ * file saw handling == 0, so an allocation failure there trapped instead of reporting Runtime.OutOfMemory.) */
+__attribute__((weak)) wasmfaas__state wasmfaas__state_instance;
+
+static inline wasmfaas__state *wasmfaas__st(void) { return &wasmfaas__state_instance; }
 
 /* An allocation of the SDK's failed. During an invocation there is no unwinding in wasm32-wasi C (no setjmp, no
  * exceptions): the failure is remembered, the SDK's calls go on without the memory, and the invocation reports
