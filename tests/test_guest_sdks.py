@@ -313,6 +313,13 @@ def test_c_sdk_out_of_memory_is_reported_as_such(
     assert after.payload == b"ok 1" and after.cold_start  # the environment was replaced
 
 
+def test_c_sdk_ok_null_is_an_empty_response(platform: SyncPlatform) -> None:
+    # wasmfaas_ok(NULL, 5) had answered with the 5 bytes from the "" literal on.
+    platform.create_function("c", _wasm("c-features"))
+    result = platform.invoke("c", '{"action": "nullok"}')
+    assert result.ok and result.payload == b""
+
+
 def test_c_sdk_state_is_shared_by_every_file(platform: SyncPlatform) -> None:
     """An SDK allocation failing in a second .c file is Runtime.OutOfMemory, as in the handler's own file: both see
     one SDK state (with a state per file, the second one's was "not in an invocation", so it trapped)."""

@@ -258,15 +258,17 @@ static inline void wasmfaas__load_env(wasmfaas_context *ctx) {
 static inline wasmfaas_result wasmfaas__result(uint32_t status, const void *data, size_t len) {
     wasmfaas_result r;
     r.status = status;
-    /* A null pointer with no bytes is fine in C but is a payload at address 0 to the host: point at "" instead. */
+    /* A null pointer is a payload at address 0 to the host: point at "" instead, with no bytes whatever `len` says
+     * (else wasmfaas_ok(NULL, n) answered with n bytes from past the literal). */
     r.data = data ? (const uint8_t *)data : (const uint8_t *)"";
-    r.len = len;
+    r.len = data ? len : 0;
     return r;
 }
 
 /* ---- responses ------------------------------------------------------------------------------------------------ */
 
-/* Success with data[0..len) as the response, not copied: it must stay valid until the next call into the guest. */
+/* Success with data[0..len) as the response, not copied: it must stay valid until the next call into the guest.
+ * A NULL data is an empty response. */
 static inline wasmfaas_result wasmfaas_ok(const void *data, size_t len) {
     return wasmfaas__result(WASMFAAS_STATUS_OK, data, len);
 }

@@ -21,6 +21,7 @@ static wasmfaas_result handler(const wasmfaas_context *ctx, const uint8_t *event
         wasmfaas_json_end_object(&w);
         return wasmfaas_ok_json(&w);
     }
+    if (strcmp(action, "nullok") == 0) return wasmfaas_ok(NULL, 5);
     return wasmfaas_error("UnknownAction", action);
 }
 
