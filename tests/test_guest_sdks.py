@@ -313,6 +313,16 @@ def test_c_sdk_out_of_memory_is_reported_as_such(
     assert after.payload == b"ok 1" and after.cold_start  # the environment was replaced
 
 
+def test_c_sdk_copy_takes_no_more_than_malloc_would(platform: SyncPlatform) -> None:
+    """zig cc's malloc rounds a block up to a power of two, header included: the SDK's buffer grew to 64 MB for a
+    40 MB copy, a block of 128 MB that a 128 MB function cannot have; it is now a 64 MB block (beside the guest's own
+    40 MB)."""
+    platform.create_function("c", _wasm("c-features"), config=FunctionConfig(memory_mb=128))
+    result = platform.invoke("c", '{"action": "copy"}')
+    assert result.ok, result.payload
+    assert result.payload == b"copied"
+
+
 def test_c_sdk_ok_null_is_an_empty_response(platform: SyncPlatform) -> None:
     # wasmfaas_ok(NULL, 5) had answered with the 5 bytes from the "" literal on.
     platform.create_function("c", _wasm("c-features"))

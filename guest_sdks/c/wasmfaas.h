@@ -32,6 +32,12 @@
  * itself); otherwise use wasmfaas_ok_copy. The SDK's own buffers (the response copy, the error payload, the JSON
  * writer's output handed over by wasmfaas_ok_json) are reused by the next invocation.
  *
+ * Memory: zig cc's malloc gives each block a power of two of linear memory (header included), so a large malloc of
+ * S bytes can take up to 2S: in a 128 MB function no single block can be 64 MB or more, and two of 40 MB do not fit
+ * beside each other. Plan large buffers at under half of memory_mb each (a static array in .bss costs exactly its
+ * size). The SDK's own buffers grow to powers of two less malloc's header, so its copy of S bytes (wasmfaas_ok_copy,
+ * a JSON writer) costs what a malloc(S) would, not twice that.
+ *
  * Allocation failure inside the SDK (for a response, an error payload or JSON output) during an invocation writes a
  * line to stderr and fails the invocation: the SDK's calls go on without the memory (what they could not hold is
  * left out) and, whatever the handler returns, the invocation reports Runtime.OutOfMemory (status 2; Unhandled) and
@@ -143,6 +149,9 @@ static inline void wasmfaas__oom(void) {
     if (!st->handling) __builtin_trap();
 }
 
+/* What malloc keeps beside a block (measured: more than 16 bytes, at most 24; rounded up). */
+#define WASMFAAS__MALLOC_OVERHEAD 64u
+
 /* 1 if b has room for extra more bytes (growing it if need be); 0 if it cannot have it (see wasmfaas__oom). */
 static inline int wasmfaas__reserve(wasmfaas__buf *b, size_t extra) {
     if (extra <= b->cap - b->len) return 1;
@@ -153,8 +162,13 @@ static inline int wasmfaas__reserve(wasmfaas__buf *b, size_t extra) {
         return 0;
     }
     size_t need = b->len + extra;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    /* zig cc's malloc gives a block a power of two of memory, its header included (a malloc of exactly 2^k bytes
+     * takes 2^(k+1)): grow to a power of two less that header, so that a 40 MB copy takes 64 MB, not 128. Still
+     * doubling, so appends stay amortised O(1). */
+    size_t cap = 64;
+    while (cap - WASMFAAS__MALLOC_OVERHEAD < need)
+        cap = cap > SIZE_MAX / 2 ? need + WASMFAAS__MALLOC_OVERHEAD : cap * 2;
+    cap -= WASMFAAS__MALLOC_OVERHEAD;
     uint8_t *data = (uint8_t *)realloc(b->data, cap);
     if (!data) {
         wasmfaas__oom();

@@ -47,7 +47,9 @@
 //!
 //! Memory: `ctx.allocator` is an arena for the invocation, freed when the next invocation starts, so it is the
 //! place for a response and anything else that must outlive the handler but not the invocation. `allocator` (the
-//! wasm page allocator) is for state that lives as long as the environment.
+//! wasm page allocator) is for state that lives as long as the environment. `std.heap.wasm_allocator` (under both)
+//! gives a large allocation a power of two of 64 KiB pages, so one of S bytes can take up to 2S of linear memory:
+//! keep each large buffer under half of memory_mb (the arena's chunks are such allocations too).
 //!
 //! A panic (a failed safety check included, in ReleaseSafe or Debug) traps: the host reports Runtime.Trap and discards the environment (the next invocation cold-starts).
 

@@ -21,6 +21,13 @@ static wasmfaas_result handler(const wasmfaas_context *ctx, const uint8_t *event
         wasmfaas_json_end_object(&w);
         return wasmfaas_ok_json(&w);
     }
+    if (strcmp(action, "copy") == 0) {
+        // The SDK's copy of 40 MB (from .bss, which costs exactly its size): it stays in the SDK's buffer.
+        static char data[40 << 20];
+        data[sizeof data - 1] = 1;
+        wasmfaas_ok_copy(data, sizeof data);
+        return wasmfaas_ok_str("copied");
+    }
     if (strcmp(action, "nullok") == 0) return wasmfaas_ok(NULL, 5);
     return wasmfaas_error("UnknownAction", action);
 }
