@@ -224,6 +224,17 @@ def test_incremental_runtime_frees_garbage_within_an_invocation(platform: SyncPl
     assert _call(platform, features, {"action": "garbage"}) == sum(range(64))
 
 
+def test_incremental_runtime_frees_garbage_of_earlier_invocations(platform: SyncPlatform) -> None:
+    # A 40 MB temporary buffer per invocation under a 128 MB limit: the incremental collector alone had not freed the
+    # earlier invocations' buffers by the 5th (Runtime.OutOfMemory); the SDK collects fully once past half the limit.
+    code = build_assemblyscript(FEATURES).read_bytes()
+    platform.create_function("as-temp", code, config=FunctionConfig(memory_mb=128))
+    for n in range(10):
+        result = platform.invoke("as-temp", b'{"action": "temp40"}')
+        assert result.function_error is None, (n, result.payload)
+        assert n == 0 or not result.cold_start
+
+
 def test_minimal_runtime_collects_between_invocations(platform: SyncPlatform) -> None:
     code = build_assemblyscript(FEATURES, runtime="minimal").read_bytes()
     platform.create_function("as-minimal", code, config=FunctionConfig(memory_mb=128))

@@ -38,6 +38,8 @@ def _wasm(name: str) -> bytes:
     """An SDK example (by language) or feature guest, built once per session (and cached by content across)."""
     if name in _EXAMPLES:
         return _EXAMPLES[name]().read_bytes()
+    if name == "c-features":
+        return build_c([GUESTS / "sdk_c_features.c"], exec_model="reactor", include_dirs=[SDKS / "c"]).read_bytes()
     if name == "zig-features":
         return build_zig(GUESTS / "sdk_features.zig", exec_model="reactor", modules=ZIG_SDK).read_bytes()
     assert name == "rust-features"
@@ -186,6 +188,16 @@ def test_features_panic_traps_and_the_next_invocation_cold_starts(platform: Sync
     assert platform.invoke("features", '{"action": "context"}').cold_start
 
 
+def test_zig_guests_built_by_default_keep_safety_checks(platform: SyncPlatform) -> None:
+    """build_zig's default mode is ReleaseSafe, as the SDK documents: an index out of bounds panics (a trap) rather
+    than reading whatever memory lies past the array."""
+    platform.create_function("zig", _wasm("zig-features"))
+    assert platform.invoke("zig", '{"action": "oob", "n": 2}').json() == {"digit": 3}
+    result = platform.invoke("zig", '{"action": "oob", "n": 5}')
+    assert result.function_error is not None and result.function_error.error_type == "Runtime.Trap", result.payload
+    assert b"index out of bounds" in result.guest_log
+
+
 def test_zig_json_helpers(platform: SyncPlatform) -> None:
     platform.create_function("zig", _wasm("zig-features"))
     result = platform.invoke("zig", '{"action": "number", "n": -1.5e3}')
@@ -194,6 +206,51 @@ def test_zig_json_helpers(platform: SyncPlatform) -> None:
     assert missing.function_error is not None and missing.function_error.error_type == "MissingField"
     garbage = platform.invoke("zig", "not json")
     assert garbage.function_error is not None and garbage.function_error.error_type == "SyntaxError"
+
+
+def test_zig_lookups_scan_without_building_the_event(platform: SyncPlatform) -> None:
+    """getString/getNumber skip the values they pass over, as the other SDKs' lookups do: a 6 MB event of a 3M-element
+    array fits a 128 MB function (a std.json tree of it did not), and fields before a malformed part are found."""
+    platform.create_function("zig", _wasm("zig-features"), config=FunctionConfig(memory_mb=128, timeout=10))
+    data = b",".join([b"1"] * 3_000_000)
+    big = platform.invoke("zig", b'{"action": "lookup", "name": "x", "data": [' + data + b'], "n": 2}')
+    assert big.ok, big.payload
+    assert big.json() == {"name": "x", "n": 2.0}
+    assert big.max_memory_used_mb < 32
+    malformed = platform.invoke("zig", b'{"action": "lookup", "name": "a\\u00e9\\ud800\xff", "n": -1.5e3, "x": [}')
+    assert malformed.json() == {"name": "a\u00e9\ufffd\ufffd", "n": -1500.0}
+    escaped_key = platform.invoke(
+        "zig", b'{"action": "lookup", "x": {"name": "inner"}, "n\\u0061me": "y", "name": 1}'
+    )
+    assert escaped_key.json() == {"name": "y", "n": None}
+
+
+@pytest.mark.parametrize("sdk", ["c-features", "zig-features", pytest.param("rust-features", marks=needs_rust)])
+def test_json_number_lookup_follows_the_json_grammar(platform: SyncPlatform, sdk: str) -> None:
+    """One rule in every SDK (AssemblyScript's is pinned in its own tests): a value that is not a JSON number, such as
+    01, is "not a number" (C: 0 returned, Zig: null, Rust: None), not the number its valid prefix reads as."""
+    platform.create_function("f", _wasm(sdk))
+    cases = {"42": 42.0, "-1.5e3": -1500.0, "2 ": 2.0, "01": None, "-01": None, "1.5x": None, "1.": None, "-": None}
+    for value, expected in cases.items():
+        event = '{"action": "lookup", "name": "x", "n": ' + value + "}"
+        assert platform.invoke("f", event).json() == {"name": "x", "n": expected} | (
+            {"flag": None} if sdk == "rust-features" else {}
+        ), (sdk, value)
+
+
+def test_zig_ok_json_writes_non_finite_floats_as_null(platform: SyncPlatform) -> None:
+    # As C and Rust do: std.json alone wrote inf (not JSON, so .json() would raise) and NaN as the string "nan".
+    platform.create_function("zig", _wasm("zig-features"))
+    result = platform.invoke("zig", '{"action": "nonfinite"}')
+    assert result.ok, result.payload
+    assert result.json() == {
+        "inf": None,
+        "nan": None,
+        "opt": None,
+        "list": [None, 1.5],
+        "tuple": [None, 2],
+        "value": {"v": None},
+    }
 
 
 @pytest.mark.parametrize("action", ["oom", "oom_sdk"])
@@ -254,6 +311,36 @@ def test_c_sdk_out_of_memory_is_reported_as_such(
     assert (b"wasmfaas: out of memory\n" in result.guest_log) == (case != "own")
     after = platform.invoke("oom", "{}")
     assert after.payload == b"ok 1" and after.cold_start  # the environment was replaced
+
+
+def test_c_sdk_copy_takes_no_more_than_malloc_would(platform: SyncPlatform) -> None:
+    """zig cc's malloc rounds a block up to a power of two, header included: the SDK's buffer grew to 64 MB for a
+    40 MB copy, a block of 128 MB that a 128 MB function cannot have; it is now a 64 MB block (beside the guest's own
+    40 MB)."""
+    platform.create_function("c", _wasm("c-features"), config=FunctionConfig(memory_mb=128))
+    result = platform.invoke("c", '{"action": "copy"}')
+    assert result.ok, result.payload
+    assert result.payload == b"copied"
+
+
+def test_c_sdk_ok_null_is_an_empty_response(platform: SyncPlatform) -> None:
+    # wasmfaas_ok(NULL, 5) had answered with the 5 bytes from the "" literal on.
+    platform.create_function("c", _wasm("c-features"))
+    result = platform.invoke("c", '{"action": "nullok"}')
+    assert result.ok and result.payload == b""
+
+
+def test_c_sdk_state_is_shared_by_every_file(platform: SyncPlatform) -> None:
+    """An SDK allocation failing in a second .c file is Runtime.OutOfMemory, as in the handler's own file: both see
+    one SDK state (with a state per file, the second one's was "not in an invocation", so it trapped)."""
+    sources = [GUESTS / "two_files" / "main.c", GUESTS / "two_files" / "reply.c"]
+    code = build_c(sources, exec_model="reactor", include_dirs=[SDKS / "c"])
+    platform.create_function("two", code.read_bytes(), config=FunctionConfig(memory_mb=128))
+    assert platform.invoke("two", '{"mb": 1}').payload == b"z" * (1 << 20)
+    result = platform.invoke("two", '{"mb": 40}')  # malloc rounds 40 MB to 64: no room for a copy
+    error = result.function_error
+    assert error is not None and (error.error_type, error.kind) == ("Runtime.OutOfMemory", "Unhandled"), error
+    assert b"wasmfaas: out of memory\n" in result.guest_log
 
 
 @pytest.mark.parametrize(

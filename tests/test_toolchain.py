@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import wasmtime
 
-from wasmfaas import toolchain
+from wasmfaas import SyncPlatform, toolchain
 from wasmfaas.errors import BuildError, InvalidParameterError
 from wasmfaas.modules import core_layout
 from wasmfaas.toolchain import build_c, build_rust, build_zig
@@ -223,13 +224,33 @@ def test_build_zig_reactor_echoes(tmp_path: Path) -> None:
     assert memory.read(store, ptr, ptr + length) == event
 
 
+def test_unstripped_builds_name_their_frames(tmp_path: Path, platform: SyncPlatform) -> None:
+    """strip=False keeps the name section: a trap's frames are the functions' names, without the module name that
+    wasmtime puts first (the compiler's temporary output file)."""
+    stripped = build_c([GUESTS / "trap.c"], exec_model="reactor", include_dirs=[C_SDK], cache_dir=tmp_path)
+    named = build_c([GUESTS / "trap.c"], exec_model="reactor", include_dirs=[C_SDK], cache_dir=tmp_path, strip=False)
+    for name, wasm in (("stripped", stripped), ("named", named)):
+        platform.create_function(name, wasm.read_bytes())
+    frames = platform.invoke("stripped", '"trap"').function_error.stack_trace  # type: ignore[union-attr]
+    assert frames and all(re.fullmatch(r"<wasm function \d+> \(0x[0-9a-f]+\)", f) for f in frames), frames
+    frames = platform.invoke("named", '"trap"').function_error.stack_trace  # type: ignore[union-attr]
+    assert frames[-1].startswith("wasmfaas_handle (0x"), frames
+    assert not any("!" in frame or "<wasm function" in frame for frame in frames), frames
+    zig = build_zig(GUESTS / "echo.zig", exec_model="reactor", cache_dir=tmp_path, strip=False)
+    assert (
+        b"\x04name" in zig.read_bytes()
+        and b"\x04name" not in build_zig(GUESTS / "echo.zig", exec_model="reactor", cache_dir=tmp_path).read_bytes()
+    )
+
+
 def test_build_zig_command_and_opt_modes(tmp_path: Path) -> None:
     src = tmp_path / "main.zig"
     src.write_text("pub fn main() void {}\n")
-    small = build_zig(src, exec_model="command", cache_dir=tmp_path / "cache")
-    assert "_start" in _exports(small)
-    fast = build_zig(src, exec_model="command", opt="ReleaseFast", cache_dir=tmp_path / "cache")
-    assert fast != small
+    safe = build_zig(src, exec_model="command", cache_dir=tmp_path / "cache")
+    assert "_start" in _exports(safe)
+    # ReleaseSmall, the one other mode the SDK docs name: a second mode built in the suite costs a std build (~30 s).
+    small = build_zig(src, exec_model="command", opt="ReleaseSmall", cache_dir=tmp_path / "cache")
+    assert small != safe
     with pytest.raises(InvalidParameterError):
         build_zig(src, exec_model="command", opt="-O2", cache_dir=tmp_path / "cache")
 

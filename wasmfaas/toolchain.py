@@ -101,8 +101,12 @@ def build_c(
     cache_dir: Path | None = None,
     language: Literal["c", "c++"] = "c",
     stack_size: int = DEFAULT_STACK_SIZE,
+    strip: bool = True,
 ) -> Path:
-    """Compile C (or C++) sources into one stripped wasm32-wasi module and return the cached `.wasm`'s path.
+    """Compile C (or C++) sources into one wasm32-wasi module and return the cached `.wasm`'s path.
+
+    The module is stripped (`-s`) unless `strip=False`, which keeps its name section: a trap's stack trace then names
+    the functions (`handler (0x1a2b)` rather than `<wasm function 12> (0x1a2b)`).
 
     A `reactor` gets WASI's reactor start-up (`_initialize` runs the constructors); a `command` gets `_start` calling
     `main`. C++ is built with `-fno-exceptions` (WASI has no exception runtime). The stack is `stack_size` bytes
@@ -128,7 +132,7 @@ def build_c(
     if language == "c++":
         # zig's libc++ for wasm32-wasi has no exception runtime: code that can throw fails to link (__cxa_throw).
         flags.append("-fno-exceptions")
-    flags += [opt, "-s", *(f"-I{d}" for d in incs)]
+    flags += [opt, *(["-s"] if strip else []), *(f"-I{d}" for d in incs)]
     if not any("stack-size" in flag for flag in extra_flags):  # the caller's own stack size wins
         flags.append(f"-Wl,-z,stack-size={stack_size}")
     flags += extra_flags
@@ -147,16 +151,21 @@ def build_zig(
     source: Path | str,
     *,
     exec_model: ExecModel,
-    opt: str = "ReleaseSmall",
+    opt: str = "ReleaseSafe",
     modules: Mapping[str, Path | str] | None = None,
     cache_dir: Path | None = None,
     stack_size: int = DEFAULT_STACK_SIZE,
+    strip: bool = True,
 ) -> Path:
-    """Compile a Zig root source file into a stripped wasm32-wasi module and return the cached `.wasm`'s path.
+    """Compile a Zig root source file into a wasm32-wasi module and return the cached `.wasm`'s path.
+
+    The module is stripped (`-fstrip`) unless `strip=False`, which keeps its function names for traps' stack traces.
 
     A `reactor` exports every `export fn` and has no entry point of its own; if the source has a `pub fn main`, it
-    becomes `_initialize`. A `command` needs `pub fn main`, run by `_start`. `opt` is a Zig optimize mode
-    (`ReleaseSmall`, `ReleaseFast`, `ReleaseSafe`, `Debug`). `modules` maps import names to the root source files of
+    becomes `_initialize`. A `command` needs `pub fn main`, run by `_start`. `opt` is a Zig optimize mode:
+    `ReleaseSafe` (the default) keeps the safety checks (bounds, overflow, `unreachable`, null unwraps: a failed one
+    panics, which traps); `ReleaseSmall` and `ReleaseFast` drop them (a bug is then undefined behaviour that may read
+    or write any of the guest's memory and go on); `Debug`. `modules` maps import names to the root source files of
     modules that the source can `@import` by name, such as `{"wasmfaas": "guest_sdks/zig/wasmfaas.zig"}` (Zig
     otherwise lets a file import only files under its own directory); they get the root's target and optimize mode,
     and import only `std` themselves. The stack is `stack_size` bytes (`--stack N`; 1 MiB by default, where zig's own
@@ -173,7 +182,7 @@ def build_zig(
             raise InvalidParameterError("modules", f"{name!r} is not a usable Zig module name")
         mods[name] = _existing(Path((modules or {})[name]), f"root source of module {name!r}", Path.is_file)
 
-    flags = ["-target", _TARGET, "-O", opt, "-fstrip", "--stack", str(stack_size)]
+    flags = ["-target", _TARGET, "-O", opt, *(["-fstrip"] if strip else []), "--stack", str(stack_size)]
     if exec_model == "reactor":
         # -fno-entry: a reactor without `main` has no `_initialize` to be its entry; -rdynamic: without it, wasm-ld
         # keeps `export fn`s internal.

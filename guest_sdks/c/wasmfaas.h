@@ -32,6 +32,12 @@
  * itself); otherwise use wasmfaas_ok_copy. The SDK's own buffers (the response copy, the error payload, the JSON
  * writer's output handed over by wasmfaas_ok_json) are reused by the next invocation.
  *
+ * Memory: zig cc's malloc gives each block a power of two of linear memory (header included), so a large malloc of
+ * S bytes can take up to 2S: in a 128 MB function no single block can be 64 MB or more, and two of 40 MB do not fit
+ * beside each other. Plan large buffers at under half of memory_mb each (a static array in .bss costs exactly its
+ * size). The SDK's own buffers grow to powers of two less malloc's header, so its copy of S bytes (wasmfaas_ok_copy,
+ * a JSON writer) costs what a malloc(S) would, not twice that.
+ *
  * Allocation failure inside the SDK (for a response, an error payload or JSON output) during an invocation writes a
  * line to stderr and fails the invocation: the SDK's calls go on without the memory (what they could not hold is
  * left out) and, whatever the handler returns, the invocation reports Runtime.OutOfMemory (status 2; Unhandled) and
@@ -45,8 +51,9 @@
  * mode ..." and aborts instead: the invocation fails with Runtime.Trap and the environment is discarded. Check
  * before calling (or use the non-throwing forms: std::nothrow, std::from_chars, ...) and return wasmfaas_error.
  *
- * Every function is `static inline`, so its state (e.g. the response buffer) is per translation unit; put
- * WASMFAAS_HANDLER in exactly one.
+ * Every function is `static inline`, but the SDK's state (the response buffer, whether an invocation is running or
+ * an allocation failed) is one for the whole program, so any .c or .cpp file may call the SDK; put WASMFAAS_HANDLER
+ * in exactly one.
  */
 #ifndef WASMFAAS_H
 #define WASMFAAS_H
@@ -123,10 +130,12 @@ typedef struct wasmfaas__state {
     wasmfaas_context ctx;
 } wasmfaas__state;
 
-static inline wasmfaas__state *wasmfaas__st(void) {
-    static wasmfaas__state st;
-    return &st;
-}
+/* One state for the whole program, whichever translation unit calls the SDK: a weak definition in each, which the
+ * linker merges into one. (A static local in a static inline function was one per file: SDK calls from a second .c
+ * file saw handling == 0, so an allocation failure there trapped instead of reporting Runtime.OutOfMemory.) */
+__attribute__((weak)) wasmfaas__state wasmfaas__state_instance;
+
+static inline wasmfaas__state *wasmfaas__st(void) { return &wasmfaas__state_instance; }
 
 /* An allocation of the SDK's failed. During an invocation there is no unwinding in wasm32-wasi C (no setjmp, no
  * exceptions): the failure is remembered, the SDK's calls go on without the memory, and the invocation reports
@@ -140,6 +149,9 @@ static inline void wasmfaas__oom(void) {
     if (!st->handling) __builtin_trap();
 }
 
+/* What malloc keeps beside a block (measured: more than 16 bytes, at most 24; rounded up). */
+#define WASMFAAS__MALLOC_OVERHEAD 64u
+
 /* 1 if b has room for extra more bytes (growing it if need be); 0 if it cannot have it (see wasmfaas__oom). */
 static inline int wasmfaas__reserve(wasmfaas__buf *b, size_t extra) {
     if (extra <= b->cap - b->len) return 1;
@@ -150,8 +162,13 @@ static inline int wasmfaas__reserve(wasmfaas__buf *b, size_t extra) {
         return 0;
     }
     size_t need = b->len + extra;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    /* zig cc's malloc gives a block a power of two of memory, its header included (a malloc of exactly 2^k bytes
+     * takes 2^(k+1)): grow to a power of two less that header, so that a 40 MB copy takes 64 MB, not 128. Still
+     * doubling, so appends stay amortised O(1). */
+    size_t cap = 64;
+    while (cap - WASMFAAS__MALLOC_OVERHEAD < need)
+        cap = cap > SIZE_MAX / 2 ? need + WASMFAAS__MALLOC_OVERHEAD : cap * 2;
+    cap -= WASMFAAS__MALLOC_OVERHEAD;
     uint8_t *data = (uint8_t *)realloc(b->data, cap);
     if (!data) {
         wasmfaas__oom();
@@ -255,15 +272,17 @@ static inline void wasmfaas__load_env(wasmfaas_context *ctx) {
 static inline wasmfaas_result wasmfaas__result(uint32_t status, const void *data, size_t len) {
     wasmfaas_result r;
     r.status = status;
-    /* A null pointer with no bytes is fine in C but is a payload at address 0 to the host: point at "" instead. */
+    /* A null pointer is a payload at address 0 to the host: point at "" instead, with no bytes whatever `len` says
+     * (else wasmfaas_ok(NULL, n) answered with n bytes from past the literal). */
     r.data = data ? (const uint8_t *)data : (const uint8_t *)"";
-    r.len = len;
+    r.len = data ? len : 0;
     return r;
 }
 
 /* ---- responses ------------------------------------------------------------------------------------------------ */
 
-/* Success with data[0..len) as the response, not copied: it must stay valid until the next call into the guest. */
+/* Success with data[0..len) as the response, not copied: it must stay valid until the next call into the guest.
+ * A NULL data is an empty response. */
 static inline wasmfaas_result wasmfaas_ok(const void *data, size_t len) {
     return wasmfaas__result(WASMFAAS_STATUS_OK, data, len);
 }
@@ -477,6 +496,11 @@ static inline const uint8_t *wasmfaas__json_number_end(const uint8_t *p, const u
     return p;
 }
 
+/* Whether c may follow a value: whitespace, a comma, or the end of an object or array. */
+static inline int wasmfaas__json_ends_value(uint8_t c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' || c == '}' || c == ']';
+}
+
 /* Skip one value of any kind. Nesting is tracked by counting brackets outside strings, not checked pairwise. */
 static inline const uint8_t *wasmfaas__json_skip(const uint8_t *p, const uint8_t *end) {
     uint8_t ch[4];
@@ -559,12 +583,14 @@ static inline long wasmfaas_json_get_string(const void *json, size_t len, const 
     return (long)n;
 }
 
-/* The number value of the top-level `key` into *out: 1 if found, 0 if absent, not a number, or malformed JSON. */
+/* The number value of the top-level `key` into *out: 1 if found, 0 if absent, not a number per JSON's grammar (01,
+ * 1., +1, .5, 1.5x are not), or malformed JSON. */
 static inline int wasmfaas_json_get_number(const void *json, size_t len, const char *key, double *out) {
     const uint8_t *p = wasmfaas__json_find(json, len, key), *end = (const uint8_t *)json + len;
     if (!p) return 0;
     const uint8_t *q = wasmfaas__json_number_end(p, end);
-    if (!q) return 0;
+    /* What follows must end the value: 01 is not 0 followed by garbage, it is not a number. */
+    if (!q || (q < end && !wasmfaas__json_ends_value(*q))) return 0;
     /* strtod needs a NUL-terminated copy: the event is not terminated. */
     size_t n = (size_t)(q - p);
     char small[64];

@@ -14,8 +14,13 @@
 //! Build it as a reactor with this file as the named module "wasmfaas":
 //!
 //!     wasmfaas.toolchain.build_zig("fn.zig", exec_model="reactor", modules={"wasmfaas": ".../wasmfaas.zig"})
-//!     zig build-exe -target wasm32-wasi -O ReleaseSmall -fstrip --stack 1048576 -mexec-model=reactor -fno-entry \
+//!     zig build-exe -target wasm32-wasi -O ReleaseSafe -fstrip --stack 1048576 -mexec-model=reactor -fno-entry \
 //!         -rdynamic --dep wasmfaas -Mroot=fn.zig -Mwasmfaas=wasmfaas.zig -femit-bin=fn.wasm
+//!
+//! `-O ReleaseSafe` (`build_zig`'s default) keeps Zig's safety checks: an index out of bounds, an integer overflow,
+//! `unreachable` reached or a null unwrapped panics, which traps (below). `-O ReleaseSmall` or `ReleaseFast` (smaller
+//! or faster code) drop those checks: the same bugs are then undefined behaviour, which in wasm typically reads or
+//! writes other data of the guest's memory and goes on, with a wrong response or corrupted state.
 //!
 //! `--stack 1048576` (1 MiB, as `build_zig` sets unless given `stack_size=`): zig's default stack for wasm is 16 MiB
 //! of linear memory, out of the function's memory limit from the start.
@@ -42,9 +47,11 @@
 //!
 //! Memory: `ctx.allocator` is an arena for the invocation, freed when the next invocation starts, so it is the
 //! place for a response and anything else that must outlive the handler but not the invocation. `allocator` (the
-//! wasm page allocator) is for state that lives as long as the environment.
+//! wasm page allocator) is for state that lives as long as the environment. `std.heap.wasm_allocator` (under both)
+//! gives a large allocation a power of two of 64 KiB pages, so one of S bytes can take up to 2S of linear memory:
+//! keep each large buffer under half of memory_mb (the arena's chunks are such allocations too).
 //!
-//! A panic traps: the host reports Runtime.Trap and discards the environment (the next invocation cold-starts).
+//! A panic (a failed safety check included, in ReleaseSafe or Debug) traps: the host reports Runtime.Trap and discards the environment (the next invocation cold-starts).
 
 const std = @import("std");
 const builtin = @import("builtin");
@@ -117,8 +124,74 @@ pub fn okCopy(payload: []const u8) Result {
 }
 
 /// Success with `value` serialized as JSON by `std.json` (structs, anonymous structs, slices, `std.json.Value`, ...).
+/// A NaN or infinite float is written as null, as the C and Rust SDKs write it (std.json would write `inf`, which is
+/// not JSON); a type with its own `jsonStringify` writes its floats itself.
 pub fn okJson(value: anytype) Result {
-    return ok(std.json.Stringify.valueAlloc(arena(), value, .{}) catch return allocationFailed());
+    var out: std.Io.Writer.Allocating = .init(arena());
+    var jw: std.json.Stringify = .{ .writer = &out.writer, .options = .{} };
+    writeJson(&jw, value) catch return allocationFailed(); // the writer's only failure is out of memory
+    return ok(out.written());
+}
+
+/// `jw.write(v)`, but with non-finite floats as null wherever they are nested: std.json's own walk is redone here
+/// for the types that can hold a float, and the rest is left to it.
+fn writeJson(jw: *std.json.Stringify, v: anytype) std.json.Stringify.Error!void {
+    const T = @TypeOf(v);
+    if (T == std.json.Value) return switch (v) {
+        .float => |f| writeJson(jw, f),
+        .array => |a| writeJson(jw, a.items),
+        .object => |o| {
+            try jw.beginObject();
+            var it = o.iterator();
+            while (it.next()) |entry| {
+                try jw.objectField(entry.key_ptr.*);
+                try writeJson(jw, entry.value_ptr.*);
+            }
+            try jw.endObject();
+        },
+        else => jw.write(v),
+    };
+    switch (@typeInfo(T)) {
+        .float, .comptime_float => return if (std.math.isFinite(v)) jw.write(v) else jw.write(null),
+        .optional => return if (v) |payload| writeJson(jw, payload) else jw.write(null),
+        .@"struct" => |S| {
+            if (std.meta.hasFn(T, "jsonStringify")) return jw.write(v);
+            if (S.is_tuple) try jw.beginArray() else try jw.beginObject();
+            inline for (S.field_names, S.field_types) |name, F| {
+                if (F == void) continue;
+                if (!S.is_tuple) try jw.objectField(name);
+                try writeJson(jw, @field(v, name));
+            }
+            return if (S.is_tuple) jw.endArray() else jw.endObject();
+        },
+        .@"union" => |U| {
+            if (std.meta.hasFn(T, "jsonStringify") or U.tag_type == null) return jw.write(v);
+            inline for (U.field_names, U.field_types) |name, F| {
+                if (F != void and v == @field(U.tag_type.?, name)) {
+                    try jw.beginObject();
+                    try jw.objectField(name);
+                    try writeJson(jw, @field(v, name));
+                    return jw.endObject();
+                }
+            }
+            return jw.write(v); // a void payload: {"tag":{}}
+        },
+        .pointer => |P| switch (P.size) {
+            .one => return switch (@typeInfo(P.child)) {
+                .array => writeJson(jw, @as([]const std.meta.Elem(P.child), v)),
+                else => writeJson(jw, v.*),
+            },
+            .slice => {
+                if (P.child == u8) return jw.write(v); // a string
+                try jw.beginArray();
+                for (v) |item| try writeJson(jw, item);
+                return jw.endArray();
+            },
+            else => return jw.write(v),
+        },
+        .array => return writeJson(jw, &v),
+        else => return jw.write(v),
+    }
 }
 
 /// A handled error: the payload is `{"errorType": error_type, "errorMessage": message}` (both JSON-escaped, with
@@ -208,121 +281,217 @@ pub fn parseJson(comptime T: type, json: []const u8) !T {
     });
 }
 
-/// The string value of the top-level `key` of the JSON object `json`, decoded (escapes resolved); null if `json` is
-/// not an object, the key is absent or its value is not a string. Allocates in the invocation's arena.
+/// The string value of the top-level `key` of the JSON object `json`, decoded (escapes resolved; invalid UTF-8 and
+/// lone surrogates become U+FFFD); null if `json` is not an object, the key is absent, its value is not a string, or
+/// the JSON up to it is malformed. The first occurrence of a repeated key wins. Allocates the decoded string in the
+/// invocation's arena.
+///
+/// Like the other SDKs' lookups, this scans the text without building a tree: other values are skipped (counting
+/// brackets outside strings), so a large event costs no memory beyond the string returned.
 pub fn getString(json: []const u8, key: []const u8) ?[]const u8 {
-    return switch (topLevel(json, key) orelse return null) {
-        .string => |s| s,
-        else => null,
-    };
-}
-
-/// The number value of the top-level `key` of the JSON object `json`; null if absent or not a number.
-pub fn getNumber(json: []const u8, key: []const u8) ?f64 {
-    return switch (topLevel(json, key) orelse return null) {
-        .integer => |i| @floatFromInt(i),
-        .float => |f| f,
-        .number_string => |s| std.fmt.parseFloat(f64, s) catch null,
-        else => null,
-    };
-}
-
-fn topLevel(json: []const u8, key: []const u8) ?std.json.Value {
-    const text = mended(json) catch {
-        _ = allocationFailed();
-        return null;
-    };
-    const value = std.json.parseFromSliceLeaky(std.json.Value, arena(), text, .{
-        .duplicate_field_behavior = .use_first, // as the C SDK: the first occurrence of a repeated key wins
-        .allocate = .alloc_always,
-    }) catch |e| switch (e) {
-        error.OutOfMemory => {
+    const at = findKey(json, key) orelse return null;
+    if (json[at] != '"') return null;
+    var out: std.ArrayList(u8) = .empty;
+    var i = at + 1;
+    var ch: [4]u8 = undefined;
+    while (true) {
+        const n = jsonChar(json, &i, &ch) orelse return null;
+        if (n == 0) return out.items;
+        out.appendSlice(arena(), ch[0..n]) catch {
             _ = allocationFailed();
             return null;
+        };
+    }
+}
+
+/// The number value of the top-level `key` of the JSON object `json`; null if absent, not a number per JSON's
+/// grammar (`01`, `1.`, `+1`, `.5` are not), or the JSON up to it is malformed.
+pub fn getNumber(json: []const u8, key: []const u8) ?f64 {
+    const at = findKey(json, key) orelse return null;
+    const end = numberEnd(json, at) orelse return null;
+    if (end < json.len and !endsValue(json[end])) return null;
+    return std.fmt.parseFloat(f64, json[at..end]) catch null;
+}
+
+fn skipWs(s: []const u8, from: usize) usize {
+    var i = from;
+    while (i < s.len and (s[i] == ' ' or s[i] == '\t' or s[i] == '\n' or s[i] == '\r')) i += 1;
+    return i;
+}
+
+/// Whether `c` may follow a value: whitespace, a comma, or the end of an object or array.
+fn endsValue(c: u8) bool {
+    return switch (c) {
+        ' ', '\t', '\n', '\r', ',', '}', ']' => true,
+        else => false,
+    };
+}
+
+fn hex4(s: []const u8, at: usize) ?u21 {
+    if (at + 4 > s.len) return null;
+    return std.fmt.parseInt(u16, s[at .. at + 4], 16) catch null;
+}
+
+/// One character of a string body at `i.*` (advanced past it), decoded into `out`: its length in bytes, 0 at the
+/// closing quote, null if malformed. Lone surrogate escapes and invalid UTF-8 become U+FFFD.
+fn jsonChar(s: []const u8, i: *usize, out: *[4]u8) ?usize {
+    if (i.* >= s.len) return null;
+    const c = s[i.*];
+    if (c == '"') {
+        i.* += 1;
+        return 0;
+    }
+    if (c < 0x20) return null;
+    if (c >= 0x80) {
+        const seq = utf8Sequence(s[i.*..]);
+        i.* += seq.len;
+        if (!seq.valid) {
+            out[0..3].* = "\xef\xbf\xbd".*;
+            return 3;
+        }
+        @memcpy(out[0..seq.len], s[i.* - seq.len .. i.*]);
+        return seq.len;
+    }
+    i.* += 1;
+    if (c != '\\') {
+        out[0] = c;
+        return 1;
+    }
+    if (i.* >= s.len) return null;
+    const e = s[i.*];
+    i.* += 1;
+    var cp: u21 = switch (e) {
+        '"' => '"',
+        '\\' => '\\',
+        '/' => '/',
+        'b' => 0x08,
+        'f' => 0x0C,
+        'n' => '\n',
+        'r' => '\r',
+        't' => '\t',
+        'u' => blk: {
+            const hi = hex4(s, i.*) orelse return null;
+            i.* += 4;
+            const lo = if (i.* + 1 < s.len and s[i.*] == '\\' and s[i.* + 1] == 'u') hex4(s, i.* + 2) else null;
+            if (hi >= 0xD800 and hi <= 0xDBFF and lo != null and lo.? >= 0xDC00 and lo.? <= 0xDFFF) {
+                i.* += 6;
+                break :blk 0x10000 + ((hi - 0xD800) << 10) + (lo.? - 0xDC00);
+            }
+            break :blk hi;
         },
         else => return null,
     };
-    return switch (value) {
-        .object => |o| o.get(key),
-        else => null,
-    };
+    if (cp >= 0xD800 and cp <= 0xDFFF) cp = 0xFFFD; // a lone surrogate
+    return std.unicode.utf8Encode(cp, out) catch unreachable; // a scalar value below 0x110000
 }
 
-/// `json` as std.json takes it: a lone UTF-16 surrogate escape (`\ud800`: valid JSON, which JavaScript and Python
-/// write) becomes `\ufffd`, and a byte that is not UTF-8 becomes U+FFFD, as the other SDKs decode them; else
-/// std.json refuses the whole event for one odd field. `json` itself when nothing needs mending.
-fn mended(json: []const u8) error{OutOfMemory}![]const u8 {
-    if (json.ptr == state.mended_from.ptr and json.len == state.mended_from.len) return state.mended_to;
-    if (std.unicode.utf8ValidateSlice(json) and !hasLoneSurrogate(json)) return json; // the usual case: no copy
-    const out = try arena().alloc(u8, json.len * 3); // each odd byte may become 3
-    var n: usize = 0;
-    var i: usize = 0;
-    while (i < json.len) {
-        const c = json[i];
-        if (c == '\\' and i + 1 < json.len) {
-            // A pair as it is, a lone surrogate as U+FFFD; any other escape as it is (an escaped backslash is
-            // taken whole, so a "u" after it stays text).
-            const escape = unicodeEscape(json, i);
-            const taken: usize = switch (escape) {
-                .pair => 12,
-                .lone => 6,
-                .other => 2,
-            };
-            @memcpy(out[n .. n + taken], if (escape == .lone) "\\ufffd" else json[i .. i + taken]);
-            n += taken;
-            i += taken;
-            continue;
-        }
-        const len: usize = std.unicode.utf8ByteSequenceLength(c) catch 0;
-        const valid = len != 0 and i + len <= json.len and
-            if (std.unicode.utf8Decode(json[i .. i + len])) |_| true else |_| false;
-        if (!valid) {
-            @memcpy(out[n .. n + 3], "\xef\xbf\xbd");
-            n += 3;
+/// The position after the number at `from`, per JSON's grammar, or null.
+fn numberEnd(s: []const u8, from: usize) ?usize {
+    var i = from;
+    if (i < s.len and s[i] == '-') i += 1;
+    if (i >= s.len) return null;
+    if (s[i] == '0') {
+        i += 1;
+    } else if (std.ascii.isDigit(s[i])) {
+        i = digitsEnd(s, i);
+    } else return null;
+    if (i < s.len and s[i] == '.') {
+        const e = digitsEnd(s, i + 1);
+        if (e == i + 1) return null;
+        i = e;
+    }
+    if (i < s.len and (s[i] == 'e' or s[i] == 'E')) {
+        i += 1;
+        if (i < s.len and (s[i] == '+' or s[i] == '-')) i += 1;
+        const e = digitsEnd(s, i);
+        if (e == i) return null;
+        i = e;
+    }
+    return i;
+}
+
+fn digitsEnd(s: []const u8, from: usize) usize {
+    var i = from;
+    while (i < s.len and std.ascii.isDigit(s[i])) i += 1;
+    return i;
+}
+
+/// The position after the value at `from` (of any kind), or null if malformed. Nesting is tracked by counting
+/// brackets outside strings, not checked pairwise.
+fn skipValue(s: []const u8, from: usize) ?usize {
+    if (from >= s.len) return null;
+    var i = from;
+    var ch: [4]u8 = undefined;
+    switch (s[i]) {
+        '"' => {
             i += 1;
-            continue;
-        }
-        @memcpy(out[n .. n + len], json[i .. i + len]);
-        n += len;
-        i += len;
+            while (jsonChar(s, &i, &ch)) |n| {
+                if (n == 0) return i;
+            }
+            return null;
+        },
+        '{', '[' => {
+            var depth: usize = 0;
+            while (i < s.len) {
+                const c = s[i];
+                if (c == '"') {
+                    i = skipValue(s, i) orelse return null;
+                    continue;
+                }
+                i += 1;
+                if (c == '{' or c == '[') {
+                    depth += 1;
+                } else if (c == '}' or c == ']') {
+                    depth -= 1;
+                    if (depth == 0) return i;
+                }
+            }
+            return null;
+        },
+        '-', '0'...'9' => return numberEnd(s, i),
+        else => {
+            for ([_][]const u8{ "true", "false", "null" }) |word| {
+                if (std.mem.startsWith(u8, s[i..], word)) return i + word.len;
+            }
+            return null;
+        },
     }
-    state.mended_from = json;
-    state.mended_to = out[0..n];
-    return state.mended_to;
 }
 
-fn hasLoneSurrogate(json: []const u8) bool {
-    var i: usize = 0;
-    while (std.mem.indexOfScalarPos(u8, json, i, '\\')) |at| {
-        switch (unicodeEscape(json, at)) {
-            .lone => return true,
-            .pair => i = at + 12,
-            .other => i = at + 2, // past the escaped character (an escaped backslash included)
-        }
+/// Whether the string at `from` (its opening quote) decodes to exactly `key`; the position after it, or null if
+/// malformed.
+fn keyEquals(s: []const u8, from: usize, key: []const u8, equal: *bool) ?usize {
+    if (from >= s.len or s[from] != '"') return null;
+    var i = from + 1;
+    var k: usize = 0;
+    var eq = true;
+    var ch: [4]u8 = undefined;
+    while (true) {
+        const n = jsonChar(s, &i, &ch) orelse return null;
+        if (n == 0) break;
+        if (eq and n <= key.len - k and std.mem.eql(u8, key[k .. k + n], ch[0..n])) k += n else eq = false;
     }
-    return false;
+    equal.* = eq and k == key.len;
+    return i;
 }
 
-const Escape = enum { pair, lone, other };
-
-/// What the escape at `at` (a backslash) is: a `\u` surrogate pair (12 bytes), a lone `\u` surrogate (6), or
-/// anything else (2).
-fn unicodeEscape(json: []const u8, at: usize) Escape {
-    if (at + 6 > json.len or json[at + 1] != 'u') return .other;
-    const unit = hex4(json[at + 2 .. at + 6]) orelse return .other;
-    const high = unit >= 0xD800 and unit <= 0xDBFF;
-    if (high and at + 12 <= json.len and json[at + 6] == '\\' and json[at + 7] == 'u' and
-        isLowSurrogate(hex4(json[at + 8 .. at + 12]))) return .pair;
-    return if (high or isLowSurrogate(unit)) .lone else .other;
-}
-
-fn hex4(digits: []const u8) ?u16 {
-    return std.fmt.parseInt(u16, digits, 16) catch null;
-}
-
-fn isLowSurrogate(unit: ?u16) bool {
-    const u = unit orelse return false;
-    return u >= 0xDC00 and u <= 0xDFFF;
+/// The position of the value of top-level `key` in the object `s`, or null (absent, not an object, or malformed
+/// before it).
+fn findKey(s: []const u8, key: []const u8) ?usize {
+    var i = skipWs(s, 0);
+    if (i >= s.len or s[i] != '{') return null;
+    i = skipWs(s, i + 1);
+    if (i < s.len and s[i] == '}') return null;
+    while (true) {
+        var equal = false;
+        i = skipWs(s, keyEquals(s, i, key, &equal) orelse return null);
+        if (i >= s.len or s[i] != ':') return null;
+        i = skipWs(s, i + 1);
+        if (equal) return if (i < s.len) i else null;
+        i = skipWs(s, skipValue(s, i) orelse return null);
+        if (i >= s.len or s[i] != ',') return null; // '}' (the end) or malformed
+        i = skipWs(s, i + 1);
+    }
 }
 
 // ---- the exports -------------------------------------------------------------------------------------------------
@@ -383,9 +552,6 @@ const State = struct {
     request_id: [36]u8 = @splat(0),
     ctx: ?Context = null, // built at the first invocation, from the environment
     env: ?[]const []const u8 = null,
-    // The last JSON `mended` copied, and its copy (in this invocation's arena): each helper call reads it again.
-    mended_from: []const u8 = &.{},
-    mended_to: []const u8 = &.{},
     handling: bool = false, // inside wasmfaas_handle (else in init code)
     failed: bool = false, // an allocation failed during this invocation: it reports Runtime.OutOfMemory
 };
@@ -417,7 +583,6 @@ fn handleRequest(comptime handler: anytype, request: [*]const u8, event_len: u32
     state.failed = false;
     defer state.handling = false;
     _ = state.arena.reset(.{ .retain_with_limit = arena_retain_bytes });
-    state.mended_from = &.{}; // its copy was in the arena
     const ctx = context();
     const version = std.mem.readInt(u32, request[0..4], .little);
     const hsize = std.mem.readInt(u32, request[4..8], .little);

@@ -19,6 +19,9 @@ const Event = struct {
 };
 
 fn handler(ctx: *const wf.Context, event: []const u8) !wf.Result {
+    // Before parseJson, which would read the whole event: the lookups read only up to the fields they find.
+    if (std.mem.eql(u8, wf.getString(event, "action") orelse "", "lookup"))
+        return wf.okJson(.{ .name = wf.getString(event, "name"), .n = wf.getNumber(event, "n") });
     const ev = try wf.parseJson(Event, event);
     const action = ev.action;
     if (std.mem.eql(u8, action, "context")) {
@@ -46,7 +49,26 @@ fn handler(ctx: *const wf.Context, event: []const u8) !wf.Result {
     if (std.mem.eql(u8, action, "echo")) return wf.ok(event);
     if (std.mem.eql(u8, action, "empty")) return wf.ok("");
     if (std.mem.eql(u8, action, "number")) return wf.okJson(.{ .n = wf.getNumber(event, "n"), .parsed = ev.n });
+    if (std.mem.eql(u8, action, "nonfinite")) {
+        const inf = std.math.inf(f64);
+        var list = [_]f64{ -inf, 1.5 };
+        var obj: std.json.ObjectMap = .empty;
+        try obj.put(ctx.allocator, "v", .{ .float = std.math.nan(f64) });
+        return wf.okJson(.{
+            .inf = inf,
+            .nan = std.math.nan(f32),
+            .opt = @as(?f64, -inf),
+            .list = list[0..],
+            .tuple = .{ inf, 2 },
+            .value = std.json.Value{ .object = obj },
+        });
+    }
     if (std.mem.eql(u8, action, "panic")) @panic("boom");
+    if (std.mem.eql(u8, action, "oob")) { // an index out of bounds: a panic in ReleaseSafe, build_zig's default
+        const digits = [_]u8{ 1, 2, 3 };
+        const i: usize = @intFromFloat(ev.n orelse 0);
+        return wf.okJson(.{ .digit = digits[i] });
+    }
     // Out of memory far below the limit: the handler's own allocation, then one of the SDK's (the copy of 100 MB
     // beside the original does not fit in 256 MB once the allocator has rounded both up).
     if (std.mem.eql(u8, action, "oom")) return wf.okCopy(try ctx.allocator.alloc(u8, 1 << 30));

@@ -306,8 +306,10 @@ def classify_failure(failure: Exception, spec: EnvironmentSpec, memory_bytes: in
 
 def _backtrace(failure: Exception) -> list[str]:
     """The wasm frames of a trap, innermost first, as wasmtime prints them (`func (0x1a2b)`: a function's name
-    when the module kept its name section, its code offset always), at most `_FRAMES_KEPT` of them."""
-    frames = [f"{name.removeprefix('<unknown>!')} ({offset})" for offset, name in _FRAME.findall(str(failure))]
+    when the module kept its name section, its code offset always), at most `_FRAMES_KEPT` of them. wasmtime names
+    each frame `module!function`; the module's name is dropped: `<unknown>`, or whatever name the build left in the
+    name section (a compiler's temporary output file, `.c39cc….wasm`), which tells the user nothing."""
+    frames = [f"{name.partition('!')[2] or name} ({offset})" for offset, name in _FRAME.findall(str(failure))]
     if len(frames) > _FRAMES_KEPT:
         frames[_FRAMES_KEPT:] = [f"... {len(frames) - _FRAMES_KEPT} more frames"]
     return frames

@@ -62,10 +62,15 @@ pub fn get_string(json: &[u8], key: &str) -> Option<String> {
     })
 }
 
-/// The number value of the top-level `key` of the JSON object `json`; `None` if absent, not a number, or malformed.
+/// The number value of the top-level `key` of the JSON object `json`; `None` if absent, not a number per JSON's grammar
+/// (`01`, `1.`, `+1`, `.5`, `1.5x` are not), or malformed.
 pub fn get_number(json: &[u8], key: &str) -> Option<f64> {
     let at = find(json, key)?;
     let end = number_end(json, at)?;
+    // What follows must end the value: `01` is not 0 followed by garbage, it is not a number.
+    if !matches!(json.get(end), None | Some(b' ' | b'\t' | b'\n' | b'\r' | b',' | b'}' | b']')) {
+        return None;
+    }
     // The grammar just checked is a subset of what f64's parser accepts, and it is ASCII.
     std::str::from_utf8(&json[at..end]).ok()?.parse().ok()
 }
@@ -437,8 +442,12 @@ mod tests {
         assert_eq!(get_string(br#"{"name": "\ud800"}"#, "name").as_deref(), Some("\u{FFFD}"));
         assert_eq!(get_string(b"{\"name\": \"\xff\"}", "name").as_deref(), Some("\u{FFFD}"));
         assert_eq!(get_string(br#"{"name": "unterminated}"#, "name"), None);
-        assert_eq!(get_number(br#"{"n": 01}"#, "n"), Some(0.0)); // reads the valid prefix, as the C SDK does
+        assert_eq!(get_number(br#"{"n": 01}"#, "n"), None); // not JSON, as in every SDK
+        assert_eq!(get_number(br#"{"n": 1.5x, "m": 1}"#, "n"), None);
         assert_eq!(get_number(br#"{"n": 1.}"#, "n"), None);
+        assert_eq!(get_number(br#"{"n":2}"#, "n"), Some(2.0));
+        assert_eq!(get_number(br#"{"n": 2 ,"m": 1}"#, "n"), Some(2.0));
+        assert_eq!(get_number(br#"{"n": 2"#, "n"), Some(2.0)); // the value ends, though the object does not
     }
 
     #[test]

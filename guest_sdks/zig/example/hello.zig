@@ -1,7 +1,7 @@
 //! The Zig SDK's example function: greets the event's "name", counts warm invocations, and reports a handled error
 //! for an event without a name.
 //!
-//!     python -m ziglang build-exe -target wasm32-wasi -O ReleaseSmall -fstrip --stack 1048576 \
+//!     python -m ziglang build-exe -target wasm32-wasi -O ReleaseSafe -fstrip --stack 1048576 \
 //!         -mexec-model=reactor -fno-entry -rdynamic --dep wasmfaas -Mroot=hello.zig -Mwasmfaas=../wasmfaas.zig \
 //!         -femit-bin=hello.wasm
 //!     wasmfaas invoke hello.wasm '{"name": "world"}' --env GREETING=Hello

@@ -67,6 +67,12 @@ function handler(ctx: Context, event: Uint8Array): Result {
     }
     return ok(sum.toString());
   }
+  if (action == "temp40") {
+    // One large short-lived buffer per invocation: garbage once the invocation ends.
+    const buffer = new Uint8Array(40 << 20);
+    buffer[buffer.length - 1] = 1;
+    return ok(buffer.length.toString());
+  }
   return error("UnknownAction", "no such action: " + action);
 }
 

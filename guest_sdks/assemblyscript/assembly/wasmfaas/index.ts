@@ -238,7 +238,12 @@ export function wasmfaas_handle(request: usize, eventLen: u32): usize {
   lastResult = result;
   result.writeRecord(record);
   // The minimal runtime never collects on its own; between invocations (everything live is reachable from globals:
-  // the region and the result) is a safe point. The incremental runtime collects as it allocates.
+  // the region and the result) is a safe point. The incremental runtime collects as it allocates, but its pace is
+  // set by what is live, not by the limit: a 40 MB temporary buffer per invocation of a 128 MB function ran out of
+  // memory on the 5th call with earlier ones' buffers still uncollected. So once linear memory (which never shrinks)
+  // is past half the limit, each invocation ends with a full collection; below that, this costs one comparison.
   if (ASC_RUNTIME == 1) __collect();
+  else if (ASC_RUNTIME == 2 && lambdaEnv.memoryLimitInMB > 0
+           && (<i64>memory.size() << 16) > (<i64>lambdaEnv.memoryLimitInMB << 19)) __collect();
   return record;
 }

@@ -1,0 +1,35 @@
+// Reactor on the C SDK (guest_sdks/c/wasmfaas.h), exercising what its hello example does not. The event's "action"
+// picks what to do.
+#include "wasmfaas.h"
+
+static wasmfaas_result handler(const wasmfaas_context *ctx, const uint8_t *event, size_t len) {
+    (void)ctx;
+    char action[32];
+    long n = wasmfaas_json_get_string(event, len, "action", action, sizeof action);
+    if (n < 0 || (size_t)n >= sizeof action) action[0] = '\0';
+    if (strcmp(action, "lookup") == 0) {
+        wasmfaas_json_writer w = WASMFAAS_JSON_WRITER_INIT;
+        char name[64];
+        double number;
+        long name_len = wasmfaas_json_get_string(event, len, "name", name, sizeof name);
+        wasmfaas_json_begin_object(&w);
+        wasmfaas_json_key(&w, "name");
+        wasmfaas_json_string(&w, name_len >= 0 ? name : NULL);
+        wasmfaas_json_key(&w, "n");
+        if (wasmfaas_json_get_number(event, len, "n", &number)) wasmfaas_json_number(&w, number);
+        else wasmfaas_json_null(&w);
+        wasmfaas_json_end_object(&w);
+        return wasmfaas_ok_json(&w);
+    }
+    if (strcmp(action, "copy") == 0) {
+        // The SDK's copy of 40 MB (from .bss, which costs exactly its size): it stays in the SDK's buffer.
+        static char data[40 << 20];
+        data[sizeof data - 1] = 1;
+        wasmfaas_ok_copy(data, sizeof data);
+        return wasmfaas_ok_str("copied");
+    }
+    if (strcmp(action, "nullok") == 0) return wasmfaas_ok(NULL, 5);
+    return wasmfaas_error("UnknownAction", action);
+}
+
+WASMFAAS_HANDLER(handler)
