@@ -2,7 +2,7 @@
 
     wasmfaas serve [--data-dir DIR] [--host 127.0.0.1] [--port 9000] [--account-concurrency N]
                    [--unreserved-minimum N] [--auth] [--region R] [--account-id ID] [--public-url URL]
-                   [--shutdown-timeout S] [--event-concurrency N]
+                   [--shutdown-timeout S] [--client-timeout S] [--event-concurrency N]
                    [--server uvicorn|granian]
     wasmfaas deploy NAME PACKAGE [--handler H] [--runtime wasi] [--memory MB] [--timeout S] [--env K=V]...
                    [--fuel N] [--description TEXT] [--publish] [--url NONE|AWS_IAM]
@@ -161,6 +161,13 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
     )
     serve.add_argument(
         "--max-idle", type=_at_least(0), default=1000, metavar="N", help="idle environments kept per version (1000)"
+    )
+    serve.add_argument(
+        "--client-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="S",
+        help="time a client has to send a request's head, or may stall sending its body or reading the response (30)",
     )
     serve.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn", help="HTTP server (uvicorn)")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
@@ -401,6 +408,7 @@ def _serve(args: argparse.Namespace) -> int:
         inline=args.inline,
         idle_ttl=args.idle_ttl,
         max_idle=args.max_idle,
+        client_timeout=args.client_timeout,
     )
     return serve(settings, args.host, args.port, server=args.server, log_level=args.log_level)
 

@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import random
 import sqlite3
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -245,8 +247,22 @@ def test_what_a_deletion_cut_short_left_behind_goes_at_the_next_start(
     server = start_server(data)
     try:
         client = lambda_client(server.url)
-        create(client, "q", guest("recorder"), "recorder")
-        client.put_function_concurrency(FunctionName="q", ReservedConcurrentExecutions=0)  # the events wait
+        # The events wait, throttled behind an invocation that holds the function's one slot (a reservation of 0
+        # would send them on at once, as Lambda does).
+        create(client, "q", guest("sleep"), "sleep", Timeout=60)
+        client.put_function_concurrency(FunctionName="q", ReservedConcurrentExecutions=1)
+        holder = lambda_client(server.url)
+
+        def hold() -> None:
+            with contextlib.suppress(BotoCoreError, ClientError):  # the server is killed under it
+                holder.invoke(FunctionName="q", Payload=b"60000")
+
+        threading.Thread(target=hold, daemon=True).start()
+        deadline = time.monotonic() + 30
+        running = 'wasmfaas_concurrent_executions{function="q"} 1.0'
+        while running not in urllib.request.urlopen(f"{server.url}/metrics").read().decode():
+            assert time.monotonic() < deadline, "the holding invocation never started"
+            time.sleep(0.05)
         for n in range(5):
             client.invoke(FunctionName="q", InvocationType="Event", Payload=json.dumps({"n": n}).encode())
         client.create_function_url_config(FunctionName="q", AuthType="NONE")

@@ -40,6 +40,25 @@ def test_sigterm_drains_in_flight_invocations(tmp_path: Path, guest: Callable[[s
         server.stop()
 
 
+def test_a_second_ctrl_c_forces_the_exit_in_one_line(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    server = start_server(tmp_path / "data")
+    try:
+        client = _with_warm_sleeper(server.url, guest, Timeout=60)
+        caller = threading.Thread(target=_ignore_errors(lambda: client.invoke(FunctionName="slow", Payload=b"30000")))
+        caller.start()
+        time.sleep(0.4)
+        server.process.send_signal(signal.SIGINT)  # graceful: would wait for the 30 s invocation
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(30) == 130  # an interrupted exit, as a shell reports one
+        caller.join(30)
+        time.sleep(0.2)  # the output thread takes the last lines
+        output = "".join(server.output)
+        assert "forced exit" in output and "Traceback" not in output, output
+    finally:
+        server.stop()
+
+
 def test_functions_and_urls_survive_a_restart(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
     data = tmp_path / "data"
     first = start_server(data)

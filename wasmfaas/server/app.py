@@ -34,7 +34,7 @@ import anyio.lowlevel
 import msgspec
 
 from ..errors import WasmfaasError
-from ..events import AsyncInvoker
+from ..events import MAX_ASYNC_PAYLOAD, AsyncInvoker
 from ..invoker import new_request_id
 from ..logstore import LogStore
 from ..platform import Platform
@@ -176,6 +176,12 @@ class LambdaServer:
                 finally:
                     self.ctx = None
             await send({"type": "lifespan.shutdown.complete"})
+        except anyio.get_cancelled_exc_class():
+            if not started:
+                raise
+            # A second Ctrl-C: uvicorn skips the lifespan's shutdown and cancels it. A forced exit, said in one line
+            # (the platform was closed above, as the cancellation unwound the stack), not a traceback.
+            logger.warning("forced exit: in-flight requests and Event invocations were cut short")
         except Exception as e:
             if not isinstance(e, WasmfaasError):
                 logger.exception("lifespan failed")
@@ -302,23 +308,37 @@ class LambdaServer:
             return _error_response(service_error())
 
     async def _api(self, ctx: ServerContext, scope: Scope, receive: Receive) -> Response:
+        if scope["method"] != "HEAD":
+            return await self._api_call(ctx, scope, receive)
+        # HEAD is GET without the body (health checks use it); the request keeps its method, which a signature covers.
+        response = await self._api_call(ctx, scope, receive, method="GET")
+        response.omit_body = True
+        return response
+
+    async def _api_call(
+        self, ctx: ServerContext, scope: Scope, receive: Receive, method: str | None = None
+    ) -> Response:
         request = Request(scope)
         path = scope["path"]
-        if request.method == "GET" and path == "/metrics":
+        method = method or request.method
+        if method == "GET" and path == "/metrics":
             return Response(200, await self.metrics.render(), [(b"content-type", CONTENT_TYPE.encode())])
-        if request.method == "GET" and path == "/openapi.json":
+        if method == "GET" and path == "/openapi.json":
             return Response(200, self.openapi(), [(b"content-type", b"application/json")])
         try:
-            matched = self.router.match(request.method, request.raw_path.decode("latin-1"))
+            matched = self.router.match(method, request.raw_path.decode("latin-1"))
             if matched is None:
                 if self.verifier is not None:
                     await self._read_and_verify(request, receive, 64 * 1024)
                 raise unknown_operation(request.method, path)
             route, params = matched
+            limit = route.body_limit
+            if route.operation == "Invoke" and request.header("x-amz-invocation-type") == "Event":
+                limit = MAX_ASYNC_PAYLOAD  # refused on its headers (before a 100 Continue), not after 6 MB came
             if route.signed and self.verifier is not None:
-                await self._read_and_verify(request, receive, route.body_limit, route)
+                await self._read_and_verify(request, receive, limit, route)
             else:
-                request.body = await _read(scope, receive, route)
+                request.body = await _read(scope, receive, route, limit)
             call = Call(request, params, ctx, receive=receive)
             if route.body is not None:
                 call.body = _decoder(route.body).decode(request.body or b"{}")

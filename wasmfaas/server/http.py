@@ -165,7 +165,7 @@ class Request:
 class Response:
     """A complete response: status, headers and body."""
 
-    __slots__ = ("body", "headers", "request_id", "status")
+    __slots__ = ("body", "headers", "omit_body", "request_id", "status")
 
     def __init__(
         self,
@@ -178,6 +178,7 @@ class Response:
         self.body = body
         self.headers = headers if headers is not None else []
         self.request_id = request_id  # the x-amzn-RequestId to send (an invocation's own id); else a fresh one
+        self.omit_body = False  # the answer to a HEAD: the GET's headers, Content-Length included, and no body
 
     async def send(self, send: Send) -> None:
         headers = self.headers
@@ -186,6 +187,8 @@ class Response:
             body = b""
         else:
             headers.append((b"content-length", str(len(body)).encode()))
+            if self.omit_body:
+                body = b""
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

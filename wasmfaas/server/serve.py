@@ -105,11 +105,13 @@ def _serve_uvicorn(
     import uvicorn
     import uvloop
 
+    from .protocol import bounded_protocol, sweep
+
     sock = _bind(host, port)
     config = uvicorn.Config(
         LambdaServer(settings),
         loop="uvloop",
-        http="httptools",
+        http=bounded_protocol(settings.client_timeout),  # httptools, with bounds on what clients send (protocol.py)
         lifespan="on",
         log_level=log_level,
         access_log=False,
@@ -128,15 +130,19 @@ def _serve_uvicorn(
             await uv.serve(sockets=[sock])
         except SystemExit as e:  # uvicorn exits 3 when the app's startup failed (the app has said why)
             return int(e.code) if isinstance(e.code, int) else 1
-        return 0
+        return 130 if uv.force_exit else 0  # a second Ctrl-C: 128 + SIGINT, as a shell reports an interrupt
 
     async def main() -> int:
         task = asyncio.create_task(run())
-        while not uv.started and not task.done():
-            await asyncio.sleep(0.01)
-        if uv.started:
-            ready(_url(sock))
-        return await task
+        deadlines = asyncio.create_task(sweep(uv))
+        try:
+            while not uv.started and not task.done():
+                await asyncio.sleep(0.01)
+            if uv.started:
+                ready(_url(sock))
+            return await task
+        finally:
+            deadlines.cancel()
 
     # uvicorn re-raises the signal that stopped it once it has shut down; with these handlers that is a no-op, so
     # a graceful shutdown ends the process with status 0.

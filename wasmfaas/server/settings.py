@@ -44,6 +44,8 @@ class ServerSettings(msgspec.Struct, kw_only=True):
     - `inline`: run functions that have shown themselves fast on the event loop's thread (`Platform(inline=)`).
     - `idle_ttl`, `max_idle`: seconds an idle environment is kept, and idle environments kept per function version
       (`Platform(idle_ttl=, max_idle=)`): after a burst, its environments' memory goes back when they expire.
+    - `client_timeout`: how long a client may take to send a request's head, or stall sending its body or reading
+      the response, before its connection is closed (under uvicorn; see server/protocol.py).
     """
 
     data_dir: Path | None = None
@@ -62,3 +64,4 @@ class ServerSettings(msgspec.Struct, kw_only=True):
     inline: bool = True
     idle_ttl: float = 600.0
     max_idle: int = 1000
+    client_timeout: float = 30.0
