@@ -7,19 +7,20 @@ kept a graceful shutdown waiting. It also appends a chunked body's trailer field
 the app has looked at them -- a SigV4 check included. So, per connection:
 
 - the head (request line and headers) is at most `MAX_HEAD` bytes: past it, 431 and the connection closes;
-- the head must arrive within `client_timeout` seconds of its first byte (or of the connection): else 408, or a
-  plain close when nothing came;
+- the head must arrive within `client_timeout` seconds (`sweep`'s) of its first byte (or of the connection): else
+  408, or a plain close when nothing came;
 - a body, and a response the client does not read, may stall for at most `client_timeout` seconds (no byte in or
   out): else the connection closes (408 first for a body), and the app sees the client gone;
 - trailer fields are ignored.
 
-Deadlines are checked by `sweep`, once a second over the open connections, rather than by a timer per request: the
-per-request cost stays a few attribute stores.
+Deadlines are checked by `sweep`, once a second over the open connections (so they act up to a second late), rather
+than by a timer per request: the per-request cost stays a few attribute stores.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import TYPE_CHECKING, Any, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -27,7 +28,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["MAX_HEAD", "BoundedHttpToolsProtocol", "bounded_protocol", "sweep"]
+__all__ = ["MAX_HEAD", "BoundedHttpToolsProtocol", "sweep"]
 
 MAX_HEAD: Final = 64 * 1024  # bytes of request line and headers; botocore's largest are a few KB
 _SWEEP_EVERY_S: Final = 1.0
@@ -42,23 +43,30 @@ _TIMEOUT: Final = _response(b"408 Request Timeout")
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    client_timeout: float = 30.0
+    """For uvicorn's `Config(http=...)`; `sweep` enforces its deadlines."""
+
+    # Time as `sweep` counts it: one tick a sweep. A request stamps itself with the tick, not the clock, and a
+    # stall is a sweep that finds no new read: a few attribute stores a request, where timers cost microseconds.
+    tick: int = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = True  # between requests or within a head (not yet on_headers_complete)
         self._head_bytes = 0
-        self._head_since: float | None = None  # when the current head began (None: no request under way)
+        self._head_tick: int | None = None  # the tick the current head began at (None: no request under way)
+        self._head_headers = 0  # how many headers the head had: more at the end of the body are trailer fields
         self._in_body = False  # the head is done, the body is not
-        self._last_read = 0.0
-        self._write_stalled_since: float | None = None
+        self._reads = 0
+        self._reads_seen = 0  # at the last sweep
+        self._stalled_ticks = 0
+        self._write_stalled_tick: int | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._last_read = self._head_since = self.loop.time()
+        self._head_tick = self.tick
 
     def data_received(self, data: bytes) -> None:
-        self._last_read = self.loop.time()
+        self._reads += 1
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
@@ -70,52 +78,53 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True  # (its bytes are counted already: this runs inside the read that brought them)
-        if self._head_since is None:
-            self._head_since = self.loop.time()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self._in_head:  # else a chunked body's trailer: not a header of the request
-            super().on_header(name, value)
+        if self._head_tick is None:
+            self._head_tick = self.tick
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._head_since = None
+        self._head_tick = None
         self._in_body = True
+        self._head_headers = len(self.headers)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._in_body = False
         self._in_head = True
         self._head_bytes = 0
+        if len(self.headers) > self._head_headers:  # a chunked body's trailer: not headers of the request
+            del self.headers[self._head_headers :]
         super().on_message_complete()
 
     def pause_writing(self) -> None:
-        self._write_stalled_since = self.loop.time()
+        self._write_stalled_tick = self.tick
         super().pause_writing()
 
     def resume_writing(self) -> None:
-        self._write_stalled_since = None
+        self._write_stalled_tick = None
         super().resume_writing()
 
-    def check_deadlines(self, now: float) -> None:
-        """Close the connection if its client has stalled past `client_timeout` (see the module's doc)."""
+    def check_deadlines(self, tick: int, limit: int) -> None:
+        """Close the connection if its client has stalled for more than `limit` ticks (see the module's doc)."""
         transport = self.transport
         if transport is None:
             return
-        limit = self.client_timeout
-        if self._write_stalled_since is not None and now - self._write_stalled_since > limit:
+        if self._write_stalled_tick is not None and tick - self._write_stalled_tick > limit:
             transport.abort()  # even a closing one: a close waits for the unread response to be taken
             return
         if transport.is_closing():
             return
-        if self._head_since is not None and now - self._head_since > limit:
+        if self._head_tick is not None and tick - self._head_tick > limit:
             if self._head_bytes:
                 self._refuse(_TIMEOUT)
             else:
-                self.transport.close()
-        elif self._in_body and not self.flow.read_paused and now - self._last_read > limit:
+                transport.close()
+        elif self._in_body and not self.flow.read_paused:
             # (Reading paused is the server's choice: a pipelined request waiting its turn, or an app behind.)
-            self._refuse(_TIMEOUT)
+            self._stalled_ticks = self._stalled_ticks + 1 if self._reads == self._reads_seen else 0
+            self._reads_seen = self._reads
+            if self._stalled_ticks > limit:
+                self._refuse(_TIMEOUT)
 
     def _refuse(self, response: bytes) -> None:
         if self.cycle is not None and not self.cycle.response_complete and self.cycle.response_started:
@@ -128,17 +137,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def bounded_protocol(client_timeout: float) -> type[BoundedHttpToolsProtocol]:
-    """The protocol class for uvicorn's `Config(http=...)`, with its client timeout."""
-    return type("BoundedHttpToolsProtocol", (BoundedHttpToolsProtocol,), {"client_timeout": client_timeout})
-
-
-async def sweep(server: uvicorn.Server) -> None:
+async def sweep(server: uvicorn.Server, client_timeout: float) -> None:
     """Check every open connection's deadlines, once a second, until cancelled."""
-    loop = asyncio.get_running_loop()
+    limit = math.ceil(client_timeout / _SWEEP_EVERY_S)
     while True:
         await asyncio.sleep(_SWEEP_EVERY_S)
-        now = loop.time()
+        BoundedHttpToolsProtocol.tick = tick = BoundedHttpToolsProtocol.tick + 1
         for connection in list(server.server_state.connections):
             if isinstance(connection, BoundedHttpToolsProtocol):
-                connection.check_deadlines(now)
+                connection.check_deadlines(tick, limit)

@@ -105,13 +105,13 @@ def _serve_uvicorn(
     import uvicorn
     import uvloop
 
-    from .protocol import bounded_protocol, sweep
+    from .protocol import BoundedHttpToolsProtocol, sweep
 
     sock = _bind(host, port)
     config = uvicorn.Config(
         LambdaServer(settings),
         loop="uvloop",
-        http=bounded_protocol(settings.client_timeout),  # httptools, with bounds on what clients send (protocol.py)
+        http=BoundedHttpToolsProtocol,  # httptools, with bounds on what clients send (protocol.py)
         lifespan="on",
         log_level=log_level,
         access_log=False,
@@ -134,7 +134,7 @@ def _serve_uvicorn(
 
     async def main() -> int:
         task = asyncio.create_task(run())
-        deadlines = asyncio.create_task(sweep(uv))
+        deadlines = asyncio.create_task(sweep(uv, settings.client_timeout))
         try:
             while not uv.started and not task.done():
                 await asyncio.sleep(0.01)
