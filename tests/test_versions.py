@@ -200,6 +200,19 @@ def test_all_of_a_function_s_provisioned_concurrency_must_fit_its_reservation(
     assert platform.pool_stats("fn").idle + platform.pool_stats("fn", "1").idle == 2
 
 
+def test_provisioned_environments_say_so_in_their_environment(
+    platform: SyncPlatform, guest: Callable[[str], bytes]
+) -> None:
+    # AWS_LAMBDA_INITIALIZATION_TYPE, as Lambda sets it: provisioned-concurrency in environments made ahead of
+    # traffic, on-demand in those a cold start makes.
+    platform.create_function("fn", guest("env"), publish=True)
+    platform.put_provisioned_concurrency("fn", "1", 1)
+    warm = platform.invoke("fn", qualifier="1")
+    assert not warm.cold_start and warm.json()["AWS_LAMBDA_INITIALIZATION_TYPE"] == "provisioned-concurrency"
+    cold = platform.invoke("fn")
+    assert cold.cold_start and cold.json()["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
+
+
 def test_provisioned_concurrency_configs_are_for_published_versions(
     platform: SyncPlatform, guest: Callable[[str], bytes]
 ) -> None:

@@ -23,6 +23,7 @@ takes ~0.1 ms); components never do: their WASI host calls (a sleep) block witho
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -98,6 +99,8 @@ class Pool:
         provisioned: int = 0,
     ) -> None:
         self.spec = spec
+        # Environments made ahead of traffic say so, as Lambda's do (AWS_LAMBDA_INITIALIZATION_TYPE).
+        self._provisioning_spec = dataclasses.replace(spec, initialization_type="provisioned-concurrency")
         self._factory = factory
         self.max_idle = max_idle
         self.idle_ttl = idle_ttl
@@ -286,7 +289,7 @@ class Pool:
                 if time.monotonic() < self._provision_after:
                     return
             try:
-                env = self._factory(self.spec)
+                env = self._factory(self._provisioning_spec)
             except InitError as e:
                 # Reported as the config's FAILED status; an invocation cold-starts and reports it too.
                 self.init_failure = e.error

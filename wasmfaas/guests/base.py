@@ -58,7 +58,6 @@ _LAMBDA_FIXED: Final = (
     ("LAMBDA_TASK_ROOT", "/var/task"),
     ("LAMBDA_RUNTIME_DIR", "/var/runtime"),
     ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
-    ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
 )
 _LAMBDA_DEFAULTS: Final = (
     ("LANG", "en_US.UTF-8"),
@@ -97,6 +96,8 @@ class EnvironmentSpec:
     ephemeral_storage_mb: int = 512
     # Events nested deeper than this are refused before the guest runs (0: not checked); see component._too_deep.
     max_event_depth: int = 0
+    # Lambda's AWS_LAMBDA_INITIALIZATION_TYPE: "provisioned-concurrency" for environments made ahead of traffic.
+    initialization_type: str = "on-demand"
 
     @property
     def log_group_name(self) -> str:
@@ -123,6 +124,7 @@ class EnvironmentSpec:
         if self.runtime:  # Lambda names a managed runtime so ("AWS_Lambda_python3.12"); custom runtimes get none
             pairs.append(("AWS_EXECUTION_ENV", f"AWS_Lambda_{self.runtime}"))
         pairs += _LAMBDA_FIXED
+        pairs.append(("AWS_LAMBDA_INITIALIZATION_TYPE", self.initialization_type))
         # Lambda's defaults for the variables a function may set itself.
         pairs += [(key, value) for key, value in _LAMBDA_DEFAULTS if key not in self.environment]
         return pairs
