@@ -48,10 +48,15 @@ def response_of(sock: socket.socket) -> bytes:
     return data
 
 
-def hello(server: ServerProcess) -> bytes:
+def exchange(server: ServerProcess, request: bytes) -> bytes:
+    """Send `request` on a new connection; what the server answers until it closes."""
     with connect(server) as sock:
-        sock.sendall(b"GET /__hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.sendall(request)
         return response_of(sock)
+
+
+def hello(server: ServerProcess) -> bytes:
+    return exchange(server, b"GET /__hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 
 
 def test_a_head_past_64_kib_is_refused_with_431(server: ServerProcess) -> None:
@@ -65,9 +70,8 @@ def test_a_head_past_64_kib_is_refused_with_431(server: ServerProcess) -> None:
             pass  # refused before all of it was sent
         assert response_of(sock).startswith(b"HTTP/1.1 431 ")
     assert hello(server).startswith(b"HTTP/1.1 200 ")
-    with connect(server) as sock:  # a large head within the bound is served
-        sock.sendall(b"GET /__hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: " + b"a" * 60000 + b"\r\n\r\n")
-        assert response_of(sock).startswith(b"HTTP/1.1 200 ")
+    big = b"GET /__hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: " + b"a" * 60000 + b"\r\n\r\n"
+    assert exchange(server, big).startswith(b"HTTP/1.1 200 ")  # a large head within the bound is served
 
 
 def test_a_head_that_does_not_arrive_in_time_is_408_and_a_silent_connection_is_closed(server: ServerProcess) -> None:
@@ -95,12 +99,11 @@ def test_a_stalled_body_is_408_but_a_slow_one_is_served(server: ServerProcess) -
 def test_trailer_fields_are_not_request_headers(server: ServerProcess) -> None:
     # A trailer had been merged into the headers after they were checked (SigV4 included): this one turned an
     # Invoke into a DryRun.
-    with connect(server) as sock:
-        sock.sendall(
-            b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-            b'Transfer-Encoding: chunked\r\n\r\n4\r\n"hi"\r\n0\r\nX-Amz-Invocation-Type: DryRun\r\n\r\n'
-        )
-        answer = response_of(sock)
+    answer = exchange(
+        server,
+        b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b'Transfer-Encoding: chunked\r\n\r\n4\r\n"hi"\r\n0\r\nX-Amz-Invocation-Type: DryRun\r\n\r\n',
+    )
     assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'"hi"'), answer
 
 
@@ -132,19 +135,17 @@ def test_a_client_that_does_not_read_its_response_does_not_hold_the_shutdown(
 def test_head_is_get_without_the_body(server: ServerProcess) -> None:
     # Load balancers' health checks use HEAD; it had been 404 UnknownOperationException.
     for path in (b"/__wasmfaas/health", b"/metrics", b"/2015-03-31/functions/echo"):
-        with connect(server) as sock:
-            sock.sendall(b"HEAD " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            head, _, body = response_of(sock).partition(b"\r\n\r\n")
+        answer = exchange(server, b"HEAD " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200 ") and b"content-length: " in head.lower() and body == b"", head
 
 
 def test_an_event_too_large_is_refused_before_its_body_is_sent(server: ServerProcess) -> None:
     # With Expect: 100-continue the client waits for a go-ahead: the 1 MB limit of an Event is known from the
     # headers, so the answer is 413 at once, not a 100 Continue and 2 MB uploaded for nothing.
-    with connect(server) as sock:
-        sock.sendall(
-            b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-            b"X-Amz-Invocation-Type: Event\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n"
-        )
-        answer = response_of(sock)
+    answer = exchange(
+        server,
+        b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"X-Amz-Invocation-Type: Event\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n",
+    )
     assert answer.startswith(b"HTTP/1.1 413 ") and b"RequestTooLargeException" in answer, answer
