@@ -8,9 +8,13 @@ pub const std_options: std.Options = .{ .logFn = wf.logFn };
 
 var inits: u32 = 0;
 
+// FAIL_INIT makes init fail: "error" by returning a Zig error, "panic" by panicking, anything else by failInit.
 fn init() !void {
     inits += 1;
-    if (wf.getenv("FAIL_INIT") != null) return error.ConfigMissing;
+    const why = wf.getenv("FAIL_INIT") orelse return;
+    if (std.mem.eql(u8, why, "error")) return error.ConfigMissing;
+    if (std.mem.eql(u8, why, "panic")) @panic("init boom");
+    wf.failInit("ConfigMissing", why);
 }
 
 const Event = struct {

@@ -26,9 +26,12 @@
 //!   `{"errorType": ..., "errorMessage": ...}`): the environment stays warm. `?` turns any `std::error::Error` into an
 //!   [`Error`] named after its type, as Lambda's Rust runtime does.
 //! - Init code (Lambda's cold start): `handler!(handle, init = init)` runs `init` (returning `()` or
-//!   `Result<(), E>`) in `_initialize`, which the host calls once per execution environment; an `Err` is logged and
-//!   traps, so the cold start fails with Runtime.InitError. A `cdylib` gets no `_initialize` from rustc, so the macro
-//!   always defines one, which also runs the C runtime's constructors (as WASI's reactor start-up does).
+//!   `Result<(), E>`) in `_initialize`, which the host calls once per execution environment. An `Err` is logged and
+//!   kept: the environment's first invocation reports it instead of calling the handler (status 2: Unhandled, with
+//!   the error's own errorType and errorMessage; the host replaces the environment, so the next invocation runs init
+//!   again), as Lambda reports a failed init's own error. A panic in init traps: the cold start fails as
+//!   Runtime.InitError, the reason only in the log. A `cdylib` gets no `_initialize` from rustc, so the macro always
+//!   defines one, which also runs the C runtime's constructors (as WASI's reactor start-up does).
 //! - Logs: stdout and stderr go to the function's logs; [`log!`] writes one line to stderr in a single write.
 //!
 //! State in `static`s (or `thread_local!`s) survives the warm invocations of one environment. A panic traps (wasm32
@@ -219,11 +222,13 @@ pub mod __private {
         response: Vec<u8>,    // the last payload, kept alive until the next invocation
         record: [u32; 3],     // the result record: status, payload pointer, payload length
         ctx: Option<Context>, // built from the environment at the first invocation
+        init_error: Vec<u8>,  // the failed init's error payload, which every invocation reports (empty: none)
     }
 
     // wasm32-wasi guests are single-threaded and the host never re-enters the guest, so the exports are the only
     // users of this state and never overlap.
-    static mut STATE: State = State { region: Vec::new(), response: Vec::new(), record: [0; 3], ctx: None };
+    static mut STATE: State =
+        State { region: Vec::new(), response: Vec::new(), record: [0; 3], ctx: None, init_error: Vec::new() };
 
     fn state() -> &'static mut State {
         // SAFETY: see STATE; each export takes this reference once and handlers cannot reach it.
@@ -246,7 +251,9 @@ pub mod __private {
         let _ = std::io::stdout().flush();
         if let Err(error) = outcome {
             log_line(&format!("wasmfaas: init failed: {}", error));
-            trap(); // the host reports the failed cold start as Runtime.InitError
+            // Kept for the first invocation to report: a trap would leave the caller only "Runtime.InitError: ...
+            // unreachable", the error's type and message in the log alone.
+            state().init_error = error.to_json().into_bytes();
         }
     }
 
@@ -272,6 +279,11 @@ pub mod __private {
         E: Into<Error>,
     {
         let st = state();
+        if !st.init_error.is_empty() {
+            // A failed init leaves nothing to run the handler on; the host replaces the environment after this.
+            st.record = [2, st.init_error.as_ptr() as usize as u32, st.init_error.len() as u32];
+            return st.record.as_ptr();
+        }
         st.response = Vec::new(); // the previous payload is dead once the host calls in again
         let header = std::slice::from_raw_parts(request, HEADER_SIZE as usize);
         let word = |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
@@ -300,13 +312,6 @@ pub mod __private {
         let _ = std::io::stdout().flush();
         st.record = [status, st.response.as_ptr() as usize as u32, st.response.len() as u32];
         st.record.as_ptr()
-    }
-
-    fn trap() -> ! {
-        #[cfg(target_arch = "wasm32")]
-        core::arch::wasm32::unreachable();
-        #[cfg(not(target_arch = "wasm32"))]
-        std::process::abort();
     }
 }
 

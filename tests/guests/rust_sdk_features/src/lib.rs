@@ -8,9 +8,11 @@ use wasmfaas::{json, Context, Error};
 
 static INITS: AtomicU32 = AtomicU32::new(0);
 
+// FAIL_INIT makes init fail: "panic" by panicking, anything else by returning an error.
 fn init() -> Result<(), Error> {
     INITS.fetch_add(1, Ordering::Relaxed);
-    match std::env::var("FAIL_INIT") {
+    match std::env::var("FAIL_INIT").as_deref() {
+        Ok("panic") => panic!("init boom"),
         Ok(why) => Err(Error::new("ConfigMissing", why)),
         Err(_) => Ok(()),
     }
