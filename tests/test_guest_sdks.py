@@ -136,6 +136,23 @@ def test_features_handled_errors_are_escaped(platform: SyncPlatform, features: s
     assert not platform.invoke("features", '{"action": "echo"}').cold_start
 
 
+@pytest.mark.parametrize("sdk", ["c-features", "zig-features", pytest.param("rust-features", marks=needs_rust)])
+def test_handled_error_with_stack_trace(platform: SyncPlatform, sdk: str) -> None:
+    """C's wasmfaas_error_trace, Zig's errTrace and Rust's Error::with_stack_trace give a handled error a stackTrace,
+    as AssemblyScript's error(type, message, frames) does, each frame JSON-escaped (C and Zig replace invalid UTF-8;
+    a NULL C frame is "")."""
+    platform.create_function("f", _wasm(sdk))
+    result = platform.invoke("f", '{"action": "error_trace"}')
+    error = result.function_error
+    assert error is not None and error.kind == "Handled", result.payload
+    assert (error.error_type, error.error_message) == ("TraceError", "with frames")
+    invalid = {"c-features": ["bad \ufffd", ""], "zig-features": ["bad \ufffd"]}.get(sdk, [])
+    frames = ['at "parse"', "line\nbreak\t\x01", *invalid]
+    assert error.stack_trace == frames
+    assert json.loads(result.payload)["stackTrace"] == frames
+    assert not platform.invoke("f", '{"action": "echo"}').cold_start  # handled: the environment stays
+
+
 def test_features_native_errors_become_handled_errors(platform: SyncPlatform, features: str) -> None:
     """A Zig error returned by the handler, or a Rust std error passed up with `?`, is named after its type."""
     event, error_type, message = (

@@ -26,7 +26,7 @@
  *       wasmfaas_handle(request, event_len) -> pointer to the 12-byte result record {status, payload ptr, len}.
  *   - wasmfaas_handle reads the 64-byte request header into a wasmfaas_context (request id, deadline), adds the
  *     AWS_LAMBDA_* environment variables, calls fn with the event (which lives in the request region, right after the
- *     header), then flushes stdout and fills the result record: status 0 for wasmfaas_ok*, 1 for wasmfaas_error,
+ *     header), then flushes stdout and fills the result record: status 0 for wasmfaas_ok*, 1 for wasmfaas_error*,
  *     2 (the runtime failed: Unhandled, the environment is replaced) with Runtime.OutOfMemory after a failed
  *     allocation, or with wasmfaas_fail_init's error.
  *   - stdout is made line-buffered before any constructor runs and is flushed after every invocation, so stdout and
@@ -317,8 +317,10 @@ static inline wasmfaas_result wasmfaas_ok_copy(const void *data, size_t len) {
     return wasmfaas_ok(out->data, len);
 }
 
-/* Lambda's error object {"errorType": type, "errorMessage": message} into out (replacing what it held). */
-static inline void wasmfaas__error_payload(wasmfaas__buf *out, const char *type, const char *message) {
+/* Lambda's error object {"errorType": type, "errorMessage": message} into out (replacing what it held), with
+ * "stackTrace": [frames[0], ..., frames[n - 1]] if frames is not NULL. */
+static inline void wasmfaas__error_payload(wasmfaas__buf *out, const char *type, const char *message,
+                                           const char *const *frames, size_t n) {
     if (!type) type = "";
     if (!message) message = "";
     out->len = 0;
@@ -326,15 +328,35 @@ static inline void wasmfaas__error_payload(wasmfaas__buf *out, const char *type,
     wasmfaas__append_json_string(out, type, strlen(type));
     wasmfaas__append(out, ",\"errorMessage\":", 16);
     wasmfaas__append_json_string(out, message, strlen(message));
+    if (frames) {
+        wasmfaas__append(out, ",\"stackTrace\":[", 15);
+        for (size_t i = 0; i < n; i++) {
+            const char *frame = frames[i] ? frames[i] : "";
+            if (i) wasmfaas__append_byte(out, ',');
+            wasmfaas__append_json_string(out, frame, strlen(frame));
+        }
+        wasmfaas__append_byte(out, ']');
+    }
     wasmfaas__append_byte(out, '}');
+}
+
+/*
+ * A handled error with a stack trace: the payload is {"errorType": type, "errorMessage": message, "stackTrace":
+ * [frames[0], ..., frames[n - 1]]} (each frame a NUL-terminated string, JSON-escaped; a NULL frame is ""), reported
+ * as the invocation's stackTrace, as Lambda's runtimes report an exception's frames. frames NULL: no stackTrace. The
+ * environment stays warm.
+ */
+static inline wasmfaas_result wasmfaas_error_trace(const char *type, const char *message, const char *const *frames,
+                                                   size_t n) {
+    wasmfaas__buf *out = &wasmfaas__st()->out;
+    wasmfaas__error_payload(out, type, message, frames, n);
+    if (wasmfaas__st()->failed) return wasmfaas_out_of_memory();
+    return wasmfaas__result(WASMFAAS_STATUS_ERROR, out->data, out->len);
 }
 
 /* A handled error: the payload is {"errorType": type, "errorMessage": message}; the environment stays warm. */
 static inline wasmfaas_result wasmfaas_error(const char *type, const char *message) {
-    wasmfaas__buf *out = &wasmfaas__st()->out;
-    wasmfaas__error_payload(out, type, message);
-    if (wasmfaas__st()->failed) return wasmfaas_out_of_memory();
-    return wasmfaas__result(WASMFAAS_STATUS_ERROR, out->data, out->len);
+    return wasmfaas_error_trace(type, message, NULL, 0);
 }
 
 /* ---- context and logs ----------------------------------------------------------------------------------------- */
@@ -388,7 +410,7 @@ static inline void wasmfaas_fail_init(const char *type, const char *message) {
     wasmfaas__state *st = wasmfaas__st();
     if (st->init_error.len) return;
     wasmfaas_log("wasmfaas: init failed: %s: %s", type ? type : "", message ? message : "");
-    wasmfaas__error_payload(&st->init_error, type, message);
+    wasmfaas__error_payload(&st->init_error, type, message, NULL, 0);
 }
 
 /* ---- JSON reading: top-level keys of an object ------------------------------------------------------------------ */

@@ -32,7 +32,8 @@
 //!     the 64-byte request header into a `Context`, calls the handler with the event (which lives in the request
 //!     region, right after the header) and returns the 12-byte result record {status, payload ptr, payload len}.
 //!   - A handler returns `Result` or `!Result`. `ok*` make a response (status 0), `err` a handled error (status 1,
-//!     payload `{"errorType": ..., "errorMessage": ...}`): the environment stays warm. A Zig error returned by the
+//!     payload `{"errorType": ..., "errorMessage": ...}`; `errTrace` adds a `"stackTrace"`): the environment stays
+//!     warm. A Zig error returned by the
 //!     handler is a handled error too, with the error's name as its type; except `error.OutOfMemory`, which is
 //!     reported as Runtime.OutOfMemory (status 2: Unhandled, and the host replaces the environment): there is no
 //!     honest response without the memory. So is an allocation of the SDK's that fails during an invocation (in
@@ -201,16 +202,36 @@ fn writeJson(jw: *std.json.Stringify, v: anytype) std.json.Stringify.Error!void 
 /// A handled error: the payload is `{"errorType": error_type, "errorMessage": message}` (both JSON-escaped, with
 /// invalid UTF-8 replaced by U+FFFD); the environment stays warm.
 pub fn err(error_type: []const u8, message: []const u8) Result {
-    const payload = errorPayload(arena(), error_type, message) catch return allocationFailed();
+    const payload = errorPayload(arena(), error_type, message, null) catch return allocationFailed();
     return .{ .status = .handled_error, .payload = payload };
 }
 
-fn errorPayload(a: std.mem.Allocator, error_type: []const u8, message: []const u8) error{OutOfMemory}![]const u8 {
+/// A handled error with a stack trace: as `err`, plus `"stackTrace": [frames...]` (each frame JSON-escaped, invalid
+/// UTF-8 replaced), reported as the invocation's stackTrace, as Lambda's runtimes report an exception's frames.
+pub fn errTrace(error_type: []const u8, message: []const u8, frames: []const []const u8) Result {
+    const payload = errorPayload(arena(), error_type, message, frames) catch return allocationFailed();
+    return .{ .status = .handled_error, .payload = payload };
+}
+
+fn errorPayload(
+    a: std.mem.Allocator,
+    error_type: []const u8,
+    message: []const u8,
+    frames: ?[]const []const u8,
+) error{OutOfMemory}![]const u8 {
     var out: std.ArrayList(u8) = .empty;
     try out.appendSlice(a, "{\"errorType\":");
     try appendJsonString(&out, a, error_type);
     try out.appendSlice(a, ",\"errorMessage\":");
     try appendJsonString(&out, a, message);
+    if (frames) |list| {
+        try out.appendSlice(a, ",\"stackTrace\":[");
+        for (list, 0..) |frame, i| {
+            if (i > 0) try out.append(a, ',');
+            try appendJsonString(&out, a, frame);
+        }
+        try out.append(a, ']');
+    }
     try out.append(a, '}');
     return out.items;
 }
@@ -229,7 +250,7 @@ pub fn failInit(error_type: []const u8, message: []const u8) void {
     if (state.init_error != null) return;
     log("wasmfaas: init failed: {s}: {s}", .{ error_type, message });
     // Not the arena: the error outlives the invocations that report it.
-    state.init_error = errorPayload(allocator, error_type, message) catch {
+    state.init_error = errorPayload(allocator, error_type, message, null) catch {
         _ = allocationFailed(); // traps in init code
         return;
     };

@@ -36,6 +36,10 @@ static wasmfaas_result handler(const wasmfaas_context *ctx, const uint8_t *event
     }
     if (strcmp(action, "nullok") == 0) return wasmfaas_ok(NULL, 5);
     if (strcmp(action, "echo") == 0) return wasmfaas_ok(event, len);
+    if (strcmp(action, "error_trace") == 0) {
+        static const char *const frames[] = {"at \"parse\"", "line\nbreak\t\x01", "bad \xff", NULL};
+        return wasmfaas_error_trace("TraceError", "with frames", frames, 4);
+    }
     return wasmfaas_error("UnknownAction", action);
 }
 

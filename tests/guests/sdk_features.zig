@@ -50,6 +50,8 @@ fn handler(ctx: *const wf.Context, event: []const u8) !wf.Result {
     }
     if (std.mem.eql(u8, action, "error")) return wf.err("Custom\"Type", "line\nbreak\ttab \x01 \xff done");
     if (std.mem.eql(u8, action, "zig_error")) return error.SomethingBroke;
+    if (std.mem.eql(u8, action, "error_trace"))
+        return wf.errTrace("TraceError", "with frames", &.{ "at \"parse\"", "line\nbreak\t\x01", "bad \xff" });
     if (std.mem.eql(u8, action, "echo")) return wf.ok(event);
     if (std.mem.eql(u8, action, "empty")) return wf.ok("");
     if (std.mem.eql(u8, action, "number")) return wf.okJson(.{ .n = wf.getNumber(event, "n"), .parsed = ev.n });

@@ -98,7 +98,8 @@ impl Context {
     }
 }
 
-/// A handled error: reported as `{"errorType": error_type, "errorMessage": message}`, and the environment stays warm.
+/// A handled error: reported as `{"errorType": error_type, "errorMessage": message}` (and `"stackTrace"`, if it has
+/// one), and the environment stays warm.
 ///
 /// It deliberately does not implement `std::error::Error`, so that `From<E: std::error::Error>` can exist and `?`
 /// works on any error (the same trade-off as `anyhow::Error`).
@@ -108,17 +109,35 @@ pub struct Error {
     pub error_type: String,
     /// Lambda's `errorMessage`.
     pub message: String,
+    /// Lambda's `stackTrace`: the frames, innermost first by convention; written only when not empty.
+    pub stack_trace: Vec<String>,
 }
 
 impl Error {
     /// An error of the given type and message.
     pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Error {
-        Error { error_type: error_type.into(), message: message.into() }
+        Error { error_type: error_type.into(), message: message.into(), stack_trace: Vec::new() }
+    }
+
+    /// This error with these frames as its `stackTrace` (the invocation's, as Lambda's runtimes report an
+    /// exception's frames): `Error::new("ParseError", "bad row").with_stack_trace(["at parse_row", "at handle"])`.
+    pub fn with_stack_trace<I>(mut self, frames: I) -> Error
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.stack_trace = frames.into_iter().map(Into::into).collect();
+        self
     }
 
     /// The error as Lambda's JSON error object.
     pub fn to_json(&self) -> String {
-        json::Object::new().string("errorType", &self.error_type).string("errorMessage", &self.message).finish()
+        let object = json::Object::new().string("errorType", &self.error_type).string("errorMessage", &self.message);
+        if self.stack_trace.is_empty() {
+            return object.finish();
+        }
+        let frames = self.stack_trace.iter().fold(json::Array::new(), |frames, frame| frames.string(frame));
+        object.raw("stackTrace", &frames.finish()).finish()
     }
 }
 
@@ -331,6 +350,13 @@ mod tests {
     fn error_json_is_escaped() {
         let error = Error::new("My\"Error", "line\nbreak\u{1}");
         assert_eq!(error.to_json(), r#"{"errorType":"My\"Error","errorMessage":"line\nbreak\u0001"}"#);
+    }
+
+    #[test]
+    fn error_json_has_the_stack_trace_escaped() {
+        let error = Error::new("E", "m").with_stack_trace(vec!["at \"a\"", "at b\n"]);
+        assert_eq!(error.to_json(), r#"{"errorType":"E","errorMessage":"m","stackTrace":["at \"a\"","at b\n"]}"#);
+        assert_eq!(Error::new("E", "m").with_stack_trace(Vec::<String>::new()), Error::new("E", "m"));
     }
 
     #[test]

@@ -39,6 +39,9 @@ fn handle(ctx: &Context, event: &[u8]) -> Result<Vec<u8>, Error> {
             Ok(b"logged".to_vec())
         }
         "error" => Err(Error::new("Custom\"Type", "line\nbreak\ttab \u{1} done")),
+        "error_trace" => {
+            Err(Error::new("TraceError", "with frames").with_stack_trace(["at \"parse\"", "line\nbreak\t\u{1}"]))
+        }
         "parse" => {
             let text = json::get_string(event, "text").unwrap_or_default();
             let n: i64 = text.parse()?; // a ParseIntError becomes a handled error named after its type
