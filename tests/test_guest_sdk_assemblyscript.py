@@ -148,6 +148,24 @@ def test_throw_traps_with_the_message_in_the_log(platform: SyncPlatform, feature
     assert platform.invoke(features, b'{"action": "random"}').cold_start  # the environment was discarded
 
 
+def test_fail_init_is_reported_by_the_first_invocation(platform: SyncPlatform) -> None:
+    """failInit's error is the first invocation's, with its own type and message, Unhandled (as Lambda reports a
+    failed init), and the next invocation runs init again; a throw in init still traps (Runtime.InitError)."""
+    code = build_assemblyscript(FEATURES).read_bytes()
+    platform.create_function("as-broken", code, config=FunctionConfig(environment={"FAIL_INIT": 'no "config"'}))
+    for _ in range(2):
+        result = platform.invoke("as-broken", b'{"action": "echo"}')  # the handler would echo it: it does not run
+        error = result.function_error
+        assert error is not None, result.payload
+        assert (error.error_type, error.error_message, error.kind) == ("ConfigMissing", 'no "config"', "Unhandled")
+        assert result.cold_start
+        assert 'wasmfaas: init failed: ConfigMissing: no "config"\n' in result.log
+    platform.update_function_configuration("as-broken", environment={"FAIL_INIT": "throw"})
+    thrown = platform.invoke("as-broken", b'{"action": "echo"}')
+    assert thrown.function_error is not None and thrown.function_error.error_type == "Runtime.InitError"
+    assert "abort: init boom in features.ts(" in thrown.log
+
+
 def test_ok_bytes_echo_and_region_growth(platform: SyncPlatform, features: str) -> None:
     for size in (10, 100_000, 2_000_000, 50):  # the region grows, then is reused
         event = json.dumps({"action": "echo", "pad": "\u00e9" * size}, ensure_ascii=False).encode()

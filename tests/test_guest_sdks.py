@@ -136,6 +136,23 @@ def test_features_handled_errors_are_escaped(platform: SyncPlatform, features: s
     assert not platform.invoke("features", '{"action": "echo"}').cold_start
 
 
+@pytest.mark.parametrize("sdk", ["c-features", "zig-features", pytest.param("rust-features", marks=needs_rust)])
+def test_handled_error_with_stack_trace(platform: SyncPlatform, sdk: str) -> None:
+    """C's wasmfaas_error_trace, Zig's errTrace and Rust's Error::with_stack_trace give a handled error a stackTrace,
+    as AssemblyScript's error(type, message, frames) does, each frame JSON-escaped (C and Zig replace invalid UTF-8;
+    a NULL C frame is "")."""
+    platform.create_function("f", _wasm(sdk))
+    result = platform.invoke("f", '{"action": "error_trace"}')
+    error = result.function_error
+    assert error is not None and error.kind == "Handled", result.payload
+    assert (error.error_type, error.error_message) == ("TraceError", "with frames")
+    invalid = {"c-features": ["bad \ufffd", ""], "zig-features": ["bad \ufffd"]}.get(sdk, [])
+    frames = ['at "parse"', "line\nbreak\t\x01", *invalid]
+    assert error.stack_trace == frames
+    assert json.loads(result.payload)["stackTrace"] == frames
+    assert not platform.invoke("f", '{"action": "echo"}').cold_start  # handled: the environment stays
+
+
 def test_features_native_errors_become_handled_errors(platform: SyncPlatform, features: str) -> None:
     """A Zig error returned by the handler, or a Rust std error passed up with `?`, is named after its type."""
     event, error_type, message = (
@@ -170,14 +187,41 @@ def test_features_logs(platform: SyncPlatform, features: str) -> None:
         assert result.guest_log == f"partial stdout line for {rid}\nstderr line for {rid}\n".encode()
 
 
-def test_features_init_failure_fails_the_cold_start(platform: SyncPlatform, features: str) -> None:
-    wasm = _wasm(features)
-    platform.create_function("broken", wasm, config=FunctionConfig(environment={"FAIL_INIT": "no config"}))
-    result = platform.invoke("broken", '{"action": "context"}')
+@pytest.mark.parametrize("sdk", ["c-features", "zig-features", pytest.param("rust-features", marks=needs_rust)])
+def test_init_failure_is_reported_by_the_first_invocation(platform: SyncPlatform, sdk: str) -> None:
+    """An init that fails with an error value (C's wasmfaas_fail_init, Zig's failInit, Rust's Err) is the first
+    invocation's error, with its own type and message, Unhandled, as Lambda reports a failed init; the environment
+    goes, so the next invocation runs init again. (It had trapped: "Runtime.InitError: Init failed: wasm trap: wasm
+    unreachable instruction executed", the type and message in the log alone.)"""
+    platform.create_function("broken", _wasm(sdk), config=FunctionConfig(environment={"FAIL_INIT": 'no "config"'}))
+    for _ in range(2):
+        result = platform.invoke("broken", '{"action": "echo"}')  # the handler would echo it: it does not run
+        error = result.function_error
+        assert error is not None, result.payload
+        assert (error.error_type, error.error_message, error.kind) == ("ConfigMissing", 'no "config"', "Unhandled")
+        assert json.loads(result.payload)["errorType"] == "ConfigMissing"
+        assert result.cold_start  # init ran again
+        assert 'wasmfaas: init failed: ConfigMissing: no "config"\n' in result.log
+
+
+def test_zig_init_returning_an_error_is_reported_by_the_first_invocation(platform: SyncPlatform) -> None:
+    platform.create_function(
+        "broken", _wasm("zig-features"), config=FunctionConfig(environment={"FAIL_INIT": "error"})
+    )
+    result = platform.invoke("broken", '{"action": "echo"}')
+    error = result.function_error
+    assert error is not None and error.kind == "Unhandled"
+    assert (error.error_type, error.error_message) == ("ConfigMissing", "init returned error.ConfigMissing")
+    assert "wasmfaas: init failed: ConfigMissing: init returned error.ConfigMissing\n" in result.log
+
+
+def test_features_init_panic_fails_the_cold_start(platform: SyncPlatform, features: str) -> None:
+    """A panic in init is no error value: it traps, and the cold start fails as Runtime.InitError."""
+    platform.create_function("broken", _wasm(features), config=FunctionConfig(environment={"FAIL_INIT": "panic"}))
+    result = platform.invoke("broken", '{"action": "echo"}')
     assert result.function_error is not None
     assert result.function_error.error_type == "Runtime.InitError"
-    why = "error.ConfigMissing" if features == "zig-features" else "ConfigMissing: no config"
-    assert f"wasmfaas: init failed: {why}\n" in result.log
+    assert "init boom" in result.log
 
 
 def test_features_panic_traps_and_the_next_invocation_cold_starts(platform: SyncPlatform, features: str) -> None:

@@ -154,6 +154,27 @@ def test_init_failure_shows_init_output(tmp_path: Path) -> None:
         snapshot_reactor(wasm, allow_wasi=True, cache_dir=tmp_path)
 
 
+def test_sdk_init_error_fails_the_snapshot(tmp_path: Path) -> None:
+    """An SDK keeps an init error for the first invocation and lets init return, so Wizer succeeds: the snapshot
+    (built with no environment variables, where a configuration check fails) had frozen the error into every
+    environment. It is a build error, as a trapping init is."""
+    src = tmp_path / "fail_init.c"
+    src.write_text(
+        '#include "wasmfaas.h"\n'
+        "__attribute__((constructor)) static void init(void) {\n"
+        '    if (!getenv("DB_URL")) wasmfaas_fail_init("ConfigMissing", "DB_URL is not set");\n'
+        "}\n"
+        "static wasmfaas_result handler(const wasmfaas_context *c, const uint8_t *e, size_t n) {\n"
+        "    (void)c; return wasmfaas_ok(e, n);\n"
+        "}\n"
+        "WASMFAAS_HANDLER(handler)\n"
+    )
+    wasm = build_c([src], exec_model="reactor", include_dirs=[C_SDK], cache_dir=tmp_path / "builds").read_bytes()
+    with pytest.raises(BuildError, match=r"(?s)init failed.*wasmfaas: init failed: ConfigMissing: DB_URL is not set"):
+        snapshot_reactor(wasm, allow_wasi=True, cache_dir=tmp_path)
+    assert not list(tmp_path.glob("snap-*.wasm"))  # nothing cached
+
+
 def test_output_must_be_a_reactor(guest: Callable[[str], bytes], tmp_path: Path) -> None:
     # noabi.c is a WASI reactor without the wasmfaas exports: Wizer can pre-initialise it, but the platform could
     # not run the result, so it is refused.

@@ -59,6 +59,8 @@ _DEFAULT_TIMEOUT: Final = 300.0
 # The platform packages @bytecodealliance/wizer lists as optional dependencies (its package-helpers.js).
 _ARCHES: Final = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64", "s390x": "s390x"}
 _OSES: Final = {"linux": "linux", "darwin": "darwin", "win32": "win32"}
+# What every guest SDK logs when init fails with an error value.
+_SDK_INIT_FAILED: Final = "wasmfaas: init failed: "
 
 
 def snapshot_reactor(
@@ -147,6 +149,13 @@ def _run_wizer(wizer: Path, args: list[str], allow_wasi: bool, timeout: float) -
                 "time -- see wasmfaas.snapshot)"
             )
         raise BuildError(f"Wizer failed (exit {proc.returncode}):\n{output}{hint}")
+    # The SDKs keep an init error for the first invocation to report (docs/abi.md, "The guest SDKs") and let init
+    # return, so Wizer succeeds; the snapshot would freeze that error into every environment of every function made
+    # from it. The SDKs' log line is the only sign of it from outside.
+    if allow_wasi:
+        output = output_of(proc, stdout_first=True)
+        if any(line.startswith(_SDK_INIT_FAILED) for line in output.splitlines()):
+            raise BuildError(f"init failed (the snapshot would fail every invocation):\n{output}")
 
 
 def _check_output(wasm: bytes, init_func: str) -> None:

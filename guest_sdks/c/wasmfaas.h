@@ -17,13 +17,18 @@
  * How this maps onto the ABI (docs/abi.md, version 1):
  *   - Init code: `_initialize` (from -mexec-model=reactor) runs the C/C++ constructors once per execution
  *     environment, so `__attribute__((constructor))` functions and C++ static initialisers are the cold start.
+ *     Init code that cannot go on calls wasmfaas_fail_init(type, message) and returns: the environment's first
+ *     invocation then reports that error (status 2: Unhandled, the environment is replaced, so the next invocation
+ *     runs init again), as Lambda reports a failed init's own error. A trap in init (abort, __builtin_trap, an
+ *     out-of-bounds access) fails the cold start as Runtime.InitError, with the reason only in the log.
  *   - WASMFAAS_HANDLER(fn) defines the two exports:
  *       wasmfaas_buffer(size) -> pointer to an SDK-owned request region of at least `size` bytes (0 if malloc fails);
  *       wasmfaas_handle(request, event_len) -> pointer to the 12-byte result record {status, payload ptr, len}.
  *   - wasmfaas_handle reads the 64-byte request header into a wasmfaas_context (request id, deadline), adds the
  *     AWS_LAMBDA_* environment variables, calls fn with the event (which lives in the request region, right after the
- *     header), then flushes stdout and fills the result record: status 0 for wasmfaas_ok*, 1 for wasmfaas_error,
- *     2 (the runtime failed: Runtime.OutOfMemory, Unhandled, the environment is replaced) after a failed allocation.
+ *     header), then flushes stdout and fills the result record: status 0 for wasmfaas_ok*, 1 for wasmfaas_error*,
+ *     2 (the runtime failed: Unhandled, the environment is replaced) with Runtime.OutOfMemory after a failed
+ *     allocation, or with wasmfaas_fail_init's error.
  *   - stdout is made line-buffered before any constructor runs and is flushed after every invocation, so stdout and
  *     stderr reach the function's logs in the order they were written. stderr is unbuffered.
  *
@@ -127,6 +132,7 @@ typedef struct wasmfaas__state {
     int env_loaded;
     int handling;           /* inside wasmfaas_handle (else in init code) */
     int failed;             /* an allocation of the SDK's failed during this invocation */
+    wasmfaas__buf init_error; /* wasmfaas_fail_init's error payload, reported by every invocation (len 0: none) */
     wasmfaas_context ctx;
 } wasmfaas__state;
 
@@ -311,9 +317,10 @@ static inline wasmfaas_result wasmfaas_ok_copy(const void *data, size_t len) {
     return wasmfaas_ok(out->data, len);
 }
 
-/* A handled error: the payload is {"errorType": type, "errorMessage": message}; the environment stays warm. */
-static inline wasmfaas_result wasmfaas_error(const char *type, const char *message) {
-    wasmfaas__buf *out = &wasmfaas__st()->out;
+/* Lambda's error object {"errorType": type, "errorMessage": message} into out (replacing what it held), with
+ * "stackTrace": [frames[0], ..., frames[n - 1]] if frames is not NULL. */
+static inline void wasmfaas__error_payload(wasmfaas__buf *out, const char *type, const char *message,
+                                           const char *const *frames, size_t n) {
     if (!type) type = "";
     if (!message) message = "";
     out->len = 0;
@@ -321,9 +328,35 @@ static inline wasmfaas_result wasmfaas_error(const char *type, const char *messa
     wasmfaas__append_json_string(out, type, strlen(type));
     wasmfaas__append(out, ",\"errorMessage\":", 16);
     wasmfaas__append_json_string(out, message, strlen(message));
+    if (frames) {
+        wasmfaas__append(out, ",\"stackTrace\":[", 15);
+        for (size_t i = 0; i < n; i++) {
+            const char *frame = frames[i] ? frames[i] : "";
+            if (i) wasmfaas__append_byte(out, ',');
+            wasmfaas__append_json_string(out, frame, strlen(frame));
+        }
+        wasmfaas__append_byte(out, ']');
+    }
     wasmfaas__append_byte(out, '}');
+}
+
+/*
+ * A handled error with a stack trace: the payload is {"errorType": type, "errorMessage": message, "stackTrace":
+ * [frames[0], ..., frames[n - 1]]} (each frame a NUL-terminated string, JSON-escaped; a NULL frame is ""), reported
+ * as the invocation's stackTrace, as Lambda's runtimes report an exception's frames. frames NULL: no stackTrace. The
+ * environment stays warm.
+ */
+static inline wasmfaas_result wasmfaas_error_trace(const char *type, const char *message, const char *const *frames,
+                                                   size_t n) {
+    wasmfaas__buf *out = &wasmfaas__st()->out;
+    wasmfaas__error_payload(out, type, message, frames, n);
     if (wasmfaas__st()->failed) return wasmfaas_out_of_memory();
     return wasmfaas__result(WASMFAAS_STATUS_ERROR, out->data, out->len);
+}
+
+/* A handled error: the payload is {"errorType": type, "errorMessage": message}; the environment stays warm. */
+static inline wasmfaas_result wasmfaas_error(const char *type, const char *message) {
+    return wasmfaas_error_trace(type, message, NULL, 0);
 }
 
 /* ---- context and logs ----------------------------------------------------------------------------------------- */
@@ -363,6 +396,21 @@ static inline void wasmfaas_log(const char *fmt, ...) {
     line[n] = '\n';
     fwrite(line, 1, (size_t)n + 1, stderr);
     if (line != small) free(line);
+}
+
+/*
+ * For init code (constructors, C++ static initialisers) that cannot go on: logs "wasmfaas: init failed: type:
+ * message" and returns; the environment's first invocation then reports this error without calling the handler
+ * (status 2: the invocation's errorType and errorMessage are these, Unhandled), and the host replaces the environment,
+ * so the next invocation runs init again. A constructor has no result to fail with, and a trap would leave only
+ * "Runtime.InitError: ... unreachable" to the caller. The first call wins. Called from a handler, it fails that
+ * invocation (and the environment) the same way.
+ */
+static inline void wasmfaas_fail_init(const char *type, const char *message) {
+    wasmfaas__state *st = wasmfaas__st();
+    if (st->init_error.len) return;
+    wasmfaas_log("wasmfaas: init failed: %s: %s", type ? type : "", message ? message : "");
+    wasmfaas__error_payload(&st->init_error, type, message, NULL, 0);
 }
 
 /* ---- JSON reading: top-level keys of an object ------------------------------------------------------------------ */
@@ -765,10 +813,10 @@ static inline const uint32_t *wasmfaas__handle(wasmfaas_handler_fn fn, const uin
     uint32_t version, header_size;
     memcpy(&version, request, 4);
     memcpy(&header_size, request + 4, 4);
-    wasmfaas_result r;
+    wasmfaas_result r = wasmfaas_ok(NULL, 0);
     if (version != WASMFAAS_ABI_VERSION || header_size < WASMFAAS_HEADER_SIZE) {
         r = wasmfaas_error("wasmfaas.UnsupportedABI", "the host speaks a wasmfaas ABI version this SDK does not");
-    } else {
+    } else if (!st->init_error.len) { /* a failed init leaves nothing to run the handler on */
         memcpy(&ctx->deadline_ms, request + 8, 8);
         memcpy(ctx->request_id, request + 16, 36);
         ctx->request_id[36] = '\0';
@@ -776,6 +824,8 @@ static inline const uint32_t *wasmfaas__handle(wasmfaas_handler_fn fn, const uin
     }
     fflush(stdout);
     if (st->failed) r = wasmfaas_out_of_memory(); /* whatever the handler made of the SDK's failed calls */
+    else if (st->init_error.len) /* init failed (or the handler called wasmfaas_fail_init): report it */
+        r = wasmfaas__result(WASMFAAS_STATUS_FAILED, st->init_error.data, st->init_error.len);
     st->handling = 0;
     st->record[0] = r.status;
     st->record[1] = (uint32_t)(uintptr_t)r.data;

@@ -32,7 +32,8 @@
 //!     the 64-byte request header into a `Context`, calls the handler with the event (which lives in the request
 //!     region, right after the header) and returns the 12-byte result record {status, payload ptr, payload len}.
 //!   - A handler returns `Result` or `!Result`. `ok*` make a response (status 0), `err` a handled error (status 1,
-//!     payload `{"errorType": ..., "errorMessage": ...}`): the environment stays warm. A Zig error returned by the
+//!     payload `{"errorType": ..., "errorMessage": ...}`; `errTrace` adds a `"stackTrace"`): the environment stays
+//!     warm. A Zig error returned by the
 //!     handler is a handled error too, with the error's name as its type; except `error.OutOfMemory`, which is
 //!     reported as Runtime.OutOfMemory (status 2: Unhandled, and the host replaces the environment): there is no
 //!     honest response without the memory. So is an allocation of the SDK's that fails during an invocation (in
@@ -40,8 +41,12 @@
 //!     helper finds nothing) and the invocation fails so whatever the handler returns. `outOfMemory()` is that
 //!     result.
 //!   - Init code (Lambda's cold start): `registerWithInit(handler, init)` exports `_initialize`, which the host runs
-//!     once per execution environment; if `init` fails the SDK logs why and traps, so the cold start fails with
-//!     Runtime.InitError. Global `var`s keep their values across the warm invocations of one environment.
+//!     once per execution environment. An error returned by `init`, or a `failInit(error_type, message)` call from
+//!     it, is logged and kept: the environment's first invocation reports it instead of calling the handler (status
+//!     2: Unhandled, with the init error's errorType and errorMessage; the host replaces the environment, so the next
+//!     invocation runs init again), as Lambda reports a failed init's own error. A panic in init traps: the cold start
+//!     fails as Runtime.InitError, the reason only in the log. Global `var`s keep their values across the warm
+//!     invocations of one environment.
 //!   - Logs: `log` writes one line to stderr in a single `fd_write`, so lines never mix. To route `std.log` through
 //!     it, declare `pub const std_options: std.Options = .{ .logFn = wf.logFn };` in the root file.
 //!
@@ -197,17 +202,36 @@ fn writeJson(jw: *std.json.Stringify, v: anytype) std.json.Stringify.Error!void 
 /// A handled error: the payload is `{"errorType": error_type, "errorMessage": message}` (both JSON-escaped, with
 /// invalid UTF-8 replaced by U+FFFD); the environment stays warm.
 pub fn err(error_type: []const u8, message: []const u8) Result {
-    const payload = errorPayload(error_type, message) catch return allocationFailed();
+    const payload = errorPayload(arena(), error_type, message, null) catch return allocationFailed();
     return .{ .status = .handled_error, .payload = payload };
 }
 
-fn errorPayload(error_type: []const u8, message: []const u8) error{OutOfMemory}![]const u8 {
+/// A handled error with a stack trace: as `err`, plus `"stackTrace": [frames...]` (each frame JSON-escaped, invalid
+/// UTF-8 replaced), reported as the invocation's stackTrace, as Lambda's runtimes report an exception's frames.
+pub fn errTrace(error_type: []const u8, message: []const u8, frames: []const []const u8) Result {
+    const payload = errorPayload(arena(), error_type, message, frames) catch return allocationFailed();
+    return .{ .status = .handled_error, .payload = payload };
+}
+
+fn errorPayload(
+    a: std.mem.Allocator,
+    error_type: []const u8,
+    message: []const u8,
+    frames: ?[]const []const u8,
+) error{OutOfMemory}![]const u8 {
     var out: std.ArrayList(u8) = .empty;
-    const a = arena();
     try out.appendSlice(a, "{\"errorType\":");
     try appendJsonString(&out, a, error_type);
     try out.appendSlice(a, ",\"errorMessage\":");
     try appendJsonString(&out, a, message);
+    if (frames) |list| {
+        try out.appendSlice(a, ",\"stackTrace\":[");
+        for (list, 0..) |frame, i| {
+            if (i > 0) try out.append(a, ',');
+            try appendJsonString(&out, a, frame);
+        }
+        try out.append(a, ']');
+    }
     try out.append(a, '}');
     return out.items;
 }
@@ -215,6 +239,21 @@ fn errorPayload(error_type: []const u8, message: []const u8) error{OutOfMemory}!
 /// A handled error whose message is formatted (`std.fmt` syntax).
 pub fn errFmt(error_type: []const u8, comptime fmt: []const u8, args: anytype) Result {
     return err(error_type, std.fmt.allocPrint(arena(), fmt, args) catch return allocationFailed());
+}
+
+/// For init code that cannot go on (an error returned by `init` comes here too): logs "wasmfaas: init failed: <type>:
+/// <message>" and returns; the environment's first invocation then reports this error without calling the handler
+/// (status 2: Unhandled, with this errorType and errorMessage) and the host replaces the environment, so the next
+/// invocation runs init again. A trap would leave the caller only "Runtime.InitError: ... unreachable". The first
+/// call wins. Called from a handler, it fails that invocation (and the environment) the same way.
+pub fn failInit(error_type: []const u8, message: []const u8) void {
+    if (state.init_error != null) return;
+    log("wasmfaas: init failed: {s}: {s}", .{ error_type, message });
+    // Not the arena: the error outlives the invocations that report it.
+    state.init_error = errorPayload(allocator, error_type, message, null) catch {
+        _ = allocationFailed(); // traps in init code
+        return;
+    };
 }
 
 /// The invocation fails with Runtime.OutOfMemory (status 2: Unhandled, and the host replaces the environment), as
@@ -510,8 +549,9 @@ pub fn register(comptime handler: anytype) void {
 }
 
 /// As `register`, plus `init` (`fn () void` or `fn () !void`) as the init code: run once per execution environment,
-/// before its first invocation. An error from it fails the cold start (Runtime.InitError). The root file must not
-/// also have a `pub fn main` (which Zig's start code would make `_initialize` too).
+/// before its first invocation. An error from it is `failInit(@errorName(e), "init returned error.<name>")`: the
+/// first invocation reports it. The root file must not also have a `pub fn main` (which Zig's start code would make
+/// `_initialize` too).
 pub fn registerWithInit(comptime handler: anytype, comptime init: anytype) void {
     register(handler);
     const Exports = struct {
@@ -519,8 +559,9 @@ pub fn registerWithInit(comptime handler: anytype, comptime init: anytype) void 
             const ret = init();
             if (@typeInfo(@TypeOf(ret)) == .error_union) {
                 _ = ret catch |e| {
-                    log("wasmfaas: init failed: error.{s}", .{@errorName(e)});
-                    @trap(); // the host reports the failed cold start as Runtime.InitError
+                    var buf: [256]u8 = undefined;
+                    const name = @errorName(e);
+                    failInit(name, std.fmt.bufPrint(&buf, "init returned error.{s}", .{name}) catch name);
                 };
             }
         }
@@ -554,6 +595,7 @@ const State = struct {
     env: ?[]const []const u8 = null,
     handling: bool = false, // inside wasmfaas_handle (else in init code)
     failed: bool = false, // an allocation failed during this invocation: it reports Runtime.OutOfMemory
+    init_error: ?[]const u8 = null, // failInit's error payload, which every invocation reports
 };
 
 var state: State = .{};
@@ -588,17 +630,24 @@ fn handleRequest(comptime handler: anytype, request: [*]const u8, event_len: u32
     const hsize = std.mem.readInt(u32, request[4..8], .little);
     const made = if (version != abi_version or hsize < header_size)
         err("wasmfaas.UnsupportedABI", "the host speaks a wasmfaas ABI version this SDK does not")
+    else if (state.init_error) |payload|
+        initFailed(payload) // a failed init leaves nothing to run the handler on
     else blk: {
         ctx.deadline_ms = std.mem.readInt(u64, request[8..16], .little);
         @memcpy(&state.request_id, request[16..52]);
         break :blk call(handler, ctx, request[hsize..][0..event_len]);
     };
-    // Whatever the handler made of the SDK's failed calls, the invocation is out of memory.
-    const result = if (state.failed) outOfMemory() else made;
+    // Whatever the handler made of the SDK's failed calls, the invocation is out of memory; and a failInit in the
+    // handler fails it too.
+    const result = if (state.failed) outOfMemory() else if (state.init_error) |payload| initFailed(payload) else made;
     // An empty slice may carry any pointer (even one past memory's end), which the host would check: use a real one.
     const payload: []const u8 = if (result.payload.len == 0) "" else result.payload;
     state.record = .{ @backingInt(result.status), @intCast(@intFromPtr(payload.ptr)), @intCast(payload.len) };
     return &state.record;
+}
+
+fn initFailed(payload: []const u8) Result {
+    return .{ .status = .failed, .payload = payload };
 }
 
 fn call(comptime handler: anytype, ctx: *const Context, event: []const u8) Result {

@@ -2,6 +2,12 @@
 // picks what to do.
 #include "wasmfaas.h"
 
+// Init code: FAIL_INIT makes it fail with an error of its own (reported by the first invocation).
+__attribute__((constructor)) static void init(void) {
+    const char *why = getenv("FAIL_INIT");
+    if (why) wasmfaas_fail_init("ConfigMissing", why);
+}
+
 static wasmfaas_result handler(const wasmfaas_context *ctx, const uint8_t *event, size_t len) {
     (void)ctx;
     char action[32];
@@ -29,6 +35,11 @@ static wasmfaas_result handler(const wasmfaas_context *ctx, const uint8_t *event
         return wasmfaas_ok_str("copied");
     }
     if (strcmp(action, "nullok") == 0) return wasmfaas_ok(NULL, 5);
+    if (strcmp(action, "echo") == 0) return wasmfaas_ok(event, len);
+    if (strcmp(action, "error_trace") == 0) {
+        static const char *const frames[] = {"at \"parse\"", "line\nbreak\t\x01", "bad \xff", NULL};
+        return wasmfaas_error_trace("TraceError", "with frames", frames, 4);
+    }
     return wasmfaas_error("UnknownAction", action);
 }
 

@@ -8,9 +8,13 @@ pub const std_options: std.Options = .{ .logFn = wf.logFn };
 
 var inits: u32 = 0;
 
+// FAIL_INIT makes init fail: "error" by returning a Zig error, "panic" by panicking, anything else by failInit.
 fn init() !void {
     inits += 1;
-    if (wf.getenv("FAIL_INIT") != null) return error.ConfigMissing;
+    const why = wf.getenv("FAIL_INIT") orelse return;
+    if (std.mem.eql(u8, why, "error")) return error.ConfigMissing;
+    if (std.mem.eql(u8, why, "panic")) @panic("init boom");
+    wf.failInit("ConfigMissing", why);
 }
 
 const Event = struct {
@@ -46,6 +50,8 @@ fn handler(ctx: *const wf.Context, event: []const u8) !wf.Result {
     }
     if (std.mem.eql(u8, action, "error")) return wf.err("Custom\"Type", "line\nbreak\ttab \x01 \xff done");
     if (std.mem.eql(u8, action, "zig_error")) return error.SomethingBroke;
+    if (std.mem.eql(u8, action, "error_trace"))
+        return wf.errTrace("TraceError", "with frames", &.{ "at \"parse\"", "line\nbreak\t\x01", "bad \xff" });
     if (std.mem.eql(u8, action, "echo")) return wf.ok(event);
     if (std.mem.eql(u8, action, "empty")) return wf.ok("");
     if (std.mem.eql(u8, action, "number")) return wf.okJson(.{ .n = wf.getNumber(event, "n"), .parsed = ev.n });

@@ -26,9 +26,12 @@
 //!   `{"errorType": ..., "errorMessage": ...}`): the environment stays warm. `?` turns any `std::error::Error` into an
 //!   [`Error`] named after its type, as Lambda's Rust runtime does.
 //! - Init code (Lambda's cold start): `handler!(handle, init = init)` runs `init` (returning `()` or
-//!   `Result<(), E>`) in `_initialize`, which the host calls once per execution environment; an `Err` is logged and
-//!   traps, so the cold start fails with Runtime.InitError. A `cdylib` gets no `_initialize` from rustc, so the macro
-//!   always defines one, which also runs the C runtime's constructors (as WASI's reactor start-up does).
+//!   `Result<(), E>`) in `_initialize`, which the host calls once per execution environment. An `Err` is logged and
+//!   kept: the environment's first invocation reports it instead of calling the handler (status 2: Unhandled, with
+//!   the error's own errorType and errorMessage; the host replaces the environment, so the next invocation runs init
+//!   again), as Lambda reports a failed init's own error. A panic in init traps: the cold start fails as
+//!   Runtime.InitError, the reason only in the log. A `cdylib` gets no `_initialize` from rustc, so the macro always
+//!   defines one, which also runs the C runtime's constructors (as WASI's reactor start-up does).
 //! - Logs: stdout and stderr go to the function's logs; [`log!`] writes one line to stderr in a single write.
 //!
 //! State in `static`s (or `thread_local!`s) survives the warm invocations of one environment. A panic traps (wasm32
@@ -95,7 +98,8 @@ impl Context {
     }
 }
 
-/// A handled error: reported as `{"errorType": error_type, "errorMessage": message}`, and the environment stays warm.
+/// A handled error: reported as `{"errorType": error_type, "errorMessage": message}` (and `"stackTrace"`, if it has
+/// one), and the environment stays warm.
 ///
 /// It deliberately does not implement `std::error::Error`, so that `From<E: std::error::Error>` can exist and `?`
 /// works on any error (the same trade-off as `anyhow::Error`).
@@ -105,17 +109,35 @@ pub struct Error {
     pub error_type: String,
     /// Lambda's `errorMessage`.
     pub message: String,
+    /// Lambda's `stackTrace`: the frames, innermost first by convention; written only when not empty.
+    pub stack_trace: Vec<String>,
 }
 
 impl Error {
     /// An error of the given type and message.
     pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Error {
-        Error { error_type: error_type.into(), message: message.into() }
+        Error { error_type: error_type.into(), message: message.into(), stack_trace: Vec::new() }
+    }
+
+    /// This error with these frames as its `stackTrace` (the invocation's, as Lambda's runtimes report an
+    /// exception's frames): `Error::new("ParseError", "bad row").with_stack_trace(["at parse_row", "at handle"])`.
+    pub fn with_stack_trace<I>(mut self, frames: I) -> Error
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.stack_trace = frames.into_iter().map(Into::into).collect();
+        self
     }
 
     /// The error as Lambda's JSON error object.
     pub fn to_json(&self) -> String {
-        json::Object::new().string("errorType", &self.error_type).string("errorMessage", &self.message).finish()
+        let object = json::Object::new().string("errorType", &self.error_type).string("errorMessage", &self.message);
+        if self.stack_trace.is_empty() {
+            return object.finish();
+        }
+        let frames = self.stack_trace.iter().fold(json::Array::new(), |frames, frame| frames.string(frame));
+        object.raw("stackTrace", &frames.finish()).finish()
     }
 }
 
@@ -219,11 +241,13 @@ pub mod __private {
         response: Vec<u8>,    // the last payload, kept alive until the next invocation
         record: [u32; 3],     // the result record: status, payload pointer, payload length
         ctx: Option<Context>, // built from the environment at the first invocation
+        init_error: Vec<u8>,  // the failed init's error payload, which every invocation reports (empty: none)
     }
 
     // wasm32-wasi guests are single-threaded and the host never re-enters the guest, so the exports are the only
     // users of this state and never overlap.
-    static mut STATE: State = State { region: Vec::new(), response: Vec::new(), record: [0; 3], ctx: None };
+    static mut STATE: State =
+        State { region: Vec::new(), response: Vec::new(), record: [0; 3], ctx: None, init_error: Vec::new() };
 
     fn state() -> &'static mut State {
         // SAFETY: see STATE; each export takes this reference once and handlers cannot reach it.
@@ -246,7 +270,9 @@ pub mod __private {
         let _ = std::io::stdout().flush();
         if let Err(error) = outcome {
             log_line(&format!("wasmfaas: init failed: {}", error));
-            trap(); // the host reports the failed cold start as Runtime.InitError
+            // Kept for the first invocation to report: a trap would leave the caller only "Runtime.InitError: ...
+            // unreachable", the error's type and message in the log alone.
+            state().init_error = error.to_json().into_bytes();
         }
     }
 
@@ -272,6 +298,11 @@ pub mod __private {
         E: Into<Error>,
     {
         let st = state();
+        if !st.init_error.is_empty() {
+            // A failed init leaves nothing to run the handler on; the host replaces the environment after this.
+            st.record = [2, st.init_error.as_ptr() as usize as u32, st.init_error.len() as u32];
+            return st.record.as_ptr();
+        }
         st.response = Vec::new(); // the previous payload is dead once the host calls in again
         let header = std::slice::from_raw_parts(request, HEADER_SIZE as usize);
         let word = |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
@@ -301,13 +332,6 @@ pub mod __private {
         st.record = [status, st.response.as_ptr() as usize as u32, st.response.len() as u32];
         st.record.as_ptr()
     }
-
-    fn trap() -> ! {
-        #[cfg(target_arch = "wasm32")]
-        core::arch::wasm32::unreachable();
-        #[cfg(not(target_arch = "wasm32"))]
-        std::process::abort();
-    }
 }
 
 #[cfg(test)]
@@ -326,6 +350,13 @@ mod tests {
     fn error_json_is_escaped() {
         let error = Error::new("My\"Error", "line\nbreak\u{1}");
         assert_eq!(error.to_json(), r#"{"errorType":"My\"Error","errorMessage":"line\nbreak\u0001"}"#);
+    }
+
+    #[test]
+    fn error_json_has_the_stack_trace_escaped() {
+        let error = Error::new("E", "m").with_stack_trace(vec!["at \"a\"", "at b\n"]);
+        assert_eq!(error.to_json(), r#"{"errorType":"E","errorMessage":"m","stackTrace":["at \"a\"","at b\n"]}"#);
+        assert_eq!(Error::new("E", "m").with_stack_trace(Vec::<String>::new()), Error::new("E", "m"));
     }
 
     #[test]

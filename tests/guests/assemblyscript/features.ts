@@ -1,5 +1,5 @@
 // AssemblyScript SDK test guest: one action per SDK feature, chosen by the event's "action".
-import { Context, Result, register, ok, okBytes, error, log, getenv, nowMs, json } from "wasmfaas";
+import { Context, Result, register, ok, okBytes, error, failInit, log, getenv, nowMs, json } from "wasmfaas";
 export { wasmfaas_buffer, wasmfaas_handle } from "wasmfaas";
 
 // Top-level code is the init code (`_initialize`): it runs once per environment.
@@ -7,6 +7,14 @@ const initAt: i64 = Date.now();
 let inits = 0;
 inits++;
 console.log("features: init");
+// FAIL_INIT makes init fail: "throw" by throwing (a trap), anything else by failInit.
+function checkConfig(): void {
+  const why = getenv("FAIL_INIT");
+  if (why === null) return;
+  if (why == "throw") throw new Error("init boom");
+  failInit("ConfigMissing", why);
+}
+checkConfig();
 
 function str(value: string | null): string {
   return value !== null ? json.quote(value) : "null";

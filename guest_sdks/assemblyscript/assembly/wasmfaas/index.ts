@@ -26,6 +26,7 @@ const ABI_VERSION: u32 = 1;
 const HEADER_SIZE: u32 = 64;
 const STATUS_OK: u32 = 0;
 const STATUS_ERROR: u32 = 1;
+const STATUS_FAILED: u32 = 2;
 
 /** What Lambda's context object offers (the Node.js runtime's names), for one invocation. */
 export class Context {
@@ -63,7 +64,7 @@ export class Context {
 
 /** A handler's outcome; make one with ok, okBytes or error. */
 export class Result {
-  /** 0: success, 1: handled error (the result record's status). */
+  /** 0: success, 1: handled error, 2: runtime failure (the result record's status). */
   readonly status: u32;
   // The payload's bytes are [ptr, ptr + length) inside `owner`, which keeps them alive until the next invocation.
   private owner: ArrayBuffer;
@@ -104,6 +105,10 @@ export function okBytes(body: Uint8Array): Result {
  * (and stackTrace, if given), and the environment stays warm.
  */
 export function error(errorType: string, errorMessage: string, stackTrace: string[] | null = null): Result {
+  return errorResult(STATUS_ERROR, errorType, errorMessage, stackTrace);
+}
+
+function errorResult(status: u32, errorType: string, errorMessage: string, stackTrace: string[] | null): Result {
   let body = "{\"errorType\":" + json.quote(errorType) + ",\"errorMessage\":" + json.quote(errorMessage);
   if (stackTrace !== null) {
     const frames = new Array<string>(stackTrace.length);
@@ -111,7 +116,21 @@ export function error(errorType: string, errorMessage: string, stackTrace: strin
     body += ",\"stackTrace\":[" + frames.join(",") + "]";
   }
   const buf = String.UTF8.encode(body + "}", false, String.UTF8.ErrorMode.REPLACE);
-  return new Result(STATUS_ERROR, buf, changetype<usize>(buf), buf.byteLength);
+  return new Result(status, buf, changetype<usize>(buf), buf.byteLength);
+}
+
+/**
+ * For init code (the top level) that cannot go on: logs "wasmfaas: init failed: <errorType>: <errorMessage>" and
+ * returns; the environment's first invocation then reports this error without calling the handler (status 2:
+ * Unhandled, with this errorType and errorMessage) and the host replaces the environment, so the next invocation runs
+ * init again, as Lambda reports a failed init's own error. AssemblyScript cannot catch a `throw`, which traps: the
+ * caller gets only "Runtime.InitError: ... unreachable". The first call wins. Called from a handler, it fails that
+ * invocation (and the environment) the same way.
+ */
+export function failInit(errorType: string, errorMessage: string): void {
+  if (initError !== null) return;
+  log("wasmfaas: init failed: " + errorType + ": " + errorMessage);
+  initError = errorResult(STATUS_FAILED, errorType, errorMessage, null);
 }
 
 /** Write one line to the function's logs (stderr; a newline is added). */
@@ -172,6 +191,8 @@ let handler: Handler | null = null;
 // payload must stay valid until the next call into the guest. Globals keep both alive across garbage collections.
 let region: ArrayBuffer | null = null;
 let lastResult: Result | null = null;
+// failInit's error, which every invocation reports.
+let initError: Result | null = null;
 const record = memory.data(12, 4);
 
 function envOr(name: string, fallback: string): string {
@@ -214,8 +235,11 @@ export function wasmfaas_handle(request: usize, eventLen: u32): usize {
   const version = load<u32>(request);
   const headerSize = load<u32>(request, 4);
   let result: Result;
+  const pending = initError;
   if (version != ABI_VERSION || headerSize < HEADER_SIZE) {
     result = error("wasmfaas.UnsupportedABI", "the host speaks a wasmfaas ABI version this SDK does not");
+  } else if (pending !== null) {
+    result = pending; // a failed init leaves nothing to run the handler on
   } else {
     if (!envLoaded) loadLambdaEnv();
     const requestId = String.UTF8.decodeUnsafe(request + 16, 36, true);
@@ -235,6 +259,8 @@ export function wasmfaas_handle(request: usize, eventLen: u32): usize {
       ? fn(ctx, event)
       : error("Runtime.HandlerNotFound", "no handler: call register(handler) at the top level of the entry file");
   }
+  const failed = initError; // set by this handler's own failInit, if not before
+  if (failed !== null) result = failed;
   lastResult = result;
   result.writeRecord(record);
   // The minimal runtime never collects on its own; between invocations (everything live is reachable from globals:

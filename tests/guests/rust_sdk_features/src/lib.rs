@@ -8,9 +8,11 @@ use wasmfaas::{json, Context, Error};
 
 static INITS: AtomicU32 = AtomicU32::new(0);
 
+// FAIL_INIT makes init fail: "panic" by panicking, anything else by returning an error.
 fn init() -> Result<(), Error> {
     INITS.fetch_add(1, Ordering::Relaxed);
-    match std::env::var("FAIL_INIT") {
+    match std::env::var("FAIL_INIT").as_deref() {
+        Ok("panic") => panic!("init boom"),
         Ok(why) => Err(Error::new("ConfigMissing", why)),
         Err(_) => Ok(()),
     }
@@ -37,6 +39,9 @@ fn handle(ctx: &Context, event: &[u8]) -> Result<Vec<u8>, Error> {
             Ok(b"logged".to_vec())
         }
         "error" => Err(Error::new("Custom\"Type", "line\nbreak\ttab \u{1} done")),
+        "error_trace" => {
+            Err(Error::new("TraceError", "with frames").with_stack_trace(["at \"parse\"", "line\nbreak\t\u{1}"]))
+        }
         "parse" => {
             let text = json::get_string(event, "text").unwrap_or_default();
             let n: i64 = text.parse()?; // a ParseIntError becomes a handled error named after its type
