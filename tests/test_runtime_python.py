@@ -350,6 +350,8 @@ def test_an_event_that_is_not_json_is_refused_before_the_handler(platform: SyncP
         with pytest.raises(InvalidPayloadError, match="Could not parse request body into json"):
             platform.invoke("py", event)
     assert platform.invoke("py", b"").ok  # no payload: the event is {}
+    # An escaped lone surrogate is JSON (JSON.stringify writes one for a string cut inside a pair): taken.
+    assert platform.invoke("py", b'{"action": "count", "cut": "\\ud83d"}').ok
     assert not platform.invoke("py", b'{"action": "count"}').cold_start
     # Nested past Python's recursion limit: refused as Lambda's Python refuses it (it overflowed the wasm stack,
     # so any caller could crash the environment); as deep as the limit, and brackets in strings, are fine.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 import pytest
 import wasmtime
 
@@ -305,6 +306,28 @@ def test_provisioned_environments_whose_init_fails_say_why(platform: SyncPlatfor
     assert platform.pool_stats("fn", "1").created == 0
     result = platform.invoke("fn", qualifier="1")
     assert result.function_error is not None and result.function_error.error_type == "Runtime.InitError"
+
+
+def test_provisioned_configs_an_older_version_kept_are_dropped_at_restore(
+    tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    # Configs on $LATEST (or an alias of it), or past the reservation, as an older wasmfaas let them be stored.
+    config = FunctionConfig(reserved_concurrency=2, provisioned_concurrency=1)
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        platform.create_function("fn", guest("echo"), config=config, publish=True)
+        platform.create_alias("fn", "dev", "$LATEST")
+        platform.create_alias("fn", "live", "1")
+        platform.create_alias("fn", "beta", "1")
+        registry = platform.platform._registry
+        assert registry is not None
+        record = platform.platform._functions["fn"].record()
+        registry.save(msgspec.structs.replace(record, provisioned={"$LATEST": 1, "dev": 1, "live": 1, "beta": 1}))
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        kept = platform.list_provisioned_concurrency("fn")
+        assert kept in ({"live": 1}, {"beta": 1})  # with the configuration's 1, the other would pass 2
+        assert platform.pool_stats("fn").idle + platform.pool_stats("fn", "1").idle == 2
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        assert platform.list_provisioned_concurrency("fn") == kept  # the drop was saved
 
 
 def test_a_stored_provisioned_excess_is_dropped_at_restore(tmp_path: Path, guest: Callable[[str], bytes]) -> None:

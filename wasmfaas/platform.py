@@ -508,8 +508,12 @@ class Platform:
             for qualifier, count in list(function.provisioned.items()):
                 # A config stored before provisioned concurrency was bounded (by the account, then by the unreserved
                 # minimum) must not exhaust the host, nor leave the other functions no slot, now.
+                # One kept by an older version may also be on $LATEST (or an alias of it), or past the reservation.
                 try:
-                    self._resolve(function, qualifier)
+                    if self._resolve(function, qualifier).info.version == LATEST:
+                        raise InvalidParameterError("Qualifier", "configs are for published versions only")
+                    if reserved is not None and _provisioned_sum(function) > reserved:
+                        raise InvalidParameterError("ProvisionedConcurrentExecutions", f"past reserved {reserved}")
                     self._check_provisioned_total(name, qualifier, count)
                     self._check_provisioned(name, qualifier, count, reserved)
                 except (InvalidParameterError, FunctionNotFoundError) as e:

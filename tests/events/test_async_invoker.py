@@ -353,6 +353,13 @@ async def test_a_function_reserved_to_zero_sends_its_events_on_without_retries(s
         assert (letter.condition, letter.attempts) == ("RetriesExhausted", 0)
         assert "reserved concurrency is 0" in letter.reason
         assert await s.invocations("off") == []
+        # The reservation is the function's, shared by its versions: one published before it counts too.
+        await s.deploy("later", "echo")
+        await s.platform.publish_version("later")
+        await s.platform.put_function_concurrency("later", 0)
+        await s.events.submit("later", "1", b'{"n": 3}')
+        [letter] = await s.dead_letters("later", 1, timeout=5.0)
+        assert "reserved concurrency is 0" in letter.reason
 
 
 async def test_a_destination_that_no_longer_exists_gives_a_dead_letter(stack: StackFactory) -> None:

@@ -171,6 +171,7 @@ def test_payload_limits(client: Any, create: Create) -> None:
     with pytest.raises(ClientError) as e:
         client.invoke(FunctionName=name, InvocationType="Event", Payload=b"x" * (1024 * 1024 + 1))
     assert e.value.response["Error"]["Code"] == "RequestTooLargeException"
+    assert "smaller than 1048576 bytes for the InvokeAsync operation" in e.value.response["Error"]["Message"]
     big = b'"' + b"x" * (6 * 1024 * 1024 - 2) + b'"'
     assert client.invoke(FunctionName=name, Payload=big)["Payload"].read() == big
 

@@ -22,7 +22,9 @@ WAIT_S = 10.0  # far past the 1 s timeout and the sweep's second: only a server 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, guest: Callable[[str], bytes]) -> Iterator[ServerProcess]:
     process = start_server(tmp_path_factory.mktemp("protocol") / "data", "--client-timeout", "1")
-    create_guest(lambda_client(process.url), "echo", "echo", guest("echo"))
+    client = lambda_client(process.url)
+    create_guest(client, "echo", "echo", guest("echo"), MemorySize=256)
+    create_guest(client, "sleep", "sleep", guest("sleep"), Timeout=30)
     yield process
     assert process.stop() == 0
 
@@ -53,6 +55,20 @@ def exchange(server: ServerProcess, request: bytes) -> bytes:
     with connect(server) as sock:
         sock.sendall(request)
         return response_of(sock)
+
+
+def closes(sock: socket.socket) -> bool:
+    """Whether the server closes the connection (within WAIT_S), whatever it sends first."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            if not sock.recv(65536):
+                return True
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+    return False
 
 
 def hello(server: ServerProcess) -> bytes:
@@ -149,3 +165,43 @@ def test_an_event_too_large_is_refused_before_its_body_is_sent(server: ServerPro
         b"X-Amz-Invocation-Type: Event\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n",
     )
     assert answer.startswith(b"HTTP/1.1 413 ") and b"RequestTooLargeException" in answer, answer
+
+
+def test_a_slow_reader_that_keeps_reading_gets_the_whole_response(server: ServerProcess) -> None:
+    # Judged by progress: a 6 MB response read at ~1.5 MB/s waits on the client for seconds, longer than the
+    # timeout (the kernel's buffers hold only part of it), and is not cut.
+    body = b'"' + b"y" * (6_000_000) + b'"'
+    with connect(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        sock.sendall(
+            b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            + b"Content-Length: %d\r\n\r\n" % len(body)
+            + body
+        )
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+            time.sleep(0.04)
+    assert received.startswith(b"HTTP/1.1 200 ") and received.endswith(body), len(received)
+
+
+def test_a_stray_line_end_on_an_idle_connection_does_not_keep_it_open(server: ServerProcess) -> None:
+    # A CRLF between requests is skipped by the parser and had cancelled the keep-alive timer for good.
+    with connect(server) as sock:
+        sock.sendall(b"GET /__hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"\r\n")
+        assert closes(sock)
+
+
+def test_a_late_head_behind_a_running_request_does_not_take_its_answer(server: ServerProcess) -> None:
+    # The next request's head stalls while the first runs: the first's 200 goes out, then the connection closes
+    # (a 408 in its place would have been read as the first request's answer, and retried).
+    with connect(server) as sock:
+        sock.sendall(
+            b"POST /2015-03-31/functions/sleep/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n3000"
+        )
+        time.sleep(0.3)
+        sock.sendall(b"GET /__hello HTTP/1.1\r\n")
+        answer = response_of(sock)
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"slept") and b" 408 " not in answer, answer

@@ -423,7 +423,9 @@ class AsyncInvoker:
 
     async def _reserved_zero(self, event: QueuedEvent) -> bool:
         try:
-            info = await self._platform.get_function(event.function_name, event.qualifier)
+            # The function's reservation, which its versions share: $LATEST's (a version keeps the one it had when
+            # published, which says nothing now).
+            info = await self._platform.get_function(event.function_name)
         except FunctionNotFoundError:
             return False  # deleted meanwhile: its events are buried with it
         return info.config.reserved_concurrency == 0

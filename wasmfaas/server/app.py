@@ -22,6 +22,7 @@ what it holds and the platform closes.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 from collections.abc import Callable
@@ -121,12 +122,18 @@ class LambdaServer:
         self.routes = all_routes()
         self.router = Router(self.routes)
         self._invoke_route = next(route for route in self.routes if route.operation == "Invoke")
+        # An Event's body is read under its own limit, and a 413 names it as Lambda does.
+        self._event_route = dataclasses.replace(
+            self._invoke_route, body_limit=MAX_ASYNC_PAYLOAD, limit_name="InvokeAsync"
+        )
         credentials = self.settings.credentials
         self.verifier = SigV4Verifier(credentials) if credentials is not None else None
         self.metrics = Metrics()
         self.ctx: ServerContext | None = None
         self._openapi: bytes | None = None
         self._on_started = on_started
+        self._forced = False  # a second Ctrl-C (`force_stop`): the shutdown waits for nothing more
+        self._draining: anyio.CancelScope | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -170,8 +177,12 @@ class LambdaServer:
                     await send({"type": "lifespan.startup.complete"})
                     if self._on_started is not None:
                         self._on_started()
-                    while (await receive())["type"] != "lifespan.shutdown":
-                        pass
+                    try:
+                        while (await receive())["type"] != "lifespan.shutdown":
+                            pass
+                    except anyio.get_cancelled_exc_class():  # uvicorn's forced exit, before the lifespan's shutdown
+                        self.force_stop()
+                        raise
                     logger.info("shutting down: draining event invocations, closing the platform")
                 finally:
                     self.ctx = None
@@ -179,9 +190,8 @@ class LambdaServer:
         except anyio.get_cancelled_exc_class():
             if not started:
                 raise
-            # A second Ctrl-C: uvicorn skips the lifespan's shutdown and cancels it. A forced exit, said in one line
-            # (the platform was closed above, as the cancellation unwound the stack), not a traceback.
-            logger.warning("forced exit: in-flight requests and Event invocations were cut short")
+            # A forced exit, said in one line by force_stop (the platform was closed as the cancellation unwound
+            # the stack), not as uvicorn's traceback.
         except Exception as e:
             if not isinstance(e, WasmfaasError):
                 logger.exception("lifespan failed")
@@ -242,10 +252,23 @@ class LambdaServer:
         stack.push_async_callback(self._stop_events, events, tg)
         self.ctx = ctx
 
+    def force_stop(self) -> None:
+        """A second Ctrl-C (the server calls it): stop waiting for anything; running Event invocations go back to
+        the queue. Call on the event loop's thread."""
+        if self._forced:
+            return
+        self._forced = True
+        logger.warning("forced exit: in-flight requests and Event invocations were cut short")
+        if self._draining is not None:
+            self._draining.cancel()
+
     async def _stop_events(self, events: AsyncInvoker, tg: anyio.abc.TaskGroup) -> None:
-        with anyio.CancelScope(shield=True):
-            if not await events.drain(self.settings.shutdown_timeout):
-                logger.warning("event invocations still running at shutdown go back to the queue; they run again")
+        drained = False
+        with anyio.CancelScope(shield=True) as self._draining:  # only force_stop ends the wait early
+            drained = await events.drain(0 if self._forced else self.settings.shutdown_timeout)
+        self._draining = None
+        if not drained:
+            logger.warning("event invocations still running at shutdown go back to the queue; they run again")
         tg.cancel_scope.cancel()
 
     # -- requests ----------------------------------------------------------------------------------------------
@@ -332,13 +355,12 @@ class LambdaServer:
                     await self._read_and_verify(request, receive, 64 * 1024)
                 raise unknown_operation(request.method, path)
             route, params = matched
-            limit = route.body_limit
-            if route.operation == "Invoke" and request.header("x-amz-invocation-type") == "Event":
-                limit = MAX_ASYNC_PAYLOAD  # refused on its headers (before a 100 Continue), not after 6 MB came
+            if route is self._invoke_route and request.header("x-amz-invocation-type") == "Event":
+                route = self._event_route  # refused on its headers (before a 100 Continue), not after 6 MB came
             if route.signed and self.verifier is not None:
-                await self._read_and_verify(request, receive, limit, route)
+                await self._read_and_verify(request, receive, route.body_limit, route)
             else:
-                request.body = await _read(scope, receive, route, limit)
+                request.body = await _read(scope, receive, route)
             call = Call(request, params, ctx, receive=receive)
             if route.body is not None:
                 call.body = _decoder(route.body).decode(request.body or b"{}")

@@ -30,11 +30,10 @@ from typing import Final
 
 import msgspec
 
-from ..events import MAX_ASYNC_PAYLOAD
 from ..invoker import MAX_SYNC_PAYLOAD
 from . import eventstream
 from .context import ServerContext
-from .errors import invalid_parameter, request_too_large
+from .errors import invalid_parameter
 from .http import Response, Scope
 from .lambda_api import function_ref
 from .routing import Call, Param, Route
@@ -75,10 +74,7 @@ async def invoke(call: Call) -> Response:
 
     if invocation_type == "RequestResponse":
         return await run_request_response(ctx, name, qualifier, payload, tail=tail)
-    if invocation_type == "Event" and len(payload) > MAX_ASYNC_PAYLOAD:
-        raise request_too_large(
-            f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeAsync operation"
-        )
+    # (An Event's body was read under its 1 MB: the server's app reads it so.)
     if invocation_type == "DryRun":
         return await _dry_run(ctx, name, qualifier)
     # 404 for an unknown function, version or alias now, not later in the queue; returns once the event is durable.

@@ -6,11 +6,12 @@ that never finished a request stayed open until the file descriptors ran out (no
 kept a graceful shutdown waiting. It also appends a chunked body's trailer fields to the request's headers, after
 the app has looked at them -- a SigV4 check included. So, per connection:
 
-- the head (request line and headers) is at most `MAX_HEAD` bytes: past it, 431 and the connection closes;
+- the head (request line and headers) is at most about `MAX_HEAD` bytes (checked per read: a head that ends within
+  the read that crosses the bound is served): past it, 431 and the connection closes;
 - the head must arrive within `client_timeout` seconds (`sweep`'s) of its first byte (or of the connection): else
   408, or a plain close when nothing came;
-- a body, and a response the client does not read, may stall for at most `client_timeout` seconds (no byte in or
-  out): else the connection closes (408 first for a body), and the app sees the client gone;
+- a body, and a response the client does not read, may stall for at most `client_timeout` seconds (no byte in, or
+  none of the response taken): else the connection closes (408 first for a body), and the app sees the client gone;
 - trailer fields are ignored.
 
 Deadlines are checked by `sweep`, once a second over the open connections (so they act up to a second late), rather
@@ -20,7 +21,11 @@ than by a timer per request: the per-request cost stays a few attribute stores.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import socket
+import struct
+import sys
 from typing import TYPE_CHECKING, Any, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -28,7 +33,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["MAX_HEAD", "BoundedHttpToolsProtocol", "sweep"]
+__all__ = ["MAX_HEAD", "BoundedHttpToolsProtocol", "protocol_class", "sweep"]
 
 MAX_HEAD: Final = 64 * 1024  # bytes of request line and headers; botocore's largest are a few KB
 _SWEEP_EVERY_S: Final = 1.0
@@ -43,23 +48,24 @@ _TIMEOUT: Final = _response(b"408 Request Timeout")
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """For uvicorn's `Config(http=...)`; `sweep` enforces its deadlines."""
+    """For uvicorn's `Config(http=...)`, made per server by `protocol_class`; `sweep` enforces its deadlines."""
 
     # Time as `sweep` counts it: one tick a sweep. A request stamps itself with the tick, not the clock, and a
-    # stall is a sweep that finds no new read: a few attribute stores a request, where timers cost microseconds.
+    # stall is a sweep that finds no progress: a few attribute stores a request, where timers cost microseconds.
     tick: int = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = True  # between requests or within a head (not yet on_headers_complete)
         self._head_bytes = 0
-        self._head_tick: int | None = None  # the tick the current head began at (None: no request under way)
+        self._head_tick: int | None = None  # the tick the current head's first byte came at (None: none yet)
         self._head_headers = 0  # how many headers the head had: more at the end of the body are trailer fields
         self._in_body = False  # the head is done, the body is not
         self._reads = 0
         self._reads_seen = 0  # at the last sweep
-        self._stalled_ticks = 0
-        self._write_stalled_tick: int | None = None
+        self._read_stalls = 0  # sweeps in a row that found no new read
+        self._taken = -(1 << 62)  # `_taken` at the last sweep
+        self._write_stalls = 0  # sweeps in a row that found no more of the response taken
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -69,17 +75,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._reads += 1
         if self._in_head:
             self._head_bytes += len(data)
+            if self._head_tick is None:  # the next request's first bytes (a stray CRLF too: it held a deadline off)
+                self._head_tick = self.tick
         super().data_received(data)
         # Counted per read: a read that also carries the start of the body is judged by whether the head ended in
         # it, and the parser never holds more than one read (at most 256 KB) of an unfinished head past the limit.
         if self._in_head and self._head_bytes > MAX_HEAD and not self.transport.is_closing():
             self._refuse(_TOO_LARGE)
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._in_head = True  # (its bytes are counted already: this runs inside the read that brought them)
-        if self._head_tick is None:
-            self._head_tick = self.tick
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -96,22 +98,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             del self.headers[self._head_headers :]
         super().on_message_complete()
 
-    def pause_writing(self) -> None:
-        self._write_stalled_tick = self.tick
-        super().pause_writing()
-
-    def resume_writing(self) -> None:
-        self._write_stalled_tick = None
-        super().resume_writing()
-
     def check_deadlines(self, tick: int, limit: int) -> None:
         """Close the connection if its client has stalled for more than `limit` ticks (see the module's doc)."""
         transport = self.transport
         if transport is None:
             return
-        if self._write_stalled_tick is not None and tick - self._write_stalled_tick > limit:
-            transport.abort()  # even a closing one: a close waits for the unread response to be taken
-            return
+        if self.flow.write_paused:  # a response waits on the client: is it taking any of it?
+            taken = _taken(transport)
+            self._write_stalls = self._write_stalls + 1 if taken <= self._taken else 0
+            self._taken = taken
+            if self._write_stalls > limit:
+                transport.abort()  # even a closing one: a close waits for the unread response to be taken
+                return
+        else:
+            self._write_stalls = 0
         if transport.is_closing():
             return
         if self._head_tick is not None and tick - self._head_tick > limit:
@@ -121,28 +121,57 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 transport.close()
         elif self._in_body and not self.flow.read_paused:
             # (Reading paused is the server's choice: a pipelined request waiting its turn, or an app behind.)
-            self._stalled_ticks = self._stalled_ticks + 1 if self._reads == self._reads_seen else 0
+            self._read_stalls = self._read_stalls + 1 if self._reads == self._reads_seen else 0
             self._reads_seen = self._reads
-            if self._stalled_ticks > limit:
+            if self._read_stalls > limit:
                 self._refuse(_TIMEOUT)
 
     def _refuse(self, response: bytes) -> None:
-        if self.cycle is not None and not self.cycle.response_complete and self.cycle.response_started:
-            self.transport.close()  # a response is under way: nothing else can be said
+        cycle = self.cycle
+        if cycle is not None and self._in_head and not cycle.response_complete:
+            # The head is the next request's, and the one before it has its answer still to come: that answer goes
+            # out, then the connection closes -- a 408 or 431 now would be taken as the earlier request's.
+            cycle.keep_alive = False
+            self.flow.pause_reading()
             return
-        if self.cycle is not None:
-            self.cycle.disconnected = True  # the app's receive says so, and its response, if any, goes nowhere
-            self.cycle.message_event.set()
+        if cycle is not None and self._in_body:
+            if cycle.response_started:  # the app answered already (413 before the body, say): nothing to add
+                self.transport.close()
+                return
+            cycle.disconnected = True  # the app's receive says so, and its response, if any, goes nowhere
+            cycle.message_event.set()
         self.transport.write(response)
         self.transport.close()
 
 
-async def sweep(server: uvicorn.Server, client_timeout: float) -> None:
+# Linux's struct tcp_info: tcpi_bytes_acked, a u64 at this offset (since Linux 4.1).
+_TCP_INFO_BYTES_ACKED: Final = 120
+
+
+def _taken(transport: asyncio.Transport) -> int:
+    """A count that grows as the client takes the response: the bytes it has acknowledged (Linux), else the
+    write buffer's size, negated. The buffer alone misleads: uvloop hands libuv large slices that it does not
+    count down, so a client reading steadily showed no progress for seconds."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_BYTES_ACKED + 8)
+            if len(info) >= _TCP_INFO_BYTES_ACKED + 8:
+                return int(struct.unpack_from("Q", info, _TCP_INFO_BYTES_ACKED)[0])
+    return -transport.get_write_buffer_size()
+
+
+def protocol_class() -> type[BoundedHttpToolsProtocol]:
+    """A class of the protocol for one server: its ticks are its own sweep's."""
+    return type("BoundedHttpToolsProtocol", (BoundedHttpToolsProtocol,), {})
+
+
+async def sweep(server: uvicorn.Server, protocol: type[BoundedHttpToolsProtocol], client_timeout: float) -> None:
     """Check every open connection's deadlines, once a second, until cancelled."""
     limit = math.ceil(client_timeout / _SWEEP_EVERY_S)
     while True:
         await asyncio.sleep(_SWEEP_EVERY_S)
-        BoundedHttpToolsProtocol.tick = tick = BoundedHttpToolsProtocol.tick + 1
+        protocol.tick = tick = protocol.tick + 1
         for connection in list(server.server_state.connections):
-            if isinstance(connection, BoundedHttpToolsProtocol):
+            if isinstance(connection, protocol):
                 connection.check_deadlines(tick, limit)

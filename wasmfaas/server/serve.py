@@ -32,13 +32,16 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 import msgspec
 
 from .app import LambdaServer
 from .settings import ServerSettings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = ["granian_app", "serve"]
 
@@ -105,13 +108,15 @@ def _serve_uvicorn(
     import uvicorn
     import uvloop
 
-    from .protocol import BoundedHttpToolsProtocol, sweep
+    from .protocol import protocol_class, sweep
 
     sock = _bind(host, port)
+    protocol = protocol_class()
+    app = LambdaServer(settings)
     config = uvicorn.Config(
-        LambdaServer(settings),
+        app,
         loop="uvloop",
-        http=BoundedHttpToolsProtocol,  # httptools, with bounds on what clients send (protocol.py)
+        http=protocol,  # httptools, with bounds on what clients send (protocol.py)
         lifespan="on",
         log_level=log_level,
         access_log=False,
@@ -134,7 +139,8 @@ def _serve_uvicorn(
 
     async def main() -> int:
         task = asyncio.create_task(run())
-        deadlines = asyncio.create_task(sweep(uv, settings.client_timeout))
+        deadlines = asyncio.create_task(sweep(uv, protocol, settings.client_timeout))
+        forcing = asyncio.create_task(_on_force_exit(uv, app))
         try:
             while not uv.started and not task.done():
                 await asyncio.sleep(0.01)
@@ -143,6 +149,7 @@ def _serve_uvicorn(
             return await task
         finally:
             deadlines.cancel()
+            forcing.cancel()
 
     # uvicorn re-raises the signal that stopped it once it has shut down; with these handlers that is a no-op, so
     # a graceful shutdown ends the process with status 0.
@@ -153,6 +160,14 @@ def _serve_uvicorn(
             return runner.run(main())
     finally:
         sock.close()
+
+
+async def _on_force_exit(uv: uvicorn.Server, app: LambdaServer) -> None:
+    """Tell the app when uvicorn is forced to exit (a second Ctrl-C): uvicorn itself goes on waiting for the
+    lifespan's shutdown, which would wait for running Event invocations."""
+    while not uv.force_exit:
+        await asyncio.sleep(0.1)
+    app.force_stop()
 
 
 def _serve_granian(settings: ServerSettings, host: str, port: int, log_level: str) -> int:
