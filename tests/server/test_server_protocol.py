@@ -205,3 +205,14 @@ def test_a_late_head_behind_a_running_request_does_not_take_its_answer(server: S
         sock.sendall(b"GET /__hello HTTP/1.1\r\n")
         answer = response_of(sock)
     assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"slept") and b" 408 " not in answer, answer
+
+
+def test_an_early_answer_to_a_stalled_body_is_the_only_answer(server: ServerProcess) -> None:
+    # Refused on its headers (past every limit), then the body stalls: the connection closes without a 408 after
+    # the 413 (a second status line for one request).
+    with connect(server) as sock:
+        sock.sendall(
+            b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\nab"
+        )
+        answer = response_of(sock)
+    assert answer.startswith(b"HTTP/1.1 413 ") and answer.count(b"HTTP/1.1 ") == 1, answer
