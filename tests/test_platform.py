@@ -133,6 +133,58 @@ async def test_reads_of_a_closed_platform_say_it_is_closed(tmp_path: Path, guest
         for call in (closed.account_settings, closed.concurrency_in_flight, lambda c=closed: c.has_function("fn")):
             with pytest.raises(PlatformClosedError):
                 call()
+    # Its scheduler is gone: entered again, an invocation had waited for ever.
+    with pytest.raises(PlatformClosedError, match="make a new one"):
+        async with platform:
+            pass
+
+
+def test_misused_arguments_are_typed_errors_and_change_nothing(
+    platform: SyncPlatform, guest: Callable[[str], bytes]
+) -> None:
+    platform.create_function("fn", guest("echo"), publish=True)
+    platform.publish_layer_version("lib", zip_of({"python/lib.py": b""}))
+    for call in (
+        lambda: platform.create_function("other", guest("echo"), description=123),  # type: ignore[arg-type]
+        lambda: platform.create_function("other", guest("echo"), role=None),  # type: ignore[arg-type]
+        lambda: platform.create_function("other", guest("echo"), handler="a\0b"),
+        lambda: platform.create_function("other", guest("echo"), description="x" * 257),
+        lambda: platform.update_function_configuration("fn", role=["r"]),  # type: ignore[arg-type]
+        lambda: platform.update_function_configuration("fn", description="\ud800"),
+        lambda: platform.publish_version("fn", description=7),  # type: ignore[arg-type]
+        lambda: platform.create_alias("fn", 123, "1"),  # type: ignore[arg-type]
+        lambda: platform.create_alias("fn", "live", "1", description=None),  # type: ignore[arg-type]
+        lambda: platform.get_function(["fn"]),  # type: ignore[arg-type]
+        lambda: platform.invoke("fn", b"{}", qualifier=["1"]),  # type: ignore[arg-type]
+        lambda: platform.get_alias("fn", ["live"]),  # type: ignore[arg-type]
+        lambda: platform.get_layer_version("lib", "1"),  # type: ignore[arg-type]
+        lambda: platform.delete_layer_version("lib", "1"),  # type: ignore[arg-type]
+        lambda: platform.publish_layer_version("lib", zip_of({"a": b""}), license_info=None),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidParameterError):
+            call()
+    assert [f.name for f in platform.list_functions()] == ["fn"] and platform.list_aliases("fn") == []
+    assert [v.version for v in platform.list_layer_versions("lib")] == [1]
+    # What is returned is the caller's: changing it changes nothing of the platform's.
+    platform.create_alias("fn", "live", "1").routing["1"] = 1.0
+    platform.get_alias("fn", "live").routing["nope"] = 7.0
+    assert platform.get_alias("fn", "live").routing == {} and platform.invoke("fn", b"{}", qualifier="live").ok
+
+
+def test_a_stored_record_that_does_not_decode_costs_only_its_function(
+    tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        platform.create_function("good", guest("echo"))
+        platform.create_function("bad", guest("echo"))
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "registry.sqlite3") as db:
+        db.execute("UPDATE functions SET record = ? WHERE name = 'bad'", (b'{"latest": 1}',))
+    db.close()
+    with SyncPlatform(data_dir=tmp_path, persistent=True) as platform:
+        assert [f.name for f in platform.list_functions()] == ["good"]
+        assert platform.invoke("good", b"x").payload == b"x"
 
 
 def test_a_sync_platform_is_entered_once(tmp_path: Path) -> None:

@@ -21,7 +21,9 @@ __all__ = ["MAX_LAYERS", "LayerRecord", "LayerRef", "LayerVersionInfo", "parse_l
 MAX_LAYERS: Final = 5
 _NAME_RE: Final = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 # "name:version" or a layer version ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>).
-_REF_RE: Final = re.compile(r"(?:arn:[a-zA-Z0-9-]+:lambda:[a-z0-9-]+:\d{12}:layer:)?([a-zA-Z0-9_-]{1,64}):([0-9]+)")
+_REF_RE: Final = re.compile(
+    r"(?:arn:[a-zA-Z0-9-]+:lambda:[a-z0-9-]+:\d{12}:layer:)?([a-zA-Z0-9_-]{1,64}):([0-9]{1,10})"
+)
 
 
 class LayerVersionInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -22,6 +22,7 @@ import itertools
 import logging
 import os
 import random
+import re
 import shutil
 import tempfile
 import threading
@@ -90,7 +91,7 @@ _SCRATCH_LOCK: Final = ".owner.lock"
 _STALE_TEMP_S: Final = 600.0
 SHUTDOWN_CHANGE_WAIT_S: Final = 30.0
 
-_ALIAS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+_ALIAS_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def default_data_dir() -> Path:
@@ -252,6 +253,7 @@ class Platform:
         account_id: str = "000000000000",
         inline: bool = True,
     ) -> None:
+        self._closed = False
         _check_number("account_concurrency", account_concurrency, 1, integer=True)
         if unreserved_minimum is not None:
             _check_number("unreserved_minimum", unreserved_minimum, 0, integer=True)
@@ -300,6 +302,8 @@ class Platform:
     async def __aenter__(self) -> Self:
         if self._tg is not None:
             raise RuntimeError("this Platform is open already: enter it once (`async with` it in one place)")
+        if self._closed:  # its scheduler's workers are gone: an invocation would wait for ever
+            raise PlatformClosedError("this Platform has closed; make a new one (SyncPlatform makes one each time)")
         logs.prepare()
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise InvalidParameterError("data_dir", f"{self.data_dir} is not a directory")
@@ -324,6 +328,7 @@ class Platform:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         tg, self._tg = self._tg, None
+        self._closed = True
         if tg is not None:
             tg.cancel_scope.cancel()
             # The body's own exception propagates by itself; handing it to the task group would wrap it in a group.
@@ -815,6 +820,7 @@ class Platform:
         self._check_open()
         validate_function_name(name)
         _check_runtime(runtime)
+        _check_texts(Handler=handler, Description=description, Role=role)
         checked_tags = merge_tags({}, tags or {})
         config = _check_config(config) or FunctionConfig()
         code = _as_code(code)
@@ -956,6 +962,7 @@ class Platform:
         _check_config(config)
         if runtime is not None:
             _check_runtime(runtime)
+        _check_texts(Handler=handler, Description=description, Role=role, unchanged_if_none=True)
         async with self._changing(shielded=False):
             function = self._get(name)
             current = function.latest
@@ -1073,6 +1080,7 @@ class Platform:
         """Publish $LATEST as an immutable numbered version (or return the newest one if nothing changed).
         `if_revision`: only if $LATEST is still at that revision (as in `update_function_code`)."""
         self._check_open()
+        _check_texts(Description=description)
         async with self._changing(shielded=False):
             function = self._get(name)
             _check_revision(function.latest.info.revision, if_revision, name)
@@ -1149,8 +1157,9 @@ class Platform:
         """Point `alias` at `version`; `routing` sends a share of the invocations to other versions ({version:
         weight})."""
         self._check_open()
-        if not alias or len(alias) > 128 or not set(alias) <= _ALIAS_CHARS or alias.isdigit():
+        if not isinstance(alias, str) or not _ALIAS_NAME.fullmatch(alias) or alias.isdigit():
             raise InvalidParameterError("Name", f"{alias!r} is not a valid alias name")
+        _check_texts(Description=description)
         async with self._changing():
             function = self._get(name)
             if alias in function.aliases:
@@ -1166,14 +1175,14 @@ class Platform:
             except BaseException:
                 del function.aliases[alias]
                 raise
-            return info
+            return _alias_copy(info)
 
     async def get_alias(self, name: str, alias: str) -> AliasInfo:
         """The alias: raises FunctionNotFoundError if there is none by that name."""
         function = self._get(name)
         try:
-            return function.aliases[alias]
-        except KeyError:
+            return _alias_copy(function.aliases[alias])
+        except (KeyError, TypeError):  # (TypeError: an unhashable name)
             raise self._not_found(name, alias, "Alias") from None
 
     async def update_alias(
@@ -1188,6 +1197,7 @@ class Platform:
     ) -> AliasInfo:
         """Change an alias; `if_revision`: only if it is still at that `AliasInfo.revision_id`."""
         self._check_open()
+        _check_texts(Description=description, unchanged_if_none=True)
         async with self._changing():
             function = self._get(name)
             current = await self.get_alias(name, alias)
@@ -1212,7 +1222,7 @@ class Platform:
                 raise
             pools = await anyio.to_thread.run_sync(self._apply_provisioned, function)  # its config may move
         await self._provision(pools)
-        return info
+        return _alias_copy(info)
 
     async def delete_alias(self, name: str, alias: str) -> None:
         """Delete the alias and its provisioned concurrency."""
@@ -1228,7 +1238,7 @@ class Platform:
 
     async def list_aliases(self, name: str) -> list[AliasInfo]:
         """The function's aliases, by name."""
-        return sorted(self._get(name).aliases.values(), key=lambda a: a.name)
+        return sorted(map(_alias_copy, self._get(name).aliases.values()), key=lambda a: a.name)
 
     # -- layers ------------------------------------------------------------------------------------------------------
 
@@ -1247,6 +1257,7 @@ class Platform:
         `java21` is kept, and usable by no function here); `compatible_architectures` are kept and shown."""
         self._check_open()
         validate_layer_name(name)
+        _check_texts(Description=description, LicenseInfo=license_info)
         for runtime in compatible_runtimes:
             if runtime != runtimes.JAVASCRIPT and runtime not in runtimes.LAMBDA_IDENTIFIERS:
                 raise InvalidParameterError("CompatibleRuntimes", f"{runtime!r} is not a runtime")
@@ -1281,6 +1292,7 @@ class Platform:
     async def get_layer_version(self, name: str, version: int) -> LayerVersionInfo:
         """A layer version: raises LayerNotFoundError."""
         self._check_open()
+        _check_layer_version(name, version)
         for info in self._layers.get(name, LayerRecord(name=name)).versions:
             if info.version == version:
                 return info
@@ -1294,6 +1306,7 @@ class Platform:
     async def list_layer_versions(self, name: str) -> list[LayerVersionInfo]:
         """Newest first, as Lambda lists them."""
         self._check_open()
+        validate_layer_name(name)
         return sorted(self._layers.get(name, LayerRecord(name=name)).versions, key=lambda v: -v.version)
 
     async def list_layers(self) -> list[LayerVersionInfo]:
@@ -1304,6 +1317,7 @@ class Platform:
     async def delete_layer_version(self, name: str, version: int) -> None:
         """Delete a layer version (no error if there is none, as Lambda); functions using it keep their copy."""
         self._check_open()
+        _check_layer_version(name, version)
         async with self._changing():
             current = self._layers.get(name)
             if current is None or all(v.version != version for v in current.versions):
@@ -1583,10 +1597,13 @@ class Platform:
     def _resolve(self, function: _Function, qualifier: str | None, *, route: bool = False) -> _Deployed:
         if qualifier is None or qualifier == LATEST:
             return function.latest
-        deployed = function.versions.get(qualifier)
-        if deployed is not None:
-            return deployed
-        alias = function.aliases.get(qualifier)
+        try:
+            deployed = function.versions.get(qualifier)
+            if deployed is not None:
+                return deployed
+            alias = function.aliases.get(qualifier)
+        except TypeError:  # an unhashable qualifier: _not_found says what is wrong with it
+            alias = None
         if alias is None:
             raise self._not_found(function.latest.info.name, qualifier)
         version = alias.function_version
@@ -1611,10 +1628,53 @@ class Platform:
 
     def _get(self, name: str, qualifier: str | None = None) -> _Function:
         self._check_open()  # a closed platform has no functions: saying "not found" would say they are gone
-        function = self._functions.get(name)
+        try:
+            function = self._functions.get(name)
+        except TypeError:  # an unhashable name (a list): _not_found says what is wrong with it
+            function = None
         if function is None:
             raise self._not_found(name, qualifier)
         return function
+
+
+# Lambda's bounds on the free-text settings; a NUL would be cut short in the guest's environment (_HANDLER).
+_TEXT_LIMITS: Final = {"Handler": 128, "Description": 256, "Role": 2048, "LicenseInfo": 512}
+
+
+def _check_layer_version(name: str, version: int) -> None:
+    """A layer version's name and number ("1" had matched no version: a delete did nothing, a get said none)."""
+    validate_layer_name(name)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidParameterError("VersionNumber", f"must be an integer >= 1, got {version!r}")
+
+
+def _alias_copy(info: AliasInfo) -> AliasInfo:
+    """The alias as a caller may keep it: its routing a dict of its own (changing the platform's had rerouted
+    invocations, unchecked)."""
+    return msgspec.structs.replace(info, routing=dict(info.routing))
+
+
+def _check_texts(*, unchanged_if_none: bool = False, **texts: str | None) -> None:
+    """Refuse a setting that is not text that can be stored (a number stored as a description had stopped a
+    persistent platform from starting: its record no longer decoded). `unchanged_if_none`: None leaves it as is."""
+    for setting, value in texts.items():
+        if value is None and unchanged_if_none:
+            continue
+        limit = _TEXT_LIMITS[setting]
+        if not isinstance(value, str):
+            raise InvalidParameterError(setting, f"must be a string, got {type(value).__name__}")
+        if len(value) > limit:
+            raise InvalidParameterError(setting, f"must be at most {limit} characters, got {len(value)}")
+        if "\0" in value or not _encodable(value):
+            raise InvalidParameterError(setting, "must be UTF-8 text without NUL characters")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
 
 
 def _check_runtime(runtime: str) -> None:

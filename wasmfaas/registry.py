@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -23,6 +24,8 @@ from .config import FunctionConfig
 from .errors import ResourceConflictError
 from .layers import LayerRecord, LayerRef
 from .modules import GuestKind
+
+logger = logging.getLogger("wasmfaas.registry")
 
 __all__ = ["AliasInfo", "FunctionInfo", "FunctionRecord", "Registry", "SqliteRegistry"]
 
@@ -123,8 +126,14 @@ class SqliteRegistry:
 
     def load(self) -> list[FunctionRecord]:
         with self._lock:
-            rows = self._db.execute("SELECT record FROM functions ORDER BY name").fetchall()
-        return [self._decoder.decode(row[0]) for row in rows]
+            rows = self._db.execute("SELECT name, record FROM functions ORDER BY name").fetchall()
+        records = []
+        for name, data in rows:
+            try:
+                records.append(self._decoder.decode(data))
+            except msgspec.DecodeError as e:  # (ValidationError is one) one bad record must not stop every function
+                logger.error("function %s is not loaded: its stored record does not decode (%s)", name, e)
+        return records
 
     def save(self, record: FunctionRecord) -> None:
         data = self._encoder.encode(record)
@@ -150,8 +159,14 @@ class SqliteRegistry:
 
     def load_layers(self) -> list[LayerRecord]:
         with self._lock:
-            rows = self._db.execute("SELECT record FROM layers ORDER BY name").fetchall()
-        return [msgspec.json.decode(row[0], type=LayerRecord) for row in rows]
+            rows = self._db.execute("SELECT name, record FROM layers ORDER BY name").fetchall()
+        records = []
+        for name, data in rows:
+            try:
+                records.append(msgspec.json.decode(data, type=LayerRecord))
+            except msgspec.DecodeError as e:
+                logger.error("layer %s is not loaded: its stored record does not decode (%s)", name, e)
+        return records
 
     def save_layer(self, record: LayerRecord) -> None:
         """A layer's record; one with no versions left is kept too, for its next version number."""
