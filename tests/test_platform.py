@@ -160,6 +160,13 @@ def test_misused_arguments_are_typed_errors_and_change_nothing(
         lambda: platform.get_layer_version("lib", "1"),  # type: ignore[arg-type]
         lambda: platform.delete_layer_version("lib", "1"),  # type: ignore[arg-type]
         lambda: platform.publish_layer_version("lib", zip_of({"a": b""}), license_info=None),  # type: ignore[arg-type]
+        lambda: platform.create_function("other", ""),  # an unset variable: it had zipped the working directory
+        lambda: platform.create_function("other", "/dev/zero"),  # a device: it would never end
+        lambda: platform.create_function("other", guest("echo"), layers=None),  # type: ignore[arg-type]
+        lambda: platform.update_function_configuration("fn", inert_settings=[1]),  # type: ignore[arg-type]
+        lambda: platform.update_function_configuration("fn", environment={"KEY": "\ud800"}),
+        lambda: platform.untag_function("fn", None),  # type: ignore[arg-type]
+        lambda: platform.untag_function("fn", b"ab"),  # type: ignore[arg-type]
     ):
         with pytest.raises(InvalidParameterError):
             call()

@@ -192,6 +192,9 @@ def _validate_environment(env: dict[str, str]) -> None:
             raise InvalidParameterError(f"environment.{key}", "is reserved by the platform")
         if "\0" in value:
             raise InvalidParameterError(f"environment.{key}", "values may not contain NUL")
-        size += len(key.encode()) + len(value.encode())
+        try:
+            size += len(key.encode()) + len(value.encode())
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 for the guest's environment
+            raise InvalidParameterError(f"environment.{key}", "values must be UTF-8 text") from None
     if size > MAX_ENV_BYTES:
         raise InvalidParameterError("environment", f"is {size} bytes; the limit is {MAX_ENV_BYTES} bytes in all")

@@ -24,6 +24,7 @@ import os
 import random
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -823,12 +824,12 @@ class Platform:
         _check_texts(Handler=handler, Description=description, Role=role)
         checked_tags = merge_tags({}, tags or {})
         config = _check_config(config) or FunctionConfig()
-        code = _as_code(code)
+        code = await anyio.to_thread.run_sync(_as_code, code)  # a file or folder is read off the event loop
         kept = _inert(inert_settings or {})
         sha = code_sha256(code)
         # A client that gave up waiting for a long build (the AWS CLI does after 60 s) sends the same request again:
         # it joins the creation under way and gets its outcome, not "already exists" for the function it created.
-        asked = (sha, runtime, handler, config, description, role, checked_tags, tuple(layers), kept, publish)
+        asked = (sha, runtime, handler, config, description, role, checked_tags, _names(layers), kept, publish)
         running = self._creating.get(name)
         if running is not None and running.asked == asked:
             await running.done.wait()
@@ -919,7 +920,7 @@ class Platform:
         under one lock, so of two writers that read the same revision one wins. `inert_settings`: as in
         `update_function_configuration` (Lambda's Architectures come with the code)."""
         self._check_open()
-        code = _as_code(code)
+        code = await anyio.to_thread.run_sync(_as_code, code)  # a file or folder is read off the event loop
         async with self._changing(shielded=False):
             function = self._get(name)
             sha = code_sha256(code)
@@ -929,7 +930,7 @@ class Platform:
                 current,
                 code_sha256=sha,
                 code_size=len(code),
-                inert_settings=_inert({**current.inert_settings, **(inert_settings or {})}),
+                inert_settings=_inert({**current.inert_settings, **_mapping(inert_settings)}),
                 revision=current.revision + 1,
                 last_modified=_now(),
             )
@@ -988,7 +989,7 @@ class Platform:
                 handler=current.info.handler if handler is None else handler,
                 description=current.info.description if description is None else description,
                 role=current.info.role if role is None else role,
-                inert_settings=_inert({**current.info.inert_settings, **(inert_settings or {})}),
+                inert_settings=_inert({**current.info.inert_settings, **_mapping(inert_settings)}),
                 runtime=current.info.runtime if runtime is None else runtime,
                 layers=current.info.layers
                 if layers is None
@@ -1264,7 +1265,7 @@ class Platform:
         for architecture in compatible_architectures:
             if architecture not in ("x86_64", "arm64"):
                 raise InvalidParameterError("CompatibleArchitectures", f"{architecture!r} is not x86_64 or arm64")
-        content = _as_code(content)
+        content = await anyio.to_thread.run_sync(_as_code, content)
         await anyio.to_thread.run_sync(_check_archive, content)
         sha = code_sha256(content)
         async with self._changing():
@@ -1685,9 +1686,22 @@ def _as_code(code: bytes | bytearray | memoryview | str | os.PathLike[str]) -> b
     """Code as bytes: given bytes, or the path of a file (a .wasm or a .zip) or of a folder of sources (zipped
     here)."""
     if isinstance(code, str | os.PathLike):
-        path = Path(code)
-        if path.is_dir():
+        text = os.fspath(code)
+        if not text or "\0" in str(text):  # "" would be the working directory: an unset variable, most likely
+            raise InvalidParameterError("code", f"{text!r} is not the path of a file or folder")
+        path = Path(text)
+        try:
+            mode = path.stat()
+        except OSError as e:
+            raise InvalidParameterError("code", f"cannot read {path}: {e}") from None
+        if stat.S_ISDIR(mode.st_mode):
             return runtimes.zip_folder(path)
+        if not stat.S_ISREG(mode.st_mode):  # a FIFO or a device would block, or never end
+            raise InvalidParameterError("code", f"{path} is not a regular file")
+        if mode.st_size > runtimes.MAX_UNZIPPED_BYTES:
+            raise InvalidParameterError(
+                "code", f"{path} is {mode.st_size} bytes; the limit is {runtimes.MAX_UNZIPPED_BYTES}"
+            )
         try:
             return path.read_bytes()
         except OSError as e:
@@ -1749,6 +1763,22 @@ def _published_part(info: FunctionInfo) -> tuple[Any, ...]:
         info.role,
         info.inert_settings,
     )
+
+
+def _mapping(settings: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """`inert_settings` as given to a change (None: none), checked before it is merged into the kept ones."""
+    if settings is None:
+        return {}
+    if not isinstance(settings, Mapping):
+        raise InvalidParameterError("inert_settings", f"must be a mapping of names to JSON values, got {settings!r}")
+    return settings
+
+
+def _names(layers: Sequence[str]) -> tuple[str, ...]:
+    """`layers` as given (a sequence of references, checked one by one later)."""
+    if isinstance(layers, str) or not isinstance(layers, Sequence):
+        raise InvalidParameterError("layers", f"must be a list of layer references, got {layers!r}")
+    return tuple(layers)
 
 
 def _inert(settings: Mapping[str, Any]) -> dict[str, Any]:

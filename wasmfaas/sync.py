@@ -307,7 +307,12 @@ class SyncPlatform:
 
     def untag_function(self, name: str, keys: Iterable[str]) -> None:
         """`Platform.untag_function`."""
-        self._call(Platform.untag_function, name, keys if isinstance(keys, str) else list(keys))
+        # A list for the loop's thread (an iterator may be consumed once); anything else the platform refuses.
+        self._call(
+            Platform.untag_function,
+            name,
+            list(keys) if isinstance(keys, Iterable) and not isinstance(keys, str) else keys,
+        )
 
     def list_tags(self, name: str) -> dict[str, str]:
         """`Platform.list_tags`."""

@@ -39,6 +39,8 @@ def _check_key(key: object, field: str = "Tags") -> str:
 
 def check_tag_keys(keys: Iterable[object]) -> list[str]:
     """The keys, each checked (UntagResource's argument)."""
+    if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):  # a string's letters are no keys
+        raise InvalidParameterError("TagKeys", f"must be a list of tag keys, got {keys!r}")
     return [_check_key(key, "TagKeys") for key in keys]
 
 
