@@ -824,7 +824,7 @@ class Platform:
         _check_texts(Handler=handler, Description=description, Role=role)
         checked_tags = merge_tags({}, tags or {})
         config = _check_config(config) or FunctionConfig()
-        code = await anyio.to_thread.run_sync(_as_code, code)  # a file or folder is read off the event loop
+        code = await _code_of(code)
         kept = _inert(inert_settings or {})
         sha = code_sha256(code)
         # A client that gave up waiting for a long build (the AWS CLI does after 60 s) sends the same request again:
@@ -920,7 +920,7 @@ class Platform:
         under one lock, so of two writers that read the same revision one wins. `inert_settings`: as in
         `update_function_configuration` (Lambda's Architectures come with the code)."""
         self._check_open()
-        code = await anyio.to_thread.run_sync(_as_code, code)  # a file or folder is read off the event loop
+        code = await _code_of(code)
         async with self._changing(shielded=False):
             function = self._get(name)
             sha = code_sha256(code)
@@ -1265,7 +1265,7 @@ class Platform:
         for architecture in compatible_architectures:
             if architecture not in ("x86_64", "arm64"):
                 raise InvalidParameterError("CompatibleArchitectures", f"{architecture!r} is not x86_64 or arm64")
-        content = await anyio.to_thread.run_sync(_as_code, content)
+        content = await _code_of(content)
         await anyio.to_thread.run_sync(_check_archive, content)
         sha = code_sha256(content)
         async with self._changing():
@@ -1680,6 +1680,13 @@ def _encodable(text: str) -> bool:
 
 def _check_runtime(runtime: str) -> None:
     runtimes.family(runtime)  # InvalidParameterError for an unknown one
+
+
+async def _code_of(code: bytes | bytearray | memoryview | str | os.PathLike[str]) -> bytes:
+    """`_as_code`, with a file or folder read off the event loop (bytes are taken at once, in the caller's turn)."""
+    if isinstance(code, str | os.PathLike):
+        return await anyio.to_thread.run_sync(_as_code, code)
+    return _as_code(code)
 
 
 def _as_code(code: bytes | bytearray | memoryview | str | os.PathLike[str]) -> bytes:
