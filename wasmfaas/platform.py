@@ -1694,7 +1694,7 @@ def _as_code(code: bytes | bytearray | memoryview | str | os.PathLike[str]) -> b
     here)."""
     if isinstance(code, str | os.PathLike):
         text = os.fspath(code)
-        if not text or "\0" in str(text):  # "" would be the working directory: an unset variable, most likely
+        if not text or "\0" in text:  # "" would be the working directory: an unset variable, most likely
             raise InvalidParameterError("code", f"{text!r} is not the path of a file or folder")
         path = Path(text)
         try:
