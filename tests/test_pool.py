@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +12,7 @@ import anyio
 import pytest
 import wasmtime
 
-from wasmfaas import FunctionConfig, Platform, SyncPlatform
+from wasmfaas import FunctionConfig, Platform, SyncPlatform, pool
 from wasmfaas.pool import INLINE_WARMUP, INLINE_WINDOW
 
 
@@ -124,6 +126,40 @@ async def test_each_preemption_doubles_the_wait_before_running_inline_again(
             assert (await platform.invoke("spin", b"100000000")).ok
             assert platform.pool_stats("spin").preempted == preemptions
             assert await fast_calls_until_inline() == wait
+
+
+@pytest.mark.anyio
+async def test_a_function_on_threads_while_the_gil_is_busy_runs_inline_again(
+    tmp_path: Path, guest: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under load the event loop holds the GIL: a call on a worker thread waits for it, so its wall time says nothing
+    # of the function. Judged by it, a function once on threads stayed there for as long as the load lasted.
+    monkeypatch.setattr(pool, "INLINE_MAX_MS", 10.0)
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("counter", guest("counter"))
+        await platform.invoke("counter")  # cold, on a thread: the first of the fast calls inline runs wait for
+        spinning = True
+
+        def spin() -> None:  # a Python thread busy all along: each GIL hand-over waits out the switch interval
+            while spinning:
+                pass
+
+        interval = sys.getswitchinterval()
+        spinner = threading.Thread(target=spin)
+        sys.setswitchinterval(0.05)
+        spinner.start()
+        try:
+            for _ in range(INLINE_WARMUP - 1):
+                started = time.perf_counter()
+                assert (await platform.invoke("counter")).ok
+                assert time.perf_counter() - started > 0.01  # the GIL's waits made every call look slow
+        finally:
+            spinning = False
+            spinner.join()
+            sys.setswitchinterval(interval)
+        assert platform.pool_stats("counter").inline == 0
+        await platform.invoke("counter")
+        assert platform.pool_stats("counter").inline == 1
 
 
 @pytest.mark.anyio

@@ -8,7 +8,7 @@ threads.
 Inline runs. Handing an invocation to a worker thread and back costs two thread wake-ups (~20 µs when the cores are
 busy, ~90 µs on an idle VM), ten times a small guest's warm call (~5 µs). So once a function version has shown
 itself fast (of its last `INLINE_WINDOW` invocations at most `INLINE_SLOW_ALLOWED` took over `INLINE_MAX_MS`: one
-slow outlier, such as a thread that waited for the GIL, does not count), the async path runs it on the event loop's
+slow outlier does not count; a call on a worker thread counts its CPU time, not the waits for the GIL), the async path runs it on the event loop's
 own thread (`run_inline`) under a short epoch deadline (`INLINE_SLICE_TICKS`, 10-20 ms). A call that outlives the
 slice is interrupted and its environment thrown away -- the guest has no file system, network or other effect
 outside its store, so an interrupted attempt leaves nothing behind but its discarded log lines -- and the invocation
@@ -213,9 +213,16 @@ class Pool:
             # (a loaded host had timed invocations out before their timeout had passed), nor a cold start's init,
             # which had a budget of its own.
             request.deadline_ms = int((time.time() + (budget_s or request.timeout)) * 1000)
+            # On a worker thread, whether the call would be fast inline is judged by the thread's CPU time: its
+            # wall time counts the waits for the GIL, which the event loop holds while busy -- a function once on
+            # threads under load looked slow on every call and never ran inline again. (A guest that sleeps or
+            # blocks is preempted at once inline: see run_inline.)
+            inline = request.slice_ticks != 0
+            cpu = 0.0 if inline else time.thread_time()
             start = time.perf_counter()
             outcome = env.invoke(request)
             duration = wall = (time.perf_counter() - start) * 1000.0
+            taken = wall if inline else (time.thread_time() - cpu) * 1000.0
             if env.init_log:  # its first invocation: the init's lines go with it (before START)
                 outcome.init_log, env.init_log = env.init_log, b""
             init_ms: float | None = None
@@ -231,7 +238,7 @@ class Pool:
                 self._slow = _WINDOW_MASK
                 self._backoff = INLINE_WINDOW << min(self._preempted, INLINE_MAX_BACKOFF)
                 return Run(outcome, cold, None, wall)
-            slow = wall > INLINE_MAX_MS
+            slow = taken > INLINE_MAX_MS
             self._slow = ((self._slow << 1) | slow) & _WINDOW_MASK
             if self._backoff and not slow:
                 self._backoff -= 1
