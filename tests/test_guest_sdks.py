@@ -204,6 +204,21 @@ def test_init_failure_is_reported_by_the_first_invocation(platform: SyncPlatform
         assert 'wasmfaas: init failed: ConfigMissing: no "config"\n' in result.log
 
 
+@pytest.mark.parametrize("sdk", ["c-features", "zig-features", pytest.param("rust-features", marks=needs_rust)])
+def test_an_init_failure_fails_provisioned_concurrency(platform: SyncPlatform, sdk: str) -> None:
+    """Environments made ahead of traffic whose init failed with an error value are a failed init (Lambda's FAILED
+    status, with the guest's type and message), not ready ones that fail their first invocation."""
+    config = FunctionConfig(environment={"FAIL_INIT": "no config"})
+    platform.create_function("broken", _wasm(sdk), config=config, publish=True)
+    platform.put_provisioned_concurrency("broken", "1", 1)
+    failure = platform.provisioned_failure("broken", "1")
+    assert failure is not None and (failure.error_type, failure.error_message) == ("ConfigMissing", "no config")
+    assert platform.pool_stats("broken", "1").idle == 0
+    result = platform.invoke("broken", '{"action": "echo"}', qualifier="1")
+    assert result.cold_start and result.function_error is not None
+    assert result.function_error.error_type == "ConfigMissing"
+
+
 def test_zig_init_returning_an_error_is_reported_by_the_first_invocation(platform: SyncPlatform) -> None:
     platform.create_function(
         "broken", _wasm("zig-features"), config=FunctionConfig(environment={"FAIL_INIT": "error"})

@@ -6,15 +6,15 @@ environments ahead of traffic. Every method is thread-safe; `run` and `maintain`
 threads.
 
 Inline runs. Handing an invocation to a worker thread and back costs two thread wake-ups (~20 µs when the cores are
-busy, ~90 µs on an idle VM), ten times a small guest's warm call (~5 µs). So once a function version has shown
-itself fast (of its last `INLINE_WINDOW` invocations at most `INLINE_SLOW_ALLOWED` took over `INLINE_MAX_MS`: one
-slow outlier does not count; a call on a worker thread counts its CPU time, not the waits for the GIL), the async path runs it on the event loop's
-own thread (`run_inline`) under a short epoch deadline (`INLINE_SLICE_TICKS`, 10-20 ms). A call that outlives the
-slice is interrupted and its environment thrown away -- the guest has no file system, network or other effect
-outside its store, so an interrupted attempt leaves nothing behind but its discarded log lines -- and the invocation
-runs again, from the start, on a worker thread. A preemption costs the function its warm environment (its global
-state, and a cold start for the run again), so each one makes the function wait longer before it runs inline again:
-it runs on threads until it has been fast for `INLINE_WINDOW` invocations times 2 per preemption so far (up to
+busy, ~90 µs on an idle VM), ten times a small guest's warm call (~5 µs). So once a function version has shown itself
+fast (of its last `INLINE_WINDOW` invocations at most `INLINE_SLOW_ALLOWED` took over `INLINE_MAX_MS`: one slow
+outlier does not count; a call on a worker thread counts its CPU time, not its waits for the GIL), the async path runs
+it on the event loop's own thread (`run_inline`) under a short epoch deadline (`INLINE_SLICE_TICKS`, 10-20 ms). A call
+that outlives the slice is interrupted and its environment thrown away -- the guest has no file system, network or
+other effect outside its store, so an interrupted attempt leaves nothing behind but its discarded log lines -- and the
+invocation runs again, from the start, on a worker thread. A preemption costs the function its warm environment (its
+global state, and a cold start for the run again), so each one makes the function wait longer before it runs inline
+again: it runs on threads until it has been fast for `INLINE_WINDOW` invocations times 2 per preemption so far (up to
 2**`INLINE_MAX_BACKOFF`): a function that is slow now and then is preempted a few times, not once per slow call.
 Environments kept by provisioned concurrency never run inline: a preemption would throw one away. Reactors and
 commands run inline (a command starts a fresh instance each time, so it needs no warm environment, and a small one
@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .guests.base import Environment, EnvironmentSpec, InitError, Outcome, Request
+from .guests.base import Environment, EnvironmentSpec, InitError, Outcome, Request, sdk_init_failure
 from .results import FunctionError
 
 __all__ = [
@@ -298,15 +298,17 @@ class Pool:
             try:
                 env = self._factory(self._provisioning_spec)
             except InitError as e:
-                # Reported as the config's FAILED status; an invocation cold-starts and reports it too.
-                self.init_failure = e.error
-                self._provision_pause = min(
-                    max(self._provision_pause * 2, _PROVISION_PAUSE_S), _PROVISION_PAUSE_MAX_S
-                )
-                self._provision_after = time.monotonic() + self._provision_pause
+                self._provision_failed(e.error)
                 return
             except Exception:  # a bug of ours: logged, and the platform (maintaining every pool) goes on
                 logger.exception("provisioning an environment of %s failed", self.spec.function_name)
+                return
+            failure = sdk_init_failure(env.init_log) if env.kind == "reactor" else None
+            if failure is not None:
+                # A guest SDK's init failed with an error value and returned: the environment would fail its first
+                # invocation, so it is no environment made ahead of traffic but a failed init, as on Lambda.
+                env.close()
+                self._provision_failed(failure)
                 return
             env.last_used = time.monotonic()
             self.init_failure = None
@@ -317,6 +319,12 @@ class Pool:
                     env.close()
                     return
                 self._idle.append(env)
+
+    def _provision_failed(self, error: FunctionError) -> None:
+        # Reported as the config's FAILED status; an invocation cold-starts and reports it too.
+        self.init_failure = error
+        self._provision_pause = min(max(self._provision_pause * 2, _PROVISION_PAUSE_S), _PROVISION_PAUSE_MAX_S)
+        self._provision_after = time.monotonic() + self._provision_pause
 
     def stats(self) -> PoolStats:
         with self._lock:

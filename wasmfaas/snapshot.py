@@ -46,6 +46,7 @@ import wasmtime
 from . import buildcache
 from .buildtools import check_installed, locked_version, output_of, run_tool
 from .errors import BuildError, InvalidCodeError, InvalidParameterError
+from .guests.base import sdk_init_failure
 from .modules import GuestKind, _detect_core_kind
 
 __all__ = ["TOOL_DIR", "WIZER_PACKAGE", "snapshot_reactor", "wizer_path", "wizer_version"]
@@ -59,8 +60,6 @@ _DEFAULT_TIMEOUT: Final = 300.0
 # The platform packages @bytecodealliance/wizer lists as optional dependencies (its package-helpers.js).
 _ARCHES: Final = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64", "s390x": "s390x"}
 _OSES: Final = {"linux": "linux", "darwin": "darwin", "win32": "win32"}
-# What every guest SDK logs when init fails with an error value.
-_SDK_INIT_FAILED: Final = "wasmfaas: init failed: "
 
 
 def snapshot_reactor(
@@ -154,7 +153,7 @@ def _run_wizer(wizer: Path, args: list[str], allow_wasi: bool, timeout: float) -
     # from it. The SDKs' log line is the only sign of it from outside.
     if allow_wasi:
         output = output_of(proc, stdout_first=True)
-        if any(line.startswith(_SDK_INIT_FAILED) for line in output.splitlines()):
+        if sdk_init_failure(output.encode()) is not None:
             raise BuildError(f"init failed (the snapshot would fail every invocation):\n{output}")
 
 

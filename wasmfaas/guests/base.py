@@ -32,6 +32,7 @@ __all__ = [
     "check_core_module",
     "classify_failure",
     "new_store",
+    "sdk_init_failure",
     "shut_down",
     "stopped",
     "timed_out",
@@ -243,6 +244,20 @@ class InitError(Exception):
         self.log = log
         self.logged = logged
         self.memory_bytes = memory_bytes  # the guest's memory when the init failed (Max Memory Used)
+
+
+# What every guest SDK logs when init fails with an error value (docs/abi.md, "Init failures").
+SDK_INIT_FAILED: Final = b"wasmfaas: init failed: "
+
+
+def sdk_init_failure(init_log: bytes) -> FunctionError | None:
+    """The error a guest SDK's init kept for the first invocation to report (the init itself returned), read from
+    the line the SDKs log for it; None if the log has no such line. The ABI gives the host no other sign of it."""
+    for line in init_log.splitlines():
+        if line.startswith(SDK_INIT_FAILED):
+            error_type, _, message = line[len(SDK_INIT_FAILED) :].decode("utf-8", "replace").partition(": ")
+            return FunctionError(error_type=error_type, error_message=message)
+    return None
 
 
 def timed_out(timeout: float) -> FunctionError:
