@@ -18,6 +18,7 @@ import pytest
 from zip_helpers import zip_of
 
 from wasmfaas import (
+    EngineSettings,
     FunctionConfig,
     FunctionExistsError,
     FunctionInfo,
@@ -364,6 +365,46 @@ def test_arguments_of_the_wrong_type_are_invalid_parameters(
         with pytest.raises(InvalidParameterError, match=re.escape(message)):
             call()
     assert not platform.has_function("g")
+
+
+def test_platform_and_engine_settings_of_the_wrong_kind_are_refused_at_once(tmp_path: Path) -> None:
+    # They had been taken, and failed later: a dict of engine settings or a float stack size at the first compile,
+    # a region of None in every ARN (and "local" in ARNs the server could not read back).
+    cases: list[tuple[Callable[[], object], str]] = [
+        (lambda: Platform(data_dir=tmp_path, engine_settings={"fuel": True}), "must be an EngineSettings"),  # type: ignore[arg-type]
+        (lambda: Platform(data_dir=tmp_path, region=None), "region: must be an AWS region name"),  # type: ignore[arg-type]
+        (lambda: Platform(data_dir=tmp_path, region="local"), "such as us-east-1, got 'local'"),
+        (lambda: Platform(data_dir=tmp_path, account_id="123"), "account_id: must be 12 digits"),
+        (lambda: Platform(data_dir=tmp_path, inline="no"), "inline: must be True or False"),  # type: ignore[arg-type]
+        (lambda: Platform(data_dir=3), "data_dir: must be a path"),  # type: ignore[arg-type]
+        (lambda: EngineSettings(max_wasm_stack=1.5 * 1024 * 1024), "max_wasm_stack: must be an integer"),  # type: ignore[arg-type]
+        (lambda: EngineSettings(fuel=1), "fuel: must be True or False"),  # type: ignore[arg-type]
+    ]
+    for make, message in cases:
+        with pytest.raises(InvalidParameterError, match=re.escape(message)):
+            make()
+    assert Platform(data_dir=tmp_path, region="eu-west-1", account_id="123456789012").region == "eu-west-1"
+
+
+def test_a_function_returned_is_the_callers_to_change(platform: SyncPlatform, guest: Callable[[str], bytes]) -> None:
+    # Its inert settings had been the platform's own: changing them changed what every later call returned.
+    settings = {"TracingConfig": {"Mode": "Active"}, "Architectures": ["x86_64"]}
+    created = platform.create_function("fn", guest("echo"), inert_settings=settings, publish=True)
+    returned = [
+        created,
+        platform.get_function("fn"),
+        platform.get_function("fn", "1"),
+        *platform.list_functions(),
+        *platform.list_versions("fn"),
+        platform.update_function_configuration("fn", description="changed"),
+        platform.publish_version("fn"),  # nothing new to publish: version 1 again
+    ]
+    for info in returned:
+        info.inert_settings["TracingConfig"]["Mode"] = "PassThrough"
+        info.inert_settings["Architectures"].append("arm64")
+        info.inert_settings["Extra"] = 1
+    for qualifier in (None, "1"):
+        assert platform.get_function("fn", qualifier).inert_settings == settings
 
 
 def test_a_change_whose_record_cannot_be_stored_is_not_made(

@@ -43,6 +43,11 @@ class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
     opt_level: str = "speed"
 
     def __post_init__(self) -> None:
+        # msgspec checks types when decoding, not in the constructor: a float stack had failed at the first compile.
+        if not isinstance(self.fuel, bool):
+            raise InvalidParameterError("fuel", f"must be True or False, got {self.fuel!r}")
+        if isinstance(self.max_wasm_stack, bool) or not isinstance(self.max_wasm_stack, int):
+            raise InvalidParameterError("max_wasm_stack", f"must be an integer, got {self.max_wasm_stack!r}")
         if not 64 * 1024 <= self.max_wasm_stack <= MAX_WASM_STACK:
             raise InvalidParameterError("max_wasm_stack", f"must be from 64 KiB to {MAX_WASM_STACK} bytes")
         if self.opt_level not in ("none", "speed", "speed_and_size"):

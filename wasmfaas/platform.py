@@ -262,6 +262,16 @@ class Platform:
         _check_number("max_idle", max_idle, 0, integer=True)
         # Not 0: the maintenance task would spin on the event loop.
         _check_number("maintenance_interval", maintenance_interval, 0.001)
+        _check_identity(region, account_id)
+        for flag, value in (("persistent", persistent), ("disk_cache", disk_cache), ("inline", inline)):
+            if not isinstance(value, bool):
+                raise InvalidParameterError(flag, f"must be True or False, got {value!r}")
+        if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
+            raise InvalidParameterError("data_dir", f"must be a path, got {data_dir!r}")
+        if engine_settings is not None and not isinstance(engine_settings, EngineSettings):
+            raise InvalidParameterError(
+                "engine_settings", f"must be an EngineSettings (EngineSettings(fuel=...)), got {engine_settings!r}"
+            )
         self.region = region
         self.account_id = account_id
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
@@ -904,7 +914,7 @@ class Platform:
                 self.scheduler.set_provisioned(name, config.provisioned_concurrency)
             created = staged.info if isinstance(staged, _Deployed) else deployed.info
         await self._provision([deployed.target.pool])
-        return created
+        return _info_copy(created)
 
     async def update_function_code(
         self,
@@ -940,7 +950,7 @@ class Platform:
                 await self._put_code(sha, code)
                 pools = await self._replace_latest(function, deployed, staged)
         await self._provision(pools)
-        return staged if isinstance(staged, FunctionInfo) else staged.info
+        return _info_copy(staged if isinstance(staged, FunctionInfo) else staged.info)
 
     async def update_function_configuration(
         self,
@@ -1002,7 +1012,7 @@ class Platform:
             if _only_reserved_differs(current.info, info):
                 # The environments do not depend on it: they stay warm (a redeploy had made every next call cold).
                 await self._set_reserved(function, info)
-                return info
+                return _info_copy(info)
             try:
                 deployed = await self._deploy(info, current.code)
             except BaseException:
@@ -1015,11 +1025,11 @@ class Platform:
                     self.scheduler.register(name, old_reserved, restoring=True)  # not stored: as it was
                     raise
         await self._provision(pools)
-        return deployed.info
+        return _info_copy(deployed.info)
 
     async def get_function(self, name: str, qualifier: str | None = None) -> FunctionInfo:
         """The function's $LATEST (or the version or alias `qualifier` names): raises FunctionNotFoundError."""
-        return self._resolve(self._get(name, qualifier), qualifier).info
+        return _info_copy(self._resolve(self._get(name, qualifier), qualifier).info)
 
     async def get_function_code(self, name: str, qualifier: str | None = None) -> bytes:
         """The code the function (or `qualifier`'s version) was created from, as uploaded."""
@@ -1039,7 +1049,7 @@ class Platform:
     async def list_functions(self) -> list[FunctionInfo]:
         """Every function's $LATEST, by name."""
         self._check_open()
-        return sorted((f.latest.info for f in self._functions.values()), key=lambda info: info.name)
+        return sorted((_info_copy(f.latest.info) for f in self._functions.values()), key=lambda info: info.name)
 
     async def delete_function(self, name: str, qualifier: str | None = None) -> None:
         """Delete the function with every version and alias, or (with a version number) one version."""
@@ -1085,7 +1095,7 @@ class Platform:
         async with self._changing(shielded=False):
             function = self._get(name)
             _check_revision(function.latest.info.revision, if_revision, name)
-            return await self._publish(function, description)
+            return _info_copy(await self._publish(function, description))
 
     async def _publish(self, function: _Function, description: str) -> FunctionInfo:
         staged = await self._stage_version(function, function.latest, description)
@@ -1123,7 +1133,8 @@ class Platform:
     async def list_versions(self, name: str) -> list[FunctionInfo]:
         """$LATEST, then the published versions in order."""
         function = self._get(name)
-        return [function.latest.info, *(function.versions[v].info for v in sorted(function.versions, key=int))]
+        infos = [function.latest.info, *(function.versions[v].info for v in sorted(function.versions, key=int))]
+        return [_info_copy(info) for info in infos]
 
     def _check_alias(self, function: _Function, version: str, routing: dict[str, float]) -> None:
         if not isinstance(version, str):
@@ -1649,6 +1660,13 @@ def _check_layer_version(name: str, version: int) -> None:
         raise InvalidParameterError("VersionNumber", f"must be an integer >= 1, got {version!r}")
 
 
+def _info_copy(info: FunctionInfo) -> FunctionInfo:
+    """The version as a caller may keep it: its inert settings (JSON values, nested ones too) its own."""
+    if not info.inert_settings:
+        return msgspec.structs.replace(info, inert_settings={})
+    return msgspec.structs.replace(info, inert_settings=msgspec.json.decode(msgspec.json.encode(info.inert_settings)))
+
+
 def _alias_copy(info: AliasInfo) -> AliasInfo:
     """The alias as a caller may keep it: its routing a dict of its own (changing the platform's had rerouted
     invocations, unchecked)."""
@@ -1802,6 +1820,19 @@ def _inert(settings: Mapping[str, Any]) -> dict[str, Any]:
 def _build_key(info: FunctionInfo) -> _BuildKey:
     """What a language runtime's build depends on: runtime, source, handler and layers."""
     return runtimes.family(info.runtime), info.code_sha256, info.handler, tuple(x.code_sha256 for x in info.layers)
+
+
+# The regions and accounts Lambda's ARNs name (botocore's pattern for a function's ARN): the server hands these ARNs
+# out, and takes them back as function names.
+_REGION: Final = re.compile(r"(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d")
+_ACCOUNT: Final = re.compile(r"\d{12}")
+
+
+def _check_identity(region: object, account_id: object) -> None:
+    if not isinstance(region, str) or not _REGION.fullmatch(region):
+        raise InvalidParameterError("region", f"must be an AWS region name such as us-east-1, got {region!r}")
+    if not isinstance(account_id, str) or not _ACCOUNT.fullmatch(account_id):
+        raise InvalidParameterError("account_id", f"must be 12 digits, got {account_id!r}")
 
 
 def _check_number(name: str, value: object, least: float, *, integer: bool = False) -> None:
