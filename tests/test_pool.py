@@ -11,9 +11,10 @@ import pytest
 import wasmtime
 
 from wasmfaas import FunctionConfig, Platform, SyncPlatform, pool
+from wasmfaas.guests import wasi
 from wasmfaas.guests.base import Outcome, Request
 from wasmfaas.guests.reactor import ReactorEnvironment
-from wasmfaas.pool import INLINE_WARMUP, INLINE_WINDOW
+from wasmfaas.pool import INLINE_FORGIVE_S, INLINE_SLICE_TICKS, INLINE_WARMUP, INLINE_WINDOW
 
 
 @pytest.fixture
@@ -126,6 +127,12 @@ async def test_each_preemption_doubles_the_wait_before_running_inline_again(
             assert (await platform.invoke("spin", b"100000000")).ok
             assert platform.pool_stats("spin").preempted == preemptions
             assert await fast_calls_until_inline() == wait
+        # Two INLINE_FORGIVE_S without one forgive two of the three: the wait is as after the first two (it had
+        # only grown, to 32,768 calls for every preemption after the twelfth, for the life of the process).
+        pool = platform._functions["spin"].latest.target.pool
+        pool._struck_at -= 2 * INLINE_FORGIVE_S
+        assert (await platform.invoke("spin", b"100000000")).ok
+        assert await fast_calls_until_inline() == 2 * INLINE_WINDOW
 
 
 @pytest.mark.anyio
@@ -153,6 +160,50 @@ async def test_a_function_on_threads_while_the_gil_is_busy_runs_inline_again(
         assert platform.pool_stats("counter").inline == 0
         await platform.invoke("counter")
         assert platform.pool_stats("counter").inline == 1
+
+
+@pytest.mark.anyio
+async def test_a_function_that_sleeps_stays_on_threads(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    # Asleep on a worker thread it uses no CPU, but inline its first sleep preempts it: judged by its CPU time, it
+    # went inline, was preempted and lost its warm environment again and again.
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("poll", guest("poll"), config=FunctionConfig(timeout=5))
+        for _ in range(3 * INLINE_WINDOW):
+            assert (await platform.invoke("poll", b"1")).payload == b"slept"
+        stats = platform.pool_stats("poll")
+        assert (stats.inline, stats.preempted, stats.created) == (0, 0, 1)
+
+
+@pytest.mark.anyio
+async def test_an_inline_slice_allows_for_the_epoch_catching_up(
+    tmp_path: Path, guest: Callable[[str], bytes], steady_inline: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The epoch ticker, late for a core or the GIL, catches up by several ticks at once: landing inside a 2-tick
+    # inline slice, that had preempted a call of a fraction of a millisecond (and thrown its environment away).
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("log", guest("log"))
+        for _ in range(INLINE_WARMUP + 1):
+            await platform.invoke("log")
+        before = platform.pool_stats("log")
+        assert before.inline >= 1
+        engine = platform._caches[False].engine
+        write = wasi._write
+
+        caught_up = []
+
+        def catching_up(*args: object) -> int:  # the ticker's catch-up, landing in the middle of the call
+            if not caught_up:
+                caught_up.append(True)
+                for _ in range(INLINE_SLICE_TICKS + 1):
+                    engine.wasm.increment_epoch()
+            return write(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(engine, "_ticked", engine._ticked - (INLINE_SLICE_TICKS + 1))  # behind by as much
+        monkeypatch.setattr(wasi, "_write", catching_up)
+        result = await platform.invoke("log")
+        after = platform.pool_stats("log")
+        assert result.ok and not result.cold_start
+        assert (after.inline, after.preempted, after.created) == (before.inline + 1, 0, 1)
 
 
 @pytest.mark.anyio

@@ -15,7 +15,8 @@ other effect outside its store, so an interrupted attempt leaves nothing behind 
 invocation runs again, from the start, on a worker thread. A preemption costs the function its warm environment (its
 global state, and a cold start for the run again), so each one makes the function wait longer before it runs inline
 again: it runs on threads until it has been fast for `INLINE_WINDOW` invocations times 2 per preemption so far (up to
-2**`INLINE_MAX_BACKOFF`): a function that is slow now and then is preempted a few times, not once per slow call.
+2**`INLINE_MAX_BACKOFF`): a function that is slow now and then is preempted a few times, not once per slow call;
+each `INLINE_FORGIVE_S` without a preemption forgives one.
 Environments kept by provisioned concurrency never run inline: a preemption would throw one away. Reactors and
 commands run inline (a command starts a fresh instance each time, so it needs no warm environment, and a small one
 takes ~0.1 ms); components never do: their WASI host calls (a sleep) block without an epoch check.
@@ -31,10 +32,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .guests import wasi
 from .guests.base import Environment, EnvironmentSpec, InitError, Outcome, Request, sdk_init_failure
 from .results import FunctionError
 
 __all__ = [
+    "INLINE_FORGIVE_S",
     "INLINE_MAX_BACKOFF",
     "INLINE_MAX_MS",
     "INLINE_SLICE_TICKS",
@@ -62,6 +65,9 @@ _PROVISION_PAUSE_S = 5.0
 _PROVISION_PAUSE_MAX_S = 300.0
 # The fast invocations needed after a preemption double with each one, up to INLINE_WINDOW << this (8 << 12 = 32768).
 INLINE_MAX_BACKOFF = 12
+# Each this long without a preemption forgives one of the preemptions that set the backoff: a function preempted in
+# a burst (a slow dependency for a minute, a loaded host) is not kept off inline runs for the rest of its life.
+INLINE_FORGIVE_S = 60.0
 
 
 @dataclass(slots=True)
@@ -115,6 +121,8 @@ class Pool:
         self._busy = 0
         self._created = self._reaped = self._discarded = 0
         self._inline = self._preempted = self._fresh_reruns = 0
+        self._strikes = 0  # the preemptions that count towards the backoff (see INLINE_FORGIVE_S)
+        self._struck_at = 0.0
         self._closed = False
         kind = spec.code.kind
         self._inline_kind = kind in ("reactor", "command")  # components are excluded (above)
@@ -215,14 +223,15 @@ class Pool:
             request.deadline_ms = int((time.time() + (budget_s or request.timeout)) * 1000)
             # On a worker thread, whether the call would be fast inline is judged by the thread's CPU time: its
             # wall time counts the waits for the GIL, which the event loop holds while busy -- a function once on
-            # threads under load looked slow on every call and never ran inline again. (A guest that sleeps or
-            # blocks is preempted at once inline: see run_inline.)
+            # threads under load looked slow on every call and never ran inline again.
             inline = request.slice_ticks != 0
             cpu = 0.0 if inline else time.thread_time()
+            sleeps = 0 if inline else wasi.sleeps()
             start = time.perf_counter()
             outcome = env.invoke(request)
             duration = wall = (time.perf_counter() - start) * 1000.0
-            taken = wall if inline else (time.thread_time() - cpu) * 1000.0
+            # A call that slept on a thread would be preempted at its first sleep inline: slow, whatever its CPU.
+            taken = wall if inline or wasi.sleeps() != sleeps else (time.thread_time() - cpu) * 1000.0
             if env.init_log:  # its first invocation: the init's lines go with it (before START)
                 outcome.init_log, env.init_log = env.init_log, b""
             init_ms: float | None = None
@@ -236,7 +245,11 @@ class Pool:
             # Not under the lock: a lost update only delays or hastens the next inline run by one invocation.
             if outcome.preempted:
                 self._slow = _WINDOW_MASK
-                self._backoff = INLINE_WINDOW << min(self._preempted, INLINE_MAX_BACKOFF)
+                now = time.monotonic()
+                forgiven = int((now - self._struck_at) / INLINE_FORGIVE_S)
+                strikes = max(self._strikes - forgiven, 0)
+                self._backoff = INLINE_WINDOW << min(strikes, INLINE_MAX_BACKOFF)
+                self._strikes, self._struck_at = strikes + 1, now
                 return Run(outcome, cold, None, wall)
             slow = taken > INLINE_MAX_MS
             self._slow = ((self._slow << 1) | slow) & _WINDOW_MASK

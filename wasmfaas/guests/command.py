@@ -56,7 +56,9 @@ class CommandEnvironment(Environment):
 
     def _run(self, store: wasmtime.Store, io: GuestIO, request: Request, start: float) -> Outcome:
         spec = self.spec
-        store.set_epoch_deadline(request.slice_ticks or spec.engine.deadline_ticks(request.timeout))
+        store.set_epoch_deadline(
+            (request.slice_ticks or spec.engine.deadline_ticks(request.timeout)) + spec.engine.lag()
+        )
         if spec.fuel is not None:
             store.set_fuel(spec.fuel)
         try:

@@ -216,7 +216,7 @@ class ComponentEnvironment(Environment):
         # Until the invocation's deadline, not a whole timeout from now: a run again in a fresh environment
         # (`Pool.run`) has only what the first attempt left.
         left = request.deadline_ms / 1000.0 - time.time()
-        store.set_epoch_deadline(spec.engine.deadline_ticks(min(max(left, 0.0), request.timeout)))
+        store.set_epoch_deadline(spec.engine.deadline_ticks(min(max(left, 0.0), request.timeout)) + spec.engine.lag())
         if spec.fuel is not None:
             store.set_fuel(spec.fuel)
         params = (ffi.wasmtime_component_val_t * 2)()

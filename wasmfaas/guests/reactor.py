@@ -121,14 +121,18 @@ class ReactorEnvironment(Environment):
     def invoke(self, request: Request) -> Outcome:
         spec = self.spec
         native = self._native
+        lag = spec.engine.lag()  # (almost always 0: the prebuilt deadlines then serve)
         if request.slice_ticks:
-            if request.slice_ticks != self._slice_ticks.value:
-                self._slice_ticks = c_uint64(request.slice_ticks)
-            native.set_deadline(self._slice_ticks)
-        elif request.timeout == spec.timeout:
+            if lag:
+                native.set_deadline(c_uint64(request.slice_ticks + lag))
+            else:
+                if request.slice_ticks != self._slice_ticks.value:
+                    self._slice_ticks = c_uint64(request.slice_ticks)
+                native.set_deadline(self._slice_ticks)
+        elif request.timeout == spec.timeout and not lag:
             native.set_deadline(self._ticks)
         else:
-            native.set_deadline(c_uint64(spec.engine.deadline_ticks(request.timeout)))
+            native.set_deadline(c_uint64(spec.engine.deadline_ticks(request.timeout) + lag))
         if spec.fuel is not None:
             native.set_fuel(spec.fuel)
         io = self.io

@@ -37,7 +37,7 @@ from wasmtime import _ffi as ffi
 from .._native import caller_context, caller_export_get, memory_data, memory_data_size, memory_view, trap_new_code
 from ..logs import DEFAULT_LOG_CAP, dropped_note
 
-__all__ = ["DEFAULT_LOG_CAP", "GuestIO", "bind", "define"]
+__all__ = ["DEFAULT_LOG_CAP", "GuestIO", "bind", "define", "sleeps"]
 
 
 _ERRNO_SUCCESS: Final = 0
@@ -145,6 +145,13 @@ def _current() -> GuestIO | None:
     return io
 
 
+def sleeps() -> int:
+    """How many times guests have slept on this thread (poll_oneoff's host sleeps): a call that slept waited, which
+    its CPU time does not show."""
+    count: int = getattr(_local, "sleeps", 0)
+    return count
+
+
 def _memory(caller: Any) -> memoryview | None:
     """The calling instance's exported memory as a writable view (None if it exports none).
 
@@ -212,6 +219,7 @@ def _write(caller: Any, fd: int, iovs: int, count: int, nwritten: int) -> int:
 
 def _sleep(io: GuestIO | None, seconds: float) -> bool:
     """Sleep `seconds`; True if cut short by the platform's shutdown."""
+    _local.sleeps = getattr(_local, "sleeps", 0) + 1
     stop = io.stop if io is not None else None
     if stop is None:
         time.sleep(seconds)
