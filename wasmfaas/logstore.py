@@ -14,8 +14,8 @@ in-memory list; one writer task takes whatever has gathered and commits it on a 
 a few multi-row statements, so logging adds neither a disk write nor a thread hop to an invocation, and a burst of
 invocations costs one commit. (Rows written before entries were kept unframed hold their framed text.)
 If the writer falls behind by more than `buffer` entries (or `buffer_bytes` of text), further entries are dropped
-and counted (`dropped`) rather than slowing invocations down or filling memory. `flush()` waits until everything
-appended so far is committed.
+and counted (`dropped`, and a warning once a minute) rather than slowing invocations down or filling memory; `put`
+waits for room instead, for a log that must be kept. `flush()` waits until everything appended so far is committed.
 
 Retention: per function, at most `max_entries` entries and `max_bytes` of text, the oldest pruned first. Pruning
 waits until a function is 10% over a bound and then deletes down to it in one statement, so it runs once per many
@@ -58,6 +58,7 @@ _FOLLOW_PAGE: Final = 1000
 # hand-offs cost the event loop's thread more than its rows do: a busy server did 3-4 % more Invokes/s at 0.1 s
 # than at 0.01 s.
 _GATHER_SECONDS: Final = 0.1
+_DROP_WARNING_S: Final = 60.0  # at most one warning of dropped entries this often
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS logs (
@@ -159,6 +160,7 @@ class LogStore:
         self._appended = 0
         self._written = 0
         self.dropped = 0
+        self._warned_at = -_DROP_WARNING_S
         # Per function [entries, bytes], kept on the event loop's thread to know when to prune without asking the
         # database; `_over` names the functions past a bound (plus slack) since the last commit.
         self._tally: dict[str, list[int]] = {}
@@ -235,16 +237,38 @@ class LogStore:
 
     # -- writing ---------------------------------------------------------------------------------------------------
 
-    def append(self, result: InvocationResult) -> None:
-        """Queue an invocation's framed log for the writer; call from the event loop's thread. Never blocks."""
+    def append(self, result: InvocationResult) -> bool:
+        """Queue an invocation's log for the writer; call from the event loop's thread. Never blocks: False if the
+        writer is too far behind and the entry was dropped (counted in `dropped`, and warned of once a minute)."""
+        entry = self._entry(result)
+        if not self._room(entry[4]):
+            self.dropped += 1
+            now = time.monotonic()
+            if now - self._warned_at >= _DROP_WARNING_S:
+                self._warned_at = now
+                logger.warning(
+                    "the log writer is behind (a disk too slow for the functions' output?): %d log entries dropped "
+                    "so far",
+                    self.dropped,
+                )
+            return False
+        self._add(entry)
+        return True
+
+    async def put(self, result: InvocationResult) -> None:
+        """Queue an invocation's log, waiting for the writer to make room if it is behind: for a log that must be
+        kept (an Event invocation is acknowledged once its log is committed, see `flush`)."""
+        entry = self._entry(result)
+        while not self._room(entry[4]) and self._pending and self._tg is not None:
+            self._gather.set()  # commit now
+            await self._committed.wait()
+        self._add(entry)
+
+    def _entry(self, result: InvocationResult) -> tuple[str, str, str, float, int, str, bytes]:
         if not self._accepting:
             raise PlatformClosedError("use the LogStore inside `async with LogStore(data_dir) as logs:`")
         init = result.init_log.decode("utf-8", "replace") if result.init_log else ""  # warm runs have none
         guest = result.guest_log
-        size = len(init) + len(guest) + _FRAMING_BYTES
-        if self._pending_bytes + size > self._buffer_bytes or len(self._pending) >= self._buffer * _ROW_WIDTH:
-            self.dropped += 1
-            return
         report = _REPORT.encode(
             (
                 result.duration_ms,
@@ -255,24 +279,25 @@ class LogStore:
                 len(init),
             )
         )
-        self._pending += (
-            result.function_name,
-            result.request_id,
-            result.executed_version,
-            time.time(),
-            size,
-            init + guest.decode("utf-8", "replace"),
-            report,
-        )
+        size = len(init) + len(guest) + _FRAMING_BYTES
+        text = init + guest.decode("utf-8", "replace")
+        return result.function_name, result.request_id, result.executed_version, time.time(), size, text, report
+
+    def _room(self, size: int) -> bool:
+        return self._pending_bytes + size <= self._buffer_bytes and len(self._pending) < self._buffer * _ROW_WIDTH
+
+    def _add(self, entry: tuple[str, str, str, float, int, str, bytes]) -> None:
+        self._pending += entry
         self._appended += 1
+        name, size = entry[0], entry[4]
         self._pending_bytes += size
-        tally = self._tally.get(result.function_name)
+        tally = self._tally.get(name)
         if tally is None:
-            tally = self._tally[result.function_name] = [0, 0]
+            tally = self._tally[name] = [0, 0]
         tally[0] += 1
         tally[1] += size
         if tally[0] > self._slack(self.max_entries) or tally[1] > self._slack(self.max_bytes):
-            self._over.add(result.function_name)
+            self._over.add(name)
         arrived = self._arrived
         if not arrived.is_set():
             arrived.set()

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from result_helpers import made_result
 
 import wasmfaas.server.metrics as metrics_module
+from wasmfaas import Platform
+from wasmfaas.logstore import LogStore
 from wasmfaas.results import FunctionError, InvocationResult
+from wasmfaas.server.invocations import InvocationRunner
 from wasmfaas.server.metrics import Metrics
 
 
@@ -48,3 +53,30 @@ async def test_a_scrape_is_written_off_the_event_loop(monkeypatch: pytest.Monkey
     assert samples[("wasmfaas_throttles_total", (("function", "fn2"), ("reason", reason)))] == 1
     assert samples[("wasmfaas_account_concurrent_executions", ())] == 3
     assert len([k for k in samples if k[0] == "wasmfaas_invocations_total"]) == 2000
+
+
+@pytest.mark.anyio
+async def test_a_log_the_writer_is_too_far_behind_for_is_counted_and_an_events_is_kept(
+    tmp_path: Path, guest: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dropped logs had been a count nothing read; an Event invocation's log, promised stored before the event is
+    # acknowledged, could be dropped too.
+    metrics = Metrics()
+    async with Platform(data_dir=tmp_path) as platform, LogStore(tmp_path) as logs:
+        await platform.create_function("fn", guest("echo"))
+        runner = InvocationRunner(platform, metrics, logs)
+        await runner.invoke("fn", None, b"kept")  # a log waiting for the writer...
+        monkeypatch.setattr(logs, "_room", lambda size: False)  # ...and no room for more until it is committed
+        dropped = await runner.invoke("fn", None, b"dropped")
+        event = await runner.invoke_event("fn", None, b"event", request_id="event-1")
+        assert event.payload == b"event"
+        assert [e.request_id for e in await logs.query("fn")][-1] == "event-1"
+        assert dropped.request_id not in [e.request_id for e in await logs.query("fn")]
+        text = (await metrics.render()).decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("wasmfaas_log_entries_dropped_total", (("function", "fn"),))] == 1
+    assert samples[("wasmfaas_invocations_total", (("function", "fn"),))] == 3

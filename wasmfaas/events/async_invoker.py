@@ -401,7 +401,7 @@ class AsyncInvoker:
             return
         if self._logs is not None:
             with contextlib.suppress(PlatformClosedError):  # the log store closed first: shutting down
-                self._logs.append(result)
+                await self._logs.put(result)  # waits for room rather than drop the log of an event
         event = msgspec.structs.replace(event, attempts=event.attempts + 1, last_result=_attempt(result))
         now = time.time()
         if result.ok:

@@ -14,7 +14,7 @@ from ..guests.reactor import MAX_RESPONSE_BYTES
 from ..logstore import LogStore
 from ..platform import Platform
 from ..results import FunctionError, InvocationResult
-from .metrics import Metrics
+from .metrics import FunctionMetrics, Metrics
 
 __all__ = ["MAX_RESPONSE_PAYLOAD", "InvocationRunner"]
 
@@ -36,6 +36,17 @@ class InvocationRunner:
         self, name: str, qualifier: str | None, payload: bytes, *, request_id: str | None = None
     ) -> InvocationResult:
         """Invoke synchronously; raises the platform's errors (not found, throttled, payload too large)."""
+        result, metrics = await self._run(name, qualifier, payload, request_id)
+        if metrics is not None:
+            with contextlib.suppress(PlatformClosedError):  # the log store closed first: shutting down
+                if not self.logs.append(result):
+                    metrics.logs_dropped += 1
+        return result
+
+    async def _run(
+        self, name: str, qualifier: str | None, payload: bytes, request_id: str | None
+    ) -> tuple[InvocationResult, FunctionMetrics | None]:
+        """The invocation, counted; and the function's metrics, or None if its log is not to be kept."""
         metrics = self.metrics.function(name)
         metrics.concurrent += 1
         incarnation = self.platform.incarnation(name)
@@ -55,11 +66,9 @@ class InvocationRunner:
                 result, payload=_TOO_LARGE.to_payload(result.request_id), function_error=_TOO_LARGE
             )
         if self.platform.incarnation(name) != incarnation:
-            return result  # deleted while it ran: its counts and logs went with it (a new function may have the name)
+            return result, None  # deleted while it ran: its counts and logs went with it (a new function may have it)
         metrics.record(result)
-        with contextlib.suppress(PlatformClosedError):  # the log store closed first: shutting down
-            self.logs.append(result)
-        return result
+        return result, metrics
 
     def refusal(self, name: str) -> TooManyRequestsError | None:
         """The throttle an invocation of `name` would get now (counted as one), or None; the check at the door that
@@ -75,8 +84,12 @@ class InvocationRunner:
         """One attempt of an Event invocation (the AsyncInvoker's invoke function), under the event's request id.
 
         It returns once the attempt's log is committed, so the event is acknowledged only after its log is stored:
-        a crash between the two runs the event again (at least once) but never loses the log of a finished one.
+        a crash between the two runs the event again (at least once) but never loses the log of a finished one. (If
+        the log writer is behind, the attempt waits for it rather than drop the log.)
         """
-        result = await self.invoke(name, qualifier, payload, request_id=request_id)
-        await self.logs.flush()
+        result, metrics = await self._run(name, qualifier, payload, request_id)
+        if metrics is not None:
+            with contextlib.suppress(PlatformClosedError):
+                await self.logs.put(result)
+            await self.logs.flush()
         return result

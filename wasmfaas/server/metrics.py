@@ -35,8 +35,8 @@ BUCKETS: Final = (
 class FunctionMetrics:
     """One function's counts."""
 
-    __slots__ = ("buckets", "cold_starts", "concurrent", "duration_sum", "handled", "invocations", "throttles",
-                 "unhandled")  # fmt: skip
+    __slots__ = ("buckets", "cold_starts", "concurrent", "duration_sum", "handled", "invocations", "logs_dropped",
+                 "throttles", "unhandled")  # fmt: skip
 
     def __init__(self) -> None:
         self.invocations = 0
@@ -47,12 +47,14 @@ class FunctionMetrics:
         self.duration_sum = 0.0
         self.buckets = [0] * (len(BUCKETS) + 1)  # the last one is +Inf
         self.throttles: dict[str, int] = {}
+        self.logs_dropped = 0  # invocations whose log the log store's writer was too far behind to keep
 
     def copy(self) -> FunctionMetrics:
         other = FunctionMetrics()
         other.invocations, other.handled, other.unhandled = self.invocations, self.handled, self.unhandled
         other.cold_starts, other.concurrent, other.duration_sum = self.cold_starts, self.concurrent, self.duration_sum
         other.buckets, other.throttles = list(self.buckets), dict(self.throttles)
+        other.logs_dropped = self.logs_dropped
         return other
 
     def record(self, result: InvocationResult) -> None:
@@ -95,6 +97,11 @@ class _Collector(Collector):
             "wasmfaas_concurrent_executions", "Invocations of the function running now.", labels=["function"]
         )
         duration = HistogramMetricFamily("wasmfaas_duration_seconds", "Time the function ran.", labels=["function"])
+        dropped = CounterMetricFamily(
+            "wasmfaas_log_entries_dropped",
+            "Invocations whose log was not kept: the log store's writer was too far behind.",
+            labels=["function"],
+        )
         for name, m in functions:
             invocations.add_metric([name], m.invocations)
             errors.add_metric([name, "Handled"], m.handled)
@@ -108,7 +115,8 @@ class _Collector(Collector):
                 total += count
                 cumulative.append((repr(bound) if bound != float("inf") else "+Inf", total))
             duration.add_metric([name], cumulative, m.duration_sum)
-        yield from (invocations, errors, throttles, cold, concurrent, duration)
+            dropped.add_metric([name], m.logs_dropped)
+        yield from (invocations, errors, throttles, cold, concurrent, duration, dropped)
         if self._account_in_flight is not None:
             yield GaugeMetricFamily(
                 "wasmfaas_account_concurrent_executions",
