@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import pytest
 
+from wasmfaas import Platform
+from wasmfaas.scheduler import WORKER_NICE
 from wasmfaas.workers import WorkerPool
 
 pytestmark = pytest.mark.anyio
@@ -52,3 +57,30 @@ async def test_jobs_arriving_as_threads_retire_are_never_lost() -> None:
             time.sleep(0.01 if n % 2 else 0.0)
     finally:
         pool.close()
+
+
+async def test_threads_run_nicer_than_the_event_loop() -> None:
+    # CPU-bound jobs must leave the event loop (which reads every request) a fair share of the cores.
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    if own > 14:
+        pytest.skip("the test runs too nice already")
+    pool = WorkerPool(2, name="nice-pool", nice=5)
+    assert await pool.run(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())) == own + 5
+    plain = WorkerPool(2, name="plain-pool")
+    assert await plain.run(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())) == own
+
+
+async def test_invocations_on_threads_run_nicer_than_the_event_loop(
+    tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    async with Platform(data_dir=tmp_path) as platform:
+        await platform.create_function("sleep", guest("sleep"))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(platform.invoke, "sleep", b"300")
+            with anyio.fail_after(5):
+                while not (workers := [t for t in threading.enumerate() if t.name.startswith("wasmfaas-worker-")]):
+                    await anyio.sleep(0.01)
+            assert {os.getpriority(os.PRIO_PROCESS, t.native_id or 0) for t in workers} == {
+                min(own + WORKER_NICE, 19)
+            }

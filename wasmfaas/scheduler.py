@@ -22,11 +22,14 @@ from typing import TypeVar
 from .errors import InvalidParameterError, TooManyRequestsError
 from .workers import WorkerPool
 
-__all__ = ["DEFAULT_ACCOUNT_CONCURRENCY", "LAMBDA_UNRESERVED_MINIMUM", "Concurrency", "Scheduler"]
+__all__ = ["DEFAULT_ACCOUNT_CONCURRENCY", "LAMBDA_UNRESERVED_MINIMUM", "WORKER_NICE", "Concurrency", "Scheduler"]
 
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
 # What reservations must leave to the functions without one (Lambda's UnreservedConcurrentExecution minimum).
 LAMBDA_UNRESERVED_MINIMUM = 100
+# Invocations on worker threads run this much nicer than the event loop (see workers.py): the loop reads every
+# request, so CPU-bound functions must not crowd it out.
+WORKER_NICE = 10
 T = TypeVar("T")
 
 
@@ -70,7 +73,7 @@ class Scheduler:
         self._unreserved_in_flight = 0
         self._running = 0
         self._functions: dict[str, Concurrency] = {}
-        self._workers = WorkerPool(account_limit)
+        self._workers = WorkerPool(account_limit, nice=WORKER_NICE)
 
     # -- configuration ---------------------------------------------------------------------------------------------
 
