@@ -262,6 +262,8 @@ class LogStore:
         while not self._room(entry[4]) and self._pending and self._tg is not None:
             self._gather.set()  # commit now
             await self._committed.wait()
+        if not self._accepting:  # closed while it waited: nothing would write it
+            raise PlatformClosedError("the log store closed")
         self._add(entry)
 
     def _entry(self, result: InvocationResult) -> tuple[str, str, str, float, int, str, bytes]:
