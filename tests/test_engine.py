@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from wasmfaas.engine import EPOCH_TICK_S, run_ticker
+import time
+
+from wasmfaas.engine import EPOCH_TICK_S, Engine, run_ticker
 
 
 def ticks_for(wake_ups: list[float]) -> int:
@@ -31,3 +33,12 @@ def test_the_epoch_counts_wall_clock_ticks_not_wake_ups() -> None:
     assert ticks_for([0.025] * 40) == 100  # late by 15 ms each time: 1 s is still 100 ticks
     # Never ahead of the clock (a timeout must not end early): wake-ups that come early add only what has passed.
     assert ticks_for([EPOCH_TICK_S / 4] * 8) == 2
+
+
+def test_lag_counts_the_ticks_the_ticker_has_missed() -> None:
+    # A deadline adds them: the ticker's catch-up had ended inline slices (2 ticks) at once.
+    engine = Engine()
+    engine.close()  # the ticker stopped: its last wake-up is what the test says
+    for woke_ago, lag in ((0.0, 0), (1.5, 0), (2.5, 1), (5.5, 4)):
+        engine._woke_at = time.monotonic() - woke_ago * EPOCH_TICK_S
+        assert engine.lag() == lag

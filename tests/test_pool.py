@@ -198,7 +198,7 @@ async def test_an_inline_slice_allows_for_the_epoch_catching_up(
                     engine.wasm.increment_epoch()
             return write(*args)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(engine, "_ticked", engine._ticked - (INLINE_SLICE_TICKS + 1))  # behind by as much
+        monkeypatch.setattr(engine, "lag", lambda: INLINE_SLICE_TICKS + 1)  # behind by as much
         monkeypatch.setattr(wasi, "_write", catching_up)
         result = await platform.invoke("log")
         after = platform.pool_stats("log")

@@ -235,6 +235,11 @@ class Platform:
     - `inline`: let `invoke` run a function that has shown itself fast on the event loop's own thread (saving two
       thread hand-offs, ~10x a small call); False runs every invocation on a worker thread, so that no call is ever
       stopped at the end of its slice and run again in a new environment (pool.py, "Inline runs").
+    - `worker_nice`: how much nicer (0-19) than the event loop the worker threads running invocations are. The loop
+      reads every request and runs the inline invocations: with CPU-bound functions on many threads it gets one
+      share of the cores among them all (a function spinning on 16 connections cut a hello-world function's
+      requests/s ~15x; at 10, ~5x). But the niceness counts against every other process on the host too: under
+      their load a function runs slower and may time out sooner. 0 (the default) leaves it to the host.
     """
 
     def __init__(
@@ -253,6 +258,7 @@ class Platform:
         region: str = "us-east-1",
         account_id: str = "000000000000",
         inline: bool = True,
+        worker_nice: int = 0,
     ) -> None:
         self._closed = False
         _check_number("account_concurrency", account_concurrency, 1, integer=True)
@@ -263,6 +269,9 @@ class Platform:
         # Not 0: the maintenance task would spin on the event loop.
         _check_number("maintenance_interval", maintenance_interval, 0.001)
         _check_identity(region, account_id)
+        _check_number("worker_nice", worker_nice, 0, integer=True)
+        if worker_nice > 19:
+            raise InvalidParameterError("worker_nice", f"must be 0-19, got {worker_nice}")
         for flag, value in (("persistent", persistent), ("disk_cache", disk_cache), ("inline", inline)):
             if not isinstance(value, bool):
                 raise InvalidParameterError(flag, f"must be True or False, got {value!r}")
@@ -283,7 +292,7 @@ class Platform:
         self._registry = registry
         self._own_registry = registry is None
         self._disk_cache = disk_cache
-        self.scheduler = Scheduler(account_concurrency, unreserved_minimum)
+        self.scheduler = Scheduler(account_concurrency, unreserved_minimum, worker_nice=worker_nice)
         self.invoker = Invoker(self.scheduler, inline=inline)
         self._settings = engine_settings or EngineSettings()
         self._idle_ttl = idle_ttl

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -225,13 +226,18 @@ class Pool:
             # wall time counts the waits for the GIL, which the event loop holds while busy -- a function once on
             # threads under load looked slow on every call and never ran inline again.
             inline = request.slice_ticks != 0
-            cpu = 0.0 if inline else time.thread_time()
-            sleeps = 0 if inline else wasi.sleeps()
+            judged = not inline and self._inline_kind and not self.provisioned  # (else never inline anyway)
+            cpu = time.thread_time() if judged else 0.0
+            sleeps = wasi.sleeps() if judged else 0
             start = time.perf_counter()
             outcome = env.invoke(request)
             duration = wall = (time.perf_counter() - start) * 1000.0
-            # A call that slept on a thread would be preempted at its first sleep inline: slow, whatever its CPU.
-            taken = wall if inline or wasi.sleeps() != sleeps else (time.thread_time() - cpu) * 1000.0
+            taken = wall
+            if judged:
+                if wasi.sleeps() != sleeps:  # inline, its first sleep would preempt it: slow, whatever its CPU time
+                    taken = math.inf
+                elif wall > INLINE_MAX_MS:  # (CPU time is never more than wall time)
+                    taken = (time.thread_time() - cpu) * 1000.0
             if env.init_log:  # its first invocation: the init's lines go with it (before START)
                 outcome.init_log, env.init_log = env.init_log, b""
             init_ms: float | None = None

@@ -22,14 +22,11 @@ from typing import TypeVar
 from .errors import InvalidParameterError, TooManyRequestsError
 from .workers import WorkerPool
 
-__all__ = ["DEFAULT_ACCOUNT_CONCURRENCY", "LAMBDA_UNRESERVED_MINIMUM", "WORKER_NICE", "Concurrency", "Scheduler"]
+__all__ = ["DEFAULT_ACCOUNT_CONCURRENCY", "LAMBDA_UNRESERVED_MINIMUM", "Concurrency", "Scheduler"]
 
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
 # What reservations must leave to the functions without one (Lambda's UnreservedConcurrentExecution minimum).
 LAMBDA_UNRESERVED_MINIMUM = 100
-# Invocations on worker threads run this much nicer than the event loop (see workers.py): the loop reads every
-# request, so CPU-bound functions must not crowd it out.
-WORKER_NICE = 10
 T = TypeVar("T")
 
 
@@ -58,7 +55,11 @@ class Scheduler:
     account limit when that is smaller)."""
 
     def __init__(
-        self, account_limit: int = DEFAULT_ACCOUNT_CONCURRENCY, unreserved_minimum: int | None = None
+        self,
+        account_limit: int = DEFAULT_ACCOUNT_CONCURRENCY,
+        unreserved_minimum: int | None = None,
+        *,
+        worker_nice: int = 0,
     ) -> None:
         if account_limit < 1:
             raise InvalidParameterError("account_concurrency", "must be >= 1")
@@ -73,7 +74,7 @@ class Scheduler:
         self._unreserved_in_flight = 0
         self._running = 0
         self._functions: dict[str, Concurrency] = {}
-        self._workers = WorkerPool(account_limit, nice=WORKER_NICE)
+        self._workers = WorkerPool(account_limit, nice=worker_nice)
 
     # -- configuration ---------------------------------------------------------------------------------------------
 

@@ -153,6 +153,15 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
         "worker threads, so no slow call is ever stopped and run again in a new environment)",
     )
     serve.add_argument(
+        "--worker-nice",
+        type=int,
+        choices=range(20),
+        default=0,
+        metavar="N",
+        help="run invocations on worker threads N nicer than the event loop (0-19; default 0): CPU-bound functions "
+        "then leave requests their share, at the cost of running slower against other processes",
+    )
+    serve.add_argument(
         "--idle-ttl",
         type=_seconds,
         default=600.0,
@@ -406,6 +415,7 @@ def _serve(args: argparse.Namespace) -> int:
         event_concurrency=args.event_concurrency,
         dead_letter_retention_s=args.dead_letter_retention * 86400.0 or None,
         inline=args.inline,
+        worker_nice=args.worker_nice,
         idle_ttl=args.idle_ttl,
         max_idle=args.max_idle,
         client_timeout=args.client_timeout,

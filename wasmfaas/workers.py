@@ -6,10 +6,8 @@ job); a warm invocation is ~9 µs, so the hand-off would dominate. This pool kee
 event loop's own thread-safe "run soon" (asyncio's `call_soon_threadsafe`, trio's `run_sync_soon`, reached through
 anyio's public `EventLoopToken.native_token`): ~20 µs a round trip.
 
-Threads may run at a lower priority than the event loop's (`nice`): CPU-bound jobs then leave the loop -- which
-reads every request and runs the inline invocations -- a fair share of the cores, instead of one share among as
-many as there are jobs (a function spinning on 16 connections had cut a hello-world function's requests/s ~15x;
-at nice 10, ~5x).
+Threads may run at a lower priority than the event loop's (`nice`; `Platform(worker_nice=)` says why and at what
+cost).
 
 Cancelling the waiting task does not stop the job: wasm cannot be interrupted from outside except by its deadline,
 so the job finishes on its thread and releases what it holds there.

@@ -132,7 +132,12 @@ class GuestIO:
         return data
 
 
-_local = threading.local()
+class _Local(threading.local):
+    io: GuestIO | None = None
+    sleeps = 0  # host sleeps on this thread so far
+
+
+_local = _Local()
 
 
 def bind(io: GuestIO | None) -> None:
@@ -141,15 +146,13 @@ def bind(io: GuestIO | None) -> None:
 
 
 def _current() -> GuestIO | None:
-    io: GuestIO | None = getattr(_local, "io", None)
-    return io
+    return _local.io
 
 
 def sleeps() -> int:
     """How many times guests have slept on this thread (poll_oneoff's host sleeps): a call that slept waited, which
     its CPU time does not show."""
-    count: int = getattr(_local, "sleeps", 0)
-    return count
+    return _local.sleeps
 
 
 def _memory(caller: Any) -> memoryview | None:
@@ -219,7 +222,7 @@ def _write(caller: Any, fd: int, iovs: int, count: int, nwritten: int) -> int:
 
 def _sleep(io: GuestIO | None, seconds: float) -> bool:
     """Sleep `seconds`; True if cut short by the platform's shutdown."""
-    _local.sleeps = getattr(_local, "sleeps", 0) + 1
+    _local.sleeps += 1
     stop = io.stop if io is not None else None
     if stop is None:
         time.sleep(seconds)

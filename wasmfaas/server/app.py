@@ -211,6 +211,7 @@ class LambdaServer:
                 region=settings.region,
                 account_id=settings.account_id,
                 inline=settings.inline,
+                worker_nice=settings.worker_nice,
                 idle_ttl=settings.idle_ttl,
                 max_idle=settings.max_idle,
             )

@@ -85,7 +85,8 @@ class InvocationRunner:
 
         It returns once the attempt's log is committed, so the event is acknowledged only after its log is stored:
         a crash between the two runs the event again (at least once) but never loses the log of a finished one. (If
-        the log writer is behind, the attempt waits for it rather than drop the log.)
+        the log writer is behind, the attempt waits for it rather than drop the log; a log the store cannot write --
+        a full disk -- is logged as dropped, and the event goes on: running it again would not write it either.)
         """
         result, metrics = await self._run(name, qualifier, payload, request_id)
         if metrics is not None:

@@ -42,6 +42,7 @@ class ServerSettings(msgspec.Struct, kw_only=True):
     - `event_concurrency`: Event invocations run at once (`<data_dir>/events.sqlite3` holds the queue).
     - `dead_letter_retention_s`: how long dead letters are kept (default 14 days; None: until replayed or deleted).
     - `inline`: run functions that have shown themselves fast on the event loop's thread (`Platform(inline=)`).
+    - `worker_nice`: how much nicer than the event loop the invocations on threads run (`Platform(worker_nice=)`).
     - `idle_ttl`, `max_idle`: seconds an idle environment is kept, and idle environments kept per function version
       (`Platform(idle_ttl=, max_idle=)`): after a burst, its environments' memory goes back when they expire.
     - `client_timeout`: how long a client may take to send a request's head, or stall sending its body or reading
@@ -62,6 +63,7 @@ class ServerSettings(msgspec.Struct, kw_only=True):
     event_concurrency: int = 16
     dead_letter_retention_s: float | None = DEAD_LETTER_RETENTION_S
     inline: bool = True
+    worker_nice: int = 0
     idle_ttl: float = 600.0
     max_idle: int = 1000
     client_timeout: float = 30.0
