@@ -129,8 +129,8 @@ async def test_each_preemption_doubles_the_wait_before_running_inline_again(
             assert await fast_calls_until_inline() == wait
         # Two INLINE_FORGIVE_S without one forgive two of the three: the wait is as after the first two (it had
         # only grown, to 32,768 calls for every preemption after the twelfth, for the life of the process).
-        pool = platform._functions["spin"].latest.target.pool
-        pool._struck_at -= 2 * INLINE_FORGIVE_S
+        spins = platform._functions["spin"].latest.target.pool
+        spins._struck_at -= 2 * INLINE_FORGIVE_S
         assert (await platform.invoke("spin", b"100000000")).ok
         assert await fast_calls_until_inline() == 2 * INLINE_WINDOW
 
@@ -188,7 +188,6 @@ async def test_an_inline_slice_allows_for_the_epoch_catching_up(
         assert before.inline >= 1
         engine = platform._caches[False].engine
         write = wasi._write
-
         caught_up = []
 
         def catching_up(*args: object) -> int:  # the ticker's catch-up, landing in the middle of the call
