@@ -192,12 +192,16 @@ def test_an_event_that_is_not_json_is_refused_before_the_handler(platform: SyncP
 
 def test_garbage_spidermonkey_never_collected_costs_a_fresh_environment_not_an_error(platform: SyncPlatform) -> None:
     # 16 MB of garbage a call: at 128 MB SpiderMonkey runs out of memory before its GC threshold within ~10 calls.
-    results = [platform.invoke("js", b'{"action": "garbage"}') for _ in range(30)]
+    # Its own timeout: a call with its rerun took up to ~1 s on a slow machine, the shared function's whole timeout.
+    config = FunctionConfig(timeout=10, memory_mb=128)
+    platform.create_function("js-garbage", SOURCE, runtime=JAVASCRIPT, handler="index.handler", config=config)
+    results = [platform.invoke("js-garbage", b'{"action": "garbage"}') for _ in range(30)]
     assert all(r.ok for r in results), [r.payload[:100] for r in results if not r.ok]
     reruns = [r for r in results if "ran again in a fresh environment" in r.log]
     assert reruns and all(r.cold_start for r in reruns)
     assert "Invoke Error" not in reruns[0].log  # the failed attempt's log is not the invocation's
-    assert platform.pool_stats("js").fresh_reruns >= len(reruns)
+    assert platform.pool_stats("js-garbage").fresh_reruns >= len(reruns)
+    platform.delete_function("js-garbage")
 
 
 def test_running_out_of_memory_while_encoding_the_result_is_out_of_memory(platform: SyncPlatform) -> None:
