@@ -35,10 +35,11 @@ def test_the_epoch_counts_wall_clock_ticks_not_wake_ups() -> None:
     assert ticks_for([EPOCH_TICK_S / 4] * 8) == 2
 
 
-def test_lag_counts_the_ticks_the_ticker_has_missed() -> None:
+def test_lag_counts_the_increments_the_ticker_owes() -> None:
     # A deadline adds them: the ticker's catch-up had ended inline slices (2 ticks) at once.
     engine = Engine()
-    engine.close()  # the ticker stopped: its last wake-up is what the test says
-    for woke_ago, lag in ((0.0, 0), (1.5, 0), (2.5, 1), (5.5, 4)):
-        engine._woke_at = time.monotonic() - woke_ago * EPOCH_TICK_S
+    engine.close()  # the ticker stopped: the test says what it has done
+    engine._origin = time.monotonic() - 5.2 * EPOCH_TICK_S
+    for ticked, lag in ((5, 0), (6, 0), (4, 1), (1, 4)):
+        engine._ticked = ticked
         assert engine.lag() == lag

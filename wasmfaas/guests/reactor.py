@@ -121,7 +121,7 @@ class ReactorEnvironment(Environment):
     def invoke(self, request: Request) -> Outcome:
         spec = self.spec
         native = self._native
-        lag = spec.engine.lag()  # (almost always 0: the prebuilt deadlines then serve)
+        lag = spec.engine.lag()  # (mostly 0: the prebuilt deadlines then serve)
         if request.slice_ticks:
             if lag:
                 native.set_deadline(c_uint64(request.slice_ticks + lag))
