@@ -1671,9 +1671,7 @@ def _check_layer_version(name: str, version: int) -> None:
 
 def _info_copy(info: FunctionInfo) -> FunctionInfo:
     """The version as a caller may keep it: its inert settings (JSON values, nested ones too) its own."""
-    if not info.inert_settings:
-        return msgspec.structs.replace(info, inert_settings={})
-    return msgspec.structs.replace(info, inert_settings=msgspec.json.decode(msgspec.json.encode(info.inert_settings)))
+    return msgspec.structs.replace(info, inert_settings=_inert(info.inert_settings))
 
 
 def _alias_copy(info: AliasInfo) -> AliasInfo:
@@ -1832,8 +1830,9 @@ def _build_key(info: FunctionInfo) -> _BuildKey:
 
 
 # The regions and accounts Lambda's ARNs name (botocore's pattern for a function's ARN): the server hands these ARNs
-# out, and takes them back as function names.
-_REGION: Final = re.compile(r"(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d")
+# out, and takes them back as function names (server/naming.py parses them with the same pattern).
+REGION_PATTERN: Final = r"(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d"
+_REGION: Final = re.compile(REGION_PATTERN)
 _ACCOUNT: Final = re.compile(r"\d{12}")
 
 

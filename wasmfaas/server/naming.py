@@ -12,13 +12,14 @@ from typing import Final
 
 import msgspec
 
+from ..platform import REGION_PATTERN
 from .errors import invalid_parameter
 
 __all__ = ["Identity", "decode_marker", "encode_marker", "parse_function_name", "revision_id"]
 
 # The model's NamespacedFunctionName: a name, "name:qualifier", "ACCOUNT:function:name[:q]" or a full ARN.
 _FUNCTION_NAME_RE: Final = re.compile(
-    r"(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?:(?:eusc-)?[a-z]{2}(?:(?:-gov)|(?:-iso(?:[a-z]?)))?-[a-z]+-\d{1}:)?"
+    rf"(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?:{REGION_PATTERN}:)?"
     r"(?:\d{12}:)?(?:function:)?([a-zA-Z0-9_-]{1,64})(?::(\$LATEST|[a-zA-Z0-9_-]{1,128}))?"
 )
 _QUALIFIER_RE: Final = re.compile(r"\$LATEST|[a-zA-Z0-9_-]{1,128}")
