@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import random
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -357,7 +358,8 @@ def test_c_sdk_out_of_memory_is_reported_as_such(
     platform: SyncPlatform, guest: Callable[[str], bytes], case: str
 ) -> None:
     # Far below the limit (the host infers out of memory only within 1/16 of it): the SDK says so itself (status 2).
-    platform.create_function("oom", guest("sdk_oom"), config=FunctionConfig(memory_mb=128))
+    # The json case writes 64 MiB: a timeout for slow machines, not the 3 s default.
+    platform.create_function("oom", guest("sdk_oom"), config=FunctionConfig(memory_mb=128, timeout=30))
     assert platform.invoke("oom", "{}").payload == b"ok 1"
     result = platform.invoke("oom", json.dumps(case))
     error = result.function_error
@@ -387,6 +389,23 @@ def test_c_sdk_ok_null_is_an_empty_response(platform: SyncPlatform) -> None:
     platform.create_function("c", _wasm("c-features"))
     result = platform.invoke("c", '{"action": "nullok"}')
     assert result.ok and result.payload == b""
+
+
+def test_c_sdk_json_strings_are_escaped_as_python_decodes(platform: SyncPlatform) -> None:
+    """The JSON writer's strings read back as the bytes decoded with errors="replace" (one U+FFFD per maximal invalid
+    prefix, as Unicode recommends and Python does): escapes, control characters, runs of plain text copied whole
+    beside them, and sequences cut short at the end."""
+    platform.create_function("c", _wasm("c-features"))
+    rng = random.Random(7)
+    alphabet = [b"a", b"Z", b" ", b'"', b"\\", b"\x00", b"\x1f", b"\n", b"\t", b"\x7f", "\u00e9".encode(),
+                "\u20ac".encode(), "\U0001f600".encode(), b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98", b"\xff", b"\xc0\xaf",
+                b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x80"]
+    cases = [b"", b"plain", bytes(range(256)), b"x" * 100_000 + b'"' + b"y" * 100_000, b"end \xe2\x82"]
+    cases += [b"".join(rng.choices(alphabet, k=rng.randrange(1, 60))) for _ in range(200)]
+    for raw in cases:
+        result = platform.invoke("c", b"quote:" + raw)
+        assert result.ok, (raw, result.payload)
+        assert json.loads(result.payload) == [raw.decode("utf-8", "replace")], raw
 
 
 def test_c_sdk_state_is_shared_by_every_file(platform: SyncPlatform) -> None:

@@ -10,6 +10,14 @@ __attribute__((constructor)) static void init(void) {
 
 static wasmfaas_result handler(const wasmfaas_context *ctx, const uint8_t *event, size_t len) {
     (void)ctx;
+    // "quote:" and any bytes: those bytes as a JSON string, in an array (the writer's escaping and U+FFFD).
+    if (len >= 6 && memcmp(event, "quote:", 6) == 0) {
+        wasmfaas_json_writer w = WASMFAAS_JSON_WRITER_INIT;
+        wasmfaas_json_begin_array(&w);
+        wasmfaas_json_string_n(&w, (const char *)event + 6, len - 6);
+        wasmfaas_json_end_array(&w);
+        return wasmfaas_ok_json(&w);
+    }
     char action[32];
     long n = wasmfaas_json_get_string(event, len, "action", action, sizeof action);
     if (n < 0 || (size_t)n >= sizeof action) action[0] = '\0';
