@@ -397,9 +397,29 @@ def test_c_sdk_json_strings_are_escaped_as_python_decodes(platform: SyncPlatform
     beside them, and sequences cut short at the end."""
     platform.create_function("c", _wasm("c-features"))
     rng = random.Random(7)
-    alphabet = [b"a", b"Z", b" ", b'"', b"\\", b"\x00", b"\x1f", b"\n", b"\t", b"\x7f", "\u00e9".encode(),
-                "\u20ac".encode(), "\U0001f600".encode(), b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98", b"\xff", b"\xc0\xaf",
-                b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x80"]
+    alphabet = [
+        b"a",
+        b"Z",
+        b" ",
+        b'"',
+        b"\\",
+        b"\x00",
+        b"\x1f",
+        b"\n",
+        b"\t",
+        b"\x7f",
+        "\u00e9".encode(),
+        "\u20ac".encode(),
+        "\U0001f600".encode(),
+        b"\xc3",
+        b"\xe2\x82",
+        b"\xf0\x9f\x98",
+        b"\xff",
+        b"\xc0\xaf",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\x80",
+    ]
     cases = [b"", b"plain", bytes(range(256)), b"x" * 100_000 + b'"' + b"y" * 100_000, b"end \xe2\x82"]
     cases += [b"".join(rng.choices(alphabet, k=rng.randrange(1, 60))) for _ in range(200)]
     for raw in cases:
