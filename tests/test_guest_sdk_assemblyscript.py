@@ -108,6 +108,13 @@ def test_log_lines_in_order(platform: SyncPlatform, features: str) -> None:
     assert lines[-4:] == ["console.log line", "console.error line", "sdk log line", "trace: traced 1.5, 2.0"]
 
 
+def test_long_log_lines_arrive_whole(platform: SyncPlatform, features: str) -> None:
+    result = platform.invoke(features, b'{"action": "longlog"}')
+    assert result.function_error is None, result.payload
+    line = "\u00e9\U0001f600" * 20000
+    assert result.guest_log.decode().splitlines()[-2:] == [line, line]
+
+
 def test_init_runs_once_per_environment(platform: SyncPlatform, features: str) -> None:
     platform.update_function_configuration(features, environment={"MY_VAR": "v\u00e9 = x", "FRESH": "1"})
     cold = platform.invoke(features, b'{"action": "time"}')

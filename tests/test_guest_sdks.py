@@ -391,41 +391,65 @@ def test_c_sdk_ok_null_is_an_empty_response(platform: SyncPlatform) -> None:
     assert result.ok and result.payload == b""
 
 
-def test_c_sdk_json_strings_are_escaped_as_python_decodes(platform: SyncPlatform) -> None:
-    """The JSON writer's strings read back as the bytes decoded with errors="replace" (one U+FFFD per maximal invalid
+@pytest.mark.parametrize(
+    ("sdk", "how"), [("c-features", "quote:"), ("zig-features", "quote:"), ("zig-features", "quoteerr:")]
+)
+def test_sdk_json_strings_are_escaped_as_python_decodes(platform: SyncPlatform, sdk: str, how: str) -> None:
+    """The SDKs' JSON strings read back as the bytes decoded with errors="replace" (one U+FFFD per maximal invalid
     prefix, as Unicode recommends and Python does): escapes, control characters, runs of plain text copied whole
-    beside them, and sequences cut short at the end."""
-    platform.create_function("c", _wasm("c-features"))
+    beside them, and sequences cut short at the end. Zig's okJson goes through std.json (which wrote bytes that are
+    not UTF-8 as an array of numbers), its err through the SDK's own escaper."""
+    platform.create_function("f", _wasm(sdk))
     rng = random.Random(7)
-    alphabet = [
-        b"a",
-        b"Z",
-        b" ",
-        b'"',
-        b"\\",
-        b"\x00",
-        b"\x1f",
-        b"\n",
-        b"\t",
-        b"\x7f",
-        "\u00e9".encode(),
-        "\u20ac".encode(),
-        "\U0001f600".encode(),
-        b"\xc3",
-        b"\xe2\x82",
-        b"\xf0\x9f\x98",
-        b"\xff",
-        b"\xc0\xaf",
-        b"\xed\xa0\x80",
-        b"\xf4\x90\x80\x80",
-        b"\x80",
-    ]
+    alphabet = [b"a", b"Z", b" ", b'"', b"\\", b"\x00", b"\x1f", b"\n", b"\t", b"\x7f", "\u00e9".encode(),
+                "\u20ac".encode(), "\U0001f600".encode(), b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98", b"\xff", b"\xc0\xaf",
+                b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x80"]  # fmt: skip
     cases = [b"", b"plain", bytes(range(256)), b"x" * 100_000 + b'"' + b"y" * 100_000, b"end \xe2\x82"]
     cases += [b"".join(rng.choices(alphabet, k=rng.randrange(1, 60))) for _ in range(200)]
     for raw in cases:
-        result = platform.invoke("c", b"quote:" + raw)
-        assert result.ok, (raw, result.payload)
-        assert json.loads(result.payload) == [raw.decode("utf-8", "replace")], raw
+        result = platform.invoke("f", how.encode() + raw)
+        if how == "quoteerr:":
+            assert result.function_error is not None, (raw, result.payload)
+            assert result.function_error.error_message == raw.decode("utf-8", "replace"), raw
+        else:
+            assert result.ok, (raw, result.payload)
+            assert json.loads(result.payload) == [raw.decode("utf-8", "replace")], raw
+
+
+def test_c_sdk_json_get_string_decodes_as_the_other_sdks(platform: SyncPlatform) -> None:
+    """wasmfaas_json_get_string resolves escapes and reads invalid UTF-8 and lone surrogates as U+FFFD (it had passed
+    raw bytes through, unlike the Zig, Rust and AssemblyScript readers); plain runs are copied whole, and a small
+    buffer gets the first bytes and the full length, as snprintf does. Keys are matched the same way."""
+    platform.create_function("c", _wasm("c-features"))
+    pieces = [(b"a", "a"), (b"Z b", "Z b"), (b"\\n", "\n"), (b'\\"', '"'), (b"\\/", "/"), (b"\\u00e9", "\u00e9"),
+              (b"\\ud83d\\ude00", "\U0001f600"), (b"\\ud800", "\ufffd"), (b"\\u0000", "\x00"),
+              ("\u00e9\u20ac".encode(), "\u00e9\u20ac"), ("\U0001f600".encode(), "\U0001f600"), (b"\xff", "\ufffd"),
+              (b"\xe2\x82", "\ufffd"), (b"\xed\xa0\x80", "\ufffd\ufffd\ufffd"), (b"\xc0\xaf", "\ufffd\ufffd"),
+              (b"x" * 5000, "x" * 5000)]  # fmt: skip
+    rng = random.Random(11)
+    for _ in range(150):
+        chosen = rng.choices(pieces, k=rng.randrange(0, 12))
+        raw, expected = b"".join(p[0] for p in chosen), "".join(p[1] for p in chosen).encode()
+        result = platform.invoke("c", b'{"x": "skip \\" \xff me", "action": "getraw", "name": "' + raw + b'"}')
+        assert result.payload == b"%d:%s" % (len(expected), expected), raw
+    event = b'{"action": "getraw", "name": "abc\xffdef\\u00e9", "n": 6}'
+    assert platform.invoke("c", event).payload == b"11:abc\xef\xbf"  # cut short like snprintf
+    keyed = b'{"action": "getraw", "n\xffme": "no", "n\\u0061me": "yes"}'
+    assert platform.invoke("c", keyed).payload == b"3:yes"
+
+
+def test_zig_sdk_json_deeper_than_std_json_allows_is_a_marshal_error(platform: SyncPlatform) -> None:
+    """std.json's writer asserts at most 256 levels in safe builds: a handler echoing a valid event of 257 levels had
+    panicked (Runtime.Trap, the environment lost). It is Runtime.MarshalError, as in the Python and JS runtimes."""
+    platform.create_function("zig", _wasm("zig-features"))
+    deepest = "[" * 256 + "]" * 256
+    assert platform.invoke("zig", "value:" + deepest).payload == deepest.encode()
+    for depth in (257, 5000):
+        result = platform.invoke("zig", "value:" + '{"a":' * (depth - 1) + "[]" + "}" * (depth - 1))
+        error = result.function_error
+        assert error is not None and error.error_type == "Runtime.MarshalError", result.payload
+        assert error.error_message == "Unable to marshal response: nested deeper than 256 levels"
+    assert not platform.invoke("zig", "value:[1]").cold_start  # the environment was kept
 
 
 def test_c_sdk_state_is_shared_by_every_file(platform: SyncPlatform) -> None:

@@ -472,6 +472,13 @@ static inline int wasmfaas__json_char(const uint8_t **pp, const uint8_t *end, ui
         return 0;
     }
     if (c < 0x20) return -1;
+    if (c >= 0x80) { /* UTF-8 as it is; a maximal invalid prefix becomes one U+FFFD, as the other SDKs read it */
+        int len = wasmfaas__utf8_len(p - 1, (size_t)(end - p) + 1);
+        if (len > 0) memcpy(out, p - 1, (size_t)len);
+        else memcpy(out, "\xEF\xBF\xBD", 3);
+        *pp = p - 1 + (len > 0 ? len : -len);
+        return len > 0 ? len : 3;
+    }
     if (c != '\\') {
         out[0] = c;
         *pp = p;
@@ -526,6 +533,24 @@ static inline int wasmfaas__json_char(const uint8_t **pp, const uint8_t *end, ui
     return 4;
 }
 
+/* The end of the run of string bytes from p that decode to themselves (not '"', '\\', a control character or
+ * invalid UTF-8): the readers copy or compare such runs whole, and decode only what is left one character at a time. */
+static inline const uint8_t *wasmfaas__json_plain_end(const uint8_t *p, const uint8_t *end) {
+    while (p < end) {
+        uint8_t c = *p;
+        if (c >= 0x80) {
+            int len = wasmfaas__utf8_len(p, (size_t)(end - p));
+            if (len <= 0) break;
+            p += len;
+        } else if (c >= 0x20 && c != '"' && c != '\\') {
+            p++;
+        } else {
+            break;
+        }
+    }
+    return p;
+}
+
 /* The string starting at p (at its opening quote): does it decode to exactly key[0..keylen)? */
 static inline const uint8_t *wasmfaas__json_key_eq(const uint8_t *p, const uint8_t *end, const char *key,
                                                    size_t keylen, int *equal) {
@@ -535,7 +560,13 @@ static inline const uint8_t *wasmfaas__json_key_eq(const uint8_t *p, const uint8
     int eq = 1;
     uint8_t ch[4];
     int n;
-    while ((n = wasmfaas__json_char(&p, end, ch)) > 0) {
+    for (;;) {
+        const uint8_t *q = wasmfaas__json_plain_end(p, end);
+        size_t run = (size_t)(q - p);
+        if (eq && run <= keylen - i && memcmp(key + i, p, run) == 0) i += run;
+        else eq = 0;
+        p = q;
+        if ((n = wasmfaas__json_char(&p, end, ch)) <= 0) break;
         if (eq && (size_t)n <= keylen - i && memcmp(key + i, ch, (size_t)n) == 0) i += (size_t)n;
         else eq = 0;
     }
@@ -578,8 +609,9 @@ static inline const uint8_t *wasmfaas__json_skip(const uint8_t *p, const uint8_t
     if (p >= end) return NULL;
     if (*p == '"') {
         p++;
-        while ((n = wasmfaas__json_char(&p, end, ch)) > 0) {
-        }
+        do {
+            p = wasmfaas__json_plain_end(p, end);
+        } while ((n = wasmfaas__json_char(&p, end, ch)) > 0);
         return n == 0 ? p : NULL;
     }
     if (*p == '{' || *p == '[') {
@@ -631,7 +663,8 @@ static inline const uint8_t *wasmfaas__json_find(const void *json, size_t len, c
 }
 
 /*
- * The string value of the top-level `key` of the JSON object json[0..len), decoded (escapes resolved, UTF-8).
+ * The string value of the top-level `key` of the JSON object json[0..len), decoded (escapes resolved; invalid UTF-8
+ * and lone surrogates become U+FFFD, one per maximal invalid sequence).
  * Like snprintf: writes at most outcap - 1 bytes plus a NUL (outcap may be 0) and returns the full decoded length,
  * so a result >= outcap means it was cut short. Returns -1 if the key is absent, its value is not a string, or the
  * JSON up to it is malformed. The first occurrence of a repeated key wins.
@@ -644,7 +677,13 @@ static inline long wasmfaas_json_get_string(const void *json, size_t len, const 
     size_t n = 0;
     uint8_t ch[4];
     int k;
-    while ((k = wasmfaas__json_char(&p, end, ch)) > 0) {
+    for (;;) {
+        const uint8_t *q = wasmfaas__json_plain_end(p, end);
+        size_t run = (size_t)(q - p);
+        if (n + 1 < outcap) memcpy(out + n, p, run < outcap - 1 - n ? run : outcap - 1 - n);
+        n += run;
+        p = q;
+        if ((k = wasmfaas__json_char(&p, end, ch)) <= 0) break;
         for (int i = 0; i < k; i++, n++)
             if (n + 1 < outcap) out[n] = (char)ch[i];
     }

@@ -35,6 +35,23 @@ static wasmfaas_result handler(const wasmfaas_context *ctx, const uint8_t *event
         wasmfaas_json_end_object(&w);
         return wasmfaas_ok_json(&w);
     }
+    if (strcmp(action, "getraw") == 0) {
+        // "name" as wasmfaas_json_get_string decodes it into a buffer of "n" bytes (default: room for all of it):
+        // the length it returned, a colon, and the bytes it wrote before the NUL.
+        long full = wasmfaas_json_get_string(event, len, "name", NULL, 0);
+        if (full < 0) return wasmfaas_error("NoName", "no string \"name\"");
+        double capd;
+        size_t cap = wasmfaas_json_get_number(event, len, "n", &capd) ? (size_t)capd : (size_t)full + 1;
+        char *out = (char *)malloc(cap + 32);
+        if (!out) return wasmfaas_out_of_memory();
+        int head = snprintf(out, 32, "%ld:", full);
+        long again = wasmfaas_json_get_string(event, len, "name", out + head, cap);
+        size_t got = cap == 0 ? 0 : ((size_t)again < cap ? (size_t)again : cap - 1);
+        if (again != full || (cap && out[head + got] != '\0')) return wasmfaas_error("Inconsistent", "get_string");
+        wasmfaas_result r = wasmfaas_ok_copy(out, (size_t)head + got);
+        free(out);
+        return r;
+    }
     if (strcmp(action, "copy") == 0) {
         // The SDK's copy of 40 MB (from .bss, which costs exactly its size): it stays in the SDK's buffer.
         static char data[40 << 20];

@@ -26,6 +26,11 @@ fn handler(ctx: *const wf.Context, event: []const u8) !wf.Result {
     // Before parseJson, which would read the whole event: the lookups read only up to the fields they find.
     if (std.mem.eql(u8, wf.getString(event, "action") orelse "", "lookup"))
         return wf.okJson(.{ .name = wf.getString(event, "name"), .n = wf.getNumber(event, "n") });
+    // "quote:" and any bytes: those bytes as a JSON string by okJson (in an array), or by err as the message.
+    if (std.mem.startsWith(u8, event, "quote:")) return wf.okJson(.{event[6..]});
+    if (std.mem.startsWith(u8, event, "quoteerr:")) return wf.err("Quoted", event[9..]);
+    // "value:" and JSON: read into a std.json.Value and written back.
+    if (std.mem.startsWith(u8, event, "value:")) return wf.okJson(try wf.parseJson(std.json.Value, event[6..]));
     const ev = try wf.parseJson(Event, event);
     const action = ev.action;
     if (std.mem.eql(u8, action, "context")) {

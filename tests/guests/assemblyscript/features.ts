@@ -63,6 +63,13 @@ function handler(ctx: Context, event: Uint8Array): Result {
     trace("traced", 2, 1.5, 2);
     return ok("null");
   }
+  if (action == "longlog") {
+    // Longer than the SDK's scratch buffer (21,845 UTF-16 units): written in pieces, none splitting a surrogate pair.
+    const line = "\u00e9\u{1F600}".repeat(20000);
+    log(line);
+    console.log(line);
+    return ok("null");
+  }
   if (action == "error") return error("MyError", "line 1\n\"quoted\"", ["at a", "at b"]);
   if (action == "throw") throw new Error("boom from handler");
   if (action == "garbage") {
