@@ -97,3 +97,28 @@ def test_a_reader_that_stops_reading_ends_the_output_quietly(tmp_path: Path, gue
     _, stderr = process.communicate(b"x" * 1_000_000, timeout=120)
     assert process.returncode == 0, stderr
     assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr
+
+
+def test_options_of_the_other_form_are_usage_errors(tmp_path: Path, guest: Callable[[str], bytes]) -> None:
+    """`invoke PATH.wasm` runs a local module, `invoke NAME` a deployed function: an option of the other form had been
+    ignored (a local run with --invocation-type Event ran synchronously; --memory on a remote one changed nothing)."""
+    wasm = tmp_path / "echo.wasm"
+    wasm.write_bytes(guest("echo"))
+    env = {k: v for k, v in os.environ.items() if k != "WASMFAAS_ENDPOINT"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "wasmfaas.cli", "invoke", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
+
+    local = cli(str(wasm), "{}", "--qualifier", "7", "--invocation-type", "Event")
+    assert local.returncode == 2
+    assert "invoke of a local module takes no --qualifier, --invocation-type (for invoking a deployed function)" in (
+        local.stderr
+    )
+    remote = cli("my-fn", "{}", "--memory", "256", "--data-dir", str(tmp_path), "--endpoint", "http://127.0.0.1:1")
+    assert remote.returncode == 2
+    assert "invoke of the deployed function 'my-fn' takes no --memory, --data-dir (for invoking a local .wasm)" in (
+        remote.stderr
+    )
+    plain = cli(str(wasm), '"hi"', "--no-color", "--memory", "256")
+    assert plain.returncode == 0 and plain.stdout == '"hi"', plain.stderr

@@ -23,6 +23,7 @@ from wasmfaas import (
     FunctionExistsError,
     FunctionInfo,
     FunctionNotFoundError,
+    InvalidCodeError,
     InvalidParameterError,
     InvocationResult,
     PayloadTooLargeError,
@@ -94,6 +95,13 @@ def test_bad_arguments(platform: SyncPlatform, guest: Callable[[str], bytes], tm
     # A str is the path of the code, as a Path is.
     (tmp_path / "fn.wasm").write_bytes(guest("echo"))
     assert platform.create_function("from_path", str(tmp_path / "fn.wasm")).code_sha256
+    # A package for a wasi function (the server takes one, with Handler naming the module; the API the module):
+    # said so, not only "not a WebAssembly binary".
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "fn.wasm").write_bytes(guest("echo"))
+    for code in (tmp_path / "pkg", zip_of({"fn.wasm": guest("echo")})):
+        with pytest.raises(InvalidCodeError, match=r"a zip archive .*: runtime 'wasi' takes the \.wasm module"):
+            platform.create_function("zipped", code)
 
 
 @pytest.mark.anyio
@@ -517,3 +525,28 @@ async def test_the_data_directory_is_its_owners_only(tmp_path: Path, guest: Call
         pass
     assert (data / "registry.sqlite3").stat().st_mode & 0o777 == 0o600
     assert data.stat().st_mode & 0o777 == 0o755  # a directory it did not make keeps the mode its owner chose
+
+
+@pytest.mark.anyio
+async def test_a_platform_without_the_data_directory_leaves_its_holders_files(
+    tmp_path: Path, guest: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Platform() and `wasmfaas serve` share ~/.cache/wasmfaas by default: a script's platform that deleted a
+    function removed the server's unpacked packages (its Python functions' cold starts all failed after) and its
+    compiled modules. It removes only the artifacts it wrote itself."""
+    monkeypatch.delenv("WASMFAAS_MODULE_CACHE", raising=False)
+    (tmp_path / "tasks" / "held").mkdir(parents=True)
+    (tmp_path / "modules").mkdir()
+    held = [tmp_path / "modules" / f"held-0.{suffix}" for suffix in ("cwasm", "json")]
+    for path in held:
+        path.write_bytes(b"x")
+    async with Platform(data_dir=tmp_path, maintenance_interval=0.01) as platform:
+        await platform.create_function("fn", guest("echo"))
+        written = set((tmp_path / "modules").iterdir()) - set(held)
+        assert len(written) == 2  # the echo module's artifact and record
+        await platform.delete_function("fn")
+        with anyio.fail_after(30):
+            while any(path.exists() for path in written):
+                await anyio.sleep(0.01)
+    assert (tmp_path / "tasks" / "held").is_dir()
+    assert all(path.is_file() for path in held)

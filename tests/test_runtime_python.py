@@ -206,6 +206,14 @@ def test_hello_json_context_and_logs(platform: SyncPlatform) -> None:
     assert "warned about hello" in result.log
 
 
+def test_a_single_source_file_is_a_package_of_that_file(platform: SyncPlatform, tmp_path: Path) -> None:
+    # As `wasmfaas deploy greet.py` takes it (the API had read the file as a zip: "ZipFile: not a valid zip archive").
+    source = tmp_path / "greet.py"
+    source.write_text("def handler(event, context):\n    return {'hi': event['name']}\n")
+    platform.create_function("one", source, runtime=PYTHON, handler="greet.handler")
+    assert platform.invoke("one", '{"name": "ada"}').json() == {"hi": "ada"}
+
+
 def test_a_long_print_reaches_the_log_whole(platform: SyncPlatform) -> None:
     # A pipe takes 64 KiB a write, and componentize-py's stdout wrote once: the rest of a longer print was lost.
     result = platform.invoke("py", b'{"action": "print-big", "size": 200000}')

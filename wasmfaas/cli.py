@@ -14,10 +14,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 from .config import FunctionConfig
 from .errors import WasmfaasError
-from .server_cli import add_server_commands, run_server_command
+from .server_cli import add_server_commands, is_local_module, run_server_command
 from .sync import SyncPlatform
 
 __all__ = ["main"]
@@ -34,11 +35,21 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wasmfaas", description="A serverless platform for WebAssembly functions.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    inv = sub.add_parser("invoke", help="run a local .wasm module once")
-    inv.add_argument("module", type=Path, help="a .wasm file: WASI command, wasmfaas reactor or component")
+    inv = sub.add_parser(
+        "invoke",
+        help="run a local .wasm module once, or invoke a function deployed on a server",
+        description="wasmfaas invoke PATH.wasm [PAYLOAD] runs a local module once (the options below the remote "
+        "group's); wasmfaas invoke NAME [PAYLOAD] invokes a deployed function on a server (the remote options).",
+    )
+    inv.add_argument(
+        "module",
+        type=Path,
+        metavar="module",
+        help="a .wasm file (a WASI command, a wasmfaas reactor or a component), or a deployed function's name",
+    )
     inv.add_argument("payload", nargs="?", default="", help="the event; '-' reads it from stdin (default: empty)")
-    inv.add_argument("--memory", type=int, default=128, metavar="MB", help="memory limit in MB (default 128)")
-    inv.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS", help="timeout (default 3)")
+    inv.add_argument("--memory", type=int, default=None, metavar="MB", help="memory limit in MB (default 128)")
+    inv.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="timeout (default 3)")
     inv.add_argument(
         "--env",
         type=_env_pair,
@@ -70,7 +81,12 @@ def _invoke(args: argparse.Namespace) -> int:
     code = args.module.read_bytes()
     # os.fsencode: an argument that is not UTF-8 arrives with its bytes escaped (surrogateescape): send them as is.
     payload = sys.stdin.buffer.read() if args.payload == "-" else os.fsencode(args.payload)
-    config = FunctionConfig(memory_mb=args.memory, timeout=args.timeout, environment=dict(args.env), fuel=args.fuel)
+    config = FunctionConfig(
+        memory_mb=128 if args.memory is None else args.memory,
+        timeout=3.0 if args.timeout is None else args.timeout,
+        environment=dict(args.env),
+        fuel=args.fuel,
+    )
     name = _function_name(args)
     with SyncPlatform(data_dir=args.data_dir) as platform:
         platform.create_function(name, code, config=config)
@@ -121,7 +137,27 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         args.payload = extra.pop()
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "invoke":
+        # Options of the other form would be ignored: a run that silently differs from the one asked for.
+        local = is_local_module(args)
+        others = _REMOTE_INVOKE_OPTIONS if local else _LOCAL_INVOKE_OPTIONS
+        given = [option for option, dest in others if getattr(args, dest, None) not in (None, [], False)]
+        if given:
+            what = "a local module" if local else f"the deployed function {str(args.module)!r}"
+            form = "a deployed function" if local else "a local .wasm"
+            parser.error(f"invoke of {what} takes no {', '.join(given)} (for invoking {form})")
     return args
+
+
+# `invoke`'s options of each form (option, argparse dest).
+_LOCAL_INVOKE_OPTIONS: Final = [
+    ("--memory", "memory"), ("--timeout", "timeout"), ("--env", "env"), ("--fuel", "fuel"), ("--name", "name"),
+    ("--data-dir", "data_dir"),
+]  # fmt: skip
+_REMOTE_INVOKE_OPTIONS: Final = [
+    ("--endpoint", "endpoint"), ("--qualifier", "qualifier"), ("--invocation-type", "invocation_type"),
+    ("--no-log", "no_log"),
+]  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -186,7 +186,8 @@ def _validate_environment(env: dict[str, str]) -> None:
             raise InvalidParameterError(f"environment.{key}", f"keys and values must be strings, got {value!r}")
         if not _ENV_KEY_RE.fullmatch(key):
             raise InvalidParameterError(
-                f"environment.{key}", "keys must start with a letter and hold only letters, digits and '_' (2+)"
+                f"environment.{key}",
+                "keys must start with a letter, hold only letters, digits and '_', and be at least 2 characters long",
             )
         if key in RESERVED_ENV_KEYS:
             raise InvalidParameterError(f"environment.{key}", "is reserved by the platform")

@@ -204,6 +204,7 @@ class ModuleCache:
         self._memory: dict[str, CompiledCode] = {}
         self._lock = threading.Lock()
         self._compiling: dict[str, threading.Lock] = {}
+        self._stored: set[str] = set()  # stems of the artifacts this cache wrote to disk
         self._linker = wasmtime.Linker(engine.wasm)
         self._linker.define_wasi()
         wasi.define(self._linker)  # our fd_write and poll_oneoff (guests/wasi.py)
@@ -245,6 +246,11 @@ class ModuleCache:
 
     def _compile(self, code: bytes, sha256: str) -> CompiledCode:
         if len(code) < 8 or code[:4] != b"\0asm":
+            if code[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+                raise InvalidCodeError(
+                    "not a WebAssembly binary but a zip archive (or a folder, zipped): runtime 'wasi' takes the "
+                    ".wasm module itself; sources need runtime='python3.14' or 'js-starlingmonkey' and a handler"
+                )
             raise InvalidCodeError("not a WebAssembly binary (it does not start with the \\0asm magic)")
         version = code[4:8]
         try:
@@ -335,6 +341,13 @@ class ModuleCache:
         except (OSError, wasmtime.WasmtimeError):
             # The disk cache is an optimisation: a full or read-only disk must not fail the create.
             return
+        with self._lock:
+            self._stored.add(artifact.stem)
+
+    def stored(self) -> set[str]:
+        """The stems (see `stem`) of the artifacts this cache wrote to disk."""
+        with self._lock:
+            return set(self._stored)
 
 
 def _message(e: Exception) -> str:

@@ -441,7 +441,11 @@ class Platform:
         """Remove from disk what no version uses any more: code blobs and kept builds, unpacked packages, and
         compiled artifacts (in a module cache of this platform's own). Once code went out of use, at the next
         maintenance round; a churn of 300 deployments had left 1.6 GB of compiled modules and 0.8 GB of blobs.
-        Under the lock (a change under way writes blobs, packages and artifacts before its record)."""
+        Under the lock (a change under way writes blobs, packages and artifacts before its record).
+
+        A platform that does not hold its data directory (not persistent) may share it with one that does -- by
+        default `Platform()` and `wasmfaas serve` both use ~/.cache/wasmfaas --: it removes only the artifacts it
+        wrote itself, and never the directory's unpacked packages (the holder's running functions read them)."""
         referenced = self._referenced_blobs()
         if self._registry is not None:
             removed = self._registry.collect_garbage(referenced | self._kept_blobs)
@@ -456,6 +460,7 @@ class Platform:
         with self._caches_lock:
             caches = list(self._caches.values())
         keep = {cache.stem(d.compiled.sha256) for cache in caches for d in deployed}
+        mine = None if self._persistent else {stem for cache in caches for stem in cache.stored()}
         # At the start of a platform that holds its data directory every temporary file there is a crash's; later,
         # only old ones are (a platform without the lock may share the directory's module cache).
         stale = time.time() - (0.0 if starting else _STALE_TEMP_S)  # (a start is a persistent platform's restore)
@@ -465,7 +470,7 @@ class Platform:
                 with contextlib.suppress(OSError):
                     if path.stat().st_mtime < stale:
                         path.unlink()
-            elif path.suffix in (".cwasm", ".json") and path.stem not in keep:
+            elif path.suffix in (".cwasm", ".json") and path.stem not in keep and (mine is None or path.stem in mine):
                 with contextlib.suppress(OSError):
                     path.unlink()
 
@@ -605,8 +610,9 @@ class Platform:
         return str(target)
 
     def _collect_tasks(self) -> None:
-        root = self._tasks if self._tasks is not None else self.data_dir / "tasks"
-        if not root.is_dir():
+        # A platform without the data directory keeps its packages in a directory of its own (`_tasks_dir`).
+        root = self._tasks if self._tasks is not None else self.data_dir / "tasks" if self._persistent else None
+        if root is None or not root.is_dir():
             return
         used = {
             _task_key(deployed.info)
@@ -835,8 +841,9 @@ class Platform:
         """Create a function: wasm bytes for `runtime="wasi"` (any of the three guest kinds, detected here), or
         for a language runtime (`wasmfaas.runtimes`) its source as a zip archive or a folder, built here into a
         component, with `layers` ("name:version" or layer version ARNs, see `publish_layer_version`). `code` may
-        also be the path of a .wasm or .zip file. `role` and `inert_settings` (JSON values by name) are kept with
-        the function and its versions for an API to show back; nothing acts on them."""
+        also be the path of a .wasm or .zip file, a folder, or one .py/.js/.mjs/.cjs source file. `role` and
+        `inert_settings` (JSON values by name) are kept with the function and its versions for an API to show back;
+        nothing acts on them."""
         self._check_open()
         validate_function_name(name)
         _check_runtime(runtime)
@@ -1728,6 +1735,9 @@ def _as_code(code: bytes | bytearray | memoryview | str | os.PathLike[str]) -> b
             raise InvalidParameterError("code", f"cannot read {path}: {e}") from None
         if stat.S_ISDIR(mode.st_mode):
             return runtimes.zip_folder(path)
+        if path.suffix.lower() in (".py", ".js", ".mjs", ".cjs") and stat.S_ISREG(mode.st_mode):
+            # One source file is a package of that file alone, as `wasmfaas deploy` makes one.
+            return runtimes.zip_files([(path.name, path)])
         if not stat.S_ISREG(mode.st_mode):  # a FIFO or a device would block, or never end
             raise InvalidParameterError("code", f"{path} is not a regular file")
         if mode.st_size > runtimes.MAX_UNZIPPED_BYTES:

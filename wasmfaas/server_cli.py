@@ -34,6 +34,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -125,8 +126,8 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
         help="require SigV4 signatures by $WASMFAAS_ACCESS_KEY_ID/$WASMFAAS_SECRET_ACCESS_KEY "
         "(default: on when both are set)",
     )
-    serve.add_argument("--region", default="us-east-1", help="the region in ARNs (default us-east-1)")
-    serve.add_argument("--account-id", default="000000000000", help="the account id in ARNs")
+    serve.add_argument("--region", type=_region, default="us-east-1", help="the region in ARNs (default us-east-1)")
+    serve.add_argument("--account-id", type=_account_id, default="000000000000", help="the account id in ARNs")
     serve.add_argument("--public-url", default=None, help="base of function URLs and code links (default: as called)")
     serve.add_argument(
         "--shutdown-timeout",
@@ -193,14 +194,15 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
     deploy.add_argument(
         "--handler",
         default=None,
-        help="wasi: the module in the zip (default: its only .wasm); python3.14, js-starlingmonkey: module.function "
-        "(such as app.handler)",
+        help="wasi: the module in the zip (default: its only .wasm); python3.14: module.function (such as "
+        "app.handler); js-starlingmonkey: file.export (such as index.handler)",
     )
     deploy.add_argument(
         "--runtime",
+        type=_runtime_arg,
         default=None,
         help="wasi, python3.14, js-starlingmonkey (or Lambda's python3.X, nodejsN.x); a new function's is told by "
-        "its package (.wasm: wasi, .py: python3.14, .js/.mjs: js-starlingmonkey); an existing one keeps its own",
+        "its package (.wasm: wasi, .py: python3.14, .js/.mjs/.cjs: js-starlingmonkey); an existing one keeps its own",
     )
     deploy.add_argument("--memory", type=int, default=None, metavar="MB", help="MemorySize")
     deploy.add_argument("--timeout", type=int, default=None, metavar="S", help="Timeout in seconds")
@@ -261,7 +263,7 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
     remote.add_argument("--endpoint", default=None, help="the server's URL; default $WASMFAAS_ENDPOINT or :9000")
     remote.add_argument("--qualifier", default=None, help="version or alias")
     remote.add_argument(
-        "--invocation-type", choices=["RequestResponse", "Event", "DryRun"], default="RequestResponse"
+        "--invocation-type", choices=["RequestResponse", "Event", "DryRun"], default=None, help="(RequestResponse)"
     )
     remote.add_argument("--no-log", action="store_true", help="do not fetch and print the log tail")
     remote.add_argument("--no-color", action="store_true", help="plain output: no colors or pretty-printed JSON")
@@ -504,6 +506,32 @@ def _as_it_was(current: dict[str, Any], changed: dict[str, Any]) -> dict[str, An
 _SOURCE_SUFFIXES: Final = (".py", ".js", ".mjs", ".cjs")
 
 
+def _region(value: str) -> str:
+    # Checked here, as --port is: the platform would refuse it only once the server had started up.
+    from .platform import REGION_PATTERN
+
+    if not re.fullmatch(REGION_PATTERN, value):
+        raise argparse.ArgumentTypeError(f"must be an AWS region name such as us-east-1, got {value!r}")
+    return value
+
+
+def _account_id(value: str) -> str:
+    if not re.fullmatch(r"\d{12}", value):
+        raise argparse.ArgumentTypeError(f"must be 12 digits, got {value!r}")
+    return value
+
+
+def _runtime_arg(value: str) -> str:
+    from . import runtimes
+    from .errors import InvalidParameterError
+
+    try:
+        runtimes.family(value)
+    except InvalidParameterError as e:
+        raise argparse.ArgumentTypeError(e.detail) from None
+    return value
+
+
 def _runtime_of(code: bytes) -> str:
     """A new function's runtime, told by its package: a module (or a zip holding one) is wasi; a package.json or
     node_modules is JavaScript; else the language of its sources; wasi when there is nothing to tell by (the server
@@ -546,6 +574,13 @@ def _deploy(args: argparse.Namespace) -> int:
         code = runtimes.zip_files([(args.package.name, args.package)])
     else:
         code = args.package.read_bytes()
+        if code[:4] not in (b"\0asm", b"PK\x03\x04", b"PK\x05\x06"):  # the server could only say it is no zip
+            print(
+                f"wasmfaas: {args.package} is not a .wasm module, a .zip package, a folder or a "
+                f"{'/'.join(_SOURCE_SUFFIXES)} file",
+                file=sys.stderr,
+            )
+            return 2
     if len(code) > MAX_ZIPPED:  # the server would refuse it, and cut the upload short: say so before sending it
         print(
             f"wasmfaas: {args.package} is {decimal(len(code))} ({len(code)} bytes) zipped; Lambda's limit for a "
@@ -575,18 +610,33 @@ def _deploy(args: argparse.Namespace) -> int:
         if e.code != "ResourceNotFoundException":
             raise
         exists = False
+    if exists and args.runtime is None:
+        told = _runtime_of(code)
+        kept = current.get("Runtime", runtimes.WASI)
+        if runtimes.family(kept) != told:
+            print(
+                f"wasmfaas: note: {args.name} is a {kept} function (it keeps its runtime) and {args.package} looks "
+                f"like a {told} package: give --runtime (and --handler) to change the function's runtime",
+                file=sys.stderr,
+            )
     if not exists:
         runtime = args.runtime or _runtime_of(code)
         if args.runtime is None and runtime != runtimes.WASI:
             print(f"wasmfaas: runtime {runtime}, for the package's sources (--runtime to choose)", file=sys.stderr)
+        if runtime == runtimes.WASI and args.handler is None and code[:4] == b"\0asm":
+            # A bare module is kept under its own name, so a later deploy of a zip (or folder) holding the same
+            # file finds it (with no Handler the server would name it function.wasm, and then look for that).
+            config["Handler"] = args.package.name if args.package.suffix == ".wasm" else f"{args.package.name}.wasm"
         if runtime != runtimes.WASI and args.handler is None and single_source:
             config["Handler"] = f"{args.package.stem}.handler"
             print(f"wasmfaas: handler {config['Handler']} (--handler to choose)", file=sys.stderr)
         elif runtime != runtimes.WASI and args.handler is None:
-            print(
-                f"wasmfaas: a {runtime} function needs --handler module.function (such as app.handler)",
-                file=sys.stderr,
+            form = (
+                "file.export (such as index.handler)"
+                if runtimes.family(runtime) == runtimes.JAVASCRIPT
+                else ("module.function (such as app.handler)")
             )
+            print(f"wasmfaas: a {runtime} function needs --handler {form}", file=sys.stderr)
             return 2
     zip_file = base64.b64encode(code).decode()
     body_size = len(zip_file) + 200  # the JSON around the base64 package: the display's total until the first chunk
@@ -866,8 +916,9 @@ def _invoke_remote(args: argparse.Namespace) -> int:
     client = _client(args)
     # os.fsencode: an argument that is not UTF-8 arrives with its bytes escaped (surrogateescape): send them as is.
     payload = sys.stdin.buffer.read() if args.payload == "-" else os.fsencode(args.payload)
-    headers = {"X-Amz-Invocation-Type": args.invocation_type}
-    if args.invocation_type == "RequestResponse" and not args.no_log:
+    invocation_type = args.invocation_type or "RequestResponse"
+    headers = {"X-Amz-Invocation-Type": invocation_type}
+    if invocation_type == "RequestResponse" and not args.no_log:
         headers["X-Amz-Log-Type"] = "Tail"
     query = {"Qualifier": args.qualifier} if args.qualifier else None
     name = str(args.module)
@@ -877,7 +928,7 @@ def _invoke_remote(args: argparse.Namespace) -> int:
     err = _console(args, stderr=True)
     if "x-amz-log-result" in response.headers:
         _write_log(err, base64.b64decode(response.headers["x-amz-log-result"]).decode(errors="replace"), dim=True)
-    if args.invocation_type != "RequestResponse":
+    if invocation_type != "RequestResponse":
         status = f"{response.status} {response.headers.get('x-amzn-requestid', '')}"
         if err.is_terminal:
             err.print(f"[green]{response.status}[/] accepted, request {response.headers.get('x-amzn-requestid', '')}")

@@ -181,7 +181,7 @@ def test_a_deploy_whose_code_is_refused_changes_nothing(
     name = unique("wfatomic")
     module = echo_module(tmp_path, guest)
     assert wasmfaas(server, "deploy", name, str(module), "--memory", "256").returncode == 0
-    (tmp_path / "bad.wasm").write_bytes(b"not wasm at all")
+    (tmp_path / "bad.wasm").write_bytes(b"\0asm\x01\0\0\0 but no module follows")  # refused by the server
     refused = wasmfaas(server, "deploy", name, str(tmp_path / "bad.wasm"), "--memory", "1024", "--timeout", "30")
     assert refused.returncode == 2, refused.stderr
     info = lambda_client(server.url).get_function_configuration(FunctionName=name)
@@ -193,6 +193,47 @@ def test_a_deploy_whose_code_is_refused_changes_nothing(
     too_big = wasmfaas(server, "deploy", name, str(big))
     assert too_big.returncode == 2 and "limit for a direct upload" in too_big.stderr
     assert wasmfaas(server, "delete", name).returncode == 0
+
+
+def test_a_module_deployed_bare_is_found_in_its_package_later(
+    server: ServerProcess, tmp_path: Path, guest: Callable[[str], bytes]
+) -> None:
+    """A module deployed as a .wasm keeps its name as the Handler: a later deploy of a zip or folder holding it finds
+    it (the server had named it function.wasm, and then looked for that in the package)."""
+    name = unique("wfbare")
+    module = echo_module(tmp_path, guest)
+    assert wasmfaas(server, "deploy", name, str(module)).returncode == 0
+    assert lambda_client(server.url).get_function_configuration(FunctionName=name)["Handler"] == "echo.wasm"
+    folder = tmp_path / "pkg"
+    folder.mkdir()
+    (folder / "echo.wasm").write_bytes(module.read_bytes())
+    (folder / "README").write_text("beside the module")
+    again = wasmfaas(server, "deploy", name, str(folder))
+    assert again.returncode == 0, again.stderr
+    assert wasmfaas(server, "invoke", name, '"from the folder"').stdout == '"from the folder"'
+    # Sources for a wasi function: it keeps its runtime, and the CLI says so before the server's refusal.
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    sources = wasmfaas(server, "deploy", name, str(tmp_path / "app.py"))
+    assert sources.returncode == 2
+    assert f"{name} is a wasi function (it keeps its runtime)" in sources.stderr
+    assert "give --runtime (and --handler)" in sources.stderr
+    assert "its .wasm files are: none" in sources.stderr
+    assert wasmfaas(server, "delete", name).returncode == 0
+
+
+def test_a_deploy_of_what_cannot_be_a_package_is_refused_before_sending(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not code")
+    refused = wasmfaas(server, "deploy", unique("wfnotes"), str(notes))
+    assert refused.returncode == 2
+    assert "notes.txt is not a .wasm module, a .zip package, a folder or a .py/.js/.mjs/.cjs file" in refused.stderr
+    unknown = wasmfaas(server, "deploy", unique("wfrt"), str(notes), "--runtime", "python")
+    assert unknown.returncode == 2 and "argument --runtime: 'python' is not one of wasi" in unknown.stderr
+    (tmp_path / "index.mjs").write_text("export const handler = async () => 1;\n")
+    unnamed = wasmfaas(server, "deploy", unique("wfjs"), str(tmp_path), "--runtime", "nodejs20.x")
+    assert unnamed.returncode == 2 and "needs --handler file.export (such as index.handler)" in unnamed.stderr
 
 
 def test_local_invoke_still_works(guest: Callable[[str], bytes], tmp_path: Path) -> None:
@@ -228,6 +269,9 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
         (["--shutdown-timeout", "-5"], {}, "--shutdown-timeout: must be seconds >= 0"),
         (["--dead-letter-retention", "-1"], {}, "--dead-letter-retention: must be days >= 0"),
         (["--dead-letter-retention", "inf"], {}, "--dead-letter-retention: must be days >= 0"),
+        # Checked before the server starts (uvicorn had printed "Application startup failed", exit 3).
+        (["--region", "nowhere"], {}, "--region: must be an AWS region name such as us-east-1, got 'nowhere'"),
+        (["--account-id", "123"], {}, "--account-id: must be 12 digits, got '123'"),
         # One of the two credentials set (the other's name mistyped, say) would leave the server open unsaid.
         ([], {"WASMFAAS_ACCESS_KEY_ID": "key"}, "WASMFAAS_SECRET_ACCESS_KEY is not"),
     ],

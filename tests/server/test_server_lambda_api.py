@@ -118,15 +118,22 @@ def test_s3_code_and_layers_are_refused(client: Any, guest: Callable[[str], byte
 
 
 def test_out_of_bounds_configuration_is_400(client: Any, guest: Callable[[str], bytes]) -> None:
-    for params in (
-        {"MemorySize": 20000},
-        {"Timeout": 901},
-        {"Environment": {"Variables": {"AWS_REGION": "x"}}},
-        {"EphemeralStorage": {"Size": 99999}},
-    ):
+    # A bound is told in Lambda's words (msgspec's had been "Expected `int` <= 900 - at `$.Timeout`").
+    detected = "1 validation error detected: Value {}at '{}' failed to satisfy constraint: Member must have {}"
+    at_most = "value less than or equal to {}"
+    for params, message in (
+        ({"MemorySize": 20000}, detected.format("'20000' ", "memorySize", at_most.format(10240))),
+        ({"Timeout": 901}, detected.format("'901' ", "timeout", at_most.format(900))),
+        ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, None),
+        ({"EphemeralStorage": {"Size": 99999}},
+         detected.format("'99999' ", "ephemeralStorage.size", at_most.format(10240))),
+        ({"Description": "d" * 257}, detected.format("", "description", "length less than or equal to 256")),
+    ):  # fmt: skip
         with pytest.raises(ClientError) as e:
             client.create_function(FunctionName=unique("b"), Role=ROLE, Code={"ZipFile": guest("echo")}, **params)
         assert error_of(e)[:2] == (400, "InvalidParameterValueException"), params
+        if message is not None:
+            assert error_of(e)[2] == message
 
 
 def test_create_twice_is_409(client: Any, create: Create) -> None:

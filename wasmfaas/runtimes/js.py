@@ -15,9 +15,10 @@ the cache dir (`wasmfaas.buildcache`: `$WASMFAAS_BUILD_CACHE`, else `~/.cache/wa
 file and a rename, under an exclusive `flock` on a per-key lock file, and the component is then linked (or copied)
 into `out_dir` the same way.
 
-Code that would certainly fail the cold start -- a syntax error, an import that cannot be resolved (a missing file or
-package, a Node.js built-in), an ES module without the handler's export -- fails the build with `BuildError`
-carrying the builder's message (`<Lambda's errorType>: <message>` where Lambda has one).
+Nothing about the function's own code fails the build: for a missing handler file, a syntax error or an import that
+cannot be resolved (a missing file or package, a Node.js built-in), the builder makes a component whose `init` fails
+every cold start with Lambda's error (`build.mjs`'s `failingModule`), as Lambda takes such code; a handler the module
+does not export fails there too. A failure of the build tools themselves is a `BuildError` carrying their message.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ def build_js(
     `file` is a path relative to `source_dir` without its extension (`.js`, `.mjs` or `.cjs` is looked for, in that
     order, as Lambda does) and `export` a (possibly dotted) export of it: `index.handler`, `src/app.handlers.main`.
     The component lands in `out_dir` as `js-<key>.wasm`; the same inputs give the same path, from the cache without
-    running node. Raises `InvalidParameterError` for a malformed handler string and `BuildError` for code that cannot
-    work, a failed build, or a missing toolchain (`node`, or `runtimes/js/node_modules`).
+    running node. Raises `InvalidParameterError` for a malformed handler string and `BuildError` for a failed build
+    or a missing toolchain (`node`, or `runtimes/js/node_modules`).
     """
     if not isinstance(handler, str) or len(handler) > _MAX_HANDLER_LEN or not _HANDLER_RE.fullmatch(handler):
         raise InvalidParameterError("handler", f"must be file.export (e.g. index.handler), not {handler!r}")

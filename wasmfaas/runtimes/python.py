@@ -13,9 +13,10 @@ files, the handler string, and every function file by relative path and bytes (d
 rename, under an exclusive `flock` on a per-key lock file, and the component is then linked (or copied) into `out_dir`
 the same way.
 
-Errors that would certainly fail the cold start -- a missing module, a syntax error, an unconditional import of a
-module that is neither bundled nor in the standard library, a handler the module does not define -- fail the build
-with `BuildError("<Lambda's errorType>: <Lambda's errorMessage>")`; that verdict is cached too (`py-<key>.error`).
+Nothing about the function's code fails the build: a missing module or handler, a syntax error or an import that
+does not resolve fails the component's `init` at every cold start, with Lambda's error, as Lambda takes such code.
+A malformed handler string fails it with `BuildError("<Lambda's errorType>: <Lambda's errorMessage>")` (the
+bootstrap's verdict, cached too: `py-<key>.error`), as does a failure of componentize-py itself.
 """
 
 from __future__ import annotations

@@ -54,12 +54,12 @@ from .context import CodeUrlSigner, ServerContext
 from .errors import (
     LambdaError,
     from_platform_error,
-    invalid_parameter,
     invalid_request_content,
     request_too_large,
     service_error,
     throttle_parts,
     unknown_operation,
+    validation_error,
 )
 from .http import JSON, BodyTooLarge, ClientDisconnected, Receive, Request, Response, Scope, Send, read_body
 from .invocations import InvocationRunner
@@ -371,7 +371,7 @@ class LambdaServer:
         except WasmfaasError as e:
             return _error_response(from_platform_error(e))
         except msgspec.ValidationError as e:
-            return _error_response(invalid_parameter(str(e)))
+            return _error_response(validation_error(e, request.body or b"{}"))
         except (msgspec.DecodeError, UnicodeDecodeError) as e:  # msgspec reports bad UTF-8 in a string as the latter
             return _error_response(invalid_request_content(f"Could not parse request body into json: {e}"))
         except Exception:

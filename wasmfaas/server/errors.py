@@ -12,7 +12,9 @@ that escapes a handler is a bug and becomes a 500 `ServiceException` (logged), n
 from __future__ import annotations
 
 import functools
-from typing import Final
+import json
+import re
+from typing import Any, Final
 
 import msgspec
 
@@ -107,6 +109,51 @@ class LambdaError(Exception):
 
 def invalid_parameter(message: str) -> LambdaError:
     return LambdaError(400, "InvalidParameterValueException", message)
+
+
+# msgspec's wording of a constraint a body broke, and Lambda's (its API says "1 validation error detected: Value '64'
+# at 'memorySize' failed to satisfy constraint: Member must have value greater than or equal to 128").
+_CONSTRAINT: Final = re.compile(
+    r"Expected `\w+` (?:(?P<op>>=|<=|>|<) (?P<bound>\S+)|of length (?P<lop><=|>=) (?P<length>\d+)"
+    r"|matching regex (?P<regex>'.*')) - at `\$(?P<path>[^`]*)`"
+)
+_OPS: Final = {">=": "greater than or equal to", "<=": "less than or equal to", ">": "greater than", "<": "less than"}
+_STEP: Final = re.compile(r"\.(\w+)|\[(\d+)\]")
+
+
+def validation_error(error: msgspec.ValidationError, body: bytes) -> LambdaError:
+    """A 400 for a request body that broke a constraint of the API's, in Lambda's words where msgspec's say which
+    bound ("Expected `int` >= 128 - at `$.MemorySize`" named neither the value nor the bound as Lambda does)."""
+    text = str(error)
+    found = _CONSTRAINT.fullmatch(text)
+    if found is None:
+        return invalid_parameter(text)
+    steps = [(m.group(1), m.group(2)) for m in _STEP.finditer(found["path"])]
+    where = ".".join(name[:1].lower() + name[1:] if name else f"[{index}]" for name, index in steps)
+    if found["op"]:
+        rule = f"Member must have value {_OPS[found['op']]} {found['bound']}"
+    elif found["lop"]:
+        rule = f"Member must have length {_OPS[found['lop']]} {found['length']}"
+    else:
+        rule = f"Member must satisfy regular expression pattern: {found['regex'][1:-1]}"
+    value = _value_at(body, steps)
+    shown = "" if value is None else f" '{value}'"
+    return invalid_parameter(
+        f"1 validation error detected: Value{shown} at '{where.replace('.[', '[')}' failed to satisfy constraint: "
+        f"{rule}"
+    )
+
+
+def _value_at(body: bytes, steps: list[tuple[str, str]]) -> str | None:
+    try:
+        value: Any = json.loads(body)
+        for name, index in steps:
+            value = value[name] if name else value[int(index)]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value) if len(str(value)) <= 256 else None
+    return None
 
 
 def invalid_request_content(message: str) -> LambdaError:

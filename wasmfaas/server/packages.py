@@ -101,8 +101,10 @@ def _find_module(by_name: dict[str, zipfile.ZipInfo], handler: str) -> tuple[str
         wanted = "/".join(p for p in module_file_name(handler).replace("\\", "/").split("/") if p not in ("", "."))
         entry = by_name.get(wanted)
         if entry is None:
+            found = ", ".join(sorted(name for name in by_name if name.endswith(".wasm"))[:5]) or "none"
             raise invalid_parameter(
-                f"Code.ZipFile: the package holds no module {wanted!r} (from Handler {handler!r})"
+                f"Code.ZipFile: the package holds no module {wanted!r} (from Handler {handler!r}); its .wasm "
+                f"files are: {found} (set Handler to the one to run)"
             )
         return wanted, entry
     modules = sorted(name for name in by_name if name.endswith(".wasm"))
