@@ -450,6 +450,11 @@ def test_zig_sdk_json_deeper_than_std_json_allows_is_a_marshal_error(platform: S
         assert error is not None and error.error_type == "Runtime.MarshalError", result.payload
         assert error.error_message == "Unable to marshal response: nested deeper than 256 levels"
     assert not platform.invoke("zig", "value:[1]").cold_start  # the environment was kept
+    # A void payload ({"leaf":{}}) is two levels std.json opens itself: at 255 it would pass 256.
+    fits = platform.invoke("zig", '{"action": "unions", "n": 126}')
+    assert fits.ok and fits.payload.startswith(b'[{"list":[{"list":') and fits.payload.count(b"{") == 128
+    deep = platform.invoke("zig", '{"action": "unions", "n": 127}')
+    assert deep.function_error is not None and deep.function_error.error_type == "Runtime.MarshalError", deep.payload
 
 
 def test_c_sdk_state_is_shared_by_every_file(platform: SyncPlatform) -> None:

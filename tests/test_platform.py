@@ -99,8 +99,9 @@ def test_bad_arguments(platform: SyncPlatform, guest: Callable[[str], bytes], tm
     # said so, not only "not a WebAssembly binary".
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "fn.wasm").write_bytes(guest("echo"))
-    for code in (tmp_path / "pkg", zip_of({"fn.wasm": guest("echo")})):
-        with pytest.raises(InvalidCodeError, match=r"a zip archive .*: runtime 'wasi' takes the \.wasm module"):
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    for code in (tmp_path / "pkg", zip_of({"fn.wasm": guest("echo")}), tmp_path / "app.py"):
+        with pytest.raises(InvalidCodeError, match=r"but a package .*: runtime 'wasi' takes the \.wasm module"):
             platform.create_function("zipped", code)
 
 
@@ -533,20 +534,33 @@ async def test_a_platform_without_the_data_directory_leaves_its_holders_files(
 ) -> None:
     """Platform() and `wasmfaas serve` share ~/.cache/wasmfaas by default: a script's platform that deleted a
     function removed the server's unpacked packages (its Python functions' cold starts all failed after) and its
-    compiled modules. It removes only the artifacts it wrote itself."""
+    compiled modules. While the directory is held it removes only the artifacts it wrote itself; with no holder,
+    what no one uses (an earlier run's too: else they would pile up forever)."""
     monkeypatch.delenv("WASMFAAS_MODULE_CACHE", raising=False)
     (tmp_path / "tasks" / "held").mkdir(parents=True)
     (tmp_path / "modules").mkdir()
     held = [tmp_path / "modules" / f"held-0.{suffix}" for suffix in ("cwasm", "json")]
     for path in held:
         path.write_bytes(b"x")
+    holder = os.open(tmp_path / "registry.lock", os.O_RDWR | os.O_CREAT)  # as a server holds it
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        async with Platform(data_dir=tmp_path, maintenance_interval=0.01) as platform:
+            await platform.create_function("fn", guest("echo"))
+            written = set((tmp_path / "modules").iterdir()) - set(held)
+            assert len(written) == 2  # the echo module's artifact and record
+            await platform.delete_function("fn")
+            with anyio.fail_after(30):
+                while any(path.exists() for path in written):
+                    await anyio.sleep(0.01)
+        assert (tmp_path / "tasks" / "held").is_dir()
+        assert all(path.is_file() for path in held)
+    finally:
+        os.close(holder)
     async with Platform(data_dir=tmp_path, maintenance_interval=0.01) as platform:
         await platform.create_function("fn", guest("echo"))
-        written = set((tmp_path / "modules").iterdir()) - set(held)
-        assert len(written) == 2  # the echo module's artifact and record
-        await platform.delete_function("fn")
+        await platform.delete_function("fn")  # a sweep follows a change
         with anyio.fail_after(30):
-            while any(path.exists() for path in written):
+            while any(path.exists() for path in held):
                 await anyio.sleep(0.01)
-    assert (tmp_path / "tasks" / "held").is_dir()
-    assert all(path.is_file() for path in held)
+    assert (tmp_path / "tasks" / "held").is_dir()  # packages are the holder's to remove, at its next start

@@ -141,12 +141,17 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         # Options of the other form would be ignored: a run that silently differs from the one asked for.
         local = is_local_module(args)
         others = _REMOTE_INVOKE_OPTIONS if local else _LOCAL_INVOKE_OPTIONS
-        given = [option for option, dest in others if getattr(args, dest, None) not in (None, [], False)]
+        # `is not None`, not a truth test: --memory 0 or --timeout 0 is given too (0 == False).
+        given = [option for option, dest in others if _given(getattr(args, dest, None))]
         if given:
             what = "a local module" if local else f"the deployed function {str(args.module)!r}"
             form = "a deployed function" if local else "a local .wasm"
             parser.error(f"invoke of {what} takes no {', '.join(given)} (for invoking {form})")
     return args
+
+
+def _given(value: object) -> bool:
+    return value is not None and value is not False and value != []
 
 
 # `invoke`'s options of each form (option, argparse dest).

@@ -248,8 +248,8 @@ class ModuleCache:
         if len(code) < 8 or code[:4] != b"\0asm":
             if code[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
                 raise InvalidCodeError(
-                    "not a WebAssembly binary but a zip archive (or a folder, zipped): runtime 'wasi' takes the "
-                    ".wasm module itself; sources need runtime='python3.14' or 'js-starlingmonkey' and a handler"
+                    "not a WebAssembly binary but a package (a zip, a folder or a source file): runtime 'wasi' takes "
+                    "the .wasm module itself; sources need runtime='python3.14' or 'js-starlingmonkey' and a handler"
                 )
             raise InvalidCodeError("not a WebAssembly binary (it does not start with the \\0asm magic)")
         version = code[4:8]

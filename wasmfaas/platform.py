@@ -70,7 +70,7 @@ from .layers import (
 )
 from .modules import CompiledCode, GuestKind, ModuleCache, code_sha256
 from .pool import Pool, PoolStats
-from .registry import LATEST, AliasInfo, FunctionInfo, FunctionRecord, Registry, SqliteRegistry
+from .registry import LATEST, AliasInfo, FunctionInfo, FunctionRecord, Registry, SqliteRegistry, data_dir_in_use
 from .results import FunctionError, InvocationResult
 from .scheduler import DEFAULT_ACCOUNT_CONCURRENCY, Scheduler
 from .tags import check_tag_keys, merge_tags
@@ -444,8 +444,9 @@ class Platform:
         Under the lock (a change under way writes blobs, packages and artifacts before its record).
 
         A platform that does not hold its data directory (not persistent) may share it with one that does -- by
-        default `Platform()` and `wasmfaas serve` both use ~/.cache/wasmfaas --: it removes only the artifacts it
-        wrote itself, and never the directory's unpacked packages (the holder's running functions read them)."""
+        default `Platform()` and `wasmfaas serve` both use ~/.cache/wasmfaas --: while one holds it, it removes only
+        the artifacts it wrote itself; and it never removes the directory's unpacked packages (the holder's running
+        functions read them)."""
         referenced = self._referenced_blobs()
         if self._registry is not None:
             removed = self._registry.collect_garbage(referenced | self._kept_blobs)
@@ -460,7 +461,9 @@ class Platform:
         with self._caches_lock:
             caches = list(self._caches.values())
         keep = {cache.stem(d.compiled.sha256) for cache in caches for d in deployed}
-        mine = None if self._persistent else {stem for cache in caches for stem in cache.stored()}
+        # Beside the directory's holder, only what this platform wrote; with no holder, whatever no one uses.
+        shared = not self._persistent and data_dir_in_use(self.data_dir)
+        mine = {stem for cache in caches for stem in cache.stored()} if shared else None
         # At the start of a platform that holds its data directory every temporary file there is a crash's; later,
         # only old ones are (a platform without the lock may share the directory's module cache).
         stale = time.time() - (0.0 if starting else _STALE_TEMP_S)  # (a start is a persistent platform's restore)
@@ -1735,9 +1738,6 @@ def _as_code(code: bytes | bytearray | memoryview | str | os.PathLike[str]) -> b
             raise InvalidParameterError("code", f"cannot read {path}: {e}") from None
         if stat.S_ISDIR(mode.st_mode):
             return runtimes.zip_folder(path)
-        if path.suffix.lower() in (".py", ".js", ".mjs", ".cjs") and stat.S_ISREG(mode.st_mode):
-            # One source file is a package of that file alone, as `wasmfaas deploy` makes one.
-            return runtimes.zip_files([(path.name, path)])
         if not stat.S_ISREG(mode.st_mode):  # a FIFO or a device would block, or never end
             raise InvalidParameterError("code", f"{path} is not a regular file")
         if mode.st_size > runtimes.MAX_UNZIPPED_BYTES:
@@ -1745,6 +1745,9 @@ def _as_code(code: bytes | bytearray | memoryview | str | os.PathLike[str]) -> b
                 "code", f"{path} is {mode.st_size} bytes; the limit is {runtimes.MAX_UNZIPPED_BYTES}"
             )
         try:
+            if path.suffix.lower() in (".py", ".js", ".mjs", ".cjs"):
+                # One source file is a package of that file alone, as `wasmfaas deploy` makes one.
+                return runtimes.zip_files([(path.name, path)])
             return path.read_bytes()
         except OSError as e:
             raise InvalidParameterError("code", f"cannot read {path}: {e}") from None

@@ -203,6 +203,21 @@ class SqliteRegistry:
                 self._owner = -1
 
 
+def data_dir_in_use(data_dir: Path) -> bool:
+    """Whether a persistent platform or server holds `data_dir` now (see `_take_data_dir`)."""
+    try:
+        fd = os.open(data_dir / "registry.lock", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False  # never held (or not ours to read)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # and the shared lock with it
+    return False
+
+
 def _take_data_dir(data_dir: Path) -> int:
     """Lock the data directory for this process (released when the returned descriptor closes, or the process
     ends, even by kill -9). Two platforms over one registry would each hold its own view and overwrite the other's

@@ -533,9 +533,9 @@ def _runtime_arg(value: str) -> str:
 
 
 def _runtime_of(code: bytes) -> str:
-    """A new function's runtime, told by its package: a module (or a zip holding one) is wasi; a package.json or
-    node_modules is JavaScript; else the language of its sources; wasi when there is nothing to tell by (the server
-    then says what is missing)."""
+    """A new function's runtime, told by its package: a module (or a zip holding one at its top) is wasi; a
+    package.json or node_modules is JavaScript; else the language of its sources; wasi when there is nothing else to
+    tell by (a module further down, or nothing: the server then says what is missing)."""
     from . import runtimes
 
     if code[:4] == b"\0asm":
@@ -545,7 +545,8 @@ def _runtime_of(code: bytes) -> str:
             names = [name.lower() for name in archive.namelist()]
     except (zipfile.BadZipFile, OSError):
         return runtimes.WASI
-    if any(name.endswith(".wasm") for name in names):
+    # A module at the top is the function; one further down may be a dependency's (node_modules/esbuild-wasm/...).
+    if any(name.endswith(".wasm") and "/" not in name for name in names):
         return runtimes.WASI
     if any(name == "package.json" or name.startswith("node_modules/") for name in names):
         return runtimes.JAVASCRIPT
@@ -574,7 +575,7 @@ def _deploy(args: argparse.Namespace) -> int:
         code = runtimes.zip_files([(args.package.name, args.package)])
     else:
         code = args.package.read_bytes()
-        if code[:4] not in (b"\0asm", b"PK\x03\x04", b"PK\x05\x06"):  # the server could only say it is no zip
+        if code[:4] != b"\0asm" and not zipfile.is_zipfile(io.BytesIO(code)):  # the server could only say so
             print(
                 f"wasmfaas: {args.package} is not a .wasm module, a .zip package, a folder or a "
                 f"{'/'.join(_SOURCE_SUFFIXES)} file",
@@ -626,7 +627,10 @@ def _deploy(args: argparse.Namespace) -> int:
         if runtime == runtimes.WASI and args.handler is None and code[:4] == b"\0asm":
             # A bare module is kept under its own name, so a later deploy of a zip (or folder) holding the same
             # file finds it (with no Handler the server would name it function.wasm, and then look for that).
-            config["Handler"] = args.package.name if args.package.suffix == ".wasm" else f"{args.package.name}.wasm"
+            handler = args.package.name if args.package.suffix == ".wasm" else f"{args.package.name}.wasm"
+            # Only a name the API takes as a Handler (no whitespace, 128 at most): else, as before, function.wasm.
+            if len(handler) <= 128 and not any(c.isspace() for c in handler):
+                config["Handler"] = handler
         if runtime != runtimes.WASI and args.handler is None and single_source:
             config["Handler"] = f"{args.package.stem}.handler"
             print(f"wasmfaas: handler {config['Handler']} (--handler to choose)", file=sys.stderr)

@@ -192,7 +192,9 @@ fn writeJson(jw: *std.json.Stringify, v: anytype) WriteJsonError!void {
                     return jw.endObject();
                 }
             }
-            return jw.write(v); // a void payload: {"tag":{}}
+            // A void payload: {"tag":{}}, two levels std.json opens itself.
+            if (jw.indent_level + 2 > max_json_depth) return error.TooDeep;
+            return jw.write(v);
         },
         .pointer => |P| switch (P.size) {
             .one => return switch (@typeInfo(P.child)) {

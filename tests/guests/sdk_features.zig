@@ -17,6 +17,9 @@ fn init() !void {
     wf.failInit("ConfigMissing", why);
 }
 
+// {"leaf":{}} (a void payload) or {"list":[...]}.
+const Node = union(enum) { leaf, list: []const Node };
+
 const Event = struct {
     action: []const u8,
     n: ?f64 = null,
@@ -73,6 +76,15 @@ fn handler(ctx: *const wf.Context, event: []const u8) !wf.Result {
             .tuple = .{ inf, 2 },
             .value = std.json.Value{ .object = obj },
         });
+    }
+    if (std.mem.eql(u8, action, "unions")) { // n levels of a recursive union, in a tuple: 2n + 1 levels and a leaf
+        var node: Node = .leaf;
+        for (0..@intFromFloat(ev.n orelse 0)) |_| {
+            const inner = try ctx.allocator.alloc(Node, 1);
+            inner[0] = node;
+            node = .{ .list = inner };
+        }
+        return wf.okJson(.{node});
     }
     if (std.mem.eql(u8, action, "panic")) @panic("boom");
     if (std.mem.eql(u8, action, "oob")) { // an index out of bounds: a panic in ReleaseSafe, build_zig's default

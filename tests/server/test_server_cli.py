@@ -219,6 +219,13 @@ def test_a_module_deployed_bare_is_found_in_its_package_later(
     assert "give --runtime (and --handler)" in sources.stderr
     assert "its .wasm files are: none" in sources.stderr
     assert wasmfaas(server, "delete", name).returncode == 0
+    # A file name the API does not take as a Handler (whitespace, say) leaves it unset, as before (function.wasm).
+    spaced = tmp_path / "my echo.wasm"
+    spaced.write_bytes(module.read_bytes())
+    other = unique("wfspace")
+    assert wasmfaas(server, "deploy", other, str(spaced)).returncode == 0
+    assert wasmfaas(server, "invoke", other, '"spaced"').stdout == '"spaced"'
+    assert wasmfaas(server, "delete", other).returncode == 0
 
 
 def test_a_deploy_of_what_cannot_be_a_package_is_refused_before_sending(
@@ -448,6 +455,11 @@ def test_a_new_functions_runtime_is_told_by_its_package(guest: Callable[[str], b
     assert _runtime_of(zip_of({"index.mjs": b""})) == "js-starlingmonkey"
     assert _runtime_of(zip_of({"index.js": b"", "node_modules/gyp/x.py": b""})) == "js-starlingmonkey"
     assert _runtime_of(zip_of({"notes.txt": b""})) == "wasi"  # nothing to tell by: the server says what is missing
+    # A dependency's module is not the function's.
+    js = {"package.json": b"{}", "index.mjs": b"", "node_modules/esbuild-wasm/esbuild.wasm": b""}
+    assert _runtime_of(zip_of(js)) == "js-starlingmonkey"
+    assert _runtime_of(zip_of({"app.py": b"", "pkg/data.wasm": b""})) == "python3.14"
+    assert _runtime_of(zip_of({"build/fn.wasm": guest("echo")})) == "wasi"
 
 
 def test_a_local_file_does_not_shadow_a_deployed_function(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

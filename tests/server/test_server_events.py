@@ -175,8 +175,8 @@ def test_event_invoke_config_crud(client: Any, create: Create) -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"MaximumRetryAttempts": 3}, "MaximumRetryAttempts"),
-        ({"MaximumEventAgeInSeconds": 21601}, "MaximumEventAgeInSeconds"),
+        ({"MaximumRetryAttempts": 3}, "Value '3' at 'maximumRetryAttempts' failed to satisfy constraint"),  # Lambda's
+        ({"MaximumEventAgeInSeconds": 21601}, "Value '21601' at 'maximumEventAgeInSeconds' failed to satisfy"),
         ({"DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:000000000000:q"}}}, "Lambda"),
     ],
 )

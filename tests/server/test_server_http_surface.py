@@ -115,6 +115,17 @@ def test_bad_bodies_are_400(server: ServerProcess, body: bytes, code: str) -> No
     assert (status, dict(headers)["x-amzn-errortype"]) == (400, code)
 
 
+def test_a_broken_constraint_names_the_value_that_broke_it(server: ServerProcess) -> None:
+    # Of a member given twice msgspec checks the first and json.loads keeps the last: the message must not show 256.
+    twice = b'{"FunctionName": "x", "Code": {"ZipFile": "AA=="}, "MemorySize": 64, "MemorySize": 256}'
+    status, _, body = request(f"{server.url}/2015-03-31/functions", "POST", twice)
+    assert status == 400
+    assert json.loads(body)["message"] == (
+        "1 validation error detected: Value at 'memorySize' failed to satisfy constraint: Member must have value "
+        "greater than or equal to 128"
+    )
+
+
 def test_every_response_has_a_request_id(server: ServerProcess) -> None:
     for path in ("/2015-03-31/functions", "/nope", "/metrics"):
         assert dict(request(f"{server.url}{path}")[1]).get("x-amzn-requestid")
