@@ -70,7 +70,7 @@ from .layers import (
 )
 from .modules import CompiledCode, GuestKind, ModuleCache, code_sha256
 from .pool import Pool, PoolStats
-from .registry import LATEST, AliasInfo, FunctionInfo, FunctionRecord, Registry, SqliteRegistry, data_dir_in_use
+from .registry import LATEST, AliasInfo, FunctionInfo, FunctionRecord, Registry, SqliteRegistry, data_dir_holder
 from .results import FunctionError, InvocationResult
 from .scheduler import DEFAULT_ACCOUNT_CONCURRENCY, Scheduler
 from .tags import check_tag_keys, merge_tags
@@ -462,7 +462,7 @@ class Platform:
             caches = list(self._caches.values())
         keep = {cache.stem(d.compiled.sha256) for cache in caches for d in deployed}
         # Beside the directory's holder, only what this platform wrote; with no holder, whatever no one uses.
-        shared = not self._persistent and data_dir_in_use(self.data_dir)
+        shared = not self._persistent and data_dir_holder(self.data_dir) is not None
         mine = {stem for cache in caches for stem in cache.stored()} if shared else None
         # At the start of a platform that holds its data directory every temporary file there is a crash's; later,
         # only old ones are (a platform without the lock may share the directory's module cache).

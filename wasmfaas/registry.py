@@ -203,19 +203,20 @@ class SqliteRegistry:
                 self._owner = -1
 
 
-def data_dir_in_use(data_dir: Path) -> bool:
-    """Whether a persistent platform or server holds `data_dir` now (see `_take_data_dir`)."""
+def data_dir_holder(data_dir: Path) -> str | None:
+    """The pid (as its lock file says it, "?" if unsaid) of the persistent platform or server that holds `data_dir`
+    now (see `_take_data_dir`), or None."""
     try:
         fd = os.open(data_dir / "registry.lock", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return False  # never held (or not ours to read)
+        return None  # never held (or not ours to read)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError:
-        return True
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
     finally:
         os.close(fd)  # and the shared lock with it
-    return False
+    return None
 
 
 def _take_data_dir(data_dir: Path) -> int:

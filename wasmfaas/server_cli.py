@@ -405,6 +405,18 @@ def _serve(args: argparse.Namespace) -> int:
     if args.auth and credentials is None:
         print("wasmfaas: --auth needs WASMFAAS_ACCESS_KEY_ID and WASMFAAS_SECRET_ACCESS_KEY", file=sys.stderr)
         return 2
+    from .platform import default_data_dir
+    from .registry import data_dir_holder
+
+    data_dir = args.data_dir or default_data_dir()
+    holder = data_dir_holder(data_dir)
+    if holder is not None:  # said here in one line (found at startup, uvicorn's "Application startup failed")
+        print(
+            f"wasmfaas: {data_dir} is in use by another wasmfaas server or platform (pid {holder}): "
+            "stop it, or give another --data-dir",
+            file=sys.stderr,
+        )
+        return 2
     settings = ServerSettings(
         data_dir=args.data_dir,
         account_concurrency=args.account_concurrency,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import fcntl
 import io
 import json
 import os
@@ -296,6 +297,29 @@ def test_serve_refuses_bad_options_in_one_line(
     )
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_on_a_data_directory_in_use_says_so_in_one_line(tmp_path: Path) -> None:
+    # It had been found at startup, under uvicorn: "ERROR: ResourceConflictError ... Application startup failed".
+    holder = os.open(tmp_path / "registry.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # as a running server holds it
+        os.pwrite(holder, b"4242\n", 0)
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("WASMFAAS_")}
+        result = subprocess.run(
+            [sys.executable, "-m", "wasmfaas.cli", "serve", "--port", "0", "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environment,
+        )
+    finally:
+        os.close(holder)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"wasmfaas: {tmp_path} is in use by another wasmfaas server or platform (pid 4242): stop it, or give another "
+        "--data-dir\n"
+    )
 
 
 def columns(stdout: str) -> list[dict[str, str]]:
