@@ -173,3 +173,13 @@ def test_digits_that_are_not_ascii_are_not_numbers(server: ServerProcess) -> Non
     assert (
         request(f"{server.url}/2015-03-31/functions/x/invocations", "POST", b"", [("Content-Length", "²")])[0] < 500
     )
+
+
+def test_a_constraint_wording_not_known_is_msgspecs_own_not_a_500() -> None:
+    import msgspec
+
+    from wasmfaas.server.errors import validation_error
+
+    for text in ("Expected `str` matching regex '[' - at `$.Handler`", "Expected `int` >= 1x - at `$.MemorySize`"):
+        error = validation_error(msgspec.ValidationError(text), b'{"Handler": "a b", "MemorySize": 1}')
+        assert (error.status, error.code, error.message) == (400, "InvalidParameterValueException", text)

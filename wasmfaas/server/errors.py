@@ -129,6 +129,13 @@ def validation_error(error: msgspec.ValidationError, body: bytes) -> LambdaError
     found = _CONSTRAINT.fullmatch(text)
     if found is None:
         return invalid_parameter(text)
+    try:
+        return invalid_parameter(_lambda_wording(found, body))
+    except (ValueError, SyntaxError, re.error):  # a wording of msgspec's this does not know: its own, not a 500
+        return invalid_parameter(text)
+
+
+def _lambda_wording(found: re.Match[str], body: bytes) -> str:
     steps = [(m.group(1), m.group(2)) for m in _STEP.finditer(found["path"])]
     where = ".".join(name[:1].lower() + name[1:] if name else f"[{index}]" for name, index in steps)
     value = _value_at(body, steps)
@@ -143,12 +150,11 @@ def validation_error(error: msgspec.ValidationError, body: bytes) -> LambdaError
         pattern = ast.literal_eval(found["regex"])
         rule = f"Member must satisfy regular expression pattern: {pattern}"
         broken = isinstance(value, str) and re.search(pattern, value) is None
-    # Shown only if it is the value that broke the rule (of a member given twice, json.loads keeps the last).
+    # Shown only if it is the value that broke the rule (of a member given twice, msgspec checks each and the
+    # lookup finds the last).
     shown = f" '{value}'" if broken and len(str(value)) <= 256 else ""
-    return invalid_parameter(
-        f"1 validation error detected: Value{shown} at '{where.replace('.[', '[')}' failed to satisfy constraint: "
-        f"{rule}"
-    )
+    at = where.replace(".[", "[")
+    return f"1 validation error detected: Value{shown} at '{at}' failed to satisfy constraint: {rule}"
 
 
 _CMP: Final = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
