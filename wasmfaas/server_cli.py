@@ -263,7 +263,10 @@ def add_server_commands(sub: Any, invoke_parser: argparse.ArgumentParser) -> Non
     remote.add_argument("--endpoint", default=None, help="the server's URL; default $WASMFAAS_ENDPOINT or :9000")
     remote.add_argument("--qualifier", default=None, help="version or alias")
     remote.add_argument(
-        "--invocation-type", choices=["RequestResponse", "Event", "DryRun"], default=None, help="(RequestResponse)"
+        "--invocation-type",
+        choices=["RequestResponse", "Event", "DryRun"],
+        default=None,
+        help="default RequestResponse",
     )
     remote.add_argument("--no-log", action="store_true", help="do not fetch and print the log tail")
     remote.add_argument("--no-color", action="store_true", help="plain output: no colors or pretty-printed JSON")
@@ -647,11 +650,8 @@ def _deploy(args: argparse.Namespace) -> int:
             config["Handler"] = f"{args.package.stem}.handler"
             print(f"wasmfaas: handler {config['Handler']} (--handler to choose)", file=sys.stderr)
         elif runtime != runtimes.WASI and args.handler is None:
-            form = (
-                "file.export (such as index.handler)"
-                if runtimes.family(runtime) == runtimes.JAVASCRIPT
-                else ("module.function (such as app.handler)")
-            )
+            javascript = runtimes.family(runtime) == runtimes.JAVASCRIPT
+            form = "file.export (such as index.handler)" if javascript else "module.function (such as app.handler)"
             print(f"wasmfaas: a {runtime} function needs --handler {form}", file=sys.stderr)
             return 2
     zip_file = base64.b64encode(code).decode()
