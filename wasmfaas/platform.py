@@ -268,7 +268,8 @@ class Platform:
         _check_number("max_idle", max_idle, 0, integer=True)
         # Not 0: the maintenance task would spin on the event loop.
         _check_number("maintenance_interval", maintenance_interval, 0.001)
-        _check_identity(region, account_id)
+        check_region(region)
+        check_account_id(account_id)
         _check_number("worker_nice", worker_nice, 0, integer=True)
         if worker_nice > 19:
             raise InvalidParameterError("worker_nice", f"must be 0-19, got {worker_nice}")
@@ -1745,7 +1746,7 @@ def _as_code(code: bytes | bytearray | memoryview | str | os.PathLike[str]) -> b
                 "code", f"{path} is {mode.st_size} bytes; the limit is {runtimes.MAX_UNZIPPED_BYTES}"
             )
         try:
-            if path.suffix.lower() in (".py", ".js", ".mjs", ".cjs"):
+            if path.suffix.lower() in runtimes.SOURCE_SUFFIXES:
                 # One source file is a package of that file alone, as `wasmfaas deploy` makes one.
                 return runtimes.zip_files([(path.name, path)])
             return path.read_bytes()
@@ -1849,9 +1850,14 @@ _REGION: Final = re.compile(REGION_PATTERN)
 _ACCOUNT: Final = re.compile(r"\d{12}")
 
 
-def _check_identity(region: object, account_id: object) -> None:
+def check_region(region: object) -> None:
+    """InvalidParameterError unless `region` is a region name Lambda's ARNs take (`wasmfaas serve --region` too)."""
     if not isinstance(region, str) or not _REGION.fullmatch(region):
         raise InvalidParameterError("region", f"must be an AWS region name such as us-east-1, got {region!r}")
+
+
+def check_account_id(account_id: object) -> None:
+    """InvalidParameterError unless `account_id` is 12 digits."""
     if not isinstance(account_id, str) or not _ACCOUNT.fullmatch(account_id):
         raise InvalidParameterError("account_id", f"must be 12 digits, got {account_id!r}")
 

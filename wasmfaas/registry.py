@@ -213,10 +213,15 @@ def data_dir_holder(data_dir: Path) -> str | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError:
-        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        return _holder_pid(fd)
     finally:
         os.close(fd)  # and the shared lock with it
     return None
+
+
+def _holder_pid(fd: int) -> str:
+    """The pid the holder wrote in the lock file ("?" if none yet)."""
+    return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
 
 
 def _take_data_dir(data_dir: Path) -> int:
@@ -227,7 +232,7 @@ def _take_data_dir(data_dir: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        holder = _holder_pid(fd)
         os.close(fd)
         raise ResourceConflictError(
             f"{data_dir} is in use by another wasmfaas platform or server (pid {holder}): one per data directory"

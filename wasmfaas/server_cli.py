@@ -34,13 +34,12 @@ import io
 import json
 import math
 import os
-import re
 import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -518,33 +517,37 @@ def _as_it_was(current: dict[str, Any], changed: dict[str, Any]) -> dict[str, An
     return {key: before[key] for key in changed}
 
 
-_SOURCE_SUFFIXES: Final = (".py", ".js", ".mjs", ".cjs")
+def _checked(check: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type from one of the library's checks: refused at parse time, in one line, with its words (the
+    server would meet a bad region only once it had started up)."""
+    from .errors import InvalidParameterError
+
+    def argument(value: str) -> str:
+        try:
+            check(value)
+        except InvalidParameterError as e:
+            raise argparse.ArgumentTypeError(e.detail) from None
+        return value
+
+    return argument
 
 
 def _region(value: str) -> str:
-    # Checked here, as --port is: the platform would refuse it only once the server had started up.
-    from .platform import REGION_PATTERN
+    from .platform import check_region
 
-    if not re.fullmatch(REGION_PATTERN, value):
-        raise argparse.ArgumentTypeError(f"must be an AWS region name such as us-east-1, got {value!r}")
-    return value
+    return _checked(check_region)(value)
 
 
 def _account_id(value: str) -> str:
-    if not re.fullmatch(r"\d{12}", value):
-        raise argparse.ArgumentTypeError(f"must be 12 digits, got {value!r}")
-    return value
+    from .platform import check_account_id
+
+    return _checked(check_account_id)(value)
 
 
 def _runtime_arg(value: str) -> str:
-    from . import runtimes
-    from .errors import InvalidParameterError
+    from .runtimes import family
 
-    try:
-        runtimes.family(value)
-    except InvalidParameterError as e:
-        raise argparse.ArgumentTypeError(e.detail) from None
-    return value
+    return _checked(family)(value)
 
 
 def _runtime_of(code: bytes) -> str:
@@ -583,7 +586,7 @@ def _deploy(args: argparse.Namespace) -> int:
     out = _console(args)
     # A folder is zipped as `create_function` zips one: the same sources give the same package (and hash); so is
     # a single source file, at the package's root.
-    single_source = args.package.suffix.lower() in _SOURCE_SUFFIXES and args.package.is_file()
+    single_source = args.package.suffix.lower() in runtimes.SOURCE_SUFFIXES and args.package.is_file()
     if args.package.is_dir():
         code = runtimes.zip_folder(args.package)
     elif single_source:
@@ -593,7 +596,7 @@ def _deploy(args: argparse.Namespace) -> int:
         if code[:4] != b"\0asm" and not zipfile.is_zipfile(io.BytesIO(code)):  # the server could only say so
             print(
                 f"wasmfaas: {args.package} is not a .wasm module, a .zip package, a folder or a "
-                f"{'/'.join(_SOURCE_SUFFIXES)} file",
+                f"{'/'.join(runtimes.SOURCE_SUFFIXES)} file",
                 file=sys.stderr,
             )
             return 2

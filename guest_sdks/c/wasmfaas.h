@@ -216,6 +216,25 @@ static inline int wasmfaas__utf8_len(const uint8_t *s, size_t n) {
     return i == len ? (int)len : -(int)i;
 }
 
+/* The end of the run of bytes from p that stand for themselves in a JSON string (not '"', '\\', a control character
+ * or invalid UTF-8): the writer and the readers copy or compare such runs whole, and escape or decode only what is
+ * left, one character at a time. */
+static inline const uint8_t *wasmfaas__json_plain_end(const uint8_t *p, const uint8_t *end) {
+    while (p < end) {
+        uint8_t c = *p;
+        if (c >= 0x80) {
+            int len = wasmfaas__utf8_len(p, (size_t)(end - p));
+            if (len <= 0) break;
+            p += len;
+        } else if (c >= 0x20 && c != '"' && c != '\\') {
+            p++;
+        } else {
+            break;
+        }
+    }
+    return p;
+}
+
 /* Append s[0..n) as a JSON string literal: quotes, escapes, and U+FFFD for bytes that are not valid UTF-8. */
 static inline void wasmfaas__append_json_string(wasmfaas__buf *b, const char *str, size_t n) {
     static const char hex[] = "0123456789abcdef";
@@ -232,18 +251,7 @@ static inline void wasmfaas__append_json_string(wasmfaas__buf *b, const char *st
     size_t i = 0;
     while (i < n) {
         size_t start = i;
-        while (i < n) {
-            uint8_t c = s[i];
-            if (c >= 0x80) {
-                int len = wasmfaas__utf8_len(s + i, n - i);
-                if (len <= 0) break;
-                i += (size_t)len;
-            } else if (c >= 0x20 && c != '"' && c != '\\') {
-                i++;
-            } else {
-                break;
-            }
-        }
+        i = (size_t)(wasmfaas__json_plain_end(s + i, s + n) - s);
         if (i > start) {
             wasmfaas__append(b, s + start, i - start);
             if (wasmfaas__st()->failed) return;
@@ -531,24 +539,6 @@ static inline int wasmfaas__json_char(const uint8_t **pp, const uint8_t *end, ui
     out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
     out[3] = (uint8_t)(0x80 | (cp & 0x3F));
     return 4;
-}
-
-/* The end of the run of string bytes from p that decode to themselves (not '"', '\\', a control character or
- * invalid UTF-8): the readers copy or compare such runs whole, and decode only what is left one character at a time. */
-static inline const uint8_t *wasmfaas__json_plain_end(const uint8_t *p, const uint8_t *end) {
-    while (p < end) {
-        uint8_t c = *p;
-        if (c >= 0x80) {
-            int len = wasmfaas__utf8_len(p, (size_t)(end - p));
-            if (len <= 0) break;
-            p += len;
-        } else if (c >= 0x20 && c != '"' && c != '\\') {
-            p++;
-        } else {
-            break;
-        }
-    }
-    return p;
 }
 
 /* The string starting at p (at its opening quote): does it decode to exactly key[0..keylen)? */

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_UNZIPPED_BYTES",
     "MAX_ZIPPED_BYTES",
     "PYTHON",
+    "SOURCE_SUFFIXES",
     "WASI",
     "add_layer",
     "build",
@@ -45,6 +46,9 @@ __all__ = [
 WASI: Final = "wasi"
 PYTHON: Final = "python3.14"  # CPython 3.14.0, as bundled by componentize-py 0.25.1
 JAVASCRIPT: Final = "js-starlingmonkey"  # SpiderMonkey in StarlingMonkey, as bundled by componentize-js 0.23.0
+
+# A function's single source file, taken as a package of that file alone (by the API and `wasmfaas deploy`).
+SOURCE_SUFFIXES: Final = (".py", ".js", ".mjs", ".cjs")
 
 # Lambda's deployment package limits.
 MAX_ZIPPED_BYTES: Final = 50 * 1024 * 1024

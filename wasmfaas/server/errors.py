@@ -118,7 +118,13 @@ _CONSTRAINT: Final = re.compile(
     r"Expected `\w+` (?:(?P<op>>=|<=|>|<) (?P<bound>\S+)|of length (?P<lop><=|>=) (?P<length>\d+)"
     r"|matching regex (?P<regex>'.*'|\".*\")) - at `\$(?P<path>[^`]*)`"
 )
-_OPS: Final = {">=": "greater than or equal to", "<=": "less than or equal to", ">": "greater than", "<": "less than"}
+# msgspec's comparison: Lambda's words for it, and the test.
+_OPS: Final = {
+    ">=": ("greater than or equal to", operator.ge),
+    "<=": ("less than or equal to", operator.le),
+    ">": ("greater than", operator.gt),
+    "<": ("less than", operator.lt),
+}
 _STEP: Final = re.compile(r"\.(\w+)|\[(\d+)\]")
 
 
@@ -140,11 +146,13 @@ def _lambda_wording(found: re.Match[str], body: bytes) -> str:
     where = ".".join(name[:1].lower() + name[1:] if name else f"[{index}]" for name, index in steps)
     value = _value_at(body, steps)
     if found["op"]:
-        rule = f"Member must have value {_OPS[found['op']]} {found['bound']}"
-        broken = isinstance(value, int | float) and not _CMP[found["op"]](value, float(found["bound"]))
+        words, holds = _OPS[found["op"]]
+        rule = f"Member must have value {words} {found['bound']}"
+        broken = isinstance(value, int | float) and not holds(value, float(found["bound"]))
     elif found["lop"]:
-        rule = f"Member must have length {_OPS[found['lop']]} {found['length']}"
-        broken = isinstance(value, str) and not _CMP[found["lop"]](len(value), int(found["length"]))
+        words, holds = _OPS[found["lop"]]
+        rule = f"Member must have length {words} {found['length']}"
+        broken = isinstance(value, str) and not holds(len(value), int(found["length"]))
     else:
         # msgspec shows the pattern as Python's repr (backslashes doubled, quotes chosen): the pattern itself.
         pattern = ast.literal_eval(found["regex"])
@@ -155,9 +163,6 @@ def _lambda_wording(found: re.Match[str], body: bytes) -> str:
     shown = f" '{value}'" if broken and len(str(value)) <= 256 else ""
     at = where.replace(".[", "[")
     return f"1 validation error detected: Value{shown} at '{at}' failed to satisfy constraint: {rule}"
-
-
-_CMP: Final = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
 
 def _value_at(body: bytes, steps: list[tuple[str, str]]) -> Any:
